@@ -1,0 +1,334 @@
+"""The async client for LaunchDarkly's persistent store integration API.
+
+One method per operation. Every request passes through :meth:`Client._exchange`, the single
+place where pacing, 429 handling and retries happen; :meth:`Client._send` is the only code that
+touches aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import aiohttp
+import attrs
+
+from ldbulk import sansio
+from ldbulk.errors import (
+    ConfigError,
+    RequestTimeout,
+    ResponseFormatError,
+    TransportError,
+)
+from ldbulk.models import (
+    CreateIntegrationRequest,
+    Environment,
+    Integration,
+    IntegrationCollection,
+    Page,
+    Project,
+    StoreConfig,
+)
+from ldbulk.ratelimit import Pacer, compute_backoff, parse_rate_limit
+from ldbulk.retry import RetryBudget, RetryPolicy
+
+T = TypeVar("T")
+
+TOKEN_ENV: Final = "LD_ACCESS_TOKEN"
+DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+PAGE_SIZE: Final = 100
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """Per-request timeouts in seconds."""
+
+    connect: float = 10.0
+    total: float = 60.0
+
+
+@attrs.frozen(kw_only=True)
+class ClientStats:
+    """Counts over the client's life: requests sent, 429s, retries, seconds paused."""
+
+    requests: int
+    throttled: int
+    retries: int
+    paused_s: float
+
+
+class Client:
+    """An async LaunchDarkly API client over one aiohttp session.
+
+    Use it as an async context manager::
+
+        async with Client(base_url="http://127.0.0.1:8765") as client:
+            integrations = await client.list_integrations()
+
+    ``token`` defaults to ``$LD_ACCESS_TOKEN``. ``instance`` picks the commercial, federal or EU
+    API; ``base_url`` overrides it (plain http only on loopback). One :class:`Pacer` serves every
+    request of the client, however many tasks share it.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        instance: sansio.Instance = "commercial",
+        timeouts: Timeouts = Timeouts(),
+        pacer: Pacer | None = None,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing it is safe
+        ca_bundle: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        connection_limit: int = 100,
+    ) -> None:
+        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        if not token or not token.strip():
+            raise ConfigError(
+                f"no access token: pass token= or set {TOKEN_ENV} "
+                "(a LaunchDarkly API access token, api-...)"
+            )
+        self._token = token.strip()
+        self.base_url = sansio.resolve_base_url(base_url, instance)
+        self.pacer = pacer if pacer is not None else Pacer()
+        self.retry = retry
+        self._budget = RetryBudget(retry)
+        self._timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
+        self._max_body_bytes = max_body_bytes
+        self._connection_limit = connection_limit
+        # TLS verification is always on; a custom CA bundle adds trust, it never removes checks.
+        self._ssl = ssl.create_default_context(cafile=ca_bundle)
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> Client:
+        connector = aiohttp.TCPConnector(ssl=self._ssl, limit=self._connection_limit)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, json_serialize=json.dumps
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP session; the client cannot be used afterwards."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def stats(self) -> ClientStats:
+        """Requests, 429s, retries and pacer pauses so far."""
+        pacer = self.pacer.stats
+        return ClientStats(
+            requests=pacer.requests,
+            throttled=pacer.throttled,
+            retries=self._budget.spent,
+            paused_s=pacer.paused_s,
+        )
+
+    # -- operations -------------------------------------------------------------------------
+
+    async def create_integration(
+        self,
+        project: str,
+        environment: str,
+        config: StoreConfig,
+        *,
+        on: bool = False,
+        tags: Sequence[str] = (),
+        name: str | None = None,
+    ) -> Integration:
+        """Create a persistent store integration; the integration key follows from ``config``.
+
+        A create is sent once: after a transport error or a 5xx LaunchDarkly may or may not have
+        applied it, so retrying is the caller's decision (the bulk engine checks first).
+        """
+        body = CreateIntegrationRequest(config=config, on=on, tags=tuple(tags), name=name)
+        path = sansio.integration_path(project, environment, config.integration_key)
+        response = await self._exchange(
+            sansio.ROUTE_CREATE, "POST", path, body=body.to_api(), idempotent=False
+        )
+        return sansio.decode("POST", path, response, Integration)
+
+    async def list_integrations(self) -> list[Integration]:
+        """Every persistent store integration of the account (one request, no config)."""
+        path = sansio.BIG_SEGMENT_STORE
+        response = await self._exchange(sansio.ROUTE_LIST, "GET", path)
+        return list(sansio.decode("GET", path, response, IntegrationCollection).items)
+
+    async def get_integration(
+        self, project: str, environment: str, integration_key: str, integration_id: str
+    ) -> Integration:
+        """One integration, with its (redacted) config and status."""
+        path = sansio.integration_path(project, environment, integration_key, integration_id)
+        response = await self._exchange(sansio.ROUTE_GET, "GET", path)
+        return sansio.decode("GET", path, response, Integration)
+
+    async def update_integration(
+        self,
+        project: str,
+        environment: str,
+        integration_key: str,
+        integration_id: str,
+        patch: Sequence[Mapping[str, Any]],
+    ) -> Integration:
+        """Apply an RFC 6902 JSON Patch (``test`` ops make it conditional)."""
+        for index, operation in enumerate(patch):
+            if not isinstance(operation.get("op"), str) or not isinstance(
+                operation.get("path"), str
+            ):
+                raise ConfigError(f"patch[{index}]: needs string 'op' and 'path'")
+        path = sansio.integration_path(project, environment, integration_key, integration_id)
+        response = await self._exchange(
+            sansio.ROUTE_PATCH, "PATCH", path, body=[dict(op) for op in patch], idempotent=False
+        )
+        return sansio.decode("PATCH", path, response, Integration)
+
+    async def delete_integration(
+        self, project: str, environment: str, integration_key: str, integration_id: str
+    ) -> None:
+        """Delete one integration (LaunchDarkly answers 204)."""
+        path = sansio.integration_path(project, environment, integration_key, integration_id)
+        response = await self._exchange(sansio.ROUTE_DELETE, "DELETE", path)
+        sansio.expect_no_content("DELETE", path, response)
+
+    def projects(self) -> AsyncIterator[Project]:
+        """Every project of the account, page after page."""
+        return self._paginate(sansio.ROUTE_PROJECTS, "/api/v2/projects", Project)
+
+    def environments(self, project: str) -> AsyncIterator[Environment]:
+        """Every environment of a project, page after page (SDK keys are never kept)."""
+        path = f"/api/v2/projects/{sansio.segment(project)}/environments"
+        return self._paginate(sansio.ROUTE_ENVIRONMENTS, path, Environment)
+
+    async def _paginate(self, route: str, path: str, item: type[T]) -> AsyncIterator[T]:
+        params: dict[str, str] | None = {"limit": str(PAGE_SIZE), "offset": "0"}
+        seen: set[str] = set()
+        next_path: str | None = path
+        while next_path is not None:
+            response = await self._exchange(route, "GET", next_path, params=params, beta=False)
+            page = sansio.decode("GET", next_path, response, Page[item])  # type: ignore[valid-type]
+            for entry in page.items:
+                yield entry
+            href = page.next_href
+            if not page.items or href is None:
+                return
+            # The next link must stay on this API: the token goes wherever it points.
+            if not href.startswith("/api/v2/") or href in seen:
+                raise ResponseFormatError(f"GET {path}: unusable _links.next {href!r}")
+            seen.add(href)
+            next_path, params = href, None
+
+    # -- the one path every request takes ---------------------------------------------------
+
+    async def _exchange(
+        self,
+        route: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        beta: bool = True,
+        idempotent: bool = True,
+    ) -> sansio.RawResponse:
+        """Send one request through the pacer, waiting out 429s and retrying what is safe.
+
+        A 429 means LaunchDarkly did not apply the request, so it is always sent again once the
+        pacer's gate opens, until ``throttle_deadline_s``. Transport errors and 5xx are retried
+        with backoff only when ``idempotent``: for a create, the caller must first find out
+        whether it was applied.
+        """
+        loop = asyncio.get_running_loop()
+        throttle_deadline = loop.time() + self.retry.throttle_deadline_s
+        failures = 0
+        while True:
+            await self.pacer.acquire(route)
+            try:
+                response = await self._send(method, path, params=params, body=body, beta=beta)
+            except TransportError:
+                failures += 1
+                if not idempotent or not self.may_retry(failures):
+                    raise
+                await asyncio.sleep(self.backoff(failures))
+                continue
+            self.pacer.observe(route, response.status, parse_rate_limit(response.headers))
+            if response.status == 429 and loop.time() < throttle_deadline:
+                continue
+            if response.status >= 500 and idempotent:
+                failures += 1
+                if self.may_retry(failures):
+                    await asyncio.sleep(self.backoff(failures))
+                    continue
+            if response.status < 400:
+                self._budget.earn()
+            return response
+
+    def may_retry(self, failures: int) -> bool:
+        """Whether a request that failed ``failures`` times may be tried again (spends budget)."""
+        return failures < self.retry.max_attempts and self._budget.try_spend()
+
+    def backoff(self, failures: int) -> float:
+        """Seconds to wait before the next try after ``failures`` failures."""
+        return compute_backoff(
+            failures, base=self.retry.backoff_base_s, cap=self.retry.backoff_cap_s
+        )
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        body: Any,
+        beta: bool,
+    ) -> sansio.RawResponse:
+        """One HTTP exchange; the only code that touches aiohttp."""
+        if self._session is None:
+            raise RuntimeError("use the Client inside 'async with Client(...) as client:'")
+        data = json.dumps(body).encode() if body is not None else None
+        headers = sansio.request_headers(self._token, beta=beta, has_body=data is not None)
+        try:
+            async with self._session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+            ) as response:
+                content = await self._read_capped(response)
+                return sansio.RawResponse(
+                    status=response.status, headers=response.headers, body=content
+                )
+        except TimeoutError:
+            raise RequestTimeout(f"{method} {path}: timed out", method=method, path=path) from None
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"{method} {path}: {type(exc).__name__}", method=method, path=path
+            ) from None
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise ResponseFormatError(f"response body larger than {self._max_body_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)

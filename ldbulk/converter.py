@@ -1,0 +1,86 @@
+"""The one cattrs converter for LaunchDarkly's JSON, and a ``structure`` that never leaks cattrs.
+
+Field names map to the API's camelCase (``project_key`` -> ``projectKey``) unless a field names
+its API key in ``metadata={"api": ...}`` (``_id``, ``_links``, ``_status``, ``_access``).
+Unknown fields are ignored, since LaunchDarkly adds fields without notice; a field of the
+wrong type is an error, since cattrs' default of coercing (``bool("false") is True``) would
+silently misread a response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ldbulk.errors import ResponseFormatError
+
+T = TypeVar("T")
+
+
+def api_name(field: attrs.Attribute[Any]) -> str:
+    """The JSON key of an attrs field in LaunchDarkly's API."""
+    explicit = field.metadata.get("api")
+    if explicit:
+        return str(explicit)
+    head, *rest = field.name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def _strict(kind: type[Any], label: str) -> Callable[[Any, type[Any]], Any]:
+    def structure(value: Any, _: type[Any]) -> Any:
+        # bool is a subclass of int in Python, but not in JSON.
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise TypeError(f"expected {label}, got {type(value).__name__}")
+        return value
+
+    return structure
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=False)
+    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(bool, _strict(bool, "a boolean"))
+    converter.register_structure_hook(int, _strict(int, "an integer"))
+    converter.register_structure_hook(float, _strict((int, float), "a number"))  # type: ignore[arg-type]
+
+    def structure_factory(cls: type[Any]) -> Callable[[Any, type[Any]], Any]:
+        renames = {f.name: override(rename=api_name(f)) for f in attrs.fields(cls)}
+        return make_dict_structure_fn(cls, converter, **renames)  # type: ignore[arg-type]
+
+    def unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
+        renames = {f.name: override(rename=api_name(f)) for f in attrs.fields(cls)}
+        return make_dict_unstructure_fn(cls, converter, **renames)  # type: ignore[arg-type]
+
+    converter.register_structure_hook_factory(attrs.has, structure_factory)
+    converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    return converter
+
+
+converter = _make_converter()
+
+
+def structure(data: Any, cls: type[T], *, what: str = "response") -> T:
+    """Structure JSON data into ``cls``, raising :class:`ResponseFormatError` naming the fields.
+
+    The message lists each bad field by its JSON path (``$.items[3]._id``) and what was
+    expected; it never quotes values, which may be secrets.
+    """
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            problems = cattrs.transform_error(exc, path="$")
+        else:
+            problems = [f"{type(exc).__name__} @ $"]
+        raise ResponseFormatError(
+            f"{what} does not match {cls.__name__}: " + "; ".join(problems)
+        ) from None
+
+
+def unstructure(value: Any) -> Any:
+    """JSON-ready data for an attrs value, with the API's field names."""
+    return converter.unstructure(value)

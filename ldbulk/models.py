@@ -1,0 +1,338 @@
+"""Value classes for LaunchDarkly's persistent store ("big segment store") integration API.
+
+Field names are Python style; :mod:`ldbulk.converter` maps them to the API's names
+(``_id``, ``integrationKey``, ``_status`` ...). Store configs validate at construction, so an
+invalid config can never reach the network. Secret fields (Redis password, DynamoDB external id)
+are hidden from ``repr`` and ``str``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final, Generic, Literal, TypeVar
+
+import attrs
+
+from ldbulk.errors import ConfigError
+
+IntegrationKey = Literal["redis", "dynamodb"]
+INTEGRATION_KEYS: Final = ("redis", "dynamodb")
+
+# The `allowedValues` of the `region` formVariable in the dynamodb integration manifest.
+DYNAMODB_REGIONS: Final = frozenset(
+    {
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "ap-south-1",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ca-central-1",
+        "eu-central-1",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "eu-north-1",
+        "sa-east-1",
+    }
+)
+
+# arn:<partition>:iam::<12-digit account>:role/<optional path/>name, the character set IAM allows.
+_ROLE_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+
+REDACTED: Final = "'***'"
+
+
+def _redact(value: object) -> str:
+    """Repr of a secret field: whether it is set, never what it is."""
+    return REDACTED if value else "''"
+
+
+def _nonempty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{attribute.name}: must be a non-empty string")
+
+
+def _string(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(f"{attribute.name}: must be a string")
+
+
+def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ConfigError(f"port: must be an integer from 1 to 65535, got {value!r}")
+
+
+def _to_port(value: object) -> object:
+    """Accept ``"6379"`` as well as ``6379``: the API itself stores the port as a string."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
+
+
+def _boolean(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{attribute.name}: must be true or false, got {value!r}")
+
+
+def _region(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in DYNAMODB_REGIONS:
+        raise ConfigError(
+            f"region: {value!r} is not a region the dynamodb integration allows "
+            f"(one of {', '.join(sorted(DYNAMODB_REGIONS))})"
+        )
+
+
+def _role_arn(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not _ROLE_ARN.fullmatch(value):
+        raise ConfigError(
+            f"role_arn: {value!r} is not an IAM role ARN "
+            "(expected arn:aws:iam::<12-digit account id>:role/<name>)"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class RedisConfig:
+    """A Redis persistent store: the ``redis`` integration's formVariables."""
+
+    host: str = attrs.field(validator=_nonempty)
+    port: int = attrs.field(default=6379, converter=_to_port, validator=_port)
+    username: str = attrs.field(default="", validator=_string)
+    password: str = attrs.field(default="", validator=_string, repr=_redact)
+    tls_enabled: bool = attrs.field(default=False, validator=_boolean)
+
+    @property
+    def integration_key(self) -> IntegrationKey:
+        """The integration key LaunchDarkly files this store under."""
+        return "redis"
+
+    def to_api(self) -> dict[str, Any]:
+        """The ``config`` object of a create request (port as a string, as the API stores it)."""
+        return {
+            "host": self.host,
+            "port": str(self.port),
+            "username": self.username,
+            "password": self.password,
+            "tlsEnabled": self.tls_enabled,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class DynamoDBConfig:
+    """A DynamoDB persistent store: the ``dynamodb`` integration's formVariables.
+
+    The table must already exist with partition key ``namespace`` and sort key ``key``
+    (both strings); LaunchDarkly assumes ``role_arn`` with ``external_id`` to write to it.
+    """
+
+    table_name: str = attrs.field(validator=_nonempty)
+    region: str = attrs.field(validator=_region)
+    role_arn: str = attrs.field(validator=_role_arn)
+    external_id: str = attrs.field(validator=_nonempty, repr=_redact)
+
+    @property
+    def integration_key(self) -> IntegrationKey:
+        """The integration key LaunchDarkly files this store under."""
+        return "dynamodb"
+
+    def to_api(self) -> dict[str, Any]:
+        """The ``config`` object of a create request."""
+        return {
+            "tableName": self.table_name,
+            "region": self.region,
+            "roleArn": self.role_arn,
+            "externalId": self.external_id,
+        }
+
+
+StoreConfig = RedisConfig | DynamoDBConfig
+
+
+def _redact_mapping(value: Mapping[str, Any] | None) -> str:
+    """Repr of a config read back from the API: its keys only, values may be secrets."""
+    if value is None:
+        return "None"
+    return "{" + ", ".join(f"{key!r}: ..." for key in value) + "}"
+
+
+@attrs.frozen(kw_only=True)
+class CreateIntegrationRequest:
+    """The body of a create (the spec's ``IntegrationDeliveryConfigurationPost``)."""
+
+    config: StoreConfig
+    on: bool = False
+    tags: tuple[str, ...] = ()
+    name: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON body, with optional fields left out when unset."""
+        body: dict[str, Any] = {"config": self.config.to_api(), "on": self.on}
+        if self.tags:
+            body["tags"] = list(self.tags)
+        if self.name is not None:
+            body["name"] = self.name
+        return body
+
+
+@attrs.frozen(kw_only=True)
+class Link:
+    """A link to a related resource."""
+
+    href: str | None = None
+    type: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StoreIntegrationError:
+    """One synchronisation error LaunchDarkly saw while writing to the store."""
+
+    status_code: int | None = None
+    message: str | None = None
+    timestamp: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StoreStatus:
+    """Connection status of a persistent store (the spec's ``BigSegmentStoreStatus``)."""
+
+    available: bool | None = None
+    potentially_stale: bool | None = None
+    last_sync: int | None = None
+    last_error: int | None = None
+    errors: tuple[StoreIntegrationError, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class AccessReason:
+    """The policy statement that allowed or denied an action."""
+
+    effect: str
+    resources: tuple[str, ...] = ()
+    not_resources: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    not_actions: tuple[str, ...] = ()
+    role_name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AccessDecision:
+    """One action the caller may (or may not) take on the resource, and why."""
+
+    action: str
+    reason: AccessReason
+
+
+@attrs.frozen(kw_only=True)
+class Access:
+    """Which actions the caller's token is allowed and denied on the resource."""
+
+    denied: tuple[AccessDecision, ...] = ()
+    allowed: tuple[AccessDecision, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Integration:
+    """A persistent store integration (the spec's ``BigSegmentStoreIntegration``).
+
+    ``config`` is present only when the integration was read by id; LaunchDarkly redacts its
+    secrets, and ``repr`` shows only its keys.
+    """
+
+    id: str = attrs.field(metadata={"api": "_id"})
+    integration_key: str
+    project_key: str
+    environment_key: str
+    on: bool = False
+    tags: tuple[str, ...] = ()
+    name: str = ""
+    version: int = 0
+    config: Mapping[str, Any] | None = attrs.field(default=None, repr=_redact_mapping)
+    status: StoreStatus | None = attrs.field(default=None, metadata={"api": "_status"})
+    access: Access | None = attrs.field(default=None, metadata={"api": "_access"})
+    links: Mapping[str, Link] = attrs.field(factory=dict, repr=False, metadata={"api": "_links"})
+
+
+@attrs.frozen(kw_only=True)
+class IntegrationCollection:
+    """The list-all answer (the spec's ``BigSegmentStoreIntegrationCollection``)."""
+
+    items: tuple[Integration, ...] = ()
+    links: Mapping[str, Link] = attrs.field(factory=dict, repr=False, metadata={"api": "_links"})
+
+
+@attrs.frozen(kw_only=True)
+class ErrorBody:
+    """LaunchDarkly's error body ``{"code", "message", "id"}``."""
+
+    code: str = ""
+    message: str = ""
+    id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Project:
+    """A LaunchDarkly project, with only the fields ldbulk uses."""
+
+    id: str = attrs.field(metadata={"api": "_id"})
+    key: str
+    name: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Environment:
+    """A LaunchDarkly environment, with only the fields ldbulk uses.
+
+    The API's item also carries the environment's SDK and mobile keys; they are deliberately not
+    modelled, so they cannot end up in a log or a report.
+    """
+
+    id: str = attrs.field(metadata={"api": "_id"})
+    key: str
+    name: str = ""
+    tags: tuple[str, ...] = ()
+
+
+T = TypeVar("T")
+
+
+@attrs.frozen(kw_only=True)
+class Page(Generic[T]):
+    """One page of a paginated collection (projects, environments)."""
+
+    items: tuple[T, ...] = ()
+    total_count: int | None = None
+    links: Mapping[str, Link] = attrs.field(factory=dict, repr=False, metadata={"api": "_links"})
+
+    @property
+    def next_href(self) -> str | None:
+        """Where the next page is, or None on the last page."""
+        link = self.links.get("next")
+        return link.href if link else None
+
+
+@attrs.frozen(kw_only=True)
+class Target:
+    """One store to provision in one environment: what a manifest line becomes."""
+
+    project: str
+    environment: str
+    config: StoreConfig
+    on: bool = False
+    tags: tuple[str, ...] = ()
+    name: str | None = None
+
+    @property
+    def integration_key(self) -> IntegrationKey:
+        """The integration key of the store (``redis`` or ``dynamodb``)."""
+        return self.config.integration_key
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(project, environment, integration key): LaunchDarkly allows one integration each."""
+        return (self.project, self.environment, self.integration_key)

@@ -1,0 +1,254 @@
+"""LaunchDarkly's rate limits: reading the headers, pacing requests, and backoff maths.
+
+LaunchDarkly counts requests in fixed 10-second windows at three levels: the account (global),
+the route (verb + URL pattern) and the access token. It publishes no numbers, only headers
+(https://launchdarkly.com/docs/api#rate-limiting):
+
+- ``X-Ratelimit-Global-Limit`` / ``-Remaining`` and ``X-Ratelimit-Route-Limit`` / ``-Remaining``,
+  both families resetting at ``X-Ratelimit-Reset`` (epoch milliseconds);
+- ``X-Ratelimit-Auth-Token-Limit`` / ``-Remaining`` / ``-Reset`` for the token;
+- ``Retry-After`` (seconds) on IP-based limits.
+
+A header that is absent means that limit did not apply. The :class:`Pacer` learns the budgets
+from every response and holds new requests back once a window is spent, so a steady run gets no
+429 after the first response; when a 429 comes anyway, every request waits behind one gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Final
+
+import attrs
+from aiolimiter import AsyncLimiter
+
+WINDOW_S: Final = 10.0
+
+# Our clock and LaunchDarkly's are not the same clock: start a new window a little after the
+# announced reset rather than a little before it.
+RESET_MARGIN_S: Final = 0.1
+
+# A reset further away than this is a broken header, not a plan: never park a run on it.
+MAX_WAIT_S: Final = 120.0
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        number = int(value.strip())
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds from ``Retry-After``: delta-seconds or an HTTP date (RFC 9110, 10.2.3)."""
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_WAIT_S)
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitState:
+    """What one response's headers say about the rate limits. ``None``: not reported."""
+
+    global_limit: int | None = None
+    global_remaining: int | None = None
+    route_limit: int | None = None
+    route_remaining: int | None = None
+    reset_ms: int | None = None
+    token_limit: int | None = None
+    token_remaining: int | None = None
+    token_reset_ms: int | None = None
+    retry_after_s: float | None = None
+
+    def resume_at(self, now: float) -> float:
+        """Epoch seconds after which a throttled request may be sent again.
+
+        The later of Retry-After and the window resets wins; with neither, one window from now.
+        """
+        candidates = [now + self.retry_after_s] if self.retry_after_s is not None else []
+        for reset_ms in (self.reset_ms, self.token_reset_ms):
+            if reset_ms is not None:
+                candidates.append(reset_ms / 1000 + RESET_MARGIN_S)
+        if not candidates:
+            return now + WINDOW_S
+        return min(max(candidates), now + MAX_WAIT_S)
+
+
+def parse_rate_limit(headers: Mapping[str, str], now: float | None = None) -> RateLimitState:
+    """Read the rate-limit headers of a response; unparsable values count as absent."""
+    current = time.time() if now is None else now
+    return RateLimitState(
+        global_limit=_header_int(headers, "X-Ratelimit-Global-Limit"),
+        global_remaining=_header_int(headers, "X-Ratelimit-Global-Remaining"),
+        route_limit=_header_int(headers, "X-Ratelimit-Route-Limit"),
+        route_remaining=_header_int(headers, "X-Ratelimit-Route-Remaining"),
+        reset_ms=_header_int(headers, "X-Ratelimit-Reset"),
+        token_limit=_header_int(headers, "X-Ratelimit-Auth-Token-Limit"),
+        token_remaining=_header_int(headers, "X-Ratelimit-Auth-Token-Remaining"),
+        token_reset_ms=_header_int(headers, "X-Ratelimit-Auth-Token-Reset"),
+        retry_after_s=_retry_after(headers, current),
+    )
+
+
+def compute_backoff(
+    attempt: int, *, base: float = 0.5, cap: float = 30.0, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): capped exponential, full jitter.
+
+    Full jitter (a uniform draw from zero to the capped exponential) spreads the retries of
+    many workers that failed together, instead of sending them back in one burst.
+    """
+    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    return float(ceiling * rand())
+
+
+@attrs.define
+class _Window:
+    """A budget learned from headers: requests left until ``reset`` (loop time)."""
+
+    remaining: int
+    limit: int | None
+    reset: float
+
+
+@attrs.define
+class PacerStats:
+    """What the pacer saw over its life."""
+
+    requests: int = 0
+    throttled: int = 0
+    paused_s: float = 0.0
+
+
+class Pacer:
+    """Paces every request of one client: a token bucket, learned budgets, and a shared gate.
+
+    - ``max_per_window``: an optional user ceiling, requests per 10 s (aiolimiter's bucket).
+    - Every response's headers update the budgets of the global, route and token windows; a
+      request that would overdraw a known budget waits for that window's reset.
+    - A 429 closes the gate for every request until the server's stated time, plus jitter.
+
+    Times are event-loop times (``loop.time()``), so tests can fast-forward them; epoch times
+    from headers are converted with ``wall_clock``.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_per_window: float | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        jitter_s: float = 0.25,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if max_per_window is not None and max_per_window <= 0:
+            raise ValueError("max_per_window must be positive")
+        self._bucket = AsyncLimiter(max_per_window, WINDOW_S) if max_per_window else None
+        self._wall_clock = wall_clock
+        self._jitter_s = jitter_s
+        self._rand = rand
+        self._windows: dict[str, _Window] = {}
+        self._gate_until = 0.0
+        self.stats = PacerStats()
+        self.on_pause: Callable[[float], None] | None = None
+
+    @property
+    def paused_until_epoch(self) -> float | None:
+        """Epoch seconds when the gate reopens, or None when it is open."""
+        now = asyncio.get_running_loop().time()
+        if self._gate_until <= now:
+            return None
+        return self._wall_clock() + (self._gate_until - now)
+
+    async def acquire(self, route: str) -> None:
+        """Wait until a request on ``route`` may be sent, and count it against the budgets."""
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            wait = self._gate_until - now
+            for key in ("global", "token", route):
+                window = self._windows.get(key)
+                if window is None:
+                    continue
+                if now >= window.reset:
+                    # A new window: its budget is the limit, when the server told us one.
+                    if window.limit is None:
+                        del self._windows[key]
+                        continue
+                    window.remaining = window.limit
+                    window.reset += WINDOW_S * (1 + (now - window.reset) // WINDOW_S)
+                if window.remaining <= 0:
+                    wait = max(wait, window.reset - now)
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        if self._bucket is not None:
+            await self._bucket.acquire()
+        for key in ("global", "token", route):
+            window = self._windows.get(key)
+            if window is not None:
+                window.remaining -= 1
+        self.stats.requests += 1
+
+    def observe(self, route: str, status: int, state: RateLimitState) -> None:
+        """Learn from one response: its budgets, and on a 429, close the gate."""
+        loop_now = asyncio.get_running_loop().time()
+        wall_now = self._wall_clock()
+
+        def to_loop(epoch_ms: int | None) -> float:
+            if epoch_ms is None:
+                return loop_now + WINDOW_S
+            ahead = min(max(epoch_ms / 1000 - wall_now, 0.0), MAX_WAIT_S)
+            return loop_now + ahead + RESET_MARGIN_S
+
+        self._learn("global", state.global_remaining, state.global_limit, to_loop(state.reset_ms))
+        self._learn(route, state.route_remaining, state.route_limit, to_loop(state.reset_ms))
+        self._learn(
+            "token", state.token_remaining, state.token_limit, to_loop(state.token_reset_ms)
+        )
+        if status == 429:
+            self.stats.throttled += 1
+            resume = loop_now + (state.resume_at(wall_now) - wall_now)
+            self._close_gate(resume + self._jitter_s * self._rand(), loop_now)
+
+    def _learn(self, key: str, remaining: int | None, limit: int | None, reset: float) -> None:
+        if remaining is None:
+            return
+        window = self._windows.get(key)
+        if window is None or reset > window.reset + 1.0:
+            # First word on this window, or a later window than the one we track.
+            self._windows[key] = _Window(remaining=remaining, limit=limit, reset=reset)
+        else:
+            # Same window: the server's count includes other clients of the account, ours
+            # includes requests still in flight. Trust whichever is lower.
+            window.remaining = min(window.remaining, remaining)
+            window.limit = limit if limit is not None else window.limit
+
+    def _close_gate(self, until: float, now: float) -> None:
+        if until <= self._gate_until:
+            return
+        self.stats.paused_s += until - max(self._gate_until, now)
+        self._gate_until = until
+        if self.on_pause is not None:
+            self.on_pause(self._wall_clock() + (until - now))
