@@ -1,0 +1,159 @@
+"""What happened to each target of a run: outcomes, counts, exit code, and the JSON report.
+
+The JSON shape is stable (``"version": 1``) and documented in the README; renderings for people
+and CI dashboards (terminal, Markdown, JUnit) live in :mod:`ldbulk.render`. Nothing here holds
+a store config, so no secret can reach a report.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import attrs
+
+REPORT_VERSION: Final = 1
+
+
+class Outcome(enum.StrEnum):
+    """How one target ended."""
+
+    CREATED = "created"  # this run created the integration
+    EXISTS = "exists"  # it was already there; nothing written
+    NOT_FOUND = "not_found"  # the project or environment does not exist (404)
+    INVALID = "invalid"  # LaunchDarkly rejected the config (400)
+    FORBIDDEN = "forbidden"  # the token's role may not do this, or no beta header (403)
+    UNAUTHORIZED = "unauthorized"  # the token is not valid (401): the run stops
+    CONFLICT = "conflict"  # 409 that the list endpoint could not explain
+    RATE_LIMITED = "rate_limited"  # still throttled when the throttle deadline ran out
+    FAILED = "failed"  # transport errors or 5xx until retries ran out
+    SKIPPED = "skipped"  # never tried: the run was stopped or aborted first
+
+    @property
+    def ok(self) -> bool:
+        """Whether the target is provisioned (created now or already there)."""
+        return self in (Outcome.CREATED, Outcome.EXISTS)
+
+
+@attrs.frozen(kw_only=True)
+class ErrorInfo:
+    """LaunchDarkly's error code, message and request id, or ldbulk's own description."""
+
+    code: str = ""
+    message: str = ""
+    id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TargetResult:
+    """The outcome of one target, with what it took to get there."""
+
+    project: str
+    environment: str
+    integration: str
+    outcome: Outcome
+    status: int | None = None
+    integration_id: str | None = None
+    attempts: int = 0
+    error: ErrorInfo | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(project, environment, integration key)."""
+        return (self.project, self.environment, self.integration)
+
+    def to_json(self) -> dict[str, Any]:
+        """This result in the report's JSON shape."""
+        return {
+            "project": self.project,
+            "environment": self.environment,
+            "integration": self.integration,
+            "outcome": self.outcome.value,
+            "status": self.status,
+            "integration_id": self.integration_id,
+            "attempts": self.attempts,
+            "error": attrs.asdict(self.error) if self.error else None,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TargetResult:
+        """A result read back from a report or journal line."""
+        error = data.get("error")
+        return cls(
+            project=str(data["project"]),
+            environment=str(data["environment"]),
+            integration=str(data["integration"]),
+            outcome=Outcome(data["outcome"]),
+            status=data.get("status"),
+            integration_id=data.get("integration_id"),
+            attempts=int(data.get("attempts", 0)),
+            error=ErrorInfo(**error) if isinstance(error, dict) else None,
+            elapsed_s=float(data.get("elapsed_s", 0.0)),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class RunStats:
+    """What a run cost: requests sent, 429s received, retries, wall and paused seconds."""
+
+    requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+    elapsed_s: float = 0.0
+    paused_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """These stats in the report's JSON shape."""
+        return {
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "retries": self.retries,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "paused_s": round(self.paused_s, 3),
+        }
+
+
+@attrs.frozen(kw_only=True)
+class Report:
+    """Every target's result, in target order, and the run's stats."""
+
+    results: tuple[TargetResult, ...]
+    stats: RunStats = RunStats()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Totals per outcome, every outcome present (zero when none), plus ``total``."""
+        counter = Counter(result.outcome for result in self.results)
+        return {"total": len(self.results)} | {o.value: counter[o] for o in Outcome}
+
+    @property
+    def ok(self) -> bool:
+        """Whether every target is provisioned."""
+        return all(result.outcome.ok for result in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every target was created or already existed, 1 otherwise."""
+        return 0 if self.ok else 1
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data (the documented, versioned shape)."""
+        return {
+            "version": REPORT_VERSION,
+            "summary": self.counts,
+            "stats": self.stats.to_json(),
+            "results": [result.to_json() for result in self.results],
+        }
+
+    def dumps(self) -> str:
+        """The report as a JSON document."""
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+    def merged_with(self, earlier: Iterable[TargetResult]) -> Report:
+        """This report with results from an earlier, interrupted run put in front."""
+        return attrs.evolve(self, results=(*earlier, *self.results))

@@ -1,0 +1,196 @@
+"""The pacer against a fake clock: looptime fast-forwards the loop, nothing sleeps for real."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from ldbulk.ratelimit import MAX_WAIT_S, RESET_MARGIN_S, Pacer, RateLimitState
+
+Limits = RateLimitState
+
+pytestmark = pytest.mark.looptime
+
+EPOCH = 1_800_000_000.0  # wall-clock seconds at loop time 0
+ROUTE = "POST /route"
+
+
+def wall() -> Callable[[], float]:
+    loop = asyncio.get_running_loop()
+    return lambda: EPOCH + loop.time()
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def reset_in(seconds: float) -> int:
+    return int((EPOCH + now() + seconds) * 1000)
+
+
+async def acquire_times(pacer: Pacer, count: int, route: str = ROUTE) -> list[float]:
+    times = []
+    for _ in range(count):
+        await pacer.acquire(route)
+        times.append(now())
+    return times
+
+
+async def test_requests_pass_immediately_when_no_limit_is_known() -> None:
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    times = await acquire_times(pacer, 50)
+    assert times[-1] == start
+    assert pacer.stats.requests == 50
+
+
+async def test_spent_route_budget_holds_requests_until_the_reset() -> None:
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    pacer.observe(
+        ROUTE, 201, RateLimitState(route_limit=10, route_remaining=2, reset_ms=reset_in(4))
+    )
+    times = await acquire_times(pacer, 3)
+    assert times[:2] == [start, start]
+    assert times[2] >= start + 4
+    assert times[2] <= start + 4 + RESET_MARGIN_S + 0.01
+
+
+async def test_budget_refills_to_the_known_limit_in_each_new_window() -> None:
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    pacer.observe(
+        ROUTE, 201, RateLimitState(route_limit=5, route_remaining=0, reset_ms=reset_in(10))
+    )
+    times = await acquire_times(pacer, 12)
+    windows = [int((t - start) // 10) for t in times]
+    # Five per window after the first, which was already spent.
+    assert windows == [1] * 5 + [2] * 5 + [3] * 2
+
+
+async def test_routes_have_separate_budgets() -> None:
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    pacer.observe(
+        ROUTE, 201, RateLimitState(route_limit=1, route_remaining=0, reset_ms=reset_in(10))
+    )
+    await pacer.acquire("GET /other")
+    assert now() == start
+
+
+async def test_global_budget_applies_to_every_route() -> None:
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    pacer.observe(
+        ROUTE, 201, RateLimitState(global_limit=3, global_remaining=0, reset_ms=reset_in(6))
+    )
+    await pacer.acquire("GET /other")
+    assert now() >= start + 6
+
+
+async def test_token_budget_waits_for_its_own_reset() -> None:
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    state = RateLimitState(
+        token_limit=2, token_remaining=0, token_reset_ms=reset_in(3), reset_ms=reset_in(9)
+    )
+    pacer.observe(ROUTE, 200, state)
+    await pacer.acquire(ROUTE)
+    assert start + 3 <= now() < start + 9
+
+
+async def test_lower_server_count_wins_within_a_window() -> None:
+    """Other clients of the account spend the same budget: the server's count is the truth."""
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    reset = reset_in(10)
+    pacer.observe(ROUTE, 201, Limits(route_limit=100, route_remaining=50, reset_ms=reset))
+    pacer.observe(ROUTE, 201, Limits(route_limit=100, route_remaining=1, reset_ms=reset))
+    times = await acquire_times(pacer, 2)
+    assert times[0] == start
+    assert times[1] >= start + 10
+
+
+async def test_a_429_pauses_every_waiting_request_behind_one_gate() -> None:
+    pacer = Pacer(wall_clock=wall(), jitter_s=0.5, rand=lambda: 1.0)
+    start = now()
+    pacer.observe(ROUTE, 429, RateLimitState(reset_ms=reset_in(7)))
+    times = await asyncio.gather(*(acquire_times(pacer, 1, route) for route in ("a", "b", "c")))
+    expected = start + 7 + RESET_MARGIN_S + 0.5
+    assert all(abs(t[0] - expected) < 0.01 for t in times)
+    assert pacer.stats.throttled == 1
+    assert pacer.stats.paused_s == pytest.approx(7 + RESET_MARGIN_S + 0.5, abs=0.01)
+
+
+async def test_retry_after_wins_when_later_than_the_reset() -> None:
+    pacer = Pacer(wall_clock=wall(), jitter_s=0.0)
+    start = now()
+    pacer.observe(ROUTE, 429, RateLimitState(retry_after_s=20, reset_ms=reset_in(5)))
+    await pacer.acquire(ROUTE)
+    assert now() == pytest.approx(start + 20, abs=0.01)
+
+
+async def test_reset_wins_when_later_than_retry_after() -> None:
+    pacer = Pacer(wall_clock=wall(), jitter_s=0.0)
+    start = now()
+    pacer.observe(ROUTE, 429, RateLimitState(retry_after_s=1, reset_ms=reset_in(5)))
+    await pacer.acquire(ROUTE)
+    assert now() == pytest.approx(start + 5 + RESET_MARGIN_S, abs=0.01)
+
+
+async def test_429_without_headers_waits_one_window() -> None:
+    pacer = Pacer(wall_clock=wall(), jitter_s=0.0)
+    start = now()
+    pacer.observe(ROUTE, 429, RateLimitState())
+    await pacer.acquire(ROUTE)
+    assert now() == pytest.approx(start + 10, abs=0.01)
+
+
+async def test_overlapping_429s_count_paused_time_once() -> None:
+    pacer = Pacer(wall_clock=wall(), jitter_s=0.0)
+    pacer.observe(ROUTE, 429, RateLimitState(retry_after_s=5))
+    pacer.observe(ROUTE, 429, RateLimitState(retry_after_s=8))
+    pacer.observe(ROUTE, 429, RateLimitState(retry_after_s=3))
+    assert pacer.stats.throttled == 3
+    assert pacer.stats.paused_s == pytest.approx(8)
+
+
+async def test_absurd_reset_is_capped() -> None:
+    pacer = Pacer(wall_clock=wall(), jitter_s=0.0)
+    start = now()
+    pacer.observe(ROUTE, 429, RateLimitState(reset_ms=reset_in(10**9)))
+    await pacer.acquire(ROUTE)
+    assert now() <= start + MAX_WAIT_S + RESET_MARGIN_S + 0.01
+
+
+async def test_reset_in_the_past_does_not_wait() -> None:
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    pacer.observe(ROUTE, 201, Limits(route_remaining=0, reset_ms=reset_in(-30)))
+    await pacer.acquire(ROUTE)
+    assert now() <= start + RESET_MARGIN_S + 0.01
+
+
+async def test_user_ceiling_spreads_requests_over_windows() -> None:
+    pacer = Pacer(max_per_window=5, wall_clock=wall())
+    start = now()
+    times = await acquire_times(pacer, 15)
+    # aiolimiter lets the first 5 through at once, then leaks one every 2 seconds.
+    assert times[4] == start
+    assert times[-1] >= start + 19.9
+
+
+async def test_pause_listener_hears_when_the_gate_reopens() -> None:
+    heard: list[float] = []
+    pacer = Pacer(wall_clock=wall(), jitter_s=0.0)
+    pacer.on_pause = heard.append
+    pacer.observe(ROUTE, 429, RateLimitState(retry_after_s=4))
+    assert heard == [pytest.approx(EPOCH + now() + 4)]
+    assert pacer.paused_until_epoch == pytest.approx(EPOCH + now() + 4)
+
+
+def test_ceiling_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_per_window"):
+        Pacer(max_per_window=0)
