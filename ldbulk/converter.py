@@ -10,11 +10,12 @@ silently misread a response.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_origin
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.v import format_exception
 
 from ldbulk.errors import ResponseFormatError
 
@@ -63,6 +64,31 @@ def _make_converter() -> cattrs.Converter:
 converter = _make_converter()
 
 
+def _problems(exc: BaseException, path: str) -> list[str]:
+    """Like ``cattrs.transform_error``, but a class field's path uses its JSON name.
+
+    cattrs' notes carry the Python attribute name (``id``, ``status``), which is not what a
+    reader of the response sees (``_id``, ``_status``).
+    """
+    if isinstance(exc, cattrs.IterableValidationError):
+        indexed, without = exc.group_exceptions()
+        steps = [(sub, f"{path}[{note.index!r}]", note.type) for sub, note in indexed]
+    elif isinstance(exc, cattrs.ClassValidationError):
+        named, without = exc.group_exceptions()
+        fields = attrs.fields_dict(get_origin(exc.cl) or exc.cl)
+        steps = [(sub, f"{path}.{api_name(fields[note.name])}", note.type) for sub, note in named]
+    else:
+        return [f"{format_exception(exc, None)} @ {path}"]
+    problems: list[str] = []
+    for sub, sub_path, sub_type in steps:
+        if isinstance(sub, cattrs.BaseValidationError):
+            problems.extend(_problems(sub, sub_path))
+        else:
+            problems.append(f"{format_exception(sub, sub_type)} @ {sub_path}")
+    problems.extend(f"{format_exception(sub, None)} @ {path}" for sub in without)
+    return problems
+
+
 def structure(data: Any, cls: type[T], *, what: str = "response") -> T:
     """Structure JSON data into ``cls``, raising :class:`ResponseFormatError` naming the fields.
 
@@ -73,7 +99,7 @@ def structure(data: Any, cls: type[T], *, what: str = "response") -> T:
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
         if isinstance(exc, cattrs.BaseValidationError):
-            problems = cattrs.transform_error(exc, path="$")
+            problems = _problems(exc, "$")
         else:
             problems = [f"{type(exc).__name__} @ $"]
         raise ResponseFormatError(
