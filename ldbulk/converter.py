@@ -9,11 +9,12 @@ silently misread a response.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar, get_origin
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.v import format_exception
 
@@ -41,6 +42,12 @@ def _strict(kind: type[Any], label: str) -> Callable[[Any, type[Any]], Any]:
     return structure
 
 
+def _is_array(kind: Any) -> bool:
+    """``tuple[X, ...]``: how the models spell a JSON array."""
+    args = get_args(kind)
+    return get_origin(kind) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=False)
     converter.register_structure_hook(str, _strict(str, "a string"))
@@ -50,13 +57,34 @@ def _make_converter() -> cattrs.Converter:
 
     def structure_factory(cls: type[Any]) -> Callable[[Any, type[Any]], Any]:
         renames = {f.name: override(rename=api_name(f)) for f in attrs.fields(cls)}
-        return make_dict_structure_fn(cls, converter, **renames)  # type: ignore[arg-type]
+        structure_fields = make_dict_structure_fn(cls, converter, **renames)  # type: ignore[arg-type]
+
+        def structure_object(value: Any, kind: type[Any]) -> Any:
+            # cattrs reads any value with `in` and `[]`: a list or a string would pass as an
+            # object whose fields are all absent.
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected an object, got {type(value).__name__}")
+            return structure_fields(value, kind)
+
+        return structure_object
+
+    def array_factory(kind: type[Any]) -> Callable[[Any, type[Any]], Any]:
+        structure_items = homogenous_tuple_structure_factory(kind, converter)
+
+        def structure_array(value: Any, kind: type[Any]) -> Any:
+            # cattrs turns any iterable into a tuple: "abc" would become ("a", "b", "c").
+            if not isinstance(value, list | tuple):
+                raise TypeError(f"expected an array, got {type(value).__name__}")
+            return structure_items(value, kind)
+
+        return structure_array
 
     def unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
         renames = {f.name: override(rename=api_name(f)) for f in attrs.fields(cls)}
         return make_dict_unstructure_fn(cls, converter, **renames)  # type: ignore[arg-type]
 
     converter.register_structure_hook_factory(attrs.has, structure_factory)
+    converter.register_structure_hook_factory(_is_array, array_factory)
     converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     return converter
 
@@ -101,7 +129,7 @@ def structure(data: Any, cls: type[T], *, what: str = "response") -> T:
         if isinstance(exc, cattrs.BaseValidationError):
             problems = _problems(exc, "$")
         else:
-            problems = [f"{type(exc).__name__} @ $"]
+            problems = [f"{format_exception(exc, cls)} @ $"]
         raise ResponseFormatError(
             f"{what} does not match {cls.__name__}: " + "; ".join(problems)
         ) from None
