@@ -216,7 +216,8 @@ class AccessReason:
     not_resources: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
     not_actions: tuple[str, ...] = ()
-    role_name: str | None = None
+    # The spec spells this one key in snake case, unlike every other field.
+    role_name: str | None = attrs.field(default=None, metadata={"api": "role_name"})
 
 
 @attrs.frozen(kw_only=True)
