@@ -1,0 +1,137 @@
+"""Renderings of a :class:`~ldbulk.report.Report` for people and CI: JUnit, Markdown, terminal."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+from rich.table import Table
+from rich.text import Text
+
+from ldbulk.report import Outcome, Report, TargetResult
+
+_STYLE = {
+    Outcome.CREATED: "green",
+    Outcome.EXISTS: "cyan",
+    Outcome.SKIPPED: "yellow",
+}
+
+
+def _target_name(result: TargetResult) -> str:
+    return f"{result.project}/{result.environment}/{result.integration}"
+
+
+def _detail(result: TargetResult) -> str:
+    if result.error is None:
+        return ""
+    text = f"{result.error.code}: {result.error.message}" if result.error.code else ""
+    text = text or result.error.message
+    if result.error.id:
+        text += f" (request id {result.error.id})"
+    return text
+
+
+def to_junit(report: Report) -> str:
+    """JUnit XML: one testcase per target, so CI dashboards show each environment."""
+    counts = report.counts
+    failures = sum(1 for r in report.results if not r.outcome.ok and r.outcome != Outcome.SKIPPED)
+    suite = ElementTree.Element(
+        "testsuite",
+        name="ldbulk",
+        tests=str(counts["total"]),
+        failures=str(failures),
+        skipped=str(counts[Outcome.SKIPPED.value]),
+        time=f"{report.stats.elapsed_s:.3f}",
+    )
+    for result in report.results:
+        case = ElementTree.SubElement(
+            suite,
+            "testcase",
+            classname=f"ldbulk.{result.project}",
+            name=f"{result.environment}/{result.integration}",
+            time=f"{result.elapsed_s:.3f}",
+        )
+        if result.outcome == Outcome.SKIPPED:
+            ElementTree.SubElement(case, "skipped", message=_detail(result))
+        elif not result.outcome.ok:
+            failure = ElementTree.SubElement(
+                case, "failure", type=result.outcome.value, message=_detail(result)
+            )
+            failure.text = f"status {result.status}, {result.attempts} attempt(s)"
+        else:
+            out = ElementTree.SubElement(case, "system-out")
+            out.text = f"{result.outcome.value} {result.integration_id or ''}".strip()
+    ElementTree.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(
+        suite, encoding="unicode"
+    ) + "\n"
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: Report, *, max_rows: int = 200) -> str:
+    """A Markdown summary for CI job pages: counts, stats, then every target that is not ok."""
+    counts = report.counts
+    stats = report.stats
+    lines = [
+        "## ldbulk apply",
+        "",
+        "| outcome | targets |",
+        "|---|---:|",
+        *(f"| {name} | {n} |" for name, n in counts.items() if n or name == "total"),
+        "",
+        f"{stats.requests} requests, {stats.throttled} throttled (429), {stats.retries} retries, "
+        f"{stats.elapsed_s:.1f} s, {stats.paused_s:.1f} s paused for rate limits.",
+        "",
+    ]
+    problems = [r for r in report.results if not r.outcome.ok]
+    if problems:
+        lines += [
+            "| project | environment | integration | outcome | status | error |",
+            "|---|---|---|---|---:|---|",
+        ]
+        for result in problems[:max_rows]:
+            lines.append(
+                f"| {_cell(result.project)} | {_cell(result.environment)} | "
+                f"{result.integration} | {result.outcome.value} | {result.status or ''} | "
+                f"{_cell(_detail(result))} |"
+            )
+        if len(problems) > max_rows:
+            lines.append(f"\n{len(problems) - max_rows} more not shown; see the JSON report.")
+    else:
+        lines.append("Every target is provisioned.")
+    return "\n".join(lines) + "\n"
+
+
+def to_table(report: Report, *, only_problems: bool = False, max_rows: int = 50) -> Table:
+    """A rich table of the results (every target, or only those not provisioned)."""
+    table = Table(title="ldbulk apply", show_lines=False)
+    for column in ("target", "outcome", "status", "integration id", "attempts", "detail"):
+        table.add_column(column, overflow="fold")
+    rows = [r for r in report.results if not (only_problems and r.outcome.ok)]
+    for result in rows[:max_rows]:
+        style = _STYLE.get(result.outcome, "red")
+        # Text, not markup strings: keys and error messages may contain "[".
+        table.add_row(
+            Text(_target_name(result)),
+            Text(result.outcome.value, style=style),
+            Text(str(result.status or "")),
+            Text(result.integration_id or ""),
+            Text(str(result.attempts)),
+            Text(_detail(result)),
+        )
+    if len(rows) > max_rows:
+        table.caption = f"{len(rows) - max_rows} more rows in the JSON report"
+    return table
+
+
+def summary_line(report: Report) -> str:
+    """One line of counts, e.g. ``300 targets: 280 created, 20 exists``."""
+    counts = report.counts
+    parts = [f"{n} {name}" for name, n in counts.items() if n and name != "total"]
+    stats = report.stats
+    return (
+        f"{counts['total']} targets: {', '.join(parts) or 'nothing to do'} "
+        f"({stats.requests} requests, {stats.throttled} throttled, {stats.elapsed_s:.1f} s)"
+    )
