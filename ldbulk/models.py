@@ -70,7 +70,8 @@ def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None
 
 def _to_port(value: object) -> object:
     """Accept ``"6379"`` as well as ``6379``: the API itself stores the port as a string."""
-    if isinstance(value, str) and value.strip().isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if isinstance(value, str) and value.strip().isdecimal():
         return int(value)
     return value
 
