@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -38,6 +39,8 @@ from ldbulk.ratelimit import Pacer, compute_backoff, parse_rate_limit
 from ldbulk.retry import RetryBudget, RetryPolicy
 
 T = TypeVar("T")
+
+log = logging.getLogger("ldbulk.client")
 
 TOKEN_ENV: Final = "LD_ACCESS_TOKEN"
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
@@ -259,16 +262,22 @@ class Client:
         failures = 0
         while True:
             await self.pacer.acquire(route)
+            sent = loop.time()
             try:
                 response = await self._send(method, path, params=params, body=body, beta=beta)
-            except TransportError:
+            except TransportError as exc:
                 failures += 1
+                log.info("%s %s: %s (failure %d)", method, path, exc, failures)
                 if not idempotent or not self.may_retry(failures):
                     raise
                 await asyncio.sleep(self.backoff(failures))
                 continue
+            log.debug(
+                "%s %s -> %d (%.0f ms)", method, path, response.status, (loop.time() - sent) * 1000
+            )
             self.pacer.observe(route, response.status, parse_rate_limit(response.headers))
             if response.status == 429 and loop.time() < throttle_deadline:
+                log.info("%s %s: rate limited, waiting for the window to reset", method, path)
                 continue
             if response.status >= 500 and idempotent:
                 failures += 1
