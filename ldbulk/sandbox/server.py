@@ -1,0 +1,698 @@
+"""The sandbox server: LaunchDarkly's API for what ldbulk touches, on aiohttp.web.
+
+Every ``/api/v2`` request takes the same path through :meth:`Sandbox._serve`, in the order
+LaunchDarkly's documentation implies: authentication (401), rate limits (429, only for
+authenticated requests, and a throttled request is never applied), the beta header (403), then
+the injected latency and faults, then the operation itself. Faults draw from one
+``random.Random(seed)``, so a sequential run with the same seed meets the same faults.
+
+``/_sandbox`` is the sandbox's own introspection, outside the API: no auth, no limits, not
+counted in the stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import os
+import random
+import secrets
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+import attrs
+from aiohttp import web
+
+from ldbulk import sansio
+from ldbulk.converter import structure
+from ldbulk.errors import ConfigError
+from ldbulk.models import INTEGRATION_KEYS, Integration
+from ldbulk.sandbox.limits import FixedWindowLimiter
+from ldbulk.sandbox.patch import PatchError, PatchTestFailed, apply_patch
+from ldbulk.sandbox.world import (
+    REDACTED_VALUE,
+    SECRET_FIELDS,
+    IntegrationRecord,
+    ProjectRecord,
+    WorldSpec,
+    build_integrations,
+    build_projects,
+    generate_world,
+    new_id,
+    now_ms,
+    parse_world,
+    read_world_file,
+    validate_config,
+)
+
+# A burst of creates is written to the state file once, this long after the first of them.
+FLUSH_DELAY_S: Final = 0.2
+DEFAULT_PAGE_LIMIT: Final = 20
+MAX_PAGE_LIMIT: Final = 1000
+_JSON: Final = "application/json"
+_BSS: Final = sansio.BIG_SEGMENT_STORE
+_ONE: Final = f"{_BSS}/{{projectKey}}/{{environmentKey}}/{{integrationKey}}"
+
+# The fields of an integration a PATCH may change; the rest are LaunchDarkly's to set.
+_WRITABLE: Final = frozenset({"on", "tags", "name", "config"})
+
+
+def _probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{attribute.name}: must be from 0 to 1, got {value!r}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value < 0:
+        raise ConfigError(f"{attribute.name}: must not be negative, got {value!r}")
+
+
+def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and value <= 0:
+        raise ConfigError(f"{attribute.name}: must be positive (or None for no limit)")
+
+
+def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"port: must be from 0 (any free port) to 65535, got {value!r}")
+
+
+def _window(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"window_s: must be positive, got {value!r}")
+
+
+def generate_token() -> str:
+    """A random access token in LaunchDarkly's shape (``api-`` and a uuid)."""
+    return f"api-{uuid.uuid4()}"
+
+
+@attrs.frozen(kw_only=True)
+class SandboxOptions:
+    """How a sandbox behaves: its address, its world, its limits and its faults.
+
+    - ``world``: a JSON/YAML file or the already-parsed data (see :mod:`ldbulk.sandbox.world`);
+      without one, a generated world of ``projects`` x ``environments``.
+    - ``route_limit`` / ``global_limit``: requests per ``window_s`` window (None: unlimited).
+    - ``retry_after``: also send ``Retry-After`` (seconds) on a 429.
+    - ``latency_ms``: added to every API request; ``fault_rate``: probability of a 5xx before
+      the request is applied; ``drop_after_commit``: probability that a create is stored and
+      its connection then cut without an answer. ``seed`` makes the faults reproducible.
+    - ``state``: a JSON file holding the integrations; loaded at start when it exists (it then
+      replaces the world's integrations) and rewritten atomically after changes.
+    - ``record``: keep every API response in :attr:`Sandbox.responses` (tests validate them).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=0, validator=_port)
+    token: str = attrs.field(factory=generate_token, repr=False)
+    world: Path | Mapping[str, Any] | None = None
+    projects: int = attrs.field(default=3, validator=_non_negative)
+    environments: int = attrs.field(default=3, validator=_non_negative)
+    route_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
+    global_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
+    window_s: float = attrs.field(default=10.0, validator=_window)
+    retry_after: bool = False
+    latency_ms: float = attrs.field(default=0.0, validator=_non_negative)
+    fault_rate: float = attrs.field(default=0.0, validator=_probability)
+    drop_after_commit: float = attrs.field(default=0.0, validator=_probability)
+    seed: int | None = None
+    state: Path | None = None
+    record: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class SandboxStats:
+    """What the sandbox has served since start (or the last reset)."""
+
+    requests: Mapping[str, Mapping[str, int]]
+    total: int
+    throttled: int
+    faults: int
+    dropped: int
+    integrations: int
+
+    def count(self, route: str, status: int | str) -> int:
+        """Requests on ``route`` answered with ``status`` (``"dropped"`` for cut connections)."""
+        return self.requests.get(route, {}).get(str(status), 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The body of ``GET /_sandbox/stats``."""
+        return {
+            "requests": {route: dict(by_status) for route, by_status in self.requests.items()},
+            "total": self.total,
+            "throttled": self.throttled,
+            "faults": self.faults,
+            "dropped": self.dropped,
+            "integrations": self.integrations,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class RecordedResponse:
+    """One API response as sent: which route answered, the status and the body bytes."""
+
+    method: str
+    route: str
+    status: int
+    body: bytes = attrs.field(repr=False)
+
+
+@attrs.define
+class _Counters:
+    by_route: dict[tuple[str, str], int] = attrs.field(factory=dict)
+    total: int = 0
+    throttled: int = 0
+    faults: int = 0
+    dropped: int = 0
+
+
+class _ApiError(Exception):
+    """An error answer: status and LaunchDarkly's ``{code, message}``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class _Dropped(Exception):
+    """The connection was cut on purpose: there is no answer to send."""
+
+
+def _json_response(status: int, data: Any) -> web.Response:
+    return web.Response(status=status, body=json.dumps(data).encode(), content_type=_JSON)
+
+
+def _error_response(status: int, code: str, message: str) -> web.Response:
+    return _json_response(status, {"code": code, "message": message, "id": str(uuid.uuid4())})
+
+
+def _write_state(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` atomically: a temp file next to it, then a rename."""
+    text = json.dumps(data, indent=1, sort_keys=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Sandbox:
+    """A LaunchDarkly API sandbox on a loopback port, as an async context manager::
+
+    async with Sandbox(SandboxOptions(projects=2, environments=3)) as sandbox:
+        async with Client(sandbox.token, base_url=sandbox.url) as client:
+            ...
+        assert sandbox.stats.integrations == 0
+    """
+
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self.options = options if options is not None else SandboxOptions()
+        spec = self._world_spec()
+        self._projects: dict[str, ProjectRecord] = build_projects(spec)
+        self._project_items = [project.item for project in self._projects.values()]
+        initial_specs = spec.integrations
+        self._state_path = self.options.state
+        if self._state_path is not None and self._state_path.exists():
+            try:
+                data = json.loads(self._state_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"state file {str(self._state_path)!r}: {exc}") from None
+            initial_specs = parse_world(data, what="state file").integrations
+        self._initial = build_integrations(initial_specs, self._projects, what="world")
+        self._integrations: dict[tuple[str, str, str], IntegrationRecord] = {}
+        self._by_id: dict[str, IntegrationRecord] = {}
+        self._restore_initial()
+        self._limiter = FixedWindowLimiter(
+            global_limit=self.options.global_limit,
+            route_limit=self.options.route_limit,
+            window_s=self.options.window_s,
+        )
+        self._rng = random.Random(self.options.seed)
+        self._counters = _Counters()
+        self.responses: list[RecordedResponse] = []
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._dirty = asyncio.Event()
+        self._closing = False
+        self._flusher: asyncio.Task[None] | None = None
+        self.app = self._make_app()
+
+    def __repr__(self) -> str:
+        return f"Sandbox(url={self.url!r})" if self._runner else "Sandbox(not started)"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Listen on the configured host and port (port 0: a free one)."""
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.options.host, self.options.port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+        if self._state_path is not None:
+            self._closing = False
+            self._flusher = asyncio.create_task(self._flush_loop())
+
+    async def stop(self) -> None:
+        """Stop listening, and write the state file one last time."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._flusher is not None:
+            self._closing = True
+            self._dirty.set()
+            await self._flusher
+            self._flusher = None
+
+    @property
+    def port(self) -> int:
+        """The port the sandbox listens on."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The base URL to give a client (``http://127.0.0.1:PORT``)."""
+        host = self.options.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self._port}"
+
+    @property
+    def token(self) -> str:
+        """The one access token the sandbox accepts."""
+        return self.options.token
+
+    # -- introspection -------------------------------------------------------------------
+
+    @property
+    def stats(self) -> SandboxStats:
+        """Requests by route and status, 429s, faults, drops and integrations stored."""
+        requests: dict[str, dict[str, int]] = {}
+        for (route, status), count in self._counters.by_route.items():
+            requests.setdefault(route, {})[status] = count
+        return SandboxStats(
+            requests=requests,
+            total=self._counters.total,
+            throttled=self._counters.throttled,
+            faults=self._counters.faults,
+            dropped=self._counters.dropped,
+            integrations=len(self._integrations),
+        )
+
+    @property
+    def integrations(self) -> dict[tuple[str, str, str], Integration]:
+        """Every stored integration by (project, environment, integration key).
+
+        The configs are the stored ones: secrets unredacted and ``port`` a string.
+        """
+        return {key: self._as_model(record) for key, record in self._integrations.items()}
+
+    def integration(
+        self, project: str, environment: str, integration_key: str
+    ) -> Integration | None:
+        """The integration stored at one (project, environment, integration key), if any."""
+        record = self._integrations.get((project, environment, integration_key))
+        return None if record is None else self._as_model(record)
+
+    def reset(self) -> None:
+        """Back to the integrations the sandbox started with; stats and windows cleared."""
+        self._restore_initial()
+        self._counters = _Counters()
+        self._limiter.reset()
+        self.responses.clear()
+        self._changed()
+
+    @staticmethod
+    def _as_model(record: IntegrationRecord) -> Integration:
+        data = record.render(with_config=False)
+        data["config"] = dict(record.config)
+        return structure(data, Integration, what="stored integration")
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _world_spec(self) -> WorldSpec:
+        world = self.options.world
+        if world is None:
+            return generate_world(self.options.projects, self.options.environments)
+        if isinstance(world, Mapping):
+            return parse_world(dict(world))
+        return read_world_file(Path(world))
+
+    def _restore_initial(self) -> None:
+        self._integrations = {
+            key: attrs.evolve(record, config=dict(record.config), tags=list(record.tags))
+            for key, record in self._initial.items()
+        }
+        self._by_id = {record.id: record for record in self._integrations.values()}
+
+    def _make_app(self) -> web.Application:
+        app = web.Application()
+        routes: list[tuple[str, str, Handler, bool]] = [
+            ("GET", _BSS, self._list_integrations, True),
+            ("POST", _ONE, self._create, True),
+            ("GET", f"{_ONE}/{{id}}", self._get, True),
+            ("PATCH", f"{_ONE}/{{id}}", self._patch, True),
+            ("DELETE", f"{_ONE}/{{id}}", self._delete, True),
+            ("GET", "/api/v2/projects", self._list_projects, False),
+            ("GET", "/api/v2/projects/{projectKey}/environments", self._list_environments, False),
+        ]
+        for method, pattern, handler, beta in routes:
+            # Route keys match ldbulk.sansio's ROUTE_* names, so stats line up with the client.
+            app.router.add_route(
+                method, pattern, self._endpoint(f"{method} {pattern}", handler, beta)
+            )
+        app.router.add_get("/_sandbox/stats", self._stats_endpoint)
+        app.router.add_get("/_sandbox/integrations", self._integrations_endpoint)
+        app.router.add_post("/_sandbox/reset", self._reset_endpoint)
+        app.router.add_route("*", "/{tail:.*}", self._unknown)
+        return app
+
+    # -- the path of every API request ---------------------------------------------------
+
+    def _endpoint(self, route: str, handler: Handler, beta: bool) -> Handler:
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            try:
+                response = await self._serve(route, handler, beta, request)
+            except _Dropped:
+                self._count(route, "dropped")
+                self._counters.dropped += 1
+                # The transport is gone; aiohttp discards whatever is returned.
+                return web.Response(status=500)
+            self._count(route, str(response.status))
+            if self.options.record and isinstance(response, web.Response):
+                body = response.body if isinstance(response.body, bytes) else b""
+                self.responses.append(
+                    RecordedResponse(
+                        method=request.method, route=route, status=response.status, body=body
+                    )
+                )
+            return response
+
+        return endpoint
+
+    def _count(self, route: str, status: str) -> None:
+        key = (route, status)
+        self._counters.by_route[key] = self._counters.by_route.get(key, 0) + 1
+        self._counters.total += 1
+
+    async def _serve(
+        self, route: str, handler: Handler, beta: bool, request: web.Request
+    ) -> web.StreamResponse:
+        options = self.options
+        if not secrets.compare_digest(
+            request.headers.get("Authorization", "").encode(), options.token.encode()
+        ):
+            return _error_response(401, "unauthorized", "Invalid access token")
+        limit_headers: dict[str, str] = {}
+        if self._limiter.enabled:
+            decision = self._limiter.admit(route)
+            limit_headers = decision.headers
+            if not decision.allowed:
+                self._counters.throttled += 1
+                if options.retry_after:
+                    limit_headers["Retry-After"] = str(decision.retry_after_s)
+                response: web.StreamResponse = _error_response(
+                    429, "rate_limited", "You've exceeded the API rate limit. Try again later."
+                )
+                response.headers.update(limit_headers)
+                return response
+        if beta and request.headers.get("LD-API-Version") != "beta":
+            response = _error_response(
+                403,
+                "forbidden",
+                "This is a beta resource: send the header 'LD-API-Version: beta' to use it",
+            )
+        else:
+            if options.latency_ms:
+                await asyncio.sleep(options.latency_ms / 1000)
+            if options.fault_rate and self._rng.random() < options.fault_rate:
+                self._counters.faults += 1
+                status = self._rng.choice((500, 502, 503))
+                response = _error_response(
+                    status, "internal_server_error", "Injected fault: the request was not applied"
+                )
+            else:
+                try:
+                    response = await handler(request)
+                except _ApiError as exc:
+                    response = _error_response(exc.status, exc.code, exc.message)
+        response.headers.update(limit_headers)
+        return response
+
+    # -- helpers of the operations -------------------------------------------------------
+
+    def _environment(self, request: web.Request) -> tuple[str, str]:
+        project_key = request.match_info["projectKey"]
+        environment_key = request.match_info["environmentKey"]
+        project = self._projects.get(project_key)
+        if project is None:
+            raise _ApiError(404, "not_found", f"Unknown project {project_key!r}")
+        if environment_key not in project.environments:
+            raise _ApiError(404, "not_found", f"Unknown environment {environment_key!r}")
+        return project_key, environment_key
+
+    def _target(self, request: web.Request) -> tuple[str, str, str]:
+        project_key, environment_key = self._environment(request)
+        integration_key = request.match_info["integrationKey"]
+        if integration_key not in INTEGRATION_KEYS:
+            raise _ApiError(404, "not_found", f"Unknown integration key {integration_key!r}")
+        return project_key, environment_key, integration_key
+
+    def _record(self, request: web.Request) -> IntegrationRecord:
+        key = self._target(request)
+        record = self._by_id.get(request.match_info["id"])
+        if record is None or record.key != key:
+            raise _ApiError(404, "not_found", "Unknown integration id")
+        return record
+
+    @staticmethod
+    async def _body(request: web.Request) -> Any:
+        try:
+            return json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            raise _ApiError(400, "invalid_request", "The request body is not JSON") from None
+
+    def _changed(self) -> None:
+        if self._state_path is not None:
+            self._dirty.set()
+
+    def _store(self, record: IntegrationRecord) -> None:
+        self._integrations[record.key] = record
+        self._by_id[record.id] = record
+        self._changed()
+
+    # -- the operations ------------------------------------------------------------------
+
+    async def _list_integrations(self, request: web.Request) -> web.StreamResponse:
+        return _json_response(
+            200,
+            {
+                "_links": {"self": {"href": _BSS, "type": _JSON}},
+                "items": [r.render(with_config=False) for r in self._integrations.values()],
+            },
+        )
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        project_key, environment_key, integration_key = self._target(request)
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise _ApiError(400, "invalid_request", "The request body must be a JSON object")
+        if "config" not in body:
+            raise _ApiError(400, "invalid_request", "config: required")
+        on, tags, name = self._check_fields(
+            body.get("on", False), body.get("tags", []), body.get("name", "")
+        )
+        try:
+            config = validate_config(integration_key, body["config"])
+        except ConfigError as exc:
+            raise _ApiError(400, "invalid_request", str(exc)) from None
+        if (project_key, environment_key, integration_key) in self._integrations:
+            raise _ApiError(
+                409,
+                "conflict",
+                f"A {integration_key} integration already exists in this environment",
+            )
+        record = IntegrationRecord(
+            id=new_id(),
+            integration_key=integration_key,
+            project_key=project_key,
+            environment_key=environment_key,
+            config=config,
+            on=on,
+            tags=tags,
+            name=name,
+            version=1,
+            last_sync_ms=now_ms(),
+        )
+        self._store(record)
+        if self.options.drop_after_commit and self._rng.random() < self.options.drop_after_commit:
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
+            raise _Dropped
+        return _json_response(201, record.render(with_config=True))
+
+    @staticmethod
+    def _check_fields(on: Any, tags: Any, name: Any) -> tuple[bool, list[str], str]:
+        if not isinstance(on, bool):
+            raise _ApiError(400, "invalid_request", "on: must be true or false")
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise _ApiError(400, "invalid_request", "tags: must be an array of strings")
+        if not isinstance(name, str):
+            raise _ApiError(400, "invalid_request", "name: must be a string")
+        return on, list(tags), name
+
+    async def _get(self, request: web.Request) -> web.StreamResponse:
+        return _json_response(200, self._record(request).render(with_config=True))
+
+    async def _patch(self, request: web.Request) -> web.StreamResponse:
+        record = self._record(request)
+        body = await self._body(request)
+        # LaunchDarkly also takes {"comment": ..., "patch": [...]}.
+        operations = body.get("patch") if isinstance(body, dict) else body
+        document = record.render(with_config=False)
+        document["config"] = copy.deepcopy(record.config)
+        before = copy.deepcopy(document)
+        try:
+            apply_patch(document, operations)
+        except PatchTestFailed as exc:
+            raise _ApiError(409, "optimistic_locking_error", f"Conflict. {exc}") from None
+        except PatchError as exc:
+            raise _ApiError(400, "invalid_request", f"Invalid patch: {exc}") from None
+        for field in sorted(set(before) | set(document)):
+            if field not in _WRITABLE and before.get(field) != document.get(field):
+                raise _ApiError(400, "invalid_request", f"{field}: cannot be changed")
+        if "config" not in document:
+            raise _ApiError(400, "invalid_request", "config: required")
+        on, tags, name = self._check_fields(
+            document.get("on", False), document.get("tags", []), document.get("name", "")
+        )
+        config = document["config"]
+        if isinstance(config, dict):
+            # A config read back (and so redacted) and patched in whole keeps its secret.
+            for secret in SECRET_FIELDS[record.integration_key]:
+                if config.get(secret) == REDACTED_VALUE:
+                    config[secret] = record.config.get(secret, "")
+        try:
+            stored = validate_config(record.integration_key, config)
+        except ConfigError as exc:
+            raise _ApiError(400, "invalid_request", str(exc)) from None
+        record.on, record.tags, record.name, record.config = on, tags, name, stored
+        record.version += 1
+        self._changed()
+        return _json_response(200, record.render(with_config=True))
+
+    async def _delete(self, request: web.Request) -> web.StreamResponse:
+        record = self._record(request)
+        del self._integrations[record.key]
+        del self._by_id[record.id]
+        self._changed()
+        return web.Response(status=204)
+
+    @staticmethod
+    def _page_bounds(request: web.Request) -> tuple[int, int]:
+        try:
+            limit = int(request.query.get("limit", DEFAULT_PAGE_LIMIT))
+            offset = int(request.query.get("offset", 0))
+        except ValueError:
+            raise _ApiError(400, "invalid_request", "limit and offset must be integers") from None
+        if not 1 <= limit <= MAX_PAGE_LIMIT:
+            raise _ApiError(400, "invalid_request", f"limit: must be from 1 to {MAX_PAGE_LIMIT}")
+        if offset < 0:
+            raise _ApiError(400, "invalid_request", "offset: must not be negative")
+        return limit, offset
+
+    def _page(self, request: web.Request, path: str, items: list[dict[str, Any]]) -> web.Response:
+        limit, offset = self._page_bounds(request)
+        total = len(items)
+
+        def link(at: int) -> dict[str, str]:
+            return {"href": f"{path}?limit={limit}&offset={at}", "type": _JSON}
+
+        links = {"self": link(offset), "first": link(0)}
+        last = max(total - 1, 0) // limit * limit
+        links["last"] = link(last)
+        if offset + limit < total:
+            links["next"] = link(offset + limit)
+        if offset > 0:
+            links["prev"] = link(max(offset - limit, 0))
+        return _json_response(
+            200, {"_links": links, "items": items[offset : offset + limit], "totalCount": total}
+        )
+
+    async def _list_projects(self, request: web.Request) -> web.StreamResponse:
+        return self._page(request, "/api/v2/projects", self._project_items)
+
+    async def _list_environments(self, request: web.Request) -> web.StreamResponse:
+        project_key = request.match_info["projectKey"]
+        project = self._projects.get(project_key)
+        if project is None:
+            raise _ApiError(404, "not_found", f"Unknown project {project_key!r}")
+        path = f"/api/v2/projects/{sansio.segment(project_key)}/environments"
+        return self._page(request, path, project.environment_items)
+
+    # -- /_sandbox and everything else ---------------------------------------------------
+
+    async def _stats_endpoint(self, request: web.Request) -> web.StreamResponse:
+        return _json_response(200, self.stats.to_json())
+
+    async def _integrations_endpoint(self, request: web.Request) -> web.StreamResponse:
+        return _json_response(
+            200, {"integrations": [record.to_spec() for record in self._integrations.values()]}
+        )
+
+    async def _reset_endpoint(self, request: web.Request) -> web.StreamResponse:
+        self.reset()
+        return _json_response(200, self.stats.to_json())
+
+    async def _unknown(self, request: web.Request) -> web.StreamResponse:
+        return _error_response(404, "not_found", "Invalid resource identifier")
+
+    # -- the state file ------------------------------------------------------------------
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {"integrations": [record.to_spec() for record in self._integrations.values()]}
+
+    async def _flush_loop(self) -> None:
+        assert self._state_path is not None
+        while not self._closing:
+            await self._dirty.wait()
+            if not self._closing:
+                await asyncio.sleep(FLUSH_DELAY_S)
+            self._dirty.clear()
+            await asyncio.to_thread(_write_state, self._state_path, self._snapshot())
