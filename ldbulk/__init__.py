@@ -35,13 +35,16 @@ from ldbulk.models import (
     StoreStatus,
     Target,
 )
+from ldbulk.provision import Action, PlanItem, Provisioner, plan, provision
 from ldbulk.ratelimit import Pacer, RateLimitState, parse_rate_limit
+from ldbulk.report import ErrorInfo, Outcome, Report, RunStats, TargetResult
 from ldbulk.retry import RetryPolicy
 
 __all__ = [
     "Access",
     "AccessDecision",
     "AccessReason",
+    "Action",
     "BadRequest",
     "Client",
     "ClientStats",
@@ -51,6 +54,7 @@ __all__ = [
     "DynamoDBConfig",
     "Environment",
     "ErrorBody",
+    "ErrorInfo",
     "Forbidden",
     "HTTPStatusError",
     "Integration",
@@ -58,22 +62,30 @@ __all__ = [
     "LdbulkError",
     "Link",
     "NotFound",
+    "Outcome",
     "Pacer",
+    "PlanItem",
     "Project",
+    "Provisioner",
     "RateLimitState",
     "RateLimited",
     "RedisConfig",
+    "Report",
     "RequestTimeout",
     "ResponseFormatError",
     "RetryPolicy",
+    "RunStats",
     "ServerError",
     "StoreConfig",
     "StoreIntegrationError",
     "StoreStatus",
     "Target",
+    "TargetResult",
     "Timeouts",
     "TransportError",
     "Unauthorized",
     "__version__",
     "parse_rate_limit",
+    "plan",
+    "provision",
 ]
