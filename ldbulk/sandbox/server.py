@@ -20,6 +20,7 @@ import os
 import random
 import secrets
 import tempfile
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -107,6 +108,7 @@ class SandboxOptions:
     - ``state``: a JSON file holding the integrations; loaded at start when it exists (it then
       replaces the world's integrations) and rewritten atomically after changes.
     - ``record``: keep every API response in :attr:`Sandbox.responses` (tests validate them).
+    - ``clock``: epoch seconds for the rate-limit windows (tests pin it to a window).
     """
 
     host: str = "127.0.0.1"
@@ -125,6 +127,7 @@ class SandboxOptions:
     seed: int | None = None
     state: Path | None = None
     record: bool = False
+    clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -244,6 +247,7 @@ class Sandbox:
             global_limit=self.options.global_limit,
             route_limit=self.options.route_limit,
             window_s=self.options.window_s,
+            clock=self.options.clock,
         )
         self._rng = random.Random(self.options.seed)
         self._counters = _Counters()

@@ -1,0 +1,113 @@
+"""``ldbulk sandbox``: run the LaunchDarkly API sandbox until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ldbulk.errors import ConfigError
+from ldbulk.sandbox.server import Sandbox, SandboxOptions, generate_token
+
+_PROBABILITY = click.FloatRange(0.0, 1.0)
+
+
+async def _serve(sandbox: Sandbox) -> None:
+    """Start the sandbox, announce it on one line, and wait for a stop signal."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with sandbox:
+            # The token is the sandbox's own, generated for local tests: printing it is the point.
+            click.echo(f"ldbulk sandbox listening on {sandbox.url} token {sandbox.token}")
+            click.get_text_stream("stdout").flush()
+            await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+@click.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: a free port."
+)
+@click.option("--token", default=None, help="The one access token accepted (default: random).")
+@click.option(
+    "--world",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON or YAML file of projects, environments and existing integrations.",
+)
+@click.option("--projects", type=click.IntRange(min=0), default=None, help="Generated projects.")
+@click.option(
+    "--environments", type=click.IntRange(min=0), default=None, help="Environments per project."
+)
+@click.option("--route-limit", type=click.IntRange(min=1), default=None, help="Per route/window.")
+@click.option("--global-limit", type=click.IntRange(min=1), default=None, help="Per window.")
+@click.option(
+    "--window-s",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Rate-limit window length in seconds.",
+)
+@click.option("--retry-after", is_flag=True, help="Also send Retry-After on 429.")
+@click.option("--latency-ms", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
+@click.option("--fault-rate", type=_PROBABILITY, default=0.0, show_default=True, help="5xx odds.")
+@click.option(
+    "--drop-after-commit",
+    type=_PROBABILITY,
+    default=0.0,
+    show_default=True,
+    help="Odds that a create is stored and its connection cut.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for reproducible faults.")
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON file keeping the integrations across restarts.",
+)
+def sandbox_command(**params: Any) -> None:
+    """Run a local LaunchDarkly API sandbox to rehearse against."""
+    world: Path | None = params["world"]
+    if world is not None and (params["projects"] is not None or params["environments"] is not None):
+        raise click.UsageError("--world and --projects/--environments exclude each other")
+    state: Path | None = params["state"]
+    if state is not None and not state.parent.is_dir():
+        raise click.BadParameter(
+            f"directory {str(state.parent)!r} does not exist", param_hint="--state"
+        )
+    try:
+        options = SandboxOptions(
+            host=params["host"],
+            port=params["port"],
+            token=params["token"] or generate_token(),
+            world=world,
+            projects=3 if params["projects"] is None else params["projects"],
+            environments=3 if params["environments"] is None else params["environments"],
+            route_limit=params["route_limit"],
+            global_limit=params["global_limit"],
+            window_s=params["window_s"],
+            retry_after=params["retry_after"],
+            latency_ms=params["latency_ms"],
+            fault_rate=params["fault_rate"],
+            drop_after_commit=params["drop_after_commit"],
+            seed=params["seed"],
+            state=state,
+        )
+        sandbox = Sandbox(options)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        asyncio.run(_serve(sandbox))
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {params['host']}:{params['port']}: {exc}"
+        ) from None
