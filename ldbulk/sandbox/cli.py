@@ -24,8 +24,7 @@ async def _serve(sandbox: Sandbox) -> None:
     try:
         async with sandbox:
             # The token is the sandbox's own, generated for local tests: printing it is the point.
-            click.echo(f"ldbulk sandbox listening on {sandbox.url} token {sandbox.token}")
-            click.get_text_stream("stdout").flush()
+            print(f"ldbulk sandbox listening on {sandbox.url} token {sandbox.token}", flush=True)
             await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
