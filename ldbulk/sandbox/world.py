@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -106,6 +107,20 @@ def parse_world(data: Any, *, what: str = "world") -> WorldSpec:
         raise ConfigError(str(exc)) from None
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2 booleans: PyYAML's 1.1 rules read the key ``on:`` as ``True``."""
+
+
+_BOOL_TAG: Final = "tag:yaml.org,2002:bool"
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def read_world_file(path: Path) -> WorldSpec:
     """Read a world file, JSON or YAML (by suffix; anything else is tried as YAML)."""
     try:
@@ -113,7 +128,7 @@ def read_world_file(path: Path) -> WorldSpec:
     except OSError as exc:
         raise ConfigError(f"world file {str(path)!r}: {exc.strerror or exc}") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"world file {str(path)!r}: not valid JSON/YAML ({exc})") from None
     return parse_world(data, what=f"world file {str(path)!r}")

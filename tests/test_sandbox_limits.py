@@ -1,0 +1,165 @@
+"""The sandbox's rate limits: fixed windows, route and global budgets, headers and 429s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from ldbulk import Client, RetryPolicy
+from ldbulk.sandbox import Sandbox
+from ldbulk.sandbox.limits import FixedWindowLimiter
+
+BSS = "/api/v2/integration-capabilities/big-segment-store"
+LIST = f"GET {BSS}"
+CREATE = f"POST {BSS}/{{projectKey}}/{{environmentKey}}/{{integrationKey}}"
+
+
+class FakeClock:
+    """Epoch seconds that only move when a test says so."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def get(
+    sandbox: Sandbox, path: str, *, token: str | None = None, method: str = "GET", body: Any = None
+) -> tuple[int, Any, Any]:
+    headers = {"Authorization": sandbox.token if token is None else token, "LD-API-Version": "beta"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, sandbox.url + path, headers=headers, json=body) as response,
+    ):
+        content = await response.json() if response.status != 204 else None
+        return response.status, response.headers, content
+
+
+def test_limiter_windows_are_fixed_and_aligned_to_epoch_multiples() -> None:
+    clock = FakeClock(1_000.25)
+    limiter = FixedWindowLimiter(global_limit=None, route_limit=2, window_s=10.0, clock=clock)
+    first = limiter.admit("r")
+    assert first.headers == {
+        "X-Ratelimit-Reset": "1010000",
+        "X-Ratelimit-Route-Limit": "2",
+        "X-Ratelimit-Route-Remaining": "1",
+    }
+    assert limiter.admit("r").allowed
+    refused = limiter.admit("r")
+    assert not refused.allowed and refused.headers["X-Ratelimit-Route-Remaining"] == "0"
+    assert refused.retry_after_s == 10
+    clock.now = 1_010.0
+    fresh = limiter.admit("r")
+    assert fresh.allowed and fresh.headers["X-Ratelimit-Reset"] == "1020000"
+
+
+def test_limiter_does_not_count_refused_requests_against_other_budgets() -> None:
+    limiter = FixedWindowLimiter(global_limit=3, route_limit=1, clock=FakeClock(5.0))
+    assert limiter.admit("a").allowed
+    assert not limiter.admit("a").allowed
+    decision = limiter.admit("b")
+    assert decision.allowed
+    assert decision.headers["X-Ratelimit-Global-Remaining"] == "1"
+
+
+async def test_every_response_of_a_limited_route_carries_the_headers(make_sandbox: Any) -> None:
+    clock = FakeClock(1_000.25)
+    sandbox = await make_sandbox(route_limit=3, global_limit=5, clock=clock)
+    seen = []
+    for _ in range(4):
+        status, headers, body = await get(sandbox, BSS)
+        seen.append(
+            (
+                status,
+                headers["X-Ratelimit-Route-Remaining"],
+                headers["X-Ratelimit-Global-Remaining"],
+            )
+        )
+        assert headers["X-Ratelimit-Route-Limit"] == "3"
+        assert headers["X-Ratelimit-Global-Limit"] == "5"
+        assert headers["X-Ratelimit-Reset"] == "1010000"
+        assert "Retry-After" not in headers
+    assert seen == [(200, "2", "4"), (200, "1", "3"), (200, "0", "2"), (429, "0", "2")]
+    assert body["code"] == "rate_limited"
+    # Another route has its own budget, but shares the global one.
+    assert (await get(sandbox, "/api/v2/projects"))[0] == 200
+    status, headers, _ = await get(sandbox, "/api/v2/projects")
+    assert (status, headers["X-Ratelimit-Global-Remaining"]) == (200, "0")
+    status, headers, body = await get(sandbox, "/api/v2/projects")
+    assert (status, body["code"], headers["X-Ratelimit-Route-Remaining"]) == (
+        429,
+        "rate_limited",
+        "1",
+    )
+    assert sandbox.stats.throttled == 2
+    # A new window: the budgets are back.
+    clock.now = 1_010.0
+    status, headers, _ = await get(sandbox, BSS)
+    assert (status, headers["X-Ratelimit-Reset"]) == (200, "1020000")
+
+
+async def test_errors_of_a_limited_route_carry_the_headers_too(make_sandbox: Any) -> None:
+    sandbox = await make_sandbox(route_limit=10, clock=FakeClock(0.0))
+    status, headers, _ = await get(sandbox, f"{BSS}/nope/env-001/redis/abc")
+    assert status == 404 and headers["X-Ratelimit-Route-Remaining"] == "9"
+
+
+async def test_retry_after_is_sent_on_429_when_asked(make_sandbox: Any) -> None:
+    sandbox = await make_sandbox(global_limit=1, retry_after=True, clock=FakeClock(1_003.5))
+    assert "Retry-After" not in (await get(sandbox, BSS))[1]
+    status, headers, _ = await get(sandbox, BSS)
+    assert (status, headers["Retry-After"]) == (429, "7")
+
+
+async def test_a_throttled_request_is_not_applied(make_sandbox: Any) -> None:
+    clock = FakeClock(50.0)
+    sandbox = await make_sandbox(route_limit=1, clock=clock)
+    body = {"config": {"host": "h"}}
+    assert (await get(sandbox, f"{BSS}/proj-001/env-001/redis", method="POST", body=body))[0] == 201
+    path = f"{BSS}/proj-001/env-002/redis"
+    assert (await get(sandbox, path, method="POST", body=body))[0] == 429
+    assert sandbox.integration("proj-001", "env-002", "redis") is None
+    clock.now += 10
+    assert (await get(sandbox, path, method="POST", body=body))[0] == 201
+    assert sandbox.stats.count(CREATE, 429) == 1 and sandbox.stats.count(CREATE, 201) == 2
+
+
+async def test_no_limit_means_no_rate_limit_headers(sandbox: Sandbox) -> None:
+    _, headers, _ = await get(sandbox, BSS)
+    assert not [name for name in headers if name.lower().startswith("x-ratelimit")]
+
+
+async def test_unauthenticated_requests_do_not_spend_the_budget(make_sandbox: Any) -> None:
+    sandbox = await make_sandbox(route_limit=1, global_limit=1, clock=FakeClock(0.0))
+    for _ in range(3):
+        status, headers, _ = await get(sandbox, BSS, token="api-wrong")
+        assert status == 401 and "X-Ratelimit-Reset" not in headers
+    assert (await get(sandbox, BSS))[0] == 200
+
+
+async def test_sandbox_routes_are_not_limited(make_sandbox: Any) -> None:
+    sandbox = await make_sandbox(global_limit=1, clock=FakeClock(0.0))
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            async with session.get(f"{sandbox.url}/_sandbox/stats") as response:
+                assert response.status == 200
+                assert "X-Ratelimit-Reset" not in response.headers
+
+
+async def test_the_client_paces_itself_through_short_windows(make_sandbox: Any) -> None:
+    # A real clock and a 1 s window: the client must wait for the next window (the pacer
+    # assumes LaunchDarkly's 10 s windows after the first, so stay within two windows).
+    sandbox = await make_sandbox(route_limit=3, global_limit=5, window_s=1.0, retry_after=True)
+    async with Client(sandbox.token, base_url=sandbox.url, retry=RetryPolicy()) as client:
+        for _ in range(5):
+            assert await client.list_integrations() == []
+    assert sandbox.stats.count(LIST, 200) == 5
+    assert sandbox.stats.total == 5 + sandbox.stats.throttled
+
+
+async def test_reset_header_is_a_window_boundary_in_epoch_milliseconds(make_sandbox: Any) -> None:
+    sandbox = await make_sandbox(route_limit=100, window_s=2.5)
+    _, headers, _ = await get(sandbox, BSS)
+    assert int(headers["X-Ratelimit-Reset"]) % 2500 == 0
