@@ -121,6 +121,10 @@ _Yaml12Loader.add_implicit_resolver(
 )
 
 
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_world_file(path: Path) -> WorldSpec:
     """Read a world file, JSON or YAML (by suffix; anything else is tried as YAML)."""
     try:
@@ -128,7 +132,7 @@ def read_world_file(path: Path) -> WorldSpec:
     except OSError as exc:
         raise ConfigError(f"world file {str(path)!r}: {exc.strerror or exc}") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader
+        data = json.loads(text) if path.suffix == ".json" else _load_yaml(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"world file {str(path)!r}: not valid JSON/YAML ({exc})") from None
     return parse_world(data, what=f"world file {str(path)!r}")
