@@ -1,0 +1,95 @@
+"""``python -m ldbulk.sandbox``: one start line, served until SIGTERM/SIGINT, clean exit."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ldbulk import Client, RedisConfig
+from ldbulk.sandbox.cli import sandbox_command
+
+START_LINE = re.compile(r"ldbulk sandbox listening on (http://127\.0\.0\.1:\d+) token (api-\S+)$")
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+async def test_module_serves_until_a_signal_and_exits_cleanly(
+    stop_signal: signal.Signals, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ldbulk.sandbox",
+        "--port",
+        "0",
+        "--projects",
+        "2",
+        "--environments",
+        "2",
+        "--state",
+        str(state),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode().strip()
+        match = START_LINE.fullmatch(line)
+        assert match, line
+        url, token = match.groups()
+        async with Client(token, base_url=url) as client:
+            assert [p.key async for p in client.projects()] == ["proj-001", "proj-002"]
+            await client.create_integration("proj-002", "env-002", RedisConfig(host="h"))
+        process.send_signal(stop_signal)
+        _, stderr_bytes = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    stderr = stderr_bytes.decode()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert '"environmentKey": "env-002"' in state.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fault-rate", "2"], "--fault-rate"),
+        (["--drop-after-commit", "-0.1"], "--drop-after-commit"),
+        (["--port", "70000"], "--port"),
+        (["--window-s", "0"], "--window-s"),
+        (["--route-limit", "0"], "--route-limit"),
+        (["--projects", "x"], "--projects"),
+        (["--world", "/no/such/world.yaml"], "--world"),
+        (["--state", "/no/such/dir/state.json"], "--state"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(sandbox_command, args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_world_and_generated_sizes_exclude_each_other(tmp_path: Path) -> None:
+    world = tmp_path / "w.json"
+    world.write_text('{"projects": []}')
+    result = CliRunner().invoke(sandbox_command, ["--world", str(world), "--projects", "2"])
+    assert result.exit_code == 2
+    assert "exclude" in result.output
+
+
+def test_a_bad_world_file_is_a_usage_error(tmp_path: Path) -> None:
+    world = tmp_path / "w.yaml"
+    world.write_text("projects:\n  - key: p\n    environments: nope\n")
+    result = CliRunner().invoke(sandbox_command, ["--world", str(world)])
+    assert result.exit_code == 2
+    assert "environments" in result.output
+    assert "Traceback" not in result.output
