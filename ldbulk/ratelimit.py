@@ -17,6 +17,7 @@ from every response and holds new requests back once a window is spent, so a ste
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import random
 import time
@@ -124,13 +125,51 @@ def compute_backoff(
     return float(ceiling * rand())
 
 
+# Two resets closer than this name the same window (the conversion to loop time jitters).
+_SAME_WINDOW_S: Final = 0.05
+
+
 @attrs.define
 class _Window:
-    """A budget learned from headers: requests left until ``reset`` (loop time)."""
+    """A budget learned from headers: requests left in the current window.
+
+    ``server_reset`` is the last reset the server announced; ``reset`` is when we expect the
+    current window to end, which runs ahead of ``server_reset`` once we have rolled over to
+    the next window on our own (``projected``) and before the server has confirmed it.
+    """
 
     remaining: int
     limit: int | None
     reset: float
+    server_reset: float
+    length: float = WINDOW_S
+    projected: bool = False
+
+    def roll_over(self, now: float) -> None:
+        """Our clock passed the reset: start the next window with the full limit."""
+        assert self.limit is not None
+        self.remaining = self.limit
+        self.reset += self.length * (1 + (now - self.reset) // self.length)
+        self.projected = True
+
+    def learn(self, remaining: int, limit: int | None, reset: float) -> None:
+        """Take in one response's word on this window."""
+        if limit is not None:
+            self.limit = limit
+        if reset < self.server_reset - _SAME_WINDOW_S:
+            return  # an answer from an earlier window, overtaken by newer ones
+        if reset > self.server_reset + _SAME_WINDOW_S:
+            # A later window. Its length is the step between resets (the smallest seen, as
+            # idle windows make larger steps).
+            self.length = min(self.length, reset - self.server_reset)
+            if not self.projected:
+                self.remaining = remaining
+            self.server_reset = reset
+        # Within one window the server's count includes other clients of the account, ours
+        # includes requests still in flight: trust whichever is lower.
+        self.remaining = min(self.remaining, remaining)
+        self.reset = reset
+        self.projected = False
 
 
 @attrs.define
@@ -170,6 +209,9 @@ class Pacer:
         self._rand = rand
         self._windows: dict[str, _Window] = {}
         self._gate_until = 0.0
+        # Set (and replaced) whenever a response changes a budget, so waiting requests
+        # recompute their wait instead of sleeping on an estimate that is out of date.
+        self._news: asyncio.Event | None = None
         self.stats = PacerStats()
         self.on_pause: Callable[[float], None] | None = None
 
@@ -196,13 +238,16 @@ class Pacer:
                     if window.limit is None:
                         del self._windows[key]
                         continue
-                    window.remaining = window.limit
-                    window.reset += WINDOW_S * (1 + (now - window.reset) // WINDOW_S)
+                    window.roll_over(now)
                 if window.remaining <= 0:
                     wait = max(wait, window.reset - now)
             if wait <= 0:
                 break
-            await asyncio.sleep(wait)
+            if self._news is None:
+                self._news = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._news.wait()
         if self._bucket is not None:
             await self._bucket.acquire()
         for key in ("global", "token", route):
@@ -227,6 +272,9 @@ class Pacer:
         self._learn(
             "token", state.token_remaining, state.token_limit, to_loop(state.token_reset_ms)
         )
+        if self._news is not None:
+            self._news.set()
+            self._news = None
         if status == 429:
             self.stats.throttled += 1
             resume = loop_now + (state.resume_at(wall_now) - wall_now)
@@ -236,14 +284,12 @@ class Pacer:
         if remaining is None:
             return
         window = self._windows.get(key)
-        if window is None or reset > window.reset + 1.0:
-            # First word on this window, or a later window than the one we track.
-            self._windows[key] = _Window(remaining=remaining, limit=limit, reset=reset)
+        if window is None:
+            self._windows[key] = _Window(
+                remaining=remaining, limit=limit, reset=reset, server_reset=reset
+            )
         else:
-            # Same window: the server's count includes other clients of the account, ours
-            # includes requests still in flight. Trust whichever is lower.
-            window.remaining = min(window.remaining, remaining)
-            window.limit = limit if limit is not None else window.limit
+            window.learn(remaining, limit, reset)
 
     def _close_gate(self, until: float, now: float) -> None:
         if until <= self._gate_until:

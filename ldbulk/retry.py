@@ -21,7 +21,7 @@ class RetryPolicy:
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
     throttle_deadline_s: float = 600.0
-    budget: float = 50.0
+    budget: float = 100.0
     refund: float = 0.2
 
 

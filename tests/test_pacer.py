@@ -194,3 +194,24 @@ async def test_pause_listener_hears_when_the_gate_reopens() -> None:
 def test_ceiling_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_per_window"):
         Pacer(max_per_window=0)
+
+
+async def test_window_length_is_learned_from_successive_resets() -> None:
+    """Windows shorter than LaunchDarkly's 10 s (a sandbox's) are followed, not waited out."""
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    pacer.observe(ROUTE, 201, Limits(route_limit=3, route_remaining=0, reset_ms=reset_in(2)))
+    first = await acquire_times(pacer, 3)
+    assert all(start + 2 <= t < start + 2.5 for t in first)
+    pacer.observe(ROUTE, 201, Limits(route_limit=3, route_remaining=0, reset_ms=reset_in(2)))
+    (fourth,) = await acquire_times(pacer, 1)
+    assert start + 4 <= fourth < start + 5
+
+
+async def test_a_late_answer_from_an_earlier_window_is_ignored() -> None:
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    pacer.observe(ROUTE, 201, Limits(route_limit=5, route_remaining=5, reset_ms=reset_in(10)))
+    pacer.observe(ROUTE, 201, Limits(route_limit=5, route_remaining=0, reset_ms=reset_in(-1)))
+    await pacer.acquire(ROUTE)
+    assert now() == start

@@ -1,0 +1,169 @@
+"""Whole runs of the engine: the real client against the real sandbox on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+
+from ldbulk.client import Client
+from ldbulk.models import DynamoDBConfig, RedisConfig, Target
+from ldbulk.provision import Provisioner, provision
+from ldbulk.report import Outcome, Report, TargetResult
+from ldbulk.retry import RetryPolicy
+from ldbulk.sandbox import Sandbox, SandboxOptions
+
+REDIS = RedisConfig(host="redis.internal", password="redis-secret-value", tls_enabled=True)
+DYNAMO = DynamoDBConfig(
+    table_name="ld-big-segments",
+    region="eu-west-1",
+    role_arn="arn:aws:iam::123456789012:role/ld",
+    external_id="external-id-secret-value",
+)
+# Fast retries keep the test short; the policy's logic is the same as the default's.
+FAST = RetryPolicy(backoff_base_s=0.01, backoff_cap_s=0.05)
+
+
+def every_target(projects: int, environments: int) -> Iterator[Target]:
+    for p in range(1, projects + 1):
+        for e in range(1, environments + 1):
+            config = REDIS if e % 2 else DYNAMO
+            yield Target(
+                project=f"proj-{p:03d}", environment=f"env-{e:03d}", config=config, on=True
+            )
+
+
+def client_for(sandbox: Sandbox) -> Client:
+    return Client(sandbox.token, base_url=sandbox.url, retry=FAST)
+
+
+async def test_faults_and_rate_limits_leave_exactly_one_integration_per_target() -> None:
+    options = SandboxOptions(
+        projects=10,
+        environments=32,
+        route_limit=100,
+        window_s=1.0,
+        fault_rate=0.10,
+        drop_after_commit=0.05,
+        seed=7,
+    )
+    targets = list(every_target(10, 32))
+    async with Sandbox(options) as sandbox, client_for(sandbox) as client:
+        report = await provision(client, targets, concurrency=8)
+        stored = sandbox.integrations
+        stats = sandbox.stats
+
+    assert len(targets) >= 300
+    assert [r.key for r in report.results] == [t.key for t in targets]
+    assert report.counts["failed"] == 0
+    assert report.counts["created"] == len(targets)
+    assert set(stored) == {t.key for t in targets}
+    # The faults really happened, and the answers lost with them were recovered.
+    assert stats.faults > 0 and stats.dropped > 0
+    assert report.stats.retries > 0
+    recovered = [r for r in report.results if r.attempts > 1 or r.status != 201]
+    assert recovered
+
+
+async def test_a_rerun_sends_one_list_request_and_writes_nothing() -> None:
+    targets = list(every_target(3, 10))
+    async with Sandbox(SandboxOptions(projects=3, environments=10)) as sandbox:
+        async with client_for(sandbox) as client:
+            first = await provision(client, targets)
+        async with client_for(sandbox) as client:
+            second = await provision(client, targets)
+        assert len(sandbox.integrations) == len(targets)
+
+    assert first.counts["created"] == len(targets)
+    assert second.counts["exists"] == len(targets)
+    assert second.stats.requests == 1
+    ids = {r.key: r.integration_id for r in first.results}
+    assert all(ids[r.key] == r.integration_id for r in second.results)
+
+
+async def test_rate_limits_learned_from_headers_avoid_429s() -> None:
+    targets = list(every_target(5, 50))
+    options = SandboxOptions(projects=5, environments=50, route_limit=60, window_s=0.5)
+    async with Sandbox(options) as sandbox, client_for(sandbox) as client:
+        report = await provision(client, targets, concurrency=16)
+        throttled = sandbox.stats.throttled
+
+    assert report.counts["created"] == len(targets)
+    # Only the first window, before any response has told the limit, may see a 429.
+    assert throttled <= 16
+    assert report.stats.throttled == throttled
+
+
+async def test_a_429_storm_with_retry_after_still_provisions_everything() -> None:
+    """Two runs share the account's global limit: each is throttled by the other's requests."""
+    options = SandboxOptions(
+        projects=2, environments=60, global_limit=10, window_s=0.2, retry_after=True
+    )
+    halves = [list(every_target(2, 60))[0::2], list(every_target(2, 60))[1::2]]
+    async with Sandbox(options) as sandbox:
+
+        async def run(targets: list[Target]) -> Report:
+            async with client_for(sandbox) as client:
+                return await provision(client, targets, concurrency=32)
+
+        reports = await asyncio.gather(*(run(half) for half in halves))
+        assert len(sandbox.integrations) == 120
+        throttled = sandbox.stats.throttled
+    assert throttled > 0
+    assert sum(r.stats.throttled for r in reports) == throttled
+    assert all(r.counts["created"] == 60 for r in reports)
+
+
+async def test_missing_environments_are_not_found_and_the_rest_proceed() -> None:
+    targets = [
+        Target(project="proj-001", environment="env-001", config=REDIS),
+        Target(project="proj-001", environment="no-such-env", config=REDIS),
+        Target(project="no-such-project", environment="env-001", config=DYNAMO),
+    ]
+    async with Sandbox(SandboxOptions(projects=1, environments=1)) as sandbox:
+        async with client_for(sandbox) as client:
+            report = await provision(client, targets)
+    assert [r.outcome for r in report.results] == [
+        Outcome.CREATED,
+        Outcome.NOT_FOUND,
+        Outcome.NOT_FOUND,
+    ]
+    assert report.results[1].status == 404
+    assert report.results[1].error is not None and report.results[1].error.code
+    assert report.exit_code == 1
+
+
+async def test_a_wrong_token_stops_the_run_before_any_write() -> None:
+    targets = list(every_target(1, 5))
+    async with Sandbox(SandboxOptions(projects=1, environments=5)) as sandbox:
+        async with Client("api-wrong", base_url=sandbox.url) as client:
+            report = await provision(client, targets)
+        assert sandbox.integrations == {}
+    assert {r.outcome for r in report.results} == {Outcome.SKIPPED}
+
+
+async def test_workers_stay_bounded_however_many_targets_stream_in() -> None:
+    """No task or coroutine per target up front: pending tasks stay near the worker count."""
+    peak = 0
+
+    def count_tasks(_: TargetResult) -> None:
+        nonlocal peak
+        peak = max(peak, len(asyncio.all_tasks()))
+
+    async with Sandbox(SandboxOptions(projects=20, environments=100)) as sandbox:
+        async with client_for(sandbox) as client:
+            provisioner = Provisioner(client, concurrency=8)
+            report = await provisioner.run(every_target(20, 100), on_result=count_tasks)
+    assert report.counts["created"] == 2000
+    # 8 workers, the producer, the test, and the in-process server's handlers and connections:
+    # a constant, far below one per target.
+    assert peak <= 40
+
+
+async def test_results_stream_as_targets_settle() -> None:
+    async with Sandbox(SandboxOptions(projects=2, environments=10)) as sandbox:
+        async with client_for(sandbox) as client:
+            outcomes = Counter(
+                [r.outcome async for r in Provisioner(client).results(every_target(2, 10))]
+            )
+    assert outcomes == {Outcome.CREATED: 20}
