@@ -1,8 +1,481 @@
-"""The ``ldbulk`` command line."""
+"""The ``ldbulk`` command line: arguments in, ``asyncio.run(...)``, exit code out.
+
+Exit codes: 0 every target created or already there; 1 some target ended otherwise; 2 bad usage
+or input (nothing was sent); 130 / 143 interrupted by SIGINT / SIGTERM.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final, TypeVar
 
-def main() -> None:
-    """Entry point of the ``ldbulk`` console script."""
-    raise SystemExit("ldbulk: the command line is not built yet")
+import attrs
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from ldbulk import logs, render
+from ldbulk._version import __version__
+from ldbulk.client import TOKEN_ENV, Client
+from ldbulk.errors import ConfigError, HTTPStatusError, LdbulkError, TransportError
+from ldbulk.manifest import ManifestError, ManifestSet, load_manifests
+from ldbulk.models import Integration, Target
+from ldbulk.provision import (
+    DEFAULT_CONCURRENCY,
+    Action,
+    Inventory,
+    PlanItem,
+    Provisioner,
+    plan,
+)
+from ldbulk.ratelimit import Pacer
+from ldbulk.report import Report, TargetResult
+from ldbulk.resolve import resolve_targets
+from ldbulk.sandbox.cli import sandbox_command
+
+T = TypeVar("T")
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_SIGINT: Final = 130
+EXIT_SIGTERM: Final = 143
+
+stderr = Console(stderr=True, highlight=False)
+stdout = Console(highlight=False)
+
+
+class UsageFailure(click.ClickException):
+    """Bad input: print the message, exit 2, never a traceback."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:
+        """Print the message as is: one problem a line, never wrapped, so it can be grepped."""
+        click.echo(self.message, err=True)
+
+
+@attrs.frozen(kw_only=True)
+class ApiOptions:
+    """Where and how to reach LaunchDarkly: the options every API command shares."""
+
+    base_url: str | None
+    instance: str
+    token_file: Path | None
+    ca_bundle: str | None
+    progress: bool
+
+    def client(self, *, max_rate: float | None = None) -> Client:
+        """A client for these options (the token from the file or $LD_ACCESS_TOKEN)."""
+        token = None
+        if self.token_file is not None:
+            try:
+                token = self.token_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageFailure(
+                    f"--token-file: cannot read {self.token_file}: {type(exc).__name__}"
+                ) from None
+        try:
+            return Client(
+                token,
+                base_url=self.base_url,
+                instance=self.instance,  # type: ignore[arg-type]
+                ca_bundle=self.ca_bundle,
+                pacer=Pacer(max_per_window=max_rate),
+            )
+        except ConfigError as exc:
+            raise UsageFailure(str(exc)) from None
+        except OSError as exc:
+            raise UsageFailure(f"--ca-bundle: {exc.strerror or exc}") from None
+
+
+def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of every command that talks to LaunchDarkly."""
+    decorators = [
+        click.option(
+            "--base-url",
+            envvar="LD_BASE_URI",
+            help="API origin, e.g. a sandbox's http://127.0.0.1:PORT [env LD_BASE_URI].",
+        ),
+        click.option(
+            "--instance",
+            type=click.Choice(["commercial", "federal", "eu"]),
+            default="commercial",
+            show_default=True,
+            help="Which LaunchDarkly to talk to when --base-url is not given.",
+        ),
+        click.option(
+            "--token-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"File holding the access token (default: ${TOKEN_ENV}).",
+        ),
+        click.option(
+            "--ca-bundle",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Extra CA certificates to trust (TLS verification stays on).",
+        ),
+        click.option(
+            "--no-progress",
+            is_flag=True,
+            help="No progress bar (automatic when stderr is not a terminal).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def _api(kwargs: dict[str, Any]) -> ApiOptions:
+    no_progress = kwargs.pop("no_progress")
+    return ApiOptions(
+        base_url=kwargs.pop("base_url"),
+        instance=kwargs.pop("instance"),
+        token_file=kwargs.pop("token_file"),
+        ca_bundle=kwargs.pop("ca_bundle"),
+        progress=not no_progress and stderr.is_terminal,
+    )
+
+
+def _load(paths: Sequence[Path]) -> ManifestSet:
+    try:
+        return load_manifests(paths)
+    except ManifestError as exc:
+        raise UsageFailure(_problems_text(exc)) from None
+
+
+def _problems_text(exc: ManifestError) -> str:
+    lines = [str(problem) for problem in exc.problems]
+    noun = "problem" if len(lines) == 1 else "problems"
+    return "\n".join([*lines, f"{len(lines)} {noun}; nothing was sent."])
+
+
+def _run(main: Awaitable[T]) -> T:
+    """Run a coroutine; API and transport failures become a message and exit 1."""
+    try:
+        return asyncio.run(main)  # type: ignore[arg-type]
+    except ManifestError as exc:
+        raise UsageFailure(_problems_text(exc)) from None
+    except (HTTPStatusError, TransportError) as exc:
+        click.echo(f"ldbulk: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    except LdbulkError as exc:
+        raise UsageFailure(f"ldbulk: {exc}") from None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write a whole file or nothing: a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ldbulk")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or as JSON objects.",
+)
+def main(verbose: int, log_format: logs.LogFormat) -> None:
+    """Provision LaunchDarkly persistent stores (Redis, DynamoDB) across many environments."""
+    logs.configure(verbose, log_format)
+
+
+manifest_paths = click.argument(
+    "manifests", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+
+
+@main.command()
+@manifest_paths
+def validate(manifests: tuple[Path, ...]) -> None:
+    """Check manifests offline: syntax, stores, secrets, targets. Sends nothing."""
+    loaded = _load(manifests)
+    stdout.print(
+        f"{len(manifests)} manifest(s) valid: {len(loaded.stores)} store(s), "
+        f"{len(loaded.selectors)} target line(s)."
+    )
+
+
+@main.command("plan")
+@manifest_paths
+@api_options
+def plan_command(manifests: tuple[Path, ...], **kwargs: Any) -> None:
+    """Show what apply would do per target (create / exists / not found). Reads only."""
+    api = _api(kwargs)
+    loaded = _load(manifests)
+    client = api.client()
+
+    async def go() -> list[PlanItem]:
+        async with client:
+            targets = await resolve_targets(loaded, client)
+            return await plan(client, targets)
+
+    items = _run(go())
+    table = Table(title="ldbulk plan")
+    for column in ("project", "environment", "integration", "action", "integration id"):
+        table.add_column(column)
+    styles = {Action.CREATE: "green", Action.EXISTS: "cyan", Action.NOT_FOUND: "red"}
+    for item in items:
+        table.add_row(
+            Text(item.target.project),
+            Text(item.target.environment),
+            Text(item.target.integration_key),
+            Text(item.action.value, style=styles[item.action]),
+            Text(item.integration_id or ""),
+        )
+    stdout.print(table)
+    counts = {action: sum(1 for i in items if i.action is action) for action in Action}
+    stdout.print(
+        f"{len(items)} targets: {counts[Action.CREATE]} to create, "
+        f"{counts[Action.EXISTS]} existing, {counts[Action.NOT_FOUND]} not found."
+    )
+    raise SystemExit(EXIT_FAILED if counts[Action.NOT_FOUND] else EXIT_OK)
+
+
+@main.command()
+@manifest_paths
+@api_options
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the JSON report here.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a JUnit XML report here (one testcase per target).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=DEFAULT_CONCURRENCY,
+              show_default=True, help="Creates in flight at once.")
+@click.option("--max-rate", type=click.FloatRange(min=1), default=None,
+              help="Ceiling in requests per 10 s, below LaunchDarkly's own limits.")
+@click.option("--dry-run", is_flag=True, help="Only plan: send no writes.")
+@click.pass_context
+def apply(
+    ctx: click.Context,
+    /,
+    manifests: tuple[Path, ...],
+    report_path: Path | None,
+    junit_path: Path | None,
+    markdown_path: Path | None,
+    concurrency: int,
+    max_rate: float | None,
+    dry_run: bool,
+    **kwargs: Any,
+) -> None:
+    """Create every target's integration; existing ones are left alone."""
+    if dry_run:
+        ctx.invoke(plan_command, manifests=manifests, **kwargs)
+        return
+    api = _api(kwargs)
+    loaded = _load(manifests)
+    client = api.client(max_rate=max_rate)
+    outcome = _run(
+        _apply(client, loaded, concurrency=concurrency, show_progress=api.progress)
+    )
+    report, interrupted_by = outcome
+    for path, text in (
+        (report_path, report.dumps),
+        (junit_path, lambda: render.to_junit(report)),
+        (markdown_path, lambda: render.to_markdown(report)),
+    ):
+        if path is not None:
+            _write_atomically(path, text())
+    if not report.ok:
+        stdout.print(render.to_table(report, only_problems=True))
+    stdout.print(render.summary_line(report))
+    if interrupted_by is not None:
+        raise SystemExit(EXIT_SIGINT if interrupted_by == signal.SIGINT else EXIT_SIGTERM)
+    raise SystemExit(report.exit_code)
+
+
+@contextlib.contextmanager
+def _signals(on_first: Callable[[signal.Signals], None]) -> Iterator[list[signal.Signals]]:
+    """First SIGINT/SIGTERM: stop gracefully. A second SIGINT: leave at once."""
+    received: list[signal.Signals] = []
+    loop = asyncio.get_running_loop()
+
+    def handle(signum: signal.Signals) -> None:
+        if received and signum == signal.SIGINT:
+            stderr.print("Interrupted again: exiting now.", style="red")
+            os._exit(EXIT_SIGINT)
+        received.append(signum)
+        stderr.print(
+            f"{signum.name}: finishing requests in flight, skipping the rest "
+            "(Ctrl-C again to exit at once).",
+            style="yellow",
+        )
+        on_first(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, handle, signum)
+    try:
+        yield received
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _apply(
+    client: Client, loaded: ManifestSet, *, concurrency: int, show_progress: bool
+) -> tuple[Report, signal.Signals | None]:
+    async with client:
+        targets: list[Target] = await resolve_targets(loaded, client)
+        provisioner = Provisioner(client, concurrency=concurrency)
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("[yellow]{task.fields[paused]}"),
+            console=stderr,
+            disable=not show_progress,
+        )
+        task = progress.add_task("apply", total=len(targets), rate="", paused="")
+        started = time.monotonic()
+
+        def on_pause(until_epoch: float) -> None:
+            clock = time.strftime("%H:%M:%S", time.localtime(until_epoch))
+            progress.update(task, paused=f"paused for rate limit until {clock}")
+
+        def on_result(result: TargetResult) -> None:
+            done = progress.tasks[0].completed + 1
+            per_s = done / max(time.monotonic() - started, 1e-6)
+            paused = client.pacer.paused_until_epoch
+            progress.update(
+                task,
+                advance=1,
+                rate=f"{per_s:.1f}/s",
+                paused="" if paused is None else progress.tasks[0].fields["paused"],
+            )
+
+        client.pacer.on_pause = on_pause
+        with _signals(lambda _: provisioner.stop()) as received, progress:
+            report = await provisioner.run(targets, on_result=on_result)
+        return report, (received[0] if received else None)
+
+
+@attrs.frozen(kw_only=True)
+class _StoreState:
+    target: Target
+    integration: Integration | None
+    problem: str = ""
+
+    @property
+    def available(self) -> bool:
+        status = self.integration.status if self.integration else None
+        return bool(status and status.available)
+
+
+async def _read_states(client: Client, targets: Sequence[Target]) -> list[_StoreState]:
+    """Each target's integration read by id (config and status), a few at a time."""
+    inventory = Inventory(client)
+    await inventory.refresh()
+    gate = asyncio.Semaphore(DEFAULT_CONCURRENCY)
+
+    async def read(target: Target) -> _StoreState:
+        integration_id = inventory.get(target.key)
+        if integration_id is None:
+            return _StoreState(target=target, integration=None, problem="not provisioned")
+        async with gate:
+            try:
+                integration = await client.get_integration(*target.key, integration_id)
+            except HTTPStatusError as exc:
+                return _StoreState(target=target, integration=None, problem=str(exc))
+        return _StoreState(target=target, integration=integration)
+
+    return list(await asyncio.gather(*(read(target) for target in targets)))
+
+
+def _millis(value: int | None) -> str:
+    if value is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(value / 1000)) + "Z"
+
+
+def _status_table(states: Sequence[_StoreState]) -> Table:
+    table = Table(title="ldbulk status")
+    for column in ("target", "available", "potentially stale", "last sync", "errors"):
+        table.add_column(column, overflow="fold")
+    for state in states:
+        name = "/".join(state.target.key)
+        status = state.integration.status if state.integration else None
+        if status is None:
+            table.add_row(Text(name), Text("no", style="red"), Text(""), Text(""),
+                          Text(state.problem or "no status reported"))
+            continue
+        errors = status.errors
+        detail = f"{len(errors)}: {errors[-1].message or ''}" if errors else ""
+        table.add_row(
+            Text(name),
+            Text("yes" if status.available else "no",
+                 style="green" if status.available else "red"),
+            Text("yes" if status.potentially_stale else "no"),
+            Text(_millis(status.last_sync)),
+            Text(detail),
+        )
+    return table
+
+
+@main.command()
+@manifest_paths
+@api_options
+@click.option("--wait", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Poll until every store is available, for at most this many seconds.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds between polls with --wait.")
+def status(manifests: tuple[Path, ...], wait: float, interval: float, **kwargs: Any) -> None:
+    """Each target's store status: available, potentially stale, last sync, errors."""
+    api = _api(kwargs)
+    loaded = _load(manifests)
+    client = api.client()
+
+    async def go() -> list[_StoreState]:
+        async with client:
+            targets = await resolve_targets(loaded, client)
+            deadline = time.monotonic() + wait
+            while True:
+                states = await _read_states(client, targets)
+                if all(s.available for s in states) or time.monotonic() >= deadline:
+                    return states
+                await asyncio.sleep(min(interval, max(deadline - time.monotonic(), 0)))
+
+    states = _run(go())
+    stdout.print(_status_table(states))
+    ready = sum(1 for s in states if s.available)
+    stdout.print(f"{ready} of {len(states)} stores available.")
+    raise SystemExit(EXIT_OK if ready == len(states) else EXIT_FAILED)
+
+
+main.add_command(sandbox_command)
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
