@@ -25,5 +25,8 @@ unit: $(STAMP)
 
 test: lint types unit
 
+demo: $(STAMP)
+	$(BIN)/python -m ldbulk.demo manifests/example.yaml
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,5 @@
+"""``python -m ldbulk``: the command line."""
+
+from ldbulk.cli import main
+
+main()
