@@ -1,0 +1,343 @@
+"""The command line end to end: ``python -m ldbulk`` subprocesses against a sandbox subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "manifests" / "example.yaml"
+SECRETS = {
+    "LD_REDIS_PASSWORD": "redis-pw-7c1e9f",
+    "LD_DYNAMODB_EXTERNAL_ID": "ext-id-52ab90",
+}
+
+
+@attrs.frozen
+class SandboxProcess:
+    url: str
+    token: str
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return json.load(response)
+
+    def reset(self) -> None:
+        request = urllib.request.Request(self.url + "/_sandbox/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def writes(self) -> int:
+        stats = self.get("/_sandbox/stats")
+        return sum(
+            count
+            for route, statuses in stats["requests"].items()
+            if not route.startswith("GET")
+            for count in statuses.values()
+        )
+
+
+def start_sandbox(*args: str) -> tuple[subprocess.Popen[str], SandboxProcess]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ldbulk", "sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    found = re.search(r"(http://\S+) token (\S+)", line)
+    assert found, line
+    return process, SandboxProcess(url=found[1], token=found[2])
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxProcess]:
+    process, sandbox = start_sandbox("--projects", "3", "--environments", "4")
+    try:
+        yield sandbox
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def sandbox(server: SandboxProcess) -> SandboxProcess:
+    server.reset()
+    return server
+
+
+def ldbulk(
+    *args: str,
+    sandbox: SandboxProcess | None = None,
+    env: dict[str, str] | None = None,
+    secrets: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("LD_")}
+    if secrets:
+        environment |= SECRETS
+    if sandbox is not None:
+        environment |= {"LD_ACCESS_TOKEN": sandbox.token, "LD_BASE_URI": sandbox.url}
+    environment |= env or {}
+    return subprocess.run(
+        [sys.executable, "-m", "ldbulk", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_validate_accepts_the_example() -> None:
+    result = ldbulk("validate", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+
+def test_validate_lists_every_problem_with_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 1\n"
+        "stores:\n"
+        "  r:\n"
+        "    integration: redis\n"
+        "    config:\n"
+        "      host: h\n"
+        "      port: 70000\n"
+        "targets:\n"
+        "  - project: web\n"
+        "    environments: [prod]\n"
+        "    store: redis-eu\n"
+    )
+    result = ldbulk("validate", str(bad))
+    assert result.returncode == 2
+    assert_clean_failure(result)
+    assert f"{bad}:7: stores.r.config.port:" in result.stderr
+    assert f'{bad}:11: targets[0].store: unknown store "redis-eu"' in result.stderr
+    assert "2 problems; nothing was sent." in result.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["", "version: [", "- just\n- a list\n", "\x00\x01binary", "version: 2\n"],
+    ids=["empty", "syntax", "list", "binary", "version"],
+)
+def test_bad_manifests_exit_2_without_a_traceback(tmp_path: Path, content: str) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(content)
+    result = ldbulk("validate", str(bad))
+    assert result.returncode == 2
+    assert_clean_failure(result)
+    assert str(bad) in result.stderr
+
+
+def test_a_missing_manifest_file_exits_2(tmp_path: Path) -> None:
+    result = ldbulk("validate", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2
+    assert_clean_failure(result)
+    assert "nope.yaml" in result.stderr
+
+
+def test_a_missing_secret_is_named_and_nothing_is_sent(sandbox: SandboxProcess) -> None:
+    result = ldbulk("apply", str(EXAMPLE), sandbox=sandbox, secrets=False)
+    assert result.returncode == 2
+    assert "LD_REDIS_PASSWORD" in result.stderr
+    assert sandbox.get("/_sandbox/stats")["total"] == 0
+
+
+def test_apply_creates_then_a_rerun_finds_everything(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    report, junit, markdown = tmp_path / "r.json", tmp_path / "j.xml", tmp_path / "m.md"
+    first = ldbulk(
+        "apply",
+        str(EXAMPLE),
+        "--report",
+        str(report),
+        "--junit",
+        str(junit),
+        "--markdown",
+        str(markdown),
+        sandbox=sandbox,
+    )
+    assert first.returncode == 0, first.stderr
+    data = json.loads(report.read_text())
+    assert data["version"] == 1
+    assert data["summary"]["total"] == data["summary"]["created"] == 9
+    assert set(data["stats"]) == {"requests", "throttled", "retries", "elapsed_s", "paused_s"}
+    assert set(data["results"][0]) == {
+        "project",
+        "environment",
+        "integration",
+        "outcome",
+        "status",
+        "integration_id",
+        "attempts",
+        "error",
+        "elapsed_s",
+    }
+    assert junit.read_text().count("<testcase") == 9
+    assert "Every target is provisioned." in markdown.read_text()
+
+    second = ldbulk("apply", str(EXAMPLE), "--report", str(report), sandbox=sandbox)
+    assert second.returncode == 0, second.stderr
+    data = json.loads(report.read_text())
+    assert data["summary"]["exists"] == 9
+    assert data["stats"]["requests"] <= 3  # the list, and the environments of two wildcards
+
+
+def test_plan_and_dry_run_send_no_writes(sandbox: SandboxProcess) -> None:
+    for command in (["plan"], ["apply", "--dry-run"]):
+        result = ldbulk(*command, str(EXAMPLE), sandbox=sandbox)
+        assert result.returncode == 0, result.stderr
+        assert "9 to create" in result.stdout
+    assert sandbox.writes() == 0
+
+
+def test_missing_environments_exit_1_with_the_reason(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "version: 1\n"
+        "stores:\n"
+        "  r: {integration: redis, config: {host: h}}\n"
+        "targets:\n"
+        "  - {project: proj-001, environments: [env-001, env-999], store: r}\n"
+    )
+    report = tmp_path / "r.json"
+    result = ldbulk("apply", str(manifest), "--report", str(report), sandbox=sandbox)
+    assert result.returncode == 1
+    outcomes = [r["outcome"] for r in json.loads(report.read_text())["results"]]
+    assert outcomes == ["created", "not_found"]
+    assert "not_found" in result.stdout
+
+
+def test_no_token_is_a_usage_error() -> None:
+    result = ldbulk("plan", str(EXAMPLE), "--base-url", "http://127.0.0.1:9")
+    assert result.returncode == 2
+    assert_clean_failure(result)
+    assert "LD_ACCESS_TOKEN" in result.stderr
+
+
+def test_token_file_is_read_and_a_wrong_token_fails_cleanly(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("api-not-the-right-one\n")
+    result = ldbulk(
+        "apply", str(EXAMPLE), "--token-file", str(token_file), "--base-url", sandbox.url
+    )
+    assert result.returncode == 1
+    assert_clean_failure(result)
+    assert "401" in result.stderr
+    assert "api-not-the-right-one" not in result.stderr + result.stdout
+
+
+def test_plain_http_to_a_remote_host_is_refused() -> None:
+    result = ldbulk(
+        "plan", str(EXAMPLE), "--base-url", "http://ld.example.com", env={"LD_ACCESS_TOKEN": "x"}
+    )
+    assert result.returncode == 2
+    assert "https" in result.stderr
+
+
+def test_status_reports_every_store(sandbox: SandboxProcess) -> None:
+    assert ldbulk("apply", str(EXAMPLE), sandbox=sandbox).returncode == 0
+    result = ldbulk("status", str(EXAMPLE), sandbox=sandbox)
+    assert result.returncode == 0, result.stderr
+    assert "9 of 9 stores available." in result.stdout
+
+
+def test_status_of_unprovisioned_targets_exits_1(sandbox: SandboxProcess) -> None:
+    result = ldbulk("status", str(EXAMPLE), sandbox=sandbox)
+    assert result.returncode == 1
+    assert "0 of 9 stores available." in result.stdout
+
+
+def test_no_secret_in_any_output_log_or_report(sandbox: SandboxProcess, tmp_path: Path) -> None:
+    paths = [tmp_path / name for name in ("r.json", "j.xml", "m.md")]
+    result = ldbulk(
+        "-vv",
+        "--log-format",
+        "json",
+        "apply",
+        str(EXAMPLE),
+        "--report",
+        str(paths[0]),
+        "--junit",
+        str(paths[1]),
+        "--markdown",
+        str(paths[2]),
+        sandbox=sandbox,
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"level": "debug"' in result.stderr
+    everything = result.stdout + result.stderr + "".join(p.read_text() for p in paths)
+    for secret in [*SECRETS.values(), sandbox.token]:
+        assert secret not in everything
+
+
+def test_sigterm_finishes_in_flight_work_and_reports_the_rest_skipped(tmp_path: Path) -> None:
+    process, slow = start_sandbox("--projects", "2", "--environments", "60", "--latency-ms", "150")
+    try:
+        manifest = tmp_path / "m.yaml"
+        manifest.write_text(
+            "version: 1\n"
+            "stores:\n"
+            "  r: {integration: redis, config: {host: h}}\n"
+            "targets:\n"
+            "  - {project: proj-001, environments: '*', store: r}\n"
+            "  - {project: proj-002, environments: '*', store: r}\n"
+        )
+        report = tmp_path / "r.json"
+        env = os.environ | {"LD_ACCESS_TOKEN": slow.token}
+        apply = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ldbulk",
+                "apply",
+                str(manifest),
+                "--base-url",
+                slow.url,
+                "--concurrency",
+                "2",
+                "--report",
+                str(report),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while slow.get("/_sandbox/stats")["integrations"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        apply.send_signal(signal.SIGTERM)
+        _, stderr = apply.communicate(timeout=60)
+        assert apply.returncode == 143, stderr
+        assert_clean_failure(subprocess.CompletedProcess([], 0, "", stderr))
+        data = json.loads(report.read_text())
+        outcomes = [r["outcome"] for r in data["results"]]
+        assert len(outcomes) == 120
+        assert set(outcomes) == {"created", "skipped"}
+        assert outcomes.count("created") == slow.get("/_sandbox/stats")["integrations"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
