@@ -7,7 +7,10 @@ the injected latency and faults, then the operation itself. Faults draw from one
 ``random.Random(seed)``, so a sequential run with the same seed meets the same faults.
 
 ``/_sandbox`` is the sandbox's own introspection, outside the API: no auth, no limits, not
-counted in the stats.
+counted in the stats. ``GET /_sandbox/stats`` (requests by route and status, 429s, faults,
+drops, integrations stored), ``GET /_sandbox/integrations`` (stored integrations, secrets
+redacted) and ``POST /_sandbox/reset`` (back to the integrations loaded at start, from the world
+or the state file; stats, recorded responses and rate-limit windows cleared).
 """
 
 from __future__ import annotations
@@ -383,6 +386,7 @@ class Sandbox:
             for key, record in self._initial.items()
         }
         self._by_id = {record.id: record for record in self._integrations.values()}
+        self._list_body: bytes | None = None
 
     def _make_app(self) -> web.Application:
         app = web.Application()
@@ -512,6 +516,7 @@ class Sandbox:
             raise _ApiError(400, "invalid_request", "The request body is not JSON") from None
 
     def _changed(self) -> None:
+        self._list_body = None
         if self._state_path is not None:
             self._dirty.set()
 
@@ -523,13 +528,13 @@ class Sandbox:
     # -- the operations ------------------------------------------------------------------
 
     async def _list_integrations(self, request: web.Request) -> web.StreamResponse:
-        return _json_response(
-            200,
-            {
-                "_links": {"self": {"href": _BSS, "type": _JSON}},
-                "items": [r.render(with_config=False) for r in self._integrations.values()],
-            },
-        )
+        # A bulk run asks for the whole list after every conflict: render it once per change.
+        if self._list_body is None:
+            items = [record.render(with_config=False) for record in self._integrations.values()]
+            self._list_body = json.dumps(
+                {"_links": {"self": {"href": _BSS, "type": _JSON}}, "items": items}
+            ).encode()
+        return web.Response(status=200, body=self._list_body, content_type=_JSON)
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         project_key, environment_key, integration_key = self._target(request)
