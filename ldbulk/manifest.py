@@ -1164,15 +1164,20 @@ def _combine(documents: Sequence[_Document]) -> ManifestSet:
                 )
         selectors.append(built)
     problems = [problem for document in documents for problem in document.problems.finished()]
-    has_targets = any(document.targets or document.has_targets_key for document in documents)
-    if documents and not has_targets:
-        problems.append(
-            Problem(file=documents[0].file, line=0, path="", message="no targets in any manifest")
-        )
     if problems:
         order = {document.file: position for position, document in enumerate(documents)}
-        problems.sort(key=lambda problem: (order.get(problem.file, 0), problem.line))
+        # Within a file by line; whole-file notes (line 0) last, after the lines they sum up.
+        problems.sort(
+            key=lambda problem: (order.get(problem.file, 0), problem.line or float("inf"))
+        )
         raise ManifestError(problems)
+    # Only worth saying when nothing else is wrong: a file that could not be read may well
+    # have held the targets.
+    if documents and not any(document.has_targets_key for document in documents):
+        no_targets = Problem(
+            file=documents[0].file, line=0, path="", message="no targets in any manifest"
+        )
+        raise ManifestError([no_targets])
     return ManifestSet(
         manifests=tuple(
             Manifest(
