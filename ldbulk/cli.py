@@ -35,6 +35,7 @@ from ldbulk import logs, render
 from ldbulk._version import __version__
 from ldbulk.client import TOKEN_ENV, Client
 from ldbulk.errors import ConfigError, HTTPStatusError, LdbulkError, TransportError
+from ldbulk.journal import Journal, read_settled
 from ldbulk.manifest import ManifestError, ManifestSet, load_manifests
 from ldbulk.models import Integration, Target
 from ldbulk.provision import (
@@ -275,6 +276,11 @@ def plan_command(manifests: tuple[Path, ...], **kwargs: Any) -> None:
               show_default=True, help="Creates in flight at once.")
 @click.option("--max-rate", type=click.FloatRange(min=1), default=None,
               help="Ceiling in requests per 10 s, below LaunchDarkly's own limits.")
+@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append each settled target here as it settles (default: REPORT.journal "
+              "when --report is given).")
+@click.option("--resume", "resume_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Skip the targets a journal of an interrupted run settled; merge reports.")
 @click.option("--dry-run", is_flag=True, help="Only plan: send no writes.")
 @click.pass_context
 def apply(
@@ -286,6 +292,8 @@ def apply(
     markdown_path: Path | None,
     concurrency: int,
     max_rate: float | None,
+    journal_path: Path | None,
+    resume_path: Path | None,
     dry_run: bool,
     **kwargs: Any,
 ) -> None:
@@ -296,8 +304,20 @@ def apply(
     api = _api(kwargs)
     loaded = _load(manifests)
     client = api.client(max_rate=max_rate)
+    if journal_path is None:
+        # Resuming continues the same journal; otherwise it sits next to the report.
+        journal_path = resume_path or (
+            report_path.with_name(report_path.name + ".journal") if report_path else None
+        )
     outcome = _run(
-        _apply(client, loaded, concurrency=concurrency, show_progress=api.progress)
+        _apply(
+            client,
+            loaded,
+            concurrency=concurrency,
+            show_progress=api.progress,
+            journal_path=journal_path,
+            resume_path=resume_path,
+        )
     )
     report, interrupted_by = outcome
     for path, text in (
@@ -342,13 +362,11 @@ def _signals(on_first: Callable[[signal.Signals], None]) -> Iterator[list[signal
             loop.remove_signal_handler(signum)
 
 
-async def _apply(
-    client: Client, loaded: ManifestSet, *, concurrency: int, show_progress: bool
-) -> tuple[Report, signal.Signals | None]:
-    async with client:
-        targets: list[Target] = await resolve_targets(loaded, client)
-        provisioner = Provisioner(client, concurrency=concurrency)
-        progress = Progress(
+class _ProgressDisplay:
+    """The progress bar of apply: done/total, rate, ETA, and any rate-limit pause."""
+
+    def __init__(self, total: int, *, enabled: bool, already_done: int) -> None:
+        self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -357,29 +375,66 @@ async def _apply(
             TimeRemainingColumn(),
             TextColumn("[yellow]{task.fields[paused]}"),
             console=stderr,
-            disable=not show_progress,
+            disable=not enabled,
         )
-        task = progress.add_task("apply", total=len(targets), rate="", paused="")
-        started = time.monotonic()
+        description = f"apply ({already_done} done before)" if already_done else "apply"
+        self._task = self.bar.add_task(description, total=total, rate="", paused="")
+        self._started = time.monotonic()
+        self._paused_until: float | None = None
 
-        def on_pause(until_epoch: float) -> None:
-            clock = time.strftime("%H:%M:%S", time.localtime(until_epoch))
-            progress.update(task, paused=f"paused for rate limit until {clock}")
+    def paused(self, until_epoch: float) -> None:
+        """The pacer closed its gate until ``until_epoch``."""
+        self._paused_until = until_epoch
+        clock = time.strftime("%H:%M:%S", time.localtime(until_epoch))
+        self.bar.update(self._task, paused=f"paused for rate limit until {clock}")
 
-        def on_result(result: TargetResult) -> None:
-            done = progress.tasks[0].completed + 1
-            per_s = done / max(time.monotonic() - started, 1e-6)
-            paused = client.pacer.paused_until_epoch
-            progress.update(
-                task,
-                advance=1,
-                rate=f"{per_s:.1f}/s",
-                paused="" if paused is None else progress.tasks[0].fields["paused"],
-            )
+    def settled(self, result: TargetResult) -> None:
+        """One more target is done."""
+        done = self.bar.tasks[0].completed + 1
+        per_s = done / max(time.monotonic() - self._started, 1e-6)
+        still_paused = self._paused_until is not None and self._paused_until > time.time()
+        self.bar.update(
+            self._task,
+            advance=1,
+            rate=f"{per_s:.1f}/s",
+            paused=self.bar.tasks[0].fields["paused"] if still_paused else "",
+        )
 
-        client.pacer.on_pause = on_pause
-        with _signals(lambda _: provisioner.stop()) as received, progress:
-            report = await provisioner.run(targets, on_result=on_result)
+
+async def _apply(
+    client: Client,
+    loaded: ManifestSet,
+    *,
+    concurrency: int,
+    show_progress: bool,
+    journal_path: Path | None,
+    resume_path: Path | None,
+) -> tuple[Report, signal.Signals | None]:
+    """Resolve, skip what a journal already settled, provision the rest, merge the report."""
+    earlier = read_settled(resume_path) if resume_path is not None else {}
+    async with client:
+        targets: list[Target] = await resolve_targets(loaded, client)
+        todo = [target for target in targets if target.key not in earlier]
+        provisioner = Provisioner(client, concurrency=concurrency)
+        display = _ProgressDisplay(
+            len(todo), enabled=show_progress, already_done=len(targets) - len(todo)
+        )
+        client.pacer.on_pause = display.paused
+        with contextlib.ExitStack() as stack:
+            journal = stack.enter_context(Journal(journal_path)) if journal_path else None
+
+            def on_result(result: TargetResult) -> None:
+                if journal is not None:
+                    journal.record(result)
+                display.settled(result)
+
+            received = stack.enter_context(_signals(lambda _: provisioner.stop()))
+            with display.bar:
+                report = await provisioner.run(todo, on_result=on_result)
+        if earlier:
+            fresh = {result.key: result for result in report.results}
+            merged = tuple(earlier.get(t.key) or fresh[t.key] for t in targets)
+            report = attrs.evolve(report, results=merged)
         return report, (received[0] if received else None)
 
 

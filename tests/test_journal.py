@@ -1,0 +1,82 @@
+"""The journal: written line by line, read back tolerating a crash, final outcomes only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ldbulk.errors import ConfigError
+from ldbulk.journal import Journal, read_settled
+from ldbulk.report import ErrorInfo, Outcome, TargetResult
+
+
+def result(environment: str, outcome: Outcome) -> TargetResult:
+    return TargetResult(
+        project="web",
+        environment=environment,
+        integration="redis",
+        outcome=outcome,
+        status=201 if outcome is Outcome.CREATED else None,
+        integration_id="id-1" if outcome.ok else None,
+        attempts=1,
+        error=None if outcome.ok else ErrorInfo(code="x", message="y", id="z"),
+    )
+
+
+def test_results_round_trip_through_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "run.journal"
+    written = [result("a", Outcome.CREATED), result("b", Outcome.NOT_FOUND)]
+    with Journal(path) as journal:
+        for item in written:
+            journal.record(item)
+    assert list(read_settled(path).values()) == written
+
+
+def test_each_line_is_on_disk_before_the_journal_closes(tmp_path: Path) -> None:
+    path = tmp_path / "run.journal"
+    with Journal(path) as journal:
+        journal.record(result("a", Outcome.CREATED))
+        assert path.read_text().count("\n") == 1
+
+
+def test_transient_outcomes_are_tried_again_on_resume(tmp_path: Path) -> None:
+    path = tmp_path / "run.journal"
+    with Journal(path) as journal:
+        for environment, outcome in [
+            ("a", Outcome.FAILED),
+            ("b", Outcome.SKIPPED),
+            ("c", Outcome.RATE_LIMITED),
+            ("d", Outcome.EXISTS),
+        ]:
+            journal.record(result(environment, outcome))
+    assert [key[1] for key in read_settled(path)] == ["d"]
+
+
+def test_a_later_line_replaces_an_earlier_one(tmp_path: Path) -> None:
+    path = tmp_path / "run.journal"
+    with Journal(path) as journal:
+        journal.record(result("a", Outcome.CREATED))
+        journal.record(result("a", Outcome.FAILED))
+        journal.record(result("b", Outcome.FAILED))
+        journal.record(result("b", Outcome.CREATED))
+    assert [key[1] for key in read_settled(path)] == ["b"]
+
+
+def test_a_line_cut_short_by_a_crash_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "run.journal"
+    with Journal(path) as journal:
+        journal.record(result("a", Outcome.CREATED))
+    with path.open("a") as file:
+        file.write('{"project": "web", "environment": "b", "integ')
+    assert [key[1] for key in read_settled(path)] == ["a"]
+
+
+def test_resuming_from_a_missing_journal_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no journal"):
+        read_settled(tmp_path / "missing.journal")
+
+
+def test_recording_outside_the_context_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError):
+        Journal(tmp_path / "j").record(result("a", Outcome.CREATED))
