@@ -17,6 +17,8 @@ from ldbulk.errors import (
     TransportError,
     Unauthorized,
 )
+from ldbulk.journal import Journal, read_settled
+from ldbulk.manifest import ManifestError, ManifestSet, Problem, load_manifests, loads_manifest
 from ldbulk.models import (
     Access,
     AccessDecision,
@@ -38,6 +40,7 @@ from ldbulk.models import (
 from ldbulk.provision import Action, PlanItem, Provisioner, plan, provision
 from ldbulk.ratelimit import Pacer, RateLimitState, parse_rate_limit
 from ldbulk.report import ErrorInfo, Outcome, Report, RunStats, TargetResult
+from ldbulk.resolve import resolve_targets
 from ldbulk.retry import RetryPolicy
 
 __all__ = [
@@ -59,12 +62,16 @@ __all__ = [
     "HTTPStatusError",
     "Integration",
     "IntegrationCollection",
+    "Journal",
     "LdbulkError",
     "Link",
+    "ManifestError",
+    "ManifestSet",
     "NotFound",
     "Outcome",
     "Pacer",
     "PlanItem",
+    "Problem",
     "Project",
     "Provisioner",
     "RateLimitState",
@@ -85,7 +92,11 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "__version__",
+    "load_manifests",
+    "loads_manifest",
     "parse_rate_limit",
     "plan",
     "provision",
+    "read_settled",
+    "resolve_targets",
 ]

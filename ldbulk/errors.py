@@ -5,6 +5,8 @@
     LdbulkError
      ├── ConfigError            bad input given to ldbulk itself: a store config, a base URL,
      │                          a missing token. Raised before any request is sent.
+     ├── ManifestError          (ldbulk.manifest) every problem of a set of manifests, each
+     │                          with file, line and path.
      ├── ResponseFormatError    LaunchDarkly answered, but the body is not what the spec says.
      ├── TransportError         no HTTP answer at all: connect failure, reset, truncated body.
      │    └── RequestTimeout    the connect or total timeout ran out.
