@@ -78,6 +78,10 @@ def is_loopback(host: str) -> bool:
 
 def segment(value: str) -> str:
     """One URL path segment, escaped (keys are user input from manifests)."""
+    # Escaping cannot protect these: URL normalisation removes "." and ".." segments even when
+    # percent-encoded, and an empty one collapses, so the request would reach another route.
+    if value in ("", ".", ".."):
+        raise ConfigError(f"{value!r} cannot be a project, environment or integration key")
     return quote(value, safe="")
 
 
