@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from ldbulk.client import Client
 from ldbulk.models import DynamoDBConfig, RedisConfig, Target
 from ldbulk.provision import Provisioner, provision
 from ldbulk.report import Outcome, Report, TargetResult
 from ldbulk.retry import RetryPolicy
-from ldbulk.sandbox import Sandbox, SandboxOptions
+from ldbulk.sandbox import Sandbox
+
+# The conftest fixture `make_sandbox`: starts sandboxes, checks every response against the spec.
+SandboxFactory = Callable[..., Awaitable[Sandbox]]
 
 REDIS = RedisConfig(host="redis.internal", password="redis-secret-value", tls_enabled=True)
 DYNAMO = DynamoDBConfig(
@@ -37,8 +40,10 @@ def client_for(sandbox: Sandbox) -> Client:
     return Client(sandbox.token, base_url=sandbox.url, retry=FAST)
 
 
-async def test_faults_and_rate_limits_leave_exactly_one_integration_per_target() -> None:
-    options = SandboxOptions(
+async def test_faults_and_rate_limits_leave_exactly_one_integration_per_target(
+    make_sandbox: SandboxFactory,
+) -> None:
+    options = dict(
         projects=10,
         environments=32,
         route_limit=100,
@@ -48,7 +53,8 @@ async def test_faults_and_rate_limits_leave_exactly_one_integration_per_target()
         seed=7,
     )
     targets = list(every_target(10, 32))
-    async with Sandbox(options) as sandbox, client_for(sandbox) as client:
+    sandbox = await make_sandbox(**options)
+    async with client_for(sandbox) as client:
         report = await provision(client, targets, concurrency=8)
         stored = sandbox.integrations
         stats = sandbox.stats
@@ -65,14 +71,16 @@ async def test_faults_and_rate_limits_leave_exactly_one_integration_per_target()
     assert recovered
 
 
-async def test_a_rerun_sends_one_list_request_and_writes_nothing() -> None:
+async def test_a_rerun_sends_one_list_request_and_writes_nothing(
+    make_sandbox: SandboxFactory,
+) -> None:
     targets = list(every_target(3, 10))
-    async with Sandbox(SandboxOptions(projects=3, environments=10)) as sandbox:
-        async with client_for(sandbox) as client:
-            first = await provision(client, targets)
-        async with client_for(sandbox) as client:
-            second = await provision(client, targets)
-        assert len(sandbox.integrations) == len(targets)
+    sandbox = await make_sandbox(projects=3, environments=10)
+    async with client_for(sandbox) as client:
+        first = await provision(client, targets)
+    async with client_for(sandbox) as client:
+        second = await provision(client, targets)
+    assert len(sandbox.integrations) == len(targets)
 
     assert first.counts["created"] == len(targets)
     assert second.counts["exists"] == len(targets)
@@ -81,10 +89,11 @@ async def test_a_rerun_sends_one_list_request_and_writes_nothing() -> None:
     assert all(ids[r.key] == r.integration_id for r in second.results)
 
 
-async def test_rate_limits_learned_from_headers_avoid_429s() -> None:
+async def test_rate_limits_learned_from_headers_avoid_429s(make_sandbox: SandboxFactory) -> None:
     targets = list(every_target(5, 50))
-    options = SandboxOptions(projects=5, environments=50, route_limit=60, window_s=0.5)
-    async with Sandbox(options) as sandbox, client_for(sandbox) as client:
+    options = dict(projects=5, environments=50, route_limit=60, window_s=0.5)
+    sandbox = await make_sandbox(**options)
+    async with client_for(sandbox) as client:
         report = await provision(client, targets, concurrency=16)
         throttled = sandbox.stats.throttled
 
@@ -94,35 +103,37 @@ async def test_rate_limits_learned_from_headers_avoid_429s() -> None:
     assert report.stats.throttled == throttled
 
 
-async def test_a_429_storm_with_retry_after_still_provisions_everything() -> None:
+async def test_a_429_storm_with_retry_after_still_provisions_everything(
+    make_sandbox: SandboxFactory,
+) -> None:
     """Two runs share the account's global limit: each is throttled by the other's requests."""
-    options = SandboxOptions(
-        projects=2, environments=60, global_limit=10, window_s=0.2, retry_after=True
-    )
+    options = dict(projects=2, environments=60, global_limit=10, window_s=0.2, retry_after=True)
     halves = [list(every_target(2, 60))[0::2], list(every_target(2, 60))[1::2]]
-    async with Sandbox(options) as sandbox:
+    sandbox = await make_sandbox(**options)
 
-        async def run(targets: list[Target]) -> Report:
-            async with client_for(sandbox) as client:
-                return await provision(client, targets, concurrency=32)
+    async def run(targets: list[Target]) -> Report:
+        async with client_for(sandbox) as client:
+            return await provision(client, targets, concurrency=32)
 
-        reports = await asyncio.gather(*(run(half) for half in halves))
-        assert len(sandbox.integrations) == 120
-        throttled = sandbox.stats.throttled
+    reports = await asyncio.gather(*(run(half) for half in halves))
+    assert len(sandbox.integrations) == 120
+    throttled = sandbox.stats.throttled
     assert throttled > 0
     assert sum(r.stats.throttled for r in reports) == throttled
     assert all(r.counts["created"] == 60 for r in reports)
 
 
-async def test_missing_environments_are_not_found_and_the_rest_proceed() -> None:
+async def test_missing_environments_are_not_found_and_the_rest_proceed(
+    make_sandbox: SandboxFactory,
+) -> None:
     targets = [
         Target(project="proj-001", environment="env-001", config=REDIS),
         Target(project="proj-001", environment="no-such-env", config=REDIS),
         Target(project="no-such-project", environment="env-001", config=DYNAMO),
     ]
-    async with Sandbox(SandboxOptions(projects=1, environments=1)) as sandbox:
-        async with client_for(sandbox) as client:
-            report = await provision(client, targets)
+    sandbox = await make_sandbox(projects=1, environments=1)
+    async with client_for(sandbox) as client:
+        report = await provision(client, targets)
     assert [r.outcome for r in report.results] == [
         Outcome.CREATED,
         Outcome.NOT_FOUND,
@@ -133,16 +144,18 @@ async def test_missing_environments_are_not_found_and_the_rest_proceed() -> None
     assert report.exit_code == 1
 
 
-async def test_a_wrong_token_stops_the_run_before_any_write() -> None:
+async def test_a_wrong_token_stops_the_run_before_any_write(make_sandbox: SandboxFactory) -> None:
     targets = list(every_target(1, 5))
-    async with Sandbox(SandboxOptions(projects=1, environments=5)) as sandbox:
-        async with Client("api-wrong", base_url=sandbox.url) as client:
-            report = await provision(client, targets)
-        assert sandbox.integrations == {}
+    sandbox = await make_sandbox(projects=1, environments=5)
+    async with Client("api-wrong", base_url=sandbox.url) as client:
+        report = await provision(client, targets)
+    assert sandbox.integrations == {}
     assert {r.outcome for r in report.results} == {Outcome.SKIPPED}
 
 
-async def test_workers_stay_bounded_however_many_targets_stream_in() -> None:
+async def test_workers_stay_bounded_however_many_targets_stream_in(
+    make_sandbox: SandboxFactory,
+) -> None:
     """No task or coroutine per target up front: pending tasks stay near the worker count."""
     peak = 0
 
@@ -150,20 +163,20 @@ async def test_workers_stay_bounded_however_many_targets_stream_in() -> None:
         nonlocal peak
         peak = max(peak, len(asyncio.all_tasks()))
 
-    async with Sandbox(SandboxOptions(projects=20, environments=100)) as sandbox:
-        async with client_for(sandbox) as client:
-            provisioner = Provisioner(client, concurrency=8)
-            report = await provisioner.run(every_target(20, 100), on_result=count_tasks)
+    sandbox = await make_sandbox(projects=20, environments=100)
+    async with client_for(sandbox) as client:
+        provisioner = Provisioner(client, concurrency=8)
+        report = await provisioner.run(every_target(20, 100), on_result=count_tasks)
     assert report.counts["created"] == 2000
     # 8 workers, the producer, the test, and the in-process server's handlers and connections:
     # a constant, far below one per target.
     assert peak <= 40
 
 
-async def test_results_stream_as_targets_settle() -> None:
-    async with Sandbox(SandboxOptions(projects=2, environments=10)) as sandbox:
-        async with client_for(sandbox) as client:
-            outcomes = Counter(
-                [r.outcome async for r in Provisioner(client).results(every_target(2, 10))]
-            )
+async def test_results_stream_as_targets_settle(make_sandbox: SandboxFactory) -> None:
+    sandbox = await make_sandbox(projects=2, environments=10)
+    async with client_for(sandbox) as client:
+        outcomes = Counter(
+            [r.outcome async for r in Provisioner(client).results(every_target(2, 10))]
+        )
     assert outcomes == {Outcome.CREATED: 20}
