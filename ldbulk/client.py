@@ -327,7 +327,9 @@ class Client:
                 )
         except TimeoutError:
             raise RequestTimeout(f"{method} {path}: timed out", method=method, path=path) from None
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
+            # aiohttp wraps most socket errors, but not all of them on every path (a reset or
+            # an SSL error while the body is read can surface as the bare OSError).
             raise TransportError(
                 f"{method} {path}: {type(exc).__name__}", method=method, path=path
             ) from None
