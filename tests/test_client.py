@@ -1,0 +1,730 @@
+"""The async client against recorded responses (aioresponses): every operation, every status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import attrs
+import pytest
+from aioresponses import aioresponses
+from yarl import URL
+
+from ldbulk import (
+    BadRequest,
+    Client,
+    ConfigError,
+    Conflict,
+    DynamoDBConfig,
+    Environment,
+    Forbidden,
+    HTTPStatusError,
+    Integration,
+    LdbulkError,
+    NotFound,
+    Pacer,
+    Project,
+    RateLimited,
+    RedisConfig,
+    RequestTimeout,
+    ResponseFormatError,
+    RetryPolicy,
+    ServerError,
+    Timeouts,
+    TransportError,
+    Unauthorized,
+    __version__,
+)
+
+SAMPLES = Path(__file__).parent / "samples"
+TOKEN = "api-7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09"
+BASE = "https://app.launchdarkly.com"
+STORE = f"{BASE}/api/v2/integration-capabilities/big-segment-store"
+INTEGRATION_ID = "6650f3d08b17c2e54a9f0b77"
+ONE = f"{STORE}/mobile-app/staging/dynamodb/{INTEGRATION_ID}"
+PROJECTS = f"{BASE}/api/v2/projects"
+ENVIRONMENTS = f"{BASE}/api/v2/projects/checkout/environments"
+FIRST_PAGE = "?limit=100&offset=0"
+
+FAST = RetryPolicy(max_attempts=3, backoff_base_s=0.001, backoff_cap_s=0.001)
+REDIS = RedisConfig(host="redis.example.com", port=6380, password="redis-pw-do-not-log")
+DYNAMODB = DynamoDBConfig(
+    table_name="ld-big-segments-staging",
+    region="eu-west-1",
+    role_arn="arn:aws:iam::210987654321:role/launchdarkly-big-segments",
+    external_id="ext-id-do-not-log",
+)
+PATCH = [{"op": "replace", "path": "/on", "value": True}]
+
+
+def sample(name: str) -> Any:
+    return json.loads((SAMPLES / name).read_text())
+
+
+def sent(mock: aioresponses, method: str, url: str) -> list[Any]:
+    """The calls aioresponses recorded for one method and URL."""
+    return mock.requests.get((method, URL(url)), [])
+
+
+def all_calls(mock: aioresponses) -> list[Any]:
+    return [call for calls in mock.requests.values() for call in calls]
+
+
+def quick_pacer() -> Pacer:
+    # No jitter: a 429 whose headers say "now" closes the gate for (almost) no time.
+    return Pacer(jitter_s=0.0)
+
+
+@pytest.fixture
+def mock() -> Any:
+    with aioresponses() as responses:
+        yield responses
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Client]:
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST) as ld:
+        yield ld
+
+
+def rate_limit_now() -> dict[str, str]:
+    """Headers of a 429 whose window resets right now."""
+    return {"X-Ratelimit-Reset": str(int(time.time() * 1000)), "Retry-After": "0"}
+
+
+# -- the operations, as a table ------------------------------------------------------------
+
+
+@attrs.frozen
+class Operation:
+    name: str
+    method: str
+    url: str
+    call: Callable[[Client], Awaitable[Any]]
+    idempotent: bool
+    beta: bool
+    # Statuses the spec lists for the operation, besides its success.
+    errors: tuple[int, ...]
+
+
+async def collect(iterator: AsyncIterator[Any]) -> list[Any]:
+    return [item async for item in iterator]
+
+
+OPERATIONS = [
+    Operation(
+        "create",
+        "POST",
+        f"{STORE}/mobile-app/staging/dynamodb",
+        lambda c: c.create_integration("mobile-app", "staging", DYNAMODB),
+        idempotent=False,
+        beta=True,
+        errors=(400, 401, 403, 404, 409, 429),
+    ),
+    Operation(
+        "list",
+        "GET",
+        STORE,
+        lambda c: c.list_integrations(),
+        idempotent=True,
+        beta=True,
+        errors=(401, 403, 404, 429),
+    ),
+    Operation(
+        "get",
+        "GET",
+        ONE,
+        lambda c: c.get_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID),
+        idempotent=True,
+        beta=True,
+        errors=(401, 403, 404, 429),
+    ),
+    Operation(
+        "update",
+        "PATCH",
+        ONE,
+        lambda c: c.update_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID, PATCH),
+        idempotent=False,
+        beta=True,
+        errors=(400, 401, 403, 404, 409, 429),
+    ),
+    Operation(
+        "delete",
+        "DELETE",
+        ONE,
+        lambda c: c.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID),
+        idempotent=True,
+        beta=True,
+        errors=(401, 403, 404, 409, 429),
+    ),
+    Operation(
+        "projects",
+        "GET",
+        PROJECTS + FIRST_PAGE,
+        lambda c: collect(c.projects()),
+        idempotent=True,
+        beta=False,
+        errors=(400, 401, 403, 429),
+    ),
+    Operation(
+        "environments",
+        "GET",
+        ENVIRONMENTS + FIRST_PAGE,
+        lambda c: collect(c.environments("checkout")),
+        idempotent=True,
+        beta=False,
+        errors=(400, 401, 403, 404, 429),
+    ),
+]
+BY_NAME = {operation.name: operation for operation in OPERATIONS}
+
+EXCEPTIONS: dict[int, type[HTTPStatusError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    429: RateLimited,
+}
+
+
+def assert_no_secret(exc: BaseException) -> None:
+    for text in (str(exc), repr(exc), repr(exc.args)):
+        for secret in (TOKEN, REDIS.password, DYNAMODB.external_id):
+            assert secret not in text
+
+
+# -- success of every operation ------------------------------------------------------------
+
+
+async def test_create_redis_posts_the_config_and_returns_the_integration(
+    mock: aioresponses, client: Client
+) -> None:
+    url = f"{STORE}/checkout/production/redis"
+    mock.post(url, status=201, payload=sample("integration_created_redis.json"))
+    integration = await client.create_integration(
+        "checkout", "production", REDIS, on=True, tags=["ldbulk", "team-payments"], name="n"
+    )
+    assert isinstance(integration, Integration)
+    assert integration.id == "6650f1c2a9e4b71f0c3d8e21"
+    assert integration.integration_key == "redis"
+    (call,) = sent(mock, "POST", url)
+    assert json.loads(call.kwargs["data"]) == {
+        "config": {
+            "host": "redis.example.com",
+            "port": "6380",
+            "username": "",
+            "password": REDIS.password,
+            "tlsEnabled": False,
+        },
+        "on": True,
+        "tags": ["ldbulk", "team-payments"],
+        "name": "n",
+    }
+
+
+async def test_create_dynamodb_uses_the_dynamodb_integration_key(
+    mock: aioresponses, client: Client
+) -> None:
+    url = f"{STORE}/mobile-app/staging/dynamodb"
+    mock.post(url, status=201, payload=sample("integration_created_dynamodb.json"))
+    integration = await client.create_integration("mobile-app", "staging", DYNAMODB)
+    assert integration.integration_key == "dynamodb"
+    assert integration.access is not None
+    (call,) = sent(mock, "POST", url)
+    body = json.loads(call.kwargs["data"])
+    assert body == {"config": DYNAMODB.to_api(), "on": False}
+
+
+async def test_list_integrations_returns_every_item(mock: aioresponses, client: Client) -> None:
+    mock.get(STORE, status=200, payload=sample("integration_collection.json"))
+    integrations = await client.list_integrations()
+    assert [i.project_key for i in integrations] == ["checkout", "mobile-app", "checkout"]
+    assert all(i.config is None for i in integrations)
+
+
+async def test_get_integration_returns_redacted_config_and_status(
+    mock: aioresponses, client: Client
+) -> None:
+    mock.get(ONE, status=200, payload=sample("integration_single.json"))
+    integration = await client.get_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
+    assert integration.id == INTEGRATION_ID
+    assert integration.status is not None
+    assert len(integration.status.errors) == 2
+
+
+async def test_update_integration_sends_the_json_patch(mock: aioresponses, client: Client) -> None:
+    updated = sample("integration_single.json") | {"on": True, "version": 5}
+    mock.patch(ONE, status=200, payload=updated)
+    integration = await client.update_integration(
+        "mobile-app", "staging", "dynamodb", INTEGRATION_ID, PATCH
+    )
+    assert (integration.on, integration.version) == (True, 5)
+    (call,) = sent(mock, "PATCH", ONE)
+    assert json.loads(call.kwargs["data"]) == PATCH
+    assert call.kwargs["headers"]["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "patch", [[{"path": "/on"}], [{"op": "replace"}], [{"op": 1, "path": "/on"}]]
+)
+async def test_update_with_a_malformed_patch_is_refused_before_sending(
+    mock: aioresponses, client: Client, patch: list[dict[str, Any]]
+) -> None:
+    with pytest.raises(ConfigError, match=r"patch\[0\]: needs string 'op' and 'path'"):
+        await client.update_integration("p", "e", "redis", "id", patch)
+    assert all_calls(mock) == []
+
+
+async def test_delete_integration_accepts_204(mock: aioresponses, client: Client) -> None:
+    mock.delete(ONE, status=204, body=b"")
+    result = await client.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
+    assert result is None
+    (call,) = sent(mock, "DELETE", ONE)
+    assert call.kwargs["data"] is None
+    assert "Content-Type" not in call.kwargs["headers"]
+
+
+async def test_projects_follow_links_next_across_pages(mock: aioresponses, client: Client) -> None:
+    mock.get(PROJECTS + FIRST_PAGE, payload=sample("projects_page1.json"))
+    mock.get(PROJECTS + "?limit=2&offset=2", payload=sample("projects_page2.json"))
+    projects = [project async for project in client.projects()]
+    assert all(isinstance(project, Project) for project in projects)
+    assert [project.key for project in projects] == ["checkout", "mobile-app", "data-platform"]
+    assert len(sent(mock, "GET", PROJECTS + "?limit=2&offset=2")) == 1
+
+
+async def test_environments_follow_links_next_and_drop_sdk_keys(
+    mock: aioresponses, client: Client
+) -> None:
+    mock.get(ENVIRONMENTS + FIRST_PAGE, payload=sample("environments_page1.json"))
+    mock.get(ENVIRONMENTS + "?limit=2&offset=2", payload=sample("environments_page2.json"))
+    environments = [env async for env in client.environments("checkout")]
+    assert all(isinstance(env, Environment) for env in environments)
+    assert [env.key for env in environments] == ["production", "staging", "test"]
+    keys = [
+        item[field]
+        for name in ("environments_page1.json", "environments_page2.json")
+        for item in sample(name)["items"]
+        for field in ("apiKey", "mobileKey")
+    ]
+    text = repr(environments)
+    assert not any(key in text for key in keys)
+
+
+async def test_environments_escape_the_project_key(mock: aioresponses, client: Client) -> None:
+    url = f"{BASE}/api/v2/projects/my%20proj/environments{FIRST_PAGE}"
+    mock.get(url, payload={"items": [], "_links": {}})
+    assert [env async for env in client.environments("my proj")] == []
+    assert len(sent(mock, "GET", url)) == 1
+
+
+async def test_pagination_stops_on_an_empty_page_even_with_a_next_link(
+    mock: aioresponses, client: Client
+) -> None:
+    page = {"items": [], "_links": {"next": {"href": "/api/v2/projects?limit=100&offset=100"}}}
+    mock.get(PROJECTS + FIRST_PAGE, payload=page)
+    assert [p async for p in client.projects()] == []
+    assert len(all_calls(mock)) == 1
+
+
+@pytest.mark.parametrize(
+    "href",
+    ["https://evil.example.com/api/v2/projects?offset=2", "//evil.example.com/x", "/other/path"],
+)
+async def test_a_next_link_off_the_api_is_refused(
+    mock: aioresponses, client: Client, href: str
+) -> None:
+    page = sample("projects_page1.json")
+    page["_links"]["next"]["href"] = href
+    mock.get(PROJECTS + FIRST_PAGE, payload=page)
+    with pytest.raises(ResponseFormatError, match=r"unusable _links\.next"):
+        await collect(client.projects())
+    assert len(all_calls(mock)) == 1
+
+
+async def test_a_next_link_loop_is_detected(mock: aioresponses, client: Client) -> None:
+    page = sample("projects_page1.json")
+    mock.get(PROJECTS + FIRST_PAGE, payload=page)
+    mock.get(PROJECTS + "?limit=2&offset=2", payload=page, repeat=True)
+    with pytest.raises(ResponseFormatError, match=r"unusable _links\.next"):
+        await collect(client.projects())
+    assert len(sent(mock, "GET", PROJECTS + "?limit=2&offset=2")) == 1
+
+
+# -- every listed error status of every operation ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "status"),
+    [(operation, status) for operation in OPERATIONS for status in operation.errors],
+    ids=lambda value: value.name if isinstance(value, Operation) else str(value),
+)
+async def test_every_listed_error_status_raises_its_exception(
+    mock: aioresponses, operation: Operation, status: int
+) -> None:
+    headers = rate_limit_now() if status == 429 else {}
+    mock.add(
+        operation.url,
+        operation.method,
+        status=status,
+        payload=sample(f"error_{status}.json"),
+        headers=headers,
+        repeat=True,
+    )
+    # A zero throttle deadline makes the client give a 429 back instead of waiting it out.
+    policy = attrs.evolve(FAST, throttle_deadline_s=0.0)
+    async with Client(TOKEN, pacer=quick_pacer(), retry=policy) as ld:
+        with pytest.raises(EXCEPTIONS[status]) as info:
+            await operation.call(ld)
+    error = info.value
+    expected = sample(f"error_{status}.json")
+    assert error.status == status
+    assert (error.code, error.message, error.request_id) == (
+        expected["code"],
+        expected["message"],
+        expected["id"],
+    )
+    assert error.method == operation.method
+    if status == 429:
+        assert error.rate_limit is not None
+        assert error.rate_limit.retry_after_s == 0.0
+    assert_no_secret(error)
+    # A status answer is final: nothing but a 5xx or transport error is retried.
+    assert len(all_calls(mock)) == 1
+
+
+async def test_environments_405_is_an_http_status_error(mock: aioresponses) -> None:
+    operation = BY_NAME["environments"]
+    mock.get(operation.url, status=405, payload={"code": "method_not_allowed", "message": "no"})
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST) as ld:
+        with pytest.raises(HTTPStatusError) as info:
+            await operation.call(ld)
+    assert type(info.value) is HTTPStatusError
+    assert info.value.status == 405
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.name)
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_5xx_raises_server_error_after_retrying_only_what_is_idempotent(
+    mock: aioresponses, operation: Operation, status: int
+) -> None:
+    mock.add(
+        operation.url,
+        operation.method,
+        status=status,
+        body=(SAMPLES / "error_502.html").read_bytes(),
+        content_type="text/html",
+        repeat=True,
+    )
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST) as ld:
+        with pytest.raises(ServerError) as info:
+            await operation.call(ld)
+    assert info.value.status == status
+    assert info.value.message.startswith("non-JSON body (text/html")
+    assert_no_secret(info.value)
+    expected_calls = FAST.max_attempts if operation.idempotent else 1
+    assert len(all_calls(mock)) == expected_calls
+
+
+# -- headers actually sent -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.name)
+async def test_headers_sent_by_every_operation(
+    mock: aioresponses, client: Client, operation: Operation
+) -> None:
+    # Any answer will do: the request has been recorded by then.
+    mock.add(operation.url, operation.method, status=404, payload=sample("error_404.json"))
+    with pytest.raises(NotFound):
+        await operation.call(client)
+    (call,) = sent(mock, operation.method, operation.url)
+    headers = call.kwargs["headers"]
+    names = [name.lower() for name in headers]
+    assert len(names) == len(set(names)), "a header is sent twice"
+    assert headers["Authorization"] == TOKEN
+    assert headers["User-Agent"] == f"ldbulk/{__version__}"
+    assert names.count("ld-api-version") == (1 if operation.beta else 0)
+    if operation.beta:
+        assert headers["LD-API-Version"] == "beta"
+    has_body = operation.method in ("POST", "PATCH")
+    assert ("content-type" in names) is has_body
+    assert (call.kwargs["data"] is not None) is has_body
+    # The token must not follow a redirect to wherever it points.
+    assert call.kwargs["allow_redirects"] is False
+
+
+async def test_a_redirect_is_not_followed(mock: aioresponses, client: Client) -> None:
+    mock.get(STORE, status=302, headers={"Location": "https://elsewhere.example.com/"}, body=b"")
+    with pytest.raises(ResponseFormatError, match="-> 302: empty body"):
+        await client.list_integrations()
+    assert len(all_calls(mock)) == 1
+
+
+# -- rate limits ---------------------------------------------------------------------------
+
+
+async def test_429_then_200_is_retried_transparently(mock: aioresponses, client: Client) -> None:
+    mock.get(STORE, status=429, payload=sample("error_429.json"), headers=rate_limit_now())
+    mock.get(STORE, status=200, payload=sample("integration_collection.json"))
+    integrations = await client.list_integrations()
+    assert len(integrations) == 3
+    assert len(sent(mock, "GET", STORE)) == 2
+    assert client.stats.throttled == 1
+    assert client.stats.retries == 0
+
+
+async def test_429_on_a_create_is_retried_because_nothing_was_applied(
+    mock: aioresponses, client: Client
+) -> None:
+    url = f"{STORE}/mobile-app/staging/dynamodb"
+    mock.post(url, status=429, payload=sample("error_429.json"), headers={"Retry-After": "0"})
+    mock.post(url, status=201, payload=sample("integration_created_dynamodb.json"))
+    integration = await client.create_integration("mobile-app", "staging", DYNAMODB)
+    assert integration.integration_key == "dynamodb"
+    assert len(sent(mock, "POST", url)) == 2
+
+
+async def test_429s_do_not_spend_retry_attempts(mock: aioresponses, client: Client) -> None:
+    for _ in range(FAST.max_attempts + 2):
+        mock.get(STORE, status=429, payload=sample("error_429.json"), headers=rate_limit_now())
+    mock.get(STORE, status=200, payload=sample("integration_collection.json"))
+    assert len(await client.list_integrations()) == 3
+    assert len(sent(mock, "GET", STORE)) == FAST.max_attempts + 3
+
+
+# -- retries on 5xx and transport errors ---------------------------------------------------
+
+
+async def test_get_is_retried_on_5xx_until_it_succeeds(mock: aioresponses, client: Client) -> None:
+    mock.get(ONE, status=503, body=b"")
+    mock.get(ONE, status=502, body=b"<html>bad gateway</html>", content_type="text/html")
+    mock.get(ONE, status=200, payload=sample("integration_single.json"))
+    integration = await client.get_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
+    assert integration.id == INTEGRATION_ID
+    assert len(sent(mock, "GET", ONE)) == 3
+    assert client.stats.retries == 2
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [
+        aiohttp.ClientConnectionError("connection refused"),
+        aiohttp.ServerDisconnectedError(),
+        aiohttp.ClientPayloadError("truncated body"),
+        ConnectionResetError("reset by peer"),
+    ],
+    ids=type,
+)
+async def test_get_is_retried_on_transport_errors(
+    mock: aioresponses, client: Client, exception: Exception
+) -> None:
+    mock.get(STORE, exception=exception)
+    mock.get(STORE, status=200, payload=sample("integration_collection.json"))
+    assert len(await client.list_integrations()) == 3
+    assert len(sent(mock, "GET", STORE)) == 2
+
+
+async def test_get_gives_up_after_max_attempts_transport_errors(
+    mock: aioresponses, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ldbulk")
+    mock.get(STORE, exception=aiohttp.ClientConnectionError("boom"), repeat=True)
+    with pytest.raises(TransportError) as info:
+        await client.list_integrations()
+    assert not isinstance(info.value, HTTPStatusError)
+    assert (info.value.method, info.value.path) == (
+        "GET",
+        "/api/v2/integration-capabilities/big-segment-store",
+    )
+    assert len(sent(mock, "GET", STORE)) == FAST.max_attempts
+    assert_no_secret(info.value)
+    assert TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize("operation", ["create", "update"])
+async def test_non_idempotent_writes_are_not_retried_on_transport_errors(
+    mock: aioresponses, client: Client, operation: str
+) -> None:
+    op = BY_NAME[operation]
+    mock.add(op.url, op.method, exception=aiohttp.ClientConnectionError("reset"), repeat=True)
+    with pytest.raises(TransportError):
+        await op.call(client)
+    assert len(all_calls(mock)) == 1
+
+
+async def test_max_attempts_one_means_no_retry(mock: aioresponses) -> None:
+    mock.get(STORE, status=500, body=b"", repeat=True)
+    policy = attrs.evolve(FAST, max_attempts=1)
+    async with Client(TOKEN, pacer=quick_pacer(), retry=policy) as ld:
+        with pytest.raises(ServerError):
+            await ld.list_integrations()
+    assert len(all_calls(mock)) == 1
+
+
+async def test_an_exhausted_retry_budget_stops_retrying(mock: aioresponses) -> None:
+    mock.get(STORE, status=500, body=b"", repeat=True)
+    policy = attrs.evolve(FAST, max_attempts=10, budget=2.0, refund=0.0)
+    async with Client(TOKEN, pacer=quick_pacer(), retry=policy) as ld:
+        with pytest.raises(ServerError):
+            await ld.list_integrations()
+        assert ld.stats.retries == 2
+        with pytest.raises(ServerError):
+            await ld.list_integrations()
+    assert len(all_calls(mock)) == 3 + 1
+
+
+@pytest.mark.parametrize(
+    "exception", [TimeoutError(), aiohttp.ServerTimeoutError("read timeout")], ids=type
+)
+async def test_a_timeout_raises_request_timeout(
+    mock: aioresponses, client: Client, exception: Exception
+) -> None:
+    mock.get(ONE, exception=exception, repeat=True)
+    with pytest.raises(RequestTimeout) as info:
+        await client.get_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
+    assert isinstance(info.value, TransportError)
+    assert "timed out" in str(info.value)
+    assert len(all_calls(mock)) == FAST.max_attempts
+
+
+async def test_a_timeout_on_create_is_not_retried(mock: aioresponses, client: Client) -> None:
+    url = f"{STORE}/checkout/production/redis"
+    mock.post(url, exception=TimeoutError(), repeat=True)
+    with pytest.raises(RequestTimeout):
+        await client.create_integration("checkout", "production", REDIS)
+    assert len(all_calls(mock)) == 1
+
+
+# -- response bodies -----------------------------------------------------------------------
+
+
+async def test_a_body_over_max_body_bytes_raises_cleanly(mock: aioresponses) -> None:
+    mock.get(STORE, status=200, body=json.dumps(sample("integration_collection.json")))
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST, max_body_bytes=1024) as ld:
+        with pytest.raises(ResponseFormatError, match="larger than 1024 bytes"):
+            await ld.list_integrations()
+    assert len(all_calls(mock)) == 1
+
+
+async def test_a_success_body_of_the_wrong_shape_raises_response_format_error(
+    mock: aioresponses, client: Client
+) -> None:
+    mock.get(ONE, status=200, payload={"_id": 5})
+    with pytest.raises(ResponseFormatError, match=r"does not match Integration: .*\$\._id"):
+        await client.get_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
+
+
+async def test_a_non_json_success_body_raises_response_format_error(
+    mock: aioresponses, client: Client
+) -> None:
+    mock.get(STORE, status=200, body=b"<html>maintenance</html>", content_type="text/html")
+    with pytest.raises(ResponseFormatError, match=r"non-JSON body \(text/html, 24 bytes\)"):
+        await client.list_integrations()
+
+
+# -- token, base URL, lifecycle ------------------------------------------------------------
+
+
+def test_missing_token_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LD_ACCESS_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="no access token: pass token= or set LD_ACCESS_TOKEN"):
+        Client()
+
+
+@pytest.mark.parametrize("token", ["", "   "])
+def test_blank_token_is_a_config_error(monkeypatch: pytest.MonkeyPatch, token: str) -> None:
+    monkeypatch.delenv("LD_ACCESS_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="no access token"):
+        Client(token)
+
+
+async def test_token_comes_from_ld_access_token_when_not_given(
+    monkeypatch: pytest.MonkeyPatch, mock: aioresponses
+) -> None:
+    env_token = "api-from-the-environment"
+    monkeypatch.setenv("LD_ACCESS_TOKEN", env_token)
+    mock.get(STORE, payload=sample("integration_collection.json"))
+    async with Client(pacer=quick_pacer(), retry=FAST) as ld:
+        await ld.list_integrations()
+    (call,) = sent(mock, "GET", STORE)
+    assert call.kwargs["headers"]["Authorization"] == env_token
+
+
+async def test_an_explicit_token_wins_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch, mock: aioresponses
+) -> None:
+    monkeypatch.setenv("LD_ACCESS_TOKEN", "api-from-the-environment")
+    mock.get(STORE, payload=sample("integration_collection.json"))
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST) as ld:
+        await ld.list_integrations()
+    (call,) = sent(mock, "GET", STORE)
+    assert call.kwargs["headers"]["Authorization"] == TOKEN
+
+
+def test_repr_of_client_never_shows_the_token() -> None:
+    ld = Client(TOKEN)
+    assert TOKEN not in repr(ld)
+    assert TOKEN not in str(ld)
+    assert repr(ld) == f"Client(base_url={BASE!r})"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "origin"),
+    [
+        ({"instance": "federal"}, "https://app.launchdarkly.us"),
+        ({"instance": "eu"}, "https://app.eu.launchdarkly.com"),
+        ({"base_url": "http://127.0.0.1:8765/"}, "http://127.0.0.1:8765"),
+        ({"base_url": "http://localhost:8765", "instance": "eu"}, "http://localhost:8765"),
+    ],
+)
+async def test_requests_go_to_the_chosen_instance(
+    mock: aioresponses, kwargs: dict[str, Any], origin: str
+) -> None:
+    url = f"{origin}/api/v2/integration-capabilities/big-segment-store"
+    mock.get(url, payload=sample("integration_collection.json"))
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST, **kwargs) as ld:
+        assert ld.base_url == origin
+        await ld.list_integrations()
+    assert len(sent(mock, "GET", url)) == 1
+
+
+def test_plain_http_to_a_remote_host_is_refused() -> None:
+    with pytest.raises(ConfigError, match="plain http is only allowed for loopback"):
+        Client(TOKEN, base_url="http://app.launchdarkly.com")
+
+
+async def test_using_the_client_outside_async_with_is_an_error(client: Client) -> None:
+    outside = Client(TOKEN, pacer=quick_pacer(), retry=FAST)
+    with pytest.raises(RuntimeError, match="async with Client"):
+        await outside.list_integrations()
+
+
+async def test_closing_twice_is_harmless() -> None:
+    ld = Client(TOKEN)
+    async with ld:
+        pass
+    await ld.aclose()
+
+
+def test_timeouts_default_to_connect_10s_total_60s() -> None:
+    assert Timeouts() == Timeouts(connect=10.0, total=60.0)
+
+
+async def test_configured_timeouts_apply_to_every_request_of_the_session() -> None:
+    async with Client(TOKEN, timeouts=Timeouts(connect=1.5, total=7.0)) as ld:
+        session = ld._session
+        assert session is not None
+        assert session.timeout == aiohttp.ClientTimeout(total=7.0, connect=1.5)
+
+
+def test_every_client_error_is_an_ldbulk_error() -> None:
+    for cls in (*EXCEPTIONS.values(), ServerError, TransportError, RequestTimeout, ConfigError):
+        assert issubclass(cls, LdbulkError)
+    assert not issubclass(TransportError, HTTPStatusError)
+    assert not issubclass(HTTPStatusError, TransportError)
