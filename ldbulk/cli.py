@@ -47,7 +47,7 @@ from ldbulk.provision import (
     plan,
 )
 from ldbulk.ratelimit import Pacer
-from ldbulk.report import Report, TargetResult
+from ldbulk.report import Report, RunStats, TargetResult
 from ldbulk.resolve import resolve_targets
 from ldbulk.sandbox.cli import sandbox_command
 
@@ -411,6 +411,7 @@ async def _apply(
     resume_path: Path | None,
 ) -> tuple[Report, signal.Signals | None]:
     """Resolve, skip what a journal already settled, provision the rest, merge the report."""
+    started = time.monotonic()
     earlier = read_settled(resume_path) if resume_path is not None else {}
     async with client:
         targets: list[Target] = await resolve_targets(loaded, client)
@@ -435,7 +436,16 @@ async def _apply(
             fresh = {result.key: result for result in report.results}
             merged = tuple(earlier.get(t.key) or fresh[t.key] for t in targets)
             report = attrs.evolve(report, results=merged)
-        return report, (received[0] if received else None)
+        # The whole command's cost, wildcard resolution included, not only the engine's.
+        totals = client.stats
+        stats = RunStats(
+            requests=totals.requests,
+            throttled=totals.throttled,
+            retries=totals.retries,
+            elapsed_s=time.monotonic() - started,
+            paused_s=totals.paused_s,
+        )
+        return attrs.evolve(report, stats=stats), (received[0] if received else None)
 
 
 @attrs.frozen(kw_only=True)

@@ -198,7 +198,7 @@ def test_apply_creates_then_a_rerun_finds_everything(
     assert second.returncode == 0, second.stderr
     data = json.loads(report.read_text())
     assert data["summary"]["exists"] == 9
-    assert data["stats"]["requests"] <= 3  # the list, and the environments of two wildcards
+    assert data["stats"]["requests"] == 3  # the list, and the environments of two wildcards
 
 
 def test_plan_and_dry_run_send_no_writes(sandbox: SandboxProcess) -> None:
@@ -412,3 +412,21 @@ def test_resume_after_kill_9_reports_every_target_once(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_the_demo_runs_from_start_to_report(tmp_path: Path) -> None:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("LD_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "ldbulk.demo", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "9 targets: 9 created" in result.stdout
+    # The second run: the list, and the environments of the two wildcard projects.
+    assert "9 targets: 9 exists (3 requests" in result.stdout
+    assert json.loads((tmp_path / "reports" / "demo.json").read_text())["summary"]["created"] == 9

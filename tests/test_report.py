@@ -1,0 +1,144 @@
+"""The report: counts, exit code, the stable JSON shape, and its renderings."""
+
+from __future__ import annotations
+
+import json
+from xml.etree import ElementTree
+
+from rich.console import Console
+
+from ldbulk import render
+from ldbulk.report import ErrorInfo, Outcome, Report, RunStats, TargetResult
+
+STATS = RunStats(requests=5, throttled=1, retries=2, elapsed_s=1.23456, paused_s=0.5)
+
+
+def result(environment: str, outcome: Outcome, **fields: object) -> TargetResult:
+    return TargetResult(
+        project="web",
+        environment=environment,
+        integration="redis",
+        outcome=outcome,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+REPORT = Report(
+    results=(
+        result("prod", Outcome.CREATED, status=201, integration_id="id-1", attempts=1),
+        result("stage", Outcome.EXISTS, integration_id="id-2"),
+        result(
+            "qa",
+            Outcome.NOT_FOUND,
+            status=404,
+            attempts=1,
+            error=ErrorInfo(code="not_found", message="Unknown [env] | pipe", id="req-9"),
+        ),
+        result("dev", Outcome.SKIPPED, error=ErrorInfo(code="skipped", message="stopped")),
+    ),
+    stats=STATS,
+)
+
+
+def test_counts_list_every_outcome_and_the_total() -> None:
+    counts = REPORT.counts
+    assert counts["total"] == 4
+    assert set(counts) == {"total", *(o.value for o in Outcome)}
+    assert (counts["created"], counts["exists"], counts["not_found"], counts["skipped"]) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert counts["failed"] == 0
+
+
+def test_exit_code_is_zero_only_when_every_target_is_provisioned() -> None:
+    assert REPORT.exit_code == 1
+    ok = Report(results=REPORT.results[:2])
+    assert ok.ok and ok.exit_code == 0
+    assert Report(results=()).exit_code == 0
+
+
+def test_json_has_the_documented_stable_shape() -> None:
+    data = json.loads(REPORT.dumps())
+    assert list(data) == ["version", "summary", "stats", "results"]
+    assert data["version"] == 1
+    assert data["stats"] == {
+        "requests": 5,
+        "throttled": 1,
+        "retries": 2,
+        "elapsed_s": 1.235,
+        "paused_s": 0.5,
+    }
+    assert data["results"][2] == {
+        "project": "web",
+        "environment": "qa",
+        "integration": "redis",
+        "outcome": "not_found",
+        "status": 404,
+        "integration_id": None,
+        "attempts": 1,
+        "error": {"code": "not_found", "message": "Unknown [env] | pipe", "id": "req-9"},
+        "elapsed_s": 0.0,
+    }
+
+
+def test_results_read_back_from_json_are_equal() -> None:
+    data = json.loads(REPORT.dumps())
+    assert tuple(TargetResult.from_json(item) for item in data["results"]) == REPORT.results
+
+
+def test_merging_puts_earlier_results_first() -> None:
+    later = Report(results=REPORT.results[2:], stats=STATS)
+    merged = later.merged_with(REPORT.results[:2])
+    assert merged.results == REPORT.results
+    assert merged.stats == STATS
+
+
+def test_junit_has_one_testcase_per_target_with_failures_and_skips() -> None:
+    suite = ElementTree.fromstring(render.to_junit(REPORT))  # noqa: S314 - our own output
+    assert suite.get("tests") == "4"
+    assert suite.get("failures") == "1"
+    assert suite.get("skipped") == "1"
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["prod/redis", "stage/redis", "qa/redis", "dev/redis"]
+    failure = cases[2].find("failure")
+    assert failure is not None and failure.get("type") == "not_found"
+    assert "req-9" in (failure.get("message") or "")
+    assert cases[3].find("skipped") is not None
+
+
+def test_markdown_lists_counts_and_only_the_targets_not_provisioned() -> None:
+    text = render.to_markdown(REPORT)
+    assert "| created | 1 |" in text
+    assert "| failed |" not in text  # zero counts are left out
+    assert "| web | qa | redis | not_found | 404 |" in text
+    assert "Unknown [env] \\| pipe" in text  # a pipe would break the table
+    assert "prod" not in text.split("| project |")[1]
+
+
+def test_markdown_of_a_clean_run_says_so() -> None:
+    assert "Every target is provisioned." in render.to_markdown(Report(results=REPORT.results[:2]))
+
+
+def test_terminal_table_prints_error_text_literally() -> None:
+    console = Console(record=True, width=200)
+    console.print(render.to_table(REPORT, only_problems=True))
+    text = console.export_text()
+    assert "Unknown [env] | pipe" in text  # not taken as rich markup
+    assert "web/prod/redis" not in text
+    assert "web/qa/redis" in text
+
+
+def test_terminal_table_is_capped_with_a_caption() -> None:
+    many = Report(results=tuple(result(f"e{i}", Outcome.CREATED) for i in range(60)))
+    table = render.to_table(many, max_rows=50)
+    assert table.row_count == 50
+    assert "10 more rows" in str(table.caption)
+
+
+def test_summary_line_counts_outcomes() -> None:
+    line = render.summary_line(REPORT)
+    assert line.startswith("4 targets: 1 created, 1 exists, 1 not_found, 1 skipped")
+    assert "5 requests, 1 throttled" in line
