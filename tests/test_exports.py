@@ -1,0 +1,95 @@
+"""``ldbulk.__all__`` stays honest: sorted, resolvable and complete (as httpx tests it)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import ldbulk
+from ldbulk import client, errors, models, ratelimit, retry
+
+# The modules whose classes and functions make up the client's public API.
+PUBLIC_MODULES = [client, errors, models, ratelimit, retry]
+
+# Defined in a public module, deliberately not exported, and why.
+INTERNAL = {
+    "ldbulk.models.Page": "one page of a paginated response; the client iterates pages itself",
+    "ldbulk.ratelimit.PacerStats": "read through Client.stats (ClientStats)",
+    "ldbulk.ratelimit.compute_backoff": "the backoff maths behind RetryPolicy",
+    "ldbulk.retry.RetryBudget": "the client's run-wide retry allowance, built from RetryPolicy",
+    "ldbulk.errors.status_error_class": "maps a status to its exception for the sans-I/O layer",
+}
+
+
+def test_all_is_sorted() -> None:
+    assert ldbulk.__all__ == sorted(ldbulk.__all__)
+
+
+def test_all_has_no_duplicates() -> None:
+    assert len(ldbulk.__all__) == len(set(ldbulk.__all__))
+
+
+@pytest.mark.parametrize("name", ldbulk.__all__)
+def test_every_exported_name_exists(name: str) -> None:
+    assert hasattr(ldbulk, name)
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from ldbulk import *", namespace)  # noqa: S102 - the statement users write
+    namespace.pop("__builtins__")
+    assert sorted(namespace) == sorted(ldbulk.__all__)
+
+
+def public_members(module: ModuleType) -> list[str]:
+    """Classes and functions defined in ``module`` (not imported into it), without a leading _."""
+    return [
+        name
+        for name, member in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isclass(member) or inspect.isfunction(member))
+        and member.__module__ == module.__name__
+    ]
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda module: module.__name__)
+def test_every_public_member_is_exported_or_declared_internal(module: ModuleType) -> None:
+    missing = [
+        name
+        for name in public_members(module)
+        if name not in ldbulk.__all__ and f"{module.__name__}.{name}" not in INTERNAL
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda module: module.__name__)
+def test_exported_members_are_the_objects_their_modules_define(module: ModuleType) -> None:
+    for name in public_members(module):
+        if name in ldbulk.__all__:
+            assert getattr(ldbulk, name) is getattr(module, name)
+
+
+def test_internal_list_names_real_members() -> None:
+    for dotted in INTERNAL:
+        module_name, name = dotted.rsplit(".", 1)
+        module = next(m for m in PUBLIC_MODULES if m.__name__ == module_name)
+        assert name in public_members(module), dotted
+        assert name not in ldbulk.__all__, dotted
+
+
+def test_every_exception_is_exported() -> None:
+    for name, member in vars(errors).items():
+        if inspect.isclass(member) and issubclass(member, Exception):
+            assert name in ldbulk.__all__, name
+
+
+def test_version_is_a_string() -> None:
+    assert isinstance(ldbulk.__version__, str)
+    assert ldbulk.__version__
+
+
+def test_package_ships_py_typed() -> None:
+    assert (Path(ldbulk.__file__).parent / "py.typed").is_file()
