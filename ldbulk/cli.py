@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -59,6 +60,7 @@ EXIT_USAGE: Final = 2
 EXIT_SIGINT: Final = 130
 EXIT_SIGTERM: Final = 143
 
+log = logging.getLogger("ldbulk.apply")
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False)
 
@@ -401,6 +403,13 @@ class _ProgressDisplay:
         )
 
 
+def _log_result(result: TargetResult) -> None:
+    """One log line per settled target: info when provisioned, a warning otherwise."""
+    level = logging.INFO if result.outcome.ok else logging.WARNING
+    fields = result.to_json()
+    log.log(level, "%s/%s/%s: %s", *result.key, result.outcome.value, extra={"target": fields})
+
+
 async def _apply(
     client: Client,
     loaded: ManifestSet,
@@ -428,6 +437,7 @@ async def _apply(
                 if journal is not None:
                     journal.record(result)
                 display.settled(result)
+                _log_result(result)
 
             received = stack.enter_context(_signals(lambda _: provisioner.stop()))
             with display.bar:
