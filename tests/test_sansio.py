@@ -465,3 +465,23 @@ def test_backoff_stays_within_bounds_with_the_default_random(attempt: int) -> No
     assert (
         0.0 <= compute_backoff(attempt, base=0.5, cap=30.0) <= min(30.0, 0.5 * 2 ** (attempt - 1))
     )
+
+
+# -- when a throttled request may go again -------------------------------------------------
+
+
+def test_resume_at_without_any_hint_is_one_window_later() -> None:
+    assert RateLimitState().resume_at(NOW) == NOW + 10.0
+
+
+def test_resume_at_takes_the_latest_of_retry_after_and_the_resets() -> None:
+    state = RateLimitState(
+        retry_after_s=2.0, reset_ms=int((NOW + 5) * 1000), token_reset_ms=int((NOW + 3) * 1000)
+    )
+    assert state.resume_at(NOW) == pytest.approx(NOW + 5 + 0.1)
+    assert RateLimitState(retry_after_s=8.0, reset_ms=int(NOW * 1000)).resume_at(NOW) == NOW + 8
+
+
+def test_resume_at_never_parks_a_run_on_a_broken_reset() -> None:
+    state = RateLimitState(reset_ms=int((NOW + 86_400) * 1000))
+    assert state.resume_at(NOW) == NOW + MAX_WAIT_S
