@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -36,6 +35,7 @@ from ldbulk import logs, render
 from ldbulk._version import __version__
 from ldbulk.client import TOKEN_ENV, Client
 from ldbulk.errors import ConfigError, HTTPStatusError, LdbulkError, TransportError
+from ldbulk.files import write_atomically
 from ldbulk.journal import Journal, read_settled
 from ldbulk.manifest import ManifestError, ManifestSet, load_manifests
 from ldbulk.models import Integration, Target
@@ -182,22 +182,6 @@ def _run(main: Awaitable[T]) -> T:
         raise UsageFailure(f"ldbulk: {exc}") from None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ldbulk")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
@@ -328,7 +312,7 @@ def apply(
         (markdown_path, lambda: render.to_markdown(report)),
     ):
         if path is not None:
-            _write_atomically(path, text())
+            write_atomically(path, text())
     if not report.ok:
         stdout.print(render.to_table(report, only_problems=True))
     stdout.print(render.summary_line(report))

@@ -16,13 +16,10 @@ or the state file; stats, recorded responses and rate-limit windows cleared).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
-import os
 import random
 import secrets
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,6 +33,7 @@ from aiohttp import web
 from ldbulk import sansio
 from ldbulk.converter import structure
 from ldbulk.errors import ConfigError
+from ldbulk.files import write_atomically
 from ldbulk.models import INTEGRATION_KEYS, Integration
 from ldbulk.sandbox.limits import FixedWindowLimiter
 from ldbulk.sandbox.patch import PatchError, PatchTestFailed, apply_patch
@@ -202,19 +200,8 @@ def _error_response(status: int, code: str, message: str) -> web.Response:
 
 
 def _write_state(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON to ``path`` atomically: a temp file next to it, then a rename."""
-    text = json.dumps(data, indent=1, sort_keys=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    """Write ``data`` as JSON to ``path`` atomically."""
+    write_atomically(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
