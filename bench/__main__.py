@@ -1,0 +1,5 @@
+"""``python -m bench``: run the benchmarks and write bench/results.md and bench/results.json."""
+
+from bench.run import main
+
+raise SystemExit(main())

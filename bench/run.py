@@ -1,0 +1,58 @@
+"""``python -m bench``: run the scenarios, write results.md and results.json, print the table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.results import goals, machine, to_markdown
+from bench.scenarios import FULL, SMOKE, log, run_scenarios
+
+HERE = Path(__file__).parent
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments, run, write the results; exit 0 unless a run broke."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, seconds in total; no goals enforced"
+    )
+    parser.add_argument(
+        "--scenarios",
+        default="1,2,3,4",
+        help="comma-separated scenario numbers to run (default: all)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="directory for results.md and results.json "
+        "(default: bench/, or a temporary directory with --smoke)",
+    )
+    args = parser.parse_args(argv)
+    which = [int(part) for part in args.scenarios.split(",") if part.strip()]
+    out: Path = args.out or (
+        Path(tempfile.gettempdir()) / "ldbulk-bench-smoke" if args.smoke else HERE
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    # The clients run as `python -m bench.client`: make sure they find this package.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")])
+    )
+    scenarios = run_scenarios(SMOKE if args.smoke else FULL, which)
+    data = {
+        "smoke": args.smoke,
+        "machine": machine(),
+        "scenarios": scenarios,
+        "goals": goals(scenarios),
+    }
+    markdown = to_markdown(data)
+    (out / "results.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    (out / "results.md").write_text(markdown + "\n")
+    print(markdown)
+    log(f"wrote {out / 'results.md'} and {out / 'results.json'}")
+    return 0
