@@ -121,7 +121,8 @@ def compute_backoff(
     Full jitter (a uniform draw from zero to the capped exponential) spreads the retries of
     many workers that failed together, instead of sending them back in one burst.
     """
-    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    # The exponent is clamped so a huge attempt number cannot overflow a float.
+    ceiling = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 64))
     return float(ceiling * rand())
 
 
