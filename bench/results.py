@@ -188,6 +188,8 @@ def to_markdown(data: dict[str, Any]) -> str:
             rows,
         )
         out.append("")
+        for name in s1.get("skipped", []):
+            out += [f"{PEERS[name]}: not run, `launchdarkly-api` is not installed.", ""]
     if "2" in scenarios:
         s2 = scenarios["2"]
         med = s2["median_cpu_per_1000_s"]
