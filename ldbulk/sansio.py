@@ -109,6 +109,11 @@ def request_headers(token: str, *, beta: bool, has_body: bool) -> dict[str, str]
     return headers
 
 
+# What json.loads raises for a body that is not JSON. RecursionError: nesting deeper than the
+# decoder's recursion limit ("[[[[..."), which a broken proxy or a hostile server can send.
+_NOT_JSON: Final = (ValueError, UnicodeDecodeError, RecursionError)
+
+
 @attrs.frozen(kw_only=True)
 class RawResponse:
     """What came back: status, headers (case-insensitive mapping) and the body bytes."""
@@ -132,7 +137,7 @@ def error_from_response(method: str, path: str, response: RawResponse) -> HTTPSt
     error = ErrorBody(message=_summarise(response.body, content_type))
     try:
         data = json.loads(response.body)
-    except (ValueError, UnicodeDecodeError):
+    except _NOT_JSON:
         data = None
     if isinstance(data, dict):
         try:
@@ -158,7 +163,7 @@ def decode_json(method: str, path: str, response: RawResponse) -> Any:
         raise error_from_response(method, path, response)
     try:
         return json.loads(response.body)
-    except (ValueError, UnicodeDecodeError):
+    except _NOT_JSON:
         raise ResponseFormatError(
             f"{method} {path} -> {response.status}: "
             f"{_summarise(response.body, response.headers.get('Content-Type', ''))}"
