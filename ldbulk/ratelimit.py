@@ -37,6 +37,11 @@ RESET_MARGIN_S: Final = 0.1
 MAX_WAIT_S: Final = 120.0
 
 
+# Larger header numbers are broken, not big: every later use converts them to float (epoch
+# milliseconds / 1000), which loses precision past 2**53 and raises OverflowError past ~1e308.
+_MAX_HEADER_INT: Final = 2**53
+
+
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(name)
     if value is None:
@@ -45,7 +50,7 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
         number = int(value.strip())
     except ValueError:
         return None
-    return number if number >= 0 else None
+    return number if 0 <= number <= _MAX_HEADER_INT else None
 
 
 def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
