@@ -241,7 +241,9 @@ class Pacer:
                     continue
                 if now >= window.reset:
                     # A new window: its budget is the limit, when the server told us one.
-                    if window.limit is None:
+                    # A limit of 0 would admit no request in any window, forever: a broken
+                    # header, so forget the window rather than park every request on it.
+                    if not window.limit:
                         del self._windows[key]
                         continue
                     window.roll_over(now)
