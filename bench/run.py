@@ -33,7 +33,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="directory for results.md and results.json "
         "(default: bench/, or a temporary directory with --smoke)",
     )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="run nothing: rewrite results.md from results.json (e.g. after editing notes.md)",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        folder: Path = args.out or HERE
+        data = json.loads((folder / "results.json").read_text())
+        data["goals"] = goals(data["scenarios"])
+        (folder / "results.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        (folder / "results.md").write_text(to_markdown(data) + "\n")
+        log(f"wrote {folder / 'results.md'}")
+        return 0
     which = [int(part) for part in args.scenarios.split(",") if part.strip()]
     out: Path = args.out or (
         Path(tempfile.gettempdir()) / "ldbulk-bench-smoke" if args.smoke else HERE
