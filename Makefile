@@ -4,18 +4,18 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install test lint types unit demo sandbox bench bench-smoke clean
+.PHONY: install test lint types unit demo bench bench-smoke clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check ldbulk tests
+	$(BIN)/ruff check ldbulk tests bench
 
 types: $(STAMP)
 	$(BIN)/mypy --strict ldbulk
@@ -23,7 +23,16 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest --cov=ldbulk --cov-report=term
 
-test: lint types unit
+# bench-smoke before unit, so the test summary is the last thing printed.
+test: lint types bench-smoke unit
+
+# The benchmarks of README's table (~8 min): bench/results.md and bench/results.json.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# A tiny run of every scenario (~20 s) that keeps the harness working; asserts no timings.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench --smoke
 
 demo: $(STAMP)
 	$(BIN)/python -m ldbulk.demo manifests/example.yaml

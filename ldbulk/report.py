@@ -122,7 +122,9 @@ class RunStats:
 class Report:
     """Every target's result, in target order, and the run's stats."""
 
-    results: tuple[TargetResult, ...]
+    # Thousands of results make a repr that costs real time wherever one is taken (asyncio
+    # formats its task's result): the repr shows the counts instead.
+    results: tuple[TargetResult, ...] = attrs.field(repr=lambda results: f"<{len(results)}>")
     stats: RunStats = RunStats()
 
     @property
