@@ -214,6 +214,8 @@ class Pacer:
         self._jitter_s = jitter_s
         self._rand = rand
         self._windows: dict[str, _Window] = {}
+        # Requests sent on a key while no budget was known for it.
+        self._unaccounted: dict[str, int] = {}
         self._gate_until = 0.0
         # Set (and replaced) whenever a response changes a budget, so waiting requests
         # recompute their wait instead of sleeping on an estimate that is out of date.
@@ -262,6 +264,8 @@ class Pacer:
             window = self._windows.get(key)
             if window is not None:
                 window.remaining -= 1
+            else:
+                self._unaccounted[key] = self._unaccounted.get(key, 0) + 1
         self.stats.requests += 1
 
     def observe(self, route: str, status: int, state: RateLimitState) -> None:
@@ -293,8 +297,11 @@ class Pacer:
             return
         window = self._windows.get(key)
         if window is None:
+            # Requests sent before any budget was known are still in flight, and the server
+            # may not have counted them yet: count them now, or the first window overdraws.
+            in_flight = max(self._unaccounted.pop(key, 0) - 1, 0)
             self._windows[key] = _Window(
-                remaining=remaining, limit=limit, reset=reset, server_reset=reset
+                remaining=remaining - in_flight, limit=limit, reset=reset, server_reset=reset
             )
         else:
             window.learn(remaining, limit, reset)

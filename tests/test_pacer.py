@@ -215,3 +215,14 @@ async def test_a_late_answer_from_an_earlier_window_is_ignored() -> None:
     pacer.observe(ROUTE, 201, Limits(route_limit=5, route_remaining=0, reset_ms=reset_in(-1)))
     await pacer.acquire(ROUTE)
     assert now() == start
+
+
+async def test_requests_sent_before_the_first_answer_count_against_the_first_window() -> None:
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    await acquire_times(pacer, 8)  # eight in flight before anything is known
+    # The first answer: the server counted only its own request so far.
+    pacer.observe(ROUTE, 201, Limits(route_limit=10, route_remaining=9, reset_ms=reset_in(10)))
+    times = await acquire_times(pacer, 3)
+    assert times[:2] == [start, start]
+    assert times[2] >= start + 10
