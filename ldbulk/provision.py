@@ -216,30 +216,36 @@ class Provisioner:
 
     async def _settle(self, target: Target, listing_error: LdbulkError | None) -> TargetResult:
         """One target, from plan to its final outcome."""
-        started = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        verdict = await self._decide(target, listing_error)
+        return TargetResult(
+            project=target.project,
+            environment=target.environment,
+            integration=target.integration_key,
+            outcome=verdict.outcome,
+            status=verdict.status,
+            integration_id=verdict.integration_id,
+            attempts=verdict.attempts,
+            error=verdict.error,
+            elapsed_s=loop.time() - started,
+        )
 
-        def result(outcome: Outcome, **fields: object) -> TargetResult:
-            return TargetResult(
-                project=target.project,
-                environment=target.environment,
-                integration=target.integration_key,
-                outcome=outcome,
-                elapsed_s=asyncio.get_running_loop().time() - started,
-                **fields,  # type: ignore[arg-type]
-            )
-
+    async def _decide(self, target: Target, listing_error: LdbulkError | None) -> _Verdict:
         if target.key in self._state.seen:
-            return result(
-                Outcome.SKIPPED,
+            return _Verdict(
+                outcome=Outcome.SKIPPED,
                 error=ErrorInfo(code="duplicate", message="same target given earlier in this run"),
             )
         self._state.seen.add(target.key)
         if self._state.aborted or self._state.stopping:
             reason = "the run was aborted" if self._state.aborted else "the run was stopped"
-            return result(Outcome.SKIPPED, error=ErrorInfo(code="skipped", message=reason))
+            return _Verdict(
+                outcome=Outcome.SKIPPED, error=ErrorInfo(code="skipped", message=reason)
+            )
         if listing_error is not None:
-            return result(
-                Outcome.FAILED,
+            return _Verdict(
+                outcome=Outcome.FAILED,
                 status=getattr(listing_error, "status", None),
                 error=ErrorInfo(
                     code="listing_failed",
@@ -248,10 +254,10 @@ class Provisioner:
             )
         existing = self.inventory.get(target.key)
         if existing is not None:
-            return result(Outcome.EXISTS, integration_id=existing)
-        return await self._create(target, result)
+            return _Verdict(outcome=Outcome.EXISTS, integration_id=existing)
+        return await self._create(target)
 
-    async def _create(self, target: Target, result: Callable[..., TargetResult]) -> TargetResult:
+    async def _create(self, target: Target) -> _Verdict:
         """Create, and when the answer is unclear, look before creating again."""
         loop = asyncio.get_running_loop()
         attempts = 0
@@ -276,15 +282,16 @@ class Provisioner:
                     self._state.aborted = True
                 outcome = _FINAL.get(type(exc))
                 if outcome is not None:
-                    return result(
-                        outcome, status=exc.status, attempts=attempts, error=_error_info(exc)
-                    )
+                    return _Verdict.of(outcome, exc, attempts)
                 error = exc  # 5xx, or a status the spec does not name: unclear
                 sent_unclear = True
             else:
                 self.inventory.add(integration)
-                return result(
-                    Outcome.CREATED, status=201, integration_id=integration.id, attempts=attempts
+                return _Verdict(
+                    outcome=Outcome.CREATED,
+                    status=201,
+                    integration_id=integration.id,
+                    attempts=attempts,
                 )
 
             failed_at = loop.time()
@@ -292,16 +299,13 @@ class Provisioner:
                 await self.inventory.refresh(newer_than=failed_at)
             except Unauthorized as exc:
                 self._state.aborted = True
-                return result(
-                    Outcome.UNAUTHORIZED, status=401, attempts=attempts, error=_error_info(exc)
-                )
+                return _Verdict.of(Outcome.UNAUTHORIZED, exc, attempts)
             except LdbulkError:
                 pass  # could not look: retrying is still safe, a second create gets a 409
             found = self.inventory.get(target.key)
             if found is not None:
-                outcome = Outcome.CREATED if sent_unclear else Outcome.EXISTS
-                return result(
-                    outcome,
+                return _Verdict(
+                    outcome=Outcome.CREATED if sent_unclear else Outcome.EXISTS,
                     status=getattr(error, "status", None),
                     integration_id=found,
                     attempts=attempts,
@@ -309,13 +313,29 @@ class Provisioner:
             failures += 1
             if self._state.aborted or not self.client.may_retry(failures):
                 outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
-                return result(
-                    outcome,
-                    status=getattr(error, "status", None),
-                    attempts=attempts,
-                    error=_error_info(error),
-                )
+                return _Verdict.of(outcome, error, attempts)
             await asyncio.sleep(self.client.backoff(failures))
+
+
+@attrs.frozen(kw_only=True)
+class _Verdict:
+    """How a target ended, before the timing is added."""
+
+    outcome: Outcome
+    status: int | None = None
+    integration_id: str | None = None
+    attempts: int = 0
+    error: ErrorInfo | None = None
+
+    @classmethod
+    def of(cls, outcome: Outcome, exc: LdbulkError, attempts: int) -> _Verdict:
+        """A verdict ending in an error (a status error or a transport failure)."""
+        return cls(
+            outcome=outcome,
+            status=getattr(exc, "status", None),
+            attempts=attempts,
+            error=_error_info(exc),
+        )
 
 
 async def _numbered(
