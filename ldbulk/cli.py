@@ -132,7 +132,7 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--ca-bundle",
             type=click.Path(exists=True, dir_okay=False),
-            help="Extra CA certificates to trust (TLS verification stays on).",
+            help="Verify TLS against this CA bundle instead of the system's.",
         ),
         click.option(
             "--no-progress",

@@ -105,7 +105,8 @@ class Client:
         self._timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
         self._max_body_bytes = max_body_bytes
         self._connection_limit = connection_limit
-        # TLS verification is always on; a custom CA bundle adds trust, it never removes checks.
+        # TLS verification is always on; a CA bundle (e.g. a corporate proxy's) replaces the
+        # system trust store, it never turns the checks off.
         self._ssl = ssl.create_default_context(cafile=ca_bundle)
         self._session: aiohttp.ClientSession | None = None
 
