@@ -105,8 +105,6 @@ class ApiOptions:
             )
         except ConfigError as exc:
             raise UsageFailure(str(exc)) from None
-        except OSError as exc:
-            raise UsageFailure(f"--ca-bundle: {exc.strerror or exc}") from None
 
 
 def api_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -107,7 +107,11 @@ class Client:
         self._connection_limit = connection_limit
         # TLS verification is always on; a CA bundle (e.g. a corporate proxy's) replaces the
         # system trust store, it never turns the checks off.
-        self._ssl = ssl.create_default_context(cafile=ca_bundle)
+        try:
+            self._ssl = ssl.create_default_context(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror or str(exc)
+            raise ConfigError(f"ca_bundle: cannot use {ca_bundle!r}: {reason}") from None
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
