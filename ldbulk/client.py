@@ -340,6 +340,10 @@ class Client:
             ) from None
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        declared = response.content_length
+        if declared is not None and declared <= self._max_body_bytes:
+            # The common case, read in one go; aiohttp stops at the declared length.
+            return await response.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_any():

@@ -19,6 +19,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from cattrs.v import format_exception
 
 from ldbulk.errors import ResponseFormatError
+from ldbulk.models import Link
 
 T = TypeVar("T")
 
@@ -86,7 +87,39 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook_factory(attrs.has, structure_factory)
     converter.register_structure_hook_factory(_is_array, array_factory)
     converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    _register_links(converter)
     return converter
+
+
+def _register_links(converter: cattrs.Converter) -> None:
+    """A fast path for ``_links``, which every integration carries and nobody reads often.
+
+    Structured generically, the links are half the cost of an integration (a class per link,
+    with validation per field). A well-formed map is built directly; anything else goes the
+    generic way, which raises the usual error with its JSON path.
+    """
+    links_type = Mapping[str, Link]
+    generic = converter.get_structure_hook(links_type)
+
+    def structure_links(value: Any, kind: Any) -> Any:
+        if isinstance(value, Mapping):
+            links = {}
+            for name, link in value.items():
+                if not isinstance(link, Mapping):
+                    break
+                href, link_type = link.get("href"), link.get("type")
+                if not (_optional_str(href) and _optional_str(link_type)):
+                    break
+                links[name] = Link(href=href, type=link_type)
+            else:
+                return links
+        return generic(value, kind)
+
+    converter.register_structure_hook_func(lambda kind: kind == links_type, structure_links)
+
+
+def _optional_str(value: object) -> bool:
+    return value is None or type(value) is str
 
 
 converter = _make_converter()

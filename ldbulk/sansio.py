@@ -7,6 +7,7 @@ are plain functions here, so they are tested synchronously against recorded resp
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from collections.abc import Mapping
@@ -76,8 +77,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)
 def segment(value: str) -> str:
-    """One URL path segment, escaped (keys are user input from manifests)."""
+    """One URL path segment, escaped (keys are user input from manifests).
+
+    Cached: a run escapes the same project keys over and over.
+    """
     # Escaping cannot protect these: URL normalisation removes "." and ".." segments even when
     # percent-encoded, and an empty one collapses, so the request would reach another route.
     if value in ("", ".", ".."):
