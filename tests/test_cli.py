@@ -34,6 +34,11 @@ class SandboxProcess:
         with urllib.request.urlopen(self.url + path, timeout=10) as response:
             return json.load(response)
 
+    def api(self, path: str) -> Any:
+        request = urllib.request.Request(self.url + path, headers={"Authorization": self.token})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
     def reset(self) -> None:
         request = urllib.request.Request(self.url + "/_sandbox/reset", method="POST")
         urllib.request.urlopen(request, timeout=10).close()
@@ -288,8 +293,17 @@ def test_no_secret_in_any_output_log_or_report(sandbox: SandboxProcess, tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert '"level": "debug"' in result.stderr
-    everything = result.stdout + result.stderr + "".join(p.read_text() for p in paths)
-    for secret in [*SECRETS.values(), sandbox.token]:
+    journal = paths[0].with_name(paths[0].name + ".journal")
+    everything = result.stdout + result.stderr + "".join(p.read_text() for p in [*paths, journal])
+    # The environments listed for the wildcards carry SDK and mobile keys: none may leak either.
+    sdk_keys = [
+        environment[field]
+        for project in ("proj-002", "proj-003")
+        for environment in sandbox.api(f"/api/v2/projects/{project}/environments")["items"]
+        for field in ("apiKey", "mobileKey")
+    ]
+    assert len(sdk_keys) == 16
+    for secret in [*SECRETS.values(), sandbox.token, *sdk_keys]:
         assert secret not in everything
 
 
@@ -430,3 +444,49 @@ def test_the_demo_runs_from_start_to_report(tmp_path: Path) -> None:
     # The second run: the list, and the environments of the two wildcard projects.
     assert "9 targets: 9 exists (3 requests" in result.stdout
     assert json.loads((tmp_path / "reports" / "demo.json").read_text())["summary"]["created"] == 9
+
+
+def test_a_second_sigint_exits_at_once_and_leaves_the_journal_readable(tmp_path: Path) -> None:
+    process, slow = start_sandbox("--projects", "1", "--environments", "80", "--latency-ms", "300")
+    try:
+        manifest = tmp_path / "m.yaml"
+        manifest.write_text(
+            "version: 1\n"
+            "stores:\n"
+            "  r: {integration: redis, config: {host: h}}\n"
+            "targets:\n"
+            "  - {project: proj-001, environments: '*', store: r}\n"
+        )
+        journal = tmp_path / "run.journal"
+        env = os.environ | {"LD_ACCESS_TOKEN": slow.token, "LD_BASE_URI": slow.url}
+        apply = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ldbulk",
+                "apply",
+                str(manifest),
+                "--journal",
+                str(journal),
+                "--concurrency",
+                "2",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while slow.get("/_sandbox/stats")["integrations"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        apply.send_signal(signal.SIGINT)
+        time.sleep(0.1)
+        apply.send_signal(signal.SIGINT)
+        _, stderr = apply.communicate(timeout=30)
+        assert apply.returncode == 130
+        assert "Traceback" not in stderr
+        lines = journal.read_text().splitlines()
+        assert lines and all(json.loads(line)["outcome"] for line in lines)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
