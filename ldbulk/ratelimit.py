@@ -217,6 +217,8 @@ class Pacer:
         # Requests sent on a key while no budget was known for it.
         self._unaccounted: dict[str, int] = {}
         self._gate_until = 0.0
+        # Until when requests are being held, for any reason: a 429 or a spent budget.
+        self._held_until = 0.0
         # Set (and replaced) whenever a response changes a budget, so waiting requests
         # recompute their wait instead of sleeping on an estimate that is out of date.
         self._news: asyncio.Event | None = None
@@ -225,11 +227,11 @@ class Pacer:
 
     @property
     def paused_until_epoch(self) -> float | None:
-        """Epoch seconds when the gate reopens, or None when it is open."""
+        """Epoch seconds until which requests are held (429 or spent budget), or None."""
         now = asyncio.get_running_loop().time()
-        if self._gate_until <= now:
+        if self._held_until <= now:
             return None
-        return self._wall_clock() + (self._gate_until - now)
+        return self._wall_clock() + (self._held_until - now)
 
     async def acquire(self, route: str) -> None:
         """Wait until a request on ``route`` may be sent, and count it against the budgets."""
@@ -253,6 +255,7 @@ class Pacer:
                     wait = max(wait, window.reset - now)
             if wait <= 0:
                 break
+            self._hold(now + wait, now)
             if self._news is None:
                 self._news = asyncio.Event()
             with contextlib.suppress(TimeoutError):
@@ -307,9 +310,15 @@ class Pacer:
             window.learn(remaining, limit, reset)
 
     def _close_gate(self, until: float, now: float) -> None:
-        if until <= self._gate_until:
+        if until > self._gate_until:
+            self._gate_until = until
+            self._hold(until, now)
+
+    def _hold(self, until: float, now: float) -> None:
+        """Requests wait until ``until``: count the pause once, and tell the listener."""
+        if until <= self._held_until:
             return
-        self.stats.paused_s += until - max(self._gate_until, now)
-        self._gate_until = until
+        self.stats.paused_s += until - max(self._held_until, now)
+        self._held_until = until
         if self.on_pause is not None:
             self.on_pause(self._wall_clock() + (until - now))

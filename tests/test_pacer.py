@@ -226,3 +226,14 @@ async def test_requests_sent_before_the_first_answer_count_against_the_first_win
     times = await acquire_times(pacer, 3)
     assert times[:2] == [start, start]
     assert times[2] >= start + 10
+
+
+async def test_waiting_for_a_spent_budget_is_a_pause_too() -> None:
+    heard: list[float] = []
+    pacer = Pacer(wall_clock=wall())
+    pacer.on_pause = heard.append
+    pacer.observe(ROUTE, 201, Limits(route_limit=5, route_remaining=0, reset_ms=reset_in(4)))
+    await pacer.acquire(ROUTE)
+    assert heard == [pytest.approx(EPOCH + 4 + RESET_MARGIN_S, abs=0.01)]
+    assert pacer.stats.paused_s == pytest.approx(4 + RESET_MARGIN_S, abs=0.01)
+    assert pacer.stats.throttled == 0
