@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -307,113 +308,80 @@ def test_no_secret_in_any_output_log_or_report(sandbox: SandboxProcess, tmp_path
         assert secret not in everything
 
 
-def test_sigterm_finishes_in_flight_work_and_reports_the_rest_skipped(tmp_path: Path) -> None:
-    process, slow = start_sandbox("--projects", "2", "--environments", "60", "--latency-ms", "150")
-    try:
-        manifest = tmp_path / "m.yaml"
-        manifest.write_text(
-            "version: 1\n"
-            "stores:\n"
-            "  r: {integration: redis, config: {host: h}}\n"
-            "targets:\n"
-            "  - {project: proj-001, environments: '*', store: r}\n"
-            "  - {project: proj-002, environments: '*', store: r}\n"
-        )
-        report = tmp_path / "r.json"
-        env = os.environ | {"LD_ACCESS_TOKEN": slow.token}
-        apply = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ldbulk",
-                "apply",
-                str(manifest),
-                "--base-url",
-                slow.url,
-                "--concurrency",
-                "2",
-                "--report",
-                str(report),
-            ],
+@attrs.frozen
+class SlowRun:
+    """A slow sandbox with a wildcard manifest over all its environments, for interruptions."""
+
+    sandbox: SandboxProcess
+    manifest: Path
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        env = os.environ | {"LD_ACCESS_TOKEN": self.sandbox.token, "LD_BASE_URI": self.sandbox.url}
+        return subprocess.Popen(
+            [sys.executable, "-m", "ldbulk", "apply", str(self.manifest), *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
+
+    def wait_for_integrations(self, count: int) -> None:
         deadline = time.monotonic() + 30
-        while slow.get("/_sandbox/stats")["integrations"] < 4 and time.monotonic() < deadline:
+        while self.stored() < count and time.monotonic() < deadline:
             time.sleep(0.05)
-        apply.send_signal(signal.SIGTERM)
-        _, stderr = apply.communicate(timeout=60)
-        assert apply.returncode == 143, stderr
-        assert_clean_failure(subprocess.CompletedProcess([], 0, "", stderr))
-        data = json.loads(report.read_text())
-        outcomes = [r["outcome"] for r in data["results"]]
-        assert len(outcomes) == 120
-        assert set(outcomes) == {"created", "skipped"}
-        assert outcomes.count("created") == slow.get("/_sandbox/stats")["integrations"]
+
+    def stored(self) -> int:
+        return int(self.sandbox.get("/_sandbox/stats")["integrations"])
+
+
+@contextlib.contextmanager
+def slow_run(tmp_path: Path, *, projects: int, latency_ms: int) -> Iterator[SlowRun]:
+    process, slow = start_sandbox(
+        "--projects", str(projects), "--environments", "60", "--latency-ms", str(latency_ms)
+    )
+    lines = [
+        f"  - {{project: proj-{p:03d}, environments: '*', store: r}}\n"
+        for p in range(1, projects + 1)
+    ]
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "version: 1\nstores:\n  r: {integration: redis, config: {host: h}}\ntargets:\n"
+        + "".join(lines)
+    )
+    try:
+        yield SlowRun(sandbox=slow, manifest=manifest)
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def test_resume_after_kill_9_reports_every_target_once(tmp_path: Path) -> None:
-    process, slow = start_sandbox("--projects", "2", "--environments", "60", "--latency-ms", "100")
-    try:
-        manifest = tmp_path / "m.yaml"
-        manifest.write_text(
-            "version: 1\n"
-            "stores:\n"
-            "  r: {integration: redis, config: {host: h}}\n"
-            "targets:\n"
-            "  - {project: proj-001, environments: '*', store: r}\n"
-            "  - {project: proj-002, environments: '*', store: r}\n"
-        )
-        report, journal = tmp_path / "r.json", tmp_path / "run.journal"
-        env = os.environ | {"LD_ACCESS_TOKEN": slow.token, "LD_BASE_URI": slow.url}
-        apply = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ldbulk",
-                "apply",
-                str(manifest),
-                "--journal",
-                str(journal),
-                "--concurrency",
-                "4",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while slow.get("/_sandbox/stats")["integrations"] < 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        apply.kill()
-        apply.wait(timeout=10)
-        journaled = journal.read_text().count("\n")
-        assert 0 < journaled < 120
+def test_sigterm_finishes_in_flight_work_and_reports_the_rest_skipped(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    with slow_run(tmp_path, projects=2, latency_ms=150) as run:
+        apply = run.start("--concurrency", "2", "--report", str(report))
+        run.wait_for_integrations(4)
+        apply.send_signal(signal.SIGTERM)
+        _, stderr = apply.communicate(timeout=60)
+        assert apply.returncode == 143, stderr
+        assert "Traceback" not in stderr
+        outcomes = [r["outcome"] for r in json.loads(report.read_text())["results"]]
+        assert len(outcomes) == 120
+        assert set(outcomes) == {"created", "skipped"}
+        assert outcomes.count("created") == run.stored()
 
-        resumed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ldbulk",
-                "apply",
-                str(manifest),
-                "--resume",
-                str(journal),
-                "--report",
-                str(report),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert resumed.returncode == 0, resumed.stderr
+
+def test_resume_after_kill_9_reports_every_target_once(tmp_path: Path) -> None:
+    report, journal = tmp_path / "r.json", tmp_path / "run.journal"
+    with slow_run(tmp_path, projects=2, latency_ms=100) as run:
+        apply = run.start("--journal", str(journal), "--concurrency", "4")
+        run.wait_for_integrations(20)
+        apply.kill()
+        apply.communicate(timeout=10)
+        assert 0 < journal.read_text().count("\n") < 120
+
+        resumed = run.start("--resume", str(journal), "--report", str(report))
+        _, stderr = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, stderr
         results = json.loads(report.read_text())["results"]
         keys = [(r["project"], r["environment"]) for r in results]
         assert len(keys) == len(set(keys)) == 120
@@ -421,11 +389,23 @@ def test_resume_after_kill_9_reports_every_target_once(tmp_path: Path) -> None:
         # Targets journaled before the kill keep their "created"; a create in flight at the
         # kill was applied but not journaled, so the resumed run finds it "exists".
         assert sum(r["outcome"] == "created" for r in results) >= 120 - 4
-        stored = slow.get("/_sandbox/integrations")["integrations"]
+        stored = run.sandbox.get("/_sandbox/integrations")["integrations"]
         assert len({(i["projectKey"], i["environmentKey"]) for i in stored}) == len(stored) == 120
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+
+
+def test_a_second_sigint_exits_at_once_and_leaves_the_journal_readable(tmp_path: Path) -> None:
+    journal = tmp_path / "run.journal"
+    with slow_run(tmp_path, projects=1, latency_ms=300) as run:
+        apply = run.start("--journal", str(journal), "--concurrency", "2")
+        run.wait_for_integrations(4)
+        apply.send_signal(signal.SIGINT)
+        time.sleep(0.1)
+        apply.send_signal(signal.SIGINT)
+        _, stderr = apply.communicate(timeout=30)
+        assert apply.returncode == 130
+        assert "Traceback" not in stderr
+        lines = journal.read_text().splitlines()
+        assert lines and all(json.loads(line)["outcome"] for line in lines)
 
 
 def test_the_demo_runs_from_start_to_report(tmp_path: Path) -> None:
@@ -444,49 +424,3 @@ def test_the_demo_runs_from_start_to_report(tmp_path: Path) -> None:
     # The second run: the list, and the environments of the two wildcard projects.
     assert "9 targets: 9 exists (3 requests" in result.stdout
     assert json.loads((tmp_path / "reports" / "demo.json").read_text())["summary"]["created"] == 9
-
-
-def test_a_second_sigint_exits_at_once_and_leaves_the_journal_readable(tmp_path: Path) -> None:
-    process, slow = start_sandbox("--projects", "1", "--environments", "80", "--latency-ms", "300")
-    try:
-        manifest = tmp_path / "m.yaml"
-        manifest.write_text(
-            "version: 1\n"
-            "stores:\n"
-            "  r: {integration: redis, config: {host: h}}\n"
-            "targets:\n"
-            "  - {project: proj-001, environments: '*', store: r}\n"
-        )
-        journal = tmp_path / "run.journal"
-        env = os.environ | {"LD_ACCESS_TOKEN": slow.token, "LD_BASE_URI": slow.url}
-        apply = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ldbulk",
-                "apply",
-                str(manifest),
-                "--journal",
-                str(journal),
-                "--concurrency",
-                "2",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 30
-        while slow.get("/_sandbox/stats")["integrations"] < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        apply.send_signal(signal.SIGINT)
-        time.sleep(0.1)
-        apply.send_signal(signal.SIGINT)
-        _, stderr = apply.communicate(timeout=30)
-        assert apply.returncode == 130
-        assert "Traceback" not in stderr
-        lines = journal.read_text().splitlines()
-        assert lines and all(json.loads(line)["outcome"] for line in lines)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
