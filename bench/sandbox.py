@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,7 +18,8 @@ from typing import Any, Final
 
 import attrs
 
-_START_LINE: Final = re.compile(r"^ldbulk sandbox listening on (\S+) token (\S+)$")
+from ldbulk.sandbox.cli import read_start_line
+
 _START_TIMEOUT_S: Final = 30.0
 
 
@@ -67,11 +67,11 @@ class SandboxProcess:
         # The start line is the only thing the sandbox prints; readline blocks until it comes
         # or the process dies (then it returns "").
         line = process.stdout.readline().strip()
-        match = _START_LINE.match(line)
-        if match is None:
+        announced = read_start_line(line)
+        if announced is None:
             self._stop()
             raise RuntimeError(f"the sandbox did not start (exit code {process.returncode})")
-        self.url, self.token = match.group(1), match.group(2)
+        self.url, self.token = announced
         return self
 
     def __exit__(

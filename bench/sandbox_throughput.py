@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import re
 import sys
 import time
 
 import aiohttp
 
+from ldbulk.sandbox.cli import read_start_line
+
 BSS = "/api/v2/integration-capabilities/big-segment-store"
-START_LINE = re.compile(r"listening on (\S+) token (\S+)")
 
 
 async def worker(
@@ -94,10 +94,10 @@ async def main() -> None:
     )
     assert server.stdout is not None
     line = (await server.stdout.readline()).decode()
-    match = START_LINE.search(line)
-    if match is None:
+    announced = read_start_line(line)
+    if announced is None:
         raise SystemExit(f"sandbox did not start: {line!r}")
-    url, token = match.groups()
+    url, token = announced
     headers = {"Authorization": token, "LD-API-Version": "beta"}
     counts: dict[int, int] = {}
     start = time.perf_counter()

@@ -8,17 +8,17 @@ Run it as ``python -m ldbulk.demo [MANIFEST]``.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
+
+from ldbulk.sandbox.cli import read_start_line
 
 # Stand-ins for the secrets the example manifest references: the sandbox checks nothing else.
 DEMO_SECRETS = {
     "LD_REDIS_PASSWORD": "demo-redis-password",
     "LD_DYNAMODB_EXTERNAL_ID": "demo-external-id",
 }
-_LISTENING = re.compile(r"(?P<url>https?://\S+) token (?P<token>\S+)")
 
 
 def _step(title: str, *args: str, env: dict[str, str]) -> int:
@@ -50,13 +50,14 @@ def main(argv: list[str]) -> int:
     try:
         assert sandbox.stdout is not None
         line = sandbox.stdout.readline()
-        found = _LISTENING.search(line)
+        found = read_start_line(line)
         if found is None:
             print(f"demo: the sandbox did not start ({line.strip() or 'no output'})")
             return 1
-        print(f"sandbox: {found['url']}")
-        env = os.environ | DEMO_SECRETS | {"LD_ACCESS_TOKEN": found["token"]}
-        env["LD_BASE_URI"] = found["url"]
+        url, token = found
+        print(f"sandbox: {url}")
+        env = os.environ | DEMO_SECRETS | {"LD_ACCESS_TOKEN": token}
+        env["LD_BASE_URI"] = url
         _step("offline check", "validate", manifest, env=env)
         _step("what apply would do", "plan", manifest, env=env)
         _step("first run: creates", "apply", manifest, "--report", str(report), env=env)

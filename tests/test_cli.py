@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from typing import Any
 
 import attrs
 import pytest
+
+from ldbulk.sandbox.cli import read_start_line
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "manifests" / "example.yaml"
@@ -62,9 +63,10 @@ def start_sandbox(*args: str) -> tuple[subprocess.Popen[str], SandboxProcess]:
     )
     assert process.stdout is not None
     line = process.stdout.readline()
-    found = re.search(r"(http://\S+) token (\S+)", line)
-    assert found, line
-    return process, SandboxProcess(url=found[1], token=found[2])
+    announced = read_start_line(line)
+    assert announced, line
+    url, token = announced
+    return process, SandboxProcess(url=url, token=token)
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -13,6 +14,15 @@ from ldbulk.errors import ConfigError
 from ldbulk.sandbox.server import Sandbox, SandboxOptions, generate_token
 
 _PROBABILITY = click.FloatRange(0.0, 1.0)
+
+# The one line the sandbox prints when it is listening; scripts read the URL and token from it.
+START_LINE: Final = re.compile(r"ldbulk sandbox listening on (?P<url>\S+) token (?P<token>\S+)")
+
+
+def read_start_line(line: str) -> tuple[str, str] | None:
+    """The (URL, token) that a sandbox's start line announces, or None for any other line."""
+    found = START_LINE.search(line)
+    return None if found is None else (found["url"], found["token"])
 
 
 async def _serve(sandbox: Sandbox) -> None:
