@@ -48,7 +48,7 @@ from ldbulk.provision import (
     plan,
 )
 from ldbulk.ratelimit import Pacer
-from ldbulk.report import Report, RunStats, TargetResult
+from ldbulk.report import Report, TargetResult
 from ldbulk.resolve import resolve_targets
 from ldbulk.sandbox.cli import sandbox_command
 
@@ -429,14 +429,7 @@ async def _apply(
             merged = tuple(earlier.get(t.key) or fresh[t.key] for t in targets)
             report = attrs.evolve(report, results=merged)
         # The whole command's cost, wildcard resolution included, not only the engine's.
-        totals = client.stats
-        stats = RunStats(
-            requests=totals.requests,
-            throttled=totals.throttled,
-            retries=totals.retries,
-            elapsed_s=time.monotonic() - started,
-            paused_s=totals.paused_s,
-        )
+        stats = client.stats.run_stats(elapsed_s=time.monotonic() - started)
         return attrs.evolve(report, stats=stats), (received[0] if received else None)
 
 

@@ -36,6 +36,7 @@ from ldbulk.models import (
     StoreConfig,
 )
 from ldbulk.ratelimit import Pacer, compute_backoff, parse_rate_limit
+from ldbulk.report import RunStats
 from ldbulk.retry import RetryBudget, RetryPolicy
 
 T = TypeVar("T")
@@ -63,6 +64,17 @@ class ClientStats:
     throttled: int
     retries: int
     paused_s: float
+
+    def run_stats(self, *, elapsed_s: float, since: ClientStats | None = None) -> RunStats:
+        """A report's stats: these counts, less those of ``since`` (an earlier snapshot)."""
+        base = since or ClientStats(requests=0, throttled=0, retries=0, paused_s=0.0)
+        return RunStats(
+            requests=self.requests - base.requests,
+            throttled=self.throttled - base.throttled,
+            retries=self.retries - base.retries,
+            elapsed_s=elapsed_s,
+            paused_s=self.paused_s - base.paused_s,
+        )
 
 
 class Client:

@@ -34,7 +34,7 @@ from ldbulk.errors import (
     Unauthorized,
 )
 from ldbulk.models import Integration, Target
-from ldbulk.report import ErrorInfo, Outcome, Report, RunStats, TargetResult
+from ldbulk.report import ErrorInfo, Outcome, Report, TargetResult
 
 DEFAULT_CONCURRENCY: Final = 8
 
@@ -143,14 +143,7 @@ class Provisioner:
                 if maybe is not None:
                     await maybe
         indexed.sort(key=lambda pair: pair[0])
-        after = self.client.stats
-        stats = RunStats(
-            requests=after.requests - before.requests,
-            throttled=after.throttled - before.throttled,
-            retries=after.retries - before.retries,
-            elapsed_s=loop.time() - started,
-            paused_s=after.paused_s - before.paused_s,
-        )
+        stats = self.client.stats.run_stats(elapsed_s=loop.time() - started, since=before)
         return Report(results=tuple(result for _, result in indexed), stats=stats)
 
     async def results(
