@@ -285,7 +285,7 @@ class Client:
             except TransportError as exc:
                 failures += 1
                 log.info("%s %s: %s (failure %d)", method, path, exc, failures)
-                if not idempotent or not self.may_retry(failures):
+                if not idempotent or not self.spend_retry(failures):
                     raise
                 await asyncio.sleep(self.backoff(failures))
                 continue
@@ -298,15 +298,16 @@ class Client:
                 continue
             if response.status >= 500 and idempotent:
                 failures += 1
-                if self.may_retry(failures):
+                if self.spend_retry(failures):
                     await asyncio.sleep(self.backoff(failures))
                     continue
             if response.status < 400:
                 self._budget.earn()
             return response
 
-    def may_retry(self, failures: int) -> bool:
-        """Whether a request that failed ``failures`` times may be tried again (spends budget)."""
+    def spend_retry(self, failures: int) -> bool:
+        """Take one retry from the run's budget, if a request that failed ``failures`` times
+        may be tried again; False when it may not."""
         return failures < self.retry.max_attempts and self._budget.try_spend()
 
     def backoff(self, failures: int) -> float:

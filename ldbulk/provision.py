@@ -304,7 +304,7 @@ class Provisioner:
                     attempts=attempts,
                 )
             failures += 1
-            if self._state.aborted or not self.client.may_retry(failures):
+            if self._state.aborted or not self.client.spend_retry(failures):
                 outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
                 return _Verdict.of(outcome, error, attempts)
             await asyncio.sleep(self.client.backoff(failures))
