@@ -47,6 +47,11 @@ _ROLE_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 
 REDACTED: Final = "'***'"
 
+# LaunchDarkly's project and environment keys: letters, digits, '.', '_' and '-', starting with
+# a letter or digit. A key outside it cannot name a real environment, and some ("..", "") would
+# even address another route once URL normalisation has run.
+KEY_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
+
 
 def _redact(value: object) -> str:
     """Repr of a secret field: whether it is set, never what it is."""
@@ -318,12 +323,24 @@ class Page(Generic[T]):
         return link.href if link else None
 
 
+def _key(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not KEY_PATTERN.fullmatch(value):
+        raise ConfigError(
+            f"{attribute.name}: {value!r} is not a LaunchDarkly key (letters, digits, '.', '_' "
+            "and '-', starting with a letter or digit, at most 256 characters)"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class Target:
-    """One store to provision in one environment: what a manifest line becomes."""
+    """One store to provision in one environment: what a manifest line becomes.
 
-    project: str
-    environment: str
+    The keys are checked at construction, so a target built by a library caller fails where
+    it is built, not inside a worker of the run.
+    """
+
+    project: str = attrs.field(validator=_key)
+    environment: str = attrs.field(validator=_key)
     config: StoreConfig
     on: bool = False
     tags: tuple[str, ...] = ()

@@ -318,3 +318,16 @@ def test_targets_with_different_configs_for_the_same_store_share_a_key() -> None
 def test_target_repr_hides_the_store_secret() -> None:
     target = Target(project="p", environment="e", config=RedisConfig(host="h", password=PASSWORD))
     assert PASSWORD not in repr(target)
+
+
+@pytest.mark.parametrize("bad", ["", ".", "..", "-lead", "has/slash", "sp ace", "x" * 257, 7])
+@pytest.mark.parametrize("field", ["project", "environment"])
+def test_target_refuses_a_key_launchdarkly_cannot_have(field: str, bad: Any) -> None:
+    fields: dict[str, Any] = {"project": "p", "environment": "e", field: bad}
+    with pytest.raises(ConfigError, match=f"^{field}: "):
+        Target(config=RedisConfig(host="h"), **fields)
+
+
+def test_target_accepts_every_character_a_key_may_have() -> None:
+    target = Target(project="a.B_9-z", environment="0" * 256, config=RedisConfig(host="h"))
+    assert target.project == "a.B_9-z"
