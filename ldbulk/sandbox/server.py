@@ -28,7 +28,9 @@ from types import TracebackType
 from typing import Any, Final
 
 import attrs
+import jsonpatch
 from aiohttp import web
+from jsonpointer import JsonPointerException
 
 from ldbulk import sansio
 from ldbulk.converter import structure
@@ -36,7 +38,6 @@ from ldbulk.errors import ConfigError
 from ldbulk.files import write_atomically
 from ldbulk.models import INTEGRATION_KEYS, Integration
 from ldbulk.sandbox.limits import FixedWindowLimiter
-from ldbulk.sandbox.patch import PatchError, PatchTestFailed, apply_patch
 from ldbulk.sandbox.world import (
     REDACTED_VALUE,
     SECRET_FIELDS,
@@ -202,6 +203,46 @@ def _error_response(status: int, code: str, message: str) -> web.Response:
 def _write_state(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON to ``path`` atomically."""
     write_atomically(path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def _invalid_patch(message: str) -> _ApiError:
+    return _ApiError(400, "invalid_request", f"Invalid patch: {message}")
+
+
+def _apply_json_patch(document: dict[str, Any], operations: Any) -> None:
+    """Apply a JSON Patch (RFC 6902) to ``document`` in place, one operation at a time.
+
+    A failed ``test`` is a 409 (LaunchDarkly's optimistic-locking conflict), any other problem
+    a 400. Messages name the operation and never quote the document: it holds the secrets.
+    """
+    if not isinstance(operations, list) or not operations:
+        raise _invalid_patch("a JSON Patch must be a non-empty array of operations")
+    for number, operation in enumerate(operations):
+        try:
+            patch = jsonpatch.JsonPatch([operation])
+        except (jsonpatch.InvalidJsonPatch, JsonPointerException) as exc:
+            raise _invalid_patch(f"operation {number}: {exc}") from None
+        op, path = operation["op"], operation["path"]
+        # jsonpatch resolves a test's path before it looks for the value: a test without one
+        # would be answered as a conflict rather than as the malformed patch it is.
+        if op in ("add", "replace", "test") and "value" not in operation:
+            raise _invalid_patch(f"operation {number}: {op} needs a 'value'")
+        # An integration is patched field by field; the document itself is LaunchDarkly's.
+        if path == "" and op != "test":
+            raise _invalid_patch(f"operation {number}: the whole document cannot be replaced")
+        try:
+            patch.apply(document, in_place=True)
+        except jsonpatch.JsonPatchTestFailed:
+            raise _ApiError(
+                409,
+                "optimistic_locking_error",
+                f"Conflict. test failed: {path} does not have the expected value",
+            ) from None
+        except jsonpatch.JsonPatchException as exc:
+            raise _invalid_patch(f"operation {number} ({op} {path}): {exc}") from None
+        except JsonPointerException:
+            # jsonpointer's own messages quote the document it walked.
+            raise _invalid_patch(f"operation {number} ({op} {path}): no such path") from None
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -584,12 +625,7 @@ class Sandbox:
         document = record.render(with_config=False)
         document["config"] = copy.deepcopy(record.config)
         before = copy.deepcopy(document)
-        try:
-            apply_patch(document, operations)
-        except PatchTestFailed as exc:
-            raise _ApiError(409, "optimistic_locking_error", f"Conflict. {exc}") from None
-        except PatchError as exc:
-            raise _ApiError(400, "invalid_request", f"Invalid patch: {exc}") from None
+        _apply_json_patch(document, operations)
         for field in sorted(set(before) | set(document)):
             if field not in _WRITABLE and before.get(field) != document.get(field):
                 raise _ApiError(400, "invalid_request", f"{field}: cannot be changed")
