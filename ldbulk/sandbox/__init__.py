@@ -6,7 +6,8 @@ Run it from the command line (``ldbulk sandbox`` or ``python -m ldbulk.sandbox``
         ...  # point a Client at sandbox.url with sandbox.token
 """
 
-from ldbulk.sandbox.server import RecordedResponse, Sandbox, SandboxOptions, SandboxStats
+from ldbulk.sandbox.options import RecordedResponse, SandboxOptions, SandboxStats
+from ldbulk.sandbox.server import Sandbox
 from ldbulk.sandbox.world import WorldSpec, generate_world, read_world_file
 
 __all__ = [

@@ -11,7 +11,8 @@ from typing import Any, Final
 import click
 
 from ldbulk.errors import ConfigError
-from ldbulk.sandbox.server import Sandbox, SandboxOptions, generate_token
+from ldbulk.sandbox.options import SandboxOptions, generate_token
+from ldbulk.sandbox.server import Sandbox
 
 _PROBABILITY = click.FloatRange(0.0, 1.0)
 

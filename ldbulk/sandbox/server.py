@@ -20,7 +20,6 @@ import copy
 import json
 import random
 import secrets
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -35,17 +34,15 @@ from jsonpointer import JsonPointerException
 from ldbulk import sansio
 from ldbulk.converter import structure
 from ldbulk.errors import ConfigError
-from ldbulk.files import write_atomically
 from ldbulk.models import INTEGRATION_KEYS, Integration
 from ldbulk.sandbox.limits import FixedWindowLimiter
+from ldbulk.sandbox.options import RecordedResponse, SandboxOptions, SandboxStats
+from ldbulk.sandbox.store import Slot, Store
 from ldbulk.sandbox.world import (
     REDACTED_VALUE,
     SECRET_FIELDS,
     IntegrationRecord,
-    ProjectRecord,
     WorldSpec,
-    build_integrations,
-    build_projects,
     generate_world,
     new_id,
     now_ms,
@@ -54,8 +51,6 @@ from ldbulk.sandbox.world import (
     validate_config,
 )
 
-# A burst of creates is written to the state file once, this long after the first of them.
-FLUSH_DELAY_S: Final = 0.2
 DEFAULT_PAGE_LIMIT: Final = 20
 MAX_PAGE_LIMIT: Final = 1000
 _JSON: Final = "application/json"
@@ -64,109 +59,6 @@ _ONE: Final = f"{_BSS}/{{projectKey}}/{{environmentKey}}/{{integrationKey}}"
 
 # The fields of an integration a PATCH may change; the rest are LaunchDarkly's to set.
 _WRITABLE: Final = frozenset({"on", "tags", "name", "config"})
-
-
-def _probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{attribute.name}: must be from 0 to 1, got {value!r}")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value < 0:
-        raise ConfigError(f"{attribute.name}: must not be negative, got {value!r}")
-
-
-def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and value <= 0:
-        raise ConfigError(f"{attribute.name}: must be positive (or None for no limit)")
-
-
-def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not 0 <= value <= 65535:
-        raise ConfigError(f"port: must be from 0 (any free port) to 65535, got {value!r}")
-
-
-def _window(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
-        raise ConfigError(f"window_s: must be positive, got {value!r}")
-
-
-def generate_token() -> str:
-    """A random access token in LaunchDarkly's shape (``api-`` and a uuid)."""
-    return f"api-{uuid.uuid4()}"
-
-
-@attrs.frozen(kw_only=True)
-class SandboxOptions:
-    """How a sandbox behaves: its address, its world, its limits and its faults.
-
-    - ``world``: a JSON/YAML file or the already-parsed data (see :mod:`ldbulk.sandbox.world`);
-      without one, a generated world of ``projects`` x ``environments``.
-    - ``route_limit`` / ``global_limit``: requests per ``window_s`` window (None: unlimited).
-    - ``retry_after``: also send ``Retry-After`` (seconds) on a 429.
-    - ``latency_ms``: added to every API request; ``fault_rate``: probability of a 5xx before
-      the request is applied; ``drop_after_commit``: probability that a create is stored and
-      its connection then cut without an answer. ``seed`` makes the faults reproducible.
-    - ``state``: a JSON file holding the integrations; loaded at start when it exists (it then
-      replaces the world's integrations) and rewritten atomically after changes.
-    - ``record``: keep every API response in :attr:`Sandbox.responses` (tests validate them).
-    - ``clock``: epoch seconds for the rate-limit windows (tests pin it to a window).
-    """
-
-    host: str = "127.0.0.1"
-    port: int = attrs.field(default=0, validator=_port)
-    token: str = attrs.field(factory=generate_token, repr=False)
-    world: Path | Mapping[str, Any] | None = None
-    projects: int = attrs.field(default=3, validator=_non_negative)
-    environments: int = attrs.field(default=3, validator=_non_negative)
-    route_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
-    global_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
-    window_s: float = attrs.field(default=10.0, validator=_window)
-    retry_after: bool = False
-    latency_ms: float = attrs.field(default=0.0, validator=_non_negative)
-    fault_rate: float = attrs.field(default=0.0, validator=_probability)
-    drop_after_commit: float = attrs.field(default=0.0, validator=_probability)
-    seed: int | None = None
-    state: Path | None = None
-    record: bool = False
-    clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class SandboxStats:
-    """What the sandbox has served since start (or the last reset)."""
-
-    requests: Mapping[str, Mapping[str, int]]
-    total: int
-    throttled: int
-    faults: int
-    dropped: int
-    integrations: int
-
-    def count(self, route: str, status: int | str) -> int:
-        """Requests on ``route`` answered with ``status`` (``"dropped"`` for cut connections)."""
-        return self.requests.get(route, {}).get(str(status), 0)
-
-    def to_json(self) -> dict[str, Any]:
-        """The body of ``GET /_sandbox/stats``."""
-        return {
-            "requests": {route: dict(by_status) for route, by_status in self.requests.items()},
-            "total": self.total,
-            "throttled": self.throttled,
-            "faults": self.faults,
-            "dropped": self.dropped,
-            "integrations": self.integrations,
-        }
-
-
-@attrs.frozen(kw_only=True)
-class RecordedResponse:
-    """One API response as sent: which route answered, the status and the body bytes."""
-
-    method: str
-    route: str
-    status: int
-    body: bytes = attrs.field(repr=False)
 
 
 @attrs.define
@@ -198,11 +90,6 @@ def _json_response(status: int, data: Any) -> web.Response:
 
 def _error_response(status: int, code: str, message: str) -> web.Response:
     return _json_response(status, {"code": code, "message": message, "id": str(uuid.uuid4())})
-
-
-def _write_state(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON to ``path`` atomically."""
-    write_atomically(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def _invalid_patch(message: str) -> _ApiError:
@@ -259,21 +146,7 @@ class Sandbox:
 
     def __init__(self, options: SandboxOptions | None = None) -> None:
         self.options = options if options is not None else SandboxOptions()
-        spec = self._world_spec()
-        self._projects: dict[str, ProjectRecord] = build_projects(spec)
-        self._project_items = [project.item for project in self._projects.values()]
-        initial_specs = spec.integrations
-        self._state_path = self.options.state
-        if self._state_path is not None and self._state_path.exists():
-            try:
-                data = json.loads(self._state_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ConfigError(f"state file {str(self._state_path)!r}: {exc}") from None
-            initial_specs = parse_world(data, what="state file").integrations
-        self._initial = build_integrations(initial_specs, self._projects, what="world")
-        self._integrations: dict[tuple[str, str, str], IntegrationRecord] = {}
-        self._by_id: dict[str, IntegrationRecord] = {}
-        self._restore_initial()
+        self._store = Store(self._world_spec(), self.options.state)
         self._limiter = FixedWindowLimiter(
             global_limit=self.options.global_limit,
             route_limit=self.options.route_limit,
@@ -285,9 +158,6 @@ class Sandbox:
         self.responses: list[RecordedResponse] = []
         self._runner: web.AppRunner | None = None
         self._port = 0
-        self._dirty = asyncio.Event()
-        self._closing = False
-        self._flusher: asyncio.Task[None] | None = None
         self.app = self._make_app()
 
     def __repr__(self) -> str:
@@ -319,20 +189,14 @@ class Sandbox:
             raise
         self._runner = runner
         self._port = int(runner.addresses[0][1])
-        if self._state_path is not None:
-            self._closing = False
-            self._flusher = asyncio.create_task(self._flush_loop())
+        self._store.start_writing()
 
     async def stop(self) -> None:
         """Stop listening, and write the state file one last time."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._flusher is not None:
-            self._closing = True
-            self._dirty.set()
-            await self._flusher
-            self._flusher = None
+        await self._store.stop_writing()
 
     @property
     def port(self) -> int:
@@ -366,31 +230,30 @@ class Sandbox:
             throttled=self._counters.throttled,
             faults=self._counters.faults,
             dropped=self._counters.dropped,
-            integrations=len(self._integrations),
+            integrations=len(self._store.integrations),
         )
 
     @property
-    def integrations(self) -> dict[tuple[str, str, str], Integration]:
+    def integrations(self) -> dict[Slot, Integration]:
         """Every stored integration by (project, environment, integration key).
 
         The configs are the stored ones: secrets unredacted and ``port`` a string.
         """
-        return {key: self._as_model(record) for key, record in self._integrations.items()}
+        return {key: self._as_model(record) for key, record in self._store.integrations.items()}
 
     def integration(
         self, project: str, environment: str, integration_key: str
     ) -> Integration | None:
         """The integration stored at one (project, environment, integration key), if any."""
-        record = self._integrations.get((project, environment, integration_key))
+        record = self._store.integrations.get((project, environment, integration_key))
         return None if record is None else self._as_model(record)
 
     def reset(self) -> None:
         """Back to the integrations the sandbox started with; stats and windows cleared."""
-        self._restore_initial()
+        self._store.reset()
         self._counters = _Counters()
         self._limiter.reset()
         self.responses.clear()
-        self._changed()
 
     @staticmethod
     def _as_model(record: IntegrationRecord) -> Integration:
@@ -407,14 +270,6 @@ class Sandbox:
         if isinstance(world, Mapping):
             return parse_world(dict(world))
         return read_world_file(Path(world))
-
-    def _restore_initial(self) -> None:
-        self._integrations = {
-            key: attrs.evolve(record, config=dict(record.config), tags=list(record.tags))
-            for key, record in self._initial.items()
-        }
-        self._by_id = {record.id: record for record in self._integrations.values()}
-        self._list_body: bytes | None = None
 
     def _make_app(self) -> web.Application:
         app = web.Application()
@@ -515,7 +370,7 @@ class Sandbox:
     def _environment(self, request: web.Request) -> tuple[str, str]:
         project_key = request.match_info["projectKey"]
         environment_key = request.match_info["environmentKey"]
-        project = self._projects.get(project_key)
+        project = self._store.projects.get(project_key)
         if project is None:
             raise _ApiError(404, "not_found", f"Unknown project {project_key!r}")
         if environment_key not in project.environments:
@@ -531,7 +386,7 @@ class Sandbox:
 
     def _record(self, request: web.Request) -> IntegrationRecord:
         key = self._target(request)
-        record = self._by_id.get(request.match_info["id"])
+        record = self._store.by_id(request.match_info["id"])
         if record is None or record.key != key:
             raise _ApiError(404, "not_found", "Unknown integration id")
         return record
@@ -543,26 +398,10 @@ class Sandbox:
         except (ValueError, UnicodeDecodeError):
             raise _ApiError(400, "invalid_request", "The request body is not JSON") from None
 
-    def _changed(self) -> None:
-        self._list_body = None
-        if self._state_path is not None:
-            self._dirty.set()
-
-    def _store(self, record: IntegrationRecord) -> None:
-        self._integrations[record.key] = record
-        self._by_id[record.id] = record
-        self._changed()
-
     # -- the operations ------------------------------------------------------------------
 
     async def _list_integrations(self, request: web.Request) -> web.StreamResponse:
-        # A bulk run asks for the whole list after every conflict: render it once per change.
-        if self._list_body is None:
-            items = [record.render(with_config=False) for record in self._integrations.values()]
-            self._list_body = json.dumps(
-                {"_links": {"self": {"href": _BSS, "type": _JSON}}, "items": items}
-            ).encode()
-        return web.Response(status=200, body=self._list_body, content_type=_JSON)
+        return web.Response(status=200, body=self._store.list_body(), content_type=_JSON)
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         project_key, environment_key, integration_key = self._target(request)
@@ -578,7 +417,7 @@ class Sandbox:
             config = validate_config(integration_key, body["config"])
         except ConfigError as exc:
             raise _ApiError(400, "invalid_request", str(exc)) from None
-        if (project_key, environment_key, integration_key) in self._integrations:
+        if (project_key, environment_key, integration_key) in self._store.integrations:
             raise _ApiError(
                 409,
                 "conflict",
@@ -596,7 +435,7 @@ class Sandbox:
             version=1,
             last_sync_ms=now_ms(),
         )
-        self._store(record)
+        self._store.add(record)
         if self.options.drop_after_commit and self._rng.random() < self.options.drop_after_commit:
             transport = request.transport
             if transport is not None:
@@ -646,14 +485,12 @@ class Sandbox:
             raise _ApiError(400, "invalid_request", str(exc)) from None
         record.on, record.tags, record.name, record.config = on, tags, name, stored
         record.version += 1
-        self._changed()
+        self._store.changed()
         return _json_response(200, record.render(with_config=True))
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         record = self._record(request)
-        del self._integrations[record.key]
-        del self._by_id[record.id]
-        self._changed()
+        self._store.remove(record)
         return web.Response(status=204)
 
     @staticmethod
@@ -688,11 +525,11 @@ class Sandbox:
         )
 
     async def _list_projects(self, request: web.Request) -> web.StreamResponse:
-        return self._page(request, "/api/v2/projects", self._project_items)
+        return self._page(request, "/api/v2/projects", self._store.project_items)
 
     async def _list_environments(self, request: web.Request) -> web.StreamResponse:
         project_key = request.match_info["projectKey"]
-        project = self._projects.get(project_key)
+        project = self._store.projects.get(project_key)
         if project is None:
             raise _ApiError(404, "not_found", f"Unknown project {project_key!r}")
         path = f"/api/v2/projects/{sansio.segment(project_key)}/environments"
@@ -704,9 +541,7 @@ class Sandbox:
         return _json_response(200, self.stats.to_json())
 
     async def _integrations_endpoint(self, request: web.Request) -> web.StreamResponse:
-        return _json_response(
-            200, {"integrations": [record.to_spec() for record in self._integrations.values()]}
-        )
+        return _json_response(200, self._store.snapshot())
 
     async def _reset_endpoint(self, request: web.Request) -> web.StreamResponse:
         self.reset()
@@ -714,17 +549,3 @@ class Sandbox:
 
     async def _unknown(self, request: web.Request) -> web.StreamResponse:
         return _error_response(404, "not_found", "Invalid resource identifier")
-
-    # -- the state file ------------------------------------------------------------------
-
-    def _snapshot(self) -> dict[str, Any]:
-        return {"integrations": [record.to_spec() for record in self._integrations.values()]}
-
-    async def _flush_loop(self) -> None:
-        assert self._state_path is not None
-        while not self._closing:
-            await self._dirty.wait()
-            if not self._closing:
-                await asyncio.sleep(FLUSH_DELAY_S)
-            self._dirty.clear()
-            await asyncio.to_thread(_write_state, self._state_path, self._snapshot())

@@ -1,0 +1,120 @@
+"""What a sandbox is told (:class:`SandboxOptions`) and what it tells (stats, recorded responses).
+
+Plain values with no server behind them: the command line parses its options into these without
+loading aiohttp.web.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ldbulk.errors import ConfigError
+
+
+def _probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{attribute.name}: must be from 0 to 1, got {value!r}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value < 0:
+        raise ConfigError(f"{attribute.name}: must not be negative, got {value!r}")
+
+
+def _positive_or_none(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and value <= 0:
+        raise ConfigError(f"{attribute.name}: must be positive (or None for no limit)")
+
+
+def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"port: must be from 0 (any free port) to 65535, got {value!r}")
+
+
+def _window(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"window_s: must be positive, got {value!r}")
+
+
+def generate_token() -> str:
+    """A random access token in LaunchDarkly's shape (``api-`` and a uuid)."""
+    return f"api-{uuid.uuid4()}"
+
+
+@attrs.frozen(kw_only=True)
+class SandboxOptions:
+    """How a sandbox behaves: its address, its world, its limits and its faults.
+
+    - ``world``: a JSON/YAML file or the already-parsed data (see :mod:`ldbulk.sandbox.world`);
+      without one, a generated world of ``projects`` x ``environments``.
+    - ``route_limit`` / ``global_limit``: requests per ``window_s`` window (None: unlimited).
+    - ``retry_after``: also send ``Retry-After`` (seconds) on a 429.
+    - ``latency_ms``: added to every API request; ``fault_rate``: probability of a 5xx before
+      the request is applied; ``drop_after_commit``: probability that a create is stored and
+      its connection then cut without an answer. ``seed`` makes the faults reproducible.
+    - ``state``: a JSON file holding the integrations; loaded at start when it exists (it then
+      replaces the world's integrations) and rewritten atomically after changes.
+    - ``record``: keep every API response in :attr:`Sandbox.responses` (tests validate them).
+    - ``clock``: epoch seconds for the rate-limit windows (tests pin it to a window).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=0, validator=_port)
+    token: str = attrs.field(factory=generate_token, repr=False)
+    world: Path | Mapping[str, Any] | None = None
+    projects: int = attrs.field(default=3, validator=_non_negative)
+    environments: int = attrs.field(default=3, validator=_non_negative)
+    route_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
+    global_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
+    window_s: float = attrs.field(default=10.0, validator=_window)
+    retry_after: bool = False
+    latency_ms: float = attrs.field(default=0.0, validator=_non_negative)
+    fault_rate: float = attrs.field(default=0.0, validator=_probability)
+    drop_after_commit: float = attrs.field(default=0.0, validator=_probability)
+    seed: int | None = None
+    state: Path | None = None
+    record: bool = False
+    clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class SandboxStats:
+    """What the sandbox has served since start (or the last reset)."""
+
+    requests: Mapping[str, Mapping[str, int]]
+    total: int
+    throttled: int
+    faults: int
+    dropped: int
+    integrations: int
+
+    def count(self, route: str, status: int | str) -> int:
+        """Requests on ``route`` answered with ``status`` (``"dropped"`` for cut connections)."""
+        return self.requests.get(route, {}).get(str(status), 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The body of ``GET /_sandbox/stats``."""
+        return {
+            "requests": {route: dict(by_status) for route, by_status in self.requests.items()},
+            "total": self.total,
+            "throttled": self.throttled,
+            "faults": self.faults,
+            "dropped": self.dropped,
+            "integrations": self.integrations,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class RecordedResponse:
+    """One API response as sent: which route answered, the status and the body bytes."""
+
+    method: str
+    route: str
+    status: int
+    body: bytes = attrs.field(repr=False)

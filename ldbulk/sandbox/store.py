@@ -1,0 +1,173 @@
+"""What the sandbox holds: the world's projects and environments, the integrations, the state file.
+
+Nothing here speaks HTTP. The handlers look integrations up and change them through
+:class:`Store`; the store renders the list-all body once per change (a bulk run asks for the
+whole list after every conflict) and, given a :class:`StateFile`, has it rewritten shortly
+after a burst of changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final, TypeAlias
+
+import attrs
+
+from ldbulk import sansio
+from ldbulk.errors import ConfigError
+from ldbulk.files import write_atomically
+from ldbulk.sandbox.world import (
+    IntegrationRecord,
+    IntegrationSpec,
+    ProjectRecord,
+    WorldSpec,
+    build_integrations,
+    build_projects,
+    parse_world,
+)
+
+# A burst of creates is written to the state file once, this long after the first of them.
+FLUSH_DELAY_S: Final = 0.2
+
+# (project, environment, integration key): the one slot each integration fills.
+Slot: TypeAlias = tuple[str, str, str]
+
+
+def _write_state(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` atomically."""
+    write_atomically(path, json.dumps(data, indent=1, sort_keys=True))
+
+
+class StateFile:
+    """A JSON file of the integrations: read at start, rewritten atomically after changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._dirty = asyncio.Event()
+        self._closing = False
+        self._writer: asyncio.Task[None] | None = None
+
+    def load(self) -> tuple[IntegrationSpec, ...] | None:
+        """The integrations the file holds, or None when there is no file yet."""
+        if not self.path.exists():
+            return None
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"state file {str(self.path)!r}: {exc}") from None
+        return parse_world(data, what="state file").integrations
+
+    def changed(self) -> None:
+        """Something changed: write it out soon."""
+        self._dirty.set()
+
+    def start(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        """Write ``snapshot()`` after every burst of changes, until :meth:`stop`."""
+        self._closing = False
+        self._writer = asyncio.create_task(self._write_loop(snapshot))
+
+    async def stop(self) -> None:
+        """Write the file one last time and stop writing."""
+        if self._writer is None:
+            return
+        self._closing = True
+        self._dirty.set()
+        await self._writer
+        self._writer = None
+
+    async def _write_loop(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        while not self._closing:
+            await self._dirty.wait()
+            if not self._closing:
+                await asyncio.sleep(FLUSH_DELAY_S)
+            self._dirty.clear()
+            await asyncio.to_thread(_write_state, self.path, snapshot())
+
+
+class Store:
+    """Projects and environments (fixed at start) and the integrations stored in them.
+
+    With a state file that exists, its integrations replace the world's; :meth:`reset` goes
+    back to whichever of the two the store started with.
+    """
+
+    def __init__(self, world: WorldSpec, state: Path | None = None) -> None:
+        self.projects: dict[str, ProjectRecord] = build_projects(world)
+        self.project_items = [project.item for project in self.projects.values()]
+        self.state_file = None if state is None else StateFile(state)
+        specs = world.integrations
+        if self.state_file is not None:
+            loaded = self.state_file.load()
+            if loaded is not None:
+                specs = loaded
+        self._initial = build_integrations(specs, self.projects, what="world")
+        self.integrations: dict[Slot, IntegrationRecord] = {}
+        self._by_id: dict[str, IntegrationRecord] = {}
+        self._list_body: bytes | None = None
+        self._restore_initial()
+
+    def _restore_initial(self) -> None:
+        self.integrations = {
+            key: attrs.evolve(record, config=dict(record.config), tags=list(record.tags))
+            for key, record in self._initial.items()
+        }
+        self._by_id = {record.id: record for record in self.integrations.values()}
+        self._list_body = None
+
+    def reset(self) -> None:
+        """Back to the integrations the store started with."""
+        self._restore_initial()
+        self.changed()
+
+    def by_id(self, integration_id: str) -> IntegrationRecord | None:
+        """The integration with this ``_id``, if any."""
+        return self._by_id.get(integration_id)
+
+    def add(self, record: IntegrationRecord) -> None:
+        """Store a new integration in its slot."""
+        self.integrations[record.key] = record
+        self._by_id[record.id] = record
+        self.changed()
+
+    def remove(self, record: IntegrationRecord) -> None:
+        """Delete a stored integration."""
+        del self.integrations[record.key]
+        del self._by_id[record.id]
+        self.changed()
+
+    def changed(self) -> None:
+        """A stored integration changed (in place, or added or removed)."""
+        self._list_body = None
+        if self.state_file is not None:
+            self.state_file.changed()
+
+    def list_body(self) -> bytes:
+        """The body of the list-all answer, rendered once per change."""
+        if self._list_body is None:
+            items = [record.render(with_config=False) for record in self.integrations.values()]
+            self._list_body = json.dumps(
+                {
+                    "_links": {
+                        "self": {"href": sansio.BIG_SEGMENT_STORE, "type": "application/json"}
+                    },
+                    "items": items,
+                }
+            ).encode()
+        return self._list_body
+
+    def snapshot(self) -> dict[str, Any]:
+        """The integrations in the world-file form, secrets redacted (the state file's body)."""
+        return {"integrations": [record.to_spec() for record in self.integrations.values()]}
+
+    def start_writing(self) -> None:
+        """Keep the state file (if any) up to date from now on."""
+        if self.state_file is not None:
+            self.state_file.start(self.snapshot)
+
+    async def stop_writing(self) -> None:
+        """Write the state file (if any) one last time."""
+        if self.state_file is not None:
+            await self.state_file.stop()
