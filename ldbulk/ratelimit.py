@@ -190,7 +190,8 @@ class PacerStats:
 class Pacer:
     """Paces every request of one client: a token bucket, learned budgets, and a shared gate.
 
-    - ``max_per_window``: an optional user ceiling, requests per 10 s (aiolimiter's bucket).
+    - ``max_per_window``: an optional user ceiling, requests per 10 s, spread evenly over the
+      window (aiolimiter's bucket, one request deep).
     - Every response's headers update the budgets of the global, route and token windows; a
       request that would overdraw a known budget waits for that window's reset.
     - A 429 closes the gate for every request until the server's stated time, plus jitter.
@@ -209,7 +210,12 @@ class Pacer:
     ) -> None:
         if max_per_window is not None and max_per_window <= 0:
             raise ValueError("max_per_window must be positive")
-        self._bucket = AsyncLimiter(max_per_window, WINDOW_S) if max_per_window else None
+        # One request every WINDOW_S / max_per_window seconds: a bucket that holds a single
+        # request. aiolimiter's AsyncLimiter(N, 10) starts empty and admits N at once, then
+        # leaks N more over the next 10 s, so up to 2N land in the first window. Capacity 1
+        # means no burst at all, and any 10-second span (half-open, like LaunchDarkly's
+        # windows) holds at most N requests.
+        self._bucket = AsyncLimiter(1, WINDOW_S / max_per_window) if max_per_window else None
         self._wall_clock = wall_clock
         self._jitter_s = jitter_s
         self._rand = rand

@@ -173,13 +173,43 @@ async def test_reset_in_the_past_does_not_wait() -> None:
     assert now() <= start + RESET_MARGIN_S + 0.01
 
 
-async def test_user_ceiling_spreads_requests_over_windows() -> None:
+def most_in_any_window(times: list[float], length: float = 10.0) -> int:
+    """The most requests any half-open span ``[t, t + length)`` holds (LaunchDarkly's windows
+    are half-open; the busiest span starts at some request)."""
+    return max(sum(1 for u in times if t <= u < t + length) for t in times)
+
+
+# aiolimiter keeps its level as a float. A fake clock moves only when the loop sleeps, so a
+# rounding residue of 1e-16 in that level would leave its wake-up timer due "now" forever
+# (a real clock moves on by itself). Ticks of a binary fraction of a second keep the
+# bucket's arithmetic exact.
+EXACT_TICKS = pytest.mark.looptime(resolution=2**-20)
+
+
+@EXACT_TICKS
+async def test_user_ceiling_holds_in_every_sliding_window_from_the_start() -> None:
+    pacer = Pacer(max_per_window=50, wall_clock=wall())
+    start = now()
+    sent: list[float] = []
+
+    async def worker() -> None:
+        while now() < start + 30:
+            await pacer.acquire(ROUTE)
+            sent.append(now() - start)
+
+    # Many concurrent workers, as in a run: the ceiling is the pacer's, not the caller's.
+    await asyncio.gather(*(worker() for _ in range(20)))
+    assert most_in_any_window(sent) <= 50
+    assert sum(1 for t in sent if t < 1) <= 6  # spread out: no burst of 50 at the start
+    assert len([t for t in sent if t < 30]) >= 145  # and still close to the ceiling
+
+
+@EXACT_TICKS
+async def test_user_ceiling_spaces_requests_evenly() -> None:
     pacer = Pacer(max_per_window=5, wall_clock=wall())
     start = now()
-    times = await acquire_times(pacer, 15)
-    # aiolimiter lets the first 5 through at once, then leaks one every 2 seconds.
-    assert times[4] == start
-    assert times[-1] >= start + 19.9
+    times = await acquire_times(pacer, 6)
+    assert [round(t - start, 6) for t in times] == [0, 2, 4, 6, 8, 10]
 
 
 async def test_pause_listener_hears_when_the_gate_reopens() -> None:
