@@ -1,10 +1,8 @@
 """The sandbox server: LaunchDarkly's API for what ldbulk touches, on aiohttp.web.
 
-Every ``/api/v2`` request takes the same path through :meth:`Sandbox._serve`, in the order
-LaunchDarkly's documentation implies: authentication (401), rate limits (429, only for
-authenticated requests, and a throttled request is never applied), the beta header (403), then
-the injected latency and faults, then the operation itself. Faults draw from one
-``random.Random(seed)``, so a sequential run with the same seed meets the same faults.
+Every API request goes through the :mod:`~ldbulk.sandbox.middlewares` (authentication, rate
+limits, the beta header, latency and faults) before its handler here, which reads and changes
+the :class:`~ldbulk.sandbox.store.Store`.
 
 ``/_sandbox`` is the sandbox's own introspection, outside the API: no auth, no limits, not
 counted in the stats. ``GET /_sandbox/stats`` (requests by route and status, 429s, faults,
@@ -15,28 +13,29 @@ or the state file; stats, recorded responses and rate-limit windows cleared).
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import random
-import secrets
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-import attrs
 import jsonpatch
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from aiohttp.web_urldispatcher import AbstractRoute
 from jsonpointer import JsonPointerException
 
 from ldbulk import sansio
 from ldbulk.converter import structure
 from ldbulk.errors import ConfigError
 from ldbulk.models import INTEGRATION_KEYS, Integration
+from ldbulk.sandbox import middlewares
 from ldbulk.sandbox.limits import FixedWindowLimiter
+from ldbulk.sandbox.middlewares import ApiRoute, Counters
 from ldbulk.sandbox.options import RecordedResponse, SandboxOptions, SandboxStats
+from ldbulk.sandbox.responses import JSON, ApiError, Dropped, error_response, json_response
 from ldbulk.sandbox.store import Slot, Store
 from ldbulk.sandbox.world import (
     REDACTED_VALUE,
@@ -53,7 +52,6 @@ from ldbulk.sandbox.world import (
 
 DEFAULT_PAGE_LIMIT: Final = 20
 MAX_PAGE_LIMIT: Final = 1000
-_JSON: Final = "application/json"
 _BSS: Final = sansio.BIG_SEGMENT_STORE
 _ONE: Final = f"{_BSS}/{{projectKey}}/{{environmentKey}}/{{integrationKey}}"
 
@@ -61,39 +59,8 @@ _ONE: Final = f"{_BSS}/{{projectKey}}/{{environmentKey}}/{{integrationKey}}"
 _WRITABLE: Final = frozenset({"on", "tags", "name", "config"})
 
 
-@attrs.define
-class _Counters:
-    by_route: dict[tuple[str, str], int] = attrs.field(factory=dict)
-    total: int = 0
-    throttled: int = 0
-    faults: int = 0
-    dropped: int = 0
-
-
-class _ApiError(Exception):
-    """An error answer: status and LaunchDarkly's ``{code, message}``."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-class _Dropped(Exception):
-    """The connection was cut on purpose: there is no answer to send."""
-
-
-def _json_response(status: int, data: Any) -> web.Response:
-    return web.Response(status=status, body=json.dumps(data).encode(), content_type=_JSON)
-
-
-def _error_response(status: int, code: str, message: str) -> web.Response:
-    return _json_response(status, {"code": code, "message": message, "id": str(uuid.uuid4())})
-
-
-def _invalid_patch(message: str) -> _ApiError:
-    return _ApiError(400, "invalid_request", f"Invalid patch: {message}")
+def _invalid_patch(message: str) -> ApiError:
+    return ApiError(400, "invalid_request", f"Invalid patch: {message}")
 
 
 def _apply_json_patch(document: dict[str, Any], operations: Any) -> None:
@@ -120,7 +87,7 @@ def _apply_json_patch(document: dict[str, Any], operations: Any) -> None:
         try:
             patch.apply(document, in_place=True)
         except jsonpatch.JsonPatchTestFailed:
-            raise _ApiError(
+            raise ApiError(
                 409,
                 "optimistic_locking_error",
                 f"Conflict. test failed: {path} does not have the expected value",
@@ -130,9 +97,6 @@ def _apply_json_patch(document: dict[str, Any], operations: Any) -> None:
         except JsonPointerException:
             # jsonpointer's own messages quote the document it walked.
             raise _invalid_patch(f"operation {number} ({op} {path}): no such path") from None
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Sandbox:
@@ -154,7 +118,7 @@ class Sandbox:
             clock=self.options.clock,
         )
         self._rng = random.Random(self.options.seed)
-        self._counters = _Counters()
+        self._counters = Counters()
         self.responses: list[RecordedResponse] = []
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -221,17 +185,7 @@ class Sandbox:
     @property
     def stats(self) -> SandboxStats:
         """Requests by route and status, 429s, faults, drops and integrations stored."""
-        requests: dict[str, dict[str, int]] = {}
-        for (route, status), count in self._counters.by_route.items():
-            requests.setdefault(route, {})[status] = count
-        return SandboxStats(
-            requests=requests,
-            total=self._counters.total,
-            throttled=self._counters.throttled,
-            faults=self._counters.faults,
-            dropped=self._counters.dropped,
-            integrations=len(self._store.integrations),
-        )
+        return self._counters.stats(integrations=len(self._store.integrations))
 
     @property
     def integrations(self) -> dict[Slot, Integration]:
@@ -251,7 +205,7 @@ class Sandbox:
     def reset(self) -> None:
         """Back to the integrations the sandbox started with; stats and windows cleared."""
         self._store.reset()
-        self._counters = _Counters()
+        self._counters.clear()
         self._limiter.reset()
         self.responses.clear()
 
@@ -272,8 +226,29 @@ class Sandbox:
         return read_world_file(Path(world))
 
     def _make_app(self) -> web.Application:
-        app = web.Application()
-        routes: list[tuple[str, str, Handler, bool]] = [
+        options = self.options
+        routes: dict[AbstractRoute, ApiRoute] = {}
+        app = web.Application(
+            middlewares=[
+                middlewares.accounting(
+                    routes, self._counters, self.responses if options.record else None
+                ),
+                middlewares.authentication(routes, options.token),
+                middlewares.rate_limits(
+                    routes, self._limiter, self._counters, retry_after=options.retry_after
+                ),
+                middlewares.beta_header(routes),
+                middlewares.faults(
+                    routes,
+                    self._rng,
+                    self._counters,
+                    latency_ms=options.latency_ms,
+                    fault_rate=options.fault_rate,
+                ),
+                middlewares.api_errors,
+            ]
+        )
+        api: list[tuple[str, str, Handler, bool]] = [
             ("GET", _BSS, self._list_integrations, True),
             ("POST", _ONE, self._create, True),
             ("GET", f"{_ONE}/{{id}}", self._get, True),
@@ -282,88 +257,15 @@ class Sandbox:
             ("GET", "/api/v2/projects", self._list_projects, False),
             ("GET", "/api/v2/projects/{projectKey}/environments", self._list_environments, False),
         ]
-        for method, pattern, handler, beta in routes:
+        for method, pattern, handler, beta in api:
             # Route keys match ldbulk.sansio's ROUTE_* names, so stats line up with the client.
-            app.router.add_route(
-                method, pattern, self._endpoint(f"{method} {pattern}", handler, beta)
-            )
+            route = app.router.add_route(method, pattern, handler)
+            routes[route] = ApiRoute(key=f"{method} {pattern}", beta=beta)
         app.router.add_get("/_sandbox/stats", self._stats_endpoint)
         app.router.add_get("/_sandbox/integrations", self._integrations_endpoint)
         app.router.add_post("/_sandbox/reset", self._reset_endpoint)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         return app
-
-    # -- the path of every API request ---------------------------------------------------
-
-    def _endpoint(self, route: str, handler: Handler, beta: bool) -> Handler:
-        async def endpoint(request: web.Request) -> web.StreamResponse:
-            try:
-                response = await self._serve(route, handler, beta, request)
-            except _Dropped:
-                self._count(route, "dropped")
-                self._counters.dropped += 1
-                # The transport is gone; aiohttp discards whatever is returned.
-                return web.Response(status=500)
-            self._count(route, str(response.status))
-            if self.options.record and isinstance(response, web.Response):
-                body = response.body if isinstance(response.body, bytes) else b""
-                self.responses.append(
-                    RecordedResponse(
-                        method=request.method, route=route, status=response.status, body=body
-                    )
-                )
-            return response
-
-        return endpoint
-
-    def _count(self, route: str, status: str) -> None:
-        key = (route, status)
-        self._counters.by_route[key] = self._counters.by_route.get(key, 0) + 1
-        self._counters.total += 1
-
-    async def _serve(
-        self, route: str, handler: Handler, beta: bool, request: web.Request
-    ) -> web.StreamResponse:
-        options = self.options
-        if not secrets.compare_digest(
-            request.headers.get("Authorization", "").encode(), options.token.encode()
-        ):
-            return _error_response(401, "unauthorized", "Invalid access token")
-        limit_headers: dict[str, str] = {}
-        if self._limiter.enabled:
-            decision = self._limiter.admit(route)
-            limit_headers = decision.headers
-            if not decision.allowed:
-                self._counters.throttled += 1
-                if options.retry_after:
-                    limit_headers["Retry-After"] = str(decision.retry_after_s)
-                response: web.StreamResponse = _error_response(
-                    429, "rate_limited", "You've exceeded the API rate limit. Try again later."
-                )
-                response.headers.update(limit_headers)
-                return response
-        if beta and request.headers.get("LD-API-Version") != "beta":
-            response = _error_response(
-                403,
-                "forbidden",
-                "This is a beta resource: send the header 'LD-API-Version: beta' to use it",
-            )
-        else:
-            if options.latency_ms:
-                await asyncio.sleep(options.latency_ms / 1000)
-            if options.fault_rate and self._rng.random() < options.fault_rate:
-                self._counters.faults += 1
-                status = self._rng.choice((500, 502, 503))
-                response = _error_response(
-                    status, "internal_server_error", "Injected fault: the request was not applied"
-                )
-            else:
-                try:
-                    response = await handler(request)
-                except _ApiError as exc:
-                    response = _error_response(exc.status, exc.code, exc.message)
-        response.headers.update(limit_headers)
-        return response
 
     # -- helpers of the operations -------------------------------------------------------
 
@@ -372,23 +274,23 @@ class Sandbox:
         environment_key = request.match_info["environmentKey"]
         project = self._store.projects.get(project_key)
         if project is None:
-            raise _ApiError(404, "not_found", f"Unknown project {project_key!r}")
+            raise ApiError(404, "not_found", f"Unknown project {project_key!r}")
         if environment_key not in project.environments:
-            raise _ApiError(404, "not_found", f"Unknown environment {environment_key!r}")
+            raise ApiError(404, "not_found", f"Unknown environment {environment_key!r}")
         return project_key, environment_key
 
     def _target(self, request: web.Request) -> tuple[str, str, str]:
         project_key, environment_key = self._environment(request)
         integration_key = request.match_info["integrationKey"]
         if integration_key not in INTEGRATION_KEYS:
-            raise _ApiError(404, "not_found", f"Unknown integration key {integration_key!r}")
+            raise ApiError(404, "not_found", f"Unknown integration key {integration_key!r}")
         return project_key, environment_key, integration_key
 
     def _record(self, request: web.Request) -> IntegrationRecord:
         key = self._target(request)
         record = self._store.by_id(request.match_info["id"])
         if record is None or record.key != key:
-            raise _ApiError(404, "not_found", "Unknown integration id")
+            raise ApiError(404, "not_found", "Unknown integration id")
         return record
 
     @staticmethod
@@ -396,29 +298,29 @@ class Sandbox:
         try:
             return json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
-            raise _ApiError(400, "invalid_request", "The request body is not JSON") from None
+            raise ApiError(400, "invalid_request", "The request body is not JSON") from None
 
     # -- the operations ------------------------------------------------------------------
 
     async def _list_integrations(self, request: web.Request) -> web.StreamResponse:
-        return web.Response(status=200, body=self._store.list_body(), content_type=_JSON)
+        return web.Response(status=200, body=self._store.list_body(), content_type=JSON)
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         project_key, environment_key, integration_key = self._target(request)
         body = await self._body(request)
         if not isinstance(body, dict):
-            raise _ApiError(400, "invalid_request", "The request body must be a JSON object")
+            raise ApiError(400, "invalid_request", "The request body must be a JSON object")
         if "config" not in body:
-            raise _ApiError(400, "invalid_request", "config: required")
+            raise ApiError(400, "invalid_request", "config: required")
         on, tags, name = self._check_fields(
             body.get("on", False), body.get("tags", []), body.get("name", "")
         )
         try:
             config = validate_config(integration_key, body["config"])
         except ConfigError as exc:
-            raise _ApiError(400, "invalid_request", str(exc)) from None
+            raise ApiError(400, "invalid_request", str(exc)) from None
         if (project_key, environment_key, integration_key) in self._store.integrations:
-            raise _ApiError(
+            raise ApiError(
                 409,
                 "conflict",
                 f"A {integration_key} integration already exists in this environment",
@@ -440,21 +342,21 @@ class Sandbox:
             transport = request.transport
             if transport is not None:
                 transport.abort()
-            raise _Dropped
-        return _json_response(201, record.render(with_config=True))
+            raise Dropped
+        return json_response(201, record.render(with_config=True))
 
     @staticmethod
     def _check_fields(on: Any, tags: Any, name: Any) -> tuple[bool, list[str], str]:
         if not isinstance(on, bool):
-            raise _ApiError(400, "invalid_request", "on: must be true or false")
+            raise ApiError(400, "invalid_request", "on: must be true or false")
         if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-            raise _ApiError(400, "invalid_request", "tags: must be an array of strings")
+            raise ApiError(400, "invalid_request", "tags: must be an array of strings")
         if not isinstance(name, str):
-            raise _ApiError(400, "invalid_request", "name: must be a string")
+            raise ApiError(400, "invalid_request", "name: must be a string")
         return on, list(tags), name
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
-        return _json_response(200, self._record(request).render(with_config=True))
+        return json_response(200, self._record(request).render(with_config=True))
 
     async def _patch(self, request: web.Request) -> web.StreamResponse:
         record = self._record(request)
@@ -467,9 +369,9 @@ class Sandbox:
         _apply_json_patch(document, operations)
         for field in sorted(set(before) | set(document)):
             if field not in _WRITABLE and before.get(field) != document.get(field):
-                raise _ApiError(400, "invalid_request", f"{field}: cannot be changed")
+                raise ApiError(400, "invalid_request", f"{field}: cannot be changed")
         if "config" not in document:
-            raise _ApiError(400, "invalid_request", "config: required")
+            raise ApiError(400, "invalid_request", "config: required")
         on, tags, name = self._check_fields(
             document.get("on", False), document.get("tags", []), document.get("name", "")
         )
@@ -482,11 +384,11 @@ class Sandbox:
         try:
             stored = validate_config(record.integration_key, config)
         except ConfigError as exc:
-            raise _ApiError(400, "invalid_request", str(exc)) from None
+            raise ApiError(400, "invalid_request", str(exc)) from None
         record.on, record.tags, record.name, record.config = on, tags, name, stored
         record.version += 1
         self._store.changed()
-        return _json_response(200, record.render(with_config=True))
+        return json_response(200, record.render(with_config=True))
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         record = self._record(request)
@@ -499,11 +401,11 @@ class Sandbox:
             limit = int(request.query.get("limit", DEFAULT_PAGE_LIMIT))
             offset = int(request.query.get("offset", 0))
         except ValueError:
-            raise _ApiError(400, "invalid_request", "limit and offset must be integers") from None
+            raise ApiError(400, "invalid_request", "limit and offset must be integers") from None
         if not 1 <= limit <= MAX_PAGE_LIMIT:
-            raise _ApiError(400, "invalid_request", f"limit: must be from 1 to {MAX_PAGE_LIMIT}")
+            raise ApiError(400, "invalid_request", f"limit: must be from 1 to {MAX_PAGE_LIMIT}")
         if offset < 0:
-            raise _ApiError(400, "invalid_request", "offset: must not be negative")
+            raise ApiError(400, "invalid_request", "offset: must not be negative")
         return limit, offset
 
     def _page(self, request: web.Request, path: str, items: list[dict[str, Any]]) -> web.Response:
@@ -511,7 +413,7 @@ class Sandbox:
         total = len(items)
 
         def link(at: int) -> dict[str, str]:
-            return {"href": f"{path}?limit={limit}&offset={at}", "type": _JSON}
+            return {"href": f"{path}?limit={limit}&offset={at}", "type": JSON}
 
         links = {"self": link(offset), "first": link(0)}
         last = max(total - 1, 0) // limit * limit
@@ -520,7 +422,7 @@ class Sandbox:
             links["next"] = link(offset + limit)
         if offset > 0:
             links["prev"] = link(max(offset - limit, 0))
-        return _json_response(
+        return json_response(
             200, {"_links": links, "items": items[offset : offset + limit], "totalCount": total}
         )
 
@@ -531,21 +433,21 @@ class Sandbox:
         project_key = request.match_info["projectKey"]
         project = self._store.projects.get(project_key)
         if project is None:
-            raise _ApiError(404, "not_found", f"Unknown project {project_key!r}")
+            raise ApiError(404, "not_found", f"Unknown project {project_key!r}")
         path = f"/api/v2/projects/{sansio.segment(project_key)}/environments"
         return self._page(request, path, project.environment_items)
 
     # -- /_sandbox and everything else ---------------------------------------------------
 
     async def _stats_endpoint(self, request: web.Request) -> web.StreamResponse:
-        return _json_response(200, self.stats.to_json())
+        return json_response(200, self.stats.to_json())
 
     async def _integrations_endpoint(self, request: web.Request) -> web.StreamResponse:
-        return _json_response(200, self._store.snapshot())
+        return json_response(200, self._store.snapshot())
 
     async def _reset_endpoint(self, request: web.Request) -> web.StreamResponse:
         self.reset()
-        return _json_response(200, self.stats.to_json())
+        return json_response(200, self.stats.to_json())
 
     async def _unknown(self, request: web.Request) -> web.StreamResponse:
-        return _error_response(404, "not_found", "Invalid resource identifier")
+        return error_response(404, "not_found", "Invalid resource identifier")
