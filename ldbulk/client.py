@@ -8,6 +8,7 @@ touches aiohttp.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from ldbulk.errors import (
     ConfigError,
     RequestTimeout,
     ResponseFormatError,
+    Stopped,
     TransportError,
 )
 from ldbulk.models import (
@@ -38,6 +40,7 @@ from ldbulk.models import (
 from ldbulk.ratelimit import Pacer, compute_backoff, parse_rate_limit
 from ldbulk.report import RunStats
 from ldbulk.retry import RetryBudget, RetryPolicy
+from ldbulk.scope import Meter, RequestScope
 
 T = TypeVar("T")
 
@@ -125,6 +128,7 @@ class Client:
             reason = exc.strerror or str(exc)
             raise ConfigError(f"ca_bundle: cannot use {ca_bundle!r}: {reason}") from None
         self._session: aiohttp.ClientSession | None = None
+        self._meter = Meter()
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r})"
@@ -152,13 +156,15 @@ class Client:
 
     @property
     def stats(self) -> ClientStats:
-        """Requests, 429s, retries and pacer pauses so far."""
-        pacer = self.pacer.stats
+        """Requests, 429s, retries and seconds paused by the pacer, over every run so far.
+
+        A run's own counts are in the :class:`~ldbulk.scope.RequestScope` it passes.
+        """
         return ClientStats(
-            requests=pacer.requests,
-            throttled=pacer.throttled,
-            retries=self._budget.spent,
-            paused_s=pacer.paused_s,
+            requests=self._meter.requests,
+            throttled=self._meter.throttled,
+            retries=self._meter.retries,
+            paused_s=self._meter.paused_s,
         )
 
     # -- operations -------------------------------------------------------------------------
@@ -172,31 +178,40 @@ class Client:
         on: bool = False,
         tags: Sequence[str] = (),
         name: str | None = None,
+        scope: RequestScope | None = None,
     ) -> Integration:
         """Create a persistent store integration; the integration key follows from ``config``.
 
         A create is sent once: after a transport error or a 5xx LaunchDarkly may or may not have
         applied it, so retrying is the caller's decision (the bulk engine checks first).
+        ``scope`` (every operation takes one) counts the request for a run, and stops it from
+        being sent once the run is stopped.
         """
         body = CreateIntegrationRequest(config=config, on=on, tags=tuple(tags), name=name)
         path = sansio.integration_path(project, environment, config.integration_key)
         response = await self._exchange(
-            sansio.ROUTE_CREATE, "POST", path, body=body.to_api(), idempotent=False
+            sansio.ROUTE_CREATE, "POST", path, body=body.to_api(), idempotent=False, scope=scope
         )
         return sansio.decode("POST", path, response, Integration)
 
-    async def list_integrations(self) -> list[Integration]:
+    async def list_integrations(self, *, scope: RequestScope | None = None) -> list[Integration]:
         """Every persistent store integration of the account (one request, no config)."""
         path = sansio.BIG_SEGMENT_STORE
-        response = await self._exchange(sansio.ROUTE_LIST, "GET", path)
+        response = await self._exchange(sansio.ROUTE_LIST, "GET", path, scope=scope)
         return list(sansio.decode("GET", path, response, IntegrationCollection).items)
 
     async def get_integration(
-        self, project: str, environment: str, integration_key: str, integration_id: str
+        self,
+        project: str,
+        environment: str,
+        integration_key: str,
+        integration_id: str,
+        *,
+        scope: RequestScope | None = None,
     ) -> Integration:
         """One integration, with its (redacted) config and status."""
         path = sansio.integration_path(project, environment, integration_key, integration_id)
-        response = await self._exchange(sansio.ROUTE_GET, "GET", path)
+        response = await self._exchange(sansio.ROUTE_GET, "GET", path, scope=scope)
         return sansio.decode("GET", path, response, Integration)
 
     async def update_integration(
@@ -206,6 +221,8 @@ class Client:
         integration_key: str,
         integration_id: str,
         patch: Sequence[Mapping[str, Any]],
+        *,
+        scope: RequestScope | None = None,
     ) -> Integration:
         """Apply an RFC 6902 JSON Patch (``test`` ops make it conditional)."""
         for index, operation in enumerate(patch):
@@ -215,33 +232,59 @@ class Client:
                 raise ConfigError(f"patch[{index}]: needs string 'op' and 'path'")
         path = sansio.integration_path(project, environment, integration_key, integration_id)
         response = await self._exchange(
-            sansio.ROUTE_PATCH, "PATCH", path, body=[dict(op) for op in patch], idempotent=False
+            sansio.ROUTE_PATCH,
+            "PATCH",
+            path,
+            body=[dict(op) for op in patch],
+            idempotent=False,
+            scope=scope,
         )
         return sansio.decode("PATCH", path, response, Integration)
 
     async def delete_integration(
-        self, project: str, environment: str, integration_key: str, integration_id: str
+        self,
+        project: str,
+        environment: str,
+        integration_key: str,
+        integration_id: str,
+        *,
+        scope: RequestScope | None = None,
     ) -> None:
-        """Delete one integration (LaunchDarkly answers 204)."""
+        """Delete one integration (LaunchDarkly answers 204).
+
+        A delete is retried after a lost answer; when the retry finds the integration gone
+        (404), the lost attempt did the deleting, so that counts as deleted too.
+        """
         path = sansio.integration_path(project, environment, integration_key, integration_id)
-        response = await self._exchange(sansio.ROUTE_DELETE, "DELETE", path)
+        attempts: list[int] = []
+        response = await self._exchange(
+            sansio.ROUTE_DELETE, "DELETE", path, scope=scope, attempts=attempts
+        )
+        if response.status == 404 and len(attempts) > 1:
+            return
         sansio.expect_no_content("DELETE", path, response)
 
-    def projects(self) -> AsyncIterator[Project]:
+    def projects(self, *, scope: RequestScope | None = None) -> AsyncIterator[Project]:
         """Every project of the account, page after page."""
-        return self._paginate(sansio.ROUTE_PROJECTS, "/api/v2/projects", Project)
+        return self._paginate(sansio.ROUTE_PROJECTS, "/api/v2/projects", Project, scope)
 
-    def environments(self, project: str) -> AsyncIterator[Environment]:
+    def environments(
+        self, project: str, *, scope: RequestScope | None = None
+    ) -> AsyncIterator[Environment]:
         """Every environment of a project, page after page (SDK keys are never kept)."""
         path = f"/api/v2/projects/{sansio.segment(project)}/environments"
-        return self._paginate(sansio.ROUTE_ENVIRONMENTS, path, Environment)
+        return self._paginate(sansio.ROUTE_ENVIRONMENTS, path, Environment, scope)
 
-    async def _paginate(self, route: str, path: str, item: type[T]) -> AsyncIterator[T]:
+    async def _paginate(
+        self, route: str, path: str, item: type[T], scope: RequestScope | None
+    ) -> AsyncIterator[T]:
         params: dict[str, str] | None = {"limit": str(PAGE_SIZE), "offset": "0"}
         seen: set[str] = set()
         next_path: str | None = path
         while next_path is not None:
-            response = await self._exchange(route, "GET", next_path, params=params, beta=False)
+            response = await self._exchange(
+                route, "GET", next_path, params=params, beta=False, scope=scope
+            )
             page = sansio.decode("GET", next_path, response, Page[item])  # type: ignore[valid-type]
             for entry in page.items:
                 yield entry
@@ -266,49 +309,94 @@ class Client:
         body: Any = None,
         beta: bool = True,
         idempotent: bool = True,
+        scope: RequestScope | None = None,
+        attempts: list[int] | None = None,
     ) -> sansio.RawResponse:
         """Send one request through the pacer, waiting out 429s and retrying what is safe.
 
         A 429 means LaunchDarkly did not apply the request, so it is always sent again once the
         pacer's gate opens, until ``throttle_deadline_s``. Transport errors and 5xx are retried
         with backoff only when ``idempotent``: for a create, the caller must first find out
-        whether it was applied.
+        whether it was applied. Once ``scope`` is stopped, nothing more is sent: a request
+        still waiting raises :class:`Stopped`. ``attempts`` collects the status of each try
+        (0 for no answer), for the callers that read a retry's answer differently.
         """
         loop = asyncio.get_running_loop()
         throttle_deadline = loop.time() + self.retry.throttle_deadline_s
+        stop = scope.stop if scope is not None else None
+        meters = (self._meter, scope.meter) if scope is not None else (self._meter,)
         failures = 0
         while True:
-            await self.pacer.acquire(route)
+            await self._turn(route, stop, meters)
             sent = loop.time()
             try:
                 response = await self._send(method, path, params=params, body=body, beta=beta)
             except TransportError as exc:
                 failures += 1
+                if attempts is not None:
+                    attempts.append(0)
                 log.info("%s %s: %s (failure %d)", method, path, exc, failures)
-                if not idempotent or not self.spend_retry(failures):
+                if not idempotent or not self.retry_allowed(failures, scope):
                     raise
-                await asyncio.sleep(self.backoff(failures))
+                await self.pause_before_retry(failures, scope)
                 continue
+            if attempts is not None:
+                attempts.append(response.status)
             log.debug(
                 "%s %s -> %d (%.0f ms)", method, path, response.status, (loop.time() - sent) * 1000
             )
             self.pacer.observe(route, response.status, parse_rate_limit(response.headers))
-            if response.status == 429 and loop.time() < throttle_deadline:
-                log.info("%s %s: rate limited, waiting for the window to reset", method, path)
-                continue
+            if response.status == 429:
+                for meter in meters:
+                    meter.throttled += 1
+                if loop.time() < throttle_deadline:
+                    log.info("%s %s: rate limited, waiting for the window to reset", method, path)
+                    continue
             if response.status >= 500 and idempotent:
                 failures += 1
-                if self.spend_retry(failures):
-                    await asyncio.sleep(self.backoff(failures))
+                if self.retry_allowed(failures, scope):
+                    await self.pause_before_retry(failures, scope)
                     continue
             if response.status < 400:
                 self._budget.earn()
             return response
 
-    def spend_retry(self, failures: int) -> bool:
-        """Take one retry from the run's budget, if a request that failed ``failures`` times
-        may be tried again; False when it may not."""
-        return failures < self.retry.max_attempts and self._budget.try_spend()
+    async def _turn(
+        self, route: str, stop: asyncio.Event | None, meters: Sequence[Meter]
+    ) -> None:
+        """Wait for the pacer to let one request go, counting the wait and the request."""
+        now = asyncio.get_running_loop().time()
+        for meter in meters:
+            meter.wait_begins(now)
+        try:
+            await self.pacer.acquire(route, stop=stop)
+        finally:
+            now = asyncio.get_running_loop().time()
+            for meter in meters:
+                meter.wait_ends(now)
+        for meter in meters:
+            meter.requests += 1
+
+    def retry_allowed(self, failures: int, scope: RequestScope | None = None) -> bool:
+        """Whether a request that failed ``failures`` times may be tried again; when it may,
+        one retry is taken from the client's budget and counted."""
+        if failures >= self.retry.max_attempts or not self._budget.try_spend():
+            return False
+        self._meter.retries += 1
+        if scope is not None:
+            scope.meter.retries += 1
+        return True
+
+    async def pause_before_retry(self, failures: int, scope: RequestScope | None = None) -> None:
+        """Back off before the next try; raise :class:`Stopped` if the scope stops meanwhile."""
+        delay = self.backoff(failures)
+        if scope is None:
+            await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(scope.stop.wait(), delay)
+        if scope.stopped:
+            raise Stopped("not retried: the run was stopped")
 
     def backoff(self, failures: int) -> float:
         """Seconds to wait before the next try after ``failures`` failures."""

@@ -8,6 +8,7 @@
      ├── ManifestError          (ldbulk.manifest) every problem of a set of manifests, each
      │                          with file, line and path.
      ├── ResponseFormatError    LaunchDarkly answered, but the body is not what the spec says.
+     ├── Stopped                the request was never sent: its run was told to stop first.
      ├── TransportError         no HTTP answer at all: connect failure, reset, truncated body.
      │    └── RequestTimeout    the connect or total timeout ran out.
      └── HTTPStatusError        LaunchDarkly answered with an error status.
@@ -43,6 +44,10 @@ class ConfigError(LdbulkError, ValueError):
 
 class ResponseFormatError(LdbulkError):
     """A response body does not match the schema LaunchDarkly documents."""
+
+
+class Stopped(LdbulkError):
+    """The request was not sent: the run it belongs to was stopped while it waited its turn."""
 
 
 class TransportError(LdbulkError):

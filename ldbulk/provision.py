@@ -15,7 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from typing import Final
 
 import attrs
@@ -30,11 +37,13 @@ from ldbulk.errors import (
     NotFound,
     RateLimited,
     ResponseFormatError,
+    Stopped,
     TransportError,
     Unauthorized,
 )
 from ldbulk.models import Integration, Target
 from ldbulk.report import ErrorInfo, Outcome, Report, TargetResult
+from ldbulk.scope import RequestScope
 
 DEFAULT_CONCURRENCY: Final = 8
 
@@ -50,10 +59,17 @@ _FINAL: Final[dict[type[HTTPStatusError], Outcome]] = {
 }
 
 
-def _error_info(exc: LdbulkError) -> ErrorInfo:
+def error_info(exc: LdbulkError) -> ErrorInfo:
+    """LaunchDarkly's code, message and request id of a status error; else ldbulk's words."""
     if isinstance(exc, HTTPStatusError):
         return ErrorInfo(code=exc.code, message=exc.message, id=exc.request_id)
     return ErrorInfo(code=type(exc).__name__, message=str(exc))
+
+
+def unauthorized_reason(exc: Unauthorized) -> str:
+    """Why the rest of a run was not tried after a 401, in words that name the 401."""
+    said = f": {exc.message}" if exc.message else ""
+    return f"not tried: LaunchDarkly refused the access token (401 Unauthorized{said})"
 
 
 class Inventory:
@@ -63,8 +79,9 @@ class Inventory:
     that started after all of them failed, instead of sending one each.
     """
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, scope: RequestScope | None = None) -> None:
         self._client = client
+        self._scope = scope
         self._ids: dict[Key, str] = {}
         self._refresh: asyncio.Task[None] | None = None
         self._refresh_started = -1.0
@@ -89,225 +106,23 @@ class Inventory:
         self._refresh = asyncio.ensure_future(self._load())
         await asyncio.shield(self._refresh)
 
+    async def aclose(self) -> None:
+        """Cancel a listing still under way (its waiters are gone), and wait for it to end."""
+        if self._refresh is not None and not self._refresh.done():
+            self._refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LdbulkError):
+                await self._refresh
+
     async def _load(self) -> None:
-        integrations = await self._client.list_integrations()
+        # The listing that settles an unclear create is the one request a stopped run still
+        # sends, so it is not bound to the stop signal: only counted for the run.
+        counted = RequestScope(meter=self._scope.meter) if self._scope is not None else None
+        integrations = await self._client.list_integrations(scope=counted)
         self._ids = {_key_of(integration): integration.id for integration in integrations}
 
 
 def _key_of(integration: Integration) -> Key:
     return (integration.project_key, integration.environment_key, integration.integration_key)
-
-
-@attrs.define
-class _Progress:
-    aborted: bool = False
-    stopping: bool = False
-    seen: set[Key] = attrs.field(factory=set)
-
-
-class Provisioner:
-    """Creates the integrations of many targets concurrently, under the client's pacer.
-
-    ``results(targets)`` streams each target's :class:`TargetResult` as it settles;
-    ``run(targets)`` collects them into a :class:`Report`. ``stop()`` lets in-flight creates
-    finish and reports the targets not yet started as ``skipped``.
-    """
-
-    def __init__(self, client: Client, *, concurrency: int = DEFAULT_CONCURRENCY) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        self.client = client
-        self.concurrency = concurrency
-        self.inventory = Inventory(client)
-        self._state = _Progress()
-
-    def stop(self) -> None:
-        """Start no new target; the rest are reported ``skipped``."""
-        self._state.stopping = True
-
-    async def run(
-        self,
-        targets: Iterable[Target] | AsyncIterable[Target],
-        *,
-        on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
-    ) -> Report:
-        """Provision every target and return the report (results in target order)."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        before = self.client.stats
-        indexed: list[tuple[int, TargetResult]] = []
-        async for index, result in self._indexed_results(targets):
-            indexed.append((index, result))
-            if on_result is not None:
-                maybe = on_result(result)
-                if maybe is not None:
-                    await maybe
-        indexed.sort(key=lambda pair: pair[0])
-        stats = self.client.stats.run_stats(elapsed_s=loop.time() - started, since=before)
-        return Report(results=tuple(result for _, result in indexed), stats=stats)
-
-    async def results(
-        self, targets: Iterable[Target] | AsyncIterable[Target]
-    ) -> AsyncIterator[TargetResult]:
-        """Each target's result as soon as it settles (not in target order)."""
-        async for _, result in self._indexed_results(targets):
-            yield result
-
-    async def _indexed_results(
-        self, targets: Iterable[Target] | AsyncIterable[Target]
-    ) -> AsyncIterator[tuple[int, TargetResult]]:
-        # A bounded queue: when the consumer is slow the workers wait, so memory stays flat.
-        queue: asyncio.Queue[tuple[int, TargetResult] | None] = asyncio.Queue(
-            maxsize=self.concurrency * 4
-        )
-        producer = asyncio.create_task(self._produce(targets, queue))
-        try:
-            while (item := await queue.get()) is not None:
-                yield item
-        finally:
-            if not producer.done():
-                producer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await producer
-
-    async def _produce(
-        self,
-        targets: Iterable[Target] | AsyncIterable[Target],
-        queue: asyncio.Queue[tuple[int, TargetResult] | None],
-    ) -> None:
-        try:
-            listing_error = await self._plan()
-            source = _numbered(targets)
-            lock = asyncio.Lock()
-
-            async def worker() -> None:
-                while True:
-                    async with lock:
-                        item = await anext(source, None)
-                    if item is None:
-                        return
-                    index, target = item
-                    result = await self._settle(target, listing_error)
-                    await queue.put((index, result))
-
-            async with asyncio.TaskGroup() as group:
-                for _ in range(self.concurrency):
-                    group.create_task(worker())
-        finally:
-            await queue.put(None)
-
-    async def _plan(self) -> LdbulkError | None:
-        """List existing integrations once; a failure here is every target's failure."""
-        try:
-            await self.inventory.refresh()
-        except Unauthorized as exc:
-            self._state.aborted = True
-            return exc
-        except LdbulkError as exc:
-            return exc
-        return None
-
-    async def _settle(self, target: Target, listing_error: LdbulkError | None) -> TargetResult:
-        """One target, from plan to its final outcome."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        verdict = await self._decide(target, listing_error)
-        return TargetResult(
-            project=target.project,
-            environment=target.environment,
-            integration=target.integration_key,
-            outcome=verdict.outcome,
-            status=verdict.status,
-            integration_id=verdict.integration_id,
-            attempts=verdict.attempts,
-            error=verdict.error,
-            elapsed_s=loop.time() - started,
-        )
-
-    async def _decide(self, target: Target, listing_error: LdbulkError | None) -> _Verdict:
-        if target.key in self._state.seen:
-            return _Verdict(
-                outcome=Outcome.SKIPPED,
-                error=ErrorInfo(code="duplicate", message="same target given earlier in this run"),
-            )
-        self._state.seen.add(target.key)
-        if self._state.aborted or self._state.stopping:
-            reason = "the run was aborted" if self._state.aborted else "the run was stopped"
-            return _Verdict(
-                outcome=Outcome.SKIPPED, error=ErrorInfo(code="skipped", message=reason)
-            )
-        if listing_error is not None:
-            return _Verdict(
-                outcome=Outcome.FAILED,
-                status=getattr(listing_error, "status", None),
-                error=ErrorInfo(
-                    code="listing_failed",
-                    message=f"could not list existing integrations: {listing_error}",
-                ),
-            )
-        existing = self.inventory.get(target.key)
-        if existing is not None:
-            return _Verdict(outcome=Outcome.EXISTS, integration_id=existing)
-        return await self._create(target)
-
-    async def _create(self, target: Target) -> _Verdict:
-        """Create, and when the answer is unclear, look before creating again."""
-        loop = asyncio.get_running_loop()
-        attempts = 0
-        failures = 0
-        sent_unclear = False  # a create of ours may have been applied without our knowing
-        while True:
-            attempts += 1
-            try:
-                integration = await self.client.create_integration(
-                    target.project,
-                    target.environment,
-                    target.config,
-                    on=target.on,
-                    tags=target.tags,
-                    name=target.name,
-                )
-            except (TransportError, ResponseFormatError, Conflict) as exc:
-                error: LdbulkError = exc
-                sent_unclear = sent_unclear or not isinstance(exc, Conflict)
-            except HTTPStatusError as exc:
-                if isinstance(exc, Unauthorized):
-                    self._state.aborted = True
-                outcome = _FINAL.get(type(exc))
-                if outcome is not None:
-                    return _Verdict.of(outcome, exc, attempts)
-                error = exc  # 5xx, or a status the spec does not name: unclear
-                sent_unclear = True
-            else:
-                self.inventory.add(integration)
-                return _Verdict(
-                    outcome=Outcome.CREATED,
-                    status=201,
-                    integration_id=integration.id,
-                    attempts=attempts,
-                )
-
-            failed_at = loop.time()
-            try:
-                await self.inventory.refresh(newer_than=failed_at)
-            except Unauthorized as exc:
-                self._state.aborted = True
-                return _Verdict.of(Outcome.UNAUTHORIZED, exc, attempts)
-            except LdbulkError:
-                pass  # could not look: retrying is still safe, a second create gets a 409
-            found = self.inventory.get(target.key)
-            if found is not None:
-                return _Verdict(
-                    outcome=Outcome.CREATED if sent_unclear else Outcome.EXISTS,
-                    status=getattr(error, "status", None),
-                    integration_id=found,
-                    attempts=attempts,
-                )
-            failures += 1
-            if self._state.aborted or not self.client.spend_retry(failures):
-                outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
-                return _Verdict.of(outcome, error, attempts)
-            await asyncio.sleep(self.client.backoff(failures))
 
 
 @attrs.frozen(kw_only=True)
@@ -327,8 +142,324 @@ class _Verdict:
             outcome=outcome,
             status=getattr(exc, "status", None),
             attempts=attempts,
-            error=_error_info(exc),
+            error=error_info(exc),
         )
+
+    @classmethod
+    def skipped(cls, code: str, message: str) -> _Verdict:
+        """Never tried, and why."""
+        return cls(outcome=Outcome.SKIPPED, error=ErrorInfo(code=code, message=message))
+
+
+_STOPPED: Final = "not tried: the run was stopped"
+
+
+class _Run:
+    """One run of a :class:`Provisioner`: everything that must not outlive it or leak into
+    the next one (targets seen, the inventory, the 401 that aborted it, its stop signal and
+    counts)."""
+
+    def __init__(self, client: Client, concurrency: int, scope: RequestScope) -> None:
+        self.client = client
+        self.concurrency = concurrency
+        self.scope = scope
+        self.inventory = Inventory(client, scope)
+        self.seen: set[Key] = set()
+        self.refused: Unauthorized | None = None
+        self.listing_error: LdbulkError | None = None
+
+    async def produce(
+        self,
+        targets: Iterable[Target] | AsyncIterable[Target],
+        queue: asyncio.Queue[_Item],
+        room: asyncio.Semaphore,
+    ) -> None:
+        """Settle every target with a pool of workers, putting each result on ``queue``."""
+        try:
+            await self._plan()
+            source = _numbered(targets)
+            lock = asyncio.Lock()
+
+            async def worker() -> None:
+                while True:
+                    await room.acquire()
+                    async with lock:
+                        item = await anext(source, None)
+                    if item is None:
+                        room.release()
+                        return
+                    index, target = item
+                    queue.put_nowait((index, await self.settle(target)))
+
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self.concurrency):
+                    group.create_task(worker())
+        except BaseException as exc:
+            # The queue is unbounded (``room`` is the bound), so this never blocks.
+            queue.put_nowait(_Failure(exc))
+            raise
+        else:
+            queue.put_nowait(None)
+        finally:
+            await self.inventory.aclose()
+
+    async def _plan(self) -> None:
+        """List existing integrations once; a failure here is every target's failure."""
+        try:
+            await self.inventory.refresh()
+        except Unauthorized as exc:
+            self.refused = exc
+            self.listing_error = exc
+        except Stopped:
+            pass  # every target will be skipped as stopped
+        except LdbulkError as exc:
+            self.listing_error = exc
+
+    async def settle(self, target: Target) -> TargetResult:
+        """One target, from plan to its final outcome; never raises for a target's sake."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            verdict = await self._decide(target)
+        except Exception as exc:  # one target's surprise must not end the run
+            verdict = _Verdict(
+                outcome=Outcome.FAILED,
+                error=ErrorInfo(code="internal_error", message=f"{type(exc).__name__}: {exc}"),
+            )
+        return TargetResult(
+            project=target.project,
+            environment=target.environment,
+            integration=target.integration_key,
+            outcome=verdict.outcome,
+            status=verdict.status,
+            integration_id=verdict.integration_id,
+            attempts=verdict.attempts,
+            error=verdict.error,
+            elapsed_s=loop.time() - started,
+        )
+
+    async def _decide(self, target: Target) -> _Verdict:
+        if target.key in self.seen:
+            return _Verdict.skipped("duplicate", "same target given earlier in this run")
+        self.seen.add(target.key)
+        if self.listing_error is not None:
+            if isinstance(self.listing_error, Unauthorized):
+                # The listing is the first request every target needs: each was refused.
+                return _Verdict.of(Outcome.UNAUTHORIZED, self.listing_error, 0)
+            return _Verdict(
+                outcome=Outcome.FAILED,
+                status=getattr(self.listing_error, "status", None),
+                error=ErrorInfo(
+                    code="listing_failed",
+                    message=f"could not list existing integrations: {self.listing_error}",
+                ),
+            )
+        if self.refused is not None:
+            return _Verdict.skipped("skipped", unauthorized_reason(self.refused))
+        if self.scope.stopped:
+            return _Verdict.skipped("stopped", _STOPPED)
+        existing = self.inventory.get(target.key)
+        if existing is not None:
+            return _Verdict(outcome=Outcome.EXISTS, integration_id=existing)
+        return await self._create(target)
+
+    async def _create(self, target: Target) -> _Verdict:
+        """Create, and when the answer is unclear, look before creating again."""
+        loop = asyncio.get_running_loop()
+        attempts = 0
+        failures = 0
+        error: LdbulkError | None = None
+        sent_unclear = False  # a create of ours may have been applied without our knowing
+        while True:
+            try:
+                attempts += 1
+                integration = await self.client.create_integration(
+                    target.project,
+                    target.environment,
+                    target.config,
+                    on=target.on,
+                    tags=target.tags,
+                    name=target.name,
+                    scope=self.scope,
+                )
+            except Stopped:
+                return self._stopped(error, attempts - 1)
+            except (TransportError, ResponseFormatError, Conflict) as exc:
+                error = exc
+                sent_unclear = sent_unclear or not isinstance(exc, Conflict)
+            except HTTPStatusError as exc:
+                if isinstance(exc, Unauthorized):
+                    self.refused = exc
+                outcome = _FINAL.get(type(exc))
+                if outcome is not None:
+                    return _Verdict.of(outcome, exc, attempts)
+                error = exc  # 5xx, or a status the spec does not name: unclear
+                sent_unclear = True
+            else:
+                self.inventory.add(integration)
+                return _Verdict(
+                    outcome=Outcome.CREATED,
+                    status=201,
+                    integration_id=integration.id,
+                    attempts=attempts,
+                )
+
+            failed_at = loop.time()
+            try:
+                await self.inventory.refresh(newer_than=failed_at)
+            except Unauthorized as exc:
+                self.refused = exc
+                return _Verdict.of(Outcome.UNAUTHORIZED, exc, attempts)
+            except LdbulkError:
+                pass  # could not look: retrying is still safe, a second create gets a 409
+            found = self.inventory.get(target.key)
+            if found is not None:
+                return _Verdict(
+                    outcome=Outcome.CREATED if sent_unclear else Outcome.EXISTS,
+                    status=getattr(error, "status", None),
+                    integration_id=found,
+                    attempts=attempts,
+                )
+            failures += 1
+            if self.refused is not None or not self.client.retry_allowed(failures, self.scope):
+                outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
+                return _Verdict.of(outcome, error, attempts)
+            try:
+                await self.client.pause_before_retry(failures, self.scope)
+            except Stopped:
+                return self._stopped(error, attempts)
+
+    @staticmethod
+    def _stopped(error: LdbulkError | None, attempts: int) -> _Verdict:
+        """The run stopped before this target's next create was sent."""
+        if error is None:
+            # Nothing was sent, or only what a 429 refused: nothing was applied.
+            return _Verdict(
+                outcome=Outcome.SKIPPED,
+                attempts=attempts,
+                error=ErrorInfo(code="stopped", message=_STOPPED),
+            )
+        # An earlier try failed and the listing did not find the integration; say so.
+        verdict = _Verdict.of(Outcome.FAILED, error, attempts)
+        assert verdict.error is not None
+        message = f"{verdict.error.message} (not retried: the run was stopped)"
+        return attrs.evolve(verdict, error=attrs.evolve(verdict.error, message=message))
+
+
+@attrs.frozen
+class _Failure:
+    """The producer's exception, handed to the consumer of the stream."""
+
+    exc: BaseException
+
+
+_Item = tuple[int, TargetResult] | _Failure | None
+
+
+class Provisioner:
+    """Creates the integrations of many targets concurrently, under the client's pacer.
+
+    ``run(targets)`` collects every result into a :class:`Report`; ``stream(targets)`` hands
+    them out as they settle::
+
+        async with provisioner.stream(targets) as results:
+            async for result in results:
+                ...
+
+    Leaving the ``async with`` block early cancels the rest of the run and leaves no task
+    behind. ``stop()`` ends the runs under way gracefully: no create is sent after it (only the
+    listing that settles an unclear create), requests in flight finish, and the targets not
+    yet sent are reported ``skipped``. Each run has its own state and stats, so one
+    provisioner may run many times, even concurrently.
+    """
+
+    def __init__(self, client: Client, *, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.client = client
+        self.concurrency = concurrency
+        self._runs: set[_Run] = set()
+
+    def stop(self) -> None:
+        """Send nothing more in the runs under way; what is not settled yet ends ``skipped``."""
+        for run in self._runs:
+            run.scope.stop.set()
+
+    async def run(
+        self,
+        targets: Iterable[Target] | AsyncIterable[Target],
+        *,
+        on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> Report:
+        """Provision every target and return the report (results in target order).
+
+        ``stop``, when given, stops this run once it is set (as :meth:`stop` does).
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        scope = RequestScope(stop=stop) if stop is not None else RequestScope()
+        indexed: list[tuple[int, TargetResult]] = []
+        async with self._indexed(targets, scope) as results:
+            async for index, result in results:
+                indexed.append((index, result))
+                if on_result is not None:
+                    maybe = on_result(result)
+                    if maybe is not None:
+                        await maybe
+        indexed.sort(key=lambda pair: pair[0])
+        stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
+        return Report(results=tuple(result for _, result in indexed), stats=stats)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, targets: Iterable[Target] | AsyncIterable[Target]
+    ) -> AsyncIterator[AsyncIterator[TargetResult]]:
+        """Each target's result as soon as it settles (not in target order), in a scope."""
+        async with self._indexed(targets, RequestScope()) as indexed:
+
+            async def results() -> AsyncGenerator[TargetResult, None]:
+                async for _, result in indexed:
+                    yield result
+
+            stream = results()
+            try:
+                yield stream
+            finally:
+                await stream.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _indexed(
+        self, targets: Iterable[Target] | AsyncIterable[Target], scope: RequestScope
+    ) -> AsyncIterator[AsyncIterator[tuple[int, TargetResult]]]:
+        run = _Run(self.client, self.concurrency, scope)
+        # Workers wait for room before taking a target, so a slow consumer holds them back
+        # and memory stays flat; the queue itself never blocks a put.
+        room = asyncio.Semaphore(self.concurrency * 4)
+        queue: asyncio.Queue[_Item] = asyncio.Queue()
+
+        async def results() -> AsyncGenerator[tuple[int, TargetResult], None]:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.exc
+                room.release()
+                yield item
+
+        self._runs.add(run)
+        producer = asyncio.create_task(run.produce(targets, queue, room))
+        stream = results()
+        try:
+            yield stream
+        finally:
+            self._runs.discard(run)
+            await stream.aclose()
+            if not producer.done():
+                producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
 
 
 async def _numbered(

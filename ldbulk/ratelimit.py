@@ -17,7 +17,6 @@ from every response and holds new requests back once a window is spent, so a ste
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import random
 import time
@@ -26,6 +25,8 @@ from typing import Final
 
 import attrs
 from aiolimiter import AsyncLimiter
+
+from ldbulk.errors import Stopped
 
 WINDOW_S: Final = 10.0
 
@@ -129,6 +130,18 @@ def compute_backoff(
     # The exponent is clamped so a huge attempt number cannot overflow a float.
     ceiling = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 64))
     return float(ceiling * rand())
+
+
+async def _first_of(news: asyncio.Event, stop: asyncio.Event | None, *, seconds: float) -> None:
+    """Wait until a budget changes, the run is stopped, or ``seconds`` pass."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in (news, stop) if event is not None]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        # Reap them, so no waiter of a finished request lingers as a pending task.
+        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 # Two resets closer than this name the same window (the conversion to loop time jitters).
@@ -239,10 +252,17 @@ class Pacer:
             return None
         return self._wall_clock() + (self._held_until - now)
 
-    async def acquire(self, route: str) -> None:
-        """Wait until a request on ``route`` may be sent, and count it against the budgets."""
+    async def acquire(self, route: str, *, stop: asyncio.Event | None = None) -> None:
+        """Wait until a request on ``route`` may be sent, and count it against the budgets.
+
+        When ``stop`` is set before the request's turn comes, raise :class:`Stopped` at once:
+        a run that was told to stop must not send what is still waiting, however long the
+        wait would have been.
+        """
         loop = asyncio.get_running_loop()
         while True:
+            if stop is not None and stop.is_set():
+                raise Stopped("not sent: the run was stopped")
             now = loop.time()
             wait = self._gate_until - now
             for key in ("global", "token", route):
@@ -264,11 +284,11 @@ class Pacer:
             self._hold(now + wait, now)
             if self._news is None:
                 self._news = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._news.wait()
+            await _first_of(self._news, stop, seconds=wait)
         if self._bucket is not None:
             await self._bucket.acquire()
+        if stop is not None and stop.is_set():
+            raise Stopped("not sent: the run was stopped")
         for key in ("global", "token", route):
             window = self._windows.get(key)
             if window is not None:

@@ -165,13 +165,15 @@ async def test_unauthorized_aborts_the_run_and_skips_the_rest(client: Client) ->
     assert outcomes == [Outcome.UNAUTHORIZED] + [Outcome.SKIPPED] * 4
 
 
-async def test_unauthorized_listing_skips_every_target(client: Client) -> None:
+async def test_unauthorized_listing_is_every_targets_401(client: Client) -> None:
     with aioresponses() as mocked:
         mocked.get(LIST, status=401, payload=error("unauthorized"))
         async with client:
             report = await provision(client, [target("a"), target("b")])
         assert posts(mocked) == 0
-    assert [r.outcome for r in report.results] == [Outcome.SKIPPED, Outcome.SKIPPED]
+    assert [r.outcome for r in report.results] == [Outcome.UNAUTHORIZED] * 2
+    assert report.counts["unauthorized"] == 2
+    assert all(r.status == 401 and r.error and r.error.code == "unauthorized" for r in report.results)
 
 
 async def test_failed_listing_fails_every_target_without_writing(client: Client) -> None:
@@ -201,10 +203,11 @@ async def test_stop_skips_targets_not_yet_started(client: Client) -> None:
         async with client:
             provisioner = Provisioner(client, concurrency=1)
             seen = []
-            async for result in provisioner.results(target(f"e{i}") for i in range(10)):
-                seen.append(result.outcome)
-                if len(seen) == 3:
-                    provisioner.stop()
+            async with provisioner.stream(target(f"e{i}") for i in range(10)) as results:
+                async for result in results:
+                    seen.append(result.outcome)
+                    if len(seen) == 3:
+                        provisioner.stop()
     assert len(seen) == 10
     # Results already in flight or buffered settle normally; everything after is skipped.
     first_skipped = seen.index(Outcome.SKIPPED)

@@ -150,7 +150,7 @@ async def test_a_wrong_token_stops_the_run_before_any_write(make_sandbox: Sandbo
     async with Client("api-wrong", base_url=sandbox.url) as client:
         report = await provision(client, targets)
     assert sandbox.integrations == {}
-    assert {r.outcome for r in report.results} == {Outcome.SKIPPED}
+    assert {r.outcome for r in report.results} == {Outcome.UNAUTHORIZED}
 
 
 async def test_workers_stay_bounded_however_many_targets_stream_in(
@@ -175,8 +175,9 @@ async def test_workers_stay_bounded_however_many_targets_stream_in(
 
 async def test_results_stream_as_targets_settle(make_sandbox: SandboxFactory) -> None:
     sandbox = await make_sandbox(projects=2, environments=10)
-    async with client_for(sandbox) as client:
-        outcomes = Counter(
-            [r.outcome async for r in Provisioner(client).results(every_target(2, 10))]
-        )
+    async with (
+        client_for(sandbox) as client,
+        Provisioner(client).stream(every_target(2, 10)) as results,
+    ):
+        outcomes = Counter([r.outcome async for r in results])
     assert outcomes == {Outcome.CREATED: 20}
