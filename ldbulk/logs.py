@@ -1,7 +1,9 @@
 """Logging setup for the command line: text for people, JSON lines for log collectors.
 
 Log records name routes, statuses and timings; they never carry headers or bodies, so the
-access token and store secrets cannot reach a log.
+access token and store secrets cannot reach a log. They may carry LaunchDarkly's words (an
+error message), so text lines escape control characters (:func:`~ldbulk.text.printable`): a
+log read in a terminal must not be recoloured by it. JSON lines escape them already.
 """
 
 from __future__ import annotations
@@ -10,9 +12,15 @@ import json
 import logging
 import sys
 import time
-from typing import Literal
+from types import TracebackType
+from typing import Literal, TypeAlias
+
+from ldbulk.text import printable
 
 LogFormat = Literal["text", "json"]
+_ExcInfo: TypeAlias = (
+    tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+)
 
 logger = logging.getLogger("ldbulk")
 
@@ -39,6 +47,18 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """A plain text line per record, with control characters escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The line without the traceback, escaped."""
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: _ExcInfo) -> str:
+        """The traceback, escaped line by line so it still reads as one."""
+        return "\n".join(map(printable, super().formatException(ei).split("\n")))
+
+
 def configure(verbosity: int, log_format: LogFormat) -> None:
     """Send ldbulk's logs to stderr: warnings by default, info with -v, debug with -vv."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
@@ -46,7 +66,7 @@ def configure(verbosity: int, log_format: LogFormat) -> None:
     if log_format == "json":
         handler.setFormatter(JSONFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False

@@ -1,4 +1,8 @@
-"""Renderings of a :class:`~ldbulk.report.Report` for people and CI: JUnit, Markdown, terminal."""
+"""Renderings of a :class:`~ldbulk.report.Report` for people and CI: JUnit, Markdown, terminal.
+
+Every text field passes through :func:`~ldbulk.text.printable`: error messages and ids come
+from LaunchDarkly, and a control character in them would break the XML or drive the terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ldbulk.report import Outcome, Report, TargetResult
+from ldbulk.text import printable
 
 _STYLE = {
     Outcome.CREATED: "green",
@@ -17,7 +22,7 @@ _STYLE = {
 
 
 def _target_name(result: TargetResult) -> str:
-    return f"{result.project}/{result.environment}/{result.integration}"
+    return printable(f"{result.project}/{result.environment}/{result.integration}")
 
 
 def _detail(result: TargetResult) -> str:
@@ -27,7 +32,11 @@ def _detail(result: TargetResult) -> str:
     text = text or result.error.message
     if result.error.id:
         text += f" (request id {result.error.id})"
-    return text
+    return printable(text)
+
+
+def _id(result: TargetResult) -> str:
+    return printable(result.integration_id or "")
 
 
 def to_junit(report: Report) -> str:
@@ -46,8 +55,8 @@ def to_junit(report: Report) -> str:
         case = ElementTree.SubElement(
             suite,
             "testcase",
-            classname=f"ldbulk.{result.project}",
-            name=f"{result.environment}/{result.integration}",
+            classname=printable(f"ldbulk.{result.project}"),
+            name=printable(f"{result.environment}/{result.integration}"),
             time=f"{result.elapsed_s:.3f}",
         )
         if result.outcome == Outcome.SKIPPED:
@@ -59,7 +68,7 @@ def to_junit(report: Report) -> str:
             failure.text = f"status {result.status}, {result.attempts} attempt(s)"
         else:
             out = ElementTree.SubElement(case, "system-out")
-            out.text = f"{result.outcome.value} {result.integration_id or ''}".strip()
+            out.text = f"{result.outcome.value} {_id(result)}".strip()
     ElementTree.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(
         suite, encoding="unicode"
@@ -67,7 +76,7 @@ def to_junit(report: Report) -> str:
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return printable(str(text)).replace("|", "\\|")
 
 
 def to_markdown(report: Report, *, max_rows: int = 200) -> str:
@@ -94,7 +103,7 @@ def to_markdown(report: Report, *, max_rows: int = 200) -> str:
         for result in problems[:max_rows]:
             lines.append(
                 f"| {_cell(result.project)} | {_cell(result.environment)} | "
-                f"{result.integration} | {result.outcome.value} | {result.status or ''} | "
+                f"{_cell(result.integration)} | {result.outcome.value} | {result.status or ''} | "
                 f"{_cell(_detail(result))} |"
             )
         if len(problems) > max_rows:
@@ -117,7 +126,7 @@ def to_table(report: Report, *, only_problems: bool = False, max_rows: int = 50)
             Text(_target_name(result)),
             Text(result.outcome.value, style=style),
             Text(str(result.status or "")),
-            Text(result.integration_id or ""),
+            Text(_id(result)),
             Text(str(result.attempts)),
             Text(_detail(result)),
         )

@@ -21,6 +21,7 @@ from ldbulk.converter import structure
 from ldbulk.errors import ConfigError, HTTPStatusError, ResponseFormatError, status_error_class
 from ldbulk.models import ErrorBody
 from ldbulk.ratelimit import parse_rate_limit
+from ldbulk.text import printable
 
 T = TypeVar("T")
 
@@ -151,13 +152,14 @@ def error_from_response(method: str, path: str, response: RawResponse) -> HTTPSt
             error = ErrorBody(message="error body in an unexpected shape")
     cls = status_error_class(response.status)
     rate_limit = parse_rate_limit(response.headers) if response.status == 429 else None
+    # Escaped here, at the source: the exception's text goes on to terminals, logs and reports.
     return cls(
         status=response.status,
         method=method,
         path=path,
-        code=error.code,
-        message=error.message[:500],
-        request_id=error.id,
+        code=printable(error.code),
+        message=printable(error.message[:500]),
+        request_id=None if error.id is None else printable(error.id),
         rate_limit=rate_limit,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from xml.etree import ElementTree
 
@@ -142,3 +143,51 @@ def test_summary_line_counts_outcomes() -> None:
     line = render.summary_line(REPORT)
     assert line.startswith("4 targets: 1 created, 1 exists, 1 not_found, 1 skipped")
     assert "5 requests, 1 throttled" in line
+
+
+HOSTILE = "\x00\x1b[31mred\x07\x9b2J\ud800"
+HOSTILE_REPORT = Report(
+    results=(
+        result(
+            "qa",
+            Outcome.FAILED,
+            status=400,
+            attempts=1,
+            error=ErrorInfo(code="bad\x1b[0m", message=HOSTILE, id="req\x1b]8;;x\x07"),
+        ),
+        result("prod", Outcome.CREATED, status=201, integration_id="id\x1b[2K\x00"),
+        result("dev", Outcome.SKIPPED, error=ErrorInfo(code="skipped", message=HOSTILE)),
+    ),
+    stats=STATS,
+)
+
+
+def _unprintable(text: str) -> set[str]:
+    """Control characters (other than the layout's own newlines) and lone surrogates."""
+    controls = {*range(0x20), *range(0x7F, 0xA0), *range(0xD800, 0xE000)} - {ord("\n")}
+    return {c for c in text if ord(c) in controls}
+
+
+def test_junit_of_server_text_with_control_characters_is_well_formed_xml() -> None:
+    xml = render.to_junit(HOSTILE_REPORT)
+    assert not _unprintable(xml)
+    suite = ElementTree.fromstring(xml.encode())  # noqa: S314 - our own output
+    failure = suite.findall("testcase")[0].find("failure")
+    assert failure is not None
+    # Escaped visibly, so what the server said stays readable.
+    assert "\\x1b[31mred\\x07" in (failure.get("message") or "")
+
+
+def test_markdown_of_server_text_has_no_control_characters() -> None:
+    text = render.to_markdown(HOSTILE_REPORT)
+    assert not _unprintable(text)
+    assert "\\x00\\x1b[31mred\\x07" in text
+
+
+def test_terminal_table_of_server_text_sends_no_escape_sequences() -> None:
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    console.print(render.to_table(HOSTILE_REPORT))
+    console.print(render.summary_line(HOSTILE_REPORT))
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert not _unprintable(out)
+    assert "\\x1b[31mred" in out

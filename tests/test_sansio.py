@@ -309,6 +309,17 @@ def test_a_huge_error_message_is_cut() -> None:
     assert len(error.message) == 500
 
 
+def test_control_characters_of_an_error_body_are_escaped_in_the_exception() -> None:
+    body = json.dumps({"code": "x\x1b[2J", "message": "\x00\x1b[31m\x07", "id": "r\x9b"})
+    error = sansio.error_from_response("GET", "/p", response(400, body.encode()))
+    assert (error.code, error.message, error.request_id) == (
+        "x\\x1b[2J",
+        "\\x00\\x1b[31m\\x07",
+        "r\\x9b",
+    )
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in str(error))
+
+
 # -- success responses ---------------------------------------------------------------------
 
 
