@@ -1,0 +1,156 @@
+"""A run's life: reuse, leaving a stream early, stop, surprises in one target, per-run stats.
+
+The engine must give every target one honest outcome and leave nothing running behind it,
+whatever the caller does with the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import attrs
+from aioresponses import aioresponses
+
+from ldbulk.client import Client
+from ldbulk.models import RedisConfig, Target
+from ldbulk.provision import Provisioner, provision
+from ldbulk.report import Outcome
+from ldbulk.retry import RetryPolicy
+from ldbulk.sandbox import Sandbox
+
+SandboxFactory = Callable[..., Awaitable[Sandbox]]
+
+REDIS = RedisConfig(host="redis.internal", password="redis-secret-value")
+FAST = RetryPolicy(backoff_base_s=0.01, backoff_cap_s=0.05)
+
+
+def targets(count: int, project: str = "proj-001") -> Iterator[Target]:
+    for e in range(1, count + 1):
+        yield Target(project=project, environment=f"env-{e:03d}", config=REDIS)
+
+
+def client_for(sandbox: Sandbox) -> Client:
+    return Client(sandbox.token, base_url=sandbox.url, retry=FAST)
+
+
+def creates(sandbox: Sandbox) -> int:
+    """Creates the sandbox applied."""
+    return len(sandbox.integrations)
+
+
+async def test_a_provisioner_runs_twice_and_the_second_run_sees_what_the_first_made(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=4)
+    async with client_for(sandbox) as client:
+        provisioner = Provisioner(client)
+        first = await provisioner.run(list(targets(4)))
+        second = await provisioner.run(list(targets(4)))
+    assert first.counts["created"] == 4
+    assert second.counts["exists"] == 4, second.counts
+    assert second.stats.requests == 1
+
+
+async def test_two_runs_on_one_client_each_report_their_own_stats(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=2, environments=5)
+    async with client_for(sandbox) as client:
+        one, two = await asyncio.gather(
+            provision(client, list(targets(5, "proj-001"))),
+            provision(client, list(targets(5, "proj-002"))),
+        )
+        total = client.stats
+    # One listing and five creates each; the client's total holds both.
+    assert one.stats.requests == two.stats.requests == 6
+    assert total.requests == 12
+    for report in (one, two):
+        assert report.stats.paused_s <= report.stats.elapsed_s
+
+
+async def test_leaving_a_stream_early_cancels_the_run_and_leaves_no_task(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=60)
+    async with client_for(sandbox) as client:
+        await client.list_integrations()  # the connection pool's tasks exist before we look
+        before = asyncio.all_tasks()
+        provisioner = Provisioner(client, concurrency=1)
+        got = []
+        # A guard, not a measurement: leaving the stream used to wait forever on a full queue.
+        async with asyncio.timeout(30):
+            async with provisioner.stream(targets(60)) as results:
+                async for result in results:
+                    got.append(result)
+                    await asyncio.sleep(0.05)  # a slow consumer: the run's queue fills up
+                    if len(got) == 2:
+                        break
+        left = {task for task in asyncio.all_tasks() - before if not task.done()}
+    assert len(got) == 2
+    assert left == set(), left
+    assert creates(sandbox) < 60
+
+
+async def test_after_stop_no_create_waiting_on_the_pacer_is_sent(
+    make_sandbox: SandboxFactory,
+) -> None:
+    # 5 creates per 3-second window: after the first window's creates, the rest wait on the
+    # pacer for the next window. Stopping then must send none of them.
+    sandbox = await make_sandbox(projects=1, environments=20, route_limit=5, window_s=3.0)
+    async with client_for(sandbox) as client:
+        provisioner = Provisioner(client, concurrency=8)
+        outcomes: list[Outcome] = []
+
+        def on_result(result: Any) -> None:
+            outcomes.append(result.outcome)
+            if len(outcomes) == 1:
+                provisioner.stop()
+
+        report = await provisioner.run(list(targets(20)), on_result=on_result)
+    created = report.counts["created"]
+    assert creates(sandbox) == created
+    assert created <= 5
+    assert report.counts["skipped"] == 20 - created
+    skipped = [r for r in report.results if r.outcome is Outcome.SKIPPED]
+    assert all(r.error and "stopped" in r.error.message for r in skipped)
+
+
+class _Broken(RedisConfig):
+    """A config whose body cannot be built: an error the engine did not foresee."""
+
+    def to_api(self) -> dict[str, Any]:
+        raise RuntimeError("cannot build this body")
+
+
+async def test_an_error_in_one_target_is_that_targets_failure_not_the_runs_end(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=4)
+    broken = attrs.evolve(next(targets(1)), config=_Broken(host="h"))
+    async with client_for(sandbox) as client:
+        report = await provision(client, [broken, *list(targets(4))[1:]])
+    first, *rest = report.results
+    assert first.outcome is Outcome.FAILED
+    assert first.error is not None and first.error.code == "internal_error"
+    assert "cannot build this body" in first.error.message
+    assert [r.outcome for r in rest] == [Outcome.CREATED] * 3
+
+
+async def test_a_401_on_a_create_names_itself_in_every_skipped_target() -> None:
+    base = "http://127.0.0.1:9"
+    listing = f"{base}/api/v2/integration-capabilities/big-segment-store"
+    body = {"code": "unauthorized", "message": "Invalid access token", "id": "r1"}
+    with aioresponses() as mocked:
+        mocked.get(listing, payload={"items": [], "_links": {}})
+        mocked.post(f"{listing}/proj-001/env-001/redis", status=401, payload=body)
+        async with Client("api-wrong", base_url=base) as client:
+            report = await Provisioner(client, concurrency=1).run(list(targets(3)))
+    refused, *skipped = report.results
+    assert refused.outcome is Outcome.UNAUTHORIZED
+    assert refused.error is not None and refused.error.message == "Invalid access token"
+    for result in skipped:
+        assert result.outcome is Outcome.SKIPPED
+        assert result.error is not None
+        assert "401" in result.error.message and "Invalid access token" in result.error.message
