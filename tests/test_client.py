@@ -290,6 +290,24 @@ async def test_delete_integration_accepts_204(mock: aioresponses, client: Client
     assert "Content-Type" not in call.kwargs["headers"]
 
 
+async def test_a_delete_retried_after_a_lost_answer_that_finds_nothing_is_deleted(
+    mock: aioresponses, client: Client
+) -> None:
+    # The first answer is lost after LaunchDarkly applied the delete; the retry finds it gone.
+    mock.delete(ONE, exception=aiohttp.ServerDisconnectedError())
+    mock.delete(ONE, status=404, payload={"code": "not_found", "message": "gone", "id": "r"})
+    await client.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
+    assert len(sent(mock, "DELETE", ONE)) == 2
+
+
+async def test_a_delete_answered_404_at_once_still_raises(
+    mock: aioresponses, client: Client
+) -> None:
+    mock.delete(ONE, status=404, payload={"code": "not_found", "message": "no", "id": "r"})
+    with pytest.raises(NotFound):
+        await client.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
+
+
 async def test_projects_follow_links_next_across_pages(mock: aioresponses, client: Client) -> None:
     mock.get(PROJECTS + FIRST_PAGE, payload=sample("projects_page1.json"))
     mock.get(PROJECTS + "?limit=2&offset=2", payload=sample("projects_page2.json"))
