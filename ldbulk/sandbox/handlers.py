@@ -1,0 +1,288 @@
+"""The API operations: what each route does once its request is through the middlewares.
+
+A handler answers, or raises :class:`ApiError` for its error answer. The routes are the ones
+ldbulk uses: the persistent store integrations (all beta) and the project and environment
+lists, paginated as LaunchDarkly does with ``limit``/``offset`` and ``_links``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from typing import Any, Final
+
+import jsonpatch
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from jsonpointer import JsonPointerException
+
+from ldbulk import sansio
+from ldbulk.errors import ConfigError
+from ldbulk.models import INTEGRATION_KEYS
+from ldbulk.sandbox.responses import JSON, ApiError, Dropped, json_response
+from ldbulk.sandbox.store import Slot, Store
+from ldbulk.sandbox.world import (
+    REDACTED_VALUE,
+    SECRET_FIELDS,
+    IntegrationRecord,
+    new_id,
+    now_ms,
+    validate_config,
+)
+
+DEFAULT_PAGE_LIMIT: Final = 20
+MAX_PAGE_LIMIT: Final = 1000
+_BSS: Final = sansio.BIG_SEGMENT_STORE
+_ONE: Final = f"{_BSS}/{{projectKey}}/{{environmentKey}}/{{integrationKey}}"
+
+# The fields of an integration a PATCH may change; the rest are LaunchDarkly's to set.
+_WRITABLE: Final = frozenset({"on", "tags", "name", "config"})
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(400, "invalid_request", message)
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise _invalid("The request body is not JSON") from None
+
+
+def _check_fields(on: Any, tags: Any, name: Any) -> tuple[bool, list[str], str]:
+    if not isinstance(on, bool):
+        raise _invalid("on: must be true or false")
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise _invalid("tags: must be an array of strings")
+    if not isinstance(name, str):
+        raise _invalid("name: must be a string")
+    return on, list(tags), name
+
+
+def _checked_config(integration_key: str, config: Any) -> dict[str, Any]:
+    try:
+        return validate_config(integration_key, config)
+    except ConfigError as exc:
+        raise _invalid(str(exc)) from None
+
+
+def apply_json_patch(document: dict[str, Any], operations: Any) -> None:
+    """Apply a JSON Patch (RFC 6902) to ``document`` in place, one operation at a time.
+
+    A failed ``test`` is a 409 (LaunchDarkly's optimistic-locking conflict), any other problem
+    a 400. Messages name the operation and never quote the document: it holds the secrets.
+    """
+    if not isinstance(operations, list) or not operations:
+        raise _invalid("Invalid patch: a JSON Patch must be a non-empty array of operations")
+    for number, operation in enumerate(operations):
+        where = f"Invalid patch: operation {number}"
+        try:
+            patch = jsonpatch.JsonPatch([operation])
+        except (jsonpatch.InvalidJsonPatch, JsonPointerException) as exc:
+            raise _invalid(f"{where}: {exc}") from None
+        op, path = operation["op"], operation["path"]
+        # jsonpatch resolves a test's path before it looks for the value: a test without one
+        # would be answered as a conflict rather than as the malformed patch it is.
+        if op in ("add", "replace", "test") and "value" not in operation:
+            raise _invalid(f"{where}: {op} needs a 'value'")
+        # An integration is patched field by field; the document itself is LaunchDarkly's.
+        if path == "" and op != "test":
+            raise _invalid(f"{where}: the whole document cannot be replaced")
+        try:
+            patch.apply(document, in_place=True)
+        except jsonpatch.JsonPatchTestFailed:
+            raise ApiError(
+                409,
+                "optimistic_locking_error",
+                f"Conflict. test failed: {path} does not have the expected value",
+            ) from None
+        except jsonpatch.JsonPatchException as exc:
+            raise _invalid(f"{where} ({op} {path}): {exc}") from None
+        except JsonPointerException:
+            # jsonpointer's own messages quote the document it walked.
+            raise _invalid(f"{where} ({op} {path}): no such path") from None
+
+
+def _page_bounds(request: web.Request) -> tuple[int, int]:
+    try:
+        limit = int(request.query.get("limit", DEFAULT_PAGE_LIMIT))
+        offset = int(request.query.get("offset", 0))
+    except ValueError:
+        raise _invalid("limit and offset must be integers") from None
+    if not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise _invalid(f"limit: must be from 1 to {MAX_PAGE_LIMIT}")
+    if offset < 0:
+        raise _invalid("offset: must not be negative")
+    return limit, offset
+
+
+def _page(request: web.Request, path: str, items: list[dict[str, Any]]) -> web.Response:
+    limit, offset = _page_bounds(request)
+    total = len(items)
+
+    def link(at: int) -> dict[str, str]:
+        return {"href": f"{path}?limit={limit}&offset={at}", "type": JSON}
+
+    links = {"self": link(offset), "first": link(0)}
+    last = max(total - 1, 0) // limit * limit
+    links["last"] = link(last)
+    if offset + limit < total:
+        links["next"] = link(offset + limit)
+    if offset > 0:
+        links["prev"] = link(max(offset - limit, 0))
+    return json_response(
+        200, {"_links": links, "items": items[offset : offset + limit], "totalCount": total}
+    )
+
+
+class Handlers:
+    """The API's handlers over one :class:`Store`.
+
+    ``rng`` is the sandbox's one source of faults: a create draws from it, after the fault
+    middleware did, to decide whether to cut its connection once it is stored.
+    """
+
+    def __init__(self, store: Store, rng: random.Random, *, drop_after_commit: float) -> None:
+        self.store = store
+        self._rng = rng
+        self._drop_after_commit = drop_after_commit
+
+    def routes(self) -> list[tuple[str, str, Handler, bool]]:
+        """(method, URL pattern, handler, beta) of every API route.
+
+        ``method pattern`` is the route's key in the stats, the same as ldbulk.sansio's
+        ``ROUTE_*`` names, so the sandbox's counts line up with the client's.
+        """
+        return [
+            ("GET", _BSS, self.list_integrations, True),
+            ("POST", _ONE, self.create, True),
+            ("GET", f"{_ONE}/{{id}}", self.get, True),
+            ("PATCH", f"{_ONE}/{{id}}", self.patch, True),
+            ("DELETE", f"{_ONE}/{{id}}", self.delete, True),
+            ("GET", "/api/v2/projects", self.list_projects, False),
+            ("GET", "/api/v2/projects/{projectKey}/environments", self.list_environments, False),
+        ]
+
+    # -- looking up what the URL names ---------------------------------------------------
+
+    def _environment(self, request: web.Request) -> tuple[str, str]:
+        project_key = request.match_info["projectKey"]
+        environment_key = request.match_info["environmentKey"]
+        project = self.store.projects.get(project_key)
+        if project is None:
+            raise ApiError(404, "not_found", f"Unknown project {project_key!r}")
+        if environment_key not in project.environments:
+            raise ApiError(404, "not_found", f"Unknown environment {environment_key!r}")
+        return project_key, environment_key
+
+    def _slot(self, request: web.Request) -> Slot:
+        project_key, environment_key = self._environment(request)
+        integration_key = request.match_info["integrationKey"]
+        if integration_key not in INTEGRATION_KEYS:
+            raise ApiError(404, "not_found", f"Unknown integration key {integration_key!r}")
+        return project_key, environment_key, integration_key
+
+    def _record(self, request: web.Request) -> IntegrationRecord:
+        slot = self._slot(request)
+        record = self.store.by_id(request.match_info["id"])
+        if record is None or record.key != slot:
+            raise ApiError(404, "not_found", "Unknown integration id")
+        return record
+
+    # -- the operations ------------------------------------------------------------------
+
+    async def list_integrations(self, request: web.Request) -> web.StreamResponse:
+        """Every integration of the account, without configs."""
+        return web.Response(status=200, body=self.store.list_body(), content_type=JSON)
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        """201 with the new integration; 409 when its slot is taken."""
+        project_key, environment_key, integration_key = self._slot(request)
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise _invalid("The request body must be a JSON object")
+        if "config" not in body:
+            raise _invalid("config: required")
+        on, tags, name = _check_fields(
+            body.get("on", False), body.get("tags", []), body.get("name", "")
+        )
+        config = _checked_config(integration_key, body["config"])
+        if (project_key, environment_key, integration_key) in self.store.integrations:
+            raise ApiError(
+                409,
+                "conflict",
+                f"A {integration_key} integration already exists in this environment",
+            )
+        record = IntegrationRecord(
+            id=new_id(),
+            integration_key=integration_key,
+            project_key=project_key,
+            environment_key=environment_key,
+            config=config,
+            on=on,
+            tags=tags,
+            name=name,
+            version=1,
+            last_sync_ms=now_ms(),
+        )
+        self.store.add(record)
+        if self._drop_after_commit and self._rng.random() < self._drop_after_commit:
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
+            raise Dropped
+        return json_response(201, record.render(with_config=True))
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        """One integration, its secrets redacted."""
+        return json_response(200, self._record(request).render(with_config=True))
+
+    async def patch(self, request: web.Request) -> web.StreamResponse:
+        """A JSON Patch of the writable fields; the version goes up by one."""
+        record = self._record(request)
+        body = await _body(request)
+        # LaunchDarkly also takes {"comment": ..., "patch": [...]}.
+        operations = body.get("patch") if isinstance(body, dict) else body
+        document = record.render(with_config=False)
+        document["config"] = copy.deepcopy(record.config)
+        before = copy.deepcopy(document)
+        apply_json_patch(document, operations)
+        for field in sorted(set(before) | set(document)):
+            if field not in _WRITABLE and before.get(field) != document.get(field):
+                raise _invalid(f"{field}: cannot be changed")
+        if "config" not in document:
+            raise _invalid("config: required")
+        on, tags, name = _check_fields(
+            document.get("on", False), document.get("tags", []), document.get("name", "")
+        )
+        config = document["config"]
+        if isinstance(config, dict):
+            # A config read back (and so redacted) and patched in whole keeps its secret.
+            for secret in SECRET_FIELDS[record.integration_key]:
+                if config.get(secret) == REDACTED_VALUE:
+                    config[secret] = record.config.get(secret, "")
+        stored = _checked_config(record.integration_key, config)
+        record.on, record.tags, record.name, record.config = on, tags, name, stored
+        record.version += 1
+        self.store.changed()
+        return json_response(200, record.render(with_config=True))
+
+    async def delete(self, request: web.Request) -> web.StreamResponse:
+        """204, and the slot is free again."""
+        self.store.remove(self._record(request))
+        return web.Response(status=204)
+
+    async def list_projects(self, request: web.Request) -> web.StreamResponse:
+        """One page of projects."""
+        return _page(request, "/api/v2/projects", self.store.project_items)
+
+    async def list_environments(self, request: web.Request) -> web.StreamResponse:
+        """One page of a project's environments (SDK keys included, as LaunchDarkly)."""
+        project_key = request.match_info["projectKey"]
+        project = self.store.projects.get(project_key)
+        if project is None:
+            raise ApiError(404, "not_found", f"Unknown project {project_key!r}")
+        path = f"/api/v2/projects/{sansio.segment(project_key)}/environments"
+        return _page(request, path, project.environment_items)
