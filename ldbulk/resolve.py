@@ -5,8 +5,9 @@ exist is the engine's ``not_found`` outcome, not a manifest problem. ``"*"`` and
 list the project's environments, once per project however many selectors name it. After the
 expansion every (project, environment, integration key) must come from exactly one manifest
 line, and every selector must match something: a wildcard that silently selects nothing is a
-mistake. Those problems, like a project that does not exist, are raised together as one
-:class:`~ldbulk.manifest.ManifestError` pointing back at the manifest lines.
+mistake. Those problems, like a project that does not exist or a listing the API refused, end
+as :class:`Unresolved` lines pointing back at the manifest, so one bad line never stops the
+others (:func:`resolve_targets` turns them back into exceptions for callers that want that).
 
 Targets come out in manifest order, and within a selector in the API's environment order.
 """
@@ -15,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
-from typing import Protocol
+from typing import Final, Protocol
 
 import attrs
 
-from ldbulk.errors import NotFound
+from ldbulk.errors import Forbidden, LdbulkError, NotFound, Stopped, Unauthorized
 from ldbulk.manifest import (
     AllEnvironments,
     EnvironmentKeys,
@@ -31,6 +32,9 @@ from ldbulk.manifest import (
     TargetSelector,
 )
 from ldbulk.models import Environment, Target
+from ldbulk.provision import error_info
+from ldbulk.report import ErrorInfo, Outcome, TargetResult
+from ldbulk.scope import RequestScope
 
 DEFAULT_CONCURRENCY = 8
 
@@ -38,7 +42,9 @@ DEFAULT_CONCURRENCY = 8
 class EnvironmentLister(Protocol):
     """What resolution needs from a client: the environments of a project, page after page."""
 
-    def environments(self, project: str) -> AsyncIterator[Environment]:
+    def environments(
+        self, project: str, *, scope: RequestScope | None = None
+    ) -> AsyncIterator[Environment]:
         """Every environment of ``project``; raises :class:`~ldbulk.errors.NotFound` if the
         project does not exist."""
         ...
@@ -52,25 +58,97 @@ class ResolvedTarget:
     source: Source
 
 
+@attrs.frozen(kw_only=True)
+class Unresolved:
+    """A manifest line, or one target of it, that gives nothing to provision, and why.
+
+    Either a ``problem`` with the line (a missing project, a selector matching nothing, a
+    duplicate) or the API ``error`` that kept a selector from being expanded (401, an
+    unreachable API...). Both end as a row of the report, never as the end of the run.
+    """
+
+    project: str
+    environment: str  # the environment key, or the selector as written ("*", {tags: [...]})
+    integration: str
+    outcome: Outcome
+    problem: Problem
+    error: LdbulkError | None = attrs.field(default=None, eq=False, repr=False)
+
+    def result(self) -> TargetResult:
+        """This line as a report row."""
+        if self.error is not None:
+            info = error_info(self.error)
+            info = attrs.evolve(info, message=f"{self.problem.message}: {info.message}")
+        else:
+            code = "duplicate" if self.outcome is Outcome.SKIPPED else self.outcome.value
+            info = ErrorInfo(code=code, message=str(self.problem))
+        return TargetResult(
+            project=self.project,
+            environment=self.environment,
+            integration=self.integration,
+            outcome=self.outcome,
+            status=getattr(self.error, "status", None),
+            error=info,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Resolution:
+    """Every line of the manifests, expanded: targets and unresolved lines, in manifest order."""
+
+    entries: tuple[ResolvedTarget | Unresolved, ...]
+
+    @property
+    def resolved(self) -> list[ResolvedTarget]:
+        """The targets, each with its source."""
+        return [entry for entry in self.entries if isinstance(entry, ResolvedTarget)]
+
+    @property
+    def targets(self) -> list[Target]:
+        """The targets to provision."""
+        return [entry.target for entry in self.resolved]
+
+    @property
+    def unresolved(self) -> list[Unresolved]:
+        """The lines that give nothing to provision."""
+        return [entry for entry in self.entries if isinstance(entry, Unresolved)]
+
+    def raise_for_unresolved(self) -> None:
+        """Raise the first API error in manifest order, else a :class:`ManifestError` listing
+        every other problem; return when every line resolved."""
+        for entry in self.unresolved:
+            if entry.error is not None:
+                raise entry.error
+        if self.unresolved:
+            raise ManifestError([entry.problem for entry in self.unresolved])
+
+
 async def resolve(
     manifests: ManifestSet,
     client: EnvironmentLister,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
-) -> list[ResolvedTarget]:
-    """Expand every selector into targets, each with its source; raise :class:`ManifestError`
-    with every problem found. At most ``concurrency`` projects are listed at a time.
+    scope: RequestScope | None = None,
+) -> Resolution:
+    """Expand every selector into targets, each with its source. At most ``concurrency``
+    projects are listed at a time.
 
-    Errors other than a missing project (401, 403, transport failures) propagate unchanged:
-    they are about the account or the network, not the manifest.
+    Nothing here raises for the API's sake: a missing project, a selector that matches nothing,
+    a duplicate, and a listing that failed (401, 403, an unreachable API) each become an
+    :class:`Unresolved` line, so the rest of the run goes on and the report has a row for it.
     """
     selectors = manifests.selectors
-    listings = await _list_environments(_projects_to_list(selectors), client, concurrency)
-    problems: list[Problem] = []
-    resolved: list[ResolvedTarget] = []
+    listings = await _list_environments(
+        _projects_to_list(selectors), client, concurrency, scope
+    )
+    entries: list[ResolvedTarget | Unresolved] = []
     seen: dict[tuple[str, str, str], Source] = {}
     for selector in selectors:
-        for environment, source in _expand(selector, listings, problems):
+        expanded = _expand(selector, listings)
+        if isinstance(expanded, Unresolved):
+            entries.append(expanded)
+            continue
+        for environment, source in expanded:
             store = selector.store
             target = Target(
                 project=selector.project,
@@ -82,17 +160,14 @@ async def resolve(
             )
             first = seen.setdefault(target.key, source)
             if first is not source:
-                problems.append(
-                    source.problem(
-                        f"duplicate target {'/'.join(target.key)} "
-                        f"(from {selector.environments.describe()}): also at {first}"
-                    )
+                problem = source.problem(
+                    f"duplicate target {'/'.join(target.key)} "
+                    f"(from {selector.environments.describe()}): also at {first}"
                 )
+                entries.append(_unresolved(selector, environment, Outcome.SKIPPED, problem))
                 continue
-            resolved.append(ResolvedTarget(target=target, source=source))
-    if problems:
-        raise ManifestError(problems)
-    return resolved
+            entries.append(ResolvedTarget(target=target, source=source))
+    return Resolution(entries=tuple(entries))
 
 
 async def resolve_targets(
@@ -101,8 +176,12 @@ async def resolve_targets(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[Target]:
-    """The targets of the manifests, wildcards and tag selectors expanded (see :func:`resolve`)."""
-    return [item.target for item in await resolve(manifests, client, concurrency=concurrency)]
+    """The targets of the manifests, wildcards and tag selectors expanded (see :func:`resolve`);
+    strict: raises for the first line that did not resolve (see
+    :meth:`Resolution.raise_for_unresolved`)."""
+    resolution = await resolve(manifests, client, concurrency=concurrency)
+    resolution.raise_for_unresolved()
+    return resolution.targets
 
 
 def _projects_to_list(selectors: Iterable[TargetSelector]) -> list[str]:
@@ -111,48 +190,82 @@ def _projects_to_list(selectors: Iterable[TargetSelector]) -> list[str]:
     return list(dict.fromkeys(projects))
 
 
+# A project's listing: its environments, None when the project does not exist, or the error
+# that kept it from being listed.
+_Listing = list[Environment] | None | LdbulkError
+
+# How a listing's error ends the lines that needed it.
+_OUTCOME_OF: Final[dict[type[LdbulkError], Outcome]] = {
+    Unauthorized: Outcome.UNAUTHORIZED,
+    Forbidden: Outcome.FORBIDDEN,
+    Stopped: Outcome.SKIPPED,
+}
+
+
 async def _list_environments(
-    projects: list[str], client: EnvironmentLister, concurrency: int
-) -> dict[str, list[Environment] | None]:
-    """Each project's environments, or None for a project that does not exist."""
+    projects: list[str],
+    client: EnvironmentLister,
+    concurrency: int,
+    scope: RequestScope | None,
+) -> dict[str, _Listing]:
+    """Each project's listing; every project is tried, whatever happens to the others."""
     gate = asyncio.Semaphore(max(1, concurrency))
 
-    async def one(project: str) -> list[Environment] | None:
+    async def one(project: str) -> _Listing:
         async with gate:
             try:
-                return [environment async for environment in client.environments(project)]
+                return [
+                    environment async for environment in client.environments(project, scope=scope)
+                ]
             except NotFound:
                 return None
+            except LdbulkError as exc:
+                return exc
 
-    results = await asyncio.gather(*(one(project) for project in projects), return_exceptions=True)
-    listings: dict[str, list[Environment] | None] = {}
-    for project, result in zip(projects, results, strict=True):
-        # Re-raise in manifest order, so the same failure is reported whichever task lost.
-        if isinstance(result, BaseException):
-            raise result
-        listings[project] = result
-    return listings
+    results = await asyncio.gather(*(one(project) for project in projects))
+    return dict(zip(projects, results, strict=True))
+
+
+def _unresolved(
+    selector: TargetSelector,
+    environment: str,
+    outcome: Outcome,
+    problem: Problem,
+    error: LdbulkError | None = None,
+) -> Unresolved:
+    return Unresolved(
+        project=selector.project,
+        environment=environment,
+        integration=selector.store.integration_key,
+        outcome=outcome,
+        problem=problem,
+        error=error,
+    )
 
 
 def _expand(
-    selector: TargetSelector,
-    listings: dict[str, list[Environment] | None],
-    problems: list[Problem],
-) -> list[tuple[str, Source]]:
-    """The environment keys a selector stands for, each with the source to blame for it."""
+    selector: TargetSelector, listings: dict[str, _Listing]
+) -> list[tuple[str, Source]] | Unresolved:
+    """The environment keys a selector stands for, each with the source to blame for it, or
+    why it stands for none."""
     chosen = selector.environments
     if isinstance(chosen, EnvironmentKeys):
         return [(item.key, item.source) for item in chosen.items]
+    described = chosen.describe()
     environments = listings[selector.project]
+    if isinstance(environments, LdbulkError):
+        outcome = _OUTCOME_OF.get(type(environments), Outcome.FAILED)
+        what = f'could not list the environments of project "{selector.project}"'
+        problem = chosen.source.problem(what)
+        return _unresolved(selector, described, outcome, problem, environments)
     if environments is None:
-        problems.append(selector.project_source.problem(f'project "{selector.project}" not found'))
-        return []
+        problem = selector.project_source.problem(f'project "{selector.project}" not found')
+        return _unresolved(selector, described, Outcome.NOT_FOUND, problem)
     if isinstance(chosen, AllEnvironments):
         matched = [(environment.key, chosen.source) for environment in environments]
         if not matched:
-            problems.append(
-                chosen.source.problem(f'project "{selector.project}" has no environments')
-            )
+            problem = chosen.source.problem(f'project "{selector.project}" has no environments')
+            return _unresolved(selector, described, Outcome.NOT_FOUND, problem)
         return matched
     assert isinstance(chosen, TaggedEnvironments)
     matched = [
@@ -162,9 +275,8 @@ def _expand(
     ]
     if not matched:
         tags = ", ".join(chosen.tags)
-        problems.append(
-            chosen.source.problem(
-                f'no environment of project "{selector.project}" carries all of the tags [{tags}]'
-            )
+        problem = chosen.source.problem(
+            f'no environment of project "{selector.project}" carries all of the tags [{tags}]'
         )
+        return _unresolved(selector, described, Outcome.NOT_FOUND, problem)
     return matched

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ldbulk.errors import ConfigError
-from ldbulk.journal import Journal, read_settled
+from ldbulk.journal import Journal, manifests_digest, read_settled
 from ldbulk.report import ErrorInfo, Outcome, TargetResult
 
 
@@ -37,7 +37,7 @@ def test_each_line_is_on_disk_before_the_journal_closes(tmp_path: Path) -> None:
     path = tmp_path / "run.journal"
     with Journal(path) as journal:
         journal.record(result("a", Outcome.CREATED))
-        assert path.read_text().count("\n") == 1
+        assert path.read_text().count("\n") == 2  # the header, then the result
 
 
 def test_transient_outcomes_are_tried_again_on_resume(tmp_path: Path) -> None:
@@ -75,6 +75,46 @@ def test_a_line_cut_short_by_a_crash_is_ignored(tmp_path: Path) -> None:
 def test_resuming_from_a_missing_journal_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no journal"):
         read_settled(tmp_path / "missing.journal")
+
+
+def test_a_report_given_as_a_journal_is_refused_and_left_unchanged(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    report.write_text('{"version": 1, "summary": {}, "results": []}\n')
+    with pytest.raises(ConfigError, match="not an ldbulk journal"):
+        read_settled(report)
+    assert report.read_text() == '{"version": 1, "summary": {}, "results": []}\n'
+
+
+@pytest.mark.parametrize("line", ["null", "[]", "42", '"text"', '{"project": 1}'])
+def test_a_line_that_is_no_result_is_skipped(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "run.journal"
+    with Journal(path) as journal:
+        journal.record(result("a", Outcome.CREATED))
+    with path.open("a") as file:
+        file.write(line + "\n")
+    assert [key[1] for key in read_settled(path)] == ["a"]
+
+
+def test_a_journal_of_other_manifests_is_refused(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\n")
+    path = tmp_path / "run.journal"
+    with Journal(path, digest=manifests_digest([manifest])) as journal:
+        journal.record(result("a", Outcome.CREATED))
+    assert len(read_settled(path, digest=manifests_digest([manifest]))) == 1
+    manifest.write_text("version: 1\n# changed\n")
+    with pytest.raises(ConfigError, match="other manifests"):
+        read_settled(path, digest=manifests_digest([manifest]))
+
+
+def test_a_resumed_journal_keeps_its_header_and_earlier_lines(tmp_path: Path) -> None:
+    path = tmp_path / "run.journal"
+    with Journal(path) as journal:
+        journal.record(result("a", Outcome.CREATED))
+    read_settled(path)
+    with Journal(path, resume=True) as journal:
+        journal.record(result("b", Outcome.CREATED))
+    assert [key[1] for key in read_settled(path)] == ["a", "b"]
 
 
 def test_recording_outside_the_context_is_refused(tmp_path: Path) -> None:

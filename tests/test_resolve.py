@@ -19,8 +19,10 @@ from ldbulk.manifest import (
     loads_manifest,
 )
 from ldbulk.models import Environment, RedisConfig, Target
+from ldbulk.report import Outcome
 from ldbulk.resolve import EnvironmentLister, resolve, resolve_targets
 from ldbulk.sandbox import Sandbox
+from ldbulk.scope import RequestScope
 
 ENV = {"LD_REDIS_PASSWORD": "redis-secret", "LD_DYNAMODB_EXTERNAL_ID": "ext-secret"}
 EXAMPLE = Path(__file__).parent.parent / "manifests" / "example.yaml"
@@ -65,7 +67,9 @@ class FakeClient:
         self.world = world
         self.listed: list[str] = []
 
-    async def environments(self, project: str) -> AsyncIterator[Environment]:
+    async def environments(
+        self, project: str, *, scope: RequestScope | None = None
+    ) -> AsyncIterator[Environment]:
         self.listed.append(project)
         if project not in self.world:
             raise NotFound(
@@ -171,7 +175,9 @@ async def test_listing_is_concurrent_but_bounded() -> None:
     peak = 0
 
     class Slow(FakeClient):
-        async def environments(self, project: str) -> AsyncIterator[Environment]:
+        async def environments(
+            self, project: str, *, scope: RequestScope | None = None
+        ) -> AsyncIterator[Environment]:
             nonlocal running, peak
             running += 1
             peak = max(peak, running)
@@ -255,7 +261,9 @@ async def test_selectors_that_match_nothing_and_missing_projects_are_all_reporte
 
 async def test_other_api_errors_propagate_unchanged() -> None:
     class Denied(FakeClient):
-        async def environments(self, project: str) -> AsyncIterator[Environment]:
+        async def environments(
+            self, project: str, *, scope: RequestScope | None = None
+        ) -> AsyncIterator[Environment]:
             if project == "api":
                 raise Unauthorized(status=401, method="GET", path="/api/v2/projects")
             async for environment in super().environments(project):
@@ -272,7 +280,7 @@ async def test_other_api_errors_propagate_unchanged() -> None:
 
 
 async def test_resolve_keeps_the_source_of_each_target() -> None:
-    resolved = await resolve(
+    resolution = await resolve(
         manifest(
             """\
             - {project: web, environments: [qa], store: cache}
@@ -281,6 +289,7 @@ async def test_resolve_keeps_the_source_of_each_target() -> None:
         ),
         FakeClient(WORLD),
     )
+    resolved = resolution.resolved
     assert [(item.target.environment, item.source.path) for item in resolved] == [
         ("qa", "targets[0].environments[0]"),
         ("production", "targets[1].environments"),
@@ -324,3 +333,46 @@ async def test_example_manifest_resolves_against_the_real_sandbox(sandbox: Sandb
         assert keys(targets) == EXPECTED_EXAMPLE
         # Two projects have selectors that need the API; the explicit one needs nothing.
         assert client.stats.requests == 2
+
+
+async def test_a_missing_project_is_one_not_found_line_and_the_others_resolve() -> None:
+    loaded = manifest(
+        """\
+        - {project: ghost, environments: "*", store: cache}
+        - {project: api, environments: "*", store: cache}
+        """
+    )
+    resolution = await resolve(loaded, FakeClient(WORLD))
+    (missing,) = resolution.unresolved
+    row = missing.result()
+    assert (row.project, row.environment, row.integration) == ("ghost", '"*"', "redis")
+    assert row.outcome is Outcome.NOT_FOUND
+    assert row.error is not None and 'project "ghost" not found' in row.error.message
+    assert keys(resolution.targets) == [("api", "production", "redis"), ("api", "canary", "redis")]
+
+
+async def test_a_listing_the_api_refused_is_a_row_with_the_apis_words() -> None:
+    class Denied(FakeClient):
+        async def environments(
+            self, project: str, *, scope: RequestScope | None = None
+        ) -> AsyncIterator[Environment]:
+            raise Unauthorized(
+                status=401, method="GET", path="/p", code="unauthorized",
+                message="Invalid access token",
+            )
+            yield  # pragma: no cover - makes this an async generator
+
+    loaded = manifest(
+        """\
+        - {project: web, environments: {tags: [prod]}, store: cache}
+        - {project: api, environments: [production], store: table}
+        """
+    )
+    resolution = await resolve(loaded, Denied(WORLD))
+    (refused,) = resolution.unresolved
+    row = refused.result()
+    assert row.outcome is Outcome.UNAUTHORIZED and row.status == 401
+    assert row.environment == "{tags: [prod]}"
+    assert row.error is not None and "Invalid access token" in row.error.message
+    # The explicit line needs no listing: it goes on to the engine.
+    assert keys(resolution.targets) == [("api", "production", "dynamodb")]
