@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -93,3 +94,13 @@ def test_a_bad_world_file_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "environments" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_command_line_loads_the_server_only_to_run_it() -> None:
+    # `ldbulk --version` and every other command import the sandbox command; aiohttp.web is
+    # the server's alone. A fresh interpreter, as the modules a test run loaded would hide it.
+    code = "import ldbulk.cli, sys; print('aiohttp.web' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"

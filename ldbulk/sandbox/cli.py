@@ -6,13 +6,15 @@ import asyncio
 import re
 import signal
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
 from ldbulk.errors import ConfigError
 from ldbulk.sandbox.options import SandboxOptions, generate_token
-from ldbulk.sandbox.server import Sandbox
+
+if TYPE_CHECKING:
+    from ldbulk.sandbox.server import Sandbox
 
 _PROBABILITY = click.FloatRange(0.0, 1.0)
 
@@ -112,6 +114,10 @@ def sandbox_command(**params: Any) -> None:
             seed=params["seed"],
             state=state,
         )
+        # Imported here, not above: every command of the CLI imports this module, and only this
+        # one needs the server (and aiohttp.web with it).
+        from ldbulk.sandbox.server import Sandbox
+
         sandbox = Sandbox(options)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
