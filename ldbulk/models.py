@@ -3,7 +3,9 @@
 Field names are Python style; :mod:`ldbulk.converter` maps them to the API's names
 (``_id``, ``integrationKey``, ``_status`` ...). Store configs validate at construction, so an
 invalid config can never reach the network. Secret fields (Redis password, DynamoDB external id)
-are hidden from ``repr`` and ``str``.
+are hidden from ``repr`` and ``str``, and so is any value a config got from a ``${...}``
+reference in a manifest: ``references`` remembers which fields those are, ``repr`` shows the
+reference instead of the value, and ``redact`` does the same to any text (a server's error).
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ def _redact(value: object) -> str:
     return REDACTED if value else "''"
 
 
+# A store config field's entry in the field table: LaunchDarkly's formVariables mark only the
+# redis password secret, but the dynamodb external id is kept out of logs too (it costs nothing).
+_SECRET: Final = {"secret": True}
+
+
 def _nonempty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{attribute.name}: must be a non-empty string")
@@ -102,20 +109,102 @@ def _role_arn(instance: object, attribute: attrs.Attribute[str], value: str) -> 
         )
 
 
+def _to_references(value: object) -> object:
+    """A copy, so a caller changing its own mapping later cannot change a frozen config."""
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _references(
+    instance: object, attribute: attrs.Attribute[Mapping[str, str]], value: Mapping[str, str]
+) -> None:
+    names = {field.name for field in _form_fields(type(instance))}
+    if not isinstance(value, Mapping):
+        raise ConfigError("references: must map field names to reference texts")
+    for name, reference in value.items():
+        # Names only: the reference texts are harmless, but a wrong key would mean a value that
+        # repr and redact fail to hide.
+        if name not in names:
+            raise ConfigError(f"references: {name!r} is not a field of {type(instance).__name__}")
+        if not isinstance(reference, str) or not reference:
+            raise ConfigError(f"references: the reference of {name} must be a non-empty string")
+
+
+def _form_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
+    """The fields of a store config class that are the integration's formVariables."""
+    return tuple(field for field in attrs.fields(cls) if field.name != "references")
+
+
+def _config_repr(config: RedisConfig | DynamoDBConfig) -> str:
+    """Each field as its reference when it came from one, ``***`` when secret, else its value."""
+    shown = []
+    for field in _form_fields(type(config)):
+        value = getattr(config, field.name)
+        reference = config.references.get(field.name)
+        if reference is not None:
+            text = repr(reference)
+        elif field.metadata.get("secret"):
+            text = _redact(value)
+        else:
+            text = repr(value)
+        shown.append(f"{field.name}={text}")
+    return f"{type(config).__name__}({', '.join(shown)})"
+
+
+def _redact_text(config: RedisConfig | DynamoDBConfig, text: str) -> str:
+    replacements: dict[str, str] = {}
+    for field in _form_fields(type(config)):
+        value = getattr(config, field.name)
+        # A boolean carries one bit, and hiding every "true" would garble the text.
+        if isinstance(value, bool):
+            continue
+        # str(), not repr(): what the API is sent (a port goes as "6379"), so what it may quote.
+        sent = str(value)
+        reference = config.references.get(field.name)
+        if not sent or (reference is None and not field.metadata.get("secret")):
+            continue
+        replacements.setdefault(sent, reference if reference is not None else "***")
+    if not replacements:
+        return text
+    # One pass, longest first: a value inside another is not half-replaced, and a replacement
+    # is never searched again.
+    pattern = re.compile("|".join(map(re.escape, sorted(replacements, key=len, reverse=True))))
+    return pattern.sub(lambda match: replacements[match.group()], text)
+
+
 @attrs.frozen(kw_only=True)
 class RedisConfig:
-    """A Redis persistent store: the ``redis`` integration's formVariables."""
+    """A Redis persistent store: the ``redis`` integration's formVariables.
+
+    ``references`` names the fields whose values came from a ``${...}`` reference, with the
+    reference (``{"host": "${REDIS_HOST}"}``); ``repr`` shows those references, never the values.
+    """
 
     host: str = attrs.field(validator=_nonempty)
     port: int = attrs.field(default=6379, converter=_to_port, validator=_port)
     username: str = attrs.field(default="", validator=_string)
-    password: str = attrs.field(default="", validator=_string, repr=_redact)
+    password: str = attrs.field(default="", validator=_string, metadata=_SECRET)
     tls_enabled: bool = attrs.field(default=False, validator=_boolean)
+    # Which fields came from a ``${...}`` reference: python field name -> the reference as
+    # written. Not part of equality: the same values are the same store, wherever they came from.
+    references: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_to_references, validator=_references, eq=False, repr=False
+    )
+
+    def __repr__(self) -> str:
+        return _config_repr(self)
 
     @property
     def integration_key(self) -> IntegrationKey:
         """The integration key LaunchDarkly files this store under."""
         return "redis"
+
+    def redact(self, text: str) -> str:
+        """``text`` with every value that came from a reference replaced by its reference, and
+        the password by ``***``: for text from elsewhere, such as a server's error message.
+
+        It errs on the side of hiding: a short value is replaced wherever it appears.
+        """
+        return _redact_text(self, text)
 
     def to_api(self) -> dict[str, Any]:
         """The ``config`` object of a create request (port as a string, as the API stores it)."""
@@ -134,17 +223,31 @@ class DynamoDBConfig:
 
     The table must already exist with partition key ``namespace`` and sort key ``key``
     (both strings); LaunchDarkly assumes ``role_arn`` with ``external_id`` to write to it.
+    ``references`` works as in :class:`RedisConfig`.
     """
 
     table_name: str = attrs.field(validator=_nonempty)
     region: str = attrs.field(validator=_region)
     role_arn: str = attrs.field(validator=_role_arn)
-    external_id: str = attrs.field(validator=_nonempty, repr=_redact)
+    external_id: str = attrs.field(validator=_nonempty, metadata=_SECRET)
+    # Which fields came from a ``${...}`` reference: python field name -> the reference as
+    # written. Not part of equality: the same values are the same store, wherever they came from.
+    references: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_to_references, validator=_references, eq=False, repr=False
+    )
+
+    def __repr__(self) -> str:
+        return _config_repr(self)
 
     @property
     def integration_key(self) -> IntegrationKey:
         """The integration key LaunchDarkly files this store under."""
         return "dynamodb"
+
+    def redact(self, text: str) -> str:
+        """``text`` with every value that came from a reference replaced by its reference, and
+        the external id by ``***`` (see :meth:`RedisConfig.redact`)."""
+        return _redact_text(self, text)
 
     def to_api(self) -> dict[str, Any]:
         """The ``config`` object of a create request."""

@@ -250,6 +250,87 @@ def test_config_error_is_a_value_error() -> None:
     assert issubclass(ConfigError, ValueError)
 
 
+# -- values from references ----------------------------------------------------------------
+
+HOST = "10.1.2.3"
+
+
+def test_repr_shows_the_reference_of_any_field_instead_of_its_value() -> None:
+    redis = RedisConfig(
+        host=HOST,
+        username="ld-user",
+        password=PASSWORD,
+        references={"host": "${REDIS_HOST}", "username": "${file:secrets/user}"},
+    )
+    dynamo = dynamodb(
+        table_name="table-from-env", references={"table_name": "${TABLE}", "role_arn": "${ROLE}"}
+    )
+    for text in (repr(redis), str(redis), repr(Target(project="p", environment="e", config=redis))):
+        assert HOST not in text and "ld-user" not in text and PASSWORD not in text
+        assert "host='${REDIS_HOST}'" in text and "username='${file:secrets/user}'" in text
+        assert "password='***'" in text and "port=6379" in text
+    assert "table-from-env" not in repr(dynamo) and ROLE_ARN not in repr(dynamo)
+    assert "table_name='${TABLE}'" in repr(dynamo) and "role_arn='${ROLE}'" in repr(dynamo)
+
+
+def test_references_change_neither_equality_nor_what_is_sent() -> None:
+    plain = RedisConfig(host=HOST, password=PASSWORD)
+    referenced = RedisConfig(host=HOST, password=PASSWORD, references={"host": "${REDIS_HOST}"})
+    assert plain == referenced and hash(plain) == hash(referenced)
+    assert referenced.to_api() == plain.to_api()
+    assert referenced.to_api()["host"] == HOST
+
+
+def test_references_must_name_fields_of_the_config() -> None:
+    with pytest.raises(ConfigError, match=r"^references: 'hostname' is not a field"):
+        RedisConfig(host="h", references={"hostname": "${H}"})
+    with pytest.raises(ConfigError, match=r"^references: the reference of host"):
+        RedisConfig(host="h", references={"host": ""})
+    with pytest.raises(ConfigError, match=r"^references: must map"):
+        RedisConfig(host="h", references=["host"])  # type: ignore[arg-type]
+
+
+def test_references_are_a_copy_of_what_was_given() -> None:
+    given = {"host": "${REDIS_HOST}"}
+    config = RedisConfig(host=HOST, references=given)
+    given["host"] = "${OTHER}"
+    assert config.references == {"host": "${REDIS_HOST}"}
+
+
+def test_redact_replaces_referenced_values_and_secrets_in_any_text() -> None:
+    redis = RedisConfig(
+        host=HOST,
+        port=6390,
+        username="ld",
+        password=PASSWORD,
+        tls_enabled=True,
+        references={"host": "${REDIS_HOST}", "port": "${PORT}", "tls_enabled": "${TLS}"},
+    )
+    message = f"cannot connect to {HOST}:6390 as ld with {PASSWORD} (tls true)"
+    assert redis.redact(message) == (
+        "cannot connect to ${REDIS_HOST}:${PORT} as ld with *** (tls true)"
+    )
+    dynamo = dynamodb(references={"role_arn": "${ROLE}"})
+    assert dynamo.redact(f"AssumeRole {ROLE_ARN} with {EXTERNAL_ID} denied") == (
+        "AssumeRole ${ROLE} with *** denied"
+    )
+
+
+def test_redact_prefers_the_longest_value_and_never_rewrites_a_replacement() -> None:
+    config = RedisConfig(
+        host="ab",
+        username="abc",
+        password="$",
+        references={"host": "${H}", "username": "${U}"},
+    )
+    # "abc" wins over its prefix "ab"; the "$" of an inserted ${H} is not redacted again.
+    assert config.redact("abc ab $") == "${U} ${H} ***"
+
+
+def test_redact_leaves_text_alone_when_nothing_is_sensitive() -> None:
+    assert RedisConfig(host="h").redact("h is down") == "h is down"
+
+
 # -- Create request ------------------------------------------------------------------------
 
 
