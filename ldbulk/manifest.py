@@ -4,7 +4,7 @@ A manifest (format version 1) names persistent stores and the project/environmen
 get them::
 
     version: 1
-    defaults: {on: true, tags: [managed-by-ldbulk]}     # optional, merged into every store
+    defaults: {on: true, tags: [managed-by-ldbulk]}     # optional, for this file's stores
     stores:
       redis-east:
         integration: redis                              # or dynamodb
@@ -27,6 +27,12 @@ Decisions worth knowing:
   manifest kept in git is refused, and the error never repeats it. The one literal allowed is
   ``password: ""`` (a Redis without a password). The other config values may be references too.
   A reference is always the whole value; there is no interpolation inside a string.
+- **A manifest's author is not trusted with the job's credentials** (see
+  :mod:`ldbulk.references`): ``${LD_ACCESS_TOKEN}`` and the token file are always refused,
+  variables named like other systems' credentials (``*_TOKEN``, ``*_API_KEY`` ...) unless the run
+  (``allow_env``) or ``defaults.allowEnv`` names them, and files outside the manifest's directory
+  unless under one of the run's ``secrets_dirs``. A config remembers which of its fields came
+  from a reference, and shows the reference instead of the value.
 - **Error messages never contain a secret**: a literal secret is never echoed, and a value that
   came from a reference is shown as its reference (``${VAR}``), never as what it resolved to.
   YAML syntax errors are reported from the parser's description, never its source snippet.
@@ -71,10 +77,11 @@ from ldbulk.models import (
     RedisConfig,
     StoreConfig,
 )
+from ldbulk.references import MAX_SECRET_FILE_BYTES as MAX_SECRET_FILE_BYTES
+from ldbulk.references import ReferencePolicy, RefusedReference, allow_list_refusal
 
 FORMAT_VERSION: Final = 1
 MAX_FILE_BYTES: Final = 8 * 1024 * 1024
-MAX_SECRET_FILE_BYTES: Final = 64 * 1024
 # A manifest is at most six levels deep; the limit only stops hostile nesting, far above that
 # and far below where PyYAML's recursive composer would exhaust the stack.
 MAX_DEPTH: Final = 64
@@ -104,7 +111,7 @@ _KINDS: Final = {
 }
 
 _TOP_KEYS: Final = ("version", "defaults", "stores", "targets")
-_DEFAULTS_KEYS: Final = ("on", "tags")
+_DEFAULTS_KEYS: Final = ("on", "tags", "allowEnv")
 _STORE_KEYS: Final = ("integration", "name", "config", "on", "tags")
 _TARGET_KEYS: Final = ("project", "environments", "store")
 
@@ -294,18 +301,30 @@ class ManifestSet:
 
 
 def load_manifests(
-    paths: Iterable[str | os.PathLike[str]], *, env: Mapping[str, str] | None = None
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    secrets_dirs: Iterable[str | os.PathLike[str]] = (),
+    allow_env: Iterable[str] = (),
+    deny_files: Iterable[str | os.PathLike[str]] = (),
 ) -> ManifestSet:
     """Read and validate manifest files as one set; raise :class:`ManifestError` listing all
     problems of all files.
 
-    ``env`` supplies ``${VAR}`` references (default: ``os.environ``).
+    ``env`` supplies ``${VAR}`` references (default: ``os.environ``). What references may name
+    (see :mod:`ldbulk.references`): ``secrets_dirs`` are directories ``${file:...}`` may read
+    besides each manifest's own; ``allow_env`` names variables allowed although named like
+    another system's credential (never ``LD_ACCESS_TOKEN``: :class:`ConfigError`);
+    ``deny_files`` are files no reference may read, such as the access token's file.
     """
     env = os.environ if env is None else env
+    policy = ReferencePolicy.build(
+        allow_env=allow_env, secrets_dirs=secrets_dirs, deny_files=deny_files
+    )
     documents: list[_Document] = []
     for path in paths:
         name = os.fspath(path)
-        document = _Document(name, Path(name).parent, env)
+        document = _Document(name, Path(name).parent, env, policy)
         text = _read_text(document, Path(name))
         if text is not None:
             document.check(text)
@@ -314,10 +333,17 @@ def load_manifests(
 
 
 def load_manifest(
-    path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    secrets_dirs: Iterable[str | os.PathLike[str]] = (),
+    allow_env: Iterable[str] = (),
+    deny_files: Iterable[str | os.PathLike[str]] = (),
 ) -> ManifestSet:
     """Read and validate one manifest file (see :func:`load_manifests`)."""
-    return load_manifests([path], env=env)
+    return load_manifests(
+        [path], env=env, secrets_dirs=secrets_dirs, allow_env=allow_env, deny_files=deny_files
+    )
 
 
 def loads_manifest(
@@ -326,12 +352,20 @@ def loads_manifest(
     file: str = "<string>",
     base_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    secrets_dirs: Iterable[str | os.PathLike[str]] = (),
+    allow_env: Iterable[str] = (),
+    deny_files: Iterable[str | os.PathLike[str]] = (),
 ) -> ManifestSet:
     """Validate a manifest given as text; ``file`` names it in problems (a name ending in
-    ``.json`` selects the JSON syntax check), ``base_dir`` anchors ``${file:...}`` references
-    (default: the current directory)."""
+    ``.json`` selects the JSON syntax check), ``base_dir`` stands for the manifest's directory,
+    where ``${file:...}`` references are read (default: the current directory). The other
+    arguments are those of :func:`load_manifests`."""
     env = os.environ if env is None else env
-    document = _Document(file, Path(base_dir) if base_dir is not None else Path(), env)
+    policy = ReferencePolicy.build(
+        allow_env=allow_env, secrets_dirs=secrets_dirs, deny_files=deny_files
+    )
+    base = Path(base_dir) if base_dir is not None else Path()
+    document = _Document(file, base, env, policy)
     if isinstance(text, bytes):
         decoded = _decode(document, text)
         if decoded is not None:
@@ -448,16 +482,22 @@ def _line(node: Node) -> int:
 class _Document:
     """Validation of one manifest document, collecting problems instead of raising."""
 
-    def __init__(self, file: str, base_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, file: str, base_dir: Path, env: Mapping[str, str], policy: ReferencePolicy
+    ) -> None:
         self.file = file
         self.base_dir = base_dir
         self.env = env
+        self.policy = policy
+        # defaults.allowEnv: more variable names this file's references may use.
+        self.allow_env: frozenset[str] = frozenset()
         self.problems = _Problems(file)
         self.stores: list[_PartialStore] = []
         self.targets: list[_PendingTarget] = []
         self.has_targets_key = False
         self._work = 0
         self._constructor = SafeConstructor()
+        # Resolved path -> its text, or None once a problem about it was reported.
         self._secret_files: dict[Path, str | None] = {}
 
     # -- parsing -----------------------------------------------------------------------------
@@ -715,11 +755,28 @@ class _Document:
         if entries is None:
             return None, ()
         self._keys(node, entries, "defaults", _DEFAULTS_KEYS)
+        if "allowEnv" in entries:
+            self.allow_env = self._allow_env(entries["allowEnv"][1], "defaults.allowEnv")
         on = self._boolean(entries["on"][1], "defaults.on") if "on" in entries else None
         tags: tuple[str, ...] | None = ()
         if "tags" in entries:
             tags = self._tags(entries["tags"][1], "defaults.tags")
         return on, tags or ()
+
+    def _allow_env(self, node: Node, path: str) -> frozenset[str]:
+        """Variable names this file's references may use although named like credentials."""
+        items = self._list(node, path)
+        names: set[str] = set()
+        for index, item in enumerate(items or ()):
+            name = self._string(item, _index(path, index))
+            if name is None:
+                continue
+            reason = allow_list_refusal(name)
+            if reason is not None:
+                self._add(item, _index(path, index), f"cannot allow {_quote(name)}: {reason}")
+                continue
+            names.add(name)
+        return frozenset(names)
 
     def _stores(self, node: Node, defaults_on: bool | None, defaults_tags: tuple[str, ...]) -> None:
         entries = self._mapping(node, "stores")
@@ -837,6 +894,7 @@ class _Document:
         ]
         self._keys(node, entries, path, tuple(names), required=required)
         values: dict[str, Any] = {}
+        references: dict[str, str] = {}
         ok = not any(key not in entries for key in required)
         for key, field_name in names.items():
             if key not in entries:
@@ -854,10 +912,12 @@ class _Document:
                 ok = False
             else:
                 values[field_name] = checked
+                if reference is not None:
+                    references[field_name] = reference
         if not ok:
             return None
         try:
-            return cls(**values)
+            return cls(**values, references=references)
         except ConfigError:
             # Every field passed its own validator above; this only guards against a model
             # validator that looks at several fields together.
@@ -916,43 +976,33 @@ class _Document:
     def _dereference(self, match: re.Match[str], node: Node, path: str) -> str | None:
         variable = match.group("var")
         if variable is not None:
+            try:
+                self.policy.check_variable(variable, self.allow_env)
+            except RefusedReference as exc:
+                self._add(node, path, f"${{{variable}}} {exc}")
+                return None
             value = self.env.get(variable)
             if value is None:
                 self._add(node, path, f"environment variable {variable} is not set")
             return value
         written = match.group("file")
-        target = Path(written).expanduser()
-        if not target.is_absolute():
-            target = self.base_dir / target
-        if target not in self._secret_files:
-            self._secret_files[target] = self._read_secret(target, written, node, path)
-        elif self._secret_files[target] is None:
-            self._add(node, path, f"secret file {_quote(written)} cannot be used (see above)")
-        return self._secret_files[target]
-
-    def _read_secret(self, target: Path, written: str, node: Node, path: str) -> str | None:
-        shown = _quote(written)
+        shown = f"secret file {_quote(written)}"
         try:
-            with target.open("rb") as handle:
-                data = handle.read(MAX_SECRET_FILE_BYTES + 1)
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            self._add(node, path, f"secret file {shown} cannot be read: {reason}")
+            target = self.policy.locate(written, self.base_dir)
+        except RefusedReference as exc:
+            self._add(node, path, f"{shown} {exc}")
             return None
-        if len(data) > MAX_SECRET_FILE_BYTES:
-            self._add(
-                node, path, f"secret file {shown} is larger than {MAX_SECRET_FILE_BYTES} bytes"
-            )
-            return None
+        if target in self._secret_files:
+            if self._secret_files[target] is None:
+                self._add(node, path, f"{shown} cannot be used (see above)")
+            return self._secret_files[target]
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            self._add(node, path, f"secret file {shown} is not UTF-8 text")
-            return None
-        for ending in ("\r\n", "\n"):
-            if text.endswith(ending):
-                return text[: -len(ending)]
-        return text
+            value = self.policy.read(target)
+        except RefusedReference as exc:
+            self._add(node, path, f"{shown} {exc}")
+            value = None
+        self._secret_files[target] = value
+        return value
 
     def _validate_field(
         self,
@@ -1106,7 +1156,13 @@ _CONFIG_TYPES: Final = {
     "roleArn": "a string",
     "externalId": "a string",
 }
-_SECRET_KEYS: Final = frozenset({"password", "externalId"})
+# The keys the models mark secret: only ever a reference in a manifest.
+_SECRET_KEYS: Final = frozenset(
+    key
+    for cls, names in _CONFIG_FIELDS.values()
+    for key, field_name in names.items()
+    if attrs.fields_dict(cls)[field_name].metadata.get("secret")
+)
 
 
 # -- the set --------------------------------------------------------------------------------

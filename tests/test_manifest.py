@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ldbulk import manifest as manifest_module
-from ldbulk.errors import LdbulkError
+from ldbulk.errors import ConfigError, LdbulkError
 from ldbulk.manifest import (
     AllEnvironments,
     EnvironmentKeys,
@@ -344,7 +345,7 @@ def test_unknown_keys_everywhere_with_suggestions() -> None:
         """
     assert problems(text) == [
         'm.yaml:2: stors: unknown key (did you mean "stores"?)',
-        "m.yaml:3: defaults.enabled: unknown key (expected on, tags)",
+        "m.yaml:3: defaults.enabled: unknown key (expected on, tags, allowEnv)",
         'm.yaml:7: stores.cache.confg: unknown key (did you mean "config"?)',
         'm.yaml:8: stores.cache.config.hostname: unknown key (did you mean "host"?)',
         "m.yaml:10: targets[0].env: unknown key (expected project, environments, store)",
@@ -647,11 +648,14 @@ def test_secret_from_a_file_relative_to_the_manifest(tmp_path: Path) -> None:
     assert table.config.external_id == "ext-from-file"
 
 
-def test_secret_file_absolute_path(tmp_path: Path) -> None:
+def test_secret_file_absolute_path_under_a_secrets_dir(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_bytes(b"abs\r\n")
     text = STORES.replace("${LD_REDIS_PASSWORD}", f"${{file:{secret}}}")
-    loaded = load(with_targets("- {project: web, environments: [prod], store: cache}", text))
+    loaded = load(
+        with_targets("- {project: web, environments: [prod], store: cache}", text),
+        secrets_dirs=[tmp_path],
+    )
     config = loaded.stores[0].config
     assert isinstance(config, RedisConfig) and config.password == "abs"
 
@@ -774,6 +778,273 @@ def test_secrets_never_appear_in_reprs() -> None:
     loaded = load(ISSUE_EXAMPLE)
     assert REDIS_SECRET not in repr(loaded) and EXTERNAL_SECRET not in repr(loaded)
     assert REDIS_SECRET not in str(loaded.selectors) and EXTERNAL_SECRET not in repr(loaded.stores)
+
+
+# -- what a reference may name: the manifest's author is not trusted -----------------------
+
+ACCESS_TOKEN = "api-0123-the-access-token"
+REFUSED_CREDENTIAL = (
+    "is named like another system's credential ({}): refused; allow it with "
+    "defaults.allowEnv or --allow-env if the store needs it"
+)
+OUTSIDE = "is outside the manifest's directory (allow a directory with --secrets-dir)"
+
+
+def one_redis(defaults: str = "", **config: str) -> str:
+    """A manifest with one redis store, one config key a line (line 6 onwards, 7 with
+    defaults)."""
+    lines = ["version: 1", *([f"defaults: {defaults}"] if defaults else [])]
+    lines += ["stores:", "  cache:", "    integration: redis", "    config:"]
+    lines += [f"      {key}: {json.dumps(value)}" for key, value in config.items()]
+    lines += ["targets:", "  - {project: web, environments: [prod], store: cache}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_the_access_token_variable_is_always_refused() -> None:
+    text = one_redis(host="${LD_ACCESS_TOKEN}", password="")
+    found = problems(text, env={"LD_ACCESS_TOKEN": ACCESS_TOKEN}, allow_env=["MY_TOKEN"])
+    assert found == [
+        "m.yaml:6: stores.cache.config.host: ${LD_ACCESS_TOKEN} is ldbulk's own access token: "
+        "no manifest may use it"
+    ]
+
+
+def test_the_access_token_can_never_be_allowed() -> None:
+    with pytest.raises(ConfigError, match="cannot allow 'LD_ACCESS_TOKEN'"):
+        load(one_redis(host="h", password=""), allow_env=["LD_ACCESS_TOKEN"])
+    text = one_redis(
+        defaults="{allowEnv: [LD_ACCESS_TOKEN]}", host="${LD_ACCESS_TOKEN}", password=""
+    )
+    assert problems(text, env={"LD_ACCESS_TOKEN": ACCESS_TOKEN}) == [
+        'm.yaml:2: defaults.allowEnv[0]: cannot allow "LD_ACCESS_TOKEN": '
+        "it is ldbulk's own access token",
+        "m.yaml:7: stores.cache.config.host: ${LD_ACCESS_TOKEN} is ldbulk's own access token: "
+        "no manifest may use it",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "pattern"),
+    [
+        ("AWS_SECRET_ACCESS_KEY", "*_SECRET_ACCESS_KEY"),
+        ("AWS_SESSION_TOKEN", "*_TOKEN"),
+        ("AWS_ACCESS_KEY_ID", "*_ACCESS_KEY_ID"),
+        ("GITHUB_TOKEN", "*_TOKEN"),
+        ("github_token", "*_TOKEN"),
+        ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_*"),
+        ("DATADOG_API_KEY", "*_API_KEY"),
+        ("AZURE_CLIENT_SECRET", "*_CLIENT_SECRET"),
+        ("LD_SDK_KEY", "*_SDK_KEY"),
+        ("CI_JOB_JWT", "*_JWT"),
+    ],
+)
+def test_variables_named_like_other_credentials_are_refused(name: str, pattern: str) -> None:
+    credential = "credential-value-5d2c"
+    text = one_redis(host="h", username=f"${{{name}}}", password="")
+    found = problems(text, env={**ENV, name: credential})
+    assert found == [
+        f"m.yaml:7: stores.cache.config.username: ${{{name}}} " + REFUSED_CREDENTIAL.format(pattern)
+    ]
+
+
+def test_a_credential_name_is_refused_whether_or_not_it_is_set() -> None:
+    text = one_redis(host="${GITHUB_TOKEN}", password="")
+    assert problems(text, env={}) == [
+        "m.yaml:6: stores.cache.config.host: ${GITHUB_TOKEN} "
+        + REFUSED_CREDENTIAL.format("*_TOKEN")
+    ]
+
+
+def test_store_secrets_and_settings_named_as_usual_are_used_and_remembered() -> None:
+    text = one_redis(host="${REDIS_HOST}", password="${LD_REDIS_PASSWORD}")
+    env = {"REDIS_HOST": "redis.from.env", "LD_REDIS_PASSWORD": REDIS_SECRET}
+    config = load(text, env=env).stores[0].config
+    assert isinstance(config, RedisConfig)
+    assert (config.host, config.password) == ("redis.from.env", REDIS_SECRET)
+    assert config.references == {"host": "${REDIS_HOST}", "password": "${LD_REDIS_PASSWORD}"}
+
+
+def test_an_allowed_token_name_can_be_used_from_the_run_or_the_manifest() -> None:
+    env = {"MY_TOKEN": "allowed-token-value"}
+    text = one_redis(host="h", password="${MY_TOKEN}")
+    by_run = load(text, env=env, allow_env=["MY_TOKEN"]).stores[0].config
+    by_manifest = load(
+        one_redis(defaults="{allowEnv: [MY_TOKEN]}", host="h", password="${MY_TOKEN}"), env=env
+    ).stores[0].config
+    assert isinstance(by_run, RedisConfig) and isinstance(by_manifest, RedisConfig)
+    assert by_run.password == by_manifest.password == "allowed-token-value"
+
+
+def test_a_manifest_allow_list_covers_only_its_own_file(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("version: 1\ndefaults: {allowEnv: [MY_TOKEN]}\nstores: {}\n")
+    (tmp_path / "b.yaml").write_text(one_redis(host="h", password="${MY_TOKEN}"))
+    with pytest.raises(ManifestError) as info:
+        load_manifests([tmp_path / "a.yaml", tmp_path / "b.yaml"], env={"MY_TOKEN": "t"})
+    assert [str(p) for p in info.value.problems if p.path.startswith("stores.cache")] == [
+        f"{tmp_path / 'b.yaml'}:7: stores.cache.config.password: ${{MY_TOKEN}} "
+        + REFUSED_CREDENTIAL.format("*_TOKEN")
+    ]
+
+
+def test_allow_list_entries_are_checked() -> None:
+    text = one_redis(defaults="{allowEnv: [3x, 7, MY_TOKEN]}", host="h", password="")
+    assert problems(text) == [
+        'm.yaml:2: defaults.allowEnv[0]: cannot allow "3x": '
+        "it is not an environment variable name",
+        "m.yaml:2: defaults.allowEnv[1]: must be a string, got an integer (quote it: \"7\")",
+    ]
+    text = one_redis(defaults="{allowEnv: MY_TOKEN}", host="h", password="")
+    assert problems(text) == ["m.yaml:2: defaults.allowEnv: must be a list, got a string"]
+    with pytest.raises(ConfigError, match="one string"):
+        load(one_redis(host="h", password=""), allow_env="MY_TOKEN")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A manifest directory with secrets/external-id, next to outside/secret (also $HOME)."""
+    (tmp_path / "repo" / "secrets").mkdir(parents=True)
+    (tmp_path / "repo" / "secrets" / "external-id").write_text("ext-inside\n")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret").write_text("outside-value-7a1f\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "outside"))
+    return tmp_path / "repo"
+
+
+def file_problems(repo: Path, written: str, **kwargs: Any) -> list[str]:
+    path = repo / "m.yaml"
+    path.write_text(one_redis(host="h", password=f"${{file:{written}}}"))
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path, env={}, **kwargs)
+    found = [str(problem) for problem in info.value.problems]
+    assert all("outside-value" not in line and "ext-inside" not in line for line in found)
+    return [line.split(": ", 2)[2] for line in found]
+
+
+@pytest.mark.parametrize(
+    "written", ["/etc/hostname", "../../../etc/hostname", "../outside/secret", "~/secret"]
+)
+def test_secret_files_outside_the_manifest_directory_are_refused(
+    repo: Path, written: str
+) -> None:
+    assert file_problems(repo, written) == [f"secret file {json.dumps(written)} {OUTSIDE}"]
+
+
+def test_symlinks_out_of_the_manifest_directory_are_refused(repo: Path) -> None:
+    (repo / "secrets" / "link").symlink_to(repo.parent / "outside" / "secret")
+    (repo / "linked-dir").symlink_to(repo.parent / "outside", target_is_directory=True)
+    assert file_problems(repo, "secrets/link") == [f'secret file "secrets/link" {OUTSIDE}']
+    assert file_problems(repo, "linked-dir/secret") == [
+        f'secret file "linked-dir/secret" {OUTSIDE}'
+    ]
+
+
+def test_files_inside_a_git_directory_are_refused(repo: Path) -> None:
+    (repo / ".git").mkdir()
+    (repo / ".git" / "config").write_text("[http]\n\textraheader = AUTHORIZATION: basic x\n")
+    assert file_problems(repo, ".git/config") == [
+        'secret file ".git/config" is inside a .git directory, where git keeps credentials'
+    ]
+
+
+def test_the_token_file_is_never_read_whatever_the_path(repo: Path) -> None:
+    token = repo / "ld-token"
+    token.write_text(ACCESS_TOKEN + "\n")
+    (repo / "token-link").symlink_to(token)
+    os.link(token, repo / "secrets" / "token-copy")
+    for written in (
+        "ld-token",
+        "token-link",
+        "secrets/../ld-token",
+        str(token),
+        "secrets/token-copy",
+    ):
+        found = file_problems(repo, written, deny_files=[token], secrets_dirs=[repo.parent])
+        assert found == [f"secret file {json.dumps(written)} is the access token file"]
+
+
+def test_a_path_that_resolves_to_no_file_is_a_problem(repo: Path) -> None:
+    (repo / "loop").symlink_to(repo / "loop")
+    path = repo / "m.yaml"
+    path.write_text(one_redis(host="h", password="${file:loop}", username="${file:a\0b}"))
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path, env={})
+    assert [problem.message for problem in info.value.problems] == [
+        'secret file "loop" cannot be resolved to a file',
+        'secret file "a\\x00b" cannot be resolved to a file',
+    ]
+
+
+def test_only_regular_files_are_read(repo: Path) -> None:
+    assert file_problems(repo, "secrets") == ['secret file "secrets" is not a regular file']
+
+
+def test_legitimate_secret_files_are_read(repo: Path) -> None:
+    run_secrets = repo.parent / "outside"
+    (repo / "current").symlink_to(repo / "secrets" / "external-id")
+    path = repo / "m.yaml"
+    path.write_text(
+        one_redis(
+            host="${file:current}",
+            username="${file:secrets/external-id}",
+            password=f"${{file:{run_secrets / 'secret'}}}",
+        )
+    )
+    config = load_manifest(path, env={}, secrets_dirs=[run_secrets]).stores[0].config
+    assert isinstance(config, RedisConfig)
+    assert (config.host, config.username, config.password) == (
+        "ext-inside",
+        "ext-inside",
+        "outside-value-7a1f",
+    )
+    # ~ is expanded when it lands inside an allowed directory ($HOME is run_secrets here).
+    path.write_text(one_redis(host="h", password="${file:~/secret}"))
+    config = load_manifest(path, env={}, secrets_dirs=[run_secrets]).stores[0].config
+    assert isinstance(config, RedisConfig) and config.password == "outside-value-7a1f"
+
+
+def test_values_from_references_never_show_in_reprs() -> None:
+    env = {
+        **ENV,
+        "REDIS_HOST": "10.20.30.40",
+        "REDIS_USER": "user-from-env",
+        "TABLE": "table-from-env",
+        "ROLE": "arn:aws:iam::123456789012:role/from-env",
+    }
+    text = STORES.replace(
+        "host: redis.internal", "host: ${REDIS_HOST}\n      username: ${REDIS_USER}"
+    )
+    text = text.replace("tableName: segments", "tableName: ${TABLE}")
+    text = text.replace("roleArn: arn:aws:iam::123456789012:role/ld", "roleArn: ${ROLE}")
+    loaded = load(
+        with_targets("- {project: web, environments: [prod], store: cache}", text), env=env
+    )
+    redis, dynamo = (store.config for store in loaded.stores)
+    shown = "\n".join(
+        [repr(loaded), str(loaded.stores), str(redis), repr(dynamo), repr(loaded.selectors)]
+    )
+    for value in env.values():
+        assert value not in shown
+    assert "host='${REDIS_HOST}'" in repr(redis) and "username='${REDIS_USER}'" in repr(redis)
+    assert "table_name='${TABLE}'" in repr(dynamo) and "role_arn='${ROLE}'" in repr(dynamo)
+    assert "external_id='${LD_DYNAMODB_EXTERNAL_ID}'" in repr(dynamo)
+    assert "region='us-east-1'" in repr(dynamo)
+
+
+def test_configs_remember_their_references_and_send_the_real_values() -> None:
+    text = STORES.replace("host: redis.internal", "host: ${REDIS_HOST}\n      port: ${PORT}")
+    env = {**ENV, "REDIS_HOST": "10.20.30.40", "PORT": "6390"}
+    loaded = load(
+        with_targets("- {project: web, environments: [prod], store: cache}", text), env=env
+    )
+    redis, dynamo = (store.config for store in loaded.stores)
+    assert redis.references == {
+        "host": "${REDIS_HOST}",
+        "port": "${PORT}",
+        "password": "${LD_REDIS_PASSWORD}",
+    }
+    assert dynamo.references == {"external_id": "${LD_DYNAMODB_EXTERNAL_ID}"}
+    assert redis.to_api()["host"] == "10.20.30.40" and redis.to_api()["port"] == "6390"
+    assert redis.redact("no route to 10.20.30.40:6390") == "no route to ${REDIS_HOST}:${PORT}"
 
 
 # -- files and hostile input ----------------------------------------------------------------

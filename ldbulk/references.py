@@ -1,0 +1,206 @@
+"""What a manifest's ``${VAR}`` and ``${file:PATH}`` references may name, and reading them.
+
+The author of a manifest is not trusted with the credentials of the job that applies it (a
+nightly job applies manifests that came in through pull requests). A reference's value is sent
+to LaunchDarkly, which stores it and shows most config fields in clear, so a reference is a way
+to copy anything the job can read into LaunchDarkly. The rules:
+
+- ``${LD_ACCESS_TOKEN}`` (ldbulk's own token) is always refused, and so is the file given as
+  the token file, however a path reaches it.
+- Variables named like another system's credentials (:data:`CREDENTIAL_VARIABLES`) are refused
+  unless the run or the manifest's ``defaults.allowEnv`` names them.
+- ``${file:PATH}`` reads only below the manifest's own directory or a secrets directory the run
+  names, after symlinks and ``..`` are resolved, and never inside a ``.git`` directory (where
+  a CI checkout keeps the job's token).
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import os
+import re
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+from ldbulk.client import TOKEN_ENV
+from ldbulk.errors import ConfigError
+
+MAX_SECRET_FILE_BYTES: Final = 64 * 1024
+
+# Names of credentials other systems put in a job's environment, matched without regard to
+# case. A store's own secret (a Redis password) is not among them: LD_REDIS_PASSWORD is the
+# normal use. A run that really needs one allows it by name.
+CREDENTIAL_VARIABLES: Final = (
+    "*_TOKEN",  # GITHUB_TOKEN, AWS_SESSION_TOKEN, CI_JOB_TOKEN, NPM_TOKEN, VAULT_TOKEN ...
+    "*_ACCESS_KEY_ID",  # AWS_ACCESS_KEY_ID
+    "*_SECRET_ACCESS_KEY",  # AWS_SECRET_ACCESS_KEY
+    "*_API_KEY",
+    "*_SECRET_KEY",
+    "*_PRIVATE_KEY",
+    "*_CLIENT_SECRET",  # AZURE_CLIENT_SECRET, OAuth clients
+    "*_SDK_KEY",  # LaunchDarkly's own server-side SDK keys
+    "*_JWT",  # GitLab's CI_JOB_JWT
+    "ACTIONS_*",  # GitHub Actions' runtime and OIDC token requests
+)
+
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class RefusedReference(Exception):
+    """A reference that may not be used or cannot be read. The message is the reason, to follow
+    the reference as written (``${GITHUB_TOKEN} is named like ...``); it never holds a value."""
+
+
+def allow_list_refusal(name: str) -> str | None:
+    """Why ``name`` cannot be put on an allow-list, or None when it can."""
+    if not _VARIABLE_NAME.fullmatch(name):
+        return "it is not an environment variable name"
+    if name.upper() == TOKEN_ENV:
+        return "it is ldbulk's own access token"
+    return None
+
+
+def credential_pattern(name: str) -> str | None:
+    """The pattern of :data:`CREDENTIAL_VARIABLES` that ``name`` matches, or None."""
+    upper = name.upper()
+    return next((p for p in CREDENTIAL_VARIABLES if fnmatch.fnmatchcase(upper, p)), None)
+
+
+@attrs.frozen(kw_only=True)
+class ReferencePolicy:
+    """What the references of one run may name: the variables allowed despite their names, the
+    secrets directories besides each manifest's own, and files no reference may read."""
+
+    allow_env: frozenset[str] = frozenset()
+    secrets_dirs: tuple[Path, ...] = ()
+    deny_files: tuple[Path, ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        allow_env: Iterable[str] = (),
+        secrets_dirs: Iterable[str | os.PathLike[str]] = (),
+        deny_files: Iterable[str | os.PathLike[str]] = (),
+    ) -> ReferencePolicy:
+        """A policy from a caller's arguments, paths resolved; :class:`ConfigError` for a name
+        that cannot be allowed (``LD_ACCESS_TOKEN``, or not a variable name)."""
+        if isinstance(allow_env, str):
+            raise ConfigError("allow_env: expected a collection of names, got one string")
+        names = frozenset(allow_env)
+        for name in sorted(names):
+            reason = allow_list_refusal(name)
+            if reason is not None:
+                raise ConfigError(f"cannot allow {name!r}: {reason}")
+        try:
+            return cls(
+                allow_env=names,
+                secrets_dirs=tuple(Path(path).expanduser().resolve() for path in secrets_dirs),
+                deny_files=tuple(Path(path).expanduser().resolve() for path in deny_files),
+            )
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot resolve a secrets directory or denied file: {type(exc).__name__}"
+            ) from None
+
+    def check_variable(self, name: str, allowed_here: frozenset[str] = frozenset()) -> None:
+        """Raise :class:`RefusedReference` when ``${name}`` may not be used; ``allowed_here``
+        is the manifest's own allow-list, which can never allow ldbulk's token."""
+        if name.upper() == TOKEN_ENV:
+            raise RefusedReference("is ldbulk's own access token: no manifest may use it")
+        pattern = credential_pattern(name)
+        if pattern is not None and name not in self.allow_env | allowed_here:
+            raise RefusedReference(
+                f"is named like another system's credential ({pattern}): refused; "
+                "allow it with defaults.allowEnv or --allow-env if the store needs it"
+            )
+
+    def locate(self, written: str, base_dir: Path) -> Path:
+        """The resolved file ``${file:written}`` names (relative to ``base_dir``, the manifest's
+        directory); :class:`RefusedReference` when it may not be read."""
+        try:
+            target = Path(written).expanduser()
+        except RuntimeError:
+            raise RefusedReference("cannot be used: ~ cannot be expanded here") from None
+        if not target.is_absolute():
+            target = base_dir / target
+        try:
+            resolved = target.resolve()
+            roots = (base_dir.resolve(), *self.secrets_dirs)
+        except (OSError, RuntimeError, ValueError):
+            # A symlink loop, or a NUL character (YAML lets "\0" through).
+            raise RefusedReference("cannot be resolved to a file") from None
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise RefusedReference(
+                "is outside the manifest's directory (allow a directory with --secrets-dir)"
+            )
+        # A CI checkout keeps the job's git credentials in .git/config.
+        if ".git" in resolved.parts:
+            raise RefusedReference("is inside a .git directory, where git keeps credentials")
+        if resolved in self.deny_files:
+            raise RefusedReference("is the access token file")
+        return resolved
+
+    def read(self, path: Path) -> str:
+        """The text of a file :meth:`locate` returned, one trailing newline stripped."""
+        # O_NOFOLLOW: the path was resolved, so a symlink there now was put there since.
+        # O_NONBLOCK: opening a FIFO must not hang the run (it is refused below).
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise RefusedReference("changed while it was read") from None
+            raise RefusedReference(f"cannot be read: {_reason(exc)}") from None
+        try:
+            # Checked on the open file, not the path: what is read is what was checked.
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise RefusedReference("is not a regular file")
+            # The same file under another name (a hard link, a bind mount) is still the token.
+            if any(_same_file(info, denied) for denied in self.deny_files):
+                raise RefusedReference("is the access token file")
+            data = _read_at_most(fd, MAX_SECRET_FILE_BYTES + 1)
+        except OSError as exc:
+            raise RefusedReference(f"cannot be read: {_reason(exc)}") from None
+        finally:
+            os.close(fd)
+        if len(data) > MAX_SECRET_FILE_BYTES:
+            raise RefusedReference(f"is larger than {MAX_SECRET_FILE_BYTES} bytes")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RefusedReference("is not UTF-8 text") from None
+        for ending in ("\r\n", "\n"):
+            if text.endswith(ending):
+                return text[: -len(ending)]
+        return text
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _same_file(info: os.stat_result, path: Path) -> bool:
+    try:
+        other = os.stat(path)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == (other.st_dev, other.st_ino)
