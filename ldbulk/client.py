@@ -431,14 +431,14 @@ class Client:
                 return sansio.RawResponse(
                     status=response.status, headers=response.headers, body=content
                 )
-        except TimeoutError:
-            raise RequestTimeout(f"{method} {path}: timed out", method=method, path=path) from None
+        except TimeoutError as exc:
+            what = sansio.describe_transport_error(exc, self.base_url)
+            raise RequestTimeout(f"{method} {path}: {what}", method=method, path=path) from None
         except (aiohttp.ClientError, OSError) as exc:
             # aiohttp wraps most socket errors, but not all of them on every path (a reset or
             # an SSL error while the body is read can surface as the bare OSError).
-            raise TransportError(
-                f"{method} {path}: {type(exc).__name__}", method=method, path=path
-            ) from None
+            what = sansio.describe_transport_error(exc, self.base_url)
+            raise TransportError(f"{method} {path}: {what}", method=method, path=path) from None
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         declared = response.content_length

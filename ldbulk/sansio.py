@@ -7,9 +7,12 @@ are plain functions here, so they are tested synchronously against recorded resp
 
 from __future__ import annotations
 
+import errno
 import functools
 import ipaddress
 import json
+import socket
+import ssl
 from collections.abc import Mapping
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import quote, urlsplit
@@ -60,6 +63,14 @@ def resolve_base_url(base_url: str | None, instance: Instance = "commercial") ->
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base URL: {base_url!r} is not an http(s) URL with a host")
+    # Every route starts with /api/v2, so a base URL ending in it asks for /api/v2/api/v2/...
+    # and every request answers 404. A path prefix (a proxy's) is fine, that suffix is not.
+    if parts.path.rstrip("/").lower().endswith(("/api/v2", "/api")):
+        origin = f"{parts.scheme}://{parts.netloc}"
+        raise ConfigError(
+            f"base URL: {base_url!r} ends in the API path, so every request would answer 404; "
+            f"give the origin only, e.g. {origin} (ldbulk adds /api/v2/... itself)"
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"base URL: plain http is only allowed for loopback hosts, not {parts.hostname!r}; "
@@ -186,3 +197,89 @@ def expect_no_content(method: str, path: str, response: RawResponse) -> None:
     """Accept a 2xx without a body (a delete's 204); raise for an error status."""
     if response.status >= 400:
         raise error_from_response(method, path, response)
+
+
+# Causes of a failed exchange, by errno, in words; and what to check, where that is clear.
+_ERRNO_WORDS: Final = {
+    errno.ECONNREFUSED: (
+        "connection refused",
+        "nothing listens on that port, or a firewall refuses it: check the base URL's port",
+    ),
+    errno.ECONNRESET: ("connection reset", "by the server or a proxy on the way"),
+    errno.ECONNABORTED: ("connection aborted", ""),
+    errno.EPIPE: ("connection closed while the request was being sent", ""),
+    errno.ENETUNREACH: ("network unreachable", "check this machine's network and proxy"),
+    errno.EHOSTUNREACH: ("host unreachable", "check this machine's network and proxy"),
+    errno.ETIMEDOUT: ("timed out", ""),
+}
+_TLS_HINTS: Final = {
+    "WRONG_VERSION_NUMBER": "the port answers without TLS: is it a plain HTTP port?",
+    "UNEXPECTED_EOF_WHILE_READING": "the server or a proxy hung up during the TLS handshake",
+}
+_CERTIFICATE_HINT: Final = (
+    "behind a TLS-inspecting proxy, give its CA certificate as the CA bundle (--ca-bundle)"
+)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps: aiohttp keeps the socket or TLS error as the cause."""
+    found: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if current is None or any(current is seen for seen in found) or len(found) > 20:
+            continue
+        found.append(current)
+        wrapped = [getattr(current, name, None) for name in ("os_error", "certificate_error")]
+        pending += [w for w in wrapped if isinstance(w, BaseException)]
+        pending += [current.__cause__, current.__context__]
+    return found
+
+
+def _cause(exc: BaseException) -> tuple[str, str]:
+    """(cause, hint) of a failed exchange, from the most telling error in the chain."""
+    chain = _chain(exc)
+    # Most specific first: an SSLError is an OSError too, with an errno of its own (1).
+    # aiohttp's wrappers are SSL errors too, without OpenSSL's details: look for the original.
+    tls = [error for error in chain if isinstance(error, ssl.SSLError)]
+    if any(isinstance(error, ssl.SSLCertVerificationError) for error in tls):
+        why = [m for error in tls if isinstance(m := getattr(error, "verify_message", None), str)]
+        detail = f": {why[0]}" if why and why[0] else ""
+        return f"TLS: certificate verify failed{detail}", _CERTIFICATE_HINT
+    reasons = [reason for error in tls if isinstance(reason := getattr(error, "reason", None), str)]
+    if reasons:
+        return f"TLS: {reasons[0].lower().replace('_', ' ')}", _TLS_HINTS.get(reasons[0], "")
+    if tls:
+        return f"TLS: {type(tls[-1]).__name__}", ""
+    for error in chain:
+        if isinstance(error, socket.gaierror):
+            if error.errno == socket.EAI_AGAIN:
+                return "name not found: no DNS answer for now", "is DNS reachable from here?"
+            return "name not found", "check the host name of the base URL"
+    for error in chain:
+        if isinstance(error, OSError) and error.errno in _ERRNO_WORDS:
+            return _ERRNO_WORDS[error.errno]
+    for error in chain:
+        if isinstance(error, TimeoutError):
+            return "timed out", ""
+    # Nothing better known (a disconnect, a cut-short body): aiohttp's words, which carry
+    # no header. Cut, since a message of a wrapped error can be long.
+    words = str(exc).strip()
+    return (f"{type(exc).__name__}: {words}"[:300] if words else type(exc).__name__), ""
+
+
+def describe_transport_error(exc: BaseException, base_url: str) -> str:
+    """A transport failure in words: the host and port, the cause, and a hint where one helps.
+
+    For example ``127.0.0.1:1: connection refused (nothing listens on that port, ...)`` rather
+    than the name of aiohttp's exception class. Never mentions a header, so never the token.
+    """
+    parts = urlsplit(base_url)
+    host = parts.hostname or "?"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    cause, hint = _cause(exc)
+    return printable(f"{where}: {cause}" + (f" ({hint})" if hint else ""))

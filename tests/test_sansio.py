@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import email.utils
+import errno
 import json
+import socket
+import ssl
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from multidict import CIMultiDict
 
@@ -70,6 +74,23 @@ def test_instance_shortcuts_resolve_to_their_hosts(instance: Any, url: str) -> N
 def test_unknown_instance_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"instance: 'mars' is not one of"):
         sansio.resolve_base_url(None, "mars")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://app.launchdarkly.com/api/v2", "https://app.launchdarkly.com"),
+        ("https://app.eu.launchdarkly.com/api/v2/", "https://app.eu.launchdarkly.com"),
+        ("https://ld.example.com:8443/proxy/api/v2", "https://ld.example.com:8443"),
+        ("https://app.launchdarkly.com/api", "https://app.launchdarkly.com"),
+    ],
+)
+def test_a_base_url_ending_in_the_api_path_is_refused_naming_the_origin_to_give(
+    url: str, origin: str
+) -> None:
+    with pytest.raises(ConfigError, match="give the origin only") as info:
+        sansio.resolve_base_url(url)
+    assert f"e.g. {origin} " in str(info.value)
 
 
 def test_explicit_url_wins_over_the_instance_and_loses_its_trailing_slash() -> None:
@@ -496,3 +517,94 @@ def test_resume_at_takes_the_latest_of_retry_after_and_the_resets() -> None:
 def test_resume_at_never_parks_a_run_on_a_broken_reset() -> None:
     state = RateLimitState(reset_ms=int((NOW + 86_400) * 1000))
     assert state.resume_at(NOW) == NOW + MAX_WAIT_S
+
+
+# -- transport failures in words -----------------------------------------------------------
+
+
+def wrapped(cause: BaseException) -> BaseException:
+    """An error as aiohttp raises it: its own class, the socket or TLS error as the cause."""
+    outer = aiohttp.ClientOSError()
+    outer.__cause__ = cause
+    return outer
+
+
+def tls_error(reason: str) -> ssl.SSLError:
+    error = ssl.SSLError(1, f"[SSL: {reason}] {reason.lower()}")
+    error.reason = reason
+    return error
+
+
+def certificate_error(why: str) -> ssl.SSLCertVerificationError:
+    error = ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] {why}")
+    error.verify_message = why
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed"), "connection refused"),
+        # Every address of the name refused: one OSError, the errno of them all.
+        (OSError(errno.ECONNREFUSED, "Multiple exceptions: ..."), "connection refused"),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), "connection reset"),
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), "name not found"),
+        (socket.gaierror(socket.EAI_AGAIN, "Temporary failure"), "name not found"),
+        (OSError(errno.ENETUNREACH, "Network is unreachable"), "network unreachable"),
+        (TimeoutError(), "timed out"),
+        (tls_error("WRONG_VERSION_NUMBER"), "TLS: wrong version number"),
+        (certificate_error("self-signed certificate"), "TLS: certificate verify failed"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else type(value).__name__,
+)
+def test_a_transport_failure_is_described_by_its_cause_not_by_aiohttps_class(
+    error: BaseException, words: str
+) -> None:
+    text = sansio.describe_transport_error(wrapped(error), "https://app.launchdarkly.com")
+    assert text.startswith(f"app.launchdarkly.com:443: {words}")
+    assert "ClientOSError" not in text
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "port"),
+        (socket.gaierror(socket.EAI_NONAME, "unknown"), "host name"),
+        (tls_error("WRONG_VERSION_NUMBER"), "plain HTTP"),
+        (certificate_error("unable to get local issuer certificate"), "--ca-bundle"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else type(value).__name__,
+)
+def test_a_transport_failure_carries_a_hint_where_one_exists(
+    error: BaseException, hint: str
+) -> None:
+    assert hint in sansio.describe_transport_error(error, "https://app.launchdarkly.com")
+
+
+def test_the_certificate_problem_is_named() -> None:
+    text = sansio.describe_transport_error(
+        wrapped(certificate_error("Hostname mismatch")), "https://ld.example.com:8443"
+    )
+    assert text.startswith("ld.example.com:8443: TLS: certificate verify failed: Hostname mismatch")
+
+
+def test_the_port_defaults_by_scheme_and_ipv6_hosts_are_bracketed() -> None:
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "refused")
+    assert sansio.describe_transport_error(refused, "http://localhost").startswith(
+        "localhost:80: "
+    )
+    assert sansio.describe_transport_error(refused, "http://[::1]:8765").startswith("[::1]:8765: ")
+
+
+def test_an_unknown_failure_keeps_aiohttps_words() -> None:
+    text = sansio.describe_transport_error(
+        aiohttp.ServerDisconnectedError(), "https://app.launchdarkly.com"
+    )
+    assert text == "app.launchdarkly.com:443: ServerDisconnectedError: Server disconnected"
+
+
+def test_a_transport_description_escapes_control_characters() -> None:
+    text = sansio.describe_transport_error(
+        aiohttp.ClientPayloadError("cut \x1b[2J short"), "https://app.launchdarkly.com"
+    )
+    assert "\x1b" not in text and "\\x1b[2J" in text

@@ -45,8 +45,12 @@ async def https_url(authority: trustme.CA) -> AsyncIterator[str]:
 
 async def test_a_certificate_from_an_unknown_authority_is_refused(https_url: str) -> None:
     async with Client("api-x", base_url=https_url) as client:
-        with pytest.raises(TransportError):
+        with pytest.raises(TransportError) as info:
             await client.list_integrations()
+    # The message says why, where, and what to do about a TLS-inspecting proxy.
+    host_port = https_url.removeprefix("https://")
+    assert f"{host_port}: TLS: certificate verify failed" in str(info.value)
+    assert "--ca-bundle" in str(info.value)
 
 
 async def test_a_ca_bundle_lets_a_private_authority_be_verified(
