@@ -154,11 +154,22 @@ def _api(kwargs: dict[str, Any]) -> ApiOptions:
     )
 
 
-def _load(paths: Sequence[Path]) -> ManifestSet:
+def _load(
+    paths: Sequence[Path], kwargs: dict[str, Any], *, token_file: Path | None = None
+) -> ManifestSet:
+    """Load the manifests with the options of :func:`manifest_options` (taken from ``kwargs``);
+    no reference may read ``token_file``."""
     try:
-        return load_manifests(paths)
+        return load_manifests(
+            paths,
+            secrets_dirs=kwargs.pop("secrets_dirs"),
+            allow_env=kwargs.pop("allow_env"),
+            deny_files=() if token_file is None else (token_file,),
+        )
     except ManifestError as exc:
         raise UsageFailure(_problems_text(exc)) from None
+    except ConfigError as exc:
+        raise UsageFailure(f"ldbulk: {exc}") from None
 
 
 def _problems_text(exc: ManifestError) -> str:
@@ -200,11 +211,37 @@ manifest_paths = click.argument(
 )
 
 
+def manifest_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of every command that loads manifests: what their references may name."""
+    decorators = [
+        click.option(
+            "--secrets-dir",
+            "secrets_dirs",
+            multiple=True,
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help="${file:...} references may also read files under DIR (e.g. /run/secrets); "
+            "by default only under the manifest's own directory. Repeatable.",
+        ),
+        click.option(
+            "--allow-env",
+            "allow_env",
+            multiple=True,
+            metavar="NAME",
+            help="${NAME} may be used although named like another system's credential "
+            "(*_TOKEN, *_API_KEY, AWS keys...). Repeatable; never LD_ACCESS_TOKEN.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
 @main.command()
 @manifest_paths
-def validate(manifests: tuple[Path, ...]) -> None:
+@manifest_options
+def validate(manifests: tuple[Path, ...], **kwargs: Any) -> None:
     """Check manifests offline: syntax, stores, secrets, targets. Sends nothing."""
-    loaded = _load(manifests)
+    loaded = _load(manifests, kwargs)
     stdout.print(
         f"{len(manifests)} manifest(s) valid: {len(loaded.stores)} store(s), "
         f"{len(loaded.selectors)} target line(s)."
@@ -213,11 +250,12 @@ def validate(manifests: tuple[Path, ...]) -> None:
 
 @main.command("plan")
 @manifest_paths
+@manifest_options
 @api_options
 def plan_command(manifests: tuple[Path, ...], **kwargs: Any) -> None:
     """Show what apply would do per target (create / exists / not found). Reads only."""
     api = _api(kwargs)
-    loaded = _load(manifests)
+    loaded = _load(manifests, kwargs, token_file=api.token_file)
     client = api.client()
 
     async def go() -> list[PlanItem]:
@@ -249,6 +287,7 @@ def plan_command(manifests: tuple[Path, ...], **kwargs: Any) -> None:
 
 @main.command()
 @manifest_paths
+@manifest_options
 @api_options
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the JSON report here.")
@@ -286,7 +325,7 @@ def apply(
         ctx.invoke(plan_command, manifests=manifests, **kwargs)
         return
     api = _api(kwargs)
-    loaded = _load(manifests)
+    loaded = _load(manifests, kwargs, token_file=api.token_file)
     client = api.client(max_rate=max_rate)
     if journal_path is None:
         # Resuming continues the same journal; otherwise it sits next to the report.
@@ -497,6 +536,7 @@ def _status_table(states: Sequence[_StoreState]) -> Table:
 
 @main.command()
 @manifest_paths
+@manifest_options
 @api_options
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Poll until every store is available, for at most this many seconds.")
@@ -505,7 +545,7 @@ def _status_table(states: Sequence[_StoreState]) -> Table:
 def status(manifests: tuple[Path, ...], wait: float, interval: float, **kwargs: Any) -> None:
     """Each target's store status: available, potentially stale, last sync, errors."""
     api = _api(kwargs)
-    loaded = _load(manifests)
+    loaded = _load(manifests, kwargs, token_file=api.token_file)
     client = api.client()
 
     async def go() -> list[_StoreState]:

@@ -257,6 +257,120 @@ def test_token_file_is_read_and_a_wrong_token_fails_cleanly(
     assert "api-not-the-right-one" not in result.stderr + result.stdout
 
 
+UNTRUSTED = """\
+version: 1
+stores:
+  leaky:
+    integration: redis
+    config:
+      host: ${LD_ACCESS_TOKEN}
+      username: ${AWS_SECRET_ACCESS_KEY}
+      password: ${file:/etc/hostname}
+  climbing:
+    integration: redis
+    config:
+      host: ${file:../../../etc/hostname}
+      password: ${file:ld-token}
+targets:
+  - {project: proj-001, environments: [env-001], store: leaky}
+  - {project: proj-001, environments: [env-002], store: climbing}
+"""
+
+
+def test_validate_refuses_references_to_credentials_and_outside_files(tmp_path: Path) -> None:
+    manifest = tmp_path / "pr.yaml"
+    manifest.write_text(UNTRUSTED.replace("${file:ld-token}", '""'))
+    env = {"LD_ACCESS_TOKEN": "api-the-real-token", "AWS_SECRET_ACCESS_KEY": "aws-secret-9c"}
+    result = ldbulk("validate", str(manifest), env=env)
+    assert result.returncode == 2
+    assert_clean_failure(result)
+    problems = result.stderr.splitlines()
+    assert problems == [
+        f"{manifest}:6: stores.leaky.config.host: ${{LD_ACCESS_TOKEN}} is ldbulk's own access "
+        "token: no manifest may use it",
+        f"{manifest}:7: stores.leaky.config.username: ${{AWS_SECRET_ACCESS_KEY}} is named like "
+        "another system's credential (*_SECRET_ACCESS_KEY): refused; allow it with "
+        "defaults.allowEnv or --allow-env if the store needs it",
+        f'{manifest}:8: stores.leaky.config.password: secret file "/etc/hostname" is outside '
+        "the manifest's directory (allow a directory with --secrets-dir)",
+        f'{manifest}:12: stores.climbing.config.host: secret file "../../../etc/hostname" is '
+        "outside the manifest's directory (allow a directory with --secrets-dir)",
+        "4 problems; nothing was sent.",
+    ]
+    assert "api-the-real-token" not in result.stderr and "aws-secret-9c" not in result.stderr
+
+
+def test_apply_refuses_the_access_token_and_its_file_and_sends_nothing(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "ld-token"
+    token_file.write_text(sandbox.token + "\n")
+    manifest = tmp_path / "pr.yaml"
+    manifest.write_text(UNTRUSTED.replace("${file:/etc/hostname}", '""'))
+    result = ldbulk(
+        "apply",
+        str(manifest),
+        "--token-file",
+        str(token_file),
+        "--base-url",
+        sandbox.url,
+        env={"LD_ACCESS_TOKEN": sandbox.token},
+    )
+    assert result.returncode == 2
+    assert_clean_failure(result)
+    assert "stores.leaky.config.host: ${LD_ACCESS_TOKEN} is ldbulk's own" in result.stderr
+    assert (
+        'stores.climbing.config.password: secret file "ld-token" is the access token file'
+        in result.stderr
+    )
+    assert "nothing was sent." in result.stderr
+    assert sandbox.token not in result.stderr + result.stdout
+    assert sandbox.get("/_sandbox/stats")["total"] == 0
+
+
+def test_secrets_dir_and_allow_env_let_legitimate_references_through(tmp_path: Path) -> None:
+    (tmp_path / "repo" / "secrets").mkdir(parents=True)
+    (tmp_path / "repo" / "secrets" / "external-id").write_text("ext-id\n")
+    (tmp_path / "run-secrets").mkdir()
+    (tmp_path / "run-secrets" / "redis").write_text("redis-pw\n")
+    manifest = tmp_path / "repo" / "m.yaml"
+    manifest.write_text(
+        "version: 1\n"
+        "stores:\n"
+        "  r: {integration: redis, config: {host: h, username: '${MY_TOKEN}',\n"
+        f"      password: '${{file:{tmp_path / 'run-secrets' / 'redis'}}}'}}}}\n"
+        "  d: {integration: dynamodb, config: {tableName: t, region: us-east-1,\n"
+        "      roleArn: 'arn:aws:iam::123456789012:role/ld',\n"
+        "      externalId: '${file:secrets/external-id}'}}\n"
+        "targets:\n"
+        "  - {project: web, environments: [prod], store: r}\n"
+        "  - {project: web, environments: [prod], store: d}\n"
+    )
+    env = {"MY_TOKEN": "allowed"}
+    refused = ldbulk("validate", str(manifest), env=env)
+    assert refused.returncode == 2
+    assert "${MY_TOKEN} is named like" in refused.stderr
+    assert "is outside the manifest's directory" in refused.stderr
+    result = ldbulk(
+        "validate",
+        str(manifest),
+        "--allow-env",
+        "MY_TOKEN",
+        "--secrets-dir",
+        str(tmp_path / "run-secrets"),
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid: 2 store(s)" in result.stdout
+
+
+def test_allow_env_never_allows_the_access_token() -> None:
+    result = ldbulk("validate", str(EXAMPLE), "--allow-env", "LD_ACCESS_TOKEN")
+    assert result.returncode == 2
+    assert_clean_failure(result)
+    assert "cannot allow 'LD_ACCESS_TOKEN': it is ldbulk's own access token" in result.stderr
+
+
 def test_plain_http_to_a_remote_host_is_refused() -> None:
     result = ldbulk(
         "plan", str(EXAMPLE), "--base-url", "http://ld.example.com", env={"LD_ACCESS_TOKEN": "x"}
