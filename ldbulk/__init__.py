@@ -14,6 +14,7 @@ from ldbulk.errors import (
     RequestTimeout,
     ResponseFormatError,
     ServerError,
+    Stopped,
     TransportError,
     Unauthorized,
 )
@@ -42,12 +43,15 @@ from ldbulk.ratelimit import Pacer, RateLimitState, parse_rate_limit
 from ldbulk.report import ErrorInfo, Outcome, Report, RunStats, TargetResult
 from ldbulk.resolve import resolve_targets
 from ldbulk.retry import RetryPolicy
+from ldbulk.scope import RequestScope
+from ldbulk.workflow import ApplyStarted, apply
 
 __all__ = [
     "Access",
     "AccessDecision",
     "AccessReason",
     "Action",
+    "ApplyStarted",
     "BadRequest",
     "Client",
     "ClientStats",
@@ -78,11 +82,13 @@ __all__ = [
     "RateLimited",
     "RedisConfig",
     "Report",
+    "RequestScope",
     "RequestTimeout",
     "ResponseFormatError",
     "RetryPolicy",
     "RunStats",
     "ServerError",
+    "Stopped",
     "StoreConfig",
     "StoreIntegrationError",
     "StoreStatus",
@@ -92,6 +98,7 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "__version__",
+    "apply",
     "load_manifests",
     "loads_manifest",
     "parse_rate_limit",

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -34,9 +35,9 @@ from rich.text import Text
 from ldbulk import logs, render
 from ldbulk._version import __version__
 from ldbulk.client import TOKEN_ENV, Client
-from ldbulk.errors import ConfigError, HTTPStatusError, LdbulkError, TransportError
+from ldbulk.errors import ConfigError, HTTPStatusError, LdbulkError, Unauthorized
 from ldbulk.files import write_atomically
-from ldbulk.journal import Journal, read_settled
+from ldbulk.journal import manifests_digest
 from ldbulk.manifest import ManifestError, ManifestSet, load_manifests
 from ldbulk.models import Integration, Target
 from ldbulk.provision import (
@@ -44,13 +45,15 @@ from ldbulk.provision import (
     Action,
     Inventory,
     PlanItem,
-    Provisioner,
     plan,
 )
 from ldbulk.ratelimit import Pacer
 from ldbulk.report import Report, TargetResult
-from ldbulk.resolve import resolve_targets
+from ldbulk.resolve import Unresolved, resolve
 from ldbulk.sandbox.cli import sandbox_command
+from ldbulk.text import printable
+from ldbulk.workflow import ApplyStarted
+from ldbulk.workflow import apply as apply_workflow
 
 T = TypeVar("T")
 
@@ -178,17 +181,29 @@ def _problems_text(exc: ManifestError) -> str:
     return "\n".join([*lines, f"{len(lines)} {noun}; nothing was sent."])
 
 
-def _run(main: Awaitable[T]) -> T:
-    """Run a coroutine; API and transport failures become a message and exit 1."""
+def _run(main: Awaitable[T], client: Client) -> T:
+    """Run a coroutine. Exit 2 means bad input and nothing sent; any failure after the first
+    request is exit 1, with the API's words and, for a refused token, what to check."""
     try:
         return asyncio.run(main)  # type: ignore[arg-type]
-    except ManifestError as exc:
-        raise UsageFailure(_problems_text(exc)) from None
-    except (HTTPStatusError, TransportError) as exc:
-        click.echo(f"ldbulk: {exc}", err=True)
-        raise SystemExit(EXIT_FAILED) from None
+    except (ManifestError, ConfigError) as exc:
+        text = _problems_text(exc) if isinstance(exc, ManifestError) else f"ldbulk: {exc}"
+        if client.stats.requests == 0:
+            raise UsageFailure(text) from None
+        click.echo(text, err=True)
     except LdbulkError as exc:
-        raise UsageFailure(f"ldbulk: {exc}") from None
+        click.echo(f"ldbulk: {printable(str(exc))}", err=True)
+        if isinstance(exc, Unauthorized):
+            stderr.print(TOKEN_HINT, style="yellow")
+    raise SystemExit(EXIT_FAILED)
+
+
+# Said once when LaunchDarkly refuses the token, whichever command met the 401.
+TOKEN_HINT: Final = (
+    f"LaunchDarkly refused the access token (401). Check ${TOKEN_ENV} or --token-file: the "
+    "token may be mistyped, expired or revoked, and its role must allow reading and writing "
+    "big segment store integrations."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -258,12 +273,12 @@ def plan_command(manifests: tuple[Path, ...], **kwargs: Any) -> None:
     loaded = _load(manifests, kwargs, token_file=api.token_file)
     client = api.client()
 
-    async def go() -> list[PlanItem]:
+    async def go() -> tuple[list[PlanItem], list[Unresolved]]:
         async with client:
-            targets = await resolve_targets(loaded, client)
-            return await plan(client, targets)
+            resolution = await resolve(loaded, client)
+            return await plan(client, resolution.targets), resolution.unresolved
 
-    items = _run(go())
+    items, unresolved = _run(go(), client)
     table = Table(title="ldbulk plan")
     for column in ("project", "environment", "integration", "action", "integration id"):
         table.add_column(column)
@@ -276,13 +291,29 @@ def plan_command(manifests: tuple[Path, ...], **kwargs: Any) -> None:
             Text(item.action.value, style=styles[item.action]),
             Text(item.integration_id or ""),
         )
+    for line in unresolved:
+        row = line.result()
+        table.add_row(Text(row.project), Text(row.environment), Text(row.integration),
+                      Text(row.outcome.value, style="red"), Text(""))
     stdout.print(table)
+    _print_unresolved(unresolved)
     counts = {action: sum(1 for i in items if i.action is action) for action in Action}
     stdout.print(
         f"{len(items)} targets: {counts[Action.CREATE]} to create, "
-        f"{counts[Action.EXISTS]} existing, {counts[Action.NOT_FOUND]} not found."
+        f"{counts[Action.EXISTS]} existing, {counts[Action.NOT_FOUND]} not found"
+        + (f"; {len(unresolved)} manifest line(s) not resolved." if unresolved else ".")
     )
-    raise SystemExit(EXIT_FAILED if counts[Action.NOT_FOUND] else EXIT_OK)
+    raise SystemExit(EXIT_FAILED if counts[Action.NOT_FOUND] or unresolved else EXIT_OK)
+
+
+def _print_unresolved(unresolved: Sequence[Unresolved]) -> None:
+    """Why each manifest line that gave no target gave none (one line each, escaped)."""
+    for line in unresolved:
+        error = line.result().error
+        if error is not None:
+            stderr.print(Text(printable(error.message)), style="red")
+    if any(isinstance(line.error, Unauthorized) for line in unresolved):
+        stderr.print(TOKEN_HINT, style="yellow")
 
 
 @main.command()
@@ -321,18 +352,28 @@ def apply(
     **kwargs: Any,
 ) -> None:
     """Create every target's integration; existing ones are left alone."""
+    outputs = {"--report": report_path, "--junit": junit_path, "--markdown": markdown_path}
     if dry_run:
+        written = [flag for flag, path in outputs.items() if path is not None]
+        written += [flag for flag, path in (("--journal", journal_path),
+                                            ("--resume", resume_path)) if path is not None]
+        if written:
+            raise UsageFailure(
+                f"--dry-run sends no writes and writes no files: drop {', '.join(written)} "
+                "(or drop --dry-run)"
+            )
         ctx.invoke(plan_command, manifests=manifests, **kwargs)
         return
-    api = _api(kwargs)
-    loaded = _load(manifests, kwargs, token_file=api.token_file)
-    client = api.client(max_rate=max_rate)
     if journal_path is None:
         # Resuming continues the same journal; otherwise it sits next to the report.
         journal_path = resume_path or (
             report_path.with_name(report_path.name + ".journal") if report_path else None
         )
-    outcome = _run(
+    _refuse_shared_paths({**outputs, "--journal": journal_path})
+    api = _api(kwargs)
+    loaded = _load(manifests, kwargs, token_file=api.token_file)
+    client = api.client(max_rate=max_rate)
+    report, interrupted_by = _run(
         _apply(
             client,
             loaded,
@@ -340,9 +381,10 @@ def apply(
             show_progress=api.progress,
             journal_path=journal_path,
             resume_path=resume_path,
-        )
+            digest=_digest(manifests),
+        ),
+        client,
     )
-    report, interrupted_by = outcome
     for path, text in (
         (report_path, report.dumps),
         (junit_path, lambda: render.to_junit(report)),
@@ -353,9 +395,56 @@ def apply(
     if not report.ok:
         stdout.print(render.to_table(report, only_problems=True))
     stdout.print(render.summary_line(report))
+    if report.counts["unauthorized"]:
+        stderr.print(TOKEN_HINT, style="yellow")
     if interrupted_by is not None:
+        stderr.print(_resume_hint(journal_path), style="yellow")
         raise SystemExit(EXIT_SIGINT if interrupted_by == signal.SIGINT else EXIT_SIGTERM)
     raise SystemExit(report.exit_code)
+
+
+def _refuse_shared_paths(paths: dict[str, Path | None]) -> None:
+    """Two outputs on one path would overwrite each other (a journal in place of a report)."""
+    seen: dict[Path, str] = {}
+    for flag, path in paths.items():
+        if path is None:
+            continue
+        key = path.resolve()
+        if key in seen:
+            raise UsageFailure(f"{flag} and {seen[key]} name the same file: {path}")
+        seen[key] = flag
+
+
+def _digest(manifests: Sequence[Path]) -> str:
+    try:
+        return manifests_digest(manifests)
+    except OSError as exc:  # they were just read: only a race gets here
+        raise UsageFailure(f"cannot read the manifests again: {exc.strerror}") from None
+
+
+def _resume_hint(journal_path: Path | None) -> str:
+    """After an interrupt: where the journal is, and the exact command that resumes."""
+    if journal_path is None:
+        return (
+            "No journal was kept, so this run cannot be resumed; give --journal PATH "
+            "(or --report) next time."
+        )
+    args = _without_resume(sys.argv[1:])
+    command = shlex.join(["ldbulk", *args, "--resume", str(journal_path)])
+    return f"The journal is {journal_path}. To resume: {command}"
+
+
+def _without_resume(args: Sequence[str]) -> list[str]:
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--resume":
+            skip = True
+        elif not arg.startswith("--resume="):
+            kept.append(arg)
+    return kept
 
 
 @contextlib.contextmanager
@@ -439,37 +528,43 @@ async def _apply(
     show_progress: bool,
     journal_path: Path | None,
     resume_path: Path | None,
+    digest: str,
 ) -> tuple[Report, signal.Signals | None]:
-    """Resolve, skip what a journal already settled, provision the rest, merge the report."""
-    started = time.monotonic()
-    earlier = read_settled(resume_path) if resume_path is not None else {}
-    async with client:
-        targets: list[Target] = await resolve_targets(loaded, client)
-        todo = [target for target in targets if target.key not in earlier]
-        provisioner = Provisioner(client, concurrency=concurrency)
+    """The library's apply workflow, with a progress bar, a log line per target and signals."""
+    stop = asyncio.Event()
+    display: _ProgressDisplay | None = None
+
+    def started(event: ApplyStarted) -> None:
+        nonlocal display
         display = _ProgressDisplay(
-            len(todo), enabled=show_progress, already_done=len(targets) - len(todo)
+            event.todo, enabled=show_progress, already_done=event.done_before
         )
         client.pacer.on_pause = display.paused
-        with contextlib.ExitStack() as stack:
-            journal = stack.enter_context(Journal(journal_path)) if journal_path else None
+        display.bar.start()
 
-            def on_result(result: TargetResult) -> None:
-                if journal is not None:
-                    journal.record(result)
-                display.settled(result)
-                _log_result(result)
+    def settled(result: TargetResult) -> None:
+        if display is not None:
+            display.settled(result)
+        _log_result(result)
 
-            received = stack.enter_context(_signals(lambda _: provisioner.stop()))
-            with display.bar:
-                report = await provisioner.run(todo, on_result=on_result)
-        if earlier:
-            fresh = {result.key: result for result in report.results}
-            merged = tuple(earlier.get(t.key) or fresh[t.key] for t in targets)
-            report = attrs.evolve(report, results=merged)
-        # The whole command's cost, wildcard resolution included, not only the engine's.
-        stats = client.stats.run_stats(elapsed_s=time.monotonic() - started)
-        return attrs.evolve(report, stats=stats), (received[0] if received else None)
+    async with client:
+        with _signals(lambda _: stop.set()) as received:
+            try:
+                report = await apply_workflow(
+                    client,
+                    loaded,
+                    concurrency=concurrency,
+                    journal=journal_path,
+                    resume=resume_path,
+                    digest=digest,
+                    stop=stop,
+                    on_start=started,
+                    on_result=settled,
+                )
+            finally:
+                if display is not None:
+                    display.bar.stop()
+    return report, (received[0] if received else None)
 
 
 @attrs.frozen(kw_only=True)
@@ -548,21 +643,25 @@ def status(manifests: tuple[Path, ...], wait: float, interval: float, **kwargs: 
     loaded = _load(manifests, kwargs, token_file=api.token_file)
     client = api.client()
 
-    async def go() -> list[_StoreState]:
+    async def go() -> tuple[list[_StoreState], list[Unresolved]]:
         async with client:
-            targets = await resolve_targets(loaded, client)
+            resolution = await resolve(loaded, client)
             deadline = time.monotonic() + wait
             while True:
-                states = await _read_states(client, targets)
+                states = await _read_states(client, resolution.targets)
                 if all(s.available for s in states) or time.monotonic() >= deadline:
-                    return states
+                    return states, resolution.unresolved
                 await asyncio.sleep(min(interval, max(deadline - time.monotonic(), 0)))
 
-    states = _run(go())
+    states, unresolved = _run(go(), client)
     stdout.print(_status_table(states))
+    _print_unresolved(unresolved)
     ready = sum(1 for s in states if s.available)
-    stdout.print(f"{ready} of {len(states)} stores available.")
-    raise SystemExit(EXIT_OK if ready == len(states) else EXIT_FAILED)
+    stdout.print(
+        f"{ready} of {len(states)} stores available"
+        + (f"; {len(unresolved)} manifest line(s) not resolved." if unresolved else ".")
+    )
+    raise SystemExit(EXIT_OK if ready == len(states) and not unresolved else EXIT_FAILED)
 
 
 main.add_command(sandbox_command)

@@ -51,6 +51,11 @@ def manifests_digest(paths: Iterable[str | os.PathLike[str]]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def same_path(one: Path, other: Path) -> bool:
+    """Whether two paths name the same file (after ``..`` and symlinks)."""
+    return one.resolve() == other.resolve()
+
+
 def _header(digest: str) -> dict[str, Any]:
     return {"kind": KIND, "version": FORMAT_VERSION, "manifests": digest}
 

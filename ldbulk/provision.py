@@ -390,15 +390,16 @@ class Provisioner:
         targets: Iterable[Target] | AsyncIterable[Target],
         *,
         on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
-        stop: asyncio.Event | None = None,
+        scope: RequestScope | None = None,
     ) -> Report:
         """Provision every target and return the report (results in target order).
 
-        ``stop``, when given, stops this run once it is set (as :meth:`stop` does).
+        ``scope``, when given, is the run's: its stop signal stops the run (as :meth:`stop`
+        does), and its meter counts the run's requests along with whatever it counted before.
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
-        scope = RequestScope(stop=stop) if stop is not None else RequestScope()
+        scope = scope if scope is not None else RequestScope()
         indexed: list[tuple[int, TargetResult]] = []
         async with self._indexed(targets, scope) as results:
             async for index, result in results:

@@ -1,0 +1,94 @@
+"""The ``apply`` workflow as the library offers it: what ``ldbulk apply`` does, minus the
+terminal.
+
+Resolve the manifests' selectors, skip what a journal of an interrupted run already settled,
+provision the rest while journaling each result, and return one report with a row for every
+line of the manifests, in manifest order: targets, and the lines that gave none (a project
+that does not exist, a listing the API refused). An async service gets exactly what the
+command line gets::
+
+    report = await ldbulk.apply(client, manifests, journal=Path("run.journal"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+
+from ldbulk.client import Client
+from ldbulk.journal import Journal, read_settled, same_path
+from ldbulk.manifest import ManifestSet
+from ldbulk.provision import DEFAULT_CONCURRENCY, Provisioner
+from ldbulk.report import Report, TargetResult
+from ldbulk.resolve import ResolvedTarget, resolve
+from ldbulk.scope import RequestScope
+
+
+@attrs.frozen(kw_only=True)
+class ApplyStarted:
+    """The selectors are resolved: targets this run will try, and those settled before."""
+
+    todo: int
+    done_before: int
+
+
+async def apply(
+    client: Client,
+    manifests: ManifestSet,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    journal: Path | None = None,
+    resume: Path | None = None,
+    digest: str = "",
+    stop: asyncio.Event | None = None,
+    on_start: Callable[[ApplyStarted], None] | None = None,
+    on_result: Callable[[TargetResult], None] | None = None,
+) -> Report:
+    """Make LaunchDarkly hold every target of ``manifests``; return the report.
+
+    - ``journal``: append each settled target there as it settles (a new journal replaces an
+      old one, unless it is the ``resume`` journal, which is continued).
+    - ``resume``: a journal of an interrupted run; its settled targets are not tried again
+      and keep their result. It is read, and refused with a
+      :class:`~ldbulk.errors.ConfigError` if it is not a journal of ``digest``'s manifests
+      (see :func:`~ldbulk.journal.manifests_digest`), before any request is sent.
+    - ``stop``: once set, nothing more is sent; requests in flight finish, the rest is
+      reported ``skipped``.
+    - ``on_start`` / ``on_result``: called when the targets are known, and per settled target.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    earlier = read_settled(resume, digest=digest or None) if resume is not None else {}
+    scope = RequestScope(stop=stop) if stop is not None else RequestScope()
+    resolution = await resolve(manifests, client, concurrency=concurrency, scope=scope)
+    targets = resolution.targets
+    todo = [target for target in targets if target.key not in earlier]
+    if on_start is not None:
+        on_start(ApplyStarted(todo=len(todo), done_before=len(targets) - len(todo)))
+    with contextlib.ExitStack() as stack:
+        writer = None
+        if journal is not None:
+            continued = resume is not None and same_path(journal, resume)
+            writer = stack.enter_context(Journal(journal, digest=digest, resume=continued))
+
+        def settled(result: TargetResult) -> None:
+            if writer is not None:
+                writer.record(result)
+            if on_result is not None:
+                on_result(result)
+
+        provisioner = Provisioner(client, concurrency=concurrency)
+        report = await provisioner.run(todo, on_result=settled, scope=scope)
+    fresh = {result.key: result for result in report.results}
+    rows = [
+        earlier.get(entry.target.key) or fresh[entry.target.key]
+        if isinstance(entry, ResolvedTarget)
+        else entry.result()
+        for entry in resolution.entries
+    ]
+    stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
+    return Report(results=tuple(rows), stats=stats)
