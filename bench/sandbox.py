@@ -7,20 +7,17 @@ it is handed to clients through the environment and never printed or written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
 import subprocess
-import sys
 import urllib.request
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
-from ldbulk.sandbox.cli import read_start_line
-
-_START_TIMEOUT_S: Final = 30.0
+from ldbulk.sandbox.launch import LaunchedSandbox, launch_sandbox
 
 
 @attrs.frozen(kw_only=True)
@@ -33,16 +30,15 @@ class SandboxSpec:
     window_s: float = 10.0
     latency_ms: float = 0.0
 
-    def argv(self) -> list[str]:
-        """The command line that starts this sandbox on a free loopback port."""
-        argv = [
-            sys.executable, "-m", "ldbulk", "sandbox", "--port", "0",
+    def args(self) -> list[str]:
+        """The ``ldbulk sandbox`` options of this sandbox (it takes a free loopback port)."""
+        args = [
             "--projects", str(self.projects), "--environments", str(self.environments),
             "--window-s", str(self.window_s), "--latency-ms", str(self.latency_ms),
         ]  # fmt: skip
         if self.route_limit is not None:
-            argv += ["--route-limit", str(self.route_limit)]
-        return argv
+            args += ["--route-limit", str(self.route_limit)]
+        return args
 
 
 class SandboxProcess:
@@ -52,26 +48,15 @@ class SandboxProcess:
         self.spec = spec
         self.url = ""
         self.token = ""
-        self._process: subprocess.Popen[str] | None = None
+        self._stack = contextlib.ExitStack()
+        self._launched: LaunchedSandbox | None = None
 
     def __enter__(self) -> SandboxProcess:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            self.spec.argv(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
+        launched = self._stack.enter_context(
+            launch_sandbox(*self.spec.args(), stderr=subprocess.DEVNULL)
         )
-        self._process = process
-        assert process.stdout is not None
-        # The start line is the only thing the sandbox prints; readline blocks until it comes
-        # or the process dies (then it returns "").
-        line = process.stdout.readline().strip()
-        announced = read_start_line(line)
-        if announced is None:
-            self._stop()
-            raise RuntimeError(f"the sandbox did not start (exit code {process.returncode})")
-        self.url, self.token = announced
+        self._launched = launched
+        self.url, self.token = launched.url, launched.token
         return self
 
     def __exit__(
@@ -80,28 +65,14 @@ class SandboxProcess:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop()
-
-    def _stop(self) -> None:
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-        self._process = None
+        self._stack.close()
+        self._launched = None
 
     @property
     def pid(self) -> int:
         """The sandbox's process id."""
-        assert self._process is not None
-        return self._process.pid
+        assert self._launched is not None
+        return self._launched.pid
 
     def _call(self, method: str, path: str) -> Any:
         request = urllib.request.Request(self.url + path, method=method)  # noqa: S310 - loopback

@@ -1,6 +1,6 @@
 """Requests per second the sandbox serves on loopback.
 
-The sandbox runs in its own process (``python -m ldbulk.sandbox``), so the load generator does
+The sandbox runs in its own process (``python -m ldbulk sandbox``), so the load generator does
 not share its event loop; the load is plain aiohttp with keep-alive connections, a mix of
 creates, project pages and environment pages by default. ``--raw`` replaces aiohttp with
 hand-written HTTP/1.1 over asyncio streams (GETs only), whose lower cost per request shows more
@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import sys
 import time
 
 import aiohttp
 
-from ldbulk.sandbox.cli import read_start_line
+from ldbulk.sandbox.launch import launch_sandbox
 
 BSS = "/api/v2/integration-capabilities/big-segment-store"
 
@@ -82,27 +81,13 @@ async def main() -> None:
     parser.add_argument("--raw", action="store_true", help="raw HTTP/1.1 GETs instead of aiohttp")
     args = parser.parse_args()
 
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ldbulk.sandbox",
-        "--projects",
-        "100",
-        "--environments",
-        "1000",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert server.stdout is not None
-    line = (await server.stdout.readline()).decode()
-    announced = read_start_line(line)
-    if announced is None:
-        raise SystemExit(f"sandbox did not start: {line!r}")
-    url, token = announced
-    headers = {"Authorization": token, "LD-API-Version": "beta"}
-    counts: dict[int, int] = {}
-    start = time.perf_counter()
-    deadline = asyncio.get_running_loop().time() + args.seconds
-    try:
+    # Starting and stopping block the loop, but nothing else runs on it then.
+    with launch_sandbox("--projects", "100", "--environments", "1000") as sandbox:
+        url, token = sandbox.url, sandbox.token
+        headers = {"Authorization": token, "LD-API-Version": "beta"}
+        counts: dict[int, int] = {}
+        start = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + args.seconds
         if args.raw:
             host, port = url.removeprefix("http://").rsplit(":", 1)
             await asyncio.gather(
@@ -114,9 +99,6 @@ async def main() -> None:
         else:
             await load_with_aiohttp(url, headers, deadline, args.concurrency, args.mix, counts)
         elapsed = time.perf_counter() - start
-    finally:
-        server.terminate()
-        await server.wait()
     total = sum(counts.values())
     print(
         f"{total} requests in {elapsed:.1f} s: {total / elapsed:.0f} requests/s; statuses {counts}"

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ldbulk.sandbox.cli import read_start_line
+from ldbulk.sandbox.launch import LaunchError, launch_sandbox
 
 # Stand-ins for the secrets the example manifest references: the sandbox checks nothing else.
 DEMO_SECRETS = {
@@ -31,43 +31,21 @@ def main(argv: list[str]) -> int:
     """Run the demo; returns the exit code of the last apply."""
     manifest = argv[0] if argv else "manifests/example.yaml"
     report = Path("reports/demo.json")
-    sandbox = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ldbulk",
-            "sandbox",
-            "--port",
-            "0",
-            "--projects",
-            "3",
-            "--environments",
-            "4",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
     try:
-        assert sandbox.stdout is not None
-        line = sandbox.stdout.readline()
-        found = read_start_line(line)
-        if found is None:
-            print(f"demo: the sandbox did not start ({line.strip() or 'no output'})")
-            return 1
-        url, token = found
-        print(f"sandbox: {url}")
-        env = os.environ | DEMO_SECRETS | {"LD_ACCESS_TOKEN": token}
-        env["LD_BASE_URI"] = url
-        _step("offline check", "validate", manifest, env=env)
-        _step("what apply would do", "plan", manifest, env=env)
-        _step("first run: creates", "apply", manifest, "--report", str(report), env=env)
-        code = _step("second run: one request, no writes", "apply", manifest, env=env)
-        print(f"\n{report}:")
-        print(report.read_text(encoding="utf-8"))
-        return code
-    finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=10)
+        with launch_sandbox("--projects", "3", "--environments", "4") as sandbox:
+            print(f"sandbox: {sandbox.url}")
+            env = os.environ | DEMO_SECRETS | {"LD_ACCESS_TOKEN": sandbox.token}
+            env["LD_BASE_URI"] = sandbox.url
+            _step("offline check", "validate", manifest, env=env)
+            _step("what apply would do", "plan", manifest, env=env)
+            _step("first run: creates", "apply", manifest, "--report", str(report), env=env)
+            code = _step("second run: one request, no writes", "apply", manifest, env=env)
+            print(f"\n{report}:")
+            print(report.read_text(encoding="utf-8"))
+            return code
+    except LaunchError as exc:
+        print(f"demo: {exc}")
+        return 1
 
 
 if __name__ == "__main__":

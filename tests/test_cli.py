@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import pytest
 
-from ldbulk.sandbox.cli import read_start_line
+from ldbulk.sandbox.launch import launch_sandbox
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "manifests" / "example.yaml"
@@ -55,28 +55,16 @@ class SandboxProcess:
         )
 
 
-def start_sandbox(*args: str) -> tuple[subprocess.Popen[str], SandboxProcess]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ldbulk", "sandbox", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    announced = read_start_line(line)
-    assert announced, line
-    url, token = announced
-    return process, SandboxProcess(url=url, token=token)
+@contextlib.contextmanager
+def start_sandbox(*args: str) -> Iterator[SandboxProcess]:
+    with launch_sandbox(*args) as launched:
+        yield SandboxProcess(url=launched.url, token=launched.token)
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxProcess]:
-    process, sandbox = start_sandbox("--projects", "3", "--environments", "4")
-    try:
+    with start_sandbox("--projects", "3", "--environments", "4") as sandbox:
         yield sandbox
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -452,9 +440,6 @@ class SlowRun:
 
 @contextlib.contextmanager
 def slow_run(tmp_path: Path, *, projects: int, latency_ms: int) -> Iterator[SlowRun]:
-    process, slow = start_sandbox(
-        "--projects", str(projects), "--environments", "60", "--latency-ms", str(latency_ms)
-    )
     lines = [
         f"  - {{project: proj-{p:03d}, environments: '*', store: r}}\n"
         for p in range(1, projects + 1)
@@ -464,11 +449,10 @@ def slow_run(tmp_path: Path, *, projects: int, latency_ms: int) -> Iterator[Slow
         "version: 1\nstores:\n  r: {integration: redis, config: {host: h}}\ntargets:\n"
         + "".join(lines)
     )
-    try:
+    with start_sandbox(
+        "--projects", str(projects), "--environments", "60", "--latency-ms", str(latency_ms)
+    ) as slow:
         yield SlowRun(sandbox=slow, manifest=manifest)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_sigterm_finishes_in_flight_work_and_reports_the_rest_skipped(tmp_path: Path) -> None:

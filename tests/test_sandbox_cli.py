@@ -1,8 +1,7 @@
-"""``python -m ldbulk.sandbox``: one start line, served until SIGTERM/SIGINT, clean exit."""
+"""``ldbulk sandbox``: one start line, served until SIGTERM/SIGINT, clean exit."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
 import subprocess
@@ -14,8 +13,7 @@ from click.testing import CliRunner
 
 from ldbulk import Client, RedisConfig
 from ldbulk.sandbox.cli import sandbox_command
-
-START_LINE = re.compile(r"ldbulk sandbox listening on (http://127\.0\.0\.1:\d+) token (api-\S+)$")
+from ldbulk.sandbox.launch import launch_sandbox
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
@@ -23,40 +21,31 @@ async def test_module_serves_until_a_signal_and_exits_cleanly(
     stop_signal: signal.Signals, tmp_path: Path
 ) -> None:
     state = tmp_path / "state.json"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ldbulk.sandbox",
-        "--port",
-        "0",
-        "--projects",
-        "2",
-        "--environments",
-        "2",
-        "--state",
-        str(state),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode().strip()
-        match = START_LINE.fullmatch(line)
-        assert match, line
-        url, token = match.groups()
-        async with Client(token, base_url=url) as client:
+    args = ("--projects", "2", "--environments", "2", "--state", str(state))
+    with launch_sandbox(*args, stderr=subprocess.PIPE) as sandbox:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", sandbox.url), sandbox.url
+        assert re.fullmatch(r"api-\S+", sandbox.token)
+        async with Client(sandbox.token, base_url=sandbox.url) as client:
             assert [p.key async for p in client.projects()] == ["proj-001", "proj-002"]
             await client.create_integration("proj-002", "env-002", RedisConfig(host="h"))
-        process.send_signal(stop_signal)
-        _, stderr_bytes = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    stderr = stderr_bytes.decode()
-    assert process.returncode == 0, stderr
+        returncode = sandbox.stop(stop_signal)
+        assert sandbox.process.stderr is not None
+        stderr = sandbox.process.stderr.read()
+    assert returncode == 0, stderr
     assert "Traceback" not in stderr
     assert '"environmentKey": "env-002"' in state.read_text()
+
+
+def test_the_module_runs_the_same_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ldbulk.sandbox", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Run a local LaunchDarkly API sandbox" in result.stdout
 
 
 @pytest.mark.parametrize(
