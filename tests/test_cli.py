@@ -504,7 +504,8 @@ def test_a_second_sigint_exits_at_once_and_leaves_the_journal_readable(tmp_path:
         _, stderr = apply.communicate(timeout=30)
         assert apply.returncode == 130
         assert "Traceback" not in stderr
-        lines = journal.read_text().splitlines()
+        header, *lines = journal.read_text().splitlines()
+        assert json.loads(header)["kind"] == "ldbulk-journal"
         assert lines and all(json.loads(line)["outcome"] for line in lines)
 
 

@@ -173,7 +173,9 @@ async def test_unauthorized_listing_is_every_targets_401(client: Client) -> None
         assert posts(mocked) == 0
     assert [r.outcome for r in report.results] == [Outcome.UNAUTHORIZED] * 2
     assert report.counts["unauthorized"] == 2
-    assert all(r.status == 401 and r.error and r.error.code == "unauthorized" for r in report.results)
+    for result in report.results:
+        assert result.status == 401
+        assert result.error is not None and result.error.code == "unauthorized"
 
 
 async def test_failed_listing_fails_every_target_without_writing(client: Client) -> None:
