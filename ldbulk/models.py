@@ -117,7 +117,7 @@ def _to_references(value: object) -> object:
 def _references(
     instance: object, attribute: attrs.Attribute[Mapping[str, str]], value: Mapping[str, str]
 ) -> None:
-    names = {field.name for field in _form_fields(type(instance))}
+    names = {field.name for field in form_fields(type(instance))}
     if not isinstance(value, Mapping):
         raise ConfigError("references: must map field names to reference texts")
     for name, reference in value.items():
@@ -129,15 +129,16 @@ def _references(
             raise ConfigError(f"references: the reference of {name} must be a non-empty string")
 
 
-def _form_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
-    """The fields of a store config class that are the integration's formVariables."""
+def form_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
+    """The fields of a store config class that are the integration's formVariables (all but
+    ``references``, which is ldbulk's own bookkeeping)."""
     return tuple(field for field in attrs.fields(cls) if field.name != "references")
 
 
 def _config_repr(config: RedisConfig | DynamoDBConfig) -> str:
     """Each field as its reference when it came from one, ``***`` when secret, else its value."""
     shown = []
-    for field in _form_fields(type(config)):
+    for field in form_fields(type(config)):
         value = getattr(config, field.name)
         reference = config.references.get(field.name)
         if reference is not None:
@@ -152,7 +153,7 @@ def _config_repr(config: RedisConfig | DynamoDBConfig) -> str:
 
 def _redact_text(config: RedisConfig | DynamoDBConfig, text: str) -> str:
     replacements: dict[str, str] = {}
-    for field in _form_fields(type(config)):
+    for field in form_fields(type(config)):
         value = getattr(config, field.name)
         # A boolean carries one bit, and hiding every "true" would garble the text.
         if isinstance(value, bool):

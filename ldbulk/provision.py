@@ -226,6 +226,11 @@ class _Run:
                 outcome=Outcome.FAILED,
                 error=ErrorInfo(code="internal_error", message=f"{type(exc).__name__}: {exc}"),
             )
+        error = verdict.error
+        if error is not None:
+            # A server may quote what it was sent (a host, a table name); values that came
+            # from a reference, and secrets, are shown as their reference or not at all.
+            error = attrs.evolve(error, message=target.config.redact(error.message))
         return TargetResult(
             project=target.project,
             environment=target.environment,
@@ -234,7 +239,7 @@ class _Run:
             status=verdict.status,
             integration_id=verdict.integration_id,
             attempts=verdict.attempts,
-            error=verdict.error,
+            error=error,
             elapsed_s=loop.time() - started,
         )
 

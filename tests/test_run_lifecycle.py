@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
 from aioresponses import aioresponses
+from rich.console import Console
 
 from ldbulk.client import Client
+from ldbulk.journal import Journal
 from ldbulk.models import RedisConfig, Target
 from ldbulk.provision import Provisioner, provision
+from ldbulk.render import to_junit, to_markdown, to_table
 from ldbulk.report import Outcome
 from ldbulk.retry import RetryPolicy
 from ldbulk.sandbox import Sandbox
@@ -154,3 +158,34 @@ async def test_a_401_on_a_create_names_itself_in_every_skipped_target() -> None:
         assert result.outcome is Outcome.SKIPPED
         assert result.error is not None
         assert "401" in result.error.message and "Invalid access token" in result.error.message
+
+
+async def test_a_server_quoting_a_referenced_value_shows_the_reference_in_every_output(
+    tmp_path: Path,
+) -> None:
+    host = "redis-from-env-7f2a.internal"
+    config = RedisConfig(
+        host=host, password="pw-b81c", references={"host": "${REDIS_HOST}", "password": "${PW}"}
+    )
+    base = "http://127.0.0.1:9"
+    listing = f"{base}/api/v2/integration-capabilities/big-segment-store"
+    said = {"code": "invalid", "message": f"cannot reach {host} with password pw-b81c", "id": "r"}
+    with aioresponses() as mocked:
+        mocked.get(listing, payload={"items": [], "_links": {}})
+        mocked.post(f"{listing}/proj-001/env-001/redis", status=400, payload=said)
+        async with Client("api-any", base_url=base) as client:
+            report = await provision(
+                client, [Target(project="proj-001", environment="env-001", config=config)]
+            )
+    (result,) = report.results
+    assert result.outcome is Outcome.INVALID
+    assert result.error is not None and "${REDIS_HOST}" in result.error.message
+    with Journal(tmp_path / "j") as journal:
+        journal.record(result)
+    console = Console(record=True, width=200)
+    console.print(to_table(report))
+    everything = "".join(
+        [report.dumps(), to_junit(report), to_markdown(report), console.export_text(),
+         (tmp_path / "j").read_text(), repr(report), repr(config)]
+    )
+    assert host not in everything and "pw-b81c" not in everything

@@ -151,6 +151,8 @@ async def test_unknown_route_is_a_json_404(sandbox: Sandbox) -> None:
         ("redis", {"host": "r", "tlsEnabled": "yes"}, "tlsEnabled"),
         ("redis", {"host": "r", "password": 5}, "password"),
         ("redis", {"host": "r", "database": "0"}, "database"),
+        # ldbulk's own bookkeeping of a config is no formVariable either.
+        ("redis", {"host": "r", "references": {"host": "${H}"}}, "references"),
         ("dynamodb", {**DYNAMO.to_api(), "region": "mars-1"}, "region"),
         ("dynamodb", {**DYNAMO.to_api(), "roleArn": "not-an-arn"}, "roleArn"),
         ("dynamodb", {k: v for k, v in DYNAMO.to_api().items() if k != "tableName"}, "tableName"),

@@ -37,7 +37,7 @@ import yaml
 
 from ldbulk.converter import api_name, structure
 from ldbulk.errors import ConfigError, ResponseFormatError
-from ldbulk.models import INTEGRATION_KEYS, DynamoDBConfig, RedisConfig
+from ldbulk.models import INTEGRATION_KEYS, DynamoDBConfig, RedisConfig, form_fields
 from ldbulk.sansio import BIG_SEGMENT_STORE, segment
 
 # The formVariables LaunchDarkly redacts on read: those with ``isSecret`` in the manifests.
@@ -52,7 +52,7 @@ _CONFIG_CLASSES: Final[dict[str, type[RedisConfig] | type[DynamoDBConfig]]] = {
     "dynamodb": DynamoDBConfig,
 }
 _FIELD_NAMES: Final = {
-    key: {api_name(field): field.name for field in attrs.fields(cls)}
+    key: {api_name(field): field.name for field in form_fields(cls)}
     for key, cls in _CONFIG_CLASSES.items()
 }
 
