@@ -17,6 +17,7 @@ PUBLIC_MODULES = [client, errors, models, ratelimit, retry]
 # Defined in a public module, deliberately not exported, and why.
 INTERNAL = {
     "ldbulk.models.Page": "one page of a paginated response; the client iterates pages itself",
+    "ldbulk.models.form_fields": "which store config fields are formVariables, for loaders",
     "ldbulk.ratelimit.PacerStats": "read through Client.stats (ClientStats)",
     "ldbulk.ratelimit.compute_backoff": "the backoff maths behind RetryPolicy",
     "ldbulk.retry.RetryBudget": "the client's run-wide retry allowance, built from RetryPolicy",
