@@ -194,7 +194,7 @@ def _run(main: Awaitable[T], client: Client) -> T:
     except LdbulkError as exc:
         click.echo(f"ldbulk: {printable(str(exc))}", err=True)
         if isinstance(exc, Unauthorized):
-            stderr.print(TOKEN_HINT, style="yellow")
+            stderr.print(TOKEN_HINT, style="yellow", soft_wrap=True)
     raise SystemExit(EXIT_FAILED)
 
 
@@ -313,7 +313,7 @@ def _print_unresolved(unresolved: Sequence[Unresolved]) -> None:
         if error is not None:
             stderr.print(Text(printable(error.message)), style="red")
     if any(isinstance(line.error, Unauthorized) for line in unresolved):
-        stderr.print(TOKEN_HINT, style="yellow")
+        stderr.print(TOKEN_HINT, style="yellow", soft_wrap=True)
 
 
 @main.command()
@@ -396,9 +396,9 @@ def apply(
         stdout.print(render.to_table(report, only_problems=True))
     stdout.print(render.summary_line(report))
     if report.counts["unauthorized"]:
-        stderr.print(TOKEN_HINT, style="yellow")
+        stderr.print(TOKEN_HINT, style="yellow", soft_wrap=True)
     if interrupted_by is not None:
-        stderr.print(_resume_hint(journal_path), style="yellow")
+        stderr.print(_resume_hint(journal_path), style="yellow", soft_wrap=True)
         raise SystemExit(EXIT_SIGINT if interrupted_by == signal.SIGINT else EXIT_SIGTERM)
     raise SystemExit(report.exit_code)
 
