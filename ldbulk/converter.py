@@ -4,7 +4,8 @@ Field names map to the API's camelCase (``project_key`` -> ``projectKey``) unles
 its API key in ``metadata={"api": ...}`` (``_id``, ``_links``, ``_status``, ``_access``).
 Unknown fields are ignored, since LaunchDarkly adds fields without notice; a field of the
 wrong type is an error, since cattrs' default of coercing (``bool("false") is True``) would
-silently misread a response.
+silently misread a response. The exception: members of ``_links``, which the spec leaves open
+and ldbulk does not read (but a page's ``next``), are dropped when they are not links.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from cattrs.v import format_exception
 
 from ldbulk.errors import ResponseFormatError
-from ldbulk.models import Link
+from ldbulk.models import Link, PageLinks
 
 T = TypeVar("T")
 
@@ -92,30 +93,42 @@ def _make_converter() -> cattrs.Converter:
 
 
 def _register_links(converter: cattrs.Converter) -> None:
-    """A fast path for ``_links``, which every integration carries and nobody reads often.
+    """``_links``: a map of links, of which only the well-formed ones are kept.
 
-    Structured generically, the links are half the cost of an integration (a class per link,
-    with validation per field). A well-formed map is built directly; anything else goes the
-    generic way, which raises the usual error with its JSON path.
+    The spec lets ``_links`` carry members it does not name, of any type (an integration's
+    ``BigSegmentStoreIntegrationLinks`` names four links and closes nothing), and ldbulk reads
+    no link but a page's ``next``: one odd member must not fail a whole listing, so a member
+    that is not link-shaped is dropped. Not a page's ``next`` (:data:`PageLinks`): dropped, it
+    would end a listing early without a word, so it stays an error, as does a ``_links`` that
+    is not an object at all. Those go the generic way, which names the JSON path.
+
+    Built directly, not by the generic hooks: structured generically, the links are half the
+    cost of an integration (a class per link, with validation per field).
     """
     links_type = Mapping[str, Link]
     generic = converter.get_structure_hook(links_type)
 
-    def structure_links(value: Any, kind: Any) -> Any:
-        if isinstance(value, Mapping):
+    def links_hook(followed: frozenset[str]) -> Callable[[Any, Any], Any]:
+        def structure_links(value: Any, _: Any) -> Any:
+            if not isinstance(value, Mapping):
+                return generic(value, links_type)
             links = {}
             for name, link in value.items():
-                if not isinstance(link, Mapping):
-                    break
-                href, link_type = link.get("href"), link.get("type")
-                if not (_optional_str(href) and _optional_str(link_type)):
-                    break
-                links[name] = Link(href=href, type=link_type)
-            else:
-                return links
-        return generic(value, kind)
+                if isinstance(link, Mapping):
+                    href, link_type = link.get("href"), link.get("type")
+                    if _optional_str(href) and _optional_str(link_type):
+                        links[name] = Link(href=href, type=link_type)
+                        continue
+                if name in followed:
+                    links.update(generic({name: link}, links_type))
+            return links
 
-    converter.register_structure_hook_func(lambda kind: kind == links_type, structure_links)
+        return structure_links
+
+    converter.register_structure_hook_func(lambda kind: kind == links_type, links_hook(frozenset()))
+    converter.register_structure_hook_func(
+        lambda kind: kind == PageLinks, links_hook(frozenset({"next"}))
+    )
 
 
 def _optional_str(value: object) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final, Generic, Literal, TypeVar
+from typing import Annotated, Any, Final, Generic, Literal, TypeVar
 
 import attrs
 
@@ -411,6 +411,10 @@ class Environment:
 
 T = TypeVar("T")
 
+# A page's `_links`: pagination follows its `next`, so the converter keeps a malformed `next` an
+# error, where it drops any other member of `_links` that is not a link.
+PageLinks = Annotated[Mapping[str, Link], "followed by pagination"]
+
 
 @attrs.frozen(kw_only=True)
 class Page(Generic[T]):
@@ -418,7 +422,7 @@ class Page(Generic[T]):
 
     items: tuple[T, ...] = ()
     total_count: int | None = None
-    links: Mapping[str, Link] = attrs.field(factory=dict, repr=False, metadata={"api": "_links"})
+    links: PageLinks = attrs.field(factory=dict, repr=False, metadata={"api": "_links"})
 
     @property
     def next_href(self) -> str | None:

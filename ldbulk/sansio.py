@@ -157,9 +157,13 @@ def error_from_response(method: str, path: str, response: RawResponse) -> HTTPSt
     except _NOT_JSON:
         data = None
     if isinstance(data, dict):
-        try:
-            error = structure(data, ErrorBody, what="error body")
-        except ResponseFormatError:
+        # The spec defines `code` and `message`; `id` is LaunchDarkly's own addition, which the
+        # spec leaves open (any type). A field of another type is left out, rather than cost
+        # the others: the code and message are what a reader of the report needs.
+        fields = {k: v for k in ("code", "message", "id") if isinstance(v := data.get(k), str)}
+        if fields:
+            error = structure(fields, ErrorBody, what="error body")
+        else:
             error = ErrorBody(message="error body in an unexpected shape")
     cls = status_error_class(response.status)
     rate_limit = parse_rate_limit(response.headers) if response.status == 429 else None

@@ -317,7 +317,6 @@ SECRET = "SECRET-VALUE-9f8e7d"
         (("tags", 0), 7, "$.tags[0]"),
         (("config",), ["host"], "$.config"),
         (("_links",), ["self"], "$._links"),
-        (("_links", "self", "href"), 1, "$._links['self'].href"),
         (("_status",), [1], "$._status"),
         (("_status", "lastSync"), "1717262400000", "$._status.lastSync"),
         (("_status", "available"), "true", "$._status.available"),
@@ -384,8 +383,8 @@ def test_a_body_that_is_not_an_object_raises_response_format_error(top: Any) -> 
         (("config",), SECRET),
         (("_status", "lastSync"), SECRET),
         (("_status", "errors"), {SECRET: SECRET}),
-        (("_links", "self"), SECRET),
-        (("_links", "self", "href"), [SECRET]),
+        (("_links",), SECRET),
+        (("_links",), [SECRET]),
         (("_access", "allowed", 0, "reason"), [SECRET]),
     ],
 )
@@ -448,3 +447,34 @@ def test_arbitrary_json_never_raises_anything_but_response_format_error(garbage:
     for cls in (Integration, IntegrationCollection, ErrorBody, Page[Project]):
         with contextlib.suppress(ResponseFormatError):
             structure(garbage, cls)
+
+
+# -- _links ---------------------------------------------------------------------------------
+
+
+def test_links_that_are_not_link_shaped_are_dropped_not_fatal() -> None:
+    """The spec leaves ``_links`` open to members of any type; ldbulk reads none but ``next``."""
+    data = sample("integration_single.json")
+    data["_links"].update({"ullamco_": 3, "docs": [{"href": "/x"}], "odd": {"href": 1}})
+    data["_links"]["self"] = {"href": None, "type": False}
+    integration = structure(data, Integration)
+    assert set(integration.links) == {"parent", "project", "environment"}
+    # Not a page: nothing follows an integration listing's `next`, so an odd one is dropped too.
+    odd = {"self": "/x", "next": 5}
+    listing = structure({"_links": odd, "items": [data]}, IntegrationCollection)
+    assert listing.links == {}
+    assert listing.items == (integration,)
+
+
+@pytest.mark.parametrize(
+    ("next_link", "where"),
+    [(5, "$._links['next']"), ({"href": [SECRET]}, "$._links['next'].href")],
+)
+def test_a_malformed_next_link_stays_an_error_as_pagination_follows_it(
+    next_link: Any, where: str
+) -> None:
+    body = {"items": [], "_links": {"next": next_link, "self": {"href": "/p"}}}
+    with pytest.raises(ResponseFormatError) as info:
+        structure(body, Page[Project])
+    assert str(info.value).endswith(f" @ {where}")
+    assert SECRET not in str(info.value)
