@@ -289,7 +289,7 @@ def plan_command(manifests: tuple[Path, ...], **kwargs: Any) -> None:
             Text(item.target.environment),
             Text(item.target.integration_key),
             Text(item.action.value, style=styles[item.action]),
-            Text(item.integration_id or ""),
+            Text(printable(item.integration_id or "")),
         )
     for line in unresolved:
         row = line.result()
@@ -614,10 +614,10 @@ def _status_table(states: Sequence[_StoreState]) -> Table:
         status = state.integration.status if state.integration else None
         if status is None:
             table.add_row(Text(name), Text("no", style="red"), Text(""), Text(""),
-                          Text(state.problem or "no status reported"))
+                          Text(printable(state.problem or "no status reported")))
             continue
         errors = status.errors
-        detail = f"{len(errors)}: {errors[-1].message or ''}" if errors else ""
+        detail = f"{len(errors)}: {printable(errors[-1].message or '')}" if errors else ""
         table.add_row(
             Text(name),
             Text("yes" if status.available else "no",
