@@ -21,7 +21,7 @@ from typing import Any
 
 import ldbulk
 from bench.peers.common import Pair, PeerResult
-from ldbulk.provision import DEFAULT_CONCURRENCY
+from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 
 
 def pairs_of(spec: dict[str, Any]) -> list[Pair]:

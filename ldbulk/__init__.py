@@ -1,26 +1,8 @@
 """ldbulk: provision LaunchDarkly persistent stores across many environments at once."""
 
 from ldbulk._version import __version__
-from ldbulk.client import Client, ClientStats, Timeouts
-from ldbulk.errors import (
-    BadRequest,
-    ConfigError,
-    Conflict,
-    Forbidden,
-    HTTPStatusError,
-    LdbulkError,
-    NotFound,
-    RateLimited,
-    RequestTimeout,
-    ResponseFormatError,
-    ServerError,
-    Stopped,
-    TransportError,
-    Unauthorized,
-)
-from ldbulk.journal import Journal, read_settled
-from ldbulk.manifest import ManifestError, ManifestSet, Problem, load_manifests, loads_manifest
-from ldbulk.models import (
+from ldbulk.api.limits import RateLimitState, parse_rate_limit
+from ldbulk.api.models import (
     Access,
     AccessDecision,
     AccessReason,
@@ -38,13 +20,32 @@ from ldbulk.models import (
     StoreStatus,
     Target,
 )
-from ldbulk.provision import Action, PlanItem, Provisioner, plan, provision
-from ldbulk.ratelimit import Pacer, RateLimitState, parse_rate_limit
-from ldbulk.report import ErrorInfo, Outcome, Report, RunStats, TargetResult
-from ldbulk.resolve import resolve_targets
-from ldbulk.retry import RetryPolicy
-from ldbulk.scope import RequestScope
-from ldbulk.workflow import ApplyStarted, apply
+from ldbulk.engine.apply import ApplyStarted, apply
+from ldbulk.engine.journal import Journal, read_settled
+from ldbulk.engine.provision import Action, PlanItem, Provisioner, plan, provision
+from ldbulk.engine.report import ErrorInfo, Outcome, Report, RunStats, TargetResult
+from ldbulk.engine.resolve import resolve_targets
+from ldbulk.errors import (
+    BadRequest,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    HTTPStatusError,
+    LdbulkError,
+    NotFound,
+    RateLimited,
+    RequestTimeout,
+    ResponseFormatError,
+    ServerError,
+    Stopped,
+    TransportError,
+    Unauthorized,
+)
+from ldbulk.http.client import Client, ClientStats, Timeouts
+from ldbulk.http.pacer import Pacer
+from ldbulk.http.retry import RetryPolicy
+from ldbulk.http.scope import RequestScope
+from ldbulk.manifest import ManifestError, ManifestSet, Problem, load_manifests, loads_manifest
 
 __all__ = [
     "Access",

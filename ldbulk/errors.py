@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ldbulk.ratelimit import RateLimitState
+    from ldbulk.api.limits import RateLimitState
 
 
 class LdbulkError(Exception):

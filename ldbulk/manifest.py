@@ -42,7 +42,7 @@ Decisions worth knowing:
 - **Duplicate targets** (the same project, environment and integration key twice, in one file or
   across files) are errors: LaunchDarkly allows one integration of each key per environment.
   Explicit environment lists are checked here; wildcards and tag selectors are expanded, and
-  checked again, by :mod:`ldbulk.resolve`.
+  checked again, by :mod:`ldbulk.engine.resolve`.
 - **Strict types, YAML 1.1 as PyYAML's SafeLoader reads it** (no arbitrary tags, no object
   construction). ``project: 2024`` is an integer, not a key: quote it. ``null`` is never "unset".
   Mapping keys are read as written, so ``on:`` is the key "on" (YAML 1.1 would make it true).
@@ -69,14 +69,14 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ldbulk.errors import ConfigError, LdbulkError
-from ldbulk.models import (
+from ldbulk.api.models import (
     INTEGRATION_KEYS,
     DynamoDBConfig,
     IntegrationKey,
     RedisConfig,
     StoreConfig,
 )
+from ldbulk.errors import ConfigError, LdbulkError
 from ldbulk.references import MAX_SECRET_FILE_BYTES as MAX_SECRET_FILE_BYTES
 from ldbulk.references import ReferencePolicy, RefusedReference, allow_list_refusal
 

@@ -27,8 +27,8 @@ from typing import Final
 
 import attrs
 
-from ldbulk.client import TOKEN_ENV
 from ldbulk.errors import ConfigError
+from ldbulk.http.client import TOKEN_ENV
 
 MAX_SECRET_FILE_BYTES: Final = 64 * 1024
 

@@ -23,9 +23,9 @@ from ldbulk import (
     ResponseFormatError,
     StoreStatus,
 )
-from ldbulk import models as models_module
-from ldbulk.converter import api_name, structure, unstructure
-from ldbulk.models import Page
+from ldbulk.api import models as models_module
+from ldbulk.api.converter import api_name, structure, unstructure
+from ldbulk.api.models import Page
 
 SAMPLES = Path(__file__).parent / "samples"
 

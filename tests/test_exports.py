@@ -9,18 +9,20 @@ from types import ModuleType
 import pytest
 
 import ldbulk
-from ldbulk import client, errors, models, ratelimit, retry
+from ldbulk import errors
+from ldbulk.api import limits, models
+from ldbulk.http import client, pacer, retry
 
 # The modules whose classes and functions make up the client's public API.
-PUBLIC_MODULES = [client, errors, models, ratelimit, retry]
+PUBLIC_MODULES = [client, errors, limits, models, pacer, retry]
 
 # Defined in a public module, deliberately not exported, and why.
 INTERNAL = {
-    "ldbulk.models.Page": "one page of a paginated response; the client iterates pages itself",
-    "ldbulk.models.form_fields": "which store config fields are formVariables, for loaders",
-    "ldbulk.ratelimit.PacerStats": "read through Client.stats (ClientStats)",
-    "ldbulk.ratelimit.compute_backoff": "the backoff maths behind RetryPolicy",
-    "ldbulk.retry.RetryBudget": "the client's run-wide retry allowance, built from RetryPolicy",
+    "ldbulk.api.models.Page": "one page of a paginated response; the client iterates pages itself",
+    "ldbulk.api.models.form_fields": "which store config fields are formVariables, for loaders",
+    "ldbulk.http.pacer.PacerStats": "read through Client.stats (ClientStats)",
+    "ldbulk.http.retry.compute_backoff": "the backoff maths behind RetryPolicy",
+    "ldbulk.http.retry.RetryBudget": "the run-wide retry allowance, built from RetryPolicy",
     "ldbulk.errors.status_error_class": "maps a status to its exception for the sans-I/O layer",
 }
 

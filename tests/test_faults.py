@@ -27,12 +27,12 @@ from faultproxy import (
     throttle,
 )
 
-from ldbulk import ratelimit, sansio
-from ldbulk.client import Client, Timeouts
-from ldbulk.models import DynamoDBConfig, RedisConfig, Target
-from ldbulk.provision import provision
-from ldbulk.report import Outcome, Report
-from ldbulk.retry import RetryPolicy
+from ldbulk.api import limits, sansio
+from ldbulk.api.models import DynamoDBConfig, RedisConfig, Target
+from ldbulk.engine.provision import provision
+from ldbulk.engine.report import Outcome, Report
+from ldbulk.http.client import Client, Timeouts
+from ldbulk.http.retry import RetryPolicy
 from ldbulk.sandbox import Sandbox
 
 SandboxFactory = Callable[..., Awaitable[Sandbox]]
@@ -199,7 +199,7 @@ async def test_a_429_storm_pauses_the_run_and_every_throttled_request_is_sent_ag
     make_sandbox: SandboxFactory, monkeypatch: pytest.MonkeyPatch, headers: str
 ) -> None:
     # A bare 429 pauses one default window (10 s): shortened here, the logic is the same.
-    monkeypatch.setattr(ratelimit, "WINDOW_S", 0.5)
+    monkeypatch.setattr(limits, "WINDOW_S", 0.5)
     targets = list(every_target())
     sandbox = await start(make_sandbox)
     plan = Script.bursts([5, 150], 10, lambda i: THROTTLES[headers])

@@ -23,19 +23,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from ldbulk import sansio
-from ldbulk.client import Client, Timeouts
+from ldbulk.api import sansio
+from ldbulk.api.limits import MAX_WAIT_S, RateLimitState, parse_rate_limit
+from ldbulk.api.models import Integration, IntegrationCollection, RedisConfig, Target
+from ldbulk.engine.provision import Provisioner
+from ldbulk.engine.report import Outcome
 from ldbulk.errors import (
     HTTPStatusError,
     LdbulkError,
     ResponseFormatError,
     TransportError,
 )
-from ldbulk.models import Integration, IntegrationCollection, RedisConfig, Target
-from ldbulk.provision import Provisioner
-from ldbulk.ratelimit import MAX_WAIT_S, Pacer, RateLimitState, parse_rate_limit
-from ldbulk.report import Outcome
-from ldbulk.retry import RetryPolicy
+from ldbulk.http.client import Client, Timeouts
+from ldbulk.http.pacer import Pacer
+from ldbulk.http.retry import RetryPolicy
 
 SAMPLES = Path(__file__).parent / "samples"
 TOKEN = "api-hostile-test-token"

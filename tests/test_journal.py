@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ldbulk.engine.journal import Journal, manifests_digest, read_settled
+from ldbulk.engine.report import ErrorInfo, Outcome, TargetResult
 from ldbulk.errors import ConfigError
-from ldbulk.journal import Journal, manifests_digest, read_settled
-from ldbulk.report import ErrorInfo, Outcome, TargetResult
 
 
 def result(environment: str, outcome: Outcome) -> TargetResult:

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 
-from ldbulk.logs import JSONFormatter, TextFormatter
+from ldbulk.cli.logs import JSONFormatter, TextFormatter
 
 SERVER_SAYS = "bad\x00\x1b[31mred\x07"
 
@@ -19,7 +19,7 @@ def record(exc: bool = False) -> logging.LogRecord:
         except ValueError:
             exc_info = sys.exc_info()
     return logging.LogRecord(
-        "ldbulk.client", logging.INFO, __file__, 1, "POST /x: %s", (SERVER_SAYS,), exc_info
+        "ldbulk.http.client", logging.INFO, __file__, 1, "POST /x: %s", (SERVER_SAYS,), exc_info
     )
 
 

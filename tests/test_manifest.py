@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ldbulk import manifest as manifest_module
+from ldbulk.api.models import DynamoDBConfig, RedisConfig
 from ldbulk.errors import ConfigError, LdbulkError
 from ldbulk.manifest import (
     AllEnvironments,
@@ -26,7 +27,6 @@ from ldbulk.manifest import (
     load_manifests,
     loads_manifest,
 )
-from ldbulk.models import DynamoDBConfig, RedisConfig
 
 REDIS_SECRET = "hunter2-redis-secret"
 EXTERNAL_SECRET = "ext-id-9f8e7d6c"

@@ -15,7 +15,7 @@ from ldbulk import (
     RedisConfig,
     Target,
 )
-from ldbulk.models import DYNAMODB_REGIONS
+from ldbulk.api.models import DYNAMODB_REGIONS
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/launchdarkly-big-segments"
 PASSWORD = "s3cr3t-redis-p4ss"

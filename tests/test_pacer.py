@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from ldbulk.ratelimit import MAX_WAIT_S, RESET_MARGIN_S, Pacer, RateLimitState
+from ldbulk.api.limits import MAX_WAIT_S, RESET_MARGIN_S, RateLimitState
+from ldbulk.http.pacer import Pacer
 
 Limits = RateLimitState
 

@@ -14,11 +14,11 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from ldbulk.client import Client
-from ldbulk.models import RedisConfig, Target
-from ldbulk.provision import Provisioner, provision
-from ldbulk.report import Outcome
-from ldbulk.retry import RetryPolicy
+from ldbulk.api.models import RedisConfig, Target
+from ldbulk.engine.provision import Provisioner, provision
+from ldbulk.engine.report import Outcome
+from ldbulk.http.client import Client
+from ldbulk.http.retry import RetryPolicy
 
 BASE = "http://127.0.0.1:9"
 LIST = f"{BASE}/api/v2/integration-capabilities/big-segment-store"

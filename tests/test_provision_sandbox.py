@@ -6,11 +6,11 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 
-from ldbulk.client import Client
-from ldbulk.models import DynamoDBConfig, RedisConfig, Target
-from ldbulk.provision import Provisioner, provision
-from ldbulk.report import Outcome, Report, TargetResult
-from ldbulk.retry import RetryPolicy
+from ldbulk.api.models import DynamoDBConfig, RedisConfig, Target
+from ldbulk.engine.provision import Provisioner, provision
+from ldbulk.engine.report import Outcome, Report, TargetResult
+from ldbulk.http.client import Client
+from ldbulk.http.retry import RetryPolicy
 from ldbulk.sandbox import Sandbox
 
 # The conftest fixture `make_sandbox`: starts sandboxes, checks every response against the spec.

@@ -8,8 +8,8 @@ from xml.etree import ElementTree
 
 from rich.console import Console
 
-from ldbulk import render
-from ldbulk.report import ErrorInfo, Outcome, Report, RunStats, TargetResult
+from ldbulk.cli import render
+from ldbulk.engine.report import ErrorInfo, Outcome, Report, RunStats, TargetResult
 
 STATS = RunStats(requests=5, throttled=1, retries=2, elapsed_s=1.23456, paused_s=0.5)
 

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from ldbulk.client import Client
+from ldbulk.api.models import Environment, RedisConfig, Target
+from ldbulk.engine.report import Outcome
+from ldbulk.engine.resolve import EnvironmentLister, resolve, resolve_targets
 from ldbulk.errors import NotFound, Unauthorized
+from ldbulk.http.client import Client
+from ldbulk.http.scope import RequestScope
 from ldbulk.manifest import (
     ManifestError,
     ManifestSet,
@@ -18,11 +22,7 @@ from ldbulk.manifest import (
     load_manifests,
     loads_manifest,
 )
-from ldbulk.models import Environment, RedisConfig, Target
-from ldbulk.report import Outcome
-from ldbulk.resolve import EnvironmentLister, resolve, resolve_targets
 from ldbulk.sandbox import Sandbox
-from ldbulk.scope import RequestScope
 
 ENV = {"LD_REDIS_PASSWORD": "redis-secret", "LD_DYNAMODB_EXTERNAL_ID": "ext-secret"}
 EXAMPLE = Path(__file__).parent.parent / "manifests" / "example.yaml"

@@ -15,13 +15,13 @@ import attrs
 from aioresponses import aioresponses
 from rich.console import Console
 
-from ldbulk.client import Client
-from ldbulk.journal import Journal
-from ldbulk.models import RedisConfig, Target
-from ldbulk.provision import Provisioner, provision
-from ldbulk.render import to_junit, to_markdown, to_table
-from ldbulk.report import Outcome
-from ldbulk.retry import RetryPolicy
+from ldbulk.api.models import RedisConfig, Target
+from ldbulk.cli.render import to_junit, to_markdown, to_table
+from ldbulk.engine.journal import Journal
+from ldbulk.engine.provision import Provisioner, provision
+from ldbulk.engine.report import Outcome
+from ldbulk.http.client import Client
+from ldbulk.http.retry import RetryPolicy
 from ldbulk.sandbox import Sandbox
 
 SandboxFactory = Callable[..., Awaitable[Sandbox]]

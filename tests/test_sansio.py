@@ -31,10 +31,11 @@ from ldbulk import (
     Unauthorized,
     __version__,
     parse_rate_limit,
-    sansio,
 )
-from ldbulk.ratelimit import MAX_WAIT_S, compute_backoff
-from ldbulk.sansio import RawResponse
+from ldbulk.api import sansio
+from ldbulk.api.limits import MAX_WAIT_S
+from ldbulk.api.sansio import RawResponse
+from ldbulk.http.retry import compute_backoff
 
 SAMPLES = Path(__file__).parent / "samples"
 TOKEN = "api-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from multidict import CIMultiDict
 
-from ldbulk import sansio
-from ldbulk.models import Environment, Integration, IntegrationCollection, Page, Project
+from ldbulk.api import sansio
+from ldbulk.api.models import Environment, Integration, IntegrationCollection, Page, Project
 from ldbulk.text import printable
 
 SPEC_DIR = Path(__file__).parent / "spec"

@@ -10,8 +10,8 @@ import pytest
 import trustme
 from aiohttp import web
 
-from ldbulk.client import Client
 from ldbulk.errors import ConfigError, TransportError
+from ldbulk.http.client import Client
 
 LISTING = {"items": [], "_links": {"self": {"href": "/api/v2/integration-capabilities"}}}
 

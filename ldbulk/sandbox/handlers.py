@@ -17,9 +17,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from jsonpointer import JsonPointerException
 
-from ldbulk import sansio
+from ldbulk.api import sansio
+from ldbulk.api.models import INTEGRATION_KEYS
 from ldbulk.errors import ConfigError
-from ldbulk.models import INTEGRATION_KEYS
 from ldbulk.sandbox.responses import JSON, ApiError, Dropped, json_response
 from ldbulk.sandbox.store import Slot, Store
 from ldbulk.sandbox.world import (
@@ -152,7 +152,7 @@ class Handlers:
     def routes(self) -> list[tuple[str, str, Handler, bool]]:
         """(method, URL pattern, handler, beta) of every API route.
 
-        ``method pattern`` is the route's key in the stats, the same as ldbulk.sansio's
+        ``method pattern`` is the route's key in the stats, the same as ldbulk.api.sansio's
         ``ROUTE_*`` names, so the sandbox's counts line up with the client's.
         """
         return [

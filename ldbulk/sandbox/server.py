@@ -21,8 +21,8 @@ from types import TracebackType
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from ldbulk.converter import structure
-from ldbulk.models import Integration
+from ldbulk.api.converter import structure
+from ldbulk.api.models import Integration
 from ldbulk.sandbox import middlewares
 from ldbulk.sandbox.handlers import Handlers
 from ldbulk.sandbox.limits import FixedWindowLimiter

@@ -16,7 +16,7 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
-from ldbulk import sansio
+from ldbulk.api import sansio
 from ldbulk.errors import ConfigError
 from ldbulk.files import write_atomically
 from ldbulk.sandbox.world import (

@@ -35,10 +35,10 @@ from typing import Any, Final
 import attrs
 import yaml
 
-from ldbulk.converter import api_name, structure
+from ldbulk.api.converter import api_name, structure
+from ldbulk.api.models import INTEGRATION_KEYS, DynamoDBConfig, RedisConfig, form_fields
+from ldbulk.api.sansio import BIG_SEGMENT_STORE, segment
 from ldbulk.errors import ConfigError, ResponseFormatError
-from ldbulk.models import INTEGRATION_KEYS, DynamoDBConfig, RedisConfig, form_fields
-from ldbulk.sansio import BIG_SEGMENT_STORE, segment
 
 # The formVariables LaunchDarkly redacts on read: those with ``isSecret`` in the manifests.
 SECRET_FIELDS: Final = {"redis": frozenset({"password"}), "dynamodb": frozenset()}
@@ -175,7 +175,7 @@ def _link(href: str) -> dict[str, str]:
 def validate_config(integration_key: str, config: Any) -> dict[str, Any]:
     """The stored form of a ``config`` object, validated as the integration's manifest says.
 
-    The store-config models of :mod:`ldbulk.models` do the validation; their messages name
+    The store-config models of :mod:`ldbulk.api.models` do the validation; their messages name
     Python fields, so they are translated back to the API's formVariable names. The result has
     every formVariable (defaults filled in) and ``port`` as a string, as LaunchDarkly stores it.
     """

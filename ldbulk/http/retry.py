@@ -1,6 +1,10 @@
-"""When to retry a request that got no usable answer, and how many retries a run may spend."""
+"""When to retry a request that got no usable answer, how long to wait, and how many retries
+a run may spend."""
 
 from __future__ import annotations
+
+import random
+from collections.abc import Callable
 
 import attrs
 
@@ -47,3 +51,16 @@ class RetryBudget:
     def earn(self) -> None:
         """A request succeeded: give a little back, up to the initial budget."""
         self.tokens = min(self.policy.budget, self.tokens + self.policy.refund)
+
+
+def compute_backoff(
+    attempt: int, *, base: float = 0.5, cap: float = 30.0, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): capped exponential, full jitter.
+
+    Full jitter (a uniform draw from zero to the capped exponential) spreads the retries of
+    many workers that failed together, instead of sending them back in one burst.
+    """
+    # The exponent is clamped so a huge attempt number cannot overflow a float.
+    ceiling = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 64))
+    return float(ceiling * rand())

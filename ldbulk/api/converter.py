@@ -19,8 +19,8 @@ from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.v import format_exception
 
+from ldbulk.api.models import Link, PageLinks
 from ldbulk.errors import ResponseFormatError
-from ldbulk.models import Link, PageLinks
 
 T = TypeVar("T")
 

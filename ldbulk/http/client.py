@@ -20,15 +20,9 @@ from typing import Any, Final, TypeVar
 import aiohttp
 import attrs
 
-from ldbulk import sansio
-from ldbulk.errors import (
-    ConfigError,
-    RequestTimeout,
-    ResponseFormatError,
-    Stopped,
-    TransportError,
-)
-from ldbulk.models import (
+from ldbulk.api import sansio
+from ldbulk.api.limits import parse_rate_limit
+from ldbulk.api.models import (
     CreateIntegrationRequest,
     Environment,
     Integration,
@@ -37,14 +31,21 @@ from ldbulk.models import (
     Project,
     StoreConfig,
 )
-from ldbulk.ratelimit import Pacer, compute_backoff, parse_rate_limit
-from ldbulk.report import RunStats
-from ldbulk.retry import RetryBudget, RetryPolicy
-from ldbulk.scope import Meter, RequestScope
+from ldbulk.engine.report import RunStats
+from ldbulk.errors import (
+    ConfigError,
+    RequestTimeout,
+    ResponseFormatError,
+    Stopped,
+    TransportError,
+)
+from ldbulk.http.pacer import Pacer
+from ldbulk.http.retry import RetryBudget, RetryPolicy, compute_backoff
+from ldbulk.http.scope import Meter, RequestScope
 
 T = TypeVar("T")
 
-log = logging.getLogger("ldbulk.client")
+log = logging.getLogger("ldbulk.http.client")
 
 TOKEN_ENV: Final = "LD_ACCESS_TOKEN"
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
@@ -158,7 +159,7 @@ class Client:
     def stats(self) -> ClientStats:
         """Requests, 429s, retries and seconds paused by the pacer, over every run so far.
 
-        A run's own counts are in the :class:`~ldbulk.scope.RequestScope` it passes.
+        A run's own counts are in the :class:`~ldbulk.http.scope.RequestScope` it passes.
         """
         return ClientStats(
             requests=self._meter.requests,

@@ -20,7 +20,11 @@ from typing import Final, Protocol
 
 import attrs
 
+from ldbulk.api.models import Environment, Target
+from ldbulk.engine.provision import error_info
+from ldbulk.engine.report import ErrorInfo, Outcome, TargetResult
 from ldbulk.errors import Forbidden, LdbulkError, NotFound, Stopped, Unauthorized
+from ldbulk.http.scope import RequestScope
 from ldbulk.manifest import (
     AllEnvironments,
     EnvironmentKeys,
@@ -31,10 +35,6 @@ from ldbulk.manifest import (
     TaggedEnvironments,
     TargetSelector,
 )
-from ldbulk.models import Environment, Target
-from ldbulk.provision import error_info
-from ldbulk.report import ErrorInfo, Outcome, TargetResult
-from ldbulk.scope import RequestScope
 
 DEFAULT_CONCURRENCY = 8
 

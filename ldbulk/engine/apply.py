@@ -19,13 +19,13 @@ from pathlib import Path
 
 import attrs
 
-from ldbulk.client import Client
-from ldbulk.journal import Journal, read_settled, same_path
+from ldbulk.engine.journal import Journal, read_settled, same_path
+from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
+from ldbulk.engine.report import Report, TargetResult
+from ldbulk.engine.resolve import ResolvedTarget, resolve
+from ldbulk.http.client import Client
+from ldbulk.http.scope import RequestScope
 from ldbulk.manifest import ManifestSet
-from ldbulk.provision import DEFAULT_CONCURRENCY, Provisioner
-from ldbulk.report import Report, TargetResult
-from ldbulk.resolve import ResolvedTarget, resolve
-from ldbulk.scope import RequestScope
 
 
 @attrs.frozen(kw_only=True)
@@ -55,7 +55,7 @@ async def apply(
     - ``resume``: a journal of an interrupted run; its settled targets are not tried again
       and keep their result. It is read, and refused with a
       :class:`~ldbulk.errors.ConfigError` if it is not a journal of ``digest``'s manifests
-      (see :func:`~ldbulk.journal.manifests_digest`), before any request is sent.
+      (see :func:`~ldbulk.engine.journal.manifests_digest`), before any request is sent.
     - ``stop``: once set, nothing more is sent; requests in flight finish, the rest is
       reported ``skipped``.
     - ``on_start`` / ``on_result``: called when the targets are known, and per settled target.

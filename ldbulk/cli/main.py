@@ -32,28 +32,28 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ldbulk import logs, render
 from ldbulk._version import __version__
-from ldbulk.client import TOKEN_ENV, Client
-from ldbulk.errors import ConfigError, HTTPStatusError, LdbulkError, Unauthorized
-from ldbulk.files import write_atomically
-from ldbulk.journal import manifests_digest
-from ldbulk.manifest import ManifestError, ManifestSet, load_manifests
-from ldbulk.models import Integration, Target
-from ldbulk.provision import (
+from ldbulk.api.models import Integration, Target
+from ldbulk.cli import logs, render
+from ldbulk.engine.apply import ApplyStarted
+from ldbulk.engine.apply import apply as apply_workflow
+from ldbulk.engine.journal import manifests_digest
+from ldbulk.engine.provision import (
     DEFAULT_CONCURRENCY,
     Action,
     Inventory,
     PlanItem,
     plan,
 )
-from ldbulk.ratelimit import Pacer
-from ldbulk.report import Report, TargetResult
-from ldbulk.resolve import Unresolved, resolve
+from ldbulk.engine.report import Report, TargetResult
+from ldbulk.engine.resolve import Unresolved, resolve
+from ldbulk.errors import ConfigError, HTTPStatusError, LdbulkError, Unauthorized
+from ldbulk.files import write_atomically
+from ldbulk.http.client import TOKEN_ENV, Client
+from ldbulk.http.pacer import Pacer
+from ldbulk.manifest import ManifestError, ManifestSet, load_manifests
 from ldbulk.sandbox.cli import sandbox_command
 from ldbulk.text import printable
-from ldbulk.workflow import ApplyStarted
-from ldbulk.workflow import apply as apply_workflow
 
 T = TypeVar("T")
 

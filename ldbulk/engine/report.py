@@ -1,7 +1,7 @@
 """What happened to each target of a run: outcomes, counts, exit code, and the JSON report.
 
 The JSON shape is stable (``"version": 1``) and documented in the README; renderings for people
-and CI dashboards (terminal, Markdown, JUnit) live in :mod:`ldbulk.render`. Nothing here holds
+and CI dashboards (terminal, Markdown, JUnit) live in :mod:`ldbulk.cli.render`. Nothing here holds
 a store config, so no secret can reach a report.
 """
 

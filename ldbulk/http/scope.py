@@ -1,6 +1,6 @@
 """What a group of requests (one run) shares apart from the client: a stop signal and counts.
 
-A :class:`~ldbulk.client.Client` is meant to be shared, so its own counters mix every run that
+A :class:`~ldbulk.http.client.Client` is meant to be shared, so its own counters mix every run that
 uses it. A run passes a :class:`RequestScope` with each request instead; the client counts the
 request there too, and a request still waiting for its turn when the scope is stopped is never
 sent (:class:`~ldbulk.errors.Stopped`).
@@ -12,7 +12,7 @@ import asyncio
 
 import attrs
 
-from ldbulk.report import RunStats
+from ldbulk.engine.report import RunStats
 
 
 @attrs.define

@@ -1,6 +1,6 @@
 """Value classes for LaunchDarkly's persistent store ("big segment store") integration API.
 
-Field names are Python style; :mod:`ldbulk.converter` maps them to the API's names
+Field names are Python style; :mod:`ldbulk.api.converter` maps them to the API's names
 (``_id``, ``integrationKey``, ``_status`` ...). Store configs validate at construction, so an
 invalid config can never reach the network. Secret fields (Redis password, DynamoDB external id)
 are hidden from ``repr`` and ``str``, and so is any value a config got from a ``${...}``

@@ -2,7 +2,7 @@
 
 Building URLs and headers, and turning ``(status, headers, body)`` into a value or an exception,
 are plain functions here, so they are tested synchronously against recorded responses. Only
-:mod:`ldbulk.client` touches the network.
+:mod:`ldbulk.http.client` touches the network.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from urllib.parse import quote, urlsplit
 import attrs
 
 from ldbulk._version import __version__
-from ldbulk.converter import structure
+from ldbulk.api.converter import structure
+from ldbulk.api.limits import parse_rate_limit
+from ldbulk.api.models import ErrorBody
 from ldbulk.errors import ConfigError, HTTPStatusError, ResponseFormatError, status_error_class
-from ldbulk.models import ErrorBody
-from ldbulk.ratelimit import parse_rate_limit
 from ldbulk.text import printable
 
 T = TypeVar("T")

@@ -21,8 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
+from ldbulk.engine.report import Outcome, TargetResult
 from ldbulk.errors import ConfigError
-from ldbulk.report import Outcome, TargetResult
 
 SYNC_INTERVAL_S: Final = 0.2
 

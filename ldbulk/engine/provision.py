@@ -27,7 +27,8 @@ from typing import Final
 
 import attrs
 
-from ldbulk.client import Client
+from ldbulk.api.models import Integration, Target
+from ldbulk.engine.report import ErrorInfo, Outcome, Report, TargetResult
 from ldbulk.errors import (
     BadRequest,
     Conflict,
@@ -41,9 +42,8 @@ from ldbulk.errors import (
     TransportError,
     Unauthorized,
 )
-from ldbulk.models import Integration, Target
-from ldbulk.report import ErrorInfo, Outcome, Report, TargetResult
-from ldbulk.scope import RequestScope
+from ldbulk.http.client import Client
+from ldbulk.http.scope import RequestScope
 
 DEFAULT_CONCURRENCY: Final = 8
 

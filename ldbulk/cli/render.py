@@ -1,4 +1,5 @@
-"""Renderings of a :class:`~ldbulk.report.Report` for people and CI: JUnit, Markdown, terminal.
+"""Renderings of a :class:`~ldbulk.engine.report.Report` for people and CI: JUnit, Markdown,
+terminal.
 
 Every text field passes through :func:`~ldbulk.text.printable`: error messages and ids come
 from LaunchDarkly, and a control character in them would break the XML or drive the terminal.
@@ -11,7 +12,7 @@ from xml.etree import ElementTree
 from rich.table import Table
 from rich.text import Text
 
-from ldbulk.report import Outcome, Report, TargetResult
+from ldbulk.engine.report import Outcome, Report, TargetResult
 from ldbulk.text import printable
 
 _STYLE = {

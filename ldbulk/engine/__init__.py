@@ -1,0 +1,1 @@
+"""The engine: resolve selectors, provision targets, the apply workflow, its journal and report."""

@@ -1,0 +1,1 @@
+"""Talking to LaunchDarkly: the client, its pacer, retries, and the scope of a run's requests."""
