@@ -22,8 +22,9 @@ from ldbulk.api.models import (
 )
 from ldbulk.engine.apply import ApplyStarted, apply
 from ldbulk.engine.journal import Journal, read_settled
-from ldbulk.engine.provision import Action, PlanItem, Provisioner, plan, provision
-from ldbulk.engine.report import ErrorInfo, Outcome, Report, RunStats, TargetResult
+from ldbulk.engine.plan import Action, PlanItem, plan
+from ldbulk.engine.provision import Provisioner, provision
+from ldbulk.engine.report import Outcome, Report, RunStats, TargetResult
 from ldbulk.engine.resolve import resolve_targets
 from ldbulk.errors import (
     BadRequest,
@@ -62,7 +63,6 @@ __all__ = [
     "DynamoDBConfig",
     "Environment",
     "ErrorBody",
-    "ErrorInfo",
     "Forbidden",
     "HTTPStatusError",
     "Integration",

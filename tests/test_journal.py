@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ldbulk.api.models import ErrorBody
 from ldbulk.engine.journal import Journal, manifests_digest, read_settled
-from ldbulk.engine.report import ErrorInfo, Outcome, TargetResult
+from ldbulk.engine.report import Outcome, TargetResult
 from ldbulk.errors import ConfigError
 
 
@@ -20,7 +21,7 @@ def result(environment: str, outcome: Outcome) -> TargetResult:
         status=201 if outcome is Outcome.CREATED else None,
         integration_id="id-1" if outcome.ok else None,
         attempts=1,
-        error=None if outcome.ok else ErrorInfo(code="x", message="y", id="z"),
+        error=None if outcome.ok else ErrorBody(code="x", message="y", id="z"),
     )
 
 

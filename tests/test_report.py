@@ -8,8 +8,9 @@ from xml.etree import ElementTree
 
 from rich.console import Console
 
+from ldbulk.api.models import ErrorBody
 from ldbulk.cli import render
-from ldbulk.engine.report import ErrorInfo, Outcome, Report, RunStats, TargetResult
+from ldbulk.engine.report import Outcome, Report, RunStats, TargetResult
 
 STATS = RunStats(requests=5, throttled=1, retries=2, elapsed_s=1.23456, paused_s=0.5)
 
@@ -33,9 +34,9 @@ REPORT = Report(
             Outcome.NOT_FOUND,
             status=404,
             attempts=1,
-            error=ErrorInfo(code="not_found", message="Unknown [env] | pipe", id="req-9"),
+            error=ErrorBody(code="not_found", message="Unknown [env] | pipe", id="req-9"),
         ),
-        result("dev", Outcome.SKIPPED, error=ErrorInfo(code="skipped", message="stopped")),
+        result("dev", Outcome.SKIPPED, error=ErrorBody(code="skipped", message="stopped")),
     ),
     stats=STATS,
 )
@@ -88,13 +89,6 @@ def test_json_has_the_documented_stable_shape() -> None:
 def test_results_read_back_from_json_are_equal() -> None:
     data = json.loads(REPORT.dumps())
     assert tuple(TargetResult.from_json(item) for item in data["results"]) == REPORT.results
-
-
-def test_merging_puts_earlier_results_first() -> None:
-    later = Report(results=REPORT.results[2:], stats=STATS)
-    merged = later.merged_with(REPORT.results[:2])
-    assert merged.results == REPORT.results
-    assert merged.stats == STATS
 
 
 def test_junit_has_one_testcase_per_target_with_failures_and_skips() -> None:
@@ -153,10 +147,10 @@ HOSTILE_REPORT = Report(
             Outcome.FAILED,
             status=400,
             attempts=1,
-            error=ErrorInfo(code="bad\x1b[0m", message=HOSTILE, id="req\x1b]8;;x\x07"),
+            error=ErrorBody(code="bad\x1b[0m", message=HOSTILE, id="req\x1b]8;;x\x07"),
         ),
         result("prod", Outcome.CREATED, status=201, integration_id="id\x1b[2K\x00"),
-        result("dev", Outcome.SKIPPED, error=ErrorInfo(code="skipped", message=HOSTILE)),
+        result("dev", Outcome.SKIPPED, error=ErrorBody(code="skipped", message=HOSTILE)),
     ),
     stats=STATS,
 )

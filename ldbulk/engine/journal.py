@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
-from ldbulk.engine.report import Outcome, TargetResult
+from ldbulk.engine.report import Key, Outcome, TargetResult
 from ldbulk.errors import ConfigError
 
 SYNC_INTERVAL_S: Final = 0.2
@@ -38,7 +38,6 @@ FINAL_OUTCOMES: Final = frozenset(
     {Outcome.CREATED, Outcome.EXISTS, Outcome.NOT_FOUND, Outcome.INVALID, Outcome.FORBIDDEN}
 )
 
-Key = tuple[str, str, str]
 
 
 def manifests_digest(paths: Iterable[str | os.PathLike[str]]) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -27,8 +26,9 @@ from typing import Final
 
 import attrs
 
-from ldbulk.api.models import Integration, Target
-from ldbulk.engine.report import ErrorInfo, Outcome, Report, TargetResult
+from ldbulk.api.models import ErrorBody, Target
+from ldbulk.engine.inventory import Inventory
+from ldbulk.engine.report import Key, Outcome, Report, TargetResult
 from ldbulk.errors import (
     BadRequest,
     Conflict,
@@ -47,7 +47,6 @@ from ldbulk.http.scope import RequestScope
 
 DEFAULT_CONCURRENCY: Final = 8
 
-Key = tuple[str, str, str]
 
 # A status error that says the request was answered and not applied, and why.
 _FINAL: Final[dict[type[HTTPStatusError], Outcome]] = {
@@ -59,70 +58,17 @@ _FINAL: Final[dict[type[HTTPStatusError], Outcome]] = {
 }
 
 
-def error_info(exc: LdbulkError) -> ErrorInfo:
+def error_info(exc: LdbulkError) -> ErrorBody:
     """LaunchDarkly's code, message and request id of a status error; else ldbulk's words."""
     if isinstance(exc, HTTPStatusError):
-        return ErrorInfo(code=exc.code, message=exc.message, id=exc.request_id)
-    return ErrorInfo(code=type(exc).__name__, message=str(exc))
+        return ErrorBody(code=exc.code, message=exc.message, id=exc.request_id)
+    return ErrorBody(code=type(exc).__name__, message=str(exc))
 
 
 def unauthorized_reason(exc: Unauthorized) -> str:
     """Why the rest of a run was not tried after a 401, in words that name the 401."""
     said = f": {exc.message}" if exc.message else ""
     return f"not tried: LaunchDarkly refused the access token (401 Unauthorized{said})"
-
-
-class Inventory:
-    """The account's integrations by (project, environment, integration key), from list-all.
-
-    Refreshes are single-flight: when many creates fail at once, they share one list request
-    that started after all of them failed, instead of sending one each.
-    """
-
-    def __init__(self, client: Client, scope: RequestScope | None = None) -> None:
-        self._client = client
-        self._scope = scope
-        self._ids: dict[Key, str] = {}
-        self._refresh: asyncio.Task[None] | None = None
-        self._refresh_started = -1.0
-
-    def get(self, key: Key) -> str | None:
-        """The id of the integration at ``key`` as of the last listing, if any."""
-        return self._ids.get(key)
-
-    def add(self, integration: Integration) -> None:
-        """Record an integration this run created."""
-        self._ids[_key_of(integration)] = integration.id
-
-    async def refresh(self, *, newer_than: float | None = None) -> None:
-        """List the integrations again, unless a listing started after ``newer_than`` will do."""
-        loop = asyncio.get_running_loop()
-        if self._refresh is not None and (
-            newer_than is None or self._refresh_started >= newer_than
-        ):
-            await asyncio.shield(self._refresh)
-            return
-        self._refresh_started = loop.time()
-        self._refresh = asyncio.ensure_future(self._load())
-        await asyncio.shield(self._refresh)
-
-    async def aclose(self) -> None:
-        """Cancel a listing still under way (its waiters are gone), and wait for it to end."""
-        if self._refresh is not None and not self._refresh.done():
-            self._refresh.cancel()
-            with contextlib.suppress(asyncio.CancelledError, LdbulkError):
-                await self._refresh
-
-    async def _load(self) -> None:
-        # The listing that settles an unclear create is the one request a stopped run still
-        # sends, so it is not bound to the stop signal: only counted for the run.
-        counted = RequestScope(meter=self._scope.meter) if self._scope is not None else None
-        integrations = await self._client.list_integrations(scope=counted)
-        self._ids = {_key_of(integration): integration.id for integration in integrations}
-
-
-def _key_of(integration: Integration) -> Key:
-    return (integration.project_key, integration.environment_key, integration.integration_key)
 
 
 @attrs.frozen(kw_only=True)
@@ -133,7 +79,7 @@ class _Verdict:
     status: int | None = None
     integration_id: str | None = None
     attempts: int = 0
-    error: ErrorInfo | None = None
+    error: ErrorBody | None = None
 
     @classmethod
     def of(cls, outcome: Outcome, exc: LdbulkError, attempts: int) -> _Verdict:
@@ -148,7 +94,7 @@ class _Verdict:
     @classmethod
     def skipped(cls, code: str, message: str) -> _Verdict:
         """Never tried, and why."""
-        return cls(outcome=Outcome.SKIPPED, error=ErrorInfo(code=code, message=message))
+        return cls(outcome=Outcome.SKIPPED, error=ErrorBody(code=code, message=message))
 
 
 _STOPPED: Final = "not tried: the run was stopped"
@@ -224,7 +170,7 @@ class _Run:
         except Exception as exc:  # one target's surprise must not end the run
             verdict = _Verdict(
                 outcome=Outcome.FAILED,
-                error=ErrorInfo(code="internal_error", message=f"{type(exc).__name__}: {exc}"),
+                error=ErrorBody(code="internal_error", message=f"{type(exc).__name__}: {exc}"),
             )
         error = verdict.error
         if error is not None:
@@ -254,7 +200,7 @@ class _Run:
             return _Verdict(
                 outcome=Outcome.FAILED,
                 status=getattr(self.listing_error, "status", None),
-                error=ErrorInfo(
+                error=ErrorBody(
                     code="listing_failed",
                     message=f"could not list existing integrations: {self.listing_error}",
                 ),
@@ -342,7 +288,7 @@ class _Run:
             return _Verdict(
                 outcome=Outcome.SKIPPED,
                 attempts=attempts,
-                error=ErrorInfo(code="stopped", message=_STOPPED),
+                error=ErrorBody(code="stopped", message=_STOPPED),
             )
         # An earlier try failed and the listing did not find the integration; say so.
         verdict = _Verdict.of(Outcome.FAILED, error, attempts)
@@ -490,47 +436,3 @@ async def provision(
 ) -> Report:
     """Provision every target through ``client`` and return the report."""
     return await Provisioner(client, concurrency=concurrency).run(targets)
-
-
-class Action(enum.StrEnum):
-    """What ``apply`` would do for a target."""
-
-    CREATE = "create"
-    EXISTS = "exists"
-    NOT_FOUND = "not_found"  # the project or environment does not exist
-
-
-@attrs.frozen(kw_only=True)
-class PlanItem:
-    """One target and what ``apply`` would do with it."""
-
-    target: Target
-    action: Action
-    integration_id: str | None = None
-
-
-async def plan(client: Client, targets: Iterable[Target]) -> list[PlanItem]:
-    """What ``apply`` would do per target, using only reads.
-
-    One list of the existing integrations, and one listing of environments per project whose
-    targets would be created, to tell a create from a 404.
-    """
-    inventory = Inventory(client)
-    await inventory.refresh()
-    environments: dict[str, set[str]] = {}
-    items = []
-    for target in targets:
-        existing = inventory.get(target.key)
-        if existing is not None:
-            items.append(PlanItem(target=target, action=Action.EXISTS, integration_id=existing))
-            continue
-        if target.project not in environments:
-            try:
-                environments[target.project] = {
-                    env.key async for env in client.environments(target.project)
-                }
-            except NotFound:
-                environments[target.project] = set()
-        known = target.environment in environments[target.project]
-        items.append(PlanItem(target=target, action=Action.CREATE if known else Action.NOT_FOUND))
-    return items

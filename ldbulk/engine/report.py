@@ -10,12 +10,17 @@ from __future__ import annotations
 import enum
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
 
+from ldbulk.api.models import ErrorBody
+
 REPORT_VERSION: Final = 1
+
+# (project, environment, integration key): LaunchDarkly allows one integration of each.
+Key = tuple[str, str, str]
 
 
 class Outcome(enum.StrEnum):
@@ -39,15 +44,6 @@ class Outcome(enum.StrEnum):
 
 
 @attrs.frozen(kw_only=True)
-class ErrorInfo:
-    """LaunchDarkly's error code, message and request id, or ldbulk's own description."""
-
-    code: str = ""
-    message: str = ""
-    id: str | None = None
-
-
-@attrs.frozen(kw_only=True)
 class TargetResult:
     """The outcome of one target, with what it took to get there."""
 
@@ -58,11 +54,11 @@ class TargetResult:
     status: int | None = None
     integration_id: str | None = None
     attempts: int = 0
-    error: ErrorInfo | None = None
+    error: ErrorBody | None = None
     elapsed_s: float = 0.0
 
     @property
-    def key(self) -> tuple[str, str, str]:
+    def key(self) -> Key:
         """(project, environment, integration key)."""
         return (self.project, self.environment, self.integration)
 
@@ -92,7 +88,7 @@ class TargetResult:
             status=data.get("status"),
             integration_id=data.get("integration_id"),
             attempts=int(data.get("attempts", 0)),
-            error=ErrorInfo(**error) if isinstance(error, dict) else None,
+            error=ErrorBody(**error) if isinstance(error, dict) else None,
             elapsed_s=float(data.get("elapsed_s", 0.0)),
         )
 
@@ -155,7 +151,3 @@ class Report:
     def dumps(self) -> str:
         """The report as a JSON document."""
         return json.dumps(self.to_json(), indent=2) + "\n"
-
-    def merged_with(self, earlier: Iterable[TargetResult]) -> Report:
-        """This report with results from an earlier, interrupted run put in front."""
-        return attrs.evolve(self, results=(*earlier, *self.results))

@@ -20,9 +20,9 @@ from typing import Final, Protocol
 
 import attrs
 
-from ldbulk.api.models import Environment, Target
+from ldbulk.api.models import Environment, ErrorBody, Target
 from ldbulk.engine.provision import error_info
-from ldbulk.engine.report import ErrorInfo, Outcome, TargetResult
+from ldbulk.engine.report import Outcome, TargetResult
 from ldbulk.errors import Forbidden, LdbulkError, NotFound, Stopped, Unauthorized
 from ldbulk.http.scope import RequestScope
 from ldbulk.manifest import (
@@ -81,7 +81,7 @@ class Unresolved:
             info = attrs.evolve(info, message=f"{self.problem.message}: {info.message}")
         else:
             code = "duplicate" if self.outcome is Outcome.SKIPPED else self.outcome.value
-            info = ErrorInfo(code=code, message=str(self.problem))
+            info = ErrorBody(code=code, message=str(self.problem))
         return TargetResult(
             project=self.project,
             environment=self.environment,

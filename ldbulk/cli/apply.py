@@ -1,0 +1,239 @@
+"""``ldbulk apply``: the library's apply workflow with a progress bar, logs, signals and the
+report files."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ldbulk.cli import render
+from ldbulk.cli.common import (
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    TOKEN_HINT,
+    UsageFailure,
+    api_from,
+    api_options,
+    load,
+    manifest_options,
+    manifest_paths,
+    run,
+    stderr,
+    stdout,
+)
+from ldbulk.cli.plan import plan_command
+from ldbulk.cli.progress import ProgressDisplay
+from ldbulk.cli.signals import signals
+from ldbulk.engine.apply import ApplyStarted
+from ldbulk.engine.apply import apply as apply_workflow
+from ldbulk.engine.journal import manifests_digest
+from ldbulk.engine.provision import DEFAULT_CONCURRENCY
+from ldbulk.engine.report import Report, TargetResult
+from ldbulk.files import write_atomically
+from ldbulk.http.client import Client
+from ldbulk.manifest import ManifestSet
+
+log = logging.getLogger("ldbulk.apply")
+
+
+@click.command()
+@manifest_paths
+@manifest_options
+@api_options
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the JSON report here.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a JUnit XML report here (one testcase per target).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=DEFAULT_CONCURRENCY,
+              show_default=True, help="Creates in flight at once.")
+@click.option("--max-rate", type=click.FloatRange(min=1), default=None,
+              help="Ceiling in requests per 10 s, below LaunchDarkly's own limits.")
+@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append each settled target here as it settles (default: REPORT.journal "
+              "when --report is given).")
+@click.option("--resume", "resume_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Skip the targets a journal of an interrupted run settled; merge reports.")
+@click.option("--dry-run", is_flag=True, help="Only plan: send no writes.")
+@click.pass_context
+def apply(
+    ctx: click.Context,
+    /,
+    manifests: tuple[Path, ...],
+    report_path: Path | None,
+    junit_path: Path | None,
+    markdown_path: Path | None,
+    concurrency: int,
+    max_rate: float | None,
+    journal_path: Path | None,
+    resume_path: Path | None,
+    dry_run: bool,
+    **kwargs: Any,
+) -> None:
+    """Create every target's integration; existing ones are left alone."""
+    outputs = {"--report": report_path, "--junit": junit_path, "--markdown": markdown_path}
+    if dry_run:
+        _refuse_files_with_dry_run({**outputs, "--journal": journal_path, "--resume": resume_path})
+        ctx.invoke(plan_command, manifests=manifests, **kwargs)
+        return
+    if journal_path is None:
+        # Resuming continues the same journal; otherwise it sits next to the report.
+        journal_path = resume_path or (
+            report_path.with_name(report_path.name + ".journal") if report_path else None
+        )
+    _refuse_shared_paths({**outputs, "--journal": journal_path})
+    api = api_from(kwargs)
+    loaded = load(manifests, kwargs, token_file=api.token_file)
+    client = api.client(max_rate=max_rate)
+    report, interrupted_by = run(
+        _apply(
+            client,
+            loaded,
+            concurrency=concurrency,
+            show_progress=api.progress,
+            journal_path=journal_path,
+            resume_path=resume_path,
+            digest=_digest(manifests),
+        ),
+        client,
+    )
+    _write_outputs(report, report_path, junit_path, markdown_path)
+    if interrupted_by is not None:
+        stderr.print(_resume_hint(journal_path), style="yellow", soft_wrap=True)
+        raise SystemExit(EXIT_SIGINT if interrupted_by == signal.SIGINT else EXIT_SIGTERM)
+    raise SystemExit(report.exit_code)
+
+
+def _refuse_files_with_dry_run(paths: dict[str, Path | None]) -> None:
+    """A dry run writes nothing: a file flag it would ignore is refused, not ignored."""
+    given = [flag for flag, path in paths.items() if path is not None]
+    if given:
+        raise UsageFailure(
+            f"--dry-run sends no writes and writes no files: drop {', '.join(given)} "
+            "(or drop --dry-run)"
+        )
+
+
+def _write_outputs(
+    report: Report, report_path: Path | None, junit_path: Path | None, markdown_path: Path | None
+) -> None:
+    """The report files asked for, then the problems and the summary on the terminal."""
+    for path, text in (
+        (report_path, report.dumps),
+        (junit_path, lambda: render.to_junit(report)),
+        (markdown_path, lambda: render.to_markdown(report)),
+    ):
+        if path is not None:
+            write_atomically(path, text())
+    if not report.ok:
+        stdout.print(render.to_table(report, only_problems=True))
+    stdout.print(render.summary_line(report))
+    if report.counts["unauthorized"]:
+        stderr.print(TOKEN_HINT, style="yellow", soft_wrap=True)
+
+
+def _refuse_shared_paths(paths: dict[str, Path | None]) -> None:
+    """Two outputs on one path would overwrite each other (a journal in place of a report)."""
+    seen: dict[Path, str] = {}
+    for flag, path in paths.items():
+        if path is None:
+            continue
+        key = path.resolve()
+        if key in seen:
+            raise UsageFailure(f"{flag} and {seen[key]} name the same file: {path}")
+        seen[key] = flag
+
+
+def _digest(manifests: Sequence[Path]) -> str:
+    try:
+        return manifests_digest(manifests)
+    except OSError as exc:  # they were just read: only a race gets here
+        raise UsageFailure(f"cannot read the manifests again: {exc.strerror}") from None
+
+
+def _resume_hint(journal_path: Path | None) -> str:
+    """After an interrupt: where the journal is, and the exact command that resumes."""
+    if journal_path is None:
+        return (
+            "No journal was kept, so this run cannot be resumed; give --journal PATH "
+            "(or --report) next time."
+        )
+    args = _without_resume(sys.argv[1:])
+    command = shlex.join(["ldbulk", *args, "--resume", str(journal_path)])
+    return f"The journal is {journal_path}. To resume: {command}"
+
+
+def _without_resume(args: Sequence[str]) -> list[str]:
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--resume":
+            skip = True
+        elif not arg.startswith("--resume="):
+            kept.append(arg)
+    return kept
+
+
+def _log_result(result: TargetResult) -> None:
+    """One log line per settled target: info when provisioned, a warning otherwise."""
+    level = logging.INFO if result.outcome.ok else logging.WARNING
+    fields = result.to_json()
+    log.log(level, "%s/%s/%s: %s", *result.key, result.outcome.value, extra={"target": fields})
+
+
+async def _apply(
+    client: Client,
+    loaded: ManifestSet,
+    *,
+    concurrency: int,
+    show_progress: bool,
+    journal_path: Path | None,
+    resume_path: Path | None,
+    digest: str,
+) -> tuple[Report, signal.Signals | None]:
+    """The library's apply workflow, with a progress bar, a log line per target and signals."""
+    stop = asyncio.Event()
+    display: ProgressDisplay | None = None
+
+    def started(event: ApplyStarted) -> None:
+        nonlocal display
+        display = ProgressDisplay(
+            event.todo, enabled=show_progress, already_done=event.done_before
+        )
+        client.pacer.on_pause = display.paused
+        display.bar.start()
+
+    def settled(result: TargetResult) -> None:
+        if display is not None:
+            display.settled(result)
+        _log_result(result)
+
+    async with client:
+        with signals(lambda _: stop.set()) as received:
+            try:
+                report = await apply_workflow(
+                    client,
+                    loaded,
+                    concurrency=concurrency,
+                    journal=journal_path,
+                    resume=resume_path,
+                    digest=digest,
+                    stop=stop,
+                    on_start=started,
+                    on_result=settled,
+                )
+            finally:
+                if display is not None:
+                    display.bar.stop()
+    return report, (received[0] if received else None)

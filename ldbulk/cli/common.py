@@ -1,0 +1,215 @@
+"""What every command shares: exit codes, consoles, the API and manifest options, and how a
+command's coroutine runs and fails.
+
+Exit codes: 0 every target created or already there; 1 some target ended otherwise, or the
+API failed after requests were sent; 2 bad usage or input (nothing was sent); 130 / 143
+interrupted by SIGINT / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import attrs
+import click
+from rich.console import Console
+from rich.text import Text
+
+from ldbulk.engine.resolve import Unresolved
+from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
+from ldbulk.http.client import TOKEN_ENV, Client
+from ldbulk.http.pacer import Pacer
+from ldbulk.manifest import ManifestError, ManifestSet, load_manifests
+from ldbulk.text import printable
+
+T = TypeVar("T")
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_SIGINT: Final = 130
+EXIT_SIGTERM: Final = 143
+
+stderr = Console(stderr=True, highlight=False)
+stdout = Console(highlight=False)
+
+
+class UsageFailure(click.ClickException):
+    """Bad input: print the message, exit 2, never a traceback."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:
+        """Print the message as is: one problem a line, never wrapped, so it can be grepped."""
+        click.echo(self.message, err=True)
+
+
+@attrs.frozen(kw_only=True)
+class ApiOptions:
+    """Where and how to reach LaunchDarkly: the options every API command shares."""
+
+    base_url: str | None
+    instance: str
+    token_file: Path | None
+    ca_bundle: str | None
+    progress: bool
+
+    def client(self, *, max_rate: float | None = None) -> Client:
+        """A client for these options (the token from the file or $LD_ACCESS_TOKEN)."""
+        token = None
+        if self.token_file is not None:
+            try:
+                token = self.token_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageFailure(
+                    f"--token-file: cannot read {self.token_file}: {type(exc).__name__}"
+                ) from None
+        try:
+            return Client(
+                token,
+                base_url=self.base_url,
+                instance=self.instance,  # type: ignore[arg-type]
+                ca_bundle=self.ca_bundle,
+                pacer=Pacer(max_per_window=max_rate),
+            )
+        except ConfigError as exc:
+            raise UsageFailure(str(exc)) from None
+
+
+def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of every command that talks to LaunchDarkly."""
+    decorators = [
+        click.option(
+            "--base-url",
+            envvar="LD_BASE_URI",
+            help="API origin, e.g. a sandbox's http://127.0.0.1:PORT [env LD_BASE_URI].",
+        ),
+        click.option(
+            "--instance",
+            type=click.Choice(["commercial", "federal", "eu"]),
+            default="commercial",
+            show_default=True,
+            help="Which LaunchDarkly to talk to when --base-url is not given.",
+        ),
+        click.option(
+            "--token-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"File holding the access token (default: ${TOKEN_ENV}).",
+        ),
+        click.option(
+            "--ca-bundle",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Verify TLS against this CA bundle instead of the system's.",
+        ),
+        click.option(
+            "--no-progress",
+            is_flag=True,
+            help="No progress bar (automatic when stderr is not a terminal).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def api_from(kwargs: dict[str, Any]) -> ApiOptions:
+    no_progress = kwargs.pop("no_progress")
+    return ApiOptions(
+        base_url=kwargs.pop("base_url"),
+        instance=kwargs.pop("instance"),
+        token_file=kwargs.pop("token_file"),
+        ca_bundle=kwargs.pop("ca_bundle"),
+        progress=not no_progress and stderr.is_terminal,
+    )
+
+
+def load(
+    paths: Sequence[Path], kwargs: dict[str, Any], *, token_file: Path | None = None
+) -> ManifestSet:
+    """Load the manifests with the options of :func:`manifest_options` (taken from ``kwargs``);
+    no reference may read ``token_file``."""
+    try:
+        return load_manifests(
+            paths,
+            secrets_dirs=kwargs.pop("secrets_dirs"),
+            allow_env=kwargs.pop("allow_env"),
+            deny_files=() if token_file is None else (token_file,),
+        )
+    except ManifestError as exc:
+        raise UsageFailure(problems_text(exc)) from None
+    except ConfigError as exc:
+        raise UsageFailure(f"ldbulk: {exc}") from None
+
+
+def problems_text(exc: ManifestError) -> str:
+    lines = [str(problem) for problem in exc.problems]
+    noun = "problem" if len(lines) == 1 else "problems"
+    return "\n".join([*lines, f"{len(lines)} {noun}; nothing was sent."])
+
+
+def run(main: Awaitable[T], client: Client) -> T:
+    """Run a coroutine. Exit 2 means bad input and nothing sent; any failure after the first
+    request is exit 1, with the API's words and, for a refused token, what to check."""
+    try:
+        return asyncio.run(main)  # type: ignore[arg-type]
+    except (ManifestError, ConfigError) as exc:
+        text = problems_text(exc) if isinstance(exc, ManifestError) else f"ldbulk: {exc}"
+        if client.stats.requests == 0:
+            raise UsageFailure(text) from None
+        click.echo(text, err=True)
+    except LdbulkError as exc:
+        click.echo(f"ldbulk: {printable(str(exc))}", err=True)
+        if isinstance(exc, Unauthorized):
+            stderr.print(TOKEN_HINT, style="yellow", soft_wrap=True)
+    raise SystemExit(EXIT_FAILED)
+
+
+# Said once when LaunchDarkly refuses the token, whichever command met the 401.
+TOKEN_HINT: Final = (
+    f"LaunchDarkly refused the access token (401). Check ${TOKEN_ENV} or --token-file: the "
+    "token may be mistyped, expired or revoked, and its role must allow reading and writing "
+    "big segment store integrations."
+)
+
+
+manifest_paths = click.argument(
+    "manifests", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+
+
+def manifest_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of every command that loads manifests: what their references may name."""
+    decorators = [
+        click.option(
+            "--secrets-dir",
+            "secrets_dirs",
+            multiple=True,
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help="${file:...} references may also read files under DIR (e.g. /run/secrets); "
+            "by default only under the manifest's own directory. Repeatable.",
+        ),
+        click.option(
+            "--allow-env",
+            "allow_env",
+            multiple=True,
+            metavar="NAME",
+            help="${NAME} may be used although named like another system's credential "
+            "(*_TOKEN, *_API_KEY, AWS keys...). Repeatable; never LD_ACCESS_TOKEN.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def print_unresolved(unresolved: Sequence[Unresolved]) -> None:
+    """Why each manifest line that gave no target gave none (one line each, escaped)."""
+    for line in unresolved:
+        error = line.result().error
+        if error is not None:
+            stderr.print(Text(printable(error.message)), style="red")
+    if any(isinstance(line.error, Unauthorized) for line in unresolved):
+        stderr.print(TOKEN_HINT, style="yellow", soft_wrap=True)

@@ -1,0 +1,43 @@
+"""SIGINT and SIGTERM during a run: the first stops it gracefully, a second SIGINT leaves at
+once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Iterator
+
+from ldbulk.cli.common import EXIT_SIGINT, stderr
+
+
+@contextlib.contextmanager
+def signals(on_first: Callable[[signal.Signals], None]) -> Iterator[list[signal.Signals]]:
+    """First SIGINT/SIGTERM: stop gracefully. A second SIGINT: leave at once."""
+    received: list[signal.Signals] = []
+    loop = asyncio.get_running_loop()
+
+    def handle(signum: signal.Signals) -> None:
+        if received and signum == signal.SIGINT:
+            stderr.print("Interrupted again: exiting now.", style="red")
+            os._exit(EXIT_SIGINT)
+        received.append(signum)
+        stderr.print(
+            f"{signum.name}: finishing requests in flight, skipping the rest "
+            "(Ctrl-C again to exit at once).",
+            style="yellow",
+        )
+        on_first(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, handle, signum)
+    try:
+        yield received
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if received:
+            # Interrupted once: a second Ctrl-C while the reports are written still means
+            # "leave now", not a KeyboardInterrupt traceback.
+            signal.signal(signal.SIGINT, lambda signum, frame: os._exit(EXIT_SIGINT))

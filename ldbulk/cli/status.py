@@ -1,0 +1,94 @@
+"""``ldbulk status``: each target's store status, optionally waiting until all are available."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from ldbulk.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    api_from,
+    api_options,
+    load,
+    manifest_options,
+    manifest_paths,
+    print_unresolved,
+    run,
+    stdout,
+)
+from ldbulk.engine.resolve import Unresolved, resolve
+from ldbulk.engine.status import StoreState, read_states
+from ldbulk.text import printable
+
+
+def _millis(value: int | None) -> str:
+    if value is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(value / 1000)) + "Z"
+
+
+def _status_table(states: Sequence[StoreState]) -> Table:
+    table = Table(title="ldbulk status")
+    for column in ("target", "available", "potentially stale", "last sync", "errors"):
+        table.add_column(column, overflow="fold")
+    for state in states:
+        name = "/".join(state.target.key)
+        status = state.integration.status if state.integration else None
+        if status is None:
+            table.add_row(Text(name), Text("no", style="red"), Text(""), Text(""),
+                          Text(printable(state.problem or "no status reported")))
+            continue
+        errors = status.errors
+        detail = f"{len(errors)}: {printable(errors[-1].message or '')}" if errors else ""
+        table.add_row(
+            Text(name),
+            Text("yes" if status.available else "no",
+                 style="green" if status.available else "red"),
+            Text("yes" if status.potentially_stale else "no"),
+            Text(_millis(status.last_sync)),
+            Text(detail),
+        )
+    return table
+
+
+@click.command()
+@manifest_paths
+@manifest_options
+@api_options
+@click.option("--wait", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Poll until every store is available, for at most this many seconds.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds between polls with --wait.")
+def status(manifests: tuple[Path, ...], wait: float, interval: float, **kwargs: Any) -> None:
+    """Each target's store status: available, potentially stale, last sync, errors."""
+    api = api_from(kwargs)
+    loaded = load(manifests, kwargs, token_file=api.token_file)
+    client = api.client()
+
+    async def go() -> tuple[list[StoreState], list[Unresolved]]:
+        async with client:
+            resolution = await resolve(loaded, client)
+            deadline = time.monotonic() + wait
+            while True:
+                states = await read_states(client, resolution.targets)
+                if all(s.available for s in states) or time.monotonic() >= deadline:
+                    return states, resolution.unresolved
+                await asyncio.sleep(min(interval, max(deadline - time.monotonic(), 0)))
+
+    states, unresolved = run(go(), client)
+    stdout.print(_status_table(states))
+    print_unresolved(unresolved)
+    ready = sum(1 for s in states if s.available)
+    stdout.print(
+        f"{ready} of {len(states)} stores available"
+        + (f"; {len(unresolved)} manifest line(s) not resolved." if unresolved else ".")
+    )
+    raise SystemExit(EXIT_OK if ready == len(states) and not unresolved else EXIT_FAILED)
