@@ -24,7 +24,7 @@ from ldbulk.engine.apply import ApplyStarted, apply
 from ldbulk.engine.journal import Journal, read_settled
 from ldbulk.engine.plan import Action, PlanItem, plan
 from ldbulk.engine.provision import Provisioner, provision
-from ldbulk.engine.report import Outcome, Report, RunStats, TargetResult
+from ldbulk.engine.report import Outcome, Report, TargetResult
 from ldbulk.engine.resolve import resolve_targets
 from ldbulk.errors import (
     BadRequest,
@@ -45,7 +45,7 @@ from ldbulk.errors import (
 from ldbulk.http.client import Client, ClientStats, Timeouts
 from ldbulk.http.pacer import Pacer
 from ldbulk.http.retry import RetryPolicy
-from ldbulk.http.scope import RequestScope
+from ldbulk.http.scope import RequestScope, RunStats
 from ldbulk.manifest import ManifestError, ManifestSet, Problem, load_manifests, loads_manifest
 
 __all__ = [

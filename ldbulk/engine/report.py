@@ -11,13 +11,20 @@ import enum
 import json
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
+import cattrs
 
 from ldbulk.api.models import ErrorBody
+from ldbulk.http.scope import RunStats
 
 REPORT_VERSION: Final = 1
+
+# The report's own JSON: field names as they are, enums by value, seconds to the millisecond.
+# Not the API's converter: this format is ldbulk's, with Python names, not LaunchDarkly's.
+_FORMAT: Final = cattrs.Converter(forbid_extra_keys=False)
+_FORMAT.register_unstructure_hook(float, lambda seconds: round(seconds, 3))
 
 # (project, environment, integration key): LaunchDarkly allows one integration of each.
 Key = tuple[str, str, str]
@@ -64,54 +71,16 @@ class TargetResult:
 
     def to_json(self) -> dict[str, Any]:
         """This result in the report's JSON shape."""
-        return {
-            "project": self.project,
-            "environment": self.environment,
-            "integration": self.integration,
-            "outcome": self.outcome.value,
-            "status": self.status,
-            "integration_id": self.integration_id,
-            "attempts": self.attempts,
-            "error": attrs.asdict(self.error) if self.error else None,
-            "elapsed_s": round(self.elapsed_s, 3),
-        }
+        return cast(dict[str, Any], _FORMAT.unstructure(self))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TargetResult:
-        """A result read back from a report or journal line."""
-        error = data.get("error")
-        return cls(
-            project=str(data["project"]),
-            environment=str(data["environment"]),
-            integration=str(data["integration"]),
-            outcome=Outcome(data["outcome"]),
-            status=data.get("status"),
-            integration_id=data.get("integration_id"),
-            attempts=int(data.get("attempts", 0)),
-            error=ErrorBody(**error) if isinstance(error, dict) else None,
-            elapsed_s=float(data.get("elapsed_s", 0.0)),
-        )
-
-
-@attrs.frozen(kw_only=True)
-class RunStats:
-    """What a run cost: requests sent, 429s received, retries, wall and paused seconds."""
-
-    requests: int = 0
-    throttled: int = 0
-    retries: int = 0
-    elapsed_s: float = 0.0
-    paused_s: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        """These stats in the report's JSON shape."""
-        return {
-            "requests": self.requests,
-            "throttled": self.throttled,
-            "retries": self.retries,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "paused_s": round(self.paused_s, 3),
-        }
+        """A result read back from a report or journal line; :class:`ValueError` if it is not
+        one."""
+        try:
+            return _FORMAT.structure(data, cls)
+        except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a result: {exc}") from None
 
 
 @attrs.frozen(kw_only=True)
@@ -121,7 +90,7 @@ class Report:
     # Thousands of results make a repr that costs real time wherever one is taken (asyncio
     # formats its task's result): the repr shows the counts instead.
     results: tuple[TargetResult, ...] = attrs.field(repr=lambda results: f"<{len(results)}>")
-    stats: RunStats = RunStats()
+    stats: RunStats = attrs.field(factory=RunStats)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -144,7 +113,7 @@ class Report:
         return {
             "version": REPORT_VERSION,
             "summary": self.counts,
-            "stats": self.stats.to_json(),
+            "stats": _FORMAT.unstructure(self.stats),
             "results": [result.to_json() for result in self.results],
         }
 

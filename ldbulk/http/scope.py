@@ -12,7 +12,16 @@ import asyncio
 
 import attrs
 
-from ldbulk.engine.report import RunStats
+
+@attrs.frozen(kw_only=True)
+class RunStats:
+    """What a run cost: requests sent, 429s received, retries, wall and paused seconds."""
+
+    requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+    elapsed_s: float = 0.0
+    paused_s: float = 0.0
 
 
 @attrs.define
