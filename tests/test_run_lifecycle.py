@@ -20,6 +20,7 @@ from ldbulk.cli.render import to_junit, to_markdown, to_table
 from ldbulk.engine.journal import Journal
 from ldbulk.engine.provision import Provisioner, provision
 from ldbulk.engine.report import Outcome
+from ldbulk.engine.status import wait_for_stores
 from ldbulk.http.client import Client
 from ldbulk.http.retry import RetryPolicy
 from ldbulk.sandbox import Sandbox
@@ -189,3 +190,21 @@ async def test_a_server_quoting_a_referenced_value_shows_the_reference_in_every_
          (tmp_path / "j").read_text(), repr(report), repr(config)]
     )
     assert host not in everything and "pw-b81c" not in everything
+
+
+async def test_status_is_one_listing_per_poll_however_many_targets(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=12)
+    polls: list[int] = []
+    async with client_for(sandbox) as client:
+        await provision(client, list(targets(12)))
+        before = client.stats.requests
+        states = await wait_for_stores(
+            client, list(targets(12)), wait_s=0.3, interval_s=0.1,
+            on_poll=lambda states, left: polls.append(len(states)),
+        )
+        sent = client.stats.requests - before
+    assert len(states) == 12 and all(state.integration is not None for state in states)
+    assert polls and all(count == 12 for count in polls)
+    assert sent == len(polls)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -22,11 +23,35 @@ from ldbulk.cli.common import (
     manifest_paths,
     print_unresolved,
     run,
+    stderr,
     stdout,
 )
 from ldbulk.engine.resolve import Unresolved, resolve
-from ldbulk.engine.status import StoreState, read_states
+from ldbulk.engine.status import StoreState, wait_for_stores
 from ldbulk.text import printable
+
+
+@contextlib.contextmanager
+def _waiting(
+    total: int, *, enabled: bool
+) -> Iterator[Callable[[list[StoreState], float], None]]:
+    """A progress line while ``--wait`` polls: stores available, and the time left."""
+    bar = Progress(
+        TextColumn("[bold]status"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("available, {task.fields[left]}"),
+        console=stderr,
+        disable=not enabled,
+    )
+    task = bar.add_task("status", total=total, left="")
+
+    def polled(states: list[StoreState], left_s: float) -> None:
+        ready = sum(1 for state in states if state.available)
+        bar.update(task, completed=ready, left=f"{left_s:.0f} s left")
+
+    with bar:
+        yield polled
 
 
 def _millis(value: int | None) -> str:
@@ -76,12 +101,11 @@ def status(manifests: tuple[Path, ...], wait: float, interval: float, **kwargs: 
     async def go() -> tuple[list[StoreState], list[Unresolved]]:
         async with client:
             resolution = await resolve(loaded, client)
-            deadline = time.monotonic() + wait
-            while True:
-                states = await read_states(client, resolution.targets)
-                if all(s.available for s in states) or time.monotonic() >= deadline:
-                    return states, resolution.unresolved
-                await asyncio.sleep(min(interval, max(deadline - time.monotonic(), 0)))
+            with _waiting(len(resolution.targets), enabled=api.progress and wait > 0) as polled:
+                states = await wait_for_stores(
+                    client, resolution.targets, wait_s=wait, interval_s=interval, on_poll=polled
+                )
+            return states, resolution.unresolved
 
     states, unresolved = run(go(), client)
     stdout.print(_status_table(states))

@@ -32,7 +32,7 @@ class Inventory:
 
     def add(self, integration: Integration) -> None:
         """Record an integration this run created."""
-        self._ids[_key_of(integration)] = integration.id
+        self._ids[key_of(integration)] = integration.id
 
     async def refresh(self, *, newer_than: float | None = None) -> None:
         """List the integrations again, unless a listing started after ``newer_than`` will do."""
@@ -58,8 +58,9 @@ class Inventory:
         # sends, so it is not bound to the stop signal: only counted for the run.
         counted = RequestScope(meter=self._scope.meter) if self._scope is not None else None
         integrations = await self._client.list_integrations(scope=counted)
-        self._ids = {_key_of(integration): integration.id for integration in integrations}
+        self._ids = {key_of(integration): integration.id for integration in integrations}
 
 
-def _key_of(integration: Integration) -> Key:
+def key_of(integration: Integration) -> Key:
+    """The target key an integration sits at."""
     return (integration.project_key, integration.environment_key, integration.integration_key)
