@@ -734,13 +734,6 @@ def test_timeouts_default_to_connect_10s_total_60s() -> None:
     assert Timeouts() == Timeouts(connect=10.0, total=60.0)
 
 
-async def test_configured_timeouts_apply_to_every_request_of_the_session() -> None:
-    async with Client(TOKEN, timeouts=Timeouts(connect=1.5, total=7.0)) as ld:
-        session = ld._session
-        assert session is not None
-        assert session.timeout == aiohttp.ClientTimeout(total=7.0, connect=1.5)
-
-
 def test_every_client_error_is_an_ldbulk_error() -> None:
     for cls in (*EXCEPTIONS.values(), ServerError, TransportError, RequestTimeout, ConfigError):
         assert issubclass(cls, LdbulkError)

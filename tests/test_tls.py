@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ldbulk.errors import ConfigError, TransportError
 from ldbulk.http.client import Client
+from ldbulk.http.transport import AiohttpTransport
 
 LISTING = {"items": [], "_links": {"self": {"href": "/api/v2/integration-capabilities"}}}
 
@@ -67,9 +68,9 @@ async def test_the_bundle_does_not_switch_off_hostname_checks(
 ) -> None:
     bundle = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(bundle))
-    client = Client("api-x", base_url="https://localhost:1", ca_bundle=str(bundle))
-    assert client._ssl.verify_mode is ssl.CERT_REQUIRED
-    assert client._ssl.check_hostname is True
+    context = AiohttpTransport(ca_bundle=str(bundle)).ssl_context
+    assert context.verify_mode is ssl.CERT_REQUIRED
+    assert context.check_hostname is True
 
 
 @pytest.mark.parametrize("content", [None, "not a certificate"])

@@ -1,8 +1,8 @@
 """The async client for LaunchDarkly's persistent store integration API.
 
 One method per operation. Every request passes through :meth:`Client._exchange`, the single
-place where pacing, 429 handling and retries happen; :meth:`Client._send` is the only code that
-touches aiohttp.
+place where pacing, 429 handling and retries happen; a :class:`~ldbulk.http.transport.Transport`
+carries it (aiohttp unless the caller gives another).
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import contextlib
 import json
 import logging
 import os
-import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
-import aiohttp
 import attrs
 
 from ldbulk.api import sansio
@@ -31,33 +29,20 @@ from ldbulk.api.models import (
     Project,
     StoreConfig,
 )
-from ldbulk.engine.report import RunStats
-from ldbulk.errors import (
-    ConfigError,
-    RequestTimeout,
-    ResponseFormatError,
-    Stopped,
-    TransportError,
-)
+from ldbulk.errors import ConfigError, ResponseFormatError, Stopped, TransportError
 from ldbulk.http.pacer import Pacer
 from ldbulk.http.retry import RetryBudget, RetryPolicy, compute_backoff
-from ldbulk.http.scope import Meter, RequestScope
+from ldbulk.http.scope import Meter, RequestScope, RunStats
+from ldbulk.http.transport import DEFAULT_MAX_BODY_BYTES, AiohttpTransport, Timeouts, Transport
 
 T = TypeVar("T")
 
 log = logging.getLogger("ldbulk.http.client")
 
+__all__ = ["PAGE_SIZE", "TOKEN_ENV", "Client", "ClientStats", "Timeouts"]
+
 TOKEN_ENV: Final = "LD_ACCESS_TOKEN"
-DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 PAGE_SIZE: Final = 100
-
-
-@attrs.frozen(kw_only=True)
-class Timeouts:
-    """Per-request timeouts in seconds."""
-
-    connect: float = 10.0
-    total: float = 60.0
 
 
 @attrs.frozen(kw_only=True)
@@ -82,7 +67,7 @@ class ClientStats:
 
 
 class Client:
-    """An async LaunchDarkly API client over one aiohttp session.
+    """An async LaunchDarkly API client.
 
     Use it as an async context manager::
 
@@ -92,6 +77,11 @@ class Client:
     ``token`` defaults to ``$LD_ACCESS_TOKEN``. ``instance`` picks the commercial, federal or EU
     API; ``base_url`` overrides it (plain http only on loopback). One :class:`Pacer` serves every
     request of the client, however many tasks share it.
+
+    ``transport`` carries the requests; by default an
+    :class:`~ldbulk.http.transport.AiohttpTransport` built from ``timeouts``, ``ca_bundle``,
+    ``max_body_bytes`` and ``connection_limit``, which apply to that default only. The client
+    closes its transport when it closes.
     """
 
     def __init__(
@@ -100,12 +90,13 @@ class Client:
         *,
         base_url: str | None = None,
         instance: sansio.Instance = "commercial",
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen, so sharing it is safe
         pacer: Pacer | None = None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing it is safe
         ca_bundle: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         connection_limit: int = 100,
+        transport: Transport | None = None,
     ) -> None:
         token = token if token is not None else os.environ.get(TOKEN_ENV)
         if not token or not token.strip():
@@ -118,27 +109,22 @@ class Client:
         self.pacer = pacer if pacer is not None else Pacer()
         self.retry = retry
         self._budget = RetryBudget(retry)
-        self._timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
-        self._max_body_bytes = max_body_bytes
-        self._connection_limit = connection_limit
-        # TLS verification is always on; a CA bundle (e.g. a corporate proxy's) replaces the
-        # system trust store, it never turns the checks off.
-        try:
-            self._ssl = ssl.create_default_context(cafile=ca_bundle)
-        except (OSError, ssl.SSLError) as exc:
-            reason = exc.strerror or str(exc)
-            raise ConfigError(f"ca_bundle: cannot use {ca_bundle!r}: {reason}") from None
-        self._session: aiohttp.ClientSession | None = None
+        if transport is None:
+            transport = AiohttpTransport(
+                timeouts=timeouts,
+                ca_bundle=ca_bundle,
+                max_body_bytes=max_body_bytes,
+                connection_limit=connection_limit,
+            )
+        self._transport = transport
+        self._open = False
         self._meter = Meter()
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r})"
 
     async def __aenter__(self) -> Client:
-        connector = aiohttp.TCPConnector(ssl=self._ssl, limit=self._connection_limit)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, json_serialize=json.dumps
-        )
+        self._open = True
         return self
 
     async def __aexit__(
@@ -150,10 +136,9 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP session; the client cannot be used afterwards."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the transport; the client cannot be used until it is entered again."""
+        self._open = False
+        await self._transport.aclose()
 
     @property
     def stats(self) -> ClientStats:
@@ -322,6 +307,12 @@ class Client:
         still waiting raises :class:`Stopped`. ``attempts`` collects the status of each try
         (0 for no answer), for the callers that read a retry's answer differently.
         """
+        if not self._open:
+            raise RuntimeError("use the Client inside 'async with Client(...) as client:'")
+        # Encoded once, however many times the request is sent.
+        data = json.dumps(body).encode() if body is not None else None
+        headers = sansio.request_headers(self._token, beta=beta, has_body=data is not None)
+        url = self.base_url + path
         loop = asyncio.get_running_loop()
         throttle_deadline = loop.time() + self.retry.throttle_deadline_s
         stop = scope.stop if scope is not None else None
@@ -331,7 +322,9 @@ class Client:
             await self._turn(route, stop, meters)
             sent = loop.time()
             try:
-                response = await self._send(method, path, params=params, body=body, beta=beta)
+                response = await self._transport.send(
+                    method, url, params=params, headers=headers, body=data
+                )
             except TransportError as exc:
                 failures += 1
                 if attempts is not None:
@@ -404,53 +397,3 @@ class Client:
         return compute_backoff(
             failures, base=self.retry.backoff_base_s, cap=self.retry.backoff_cap_s
         )
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None,
-        body: Any,
-        beta: bool,
-    ) -> sansio.RawResponse:
-        """One HTTP exchange; the only code that touches aiohttp."""
-        if self._session is None:
-            raise RuntimeError("use the Client inside 'async with Client(...) as client:'")
-        data = json.dumps(body).encode() if body is not None else None
-        headers = sansio.request_headers(self._token, beta=beta, has_body=data is not None)
-        try:
-            async with self._session.request(
-                method,
-                self.base_url + path,
-                params=params,
-                data=data,
-                headers=headers,
-                allow_redirects=False,
-            ) as response:
-                content = await self._read_capped(response)
-                return sansio.RawResponse(
-                    status=response.status, headers=response.headers, body=content
-                )
-        except TimeoutError as exc:
-            what = sansio.describe_transport_error(exc, self.base_url)
-            raise RequestTimeout(f"{method} {path}: {what}", method=method, path=path) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            # aiohttp wraps most socket errors, but not all of them on every path (a reset or
-            # an SSL error while the body is read can surface as the bare OSError).
-            what = sansio.describe_transport_error(exc, self.base_url)
-            raise TransportError(f"{method} {path}: {what}", method=method, path=path) from None
-
-    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
-        declared = response.content_length
-        if declared is not None and declared <= self._max_body_bytes:
-            # The common case, read in one go; aiohttp stops at the declared length.
-            return await response.read()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > self._max_body_bytes:
-                raise ResponseFormatError(f"response body larger than {self._max_body_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)

@@ -1,0 +1,214 @@
+"""The aiohttp transport against servers on a loopback port: what it sends, what it reads, and
+how aiohttp's and the socket's failures become ldbulk's errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+from aiohttp import web
+
+from ldbulk import (
+    Client,
+    RequestTimeout,
+    ResponseFormatError,
+    RetryPolicy,
+    Timeouts,
+    TransportError,
+)
+from ldbulk.http.transport import AiohttpTransport
+
+TOKEN = "api-5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
+LIST = "/api/v2/integration-capabilities/big-segment-store"
+LISTING = {"items": [], "_links": {"self": {"href": "/api/v2/integration-capabilities"}}}
+FAST = RetryPolicy(max_attempts=3, backoff_base_s=0.001, backoff_cap_s=0.001)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[tuple[str, list[web.Request]]]:
+    """A loopback server answering every request with ``handler``, and the requests it saw."""
+    seen: list[web.Request] = []
+
+    async def recording(request: web.Request) -> web.StreamResponse:
+        seen.append(request)
+        return await handler(request)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", recording)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def raw_serving(
+    answer: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> AsyncIterator[tuple[str, list[int]]]:
+    """A server that reads one request head and then does what ``answer`` does; and how many
+    connections it accepted."""
+    accepted: list[int] = []
+
+    async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        await reader.readuntil(b"\r\n\r\n")
+        await answer(reader, writer)
+
+    server = await asyncio.start_server(connected, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", accepted
+    finally:
+        server.close()
+
+
+async def json_listing(request: web.Request) -> web.StreamResponse:
+    return web.json_response(LISTING)
+
+
+# -- what goes out -------------------------------------------------------------------------
+
+
+async def test_sends_method_url_query_headers_and_body_as_given() -> None:
+    async def echo(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"body": (await request.read()).decode()}, status=201)
+
+    async with serving(echo) as (url, seen), AiohttpTransport() as transport:
+        response = await transport.send(
+            "POST",
+            url + "/api/v2/x",
+            params={"limit": "100", "offset": "0"},
+            headers={"Authorization": TOKEN, "Content-Type": "application/json"},
+            body=b'{"on": true}',
+        )
+    assert response.status == 201
+    assert json.loads(response.body) == {"body": '{"on": true}'}
+    assert response.headers["content-type"].startswith("application/json")
+    (request,) = seen
+    assert (request.method, request.path_qs) == ("POST", "/api/v2/x?limit=100&offset=0")
+    assert request.headers["Authorization"] == TOKEN
+
+
+async def test_a_redirect_is_returned_not_followed() -> None:
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        if request.path == "/elsewhere":
+            return web.json_response(LISTING)
+        return web.Response(status=302, headers={"Location": "/elsewhere"})
+
+    async with serving(redirect) as (url, seen), AiohttpTransport() as transport:
+        response = await transport.send("GET", url + LIST, params=None, headers={}, body=None)
+    # The token must not follow a redirect to wherever it points.
+    assert response.status == 302
+    assert [request.path for request in seen] == [LIST]
+
+
+# -- what comes back -----------------------------------------------------------------------
+
+
+async def test_a_body_over_max_body_bytes_raises_cleanly_and_is_not_retried() -> None:
+    async def big(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"items": [{"x": "y" * 2048}], "_links": {}})
+
+    async with serving(big) as (url, seen):
+        async with Client(TOKEN, base_url=url, retry=FAST, max_body_bytes=1024) as ld:
+            with pytest.raises(ResponseFormatError, match="larger than 1024 bytes"):
+                await ld.list_integrations()
+    assert len(seen) == 1
+
+
+async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP reset instead of an answer."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Close without a word."""
+    writer.close()
+
+
+async def cut_short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Promise a body, then send half of it and close."""
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 50)
+    await writer.drain()
+    writer.close()
+
+
+@pytest.mark.parametrize("answer", [reset, hang_up, cut_short], ids=lambda f: f.__name__)
+async def test_a_lost_answer_is_a_transport_error_naming_the_request_not_the_token(
+    answer: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> None:
+    async with raw_serving(answer) as (url, _), AiohttpTransport() as transport:
+        with pytest.raises(TransportError) as info:
+            await transport.send(
+                "GET", url + LIST, params=None, headers={"Authorization": TOKEN}, body=None
+            )
+    assert not isinstance(info.value, RequestTimeout)
+    assert (info.value.method, info.value.path) == ("GET", LIST)
+    assert str(info.value).startswith(f"GET {LIST}: 127.0.0.1:")
+    assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
+
+
+# -- timeouts and the connection limit -----------------------------------------------------
+
+
+@asynccontextmanager
+async def held() -> AsyncIterator[tuple[str, asyncio.Event, asyncio.Event]]:
+    """A server that answers only once released: its URL, 'a request arrived', 'release'."""
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def wait(request: web.Request) -> web.StreamResponse:
+        arrived.set()
+        await release.wait()
+        return web.json_response(LISTING)
+
+    async with serving(wait) as (url, _):
+        try:
+            yield url, arrived, release
+        finally:
+            release.set()
+
+
+async def test_the_total_timeout_applies_to_a_request() -> None:
+    async with held() as (url, _, _):
+        transport = AiohttpTransport(timeouts=Timeouts(connect=30.0, total=0.2))
+        async with transport:
+            with pytest.raises(RequestTimeout, match="timed out"):
+                await transport.send("GET", url + LIST, params=None, headers={}, body=None)
+
+
+async def test_the_connect_timeout_covers_waiting_for_a_connection_beyond_the_limit() -> None:
+    async with held() as (url, arrived, release):
+        transport = AiohttpTransport(timeouts=Timeouts(connect=0.2, total=30.0), connection_limit=1)
+        async with transport:
+            first = asyncio.ensure_future(
+                transport.send("GET", url + LIST, params=None, headers={}, body=None)
+            )
+            await arrived.wait()
+            # The only connection is busy: the second request waits for it, past its connect
+            # timeout.
+            with pytest.raises(RequestTimeout):
+                await transport.send("GET", url + LIST, params=None, headers={}, body=None)
+            release.set()
+            assert (await first).status == 200
+
+
+async def test_a_transport_serves_again_after_it_was_closed() -> None:
+    async with serving(json_listing) as (url, seen):
+        client = Client(TOKEN, base_url=url, retry=FAST)
+        for _ in range(2):
+            async with client:
+                assert await client.list_integrations() == []
+    assert len(seen) == 2
