@@ -60,7 +60,7 @@ import os
 import re
 import string
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -70,11 +70,16 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ldbulk.api.models import (
+    CONFIG_CLASSES,
     INTEGRATION_KEYS,
-    DynamoDBConfig,
     IntegrationKey,
-    RedisConfig,
     StoreConfig,
+    api_name,
+    check_field,
+    form_fields,
+    is_required,
+    is_secret,
+    value_kind,
 )
 from ldbulk.errors import ConfigError, LdbulkError
 from ldbulk.references import MAX_SECRET_FILE_BYTES as MAX_SECRET_FILE_BYTES
@@ -887,46 +892,47 @@ class _Document:
         entries = self._mapping(node, path)
         if entries is None:
             return None
-        cls, names = _CONFIG_FIELDS[integration]
-        fields = {field.name: field for field in attrs.fields(cls)}
-        required = [
-            key for key, field_name in names.items() if fields[field_name].default is attrs.NOTHING
-        ]
-        self._keys(node, entries, path, tuple(names), required=required)
+        cls = CONFIG_CLASSES[integration]
+        fields = {api_name(field): field for field in form_fields(cls)}
+        required = [key for key, field in fields.items() if is_required(field)]
+        self._keys(node, entries, path, tuple(fields), required=required)
         values: dict[str, Any] = {}
         references: dict[str, str] = {}
         ok = not any(key not in entries for key in required)
-        for key, field_name in names.items():
+        for key, field in fields.items():
             if key not in entries:
                 continue
-            key_path = _child(path, key)
-            read = self._config_value(key, entries[key][1], key_path)
+            value_node, key_path = entries[key][1], _child(path, key)
+            read = self._config_value(field, value_node, key_path)
             if read is None:
                 ok = False
                 continue
             value, reference = read
-            checked = self._validate_field(
-                fields[field_name], key, value, reference, entries[key][1], key_path
-            )
-            if checked is _INVALID:
-                ok = False
-            else:
-                values[field_name] = checked
+            # Each field on its own, so every bad field of a config is reported, not only the
+            # first the constructor trips on.
+            values[field.name], reason = check_field(field, value)
+            if reason is not None:
                 if reference is not None:
-                    references[field_name] = reference
+                    reason = _scrub(reason, (value, values[field.name]), reference)
+                self._add(value_node, key_path, reason)
+                ok = False
+            elif reference is not None:
+                references[field.name] = reference
         if not ok:
             return None
         try:
             return cls(**values, references=references)
         except ConfigError:
-            # Every field passed its own validator above; this only guards against a model
+            # Every field passed its own check above; this only guards against a model
             # validator that looks at several fields together.
             self._add(node, path, "invalid config")
             return None
 
-    def _config_value(self, key: str, node: Node, path: str) -> tuple[object, str | None] | None:
+    def _config_value(
+        self, field: attrs.Attribute[Any], node: Node, path: str
+    ) -> tuple[object, str | None] | None:
         """A config value and the reference it came from; None after a problem."""
-        expected = _CONFIG_TYPES[key]
+        expected = value_kind(field)
         if not isinstance(node, ScalarNode):
             self._add(node, path, f"must be {expected}, got {self._kind(node)}")
             return None
@@ -946,29 +952,30 @@ class _Document:
             value = self._dereference(match, node, path)
             if value is None:
                 return None
-            if key == "tlsEnabled":
+            if field.type is bool:
                 if value.strip().lower() not in ("true", "false"):
-                    self._add(node, path, f"the value of {text} must be true or false")
+                    self._add(node, path, f"the value of {text} must be {expected}")
                     return None
                 return value.strip().lower() == "true", text
             return value, text
-        if key in _SECRET_KEYS:
-            if key == "password" and node.tag == _STR and node.value == "":
+        if is_secret(field):
+            # An optional secret may be left empty (a Redis without a password).
+            if not is_required(field) and node.tag == _STR and node.value == "":
                 return "", None
             self._add(
                 node,
                 path,
-                f"{key} must be a ${{VAR}} or ${{file:PATH}} reference: "
+                f"{api_name(field)} must be a ${{VAR}} or ${{file:PATH}} reference: "
                 "secrets do not belong in a manifest",
             )
             return None
-        if key == "port" and node.tag == _INT:
-            ok, port = self._scalar(node, path)
-            return (port, None) if ok else None
-        if key == "tlsEnabled":
+        if field.type is int and node.tag == _INT:
+            ok, number = self._scalar(node, path)
+            return (number, None) if ok else None
+        if field.type is bool:
             flag = self._boolean(node, path)
             return None if flag is None else (flag, None)
-        if node.tag != _STR and not (key == "port" and node.tag == _STR):
+        if node.tag != _STR:
             self._add(node, path, f"must be {expected}, got {self._kind(node)}")
             return None
         return str(node.value), None
@@ -1003,34 +1010,6 @@ class _Document:
             value = None
         self._secret_files[target] = value
         return value
-
-    def _validate_field(
-        self,
-        field: attrs.Attribute[Any],
-        key: str,
-        value: object,
-        reference: str | None,
-        node: Node,
-        path: str,
-    ) -> object:
-        """Run the model's own converter and validator on one field, so every bad field of a
-        config is reported, not only the first the constructor trips on."""
-        converted = value
-        try:
-            if field.converter is not None:
-                converted = cast(Callable[[object], object], field.converter)(value)
-            if field.validator is not None:
-                field.validator(None, field, converted)
-        except (ConfigError, TypeError, ValueError) as exc:
-            message = str(exc) if isinstance(exc, ConfigError) else "invalid value"
-            prefix = f"{field.name}: "
-            if message.startswith(prefix):
-                message = message[len(prefix) :]
-            if reference is not None:
-                message = _scrub(message, (value, converted), reference)
-            self._add(node, path, message)
-            return _INVALID
-        return converted
 
     # -- targets -----------------------------------------------------------------------------
 
@@ -1118,51 +1097,6 @@ class _Document:
                 continue
             keys.append(EnvironmentKey(key=key, source=self._source(item, item_path)))
         return EnvironmentKeys(items=tuple(keys)) if ok else None
-
-
-_INVALID: Final = object()
-
-_CONFIG_FIELDS: Final[
-    dict[str, tuple[type[RedisConfig] | type[DynamoDBConfig], dict[str, str]]]
-] = {
-    "redis": (
-        RedisConfig,
-        {
-            "host": "host",
-            "port": "port",
-            "username": "username",
-            "password": "password",
-            "tlsEnabled": "tls_enabled",
-        },
-    ),
-    "dynamodb": (
-        DynamoDBConfig,
-        {
-            "tableName": "table_name",
-            "region": "region",
-            "roleArn": "role_arn",
-            "externalId": "external_id",
-        },
-    ),
-}
-_CONFIG_TYPES: Final = {
-    "host": "a string",
-    "port": "a port number",
-    "username": "a string",
-    "password": "a string",
-    "tlsEnabled": "true or false",
-    "tableName": "a string",
-    "region": "a string",
-    "roleArn": "a string",
-    "externalId": "a string",
-}
-# The keys the models mark secret: only ever a reference in a manifest.
-_SECRET_KEYS: Final = frozenset(
-    key
-    for cls, names in _CONFIG_FIELDS.values()
-    for key, field_name in names.items()
-    if attrs.fields_dict(cls)[field_name].metadata.get("secret")
-)
 
 
 # -- the set --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -15,7 +16,15 @@ from ldbulk import (
     RedisConfig,
     Target,
 )
-from ldbulk.api.models import DYNAMODB_REGIONS
+from ldbulk.api.models import (
+    DYNAMODB_REGIONS,
+    api_name,
+    check_field,
+    form_fields,
+    is_required,
+    is_secret,
+    redacted_on_read,
+)
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/launchdarkly-big-segments"
 PASSWORD = "s3cr3t-redis-p4ss"
@@ -329,6 +338,36 @@ def test_redact_prefers_the_longest_value_and_never_rewrites_a_replacement() -> 
 
 def test_redact_leaves_text_alone_when_nothing_is_sensitive() -> None:
     assert RedisConfig(host="h").redact("h is down") == "h is down"
+
+
+# -- the field table -----------------------------------------------------------------------
+
+
+def field_facts(cls: type, fact: Callable[[attrs.Attribute[Any]], bool]) -> set[str]:
+    return {api_name(field) for field in form_fields(cls) if fact(field)}
+
+
+def test_field_table_keeps_both_secrets_apart_from_what_launchdarkly_redacts() -> None:
+    # ldbulk hides both; the formVariables mark only the redis password isSecret.
+    assert field_facts(RedisConfig, is_secret) == {"password"}
+    assert field_facts(DynamoDBConfig, is_secret) == {"externalId"}
+    assert field_facts(RedisConfig, redacted_on_read) == {"password"}
+    assert field_facts(DynamoDBConfig, redacted_on_read) == set()
+
+
+def test_field_table_requires_what_the_manifests_do_not_mark_optional() -> None:
+    assert field_facts(RedisConfig, is_required) == {"host"}
+    every = {"tableName", "region", "roleArn", "externalId"}
+    assert field_facts(DynamoDBConfig, is_required) == every
+
+
+def test_check_field_converts_and_gives_the_reason_without_the_field_name() -> None:
+    port = attrs.fields(RedisConfig).port
+    assert check_field(port, "6390") == (6390, None)
+    assert check_field(port, "70000") == (70000, "must be an integer from 1 to 65535, got 70000")
+    assert check_field(attrs.fields(DynamoDBConfig).table_name, " ")[1] == (
+        "must be a non-empty string"
+    )
 
 
 # -- Create request ------------------------------------------------------------------------

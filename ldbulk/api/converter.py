@@ -19,19 +19,12 @@ from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.v import format_exception
 
-from ldbulk.api.models import Link, PageLinks
+# api_name reads the field table's `api` key; the converter's users import it from here too.
+from ldbulk.api.models import api_name as api_name
+from ldbulk.api.resources import Link, PageLinks
 from ldbulk.errors import ResponseFormatError
 
 T = TypeVar("T")
-
-
-def api_name(field: attrs.Attribute[Any]) -> str:
-    """The JSON key of an attrs field in LaunchDarkly's API."""
-    explicit = field.metadata.get("api")
-    if explicit:
-        return str(explicit)
-    head, *rest = field.name.split("_")
-    return head + "".join(word.capitalize() for word in rest)
 
 
 def _strict(kind: type[Any], label: str) -> Callable[[Any, type[Any]], Any]:

@@ -1,21 +1,40 @@
-"""Value classes for LaunchDarkly's persistent store ("big segment store") integration API.
+"""What ldbulk sends to LaunchDarkly's persistent store ("big segment store") integration API:
+store configs, the create request and targets; and the one table of facts about config fields.
 
-Field names are Python style; :mod:`ldbulk.api.converter` maps them to the API's names
-(``_id``, ``integrationKey``, ``_status`` ...). Store configs validate at construction, so an
-invalid config can never reach the network. Secret fields (Redis password, DynamoDB external id)
-are hidden from ``repr`` and ``str``, and so is any value a config got from a ``${...}``
-reference in a manifest: ``references`` remembers which fields those are, ``repr`` shows the
-reference instead of the value, and ``redact`` does the same to any text (a server's error).
+Each store config field carries its facts in attrs metadata, one row of the field table (see
+:func:`_form`): the formVariable it is, how a message names its type, whether ldbulk keeps it
+secret, whether LaunchDarkly redacts it on read; a field without a default is required. The
+converter, the manifest loader and the sandbox read those facts through the functions below.
+
+Field names are Python style; :mod:`ldbulk.api.converter` maps them to the API's names. Store
+configs validate at construction, so an invalid config can never reach the network. Secret
+fields (Redis password, DynamoDB external id) are hidden from ``repr`` and ``str``, and so is any
+value a config got from a ``${...}`` reference in a manifest: ``references`` remembers which
+fields those are, ``repr`` shows the reference instead of the value, and ``redact`` does the
+same to any text (a server's error). LaunchDarkly's answers are in :mod:`ldbulk.api.resources`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Annotated, Any, Final, Generic, Literal, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Final, Literal, cast
 
 import attrs
 
+from ldbulk.api.resources import Access as Access
+from ldbulk.api.resources import AccessDecision as AccessDecision
+from ldbulk.api.resources import AccessReason as AccessReason
+from ldbulk.api.resources import Environment as Environment
+from ldbulk.api.resources import ErrorBody as ErrorBody
+from ldbulk.api.resources import Integration as Integration
+from ldbulk.api.resources import IntegrationCollection as IntegrationCollection
+from ldbulk.api.resources import Link as Link
+from ldbulk.api.resources import Page as Page
+from ldbulk.api.resources import PageLinks as PageLinks
+from ldbulk.api.resources import Project as Project
+from ldbulk.api.resources import StoreIntegrationError as StoreIntegrationError
+from ldbulk.api.resources import StoreStatus as StoreStatus
 from ldbulk.errors import ConfigError
 
 IntegrationKey = Literal["redis", "dynamodb"]
@@ -55,29 +74,99 @@ REDACTED: Final = "'***'"
 KEY_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 
 
-def _redact(value: object) -> str:
-    """Repr of a secret field: whether it is set, never what it is."""
-    return REDACTED if value else "''"
+# -- the field table --------------------------------------------------------------------------
 
 
-# A store config field's entry in the field table: LaunchDarkly's formVariables mark only the
-# redis password secret, but the dynamodb external id is kept out of logs too (it costs nothing).
-_SECRET: Final = {"secret": True}
+def _form(
+    api: str, kind: str = "a string", *, secret: bool = False, redacted: bool = False
+) -> dict[str, object]:
+    """One store config field's row of the field table, kept in its attrs metadata.
+
+    ``api``: the formVariable's key in a ``config`` object (the converter's ``api`` key).
+    ``kind``: the value's type as a message names it ("must be a port number"). ``secret``:
+    ldbulk never shows the value, and a manifest must give it by reference. ``redacted``: the
+    formVariable is ``isSecret``, so LaunchDarkly reads it back masked. A field is required
+    when it has no default.
+    """
+    return {"api": api, "kind": kind, "secret": secret, "redacted": redacted}
 
 
-def _nonempty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{attribute.name}: must be a non-empty string")
+def api_name(field: attrs.Attribute[Any]) -> str:
+    """The JSON key of an attrs field in LaunchDarkly's API: its ``api`` metadata, or the
+    field's name in camelCase."""
+    explicit = field.metadata.get("api")
+    if explicit:
+        return str(explicit)
+    head, *rest = field.name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
 
 
-def _string(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not isinstance(value, str):
-        raise ConfigError(f"{attribute.name}: must be a string")
+def value_kind(field: attrs.Attribute[Any]) -> str:
+    """How a message names the type of a store config field's value ("a port number")."""
+    return str(field.metadata.get("kind", "a string"))
 
 
-def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+def is_secret(field: attrs.Attribute[Any]) -> bool:
+    """Whether ldbulk keeps the field's value out of every repr, log and message (and a
+    manifest may give it only by reference)."""
+    return bool(field.metadata.get("secret"))
+
+
+def redacted_on_read(field: attrs.Attribute[Any]) -> bool:
+    """Whether LaunchDarkly masks the field when an integration is read back (``isSecret``)."""
+    return bool(field.metadata.get("redacted"))
+
+
+def is_required(field: attrs.Attribute[Any]) -> bool:
+    """Whether a config must give the field (it has no default)."""
+    return field.default is attrs.NOTHING
+
+
+def form_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
+    """The fields of a store config class that are the integration's formVariables (all but
+    ``references``, which is ldbulk's own bookkeeping)."""
+    return tuple(field for field in attrs.fields(cls) if field.name != "references")
+
+
+def check_field(field: attrs.Attribute[Any], value: object) -> tuple[object, str | None]:
+    """``value`` converted as the config converts it, and what is wrong with it (None when
+    nothing), worded to follow the field's name: for a loader that reports every bad field of
+    a config, where the constructor stops at the first."""
+    if field.converter is not None:
+        value = cast(Callable[[object], object], field.converter)(value)
+    rule = field.validator
+    return value, rule.check(value) if isinstance(rule, _Rule) else None
+
+
+@attrs.frozen
+class _Rule:
+    """A field validator made of a check that says what is wrong with a value (None when
+    nothing). The constructor's error names the field first; :func:`check_field` gives the
+    reason alone."""
+
+    check: Callable[[Any], str | None]
+
+    def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        reason = self.check(value)
+        if reason is not None:
+            raise ConfigError(f"{attribute.name}: {reason}")
+
+
+@_Rule
+def _nonempty(value: object) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+
+
+@_Rule
+def _string(value: object) -> str | None:
+    return None if isinstance(value, str) else "must be a string"
+
+
+@_Rule
+def _port(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise ConfigError(f"port: must be an integer from 1 to 65535, got {value!r}")
+        return f"must be an integer from 1 to 65535, got {value!r}"
+    return None
 
 
 def _to_port(value: object) -> object:
@@ -88,25 +177,33 @@ def _to_port(value: object) -> object:
     return value
 
 
-def _boolean(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{attribute.name}: must be true or false, got {value!r}")
+@_Rule
+def _boolean(value: object) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
 
 
-def _region(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if value not in DYNAMODB_REGIONS:
-        raise ConfigError(
-            f"region: {value!r} is not a region the dynamodb integration allows "
-            f"(one of {', '.join(sorted(DYNAMODB_REGIONS))})"
+@_Rule
+def _region(value: object) -> str | None:
+    if value in DYNAMODB_REGIONS:
+        return None
+    return (
+        f"{value!r} is not a region the dynamodb integration allows "
+        f"(one of {', '.join(sorted(DYNAMODB_REGIONS))})"
+    )
+
+
+def _matching(pattern: re.Pattern[str], reason: str) -> _Rule:
+    """A rule for a string ``pattern`` matches in full; ``reason`` follows the value's repr."""
+    return _Rule(
+        lambda value: (
+            None if isinstance(value, str) and pattern.fullmatch(value) else f"{value!r} {reason}"
         )
+    )
 
 
-def _role_arn(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not isinstance(value, str) or not _ROLE_ARN.fullmatch(value):
-        raise ConfigError(
-            f"role_arn: {value!r} is not an IAM role ARN "
-            "(expected arn:aws:iam::<12-digit account id>:role/<name>)"
-        )
+_role_arn = _matching(
+    _ROLE_ARN, "is not an IAM role ARN (expected arn:aws:iam::<12-digit account id>:role/<name>)"
+)
 
 
 def _to_references(value: object) -> object:
@@ -129,62 +226,22 @@ def _references(
             raise ConfigError(f"references: the reference of {name} must be a non-empty string")
 
 
-def form_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
-    """The fields of a store config class that are the integration's formVariables (all but
-    ``references``, which is ldbulk's own bookkeeping)."""
-    return tuple(field for field in attrs.fields(cls) if field.name != "references")
+def _sent(value: object) -> object:
+    """A value as a ``config`` object carries it: the formVariables are strings and booleans,
+    so a number (the port) goes as a string, as LaunchDarkly stores it."""
+    return value if isinstance(value, bool | str) else str(value)
 
 
-def _config_repr(config: RedisConfig | DynamoDBConfig) -> str:
-    """Each field as its reference when it came from one, ``***`` when secret, else its value."""
-    shown = []
-    for field in form_fields(type(config)):
-        value = getattr(config, field.name)
-        reference = config.references.get(field.name)
-        if reference is not None:
-            text = repr(reference)
-        elif field.metadata.get("secret"):
-            text = _redact(value)
-        else:
-            text = repr(value)
-        shown.append(f"{field.name}={text}")
-    return f"{type(config).__name__}({', '.join(shown)})"
-
-
-def _redact_text(config: RedisConfig | DynamoDBConfig, text: str) -> str:
-    replacements: dict[str, str] = {}
-    for field in form_fields(type(config)):
-        value = getattr(config, field.name)
-        # A boolean carries one bit, and hiding every "true" would garble the text.
-        if isinstance(value, bool):
-            continue
-        # str(), not repr(): what the API is sent (a port goes as "6379"), so what it may quote.
-        sent = str(value)
-        reference = config.references.get(field.name)
-        if not sent or (reference is None and not field.metadata.get("secret")):
-            continue
-        replacements.setdefault(sent, reference if reference is not None else "***")
-    if not replacements:
-        return text
-    # One pass, longest first: a value inside another is not half-replaced, and a replacement
-    # is never searched again.
-    pattern = re.compile("|".join(map(re.escape, sorted(replacements, key=len, reverse=True))))
-    return pattern.sub(lambda match: replacements[match.group()], text)
+# -- store configs ------------------------------------------------------------------------------
 
 
 @attrs.frozen(kw_only=True)
-class RedisConfig:
-    """A Redis persistent store: the ``redis`` integration's formVariables.
+class _FormConfig:
+    """What both store configs share: the references a config was built from, a repr that shows
+    them and hides secrets, redaction of any text, and the ``config`` object of a create."""
 
-    ``references`` names the fields whose values came from a ``${...}`` reference, with the
-    reference (``{"host": "${REDIS_HOST}"}``); ``repr`` shows those references, never the values.
-    """
-
-    host: str = attrs.field(validator=_nonempty)
-    port: int = attrs.field(default=6379, converter=_to_port, validator=_port)
-    username: str = attrs.field(default="", validator=_string)
-    password: str = attrs.field(default="", validator=_string, metadata=_SECRET)
-    tls_enabled: bool = attrs.field(default=False, validator=_boolean)
+    # The integration whose formVariables the class holds (a class attribute, not a field).
+    integration_key: ClassVar[IntegrationKey]
     # Which fields came from a ``${...}`` reference: python field name -> the reference as
     # written. Not part of equality: the same values are the same store, wherever they came from.
     references: Mapping[str, str] = attrs.field(
@@ -192,34 +249,82 @@ class RedisConfig:
     )
 
     def __repr__(self) -> str:
-        return _config_repr(self)
-
-    @property
-    def integration_key(self) -> IntegrationKey:
-        """The integration key LaunchDarkly files this store under."""
-        return "redis"
+        """Each field as its reference when it came from one, ``***`` when secret, else its
+        value."""
+        shown = []
+        for field in form_fields(type(self)):
+            value = getattr(self, field.name)
+            reference = self.references.get(field.name)
+            if reference is not None:
+                text = repr(reference)
+            elif is_secret(field):
+                text = REDACTED if value else "''"
+            else:
+                text = repr(value)
+            shown.append(f"{field.name}={text}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     def redact(self, text: str) -> str:
         """``text`` with every value that came from a reference replaced by its reference, and
-        the password by ``***``: for text from elsewhere, such as a server's error message.
+        each secret (the Redis password, the DynamoDB external id) by ``***``: for text from
+        elsewhere, such as a server's error message.
 
         It errs on the side of hiding: a short value is replaced wherever it appears.
         """
-        return _redact_text(self, text)
+        replacements: dict[str, str] = {}
+        for field in form_fields(type(self)):
+            value = getattr(self, field.name)
+            # A boolean carries one bit, and hiding every "true" would garble the text.
+            if isinstance(value, bool):
+                continue
+            # What the API is sent (a port goes as "6379"), so what it may quote.
+            sent = str(_sent(value))
+            reference = self.references.get(field.name)
+            if not sent or (reference is None and not is_secret(field)):
+                continue
+            replacements.setdefault(sent, reference if reference is not None else "***")
+        if not replacements:
+            return text
+        # One pass, longest first: a value inside another is not half-replaced, and a
+        # replacement is never searched again.
+        pattern = re.compile("|".join(map(re.escape, sorted(replacements, key=len, reverse=True))))
+        return pattern.sub(lambda match: replacements[match.group()], text)
 
     def to_api(self) -> dict[str, Any]:
-        """The ``config`` object of a create request (port as a string, as the API stores it)."""
+        """The ``config`` object of a create request, keyed by formVariable (the port as a
+        string, as the API stores it)."""
         return {
-            "host": self.host,
-            "port": str(self.port),
-            "username": self.username,
-            "password": self.password,
-            "tlsEnabled": self.tls_enabled,
+            api_name(field): _sent(getattr(self, field.name)) for field in form_fields(type(self))
         }
 
 
-@attrs.frozen(kw_only=True)
-class DynamoDBConfig:
+# repr=False on the configs: the base's repr, which shows references and hides secrets.
+@attrs.frozen(kw_only=True, repr=False)
+class RedisConfig(_FormConfig):
+    """A Redis persistent store: the ``redis`` integration's formVariables.
+
+    ``references`` names the fields whose values came from a ``${...}`` reference, with the
+    reference (``{"host": "${REDIS_HOST}"}``); ``repr`` shows those references, never the values.
+    """
+
+    integration_key: ClassVar[IntegrationKey] = "redis"
+
+    host: str = attrs.field(validator=_nonempty, metadata=_form("host"))
+    port: int = attrs.field(
+        default=6379, converter=_to_port, validator=_port, metadata=_form("port", "a port number")
+    )
+    username: str = attrs.field(default="", validator=_string, metadata=_form("username"))
+    # The one formVariable LaunchDarkly marks isSecret.
+    password: str = attrs.field(
+        default="", validator=_string, metadata=_form("password", secret=True, redacted=True)
+    )
+    tls_enabled: bool = attrs.field(
+        default=False, validator=_boolean, metadata=_form("tlsEnabled", "true or false")
+    )
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class DynamoDBConfig(_FormConfig):
     """A DynamoDB persistent store: the ``dynamodb`` integration's formVariables.
 
     The table must already exist with partition key ``namespace`` and sort key ``key``
@@ -227,47 +332,27 @@ class DynamoDBConfig:
     ``references`` works as in :class:`RedisConfig`.
     """
 
-    table_name: str = attrs.field(validator=_nonempty)
-    region: str = attrs.field(validator=_region)
-    role_arn: str = attrs.field(validator=_role_arn)
-    external_id: str = attrs.field(validator=_nonempty, metadata=_SECRET)
-    # Which fields came from a ``${...}`` reference: python field name -> the reference as
-    # written. Not part of equality: the same values are the same store, wherever they came from.
-    references: Mapping[str, str] = attrs.field(
-        factory=dict, converter=_to_references, validator=_references, eq=False, repr=False
-    )
+    integration_key: ClassVar[IntegrationKey] = "dynamodb"
 
-    def __repr__(self) -> str:
-        return _config_repr(self)
+    table_name: str = attrs.field(validator=_nonempty, metadata=_form("tableName"))
+    region: str = attrs.field(validator=_region, metadata=_form("region"))
+    role_arn: str = attrs.field(validator=_role_arn, metadata=_form("roleArn"))
+    # A "generated" formVariable, not isSecret: LaunchDarkly reads it back in clear (and AWS
+    # says an external id is no secret), but keeping it out of logs costs nothing.
+    external_id: str = attrs.field(validator=_nonempty, metadata=_form("externalId", secret=True))
 
-    @property
-    def integration_key(self) -> IntegrationKey:
-        """The integration key LaunchDarkly files this store under."""
-        return "dynamodb"
 
-    def redact(self, text: str) -> str:
-        """``text`` with every value that came from a reference replaced by its reference, and
-        the external id by ``***`` (see :meth:`RedisConfig.redact`)."""
-        return _redact_text(self, text)
-
-    def to_api(self) -> dict[str, Any]:
-        """The ``config`` object of a create request."""
-        return {
-            "tableName": self.table_name,
-            "region": self.region,
-            "roleArn": self.role_arn,
-            "externalId": self.external_id,
-        }
-
+# Real types on the fields, not annotation strings: a loader reads a field's type (a boolean
+# field takes a YAML boolean).
+attrs.resolve_types(RedisConfig)
+attrs.resolve_types(DynamoDBConfig)
 
 StoreConfig = RedisConfig | DynamoDBConfig
 
-
-def _redact_mapping(value: Mapping[str, Any] | None) -> str:
-    """Repr of a config read back from the API: its keys only, values may be secrets."""
-    if value is None:
-        return "None"
-    return "{" + ", ".join(f"{key!r}: ..." for key in value) + "}"
+# The config class of each integration key.
+CONFIG_CLASSES: Final[Mapping[str, type[StoreConfig]]] = {
+    cls.integration_key: cls for cls in (RedisConfig, DynamoDBConfig)
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -289,154 +374,11 @@ class CreateIntegrationRequest:
         return body
 
 
-@attrs.frozen(kw_only=True)
-class Link:
-    """A link to a related resource."""
-
-    href: str | None = None
-    type: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class StoreIntegrationError:
-    """One synchronisation error LaunchDarkly saw while writing to the store."""
-
-    status_code: int | None = None
-    message: str | None = None
-    timestamp: int | None = None
-
-
-@attrs.frozen(kw_only=True)
-class StoreStatus:
-    """Connection status of a persistent store (the spec's ``BigSegmentStoreStatus``)."""
-
-    available: bool | None = None
-    potentially_stale: bool | None = None
-    last_sync: int | None = None
-    last_error: int | None = None
-    errors: tuple[StoreIntegrationError, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class AccessReason:
-    """The policy statement that allowed or denied an action."""
-
-    effect: str
-    resources: tuple[str, ...] = ()
-    not_resources: tuple[str, ...] = ()
-    actions: tuple[str, ...] = ()
-    not_actions: tuple[str, ...] = ()
-    # The spec spells this one key in snake case, unlike every other field.
-    role_name: str | None = attrs.field(default=None, metadata={"api": "role_name"})
-
-
-@attrs.frozen(kw_only=True)
-class AccessDecision:
-    """One action the caller may (or may not) take on the resource, and why."""
-
-    action: str
-    reason: AccessReason
-
-
-@attrs.frozen(kw_only=True)
-class Access:
-    """Which actions the caller's token is allowed and denied on the resource."""
-
-    denied: tuple[AccessDecision, ...] = ()
-    allowed: tuple[AccessDecision, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class Integration:
-    """A persistent store integration (the spec's ``BigSegmentStoreIntegration``).
-
-    ``config`` is present only when the integration was read by id; LaunchDarkly redacts its
-    secrets, and ``repr`` shows only its keys.
-    """
-
-    id: str = attrs.field(metadata={"api": "_id"})
-    integration_key: str
-    project_key: str
-    environment_key: str
-    on: bool = False
-    tags: tuple[str, ...] = ()
-    name: str = ""
-    version: int = 0
-    config: Mapping[str, Any] | None = attrs.field(default=None, repr=_redact_mapping)
-    status: StoreStatus | None = attrs.field(default=None, metadata={"api": "_status"})
-    access: Access | None = attrs.field(default=None, metadata={"api": "_access"})
-    links: Mapping[str, Link] = attrs.field(factory=dict, repr=False, metadata={"api": "_links"})
-
-
-@attrs.frozen(kw_only=True)
-class IntegrationCollection:
-    """The list-all answer (the spec's ``BigSegmentStoreIntegrationCollection``)."""
-
-    items: tuple[Integration, ...] = ()
-    links: Mapping[str, Link] = attrs.field(factory=dict, repr=False, metadata={"api": "_links"})
-
-
-@attrs.frozen(kw_only=True)
-class ErrorBody:
-    """LaunchDarkly's error body ``{"code", "message", "id"}``."""
-
-    code: str = ""
-    message: str = ""
-    id: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Project:
-    """A LaunchDarkly project, with only the fields ldbulk uses."""
-
-    id: str = attrs.field(metadata={"api": "_id"})
-    key: str
-    name: str = ""
-    tags: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class Environment:
-    """A LaunchDarkly environment, with only the fields ldbulk uses.
-
-    The API's item also carries the environment's SDK and mobile keys; they are deliberately not
-    modelled, so they cannot end up in a log or a report.
-    """
-
-    id: str = attrs.field(metadata={"api": "_id"})
-    key: str
-    name: str = ""
-    tags: tuple[str, ...] = ()
-
-
-T = TypeVar("T")
-
-# A page's `_links`: pagination follows its `next`, so the converter keeps a malformed `next` an
-# error, where it drops any other member of `_links` that is not a link.
-PageLinks = Annotated[Mapping[str, Link], "followed by pagination"]
-
-
-@attrs.frozen(kw_only=True)
-class Page(Generic[T]):
-    """One page of a paginated collection (projects, environments)."""
-
-    items: tuple[T, ...] = ()
-    total_count: int | None = None
-    links: PageLinks = attrs.field(factory=dict, repr=False, metadata={"api": "_links"})
-
-    @property
-    def next_href(self) -> str | None:
-        """Where the next page is, or None on the last page."""
-        link = self.links.get("next")
-        return link.href if link else None
-
-
-def _key(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not isinstance(value, str) or not KEY_PATTERN.fullmatch(value):
-        raise ConfigError(
-            f"{attribute.name}: {value!r} is not a LaunchDarkly key (letters, digits, '.', '_' "
-            "and '-', starting with a letter or digit, at most 256 characters)"
-        )
+_key = _matching(
+    KEY_PATTERN,
+    "is not a LaunchDarkly key (letters, digits, '.', '_' and '-', starting with a letter or "
+    "digit, at most 256 characters)",
+)
 
 
 @attrs.frozen(kw_only=True)

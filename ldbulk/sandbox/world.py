@@ -35,26 +35,27 @@ from typing import Any, Final
 import attrs
 import yaml
 
-from ldbulk.api.converter import api_name, structure
-from ldbulk.api.models import INTEGRATION_KEYS, DynamoDBConfig, RedisConfig, form_fields
+from ldbulk.api.converter import structure
+from ldbulk.api.models import (
+    CONFIG_CLASSES,
+    INTEGRATION_KEYS,
+    api_name,
+    check_field,
+    form_fields,
+    is_required,
+    redacted_on_read,
+)
 from ldbulk.api.sansio import BIG_SEGMENT_STORE, segment
 from ldbulk.errors import ConfigError, ResponseFormatError
 
 # The formVariables LaunchDarkly redacts on read: those with ``isSecret`` in the manifests.
-SECRET_FIELDS: Final = {"redis": frozenset({"password"}), "dynamodb": frozenset()}
+SECRET_FIELDS: Final = {
+    key: frozenset(api_name(field) for field in form_fields(cls) if redacted_on_read(field))
+    for key, cls in CONFIG_CLASSES.items()
+}
 REDACTED_VALUE: Final = "********"
 
 _JSON_TYPE: Final = "application/json"
-
-# API formVariable name -> attrs field name of the model that validates it.
-_CONFIG_CLASSES: Final[dict[str, type[RedisConfig] | type[DynamoDBConfig]]] = {
-    "redis": RedisConfig,
-    "dynamodb": DynamoDBConfig,
-}
-_FIELD_NAMES: Final = {
-    key: {api_name(field): field.name for field in form_fields(cls)}
-    for key, cls in _CONFIG_CLASSES.items()
-}
 
 
 @attrs.frozen(kw_only=True)
@@ -175,34 +176,32 @@ def _link(href: str) -> dict[str, str]:
 def validate_config(integration_key: str, config: Any) -> dict[str, Any]:
     """The stored form of a ``config`` object, validated as the integration's manifest says.
 
-    The store-config models of :mod:`ldbulk.api.models` do the validation; their messages name
-    Python fields, so they are translated back to the API's formVariable names. The result has
-    every formVariable (defaults filled in) and ``port`` as a string, as LaunchDarkly stores it.
+    The store-config models of :mod:`ldbulk.api.models` do the validation, field by field, and
+    a message names the field by its formVariable name. The result has every formVariable
+    (defaults filled in) and ``port`` as a string, as LaunchDarkly stores it.
     """
     if not isinstance(config, dict):
         raise ConfigError("config: must be an object")
-    names = _FIELD_NAMES[integration_key]
-    unknown = sorted(set(config) - set(names))
+    cls = CONFIG_CLASSES[integration_key]
+    fields = {api_name(field): field for field in form_fields(cls)}
+    unknown = sorted(set(config) - set(fields))
     if unknown:
         raise ConfigError(
             f"config.{unknown[0]}: not a formVariable of the {integration_key} integration "
-            f"(expected {', '.join(names)})"
+            f"(expected {', '.join(fields)})"
         )
-    cls = _CONFIG_CLASSES[integration_key]
-    for api, python in names.items():
-        field = attrs.fields_dict(cls)[python]
-        if field.default is attrs.NOTHING and api not in config:
-            raise ConfigError(f"config.{api}: required by the {integration_key} integration")
-    try:
-        model = cls(**{names[key]: value for key, value in config.items()})
-    except ConfigError as exc:
-        message = str(exc)
-        for api, python in names.items():
-            if message.startswith(f"{python}:"):
-                message = api + message[len(python) :]
-                break
-        raise ConfigError(f"config.{message}") from None
-    return model.to_api()
+    missing = [api for api, field in fields.items() if is_required(field) and api not in config]
+    if missing:
+        raise ConfigError(f"config.{missing[0]}: required by the {integration_key} integration")
+    values: dict[str, Any] = {}
+    # Field by field, in order, as the constructor would: the first bad one is reported, by its
+    # formVariable name.
+    for api, field in fields.items():
+        if api in config:
+            values[field.name], reason = check_field(field, config[api])
+            if reason is not None:
+                raise ConfigError(f"config.{api}: {reason}")
+    return cls(**values).to_api()
 
 
 @attrs.define
