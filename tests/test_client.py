@@ -1,4 +1,4 @@
-"""The async client against recorded responses (aioresponses): every operation, every status."""
+"""The async client against recorded responses, in memory: every operation, every status."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import attrs
 import pytest
-from aioresponses import aioresponses
-from yarl import URL
 
 from ldbulk import (
     BadRequest,
@@ -40,15 +37,16 @@ from ldbulk import (
     Unauthorized,
     __version__,
 )
+from ldbulk.http.transport import MemoryTransport, SentRequest
 
 SAMPLES = Path(__file__).parent / "samples"
 TOKEN = "api-7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09"
 BASE = "https://app.launchdarkly.com"
-STORE = f"{BASE}/api/v2/integration-capabilities/big-segment-store"
+STORE = "/api/v2/integration-capabilities/big-segment-store"
 INTEGRATION_ID = "6650f3d08b17c2e54a9f0b77"
 ONE = f"{STORE}/mobile-app/staging/dynamodb/{INTEGRATION_ID}"
-PROJECTS = f"{BASE}/api/v2/projects"
-ENVIRONMENTS = f"{BASE}/api/v2/projects/checkout/environments"
+PROJECTS = "/api/v2/projects"
+ENVIRONMENTS = "/api/v2/projects/checkout/environments"
 FIRST_PAGE = "?limit=100&offset=0"
 
 FAST = RetryPolicy(max_attempts=3, backoff_base_s=0.001, backoff_cap_s=0.001)
@@ -60,19 +58,20 @@ DYNAMODB = DynamoDBConfig(
     external_id="ext-id-do-not-log",
 )
 PATCH = [{"op": "replace", "path": "/on", "value": True}]
+HTML = {"Content-Type": "text/html"}
 
 
 def sample(name: str) -> Any:
     return json.loads((SAMPLES / name).read_text())
 
 
-def sent(mock: aioresponses, method: str, url: str) -> list[Any]:
-    """The calls aioresponses recorded for one method and URL."""
-    return mock.requests.get((method, URL(url)), [])
+def sent(mock: MemoryTransport, method: str, path: str) -> list[SentRequest]:
+    """The requests the transport received for one method and path (with query)."""
+    return mock.sent(method, path)
 
 
-def all_calls(mock: aioresponses) -> list[Any]:
-    return [call for calls in mock.requests.values() for call in calls]
+def all_calls(mock: MemoryTransport) -> list[SentRequest]:
+    return mock.requests
 
 
 def quick_pacer() -> Pacer:
@@ -81,14 +80,13 @@ def quick_pacer() -> Pacer:
 
 
 @pytest.fixture
-def mock() -> Any:
-    with aioresponses() as responses:
-        yield responses
+def mock() -> MemoryTransport:
+    return MemoryTransport()
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[Client]:
-    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST) as ld:
+async def client(mock: MemoryTransport) -> AsyncIterator[Client]:
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST, transport=mock) as ld:
         yield ld
 
 
@@ -104,7 +102,7 @@ def rate_limit_now() -> dict[str, str]:
 class Operation:
     name: str
     method: str
-    url: str
+    path: str
     call: Callable[[Client], Awaitable[Any]]
     idempotent: bool
     beta: bool
@@ -203,10 +201,10 @@ def assert_no_secret(exc: BaseException) -> None:
 
 
 async def test_create_redis_posts_the_config_and_returns_the_integration(
-    mock: aioresponses, client: Client
+    mock: MemoryTransport, client: Client
 ) -> None:
     url = f"{STORE}/checkout/production/redis"
-    mock.post(url, status=201, payload=sample("integration_created_redis.json"))
+    mock.add("POST", url, status=201, json=sample("integration_created_redis.json"))
     integration = await client.create_integration(
         "checkout", "production", REDIS, on=True, tags=["ldbulk", "team-payments"], name="n"
     )
@@ -214,7 +212,7 @@ async def test_create_redis_posts_the_config_and_returns_the_integration(
     assert integration.id == "6650f1c2a9e4b71f0c3d8e21"
     assert integration.integration_key == "redis"
     (call,) = sent(mock, "POST", url)
-    assert json.loads(call.kwargs["data"]) == {
+    assert call.json() == {
         "config": {
             "host": "redis.example.com",
             "port": "6380",
@@ -229,88 +227,92 @@ async def test_create_redis_posts_the_config_and_returns_the_integration(
 
 
 async def test_create_dynamodb_uses_the_dynamodb_integration_key(
-    mock: aioresponses, client: Client
+    mock: MemoryTransport, client: Client
 ) -> None:
     url = f"{STORE}/mobile-app/staging/dynamodb"
-    mock.post(url, status=201, payload=sample("integration_created_dynamodb.json"))
+    mock.add("POST", url, status=201, json=sample("integration_created_dynamodb.json"))
     integration = await client.create_integration("mobile-app", "staging", DYNAMODB)
     assert integration.integration_key == "dynamodb"
     assert integration.access is not None
     (call,) = sent(mock, "POST", url)
-    body = json.loads(call.kwargs["data"])
+    body = call.json()
     assert body == {"config": DYNAMODB.to_api(), "on": False}
 
 
-async def test_list_integrations_returns_every_item(mock: aioresponses, client: Client) -> None:
-    mock.get(STORE, status=200, payload=sample("integration_collection.json"))
+async def test_list_integrations_returns_every_item(mock: MemoryTransport, client: Client) -> None:
+    mock.add("GET", STORE, status=200, json=sample("integration_collection.json"))
     integrations = await client.list_integrations()
     assert [i.project_key for i in integrations] == ["checkout", "mobile-app", "checkout"]
     assert all(i.config is None for i in integrations)
 
 
 async def test_get_integration_returns_redacted_config_and_status(
-    mock: aioresponses, client: Client
+    mock: MemoryTransport, client: Client
 ) -> None:
-    mock.get(ONE, status=200, payload=sample("integration_single.json"))
+    mock.add("GET", ONE, status=200, json=sample("integration_single.json"))
     integration = await client.get_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
     assert integration.id == INTEGRATION_ID
     assert integration.status is not None
     assert len(integration.status.errors) == 2
 
 
-async def test_update_integration_sends_the_json_patch(mock: aioresponses, client: Client) -> None:
+async def test_update_integration_sends_the_json_patch(
+    mock: MemoryTransport, client: Client
+) -> None:
     updated = sample("integration_single.json") | {"on": True, "version": 5}
-    mock.patch(ONE, status=200, payload=updated)
+    mock.add("PATCH", ONE, status=200, json=updated)
     integration = await client.update_integration(
         "mobile-app", "staging", "dynamodb", INTEGRATION_ID, PATCH
     )
     assert (integration.on, integration.version) == (True, 5)
     (call,) = sent(mock, "PATCH", ONE)
-    assert json.loads(call.kwargs["data"]) == PATCH
-    assert call.kwargs["headers"]["Content-Type"] == "application/json"
+    assert call.json() == PATCH
+    assert call.headers["Content-Type"] == "application/json"
 
 
 @pytest.mark.parametrize(
     "patch", [[{"path": "/on"}], [{"op": "replace"}], [{"op": 1, "path": "/on"}]]
 )
 async def test_update_with_a_malformed_patch_is_refused_before_sending(
-    mock: aioresponses, client: Client, patch: list[dict[str, Any]]
+    mock: MemoryTransport, client: Client, patch: list[dict[str, Any]]
 ) -> None:
     with pytest.raises(ConfigError, match=r"patch\[0\]: needs string 'op' and 'path'"):
         await client.update_integration("p", "e", "redis", "id", patch)
     assert all_calls(mock) == []
 
 
-async def test_delete_integration_accepts_204(mock: aioresponses, client: Client) -> None:
-    mock.delete(ONE, status=204, body=b"")
+async def test_delete_integration_accepts_204(mock: MemoryTransport, client: Client) -> None:
+    mock.add("DELETE", ONE, status=204, body=b"")
     result = await client.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
     assert result is None
     (call,) = sent(mock, "DELETE", ONE)
-    assert call.kwargs["data"] is None
-    assert "Content-Type" not in call.kwargs["headers"]
+    assert call.body is None
+    assert "Content-Type" not in call.headers
 
 
 async def test_a_delete_retried_after_a_lost_answer_that_finds_nothing_is_deleted(
-    mock: aioresponses, client: Client
+    mock: MemoryTransport, client: Client
 ) -> None:
     # The first answer is lost after LaunchDarkly applied the delete; the retry finds it gone.
-    mock.delete(ONE, exception=aiohttp.ServerDisconnectedError())
-    mock.delete(ONE, status=404, payload={"code": "not_found", "message": "gone", "id": "r"})
+    mock.add("DELETE", ONE, error=TransportError)
+    mock.add("DELETE", ONE, status=404, json={"code": "not_found", "message": "gone", "id": "r"})
     await client.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
     assert len(sent(mock, "DELETE", ONE)) == 2
 
 
 async def test_a_delete_answered_404_at_once_still_raises(
-    mock: aioresponses, client: Client
+    mock: MemoryTransport, client: Client
 ) -> None:
-    mock.delete(ONE, status=404, payload={"code": "not_found", "message": "no", "id": "r"})
+    mock.add("DELETE", ONE, status=404, json={"code": "not_found", "message": "no", "id": "r"})
     with pytest.raises(NotFound):
         await client.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
 
 
-async def test_projects_follow_links_next_across_pages(mock: aioresponses, client: Client) -> None:
-    mock.get(PROJECTS + FIRST_PAGE, payload=sample("projects_page1.json"))
-    mock.get(PROJECTS + "?limit=2&offset=2", payload=sample("projects_page2.json"))
+async def test_projects_follow_links_next_across_pages(
+    mock: MemoryTransport, client: Client
+) -> None:
+    mock.add("GET", PROJECTS + FIRST_PAGE, json=sample("projects_page1.json"))
+    mock.add("GET", PROJECTS + "?limit=2&offset=2", json=sample("projects_page2.json"))
     projects = [project async for project in client.projects()]
     assert all(isinstance(project, Project) for project in projects)
     assert [project.key for project in projects] == ["checkout", "mobile-app", "data-platform"]
@@ -318,10 +320,10 @@ async def test_projects_follow_links_next_across_pages(mock: aioresponses, clien
 
 
 async def test_environments_follow_links_next_and_drop_sdk_keys(
-    mock: aioresponses, client: Client
+    mock: MemoryTransport, client: Client
 ) -> None:
-    mock.get(ENVIRONMENTS + FIRST_PAGE, payload=sample("environments_page1.json"))
-    mock.get(ENVIRONMENTS + "?limit=2&offset=2", payload=sample("environments_page2.json"))
+    mock.add("GET", ENVIRONMENTS + FIRST_PAGE, json=sample("environments_page1.json"))
+    mock.add("GET", ENVIRONMENTS + "?limit=2&offset=2", json=sample("environments_page2.json"))
     environments = [env async for env in client.environments("checkout")]
     assert all(isinstance(env, Environment) for env in environments)
     assert [env.key for env in environments] == ["production", "staging", "test"]
@@ -335,18 +337,18 @@ async def test_environments_follow_links_next_and_drop_sdk_keys(
     assert not any(key in text for key in keys)
 
 
-async def test_environments_escape_the_project_key(mock: aioresponses, client: Client) -> None:
-    url = f"{BASE}/api/v2/projects/my%20proj/environments{FIRST_PAGE}"
-    mock.get(url, payload={"items": [], "_links": {}})
+async def test_environments_escape_the_project_key(mock: MemoryTransport, client: Client) -> None:
+    url = f"/api/v2/projects/my%20proj/environments{FIRST_PAGE}"
+    mock.add("GET", url, json={"items": [], "_links": {}})
     assert [env async for env in client.environments("my proj")] == []
     assert len(sent(mock, "GET", url)) == 1
 
 
 async def test_pagination_stops_on_an_empty_page_even_with_a_next_link(
-    mock: aioresponses, client: Client
+    mock: MemoryTransport, client: Client
 ) -> None:
     page = {"items": [], "_links": {"next": {"href": "/api/v2/projects?limit=100&offset=100"}}}
-    mock.get(PROJECTS + FIRST_PAGE, payload=page)
+    mock.add("GET", PROJECTS + FIRST_PAGE, json=page)
     assert [p async for p in client.projects()] == []
     assert len(all_calls(mock)) == 1
 
@@ -356,20 +358,20 @@ async def test_pagination_stops_on_an_empty_page_even_with_a_next_link(
     ["https://evil.example.com/api/v2/projects?offset=2", "//evil.example.com/x", "/other/path"],
 )
 async def test_a_next_link_off_the_api_is_refused(
-    mock: aioresponses, client: Client, href: str
+    mock: MemoryTransport, client: Client, href: str
 ) -> None:
     page = sample("projects_page1.json")
     page["_links"]["next"]["href"] = href
-    mock.get(PROJECTS + FIRST_PAGE, payload=page)
+    mock.add("GET", PROJECTS + FIRST_PAGE, json=page)
     with pytest.raises(ResponseFormatError, match=r"unusable _links\.next"):
         await collect(client.projects())
     assert len(all_calls(mock)) == 1
 
 
-async def test_a_next_link_loop_is_detected(mock: aioresponses, client: Client) -> None:
+async def test_a_next_link_loop_is_detected(mock: MemoryTransport, client: Client) -> None:
     page = sample("projects_page1.json")
-    mock.get(PROJECTS + FIRST_PAGE, payload=page)
-    mock.get(PROJECTS + "?limit=2&offset=2", payload=page, repeat=True)
+    mock.add("GET", PROJECTS + FIRST_PAGE, json=page)
+    mock.add("GET", PROJECTS + "?limit=2&offset=2", json=page, repeat=True)
     with pytest.raises(ResponseFormatError, match=r"unusable _links\.next"):
         await collect(client.projects())
     assert len(sent(mock, "GET", PROJECTS + "?limit=2&offset=2")) == 1
@@ -384,20 +386,20 @@ async def test_a_next_link_loop_is_detected(mock: aioresponses, client: Client) 
     ids=lambda value: value.name if isinstance(value, Operation) else str(value),
 )
 async def test_every_listed_error_status_raises_its_exception(
-    mock: aioresponses, operation: Operation, status: int
+    mock: MemoryTransport, operation: Operation, status: int
 ) -> None:
     headers = rate_limit_now() if status == 429 else {}
     mock.add(
-        operation.url,
         operation.method,
-        status=status,
-        payload=sample(f"error_{status}.json"),
+        operation.path,
+        status,
+        json=sample(f"error_{status}.json"),
         headers=headers,
         repeat=True,
     )
     # A zero throttle deadline makes the client give a 429 back instead of waiting it out.
     policy = attrs.evolve(FAST, throttle_deadline_s=0.0)
-    async with Client(TOKEN, pacer=quick_pacer(), retry=policy) as ld:
+    async with Client(TOKEN, pacer=quick_pacer(), retry=policy, transport=mock) as ld:
         with pytest.raises(EXCEPTIONS[status]) as info:
             await operation.call(ld)
     error = info.value
@@ -417,10 +419,10 @@ async def test_every_listed_error_status_raises_its_exception(
     assert len(all_calls(mock)) == 1
 
 
-async def test_environments_405_is_an_http_status_error(mock: aioresponses) -> None:
+async def test_environments_405_is_an_http_status_error(mock: MemoryTransport) -> None:
     operation = BY_NAME["environments"]
-    mock.get(operation.url, status=405, payload={"code": "method_not_allowed", "message": "no"})
-    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST) as ld:
+    mock.add("GET", operation.path, 405, json={"code": "method_not_allowed", "message": "no"})
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST, transport=mock) as ld:
         with pytest.raises(HTTPStatusError) as info:
             await operation.call(ld)
     assert type(info.value) is HTTPStatusError
@@ -430,17 +432,17 @@ async def test_environments_405_is_an_http_status_error(mock: aioresponses) -> N
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.name)
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_5xx_raises_server_error_after_retrying_only_what_is_idempotent(
-    mock: aioresponses, operation: Operation, status: int
+    mock: MemoryTransport, operation: Operation, status: int
 ) -> None:
     mock.add(
-        operation.url,
         operation.method,
-        status=status,
+        operation.path,
+        status,
         body=(SAMPLES / "error_502.html").read_bytes(),
-        content_type="text/html",
+        headers=HTML,
         repeat=True,
     )
-    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST) as ld:
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST, transport=mock) as ld:
         with pytest.raises(ServerError) as info:
             await operation.call(ld)
     assert info.value.status == status
@@ -455,14 +457,14 @@ async def test_5xx_raises_server_error_after_retrying_only_what_is_idempotent(
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.name)
 async def test_headers_sent_by_every_operation(
-    mock: aioresponses, client: Client, operation: Operation
+    mock: MemoryTransport, client: Client, operation: Operation
 ) -> None:
     # Any answer will do: the request has been recorded by then.
-    mock.add(operation.url, operation.method, status=404, payload=sample("error_404.json"))
+    mock.add(operation.method, operation.path, 404, json=sample("error_404.json"))
     with pytest.raises(NotFound):
         await operation.call(client)
-    (call,) = sent(mock, operation.method, operation.url)
-    headers = call.kwargs["headers"]
+    (call,) = sent(mock, operation.method, operation.path)
+    headers = call.headers
     names = [name.lower() for name in headers]
     assert len(names) == len(set(names)), "a header is sent twice"
     assert headers["Authorization"] == TOKEN
@@ -472,13 +474,15 @@ async def test_headers_sent_by_every_operation(
         assert headers["LD-API-Version"] == "beta"
     has_body = operation.method in ("POST", "PATCH")
     assert ("content-type" in names) is has_body
-    assert (call.kwargs["data"] is not None) is has_body
-    # The token must not follow a redirect to wherever it points.
-    assert call.kwargs["allow_redirects"] is False
+    assert (call.body is not None) is has_body
 
 
-async def test_a_redirect_is_not_followed(mock: aioresponses, client: Client) -> None:
-    mock.get(STORE, status=302, headers={"Location": "https://elsewhere.example.com/"}, body=b"")
+async def test_a_redirect_is_an_unusable_answer_not_followed(
+    mock: MemoryTransport, client: Client
+) -> None:
+    # The transport does not follow it (tests/test_transport_aiohttp.py): the token must not
+    # go wherever a redirect points.
+    mock.add("GET", STORE, 302, headers={"Location": "https://elsewhere.example.com/"})
     with pytest.raises(ResponseFormatError, match="-> 302: empty body"):
         await client.list_integrations()
     assert len(all_calls(mock)) == 1
@@ -487,9 +491,9 @@ async def test_a_redirect_is_not_followed(mock: aioresponses, client: Client) ->
 # -- rate limits ---------------------------------------------------------------------------
 
 
-async def test_429_then_200_is_retried_transparently(mock: aioresponses, client: Client) -> None:
-    mock.get(STORE, status=429, payload=sample("error_429.json"), headers=rate_limit_now())
-    mock.get(STORE, status=200, payload=sample("integration_collection.json"))
+async def test_429_then_200_is_retried_transparently(mock: MemoryTransport, client: Client) -> None:
+    mock.add("GET", STORE, status=429, json=sample("error_429.json"), headers=rate_limit_now())
+    mock.add("GET", STORE, status=200, json=sample("integration_collection.json"))
     integrations = await client.list_integrations()
     assert len(integrations) == 3
     assert len(sent(mock, "GET", STORE)) == 2
@@ -498,20 +502,20 @@ async def test_429_then_200_is_retried_transparently(mock: aioresponses, client:
 
 
 async def test_429_on_a_create_is_retried_because_nothing_was_applied(
-    mock: aioresponses, client: Client
+    mock: MemoryTransport, client: Client
 ) -> None:
     url = f"{STORE}/mobile-app/staging/dynamodb"
-    mock.post(url, status=429, payload=sample("error_429.json"), headers={"Retry-After": "0"})
-    mock.post(url, status=201, payload=sample("integration_created_dynamodb.json"))
+    mock.add("POST", url, status=429, json=sample("error_429.json"), headers={"Retry-After": "0"})
+    mock.add("POST", url, status=201, json=sample("integration_created_dynamodb.json"))
     integration = await client.create_integration("mobile-app", "staging", DYNAMODB)
     assert integration.integration_key == "dynamodb"
     assert len(sent(mock, "POST", url)) == 2
 
 
-async def test_429s_do_not_spend_retry_attempts(mock: aioresponses, client: Client) -> None:
+async def test_429s_do_not_spend_retry_attempts(mock: MemoryTransport, client: Client) -> None:
     for _ in range(FAST.max_attempts + 2):
-        mock.get(STORE, status=429, payload=sample("error_429.json"), headers=rate_limit_now())
-    mock.get(STORE, status=200, payload=sample("integration_collection.json"))
+        mock.add("GET", STORE, status=429, json=sample("error_429.json"), headers=rate_limit_now())
+    mock.add("GET", STORE, status=200, json=sample("integration_collection.json"))
     assert len(await client.list_integrations()) == 3
     assert len(sent(mock, "GET", STORE)) == FAST.max_attempts + 3
 
@@ -519,40 +523,34 @@ async def test_429s_do_not_spend_retry_attempts(mock: aioresponses, client: Clie
 # -- retries on 5xx and transport errors ---------------------------------------------------
 
 
-async def test_get_is_retried_on_5xx_until_it_succeeds(mock: aioresponses, client: Client) -> None:
-    mock.get(ONE, status=503, body=b"")
-    mock.get(ONE, status=502, body=b"<html>bad gateway</html>", content_type="text/html")
-    mock.get(ONE, status=200, payload=sample("integration_single.json"))
+async def test_get_is_retried_on_5xx_until_it_succeeds(
+    mock: MemoryTransport, client: Client
+) -> None:
+    mock.add("GET", ONE, status=503, body=b"")
+    mock.add("GET", ONE, 502, body=b"<html>bad gateway</html>", headers=HTML)
+    mock.add("GET", ONE, status=200, json=sample("integration_single.json"))
     integration = await client.get_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
     assert integration.id == INTEGRATION_ID
     assert len(sent(mock, "GET", ONE)) == 3
     assert client.stats.retries == 2
 
 
-@pytest.mark.parametrize(
-    "exception",
-    [
-        aiohttp.ClientConnectionError("connection refused"),
-        aiohttp.ServerDisconnectedError(),
-        aiohttp.ClientPayloadError("truncated body"),
-        ConnectionResetError("reset by peer"),
-    ],
-    ids=type,
-)
+# Which failures of aiohttp and the socket are transport errors: test_transport_aiohttp.py.
+@pytest.mark.parametrize("error", [TransportError, RequestTimeout])
 async def test_get_is_retried_on_transport_errors(
-    mock: aioresponses, client: Client, exception: Exception
+    mock: MemoryTransport, client: Client, error: type[TransportError]
 ) -> None:
-    mock.get(STORE, exception=exception)
-    mock.get(STORE, status=200, payload=sample("integration_collection.json"))
+    mock.add("GET", STORE, error=error)
+    mock.add("GET", STORE, status=200, json=sample("integration_collection.json"))
     assert len(await client.list_integrations()) == 3
     assert len(sent(mock, "GET", STORE)) == 2
 
 
 async def test_get_gives_up_after_max_attempts_transport_errors(
-    mock: aioresponses, client: Client, caplog: pytest.LogCaptureFixture
+    mock: MemoryTransport, client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="ldbulk")
-    mock.get(STORE, exception=aiohttp.ClientConnectionError("boom"), repeat=True)
+    mock.add("GET", STORE, error=TransportError, repeat=True)
     with pytest.raises(TransportError) as info:
         await client.list_integrations()
     assert not isinstance(info.value, HTTPStatusError)
@@ -567,28 +565,28 @@ async def test_get_gives_up_after_max_attempts_transport_errors(
 
 @pytest.mark.parametrize("operation", ["create", "update"])
 async def test_non_idempotent_writes_are_not_retried_on_transport_errors(
-    mock: aioresponses, client: Client, operation: str
+    mock: MemoryTransport, client: Client, operation: str
 ) -> None:
     op = BY_NAME[operation]
-    mock.add(op.url, op.method, exception=aiohttp.ClientConnectionError("reset"), repeat=True)
+    mock.add(op.method, op.path, error=TransportError, repeat=True)
     with pytest.raises(TransportError):
         await op.call(client)
     assert len(all_calls(mock)) == 1
 
 
-async def test_max_attempts_one_means_no_retry(mock: aioresponses) -> None:
-    mock.get(STORE, status=500, body=b"", repeat=True)
+async def test_max_attempts_one_means_no_retry(mock: MemoryTransport) -> None:
+    mock.add("GET", STORE, status=500, body=b"", repeat=True)
     policy = attrs.evolve(FAST, max_attempts=1)
-    async with Client(TOKEN, pacer=quick_pacer(), retry=policy) as ld:
+    async with Client(TOKEN, pacer=quick_pacer(), retry=policy, transport=mock) as ld:
         with pytest.raises(ServerError):
             await ld.list_integrations()
     assert len(all_calls(mock)) == 1
 
 
-async def test_an_exhausted_retry_budget_stops_retrying(mock: aioresponses) -> None:
-    mock.get(STORE, status=500, body=b"", repeat=True)
+async def test_an_exhausted_retry_budget_stops_retrying(mock: MemoryTransport) -> None:
+    mock.add("GET", STORE, status=500, body=b"", repeat=True)
     policy = attrs.evolve(FAST, max_attempts=10, budget=2.0, refund=0.0)
-    async with Client(TOKEN, pacer=quick_pacer(), retry=policy) as ld:
+    async with Client(TOKEN, pacer=quick_pacer(), retry=policy, transport=mock) as ld:
         with pytest.raises(ServerError):
             await ld.list_integrations()
         assert ld.stats.retries == 2
@@ -597,13 +595,11 @@ async def test_an_exhausted_retry_budget_stops_retrying(mock: aioresponses) -> N
     assert len(all_calls(mock)) == 3 + 1
 
 
-@pytest.mark.parametrize(
-    "exception", [TimeoutError(), aiohttp.ServerTimeoutError("read timeout")], ids=type
-)
-async def test_a_timeout_raises_request_timeout(
-    mock: aioresponses, client: Client, exception: Exception
+async def test_a_timeout_raises_request_timeout_after_the_retries(
+    mock: MemoryTransport, client: Client
 ) -> None:
-    mock.get(ONE, exception=exception, repeat=True)
+    # aiohttp's timeouts become RequestTimeout in the transport (tests/test_transport_aiohttp.py).
+    mock.add("GET", ONE, error=RequestTimeout, repeat=True)
     with pytest.raises(RequestTimeout) as info:
         await client.get_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
     assert isinstance(info.value, TransportError)
@@ -611,9 +607,9 @@ async def test_a_timeout_raises_request_timeout(
     assert len(all_calls(mock)) == FAST.max_attempts
 
 
-async def test_a_timeout_on_create_is_not_retried(mock: aioresponses, client: Client) -> None:
+async def test_a_timeout_on_create_is_not_retried(mock: MemoryTransport, client: Client) -> None:
     url = f"{STORE}/checkout/production/redis"
-    mock.post(url, exception=TimeoutError(), repeat=True)
+    mock.add("POST", url, error=RequestTimeout, repeat=True)
     with pytest.raises(RequestTimeout):
         await client.create_integration("checkout", "production", REDIS)
     assert len(all_calls(mock)) == 1
@@ -622,26 +618,21 @@ async def test_a_timeout_on_create_is_not_retried(mock: aioresponses, client: Cl
 # -- response bodies -----------------------------------------------------------------------
 
 
-async def test_a_body_over_max_body_bytes_raises_cleanly(mock: aioresponses) -> None:
-    mock.get(STORE, status=200, body=json.dumps(sample("integration_collection.json")))
-    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST, max_body_bytes=1024) as ld:
-        with pytest.raises(ResponseFormatError, match="larger than 1024 bytes"):
-            await ld.list_integrations()
-    assert len(all_calls(mock)) == 1
+# The body cap is the transport's read: tests/test_transport_aiohttp.py.
 
 
 async def test_a_success_body_of_the_wrong_shape_raises_response_format_error(
-    mock: aioresponses, client: Client
+    mock: MemoryTransport, client: Client
 ) -> None:
-    mock.get(ONE, status=200, payload={"_id": 5})
+    mock.add("GET", ONE, status=200, json={"_id": 5})
     with pytest.raises(ResponseFormatError, match=r"does not match Integration: .*\$\._id"):
         await client.get_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
 
 
 async def test_a_non_json_success_body_raises_response_format_error(
-    mock: aioresponses, client: Client
+    mock: MemoryTransport, client: Client
 ) -> None:
-    mock.get(STORE, status=200, body=b"<html>maintenance</html>", content_type="text/html")
+    mock.add("GET", STORE, 200, body=b"<html>maintenance</html>", headers=HTML)
     with pytest.raises(ResponseFormatError, match=r"non-JSON body \(text/html, 24 bytes\)"):
         await client.list_integrations()
 
@@ -663,26 +654,26 @@ def test_blank_token_is_a_config_error(monkeypatch: pytest.MonkeyPatch, token: s
 
 
 async def test_token_comes_from_ld_access_token_when_not_given(
-    monkeypatch: pytest.MonkeyPatch, mock: aioresponses
+    monkeypatch: pytest.MonkeyPatch, mock: MemoryTransport
 ) -> None:
     env_token = "api-from-the-environment"
     monkeypatch.setenv("LD_ACCESS_TOKEN", env_token)
-    mock.get(STORE, payload=sample("integration_collection.json"))
-    async with Client(pacer=quick_pacer(), retry=FAST) as ld:
+    mock.add("GET", STORE, json=sample("integration_collection.json"))
+    async with Client(pacer=quick_pacer(), retry=FAST, transport=mock) as ld:
         await ld.list_integrations()
     (call,) = sent(mock, "GET", STORE)
-    assert call.kwargs["headers"]["Authorization"] == env_token
+    assert call.headers["Authorization"] == env_token
 
 
 async def test_an_explicit_token_wins_over_the_environment(
-    monkeypatch: pytest.MonkeyPatch, mock: aioresponses
+    monkeypatch: pytest.MonkeyPatch, mock: MemoryTransport
 ) -> None:
     monkeypatch.setenv("LD_ACCESS_TOKEN", "api-from-the-environment")
-    mock.get(STORE, payload=sample("integration_collection.json"))
-    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST) as ld:
+    mock.add("GET", STORE, json=sample("integration_collection.json"))
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST, transport=mock) as ld:
         await ld.list_integrations()
     (call,) = sent(mock, "GET", STORE)
-    assert call.kwargs["headers"]["Authorization"] == TOKEN
+    assert call.headers["Authorization"] == TOKEN
 
 
 def test_repr_of_client_never_shows_the_token() -> None:
@@ -702,14 +693,13 @@ def test_repr_of_client_never_shows_the_token() -> None:
     ],
 )
 async def test_requests_go_to_the_chosen_instance(
-    mock: aioresponses, kwargs: dict[str, Any], origin: str
+    mock: MemoryTransport, kwargs: dict[str, Any], origin: str
 ) -> None:
-    url = f"{origin}/api/v2/integration-capabilities/big-segment-store"
-    mock.get(url, payload=sample("integration_collection.json"))
-    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST, **kwargs) as ld:
+    mock.add("GET", STORE, json=sample("integration_collection.json"))
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST, transport=mock, **kwargs) as ld:
         assert ld.base_url == origin
         await ld.list_integrations()
-    assert len(sent(mock, "GET", url)) == 1
+    assert [request.url for request in all_calls(mock)] == [origin + STORE]
 
 
 def test_plain_http_to_a_remote_host_is_refused() -> None:
@@ -717,10 +707,15 @@ def test_plain_http_to_a_remote_host_is_refused() -> None:
         Client(TOKEN, base_url="http://app.launchdarkly.com")
 
 
-async def test_using_the_client_outside_async_with_is_an_error(client: Client) -> None:
-    outside = Client(TOKEN, pacer=quick_pacer(), retry=FAST)
+async def test_using_the_client_outside_async_with_is_an_error(mock: MemoryTransport) -> None:
+    outside = Client(TOKEN, pacer=quick_pacer(), retry=FAST, transport=mock)
     with pytest.raises(RuntimeError, match="async with Client"):
         await outside.list_integrations()
+    async with outside:
+        pass
+    with pytest.raises(RuntimeError, match="async with Client"):
+        await outside.list_integrations()
+    assert all_calls(mock) == []
 
 
 async def test_closing_twice_is_harmless() -> None:

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aioresponses import aioresponses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
@@ -37,6 +36,7 @@ from ldbulk.errors import (
 from ldbulk.http.client import Client, Timeouts
 from ldbulk.http.pacer import Pacer
 from ldbulk.http.retry import RetryPolicy
+from ldbulk.http.transport import MemoryTransport
 
 SAMPLES = Path(__file__).parent / "samples"
 TOKEN = "api-hostile-test-token"
@@ -337,18 +337,17 @@ async def test_absurd_rate_limit_headers_hold_the_client_back_no_longer_than_max
 ) -> None:
     """A 429 (or a spent budget) with a wild reset: the client waits at most MAX_WAIT_S."""
     created = json.loads(_sample("integration_created_redis.json"))
-    url = "https://app.launchdarkly.com" + PATH
     loop = asyncio.get_running_loop()
-    with aioresponses() as mock:
-        mock.post(url, status=status, headers=headers, payload=created)
-        mock.post(url, status=201, payload=created, repeat=True)
-        async with Client(TOKEN, retry=QUICK) as api:
-            start = loop.time()
-            # The absurd answer is learned (and a 429 resent); then one more request.
-            first = await api.create_integration("proj", "env", REDIS)
-            second = await api.create_integration("proj", "env", REDIS)
-            waited = loop.time() - start
-            throttled = api.stats.throttled
+    mock = MemoryTransport()
+    mock.add("POST", PATH, status, headers=headers, json=created)
+    mock.add("POST", PATH, 201, json=created, repeat=True)
+    async with Client(TOKEN, retry=QUICK, transport=mock) as api:
+        start = loop.time()
+        # The absurd answer is learned (and a 429 resent); then one more request.
+        first = await api.create_integration("proj", "env", REDIS)
+        second = await api.create_integration("proj", "env", REDIS)
+        waited = loop.time() - start
+        throttled = api.stats.throttled
     assert isinstance(first, Integration) and isinstance(second, Integration)
     assert throttled == (1 if status == 429 else 0)
     assert waited <= MAX_WAIT_S + 1.0

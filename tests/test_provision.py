@@ -1,4 +1,4 @@
-"""The engine's decisions per target, with canned responses (aioresponses).
+"""The engine's decisions per target, with canned responses (in memory).
 
 Whole runs against a real server, with faults and rate limits, are in test_provision_sandbox.py.
 """
@@ -10,18 +10,18 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import aiohttp
 import pytest
-from aioresponses import aioresponses
 
 from ldbulk.api.models import RedisConfig, Target
 from ldbulk.engine.provision import Provisioner, provision
 from ldbulk.engine.report import Outcome
+from ldbulk.errors import TransportError
 from ldbulk.http.client import Client
 from ldbulk.http.retry import RetryPolicy
+from ldbulk.http.transport import MemoryTransport
 
 BASE = "http://127.0.0.1:9"
-LIST = f"{BASE}/api/v2/integration-capabilities/big-segment-store"
+LIST = "/api/v2/integration-capabilities/big-segment-store"
 CREATE = re.compile(rf"{re.escape(LIST)}/([^/]+)/([^/]+)/redis$")
 CONFIG = RedisConfig(host="redis.internal", password="s3cret-password")
 
@@ -54,22 +54,28 @@ def error(code: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def client() -> Iterator[Client]:
+def mocked() -> MemoryTransport:
+    return MemoryTransport()
+
+
+@pytest.fixture
+def client(mocked: MemoryTransport) -> Iterator[Client]:
     policy = RetryPolicy(backoff_base_s=0.001, backoff_cap_s=0.001, max_attempts=3)
-    yield Client(token="api-unit-test-token", base_url=BASE, retry=policy)
+    yield Client(token="api-unit-test-token", base_url=BASE, retry=policy, transport=mocked)
 
 
-def posts(mocked: aioresponses) -> int:
-    return sum(len(calls) for (method, _), calls in mocked.requests.items() if method == "POST")
+def posts(mocked: MemoryTransport) -> int:
+    return sum(1 for request in mocked.requests if request.method == "POST")
 
 
-async def test_existing_integrations_are_settled_without_a_write(client: Client) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, payload=listing(integration("prod")))
-        mocked.post(CREATE, status=201, payload=integration("dev"))
-        async with client:
-            report = await provision(client, [target("prod"), target("dev")])
-        assert posts(mocked) == 1
+async def test_existing_integrations_are_settled_without_a_write(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", LIST, json=listing(integration("prod")))
+    mocked.add("POST", CREATE, status=201, json=integration("dev"))
+    async with client:
+        report = await provision(client, [target("prod"), target("dev")])
+    assert posts(mocked) == 1
     by_env = {r.environment: r for r in report.results}
     assert by_env["prod"].outcome is Outcome.EXISTS
     assert by_env["prod"].integration_id == "id-web-prod"
@@ -79,53 +85,57 @@ async def test_existing_integrations_are_settled_without_a_write(client: Client)
     assert report.stats.requests == 2
 
 
-async def test_conflict_is_answered_by_the_list_endpoint(client: Client) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, payload=listing())
-        mocked.post(CREATE, status=409, payload=error("conflict"))
-        mocked.get(LIST, payload=listing(integration("prod", id="made-elsewhere")))
-        async with client:
-            report = await provision(client, [target("prod")])
+async def test_conflict_is_answered_by_the_list_endpoint(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, status=409, json=error("conflict"))
+    mocked.add("GET", LIST, json=listing(integration("prod", id="made-elsewhere")))
+    async with client:
+        report = await provision(client, [target("prod")])
     (result,) = report.results
     assert result.outcome is Outcome.EXISTS
     assert result.integration_id == "made-elsewhere"
 
 
-async def test_create_lost_in_a_5xx_but_applied_counts_as_created(client: Client) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, payload=listing())
-        mocked.post(CREATE, status=502, body="<html>bad gateway</html>")
-        mocked.get(LIST, payload=listing(integration("prod", id="ours")))
-        async with client:
-            report = await provision(client, [target("prod")])
-        assert posts(mocked) == 1
+async def test_create_lost_in_a_5xx_but_applied_counts_as_created(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, status=502, body=b"<html>bad gateway</html>")
+    mocked.add("GET", LIST, json=listing(integration("prod", id="ours")))
+    async with client:
+        report = await provision(client, [target("prod")])
+    assert posts(mocked) == 1
     (result,) = report.results
     assert result.outcome is Outcome.CREATED
     assert result.integration_id == "ours"
     assert result.attempts == 1
 
 
-async def test_create_lost_in_transit_and_not_applied_is_sent_again(client: Client) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, payload=listing())
-        mocked.post(CREATE, exception=aiohttp.ServerDisconnectedError())
-        mocked.get(LIST, payload=listing())
-        mocked.post(CREATE, status=201, payload=integration("prod"))
-        async with client:
-            report = await provision(client, [target("prod")])
+async def test_create_lost_in_transit_and_not_applied_is_sent_again(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, error=TransportError)
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, status=201, json=integration("prod"))
+    async with client:
+        report = await provision(client, [target("prod")])
     (result,) = report.results
     assert result.outcome is Outcome.CREATED
     assert result.attempts == 2
     assert report.stats.retries == 1
 
 
-async def test_unclear_creates_stop_after_the_retry_limit(client: Client) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, payload=listing(), repeat=True)
-        mocked.post(CREATE, status=503, payload=error("unavailable"), repeat=True)
-        async with client:
-            report = await provision(client, [target("prod")])
-        assert posts(mocked) == 3
+async def test_unclear_creates_stop_after_the_retry_limit(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", LIST, json=listing(), repeat=True)
+    mocked.add("POST", CREATE, status=503, json=error("unavailable"), repeat=True)
+    async with client:
+        report = await provision(client, [target("prod")])
+    assert posts(mocked) == 3
     (result,) = report.results
     assert result.outcome is Outcome.FAILED
     assert result.status == 503
@@ -138,39 +148,40 @@ async def test_unclear_creates_stop_after_the_retry_limit(client: Client) -> Non
     [(400, Outcome.INVALID), (403, Outcome.FORBIDDEN), (404, Outcome.NOT_FOUND)],
 )
 async def test_definite_refusals_are_never_retried(
-    client: Client, status: int, outcome: Outcome
+    client: Client, mocked: MemoryTransport, status: int, outcome: Outcome
 ) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, payload=listing())
-        mocked.post(CREATE, status=status, payload=error("refused"))
-        async with client:
-            report = await provision(client, [target("prod")])
-        assert posts(mocked) == 1
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, status=status, json=error("refused"))
+    async with client:
+        report = await provision(client, [target("prod")])
+    assert posts(mocked) == 1
     (result,) = report.results
     assert result.outcome is outcome
     assert result.status == status
     assert result.error is not None and result.error.id == "req-1"
 
 
-async def test_unauthorized_aborts_the_run_and_skips_the_rest(client: Client) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, payload=listing())
-        mocked.post(CREATE, status=401, payload=error("unauthorized"))
-        async with client:
-            report = await Provisioner(client, concurrency=1).run(
-                [target(f"env-{i}") for i in range(5)]
-            )
-        assert posts(mocked) == 1
+async def test_unauthorized_aborts_the_run_and_skips_the_rest(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, status=401, json=error("unauthorized"))
+    async with client:
+        report = await Provisioner(client, concurrency=1).run(
+            [target(f"env-{i}") for i in range(5)]
+        )
+    assert posts(mocked) == 1
     outcomes = [r.outcome for r in report.results]
     assert outcomes == [Outcome.UNAUTHORIZED] + [Outcome.SKIPPED] * 4
 
 
-async def test_unauthorized_listing_is_every_targets_401(client: Client) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, status=401, payload=error("unauthorized"))
-        async with client:
-            report = await provision(client, [target("a"), target("b")])
-        assert posts(mocked) == 0
+async def test_unauthorized_listing_is_every_targets_401(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", LIST, status=401, json=error("unauthorized"))
+    async with client:
+        report = await provision(client, [target("a"), target("b")])
+    assert posts(mocked) == 0
     assert [r.outcome for r in report.results] == [Outcome.UNAUTHORIZED] * 2
     assert report.counts["unauthorized"] == 2
     for result in report.results:
@@ -178,38 +189,39 @@ async def test_unauthorized_listing_is_every_targets_401(client: Client) -> None
         assert result.error is not None and result.error.code == "unauthorized"
 
 
-async def test_failed_listing_fails_every_target_without_writing(client: Client) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, status=500, payload=error("internal"), repeat=True)
-        async with client:
-            report = await provision(client, [target("a"), target("b")])
-        assert posts(mocked) == 0
+async def test_failed_listing_fails_every_target_without_writing(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", LIST, status=500, json=error("internal"), repeat=True)
+    async with client:
+        report = await provision(client, [target("a"), target("b")])
+    assert posts(mocked) == 0
     assert {r.outcome for r in report.results} == {Outcome.FAILED}
     assert all(r.error and r.error.code == "listing_failed" for r in report.results)
 
 
-async def test_a_duplicate_target_is_reported_once_as_skipped(client: Client) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, payload=listing())
-        mocked.post(CREATE, status=201, payload=integration("prod"))
-        async with client:
-            report = await provision(client, [target("prod"), target("prod")])
-        assert posts(mocked) == 1
+async def test_a_duplicate_target_is_reported_once_as_skipped(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, status=201, json=integration("prod"))
+    async with client:
+        report = await provision(client, [target("prod"), target("prod")])
+    assert posts(mocked) == 1
     assert [r.outcome for r in report.results] == [Outcome.CREATED, Outcome.SKIPPED]
 
 
-async def test_stop_skips_targets_not_yet_started(client: Client) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, payload=listing())
-        mocked.post(CREATE, status=201, payload=integration("x"), repeat=True)
-        async with client:
-            provisioner = Provisioner(client, concurrency=1)
-            seen = []
-            async with provisioner.stream(target(f"e{i}") for i in range(10)) as results:
-                async for result in results:
-                    seen.append(result.outcome)
-                    if len(seen) == 3:
-                        provisioner.stop()
+async def test_stop_skips_targets_not_yet_started(client: Client, mocked: MemoryTransport) -> None:
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, status=201, json=integration("x"), repeat=True)
+    async with client:
+        provisioner = Provisioner(client, concurrency=1)
+        seen = []
+        async with provisioner.stream(target(f"e{i}") for i in range(10)) as results:
+            async for result in results:
+                seen.append(result.outcome)
+                if len(seen) == 3:
+                    provisioner.stop()
     assert len(seen) == 10
     # Results already in flight or buffered settle normally; everything after is skipped.
     first_skipped = seen.index(Outcome.SKIPPED)
@@ -218,27 +230,27 @@ async def test_stop_skips_targets_not_yet_started(client: Client) -> None:
     assert set(seen[first_skipped:]) == {Outcome.SKIPPED}
 
 
-async def test_targets_may_come_from_an_async_iterable(client: Client) -> None:
+async def test_targets_may_come_from_an_async_iterable(
+    client: Client, mocked: MemoryTransport
+) -> None:
     async def stream() -> AsyncIterator[Target]:
         for i in range(4):
             await asyncio.sleep(0)
             yield target(f"e{i}")
 
-    with aioresponses() as mocked:
-        mocked.get(LIST, payload=listing())
-        mocked.post(CREATE, status=201, payload=integration("x"), repeat=True)
-        async with client:
-            report = await provision(client, stream())
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, status=201, json=integration("x"), repeat=True)
+    async with client:
+        report = await provision(client, stream())
     assert [r.environment for r in report.results] == ["e0", "e1", "e2", "e3"]
     assert report.counts["created"] == 4
 
 
-async def test_no_secret_reaches_the_report(client: Client) -> None:
-    with aioresponses() as mocked:
-        mocked.get(LIST, payload=listing())
-        mocked.post(CREATE, status=400, payload=error("invalid"))
-        async with client:
-            report = await provision(client, [target("prod")])
+async def test_no_secret_reaches_the_report(client: Client, mocked: MemoryTransport) -> None:
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, status=400, json=error("invalid"))
+    async with client:
+        report = await provision(client, [target("prod")])
     text = report.dumps() + repr(report)
     assert "s3cret-password" not in text
     assert "api-unit-test-token" not in text

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from aioresponses import aioresponses
 from rich.console import Console
 
 from ldbulk.api.models import RedisConfig, Target
@@ -23,6 +22,7 @@ from ldbulk.engine.report import Outcome
 from ldbulk.engine.status import wait_for_stores
 from ldbulk.http.client import Client
 from ldbulk.http.retry import RetryPolicy
+from ldbulk.http.transport import MemoryTransport
 from ldbulk.sandbox import Sandbox
 
 SandboxFactory = Callable[..., Awaitable[Sandbox]]
@@ -144,14 +144,13 @@ async def test_an_error_in_one_target_is_that_targets_failure_not_the_runs_end(
 
 
 async def test_a_401_on_a_create_names_itself_in_every_skipped_target() -> None:
-    base = "http://127.0.0.1:9"
-    listing = f"{base}/api/v2/integration-capabilities/big-segment-store"
+    listing = "/api/v2/integration-capabilities/big-segment-store"
     body = {"code": "unauthorized", "message": "Invalid access token", "id": "r1"}
-    with aioresponses() as mocked:
-        mocked.get(listing, payload={"items": [], "_links": {}})
-        mocked.post(f"{listing}/proj-001/env-001/redis", status=401, payload=body)
-        async with Client("api-wrong", base_url=base) as client:
-            report = await Provisioner(client, concurrency=1).run(list(targets(3)))
+    mocked = MemoryTransport()
+    mocked.add("GET", listing, json={"items": [], "_links": {}})
+    mocked.add("POST", f"{listing}/proj-001/env-001/redis", 401, json=body)
+    async with Client("api-wrong", transport=mocked) as client:
+        report = await Provisioner(client, concurrency=1).run(list(targets(3)))
     refused, *skipped = report.results
     assert refused.outcome is Outcome.UNAUTHORIZED
     assert refused.error is not None and refused.error.message == "Invalid access token"
@@ -168,16 +167,15 @@ async def test_a_server_quoting_a_referenced_value_shows_the_reference_in_every_
     config = RedisConfig(
         host=host, password="pw-b81c", references={"host": "${REDIS_HOST}", "password": "${PW}"}
     )
-    base = "http://127.0.0.1:9"
-    listing = f"{base}/api/v2/integration-capabilities/big-segment-store"
+    listing = "/api/v2/integration-capabilities/big-segment-store"
     said = {"code": "invalid", "message": f"cannot reach {host} with password pw-b81c", "id": "r"}
-    with aioresponses() as mocked:
-        mocked.get(listing, payload={"items": [], "_links": {}})
-        mocked.post(f"{listing}/proj-001/env-001/redis", status=400, payload=said)
-        async with Client("api-any", base_url=base) as client:
-            report = await provision(
-                client, [Target(project="proj-001", environment="env-001", config=config)]
-            )
+    mocked = MemoryTransport()
+    mocked.add("GET", listing, json={"items": [], "_links": {}})
+    mocked.add("POST", f"{listing}/proj-001/env-001/redis", 400, json=said)
+    async with Client("api-any", transport=mocked) as client:
+        report = await provision(
+            client, [Target(project="proj-001", environment="env-001", config=config)]
+        )
     (result,) = report.results
     assert result.outcome is Outcome.INVALID
     assert result.error is not None and "${REDIS_HOST}" in result.error.message

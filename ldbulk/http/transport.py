@@ -8,14 +8,18 @@ from a handler or from canned responses, so the client's decisions are tested wi
 
 from __future__ import annotations
 
+import inspect
+import json as jsonlib
+import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Final, Protocol
-from urllib.parse import urlsplit
+from typing import Any, Final, Protocol
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ldbulk.api import sansio
 from ldbulk.errors import ConfigError, RequestTimeout, ResponseFormatError, TransportError
@@ -160,3 +164,135 @@ class AiohttpTransport:
                 raise ResponseFormatError(f"response body larger than {self._max_body_bytes} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+# -- in memory ------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SentRequest:
+    """A request as a :class:`MemoryTransport` received it."""
+
+    method: str
+    url: str = attrs.field(repr=False)
+    path: str  # path and query, e.g. ``/api/v2/projects?limit=100&offset=0``
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes | None = attrs.field(repr=False)
+
+    def json(self) -> Any:
+        """The body, decoded as JSON."""
+        return None if self.body is None else jsonlib.loads(self.body)
+
+
+Handler = Callable[[SentRequest], sansio.RawResponse | Awaitable[sansio.RawResponse]]
+
+_NO_JSON: Final = object()
+
+
+def canned(
+    status: int = 200,
+    *,
+    json: Any = _NO_JSON,
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+) -> sansio.RawResponse:
+    """A response to hand out: ``json`` is encoded (with its content type), else ``body``."""
+    fields = CIMultiDict(headers or {})
+    if json is not _NO_JSON:
+        body = jsonlib.dumps(json).encode()
+        fields.setdefault("Content-Type", "application/json")
+    return sansio.RawResponse(status=status, headers=CIMultiDictProxy(fields), body=body)
+
+
+@attrs.define
+class _Route:
+    method: str
+    path: str | re.Pattern[str]
+    answer: sansio.RawResponse | type[TransportError]
+    repeat: bool
+
+    def matches(self, method: str, path: str) -> bool:
+        if method != self.method:
+            return False
+        if isinstance(self.path, str):
+            return path == self.path
+        return self.path.fullmatch(path) is not None
+
+
+class MemoryTransport:
+    """A transport for tests: answers without a network, and records every request.
+
+    With a ``handler``, every request is answered by calling it (it may be async, and may
+    raise a :class:`~ldbulk.errors.TransportError`). Otherwise requests take the canned answers
+    queued with :meth:`add` for their method and path (with query), in order; an answer added
+    with ``repeat=True`` stays. A request nothing answers fails like a refused connection.
+    """
+
+    def __init__(self, handler: Handler | None = None) -> None:
+        self.requests: list[SentRequest] = []
+        self._handler = handler
+        self._routes: list[_Route] = []
+
+    def add(
+        self,
+        method: str,
+        path: str | re.Pattern[str],
+        status: int = 200,
+        *,
+        json: Any = _NO_JSON,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        error: type[TransportError] | None = None,
+        repeat: bool = False,
+    ) -> None:
+        """Queue an answer for ``method`` and ``path`` (a string, or a pattern to match whole).
+
+        The answer is built as :func:`canned` builds it; with ``error`` (e.g.
+        :class:`~ldbulk.errors.RequestTimeout`), the request fails that way instead.
+        """
+        answer = error or canned(status, json=json, body=body, headers=headers)
+        self._routes.append(_Route(method.upper(), path, answer, repeat))
+
+    def sent(self, method: str, path: str) -> list[SentRequest]:
+        """The requests received for one method and path (with query)."""
+        return [r for r in self.requests if r.method == method and r.path == path]
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> sansio.RawResponse:
+        """Record the request, then answer it from the handler or the queue."""
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        request = SentRequest(
+            method=method, url=url, path=_path_of(url), headers=dict(headers), body=body
+        )
+        self.requests.append(request)
+        if self._handler is not None:
+            answer = self._handler(request)
+            return await answer if inspect.isawaitable(answer) else answer
+        for index, route in enumerate(self._routes):
+            if route.matches(method, request.path):
+                if not route.repeat:
+                    del self._routes[index]
+                if isinstance(route.answer, sansio.RawResponse):
+                    return route.answer
+                what = "timed out" if issubclass(route.answer, RequestTimeout) else "lost"
+                raise route.answer(
+                    f"{method} {request.path}: {what} (in memory)",
+                    method=method,
+                    path=request.path,
+                )
+        raise TransportError(
+            f"{method} {request.path}: connection refused (no answer queued in memory)",
+            method=method,
+            path=request.path,
+        )
