@@ -26,6 +26,7 @@ from ldbulk.manifest import (
     load_manifest,
     load_manifests,
     loads_manifest,
+    nodes,
 )
 
 REDIS_SECRET = "hunter2-redis-secret"
@@ -1135,7 +1136,7 @@ def test_unreadable_scalar_values() -> None:
 
 
 def test_huge_files_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(manifest_module, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(nodes, "MAX_FILE_BYTES", 100)
     path = tmp_path / "big.yaml"
     path.write_text("#" * 101)
     assert str(_error(load_manifest, path)[0]) == f"{path}: larger than 100 bytes"
@@ -1154,7 +1155,7 @@ def test_deep_json_nesting(tmp_path: Path) -> None:
 
 
 def test_alias_expansion_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manifest_module, "MAX_WORK", 10_000)
+    monkeypatch.setattr(nodes, "MAX_WORK", 10_000)
     environments = ", ".join(f"e{i}" for i in range(100))
     text = (
         "version: 1\nstores: {cache: {integration: redis, config: {host: h}}}\ntargets:\n"

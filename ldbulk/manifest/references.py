@@ -1,4 +1,5 @@
-"""What a manifest's ``${VAR}`` and ``${file:PATH}`` references may name, and reading them.
+"""What a manifest's ``${VAR}`` and ``${file:PATH}`` references may name, reading them, and
+resolving a config value written as one.
 
 The author of a manifest is not trusted with the credentials of the job that applies it (a
 nightly job applies manifests that came in through pull requests). A reference's value is sent
@@ -21,7 +22,7 @@ import fnmatch
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -29,6 +30,7 @@ import attrs
 
 from ldbulk.errors import ConfigError
 from ldbulk.http.client import TOKEN_ENV
+from ldbulk.manifest.nodes import quote
 
 MAX_SECRET_FILE_BYTES: Final = 64 * 1024
 
@@ -49,6 +51,7 @@ CREDENTIAL_VARIABLES: Final = (
 )
 
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_REFERENCE = re.compile(r"\$\{(?:file:(?P<file>[^}]+)|(?P<var>[A-Za-z_][A-Za-z0-9_]*))\}")
 
 
 class RefusedReference(Exception):
@@ -180,6 +183,72 @@ class ReferencePolicy:
             if text.endswith(ending):
                 return text[: -len(ending)]
         return text
+
+
+def is_reference(text: str) -> bool:
+    """Whether a value is meant as a reference, and so must be exactly one: it has ``${``."""
+    return "${" in text
+
+
+class UnusableReference(Exception):
+    """A reference that gives no value. The message is the whole problem, naming the reference
+    as written (``environment variable X is not set``); it never holds a value."""
+
+
+@attrs.define
+class Resolver:
+    """The references of one manifest file: the run's policy and environment, the file's
+    directory and its own allow-list (``defaults.allowEnv``). Each file is read once."""
+
+    policy: ReferencePolicy
+    env: Mapping[str, str]
+    base_dir: Path
+    allow_env: frozenset[str] = frozenset()
+    # Resolved path -> its text, or None once a problem about it was reported.
+    _files: dict[Path, str | None] = attrs.field(factory=dict, init=False)
+
+    def resolve(self, text: str) -> str:
+        """The value of ``text``, which must be exactly one ``${VAR}`` or ``${file:PATH}``
+        reference; :class:`UnusableReference` when it is not, or gives no value."""
+        match = _REFERENCE.fullmatch(text)
+        if match is None:
+            if text.startswith("${") and text.endswith("}"):
+                raise UnusableReference("malformed reference (expected ${VAR} or ${file:PATH})")
+            raise UnusableReference(
+                "a ${...} reference must be the whole value (${VAR} or ${file:PATH})"
+            )
+        variable = match.group("var")
+        if variable is not None:
+            return self._variable(variable)
+        return self._file(match.group("file"))
+
+    def _variable(self, name: str) -> str:
+        try:
+            self.policy.check_variable(name, self.allow_env)
+        except RefusedReference as exc:
+            raise UnusableReference(f"${{{name}}} {exc}") from None
+        value = self.env.get(name)
+        if value is None:
+            raise UnusableReference(f"environment variable {name} is not set")
+        return value
+
+    def _file(self, written: str) -> str:
+        shown = f"secret file {quote(written)}"
+        try:
+            target = self.policy.locate(written, self.base_dir)
+        except RefusedReference as exc:
+            raise UnusableReference(f"{shown} {exc}") from None
+        if target not in self._files:
+            try:
+                self._files[target] = self.policy.read(target)
+            except RefusedReference as exc:
+                self._files[target] = None
+                raise UnusableReference(f"{shown} {exc}") from None
+        value = self._files[target]
+        if value is None:
+            # Said once, where the file was first named.
+            raise UnusableReference(f"{shown} cannot be used (see above)")
+        return value
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:

@@ -1,0 +1,215 @@
+"""What a manifest set becomes: problems, stores and target selectors, each with its source.
+
+Value classes only; :mod:`ldbulk.manifest.schema` builds them from the YAML nodes and
+:mod:`ldbulk.manifest.load` checks them across files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from ldbulk.api.models import IntegrationKey, StoreConfig
+from ldbulk.errors import LdbulkError
+
+
+@attrs.frozen(kw_only=True)
+class Problem:
+    """One thing wrong with a manifest, at a file, line and path.
+
+    ``line`` is 1-based; 0 means the problem concerns the whole file. ``path`` is empty then.
+    """
+
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ManifestError(LdbulkError):
+    """The manifests are invalid; ``problems`` lists every problem found, in file order."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: list[Problem] = list(problems)
+        count = len(self.problems)
+        heading = f"{count} problem{'s' if count != 1 else ''} in the manifests"
+        super().__init__("\n".join([heading, *(str(problem) for problem in self.problems)]))
+
+
+@attrs.frozen(kw_only=True)
+class Source:
+    """Where something was written: file, 1-based line and path inside the document."""
+
+    file: str
+    line: int
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} ({self.path})"
+
+    def problem(self, message: str, *, path: str | None = None) -> Problem:
+        """A problem located here (optionally at a more precise path on the same line)."""
+        return Problem(
+            file=self.file,
+            line=self.line,
+            path=self.path if path is None else path,
+            message=message,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Store:
+    """A named persistent store: its built config, defaults merged in, and the name template."""
+
+    name: str
+    config: StoreConfig
+    on: bool = False
+    tags: tuple[str, ...] = ()
+    name_template: str | None = None
+    source: Source
+
+    @property
+    def integration_key(self) -> IntegrationKey:
+        """The integration key of the store (``redis`` or ``dynamodb``)."""
+        return self.config.integration_key
+
+    def render_name(self, project: str, environment: str) -> str | None:
+        """The integration name for one environment, or None when the store has no template."""
+        if self.name_template is None:
+            return None
+        return self.name_template.format(project=project, environment=environment)
+
+
+@attrs.frozen(kw_only=True)
+class EnvironmentKey:
+    """One environment named explicitly in a target's list."""
+
+    key: str
+    source: Source
+
+
+@attrs.frozen(kw_only=True)
+class EnvironmentKeys:
+    """An explicit list of environments: used as written, without asking the API."""
+
+    items: tuple[EnvironmentKey, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The environment keys, in manifest order."""
+        return tuple(item.key for item in self.items)
+
+    def describe(self) -> str:
+        """How the selector reads in a message."""
+        return "[" + ", ".join(self.keys) + "]"
+
+
+@attrs.frozen(kw_only=True)
+class AllEnvironments:
+    """``"*"``: every environment of the project, listed through the API."""
+
+    source: Source
+
+    def describe(self) -> str:
+        """How the selector reads in a message."""
+        return '"*"'
+
+
+@attrs.frozen(kw_only=True)
+class TaggedEnvironments:
+    """``{tags: [...]}``: the environments of the project that carry all of these tags."""
+
+    tags: tuple[str, ...]
+    source: Source
+
+    def describe(self) -> str:
+        """How the selector reads in a message."""
+        return "{tags: [" + ", ".join(self.tags) + "]}"
+
+    def matches(self, tags: Iterable[str]) -> bool:
+        """Whether an environment with ``tags`` carries every tag of the selector."""
+        return set(self.tags) <= set(tags)
+
+
+EnvironmentSelector = EnvironmentKeys | AllEnvironments | TaggedEnvironments
+
+
+@attrs.frozen(kw_only=True)
+class TargetSelector:
+    """One entry of ``targets``: a project, which of its environments, and the store."""
+
+    project: str
+    environments: EnvironmentSelector
+    # The store is shown by name: its full repr is on the manifest's store list already.
+    store: Store = attrs.field(repr=lambda store: repr(store.name))
+    source: Source
+    project_source: Source
+
+
+@attrs.frozen(kw_only=True)
+class Manifest:
+    """One validated manifest file."""
+
+    file: str
+    stores: tuple[Store, ...] = ()
+    selectors: tuple[TargetSelector, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class ManifestSet:
+    """Validated manifests, loaded together: their stores and target selectors, in file order."""
+
+    manifests: tuple[Manifest, ...]
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The manifest files, as they were named when loaded."""
+        return tuple(manifest.file for manifest in self.manifests)
+
+    @property
+    def stores(self) -> tuple[Store, ...]:
+        """Every store of every manifest."""
+        return tuple(store for manifest in self.manifests for store in manifest.stores)
+
+    @property
+    def selectors(self) -> tuple[TargetSelector, ...]:
+        """Every target selector of every manifest, in manifest order."""
+        return tuple(selector for manifest in self.manifests for selector in manifest.selectors)
+
+    def store(self, name: str) -> Store:
+        """The store called ``name`` (KeyError if there is none)."""
+        for store in self.stores:
+            if store.name == name:
+                return store
+        raise KeyError(name)
+
+
+# -- between the files of a set: what a document leaves for the cross-file checks -------------
+
+
+@attrs.frozen(kw_only=True)
+class PendingTarget:
+    """A target whose store name is checked once every file of the set has been read."""
+
+    project: str
+    environments: EnvironmentSelector | None
+    store_name: str
+    store_source: Source
+    source: Source
+    project_source: Source
+
+
+@attrs.frozen(kw_only=True)
+class PartialStore:
+    """A store as far as it could be validated: the integration key is known even when the
+    config is invalid, so its targets can still be checked for duplicates."""
+
+    name: str
+    integration: IntegrationKey | None
+    store: Store | None
+    source: Source

@@ -1,0 +1,253 @@
+"""The schema of one manifest file: version, defaults, stores and targets, walked into stores
+and pending targets, every problem noted with its line and path.
+
+The nodes are read by :class:`~ldbulk.manifest.nodes.NodeReader`, a store's config by
+:mod:`ldbulk.manifest.config`, the targets by :mod:`ldbulk.manifest.targets`; what needs every
+file of the set (store names, duplicate targets) is checked by :mod:`ldbulk.manifest.load`.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Final, cast
+
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+from ldbulk.api.models import INTEGRATION_KEYS, IntegrationKey, StoreConfig
+from ldbulk.manifest.config import read_config
+from ldbulk.manifest.model import PartialStore, PendingTarget, Store
+from ldbulk.manifest.nodes import (
+    INT,
+    KEY,
+    NodeReader,
+    Problems,
+    TooMuch,
+    child_path,
+    index_path,
+    parse,
+    quote,
+)
+from ldbulk.manifest.references import ReferencePolicy, Resolver, allow_list_refusal
+from ldbulk.manifest.targets import read_targets
+
+FORMAT_VERSION: Final = 1
+
+_PLACEHOLDERS: Final = ("project", "environment")
+_TOP_KEYS: Final = ("version", "defaults", "stores", "targets")
+_DEFAULTS_KEYS: Final = ("on", "tags", "allowEnv")
+_STORE_KEYS: Final = ("integration", "name", "config", "on", "tags")
+
+
+class Document:
+    """One manifest file, validated on its own: its stores, its targets (their store names are
+    checked across the set later) and its problems, collected instead of raised."""
+
+    def __init__(
+        self, file: str, base_dir: Path, env: Mapping[str, str], policy: ReferencePolicy
+    ) -> None:
+        self.file = file
+        self.problems = Problems(file)
+        self.reader = NodeReader(file, self.problems)
+        self.resolver = Resolver(policy=policy, env=env, base_dir=base_dir)
+        self.stores: list[PartialStore] = []
+        self.targets: list[PendingTarget] = []
+        self.has_targets_key = False
+
+    def check(self, text: str) -> None:
+        """Parse and validate the text; results and problems accumulate on ``self``."""
+        root = parse(text, self.file, self.problems)
+        if root is None:
+            return
+        try:
+            self._top(root)
+        except TooMuch as exc:
+            self.problems.add(exc.line, "", exc.message)
+
+    def _top(self, root: Node) -> None:
+        if not isinstance(root, MappingNode):
+            self.reader.add(
+                root,
+                "",
+                "the top level must be a mapping with version, stores and targets, "
+                f"got {self.reader.kind(root)}",
+            )
+            return
+        entries = self.reader.mapping(root, "")
+        if entries is None:
+            return
+        self.reader.keys(root, entries, "", _TOP_KEYS, required=("version",))
+        if "version" in entries and not self._version(entries["version"][1]):
+            return
+        defaults_on: bool | None = None
+        defaults_tags: tuple[str, ...] = ()
+        if "defaults" in entries:
+            defaults_on, defaults_tags = self._defaults(entries["defaults"][1])
+        if "stores" in entries:
+            self._stores(entries["stores"][1], defaults_on, defaults_tags)
+        if "targets" in entries:
+            self.has_targets_key = True
+            self.targets.extend(read_targets(self.reader, entries["targets"][1]))
+        if "stores" not in entries and "targets" not in entries:
+            self.reader.add(root, "", "defines no stores and no targets")
+
+    def _version(self, node: Node) -> bool:
+        """Check the version; False when it names another format, which is not read further."""
+        if isinstance(node, ScalarNode) and node.tag == INT:
+            ok, value = self.reader.scalar(node, "version")
+            if ok and value == FORMAT_VERSION:
+                return True
+            if ok:
+                self.reader.add(
+                    node,
+                    "version",
+                    f"unsupported version {quote(str(node.value))} "
+                    f"(this ldbulk reads version {FORMAT_VERSION})",
+                )
+                return False
+            return True
+        self.reader.add(node, "version", f"must be {FORMAT_VERSION}, got {self.reader.kind(node)}")
+        return True
+
+    def _defaults(self, node: Node) -> tuple[bool | None, tuple[str, ...]]:
+        entries = self.reader.mapping(node, "defaults")
+        if entries is None:
+            return None, ()
+        self.reader.keys(node, entries, "defaults", _DEFAULTS_KEYS)
+        if "allowEnv" in entries:
+            self.resolver.allow_env = self._allow_env(entries["allowEnv"][1], "defaults.allowEnv")
+        on = self.reader.boolean(entries["on"][1], "defaults.on") if "on" in entries else None
+        tags: tuple[str, ...] | None = ()
+        if "tags" in entries:
+            tags = self.reader.tags(entries["tags"][1], "defaults.tags")
+        return on, tags or ()
+
+    def _allow_env(self, node: Node, path: str) -> frozenset[str]:
+        """Variable names this file's references may use although named like credentials."""
+        items = self.reader.sequence(node, path)
+        names: set[str] = set()
+        for index, item in enumerate(items or ()):
+            name = self.reader.string(item, index_path(path, index))
+            if name is None:
+                continue
+            reason = allow_list_refusal(name)
+            if reason is not None:
+                self.reader.add(
+                    item, index_path(path, index), f"cannot allow {quote(name)}: {reason}"
+                )
+                continue
+            names.add(name)
+        return frozenset(names)
+
+    def _stores(self, node: Node, defaults_on: bool | None, defaults_tags: tuple[str, ...]) -> None:
+        entries = self.reader.mapping(node, "stores")
+        if entries is None:
+            return
+        if not entries:
+            self.reader.add(node, "stores", "must define at least one store")
+        for name, (key_node, value_node) in entries.items():
+            path = child_path("stores", name)
+            if not KEY.fullmatch(name) or len(name) > 64:
+                self.reader.add(
+                    key_node,
+                    path,
+                    "store names use letters, digits, '.', '_' and '-', start with a letter or "
+                    "digit, and have at most 64 characters",
+                )
+                continue
+            self._store(name, key_node, value_node, path, defaults_on, defaults_tags)
+
+    def _store(
+        self,
+        name: str,
+        key_node: Node,
+        node: Node,
+        path: str,
+        defaults_on: bool | None,
+        defaults_tags: tuple[str, ...],
+    ) -> None:
+        source = self.reader.source(key_node, path)
+        entries = self.reader.mapping(node, path)
+        if entries is None:
+            self.stores.append(PartialStore(name=name, integration=None, store=None, source=source))
+            return
+        self.reader.keys(node, entries, path, _STORE_KEYS, required=("integration", "config"))
+        valid = True
+        integration: IntegrationKey | None = None
+        if "integration" in entries:
+            integration = self._integration(
+                entries["integration"][1], child_path(path, "integration")
+            )
+        template: str | None = None
+        if "name" in entries:
+            template = self._template(entries["name"][1], child_path(path, "name"))
+            valid = valid and template is not None
+        on = defaults_on
+        if "on" in entries:
+            on = self.reader.boolean(entries["on"][1], child_path(path, "on"))
+            valid = valid and on is not None
+        tags: tuple[str, ...] | None = ()
+        if "tags" in entries:
+            tags = self.reader.tags(entries["tags"][1], child_path(path, "tags"))
+            valid = valid and tags is not None
+        config: StoreConfig | None = None
+        if "config" in entries and integration is not None:
+            config_node, config_path = entries["config"][1], child_path(path, "config")
+            config = read_config(self.reader, self.resolver, integration, config_node, config_path)
+        store = None
+        if valid and config is not None:
+            store = Store(
+                name=name,
+                config=config,
+                on=bool(on),
+                tags=_unique(defaults_tags + (tags or ())),
+                name_template=template,
+                source=source,
+            )
+        self.stores.append(
+            PartialStore(name=name, integration=integration, store=store, source=source)
+        )
+
+    def _integration(self, node: Node, path: str) -> IntegrationKey | None:
+        value = self.reader.string(node, path)
+        if value is None:
+            return None
+        if value in INTEGRATION_KEYS:
+            return cast(IntegrationKey, value)
+        self.reader.add(
+            node, path, f"unknown integration {quote(value)} (expected redis or dynamodb)"
+        )
+        return None
+
+    def _template(self, node: Node, path: str) -> str | None:
+        template = self.reader.string(node, path)
+        if template is None:
+            return None
+        try:
+            parts = list(string.Formatter().parse(template))
+        except ValueError as exc:
+            self.reader.add(
+                node, path, f"not a valid name template: {exc} (write {{{{ or }}}} for a brace)"
+            )
+            return None
+        ok = True
+        for _, field, spec, conversion in parts:
+            if field is None:
+                continue
+            if field not in _PLACEHOLDERS:
+                shown = quote("{" + field + "}")
+                self.reader.add(
+                    node, path, f"unknown placeholder {shown} (use {{project}} and {{environment}})"
+                )
+                ok = False
+            elif spec or conversion:
+                self.reader.add(
+                    node, path, f"placeholder {{{field}}} takes no conversion or format"
+                )
+                ok = False
+        return template if ok else None
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
