@@ -189,7 +189,7 @@ class ManifestSet:
         raise KeyError(name)
 
 
-# -- between the files of a set: what a document leaves for the cross-file checks -------------
+# -- what one file leaves for the checks across the set ------------------------------------
 
 
 @attrs.frozen(kw_only=True)
