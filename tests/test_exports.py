@@ -29,6 +29,8 @@ INTERNAL = {
     "ldbulk.http.pacer.PacerStats": "read through Client.stats (ClientStats)",
     "ldbulk.http.retry.compute_backoff": "the backoff maths behind RetryPolicy",
     "ldbulk.http.retry.RetryBudget": "the run-wide retry allowance, built from RetryPolicy",
+    "ldbulk.http.retry.RetryContext": "one operation's retry loop, from Client.retry_context",
+    "ldbulk.http.retry.Attempt": "one try of a RetryContext",
     "ldbulk.errors.status_error_class": "maps a status to its exception for the sans-I/O layer",
 }
 

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 
 from ldbulk.api.models import RedisConfig, Target
+from ldbulk.api.sansio import RawResponse
 from ldbulk.engine.provision import Provisioner, provision
 from ldbulk.engine.report import Outcome
 from ldbulk.errors import TransportError
 from ldbulk.http.client import Client
 from ldbulk.http.retry import RetryPolicy
-from ldbulk.http.transport import MemoryTransport
+from ldbulk.http.transport import MemoryTransport, SentRequest, canned
 
 BASE = "http://127.0.0.1:9"
 LIST = "/api/v2/integration-capabilities/big-segment-store"
@@ -125,6 +126,34 @@ async def test_create_lost_in_transit_and_not_applied_is_sent_again(
     (result,) = report.results
     assert result.outcome is Outcome.CREATED
     assert result.attempts == 2
+    assert report.stats.retries == 1
+
+
+async def test_a_stop_while_backing_off_before_another_create_fails_the_target_unsent() -> None:
+    looks = 0
+
+    def answer(request: SentRequest) -> RawResponse:
+        nonlocal looks
+        if request.method == "POST":
+            return canned(503, json=error("unavailable"))
+        looks += 1
+        if looks == 2:  # the look after the unclear create: nothing there, so a retry is due
+            provisioner.stop()
+        return canned(json=listing())
+
+    # A backoff no test could sit out: only the stop ends it.
+    policy = RetryPolicy(backoff_base_s=3600.0, backoff_cap_s=3600.0, max_attempts=3)
+    transport = MemoryTransport(answer)
+    client = Client(token="api-unit-test-token", base_url=BASE, retry=policy, transport=transport)
+    provisioner = Provisioner(client, concurrency=1)
+    async with asyncio.timeout(30), client:
+        report = await provisioner.run([target("prod")])
+    assert sum(1 for request in transport.requests if request.method == "POST") == 1
+    (result,) = report.results
+    assert result.outcome is Outcome.FAILED
+    assert result.attempts == 1
+    assert result.error is not None and result.error.code == "unavailable"
+    assert result.error.message.endswith("(not retried: the run was stopped)")
     assert report.stats.retries == 1
 
 

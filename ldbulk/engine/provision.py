@@ -215,70 +215,63 @@ class _Run:
         return await self._create(target)
 
     async def _create(self, target: Target) -> _Verdict:
-        """Create, and when the answer is unclear, look before creating again."""
-        loop = asyncio.get_running_loop()
-        attempts = 0
-        failures = 0
+        """Create, and when the answer is unclear, look before creating again (a retry)."""
+        sent = 0  # creates sent: one stopped before its turn never was
         error: LdbulkError | None = None
         sent_unclear = False  # a create of ours may have been applied without our knowing
-        while True:
-            try:
-                attempts += 1
-                integration = await self.client.create_integration(
-                    target.project,
-                    target.environment,
-                    target.config,
-                    on=target.on,
-                    tags=target.tags,
-                    name=target.name,
-                    scope=self.scope,
-                )
-            except Stopped:
-                return self._stopped(error, attempts - 1)
-            except (TransportError, ResponseFormatError, Conflict) as exc:
-                error = exc
-                sent_unclear = sent_unclear or not isinstance(exc, Conflict)
-            except HTTPStatusError as exc:
-                if isinstance(exc, Unauthorized):
+        try:
+            async for attempt in self.client.retry_context(self.scope):
+                try:
+                    integration = await self.client.create_integration(
+                        target.project,
+                        target.environment,
+                        target.config,
+                        on=target.on,
+                        tags=target.tags,
+                        name=target.name,
+                        scope=self.scope,
+                    )
+                except (TransportError, ResponseFormatError, Conflict) as exc:
+                    error = exc
+                    sent_unclear = sent_unclear or not isinstance(exc, Conflict)
+                except HTTPStatusError as exc:
+                    if isinstance(exc, Unauthorized):
+                        self.refused = exc
+                    outcome = _FINAL.get(type(exc))
+                    if outcome is not None:
+                        return _Verdict.of(outcome, exc, attempt.num)
+                    error = exc  # 5xx, or a status the spec does not name: unclear
+                    sent_unclear = True
+                else:
+                    self.inventory.add(integration)
+                    return _Verdict(
+                        outcome=Outcome.CREATED,
+                        status=201,
+                        integration_id=integration.id,
+                        attempts=attempt.num,
+                    )
+                sent = attempt.num
+                try:
+                    await self.inventory.refresh(newer_than=asyncio.get_running_loop().time())
+                except Unauthorized as exc:
                     self.refused = exc
-                outcome = _FINAL.get(type(exc))
-                if outcome is not None:
-                    return _Verdict.of(outcome, exc, attempts)
-                error = exc  # 5xx, or a status the spec does not name: unclear
-                sent_unclear = True
-            else:
-                self.inventory.add(integration)
-                return _Verdict(
-                    outcome=Outcome.CREATED,
-                    status=201,
-                    integration_id=integration.id,
-                    attempts=attempts,
-                )
-
-            failed_at = loop.time()
-            try:
-                await self.inventory.refresh(newer_than=failed_at)
-            except Unauthorized as exc:
-                self.refused = exc
-                return _Verdict.of(Outcome.UNAUTHORIZED, exc, attempts)
-            except LdbulkError:
-                pass  # could not look: retrying is still safe, a second create gets a 409
-            found = self.inventory.get(target.key)
-            if found is not None:
-                return _Verdict(
-                    outcome=Outcome.CREATED if sent_unclear else Outcome.EXISTS,
-                    status=getattr(error, "status", None),
-                    integration_id=found,
-                    attempts=attempts,
-                )
-            failures += 1
-            if self.refused is not None or not self.client.retry_allowed(failures, self.scope):
-                outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
-                return _Verdict.of(outcome, error, attempts)
-            try:
-                await self.client.pause_before_retry(failures, self.scope)
-            except Stopped:
-                return self._stopped(error, attempts)
+                    return _Verdict.of(Outcome.UNAUTHORIZED, exc, sent)
+                except LdbulkError:
+                    pass  # could not look: retrying is still safe, a second create gets a 409
+                found = self.inventory.get(target.key)
+                if found is not None:
+                    return _Verdict(
+                        outcome=Outcome.CREATED if sent_unclear else Outcome.EXISTS,
+                        status=getattr(error, "status", None),
+                        integration_id=found,
+                        attempts=sent,
+                    )
+                if self.refused is not None or not attempt.retry():
+                    outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
+                    return _Verdict.of(outcome, error, sent)
+        except Stopped:  # before a create's turn came, or while backing off before the next
+            return self._stopped(error, sent)
+        raise AssertionError("unreachable: every attempt returns or is retried")
 
     @staticmethod
     def _stopped(error: LdbulkError | None, attempts: int) -> _Verdict:

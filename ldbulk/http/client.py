@@ -1,16 +1,13 @@
 """The async client for LaunchDarkly's persistent store integration API.
 
-One method per operation. Every request passes through :meth:`Client._exchange`, the single
-place where pacing, 429 handling and retries happen; a :class:`~ldbulk.http.transport.Transport`
-carries it (aiohttp unless the caller gives another).
+One method per operation. Every request goes out through the client's
+:class:`~ldbulk.http.exchange.Exchange`, the single place where pacing, 429 handling and
+retries happen; a :class:`~ldbulk.http.transport.Transport` carries it (aiohttp unless the
+caller gives another).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import logging
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
@@ -19,7 +16,6 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from ldbulk.api import sansio
-from ldbulk.api.limits import parse_rate_limit
 from ldbulk.api.models import (
     CreateIntegrationRequest,
     Environment,
@@ -29,15 +25,14 @@ from ldbulk.api.models import (
     Project,
     StoreConfig,
 )
-from ldbulk.errors import ConfigError, ResponseFormatError, Stopped, TransportError
+from ldbulk.errors import ConfigError, ResponseFormatError
+from ldbulk.http.exchange import Exchange
 from ldbulk.http.pacer import Pacer
-from ldbulk.http.retry import RetryBudget, RetryPolicy, compute_backoff
-from ldbulk.http.scope import Meter, RequestScope, RunStats
+from ldbulk.http.retry import Retriable, RetryContext, RetryPolicy
+from ldbulk.http.scope import RequestScope, RunStats
 from ldbulk.http.transport import DEFAULT_MAX_BODY_BYTES, AiohttpTransport, Timeouts, Transport
 
 T = TypeVar("T")
-
-log = logging.getLogger("ldbulk.http.client")
 
 __all__ = ["PAGE_SIZE", "TOKEN_ENV", "Client", "ClientStats", "Timeouts"]
 
@@ -104,11 +99,9 @@ class Client:
                 f"no access token: pass token= or set {TOKEN_ENV} "
                 "(a LaunchDarkly API access token, api-...)"
             )
-        self._token = token.strip()
         self.base_url = sansio.resolve_base_url(base_url, instance)
         self.pacer = pacer if pacer is not None else Pacer()
         self.retry = retry
-        self._budget = RetryBudget(retry)
         if transport is None:
             transport = AiohttpTransport(
                 timeouts=timeouts,
@@ -116,15 +109,19 @@ class Client:
                 max_body_bytes=max_body_bytes,
                 connection_limit=connection_limit,
             )
-        self._transport = transport
-        self._open = False
-        self._meter = Meter()
+        self._exchange = Exchange(
+            token=token.strip(),
+            base_url=self.base_url,
+            transport=transport,
+            pacer=self.pacer,
+            policy=retry,
+        )
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r})"
 
     async def __aenter__(self) -> Client:
-        self._open = True
+        self._exchange.open()
         return self
 
     async def __aexit__(
@@ -137,8 +134,7 @@ class Client:
 
     async def aclose(self) -> None:
         """Close the transport; the client cannot be used until it is entered again."""
-        self._open = False
-        await self._transport.aclose()
+        await self._exchange.aclose()
 
     @property
     def stats(self) -> ClientStats:
@@ -146,11 +142,12 @@ class Client:
 
         A run's own counts are in the :class:`~ldbulk.http.scope.RequestScope` it passes.
         """
+        meter = self._exchange.meter
         return ClientStats(
-            requests=self._meter.requests,
-            throttled=self._meter.throttled,
-            retries=self._meter.retries,
-            paused_s=self._meter.paused_s,
+            requests=meter.requests,
+            throttled=meter.throttled,
+            retries=meter.retries,
+            paused_s=meter.paused_s,
         )
 
     # -- operations -------------------------------------------------------------------------
@@ -283,117 +280,15 @@ class Client:
             seen.add(href)
             next_path, params = href, None
 
-    # -- the one path every request takes ---------------------------------------------------
+    def retry_context(
+        self, scope: RequestScope | None = None, *, on: Retriable = ()
+    ) -> RetryContext:
+        """The attempts of one operation under this client's retry policy and budget.
 
-    async def _exchange(
-        self,
-        route: str,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
-        beta: bool = True,
-        idempotent: bool = True,
-        scope: RequestScope | None = None,
-        attempts: list[int] | None = None,
-    ) -> sansio.RawResponse:
-        """Send one request through the pacer, waiting out 429s and retrying what is safe.
-
-        A 429 means LaunchDarkly did not apply the request, so it is always sent again once the
-        pacer's gate opens, until ``throttle_deadline_s``. Transport errors and 5xx are retried
-        with backoff only when ``idempotent``: for a create, the caller must first find out
-        whether it was applied. Once ``scope`` is stopped, nothing more is sent: a request
-        still waiting raises :class:`Stopped`. ``attempts`` collects the status of each try
-        (0 for no answer), for the callers that read a retry's answer differently.
+        The loop the client retries its own requests with, for a caller's own retries (the
+        engine's look-before-create): each retry is taken from the budget every request of
+        the client shares, and counted in :attr:`stats` and in ``scope``, whose stop signal
+        ends a backoff with :class:`~ldbulk.errors.Stopped`. See
+        :class:`~ldbulk.http.retry.RetryContext`.
         """
-        if not self._open:
-            raise RuntimeError("use the Client inside 'async with Client(...) as client:'")
-        # Encoded once, however many times the request is sent.
-        data = json.dumps(body).encode() if body is not None else None
-        headers = sansio.request_headers(self._token, beta=beta, has_body=data is not None)
-        url = self.base_url + path
-        loop = asyncio.get_running_loop()
-        throttle_deadline = loop.time() + self.retry.throttle_deadline_s
-        stop = scope.stop if scope is not None else None
-        meters = (self._meter, scope.meter) if scope is not None else (self._meter,)
-        failures = 0
-        while True:
-            await self._turn(route, stop, meters)
-            sent = loop.time()
-            try:
-                response = await self._transport.send(
-                    method, url, params=params, headers=headers, body=data
-                )
-            except TransportError as exc:
-                failures += 1
-                if attempts is not None:
-                    attempts.append(0)
-                log.info("%s %s: %s (failure %d)", method, path, exc, failures)
-                if not idempotent or not self.retry_allowed(failures, scope):
-                    raise
-                await self.pause_before_retry(failures, scope)
-                continue
-            if attempts is not None:
-                attempts.append(response.status)
-            log.debug(
-                "%s %s -> %d (%.0f ms)", method, path, response.status, (loop.time() - sent) * 1000
-            )
-            self.pacer.observe(route, response.status, parse_rate_limit(response.headers))
-            if response.status == 429:
-                for meter in meters:
-                    meter.throttled += 1
-                if loop.time() < throttle_deadline:
-                    log.info("%s %s: rate limited, waiting for the window to reset", method, path)
-                    continue
-            if response.status >= 500 and idempotent:
-                failures += 1
-                if self.retry_allowed(failures, scope):
-                    await self.pause_before_retry(failures, scope)
-                    continue
-            if response.status < 400:
-                self._budget.earn()
-            return response
-
-    async def _turn(
-        self, route: str, stop: asyncio.Event | None, meters: Sequence[Meter]
-    ) -> None:
-        """Wait for the pacer to let one request go, counting the wait and the request."""
-        now = asyncio.get_running_loop().time()
-        for meter in meters:
-            meter.wait_begins(now)
-        try:
-            await self.pacer.acquire(route, stop=stop)
-        finally:
-            now = asyncio.get_running_loop().time()
-            for meter in meters:
-                meter.wait_ends(now)
-        for meter in meters:
-            meter.requests += 1
-
-    def retry_allowed(self, failures: int, scope: RequestScope | None = None) -> bool:
-        """Whether a request that failed ``failures`` times may be tried again; when it may,
-        one retry is taken from the client's budget and counted."""
-        if failures >= self.retry.max_attempts or not self._budget.try_spend():
-            return False
-        self._meter.retries += 1
-        if scope is not None:
-            scope.meter.retries += 1
-        return True
-
-    async def pause_before_retry(self, failures: int, scope: RequestScope | None = None) -> None:
-        """Back off before the next try; raise :class:`Stopped` if the scope stops meanwhile."""
-        delay = self.backoff(failures)
-        if scope is None:
-            await asyncio.sleep(delay)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(scope.stop.wait(), delay)
-        if scope.stopped:
-            raise Stopped("not retried: the run was stopped")
-
-    def backoff(self, failures: int) -> float:
-        """Seconds to wait before the next try after ``failures`` failures."""
-        return compute_backoff(
-            failures, base=self.retry.backoff_base_s, cap=self.retry.backoff_cap_s
-        )
+        return self._exchange.retry_context(scope, on=on)

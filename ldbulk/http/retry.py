@@ -1,12 +1,19 @@
 """When to retry a request that got no usable answer, how long to wait, and how many retries
-a run may spend."""
+a run may spend; and the one retry loop that applies all three (stamina's ``retry_context``
+shape), for the client's requests and the engine's look-before-create alike."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from types import TracebackType
 
 import attrs
+
+from ldbulk.errors import Stopped
+from ldbulk.http.scope import Meter
 
 
 @attrs.frozen(kw_only=True)
@@ -64,3 +71,112 @@ def compute_backoff(
     # The exponent is clamped so a huge attempt number cannot overflow a float.
     ceiling = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 64))
     return float(ceiling * rand())
+
+
+# What an Attempt used as a context manager retries: the exception types, like `except` takes.
+Retriable = type[BaseException] | tuple[type[BaseException], ...]
+
+
+class Attempt:
+    """One try of an operation, handed out by :class:`RetryContext`.
+
+    As a context manager it swallows an exception of the context's ``on`` types when another
+    try is allowed (the loop then backs off and tries again), and lets it through when not.
+    :meth:`retry` asks for another try after a failure that is not an exception (a 5xx), or
+    after the caller has looked into one itself.
+    """
+
+    __slots__ = ("_context", "_granted", "num")
+
+    def __init__(self, context: RetryContext, num: int) -> None:
+        self._context = context
+        self._granted = False
+        self.num = num  # 1 for the first try
+
+    def __repr__(self) -> str:
+        return f"Attempt(num={self.num})"
+
+    def retry(self) -> bool:
+        """Ask for another try after this one failed.
+
+        True when one is allowed: it is then taken from the run-wide budget and counted, and
+        the loop backs off before handing out the next attempt. False when the policy's
+        attempts or the budget are spent. Asking twice for the same attempt costs one retry.
+        """
+        if not self._granted:
+            self._granted = self._context._grant(self.num)
+        return self._granted
+
+    def __enter__(self) -> Attempt:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return isinstance(exc, self._context.on) and self.retry()
+
+
+class RetryContext:
+    """The attempts of one operation: ``async for attempt in context: with attempt: ...``.
+
+    The first attempt comes at once. The next comes only when the last one was granted a
+    retry (:meth:`Attempt.retry`, or an ``on`` exception in ``with attempt``), after a capped
+    exponential backoff with full jitter; otherwise the iteration ends. A retry needs an
+    attempt left under ``policy.max_attempts`` and one retry from ``budget``, and is counted
+    in every meter of ``meters``. Once ``stop`` is set, a backoff ends at once with
+    :class:`~ldbulk.errors.Stopped` instead of another try: a stopped run sends nothing more.
+
+    Waiting out a 429 is not an attempt: it is the pacer's business, and costs nothing here.
+    """
+
+    __slots__ = ("_last", "budget", "meters", "on", "policy", "stop")
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        budget: RetryBudget,
+        *,
+        on: Retriable = (),
+        stop: asyncio.Event | None = None,
+        meters: Sequence[Meter] = (),
+    ) -> None:
+        self.policy = policy
+        self.budget = budget
+        self.on = on
+        self.stop = stop
+        self.meters = meters
+        self._last: Attempt | None = None
+
+    def __aiter__(self) -> RetryContext:
+        return self
+
+    async def __anext__(self) -> Attempt:
+        last = self._last
+        if last is not None:
+            if not last._granted:
+                raise StopAsyncIteration
+            await self._back_off(last.num)
+        self._last = Attempt(self, 1 if last is None else last.num + 1)
+        return self._last
+
+    def _grant(self, failures: int) -> bool:
+        if failures >= self.policy.max_attempts or not self.budget.try_spend():
+            return False
+        for meter in self.meters:
+            meter.retries += 1
+        return True
+
+    async def _back_off(self, failures: int) -> None:
+        delay = compute_backoff(
+            failures, base=self.policy.backoff_base_s, cap=self.policy.backoff_cap_s
+        )
+        if self.stop is None:
+            await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), delay)
+        if self.stop.is_set():
+            raise Stopped("not retried: the run was stopped")

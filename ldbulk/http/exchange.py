@@ -1,0 +1,173 @@
+"""The one path every request of a client takes: the pacer, 429s, retries, counts, transport.
+
+:class:`~ldbulk.http.client.Client` says what to ask (one method per operation); an
+:class:`Exchange` says how it goes out, and is the only place where pacing, waiting out 429s
+and retrying happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ldbulk.api import sansio
+from ldbulk.api.limits import parse_rate_limit
+from ldbulk.errors import TransportError
+from ldbulk.http.pacer import Pacer
+from ldbulk.http.retry import Retriable, RetryBudget, RetryContext, RetryPolicy
+from ldbulk.http.scope import Meter, RequestScope
+from ldbulk.http.transport import Transport
+
+# The client's logger: what it logs is the client's requests, wherever the code lives.
+log = logging.getLogger("ldbulk.http.client")
+
+
+class Exchange:
+    """Sends a client's requests: paced, 429s waited out, what is safe retried, all counted.
+
+    ``meter`` counts every request over the client's life; the retry ``budget`` is shared by
+    all of them. :meth:`open` and :meth:`aclose` follow the client's ``async with``.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: str,
+        transport: Transport,
+        pacer: Pacer,
+        policy: RetryPolicy,
+    ) -> None:
+        self._token = token
+        self._base_url = base_url
+        self._transport = transport
+        self._pacer = pacer
+        self._policy = policy
+        self._budget = RetryBudget(policy)
+        self._open = False
+        self.meter = Meter()
+
+    def __repr__(self) -> str:
+        return f"Exchange(base_url={self._base_url!r})"
+
+    def open(self) -> None:
+        """Let requests go out (the client was entered)."""
+        self._open = True
+
+    async def aclose(self) -> None:
+        """Refuse further requests until opened again, and close the transport."""
+        self._open = False
+        await self._transport.aclose()
+
+    def retry_context(self, scope: RequestScope | None, *, on: Retriable = ()) -> RetryContext:
+        """Attempts under the client's policy and budget, counted for the client and ``scope``,
+        and ended by ``scope``'s stop signal."""
+        if scope is None:
+            return RetryContext(self._policy, self._budget, on=on, meters=(self.meter,))
+        meters = (self.meter, scope.meter)
+        return RetryContext(self._policy, self._budget, on=on, stop=scope.stop, meters=meters)
+
+    async def __call__(
+        self,
+        route: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        beta: bool = True,
+        idempotent: bool = True,
+        scope: RequestScope | None = None,
+        attempts: list[int] | None = None,
+    ) -> sansio.RawResponse:
+        """Send one request through the pacer, waiting out 429s and retrying what is safe.
+
+        A 429 means LaunchDarkly did not apply the request, so it is always sent again once the
+        pacer's gate opens, until ``throttle_deadline_s``, and costs no attempt. Transport
+        errors and 5xx are retried with backoff only when ``idempotent``: for a create, the
+        caller must first find out whether it was applied. Once ``scope`` is stopped, nothing
+        more is sent: a request still waiting raises :class:`~ldbulk.errors.Stopped`.
+        ``attempts`` collects the status of each try (0 for no answer), for the callers that
+        read a retry's answer differently.
+        """
+        if not self._open:
+            raise RuntimeError("use the Client inside 'async with Client(...) as client:'")
+        # Encoded once, however many times the request is sent.
+        data = json.dumps(body).encode() if body is not None else None
+        headers = sansio.request_headers(self._token, beta=beta, has_body=data is not None)
+        url = self._base_url + path
+        loop = asyncio.get_running_loop()
+        throttle_deadline = loop.time() + self._policy.throttle_deadline_s
+        retrying = self.retry_context(scope, on=TransportError if idempotent else ())
+        stop, meters = retrying.stop, retrying.meters
+        async for attempt in retrying:
+            with attempt:
+                while True:
+                    await _turn(self._pacer, route, stop, meters)
+                    response = await self._send(
+                        method, url, path, params, headers, data, attempts, attempt.num
+                    )
+                    self._pacer.observe(route, response.status, parse_rate_limit(response.headers))
+                    if response.status != 429:
+                        break
+                    for meter in meters:
+                        meter.throttled += 1
+                    if loop.time() >= throttle_deadline:
+                        break
+                    log.info("%s %s: rate limited, waiting for the window to reset", method, path)
+                if response.status >= 500 and idempotent and attempt.retry():
+                    continue
+                if response.status < 400:
+                    self._budget.earn()
+                return response
+        raise AssertionError("unreachable: every attempt returns, raises or is retried")
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        attempts: list[int] | None,
+        attempt: int,
+    ) -> sansio.RawResponse:
+        """One exchange through the transport, logged, its status kept in ``attempts``."""
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        try:
+            response = await self._transport.send(
+                method, url, params=params, headers=headers, body=data
+            )
+        except TransportError as exc:
+            if attempts is not None:
+                attempts.append(0)
+            log.info("%s %s: %s (failure %d)", method, path, exc, attempt)
+            raise
+        if attempts is not None:
+            attempts.append(response.status)
+        log.debug(
+            "%s %s -> %d (%.0f ms)", method, path, response.status, (loop.time() - sent) * 1000
+        )
+        return response
+
+
+async def _turn(
+    pacer: Pacer, route: str, stop: asyncio.Event | None, meters: Sequence[Meter]
+) -> None:
+    """Wait for the pacer to let one request go, counting the wait and the request."""
+    now = asyncio.get_running_loop().time()
+    for meter in meters:
+        meter.wait_begins(now)
+    try:
+        await pacer.acquire(route, stop=stop)
+    finally:
+        now = asyncio.get_running_loop().time()
+        for meter in meters:
+            meter.wait_ends(now)
+    for meter in meters:
+        meter.requests += 1
