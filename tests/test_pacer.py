@@ -216,10 +216,24 @@ async def test_user_ceiling_spaces_requests_evenly() -> None:
 async def test_pause_listener_hears_when_the_gate_reopens() -> None:
     heard: list[float] = []
     pacer = Pacer(wall_clock=wall(), jitter_s=0.0)
-    pacer.on_pause = heard.append
+    pacer.on_pause(heard.append)
     pacer.observe(ROUTE, 429, RateLimitState(retry_after_s=4))
     assert heard == [pytest.approx(EPOCH + now() + 4)]
     assert pacer.paused_until_epoch == pytest.approx(EPOCH + now() + 4)
+
+
+async def test_every_pause_listener_hears_until_it_unsubscribes() -> None:
+    first: list[float] = []
+    second: list[float] = []
+    pacer = Pacer(wall_clock=wall(), jitter_s=0.0)
+    unsubscribe_first = pacer.on_pause(first.append)
+    pacer.on_pause(second.append)
+    pacer.observe(ROUTE, 429, RateLimitState(retry_after_s=4))
+    unsubscribe_first()
+    unsubscribe_first()  # a second time is harmless
+    pacer.observe(ROUTE, 429, RateLimitState(retry_after_s=8))
+    assert first == [pytest.approx(EPOCH + now() + 4)]
+    assert second == [pytest.approx(EPOCH + now() + 4), pytest.approx(EPOCH + now() + 8)]
 
 
 def test_ceiling_must_be_positive() -> None:
@@ -262,7 +276,7 @@ async def test_requests_sent_before_the_first_answer_count_against_the_first_win
 async def test_waiting_for_a_spent_budget_is_a_pause_too() -> None:
     heard: list[float] = []
     pacer = Pacer(wall_clock=wall())
-    pacer.on_pause = heard.append
+    pacer.on_pause(heard.append)
     pacer.observe(ROUTE, 201, Limits(route_limit=5, route_remaining=0, reset_ms=reset_in(4)))
     await pacer.acquire(ROUTE)
     assert heard == [pytest.approx(EPOCH + 4 + RESET_MARGIN_S, abs=0.01)]

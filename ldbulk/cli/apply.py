@@ -211,8 +211,11 @@ async def _apply(
         display = ProgressDisplay(
             event.todo, enabled=show_progress, already_done=event.done_before
         )
-        client.pacer.on_pause = display.paused
         display.bar.start()
+
+    def paused(until: float) -> None:
+        if display is not None:
+            display.paused(until)
 
     def settled(result: TargetResult) -> None:
         if display is not None:
@@ -220,6 +223,8 @@ async def _apply(
         _log_result(result)
 
     async with client:
+        # Subscribed for this run only: the client's pacer may have other listeners.
+        stop_listening = client.pacer.on_pause(paused)
         with signals(lambda _: stop.set()) as received:
             try:
                 report = await apply_workflow(
@@ -234,6 +239,7 @@ async def _apply(
                     on_result=settled,
                 )
             finally:
+                stop_listening()
                 if display is not None:
                     display.bar.stop()
     return report, (received[0] if received else None)

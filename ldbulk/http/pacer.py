@@ -131,7 +131,22 @@ class Pacer:
         # recompute their wait instead of sleeping on an estimate that is out of date.
         self._news: asyncio.Event | None = None
         self.stats = PacerStats()
-        self.on_pause: Callable[[float], None] | None = None
+        # Replaced, never changed in place, so a listener may unsubscribe while being told.
+        self._pause_listeners: tuple[Callable[[float], None], ...] = ()
+
+    def on_pause(self, listener: Callable[[float], None]) -> Callable[[], None]:
+        """Call ``listener`` whenever requests start being held longer (a 429, a spent budget)
+        with the epoch time until which they are held; returns the function that unsubscribes
+        it. Any number may listen (a progress bar, a log, the caller's own)."""
+        self._pause_listeners += (listener,)
+
+        def unsubscribe() -> None:
+            listeners = list(self._pause_listeners)
+            if listener in listeners:
+                listeners.remove(listener)
+                self._pause_listeners = tuple(listeners)
+
+        return unsubscribe
 
     @property
     def paused_until_epoch(self) -> float | None:
@@ -230,10 +245,12 @@ class Pacer:
             self._hold(until, now)
 
     def _hold(self, until: float, now: float) -> None:
-        """Requests wait until ``until``: count the pause once, and tell the listener."""
+        """Requests wait until ``until``: count the pause once, and tell the listeners."""
         if until <= self._held_until:
             return
         self.stats.paused_s += until - max(self._held_until, now)
         self._held_until = until
-        if self.on_pause is not None:
-            self.on_pause(self._wall_clock() + (until - now))
+        if self._pause_listeners:
+            epoch = self._wall_clock() + (until - now)
+            for listener in self._pause_listeners:
+                listener(epoch)
