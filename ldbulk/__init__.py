@@ -46,6 +46,7 @@ from ldbulk.http.client import Client, ClientStats, Timeouts
 from ldbulk.http.pacer import Pacer
 from ldbulk.http.retry import RetryPolicy
 from ldbulk.http.scope import RequestScope, RunStats
+from ldbulk.http.transport import AiohttpTransport, MemoryTransport, Transport
 from ldbulk.manifest import ManifestError, ManifestSet, Problem, load_manifests, loads_manifest
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "AccessDecision",
     "AccessReason",
     "Action",
+    "AiohttpTransport",
     "ApplyStarted",
     "BadRequest",
     "Client",
@@ -72,6 +74,7 @@ __all__ = [
     "Link",
     "ManifestError",
     "ManifestSet",
+    "MemoryTransport",
     "NotFound",
     "Outcome",
     "Pacer",
@@ -96,6 +99,7 @@ __all__ = [
     "Target",
     "TargetResult",
     "Timeouts",
+    "Transport",
     "TransportError",
     "Unauthorized",
     "__version__",

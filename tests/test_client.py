@@ -308,6 +308,18 @@ async def test_a_delete_answered_404_at_once_still_raises(
         await client.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
 
 
+async def test_a_404_after_a_refused_429_is_not_taken_for_a_lost_delete(
+    mock: MemoryTransport, client: Client
+) -> None:
+    mock.add(
+        "DELETE", ONE, status=429, json={"code": "rate_limited", "message": "slow", "id": "r"},
+        headers={"Retry-After": "0"},
+    )
+    mock.add("DELETE", ONE, status=404, json={"code": "not_found", "message": "no", "id": "r"})
+    with pytest.raises(NotFound):
+        await client.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
+
+
 async def test_projects_follow_links_next_across_pages(
     mock: MemoryTransport, client: Client
 ) -> None:

@@ -11,10 +11,10 @@ import pytest
 import ldbulk
 from ldbulk import errors
 from ldbulk.api import limits, models, resources
-from ldbulk.http import client, pacer, retry
+from ldbulk.http import client, pacer, retry, transport
 
 # The modules whose classes and functions make up the client's public API.
-PUBLIC_MODULES = [client, errors, limits, models, pacer, resources, retry]
+PUBLIC_MODULES = [client, errors, limits, models, pacer, resources, retry, transport]
 
 # Defined in a public module, deliberately not exported, and why.
 INTERNAL = {
@@ -31,6 +31,8 @@ INTERNAL = {
     "ldbulk.http.retry.RetryBudget": "the run-wide retry allowance, built from RetryPolicy",
     "ldbulk.http.retry.RetryContext": "one operation's retry loop, from Client.retry_context",
     "ldbulk.http.retry.Attempt": "one try of a RetryContext",
+    "ldbulk.http.transport.SentRequest": "what MemoryTransport recorded, read through its requests",
+    "ldbulk.http.transport.canned": "the answer MemoryTransport builds from queued parts",
     "ldbulk.errors.status_error_class": "maps a status to its exception for the sans-I/O layer",
 }
 

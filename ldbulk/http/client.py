@@ -236,14 +236,16 @@ class Client:
         """Delete one integration (LaunchDarkly answers 204).
 
         A delete is retried after a lost answer; when the retry finds the integration gone
-        (404), the lost attempt did the deleting, so that counts as deleted too.
+        (404), the lost try did the deleting, so that counts as deleted too.
         """
         path = sansio.integration_path(project, environment, integration_key, integration_id)
         attempts: list[int] = []
         response = await self._exchange(
             sansio.ROUTE_DELETE, "DELETE", path, scope=scope, attempts=attempts
         )
-        if response.status == 404 and len(attempts) > 1:
+        # Only a try whose answer was lost (no answer, or a 5xx) may have deleted it; a 429
+        # before the 404 was refused, so that 404 is the integration's own.
+        if response.status == 404 and any(status == 0 or status >= 500 for status in attempts):
             return
         sansio.expect_no_content("DELETE", path, response)
 
