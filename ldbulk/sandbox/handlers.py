@@ -33,8 +33,6 @@ from ldbulk.sandbox.world import (
 
 DEFAULT_PAGE_LIMIT: Final = 20
 MAX_PAGE_LIMIT: Final = 1000
-_BSS: Final = sansio.BIG_SEGMENT_STORE
-_ONE: Final = f"{_BSS}/{{projectKey}}/{{environmentKey}}/{{integrationKey}}"
 
 # The fields of an integration a PATCH may change; the rest are LaunchDarkly's to set.
 _WRITABLE: Final = frozenset({"on", "tags", "name", "config"})
@@ -149,20 +147,20 @@ class Handlers:
         self._rng = rng
         self._drop_after_commit = drop_after_commit
 
-    def routes(self) -> list[tuple[str, str, Handler, bool]]:
-        """(method, URL pattern, handler, beta) of every API route.
+    def routes(self) -> list[tuple[str, Handler, bool]]:
+        """(route key, handler, beta) of every API route.
 
-        ``method pattern`` is the route's key in the stats, the same as ldbulk.api.sansio's
-        ``ROUTE_*`` names, so the sandbox's counts line up with the client's.
+        The keys are ldbulk.api.sansio's ``ROUTE_*`` ("METHOD pattern"): the client paces by
+        them and the sandbox counts by them, so both name a route the same way by construction.
         """
         return [
-            ("GET", _BSS, self.list_integrations, True),
-            ("POST", _ONE, self.create, True),
-            ("GET", f"{_ONE}/{{id}}", self.get, True),
-            ("PATCH", f"{_ONE}/{{id}}", self.patch, True),
-            ("DELETE", f"{_ONE}/{{id}}", self.delete, True),
-            ("GET", "/api/v2/projects", self.list_projects, False),
-            ("GET", "/api/v2/projects/{projectKey}/environments", self.list_environments, False),
+            (sansio.ROUTE_LIST, self.list_integrations, True),
+            (sansio.ROUTE_CREATE, self.create, True),
+            (sansio.ROUTE_GET, self.get, True),
+            (sansio.ROUTE_PATCH, self.patch, True),
+            (sansio.ROUTE_DELETE, self.delete, True),
+            (sansio.ROUTE_PROJECTS, self.list_projects, False),
+            (sansio.ROUTE_ENVIRONMENTS, self.list_environments, False),
         ]
 
     # -- looking up what the URL names ---------------------------------------------------

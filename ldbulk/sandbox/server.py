@@ -110,9 +110,10 @@ class Sandbox:
             ]
         )
         handlers = Handlers(self._store, self._rng, drop_after_commit=options.drop_after_commit)
-        for method, pattern, handler, beta in handlers.routes():
+        for key, handler, beta in handlers.routes():
+            method, pattern = key.split(" ", 1)
             route = app.router.add_route(method, pattern, handler)
-            routes[route] = ApiRoute(key=f"{method} {pattern}", beta=beta)
+            routes[route] = ApiRoute(key=key, beta=beta)
         app.router.add_get("/_sandbox/stats", self._stats_endpoint)
         app.router.add_get("/_sandbox/integrations", self._integrations_endpoint)
         app.router.add_post("/_sandbox/reset", self._reset_endpoint)
