@@ -21,6 +21,7 @@ from ldbulk.api.models import (
     Target,
 )
 from ldbulk.engine.apply import ApplyStarted, apply
+from ldbulk.engine.export import ExportResult, SkippedIntegration, export
 from ldbulk.engine.journal import Journal, read_settled
 from ldbulk.engine.plan import Action, PlanItem, plan
 from ldbulk.engine.provision import Provisioner, provision
@@ -65,6 +66,7 @@ __all__ = [
     "DynamoDBConfig",
     "Environment",
     "ErrorBody",
+    "ExportResult",
     "Forbidden",
     "HTTPStatusError",
     "Integration",
@@ -92,6 +94,7 @@ __all__ = [
     "RetryPolicy",
     "RunStats",
     "ServerError",
+    "SkippedIntegration",
     "Stopped",
     "StoreConfig",
     "StoreIntegrationError",
@@ -104,6 +107,7 @@ __all__ = [
     "Unauthorized",
     "__version__",
     "apply",
+    "export",
     "load_manifests",
     "loads_manifest",
     "parse_rate_limit",

@@ -16,6 +16,7 @@ from ldbulk._version import __version__
 from ldbulk.cli import logs
 from ldbulk.cli.apply import apply
 from ldbulk.cli.common import load, manifest_options, manifest_paths, stdout
+from ldbulk.cli.export import export_command
 from ldbulk.cli.plan import plan_command
 from ldbulk.cli.status import status
 from ldbulk.sandbox.cli import sandbox_command
@@ -48,7 +49,7 @@ def validate(manifests: tuple[Path, ...], **kwargs: Any) -> None:
     )
 
 
-for command in (plan_command, apply, status, sandbox_command):
+for command in (plan_command, apply, status, export_command, sandbox_command):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,85 @@
+"""``ldbulk export``: the account's integrations as a manifest, to bring them under one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.text import Text
+
+from ldbulk.api.models import KEY_PATTERN
+from ldbulk.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageFailure,
+    api_from,
+    api_options,
+    run,
+    stderr,
+)
+from ldbulk.engine.export import ExportResult, export
+from ldbulk.files import write_atomically
+from ldbulk.text import printable
+
+
+@click.command("export")
+@api_options
+@click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    metavar="KEY",
+    help="Export only this project's integrations. Repeatable; default: every project.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the manifest to FILE (atomically) instead of stdout.",
+)
+def export_command(projects: tuple[str, ...], output: Path | None, **kwargs: Any) -> None:
+    """Write the account's integrations as a manifest (secrets as ${VAR} references). Reads
+    only."""
+    for project in projects:
+        if not KEY_PATTERN.fullmatch(project):
+            raise UsageFailure(f"--project: {printable(project)!r} is not a project key")
+    api = api_from(kwargs)
+    client = api.client()
+
+    async def go() -> ExportResult:
+        async with client:
+            return await export(client, projects=projects)
+
+    result = run(go(), client)
+    text = result.to_yaml()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        try:
+            write_atomically(output, text)
+        except OSError as exc:
+            click.echo(f"ldbulk: cannot write {output}: {type(exc).__name__}", err=True)
+            raise SystemExit(EXIT_FAILED) from None
+    _summary(result, projects)
+    raise SystemExit(EXIT_FAILED if result.skipped else EXIT_OK)
+
+
+def _summary(result: ExportResult, projects: tuple[str, ...]) -> None:
+    """On stderr: what was left out, projects without integrations, the variables to set."""
+    for item in result.skipped:
+        where = f"{item.project}/{item.environment}/{item.integration}"
+        line = Text(printable(f"skipped {where}: {item.reason}"))
+        stderr.print(line, style="red", soft_wrap=True)
+    exported = {target["project"] for target in result.document["targets"]}
+    for project in projects:
+        if project not in exported:
+            stderr.print(Text(f"no integrations exported from project {project}"), style="yellow")
+    stores = len(result.document["stores"])
+    targets = sum(len(target["environments"]) for target in result.document["targets"])
+    stderr.print(f"{targets} integration(s) exported as {stores} store(s).")
+    if result.variables:
+        # Names only: the values are the secrets LaunchDarkly holds, which never leave it here.
+        stderr.print("Set these variables to the stores' secrets before using the manifest:")
+        for variable, users in result.variables.items():
+            stderr.print(Text(f"  {variable}  ({', '.join(users)})"), soft_wrap=True)
