@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_cli import EXAMPLE, SandboxProcess, SlowRun, ldbulk, start_sandbox
+from test_cli import EXAMPLE, SECRETS, SandboxProcess, SlowRun, ldbulk, start_sandbox
 
 EXPLICIT = """\
 version: 1
@@ -221,3 +221,19 @@ def test_sigterm_sends_no_create_that_was_waiting_on_the_pacer(tmp_path: Path) -
         assert outcomes.count("created") == run.stored() == 5
         assert outcomes.count("skipped") == 25
         assert "--resume" in stderr and f"{report}.journal" in stderr
+
+
+def test_plan_shows_drift_field_by_field_and_never_a_secret(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    applied = ldbulk("apply", str(EXAMPLE), sandbox=sandbox)
+    assert applied.returncode == 0, applied.stderr
+    moved = write(tmp_path, EXAMPLE.read_text().replace("redis.demo.internal", "redis-moved.lan"))
+    result = ldbulk("plan", str(moved), sandbox=sandbox, env={"COLUMNS": "300"})
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.strip().splitlines()[-2]
+    assert "0 to create" in summary and " 0 drifted" not in summary, summary
+    assert "config.host: redis.demo.internal → redis-moved.lan" in result.stdout
+    assert "not compared: password" in result.stdout
+    for secret in SECRETS.values():
+        assert secret not in result.stdout + result.stderr

@@ -1,0 +1,94 @@
+"""How an existing integration differs from its target: a pure comparison, no I/O.
+
+LaunchDarkly returns an integration's ``config`` only when it is read by id, and redacts the
+formVariables it marks secret (the Redis password): those cannot be compared, and are named as
+such rather than taken to match. Every other field is compared as LaunchDarkly stores it (the
+port as a string). What is shown never holds a secret or a value that came from a ``${...}``
+reference: the wanted side shows the reference, the current side passes through the target's
+``redact``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from ldbulk.api.models import (
+    Integration,
+    Target,
+    api_name,
+    form_fields,
+    is_secret,
+    redacted_on_read,
+)
+
+HIDDEN: Final = "(hidden)"
+
+
+@attrs.frozen(kw_only=True)
+class FieldChange:
+    """One field that differs: its API name, and both sides as they may be shown."""
+
+    field: str
+    current: str
+    wanted: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.current} → {self.wanted}"
+
+
+@attrs.frozen(kw_only=True)
+class Drift:
+    """The fields that differ, and those that could not be compared (redacted on read)."""
+
+    changes: tuple[FieldChange, ...] = ()
+    uncompared: tuple[str, ...] = ()
+
+
+def compare(target: Target, integration: Integration) -> Drift:
+    """How ``integration`` (read by id) differs from what ``target`` asks for."""
+    config = target.config
+    wanted = config.to_api()
+    current: Mapping[str, Any] = integration.config or {}
+    changes: list[FieldChange] = []
+    uncompared: list[str] = []
+    for field in form_fields(type(config)):
+        name = api_name(field)
+        if redacted_on_read(field):
+            if wanted[name]:
+                uncompared.append(name)
+            continue
+        if current.get(name) == wanted[name]:
+            continue
+        reference = config.references.get(field.name)
+        shown = reference or (HIDDEN if is_secret(field) else _show(wanted[name]))
+        was = HIDDEN if is_secret(field) else config.redact(_show(current.get(name)))
+        changes.append(FieldChange(field=f"config.{name}", current=was, wanted=shown))
+    for name, have, want in (
+        ("on", integration.on, target.on),
+        ("tags", sorted(integration.tags), sorted(target.tags)),
+    ):
+        if have != want:
+            changes.append(
+                FieldChange(field=name, current=config.redact(_show(have)), wanted=_show(want))
+            )
+    # No name template in the manifest: the name is not managed, whatever it is.
+    if target.name is not None and integration.name != target.name:
+        changes.append(
+            FieldChange(
+                field="name", current=config.redact(_show(integration.name)), wanted=target.name
+            )
+        )
+    return Drift(changes=tuple(changes), uncompared=tuple(uncompared))
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)

@@ -1,0 +1,97 @@
+"""Drift: how existing integrations differ from the manifest, shown without a secret."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from ldbulk.api.models import DynamoDBConfig, Integration, RedisConfig, Target
+from ldbulk.engine.drift import HIDDEN, compare
+from ldbulk.engine.plan import Action, plan
+from ldbulk.engine.provision import provision
+from ldbulk.http.client import Client
+from ldbulk.sandbox import Sandbox
+
+SandboxFactory = Callable[..., Awaitable[Sandbox]]
+
+REDIS = RedisConfig(host="redis-a.internal", port=6379, password="pw-1f3a")
+DYNAMO = DynamoDBConfig(
+    table_name="segments",
+    region="eu-west-1",
+    role_arn="arn:aws:iam::123456789012:role/ld",
+    external_id="ext-9b2c",
+)
+
+
+def read_back(target: Target, config: dict[str, Any], **fields: Any) -> Integration:
+    """The integration as a read by id answers it."""
+    return Integration(
+        id="i-1",
+        integration_key=target.integration_key,
+        project_key=target.project,
+        environment_key=target.environment,
+        config=config,
+        **fields,
+    )
+
+
+def test_an_integration_as_the_manifest_says_has_no_changes_but_names_the_redacted_secret() -> None:
+    target = Target(project="p", environment="e", config=REDIS)
+    answer = {**REDIS.to_api(), "password": "********"}
+    drift = compare(target, read_back(target, answer))
+    assert drift.changes == ()
+    assert drift.uncompared == ("password",)
+
+
+def test_each_differing_field_is_named_with_both_sides() -> None:
+    target = Target(project="p", environment="e", config=REDIS, on=True, tags=("a",), name="n")
+    answer = {**REDIS.to_api(), "host": "redis-b.internal", "port": "6380"}
+    drift = compare(target, read_back(target, answer, on=False, tags=("a",), name="old"))
+    assert [str(change) for change in drift.changes] == [
+        "config.host: redis-b.internal → redis-a.internal",
+        "config.port: 6380 → 6379",
+        "on: false → true",
+        "name: old → n",
+    ]
+
+
+def test_a_value_from_a_reference_is_shown_as_its_reference_on_both_sides() -> None:
+    config = attrs.evolve(REDIS, references={"host": "${REDIS_HOST}"})
+    target = Target(project="p", environment="e", config=config)
+    # What LaunchDarkly holds quotes the new value (say, a host moved back and forth).
+    answer = {**REDIS.to_api(), "host": "redis-a.internal.old"}
+    (change,) = compare(target, read_back(target, answer)).changes
+    assert change.wanted == "${REDIS_HOST}"
+    assert "redis-a.internal" not in str(change)
+
+
+def test_a_secret_that_launchdarkly_returns_is_compared_but_never_shown() -> None:
+    target = Target(project="p", environment="e", config=DYNAMO)
+    answer = {**DYNAMO.to_api(), "externalId": "ext-other-77"}
+    (change,) = compare(target, read_back(target, answer)).changes
+    assert (change.field, change.current, change.wanted) == ("config.externalId", HIDDEN, HIDDEN)
+
+
+async def test_plan_lists_exactly_the_drifted_integrations_with_one_read_each(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=3)
+    targets = [
+        Target(project="proj-001", environment=f"env-00{i}", config=REDIS) for i in (1, 2, 3)
+    ]
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        await provision(client, targets)
+        moved = attrs.evolve(REDIS, host="redis-moved.internal")
+        wanted = [targets[0], attrs.evolve(targets[1], config=moved), targets[2]]
+        before = client.stats.requests
+        items = await plan(client, wanted)
+        sent = client.stats.requests - before
+        quick = await plan(client, wanted, drift=False)
+    assert [item.action for item in items] == [Action.EXISTS, Action.DRIFTED, Action.EXISTS]
+    assert [str(change) for change in items[1].drift.changes] == [
+        "config.host: redis-a.internal → redis-moved.internal"
+    ]
+    assert sent == 1 + 3  # the listing, and one read by id per existing integration
+    assert [item.action for item in quick] == [Action.EXISTS] * 3
