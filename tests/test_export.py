@@ -1,0 +1,230 @@
+"""``export``: an account's integrations, set up without ldbulk, become a manifest that ``plan``
+finds all in place, with secrets as references and never as values."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+from test_cli import ldbulk as run_ldbulk
+from test_cli import start_sandbox
+
+import ldbulk
+from ldbulk.cli.main import main
+from ldbulk.sandbox import Sandbox
+
+SandboxFactory = Callable[..., Awaitable[Sandbox]]
+
+REDIS_PASSWORD = "redis-pw-export-41d7"
+EXTERNAL_ID = "ext-id-export-9b3c"
+REDIS = ldbulk.RedisConfig(host="redis.internal", password=REDIS_PASSWORD, tls_enabled=True)
+DYNAMODB = ldbulk.DynamoDBConfig(
+    table_name="ld-big-segments",
+    region="eu-west-1",
+    role_arn="arn:aws:iam::123456789012:role/launchdarkly",
+    external_id=EXTERNAL_ID,
+)
+SECRETS = {"redis": REDIS_PASSWORD, "dynamodb": EXTERNAL_ID}
+
+
+def by_hand() -> list[ldbulk.Target]:
+    """Two setups across two projects, each environment's name written out in full, as a
+    person clicking through LaunchDarkly's UI would have left them."""
+    redis = [("proj-001", "env-001"), ("proj-001", "env-002"), ("proj-002", "env-001")]
+    dynamodb = [("proj-001", "env-003"), ("proj-002", "env-002"), ("proj-002", "env-003")]
+    return [
+        ldbulk.Target(
+            project=project,
+            environment=environment,
+            config=REDIS,
+            on=True,
+            tags=("big-segments",),
+            name=f"Big segments for {project}/{environment}",
+        )
+        for project, environment in redis
+    ] + [
+        ldbulk.Target(project=project, environment=environment, config=DYNAMODB)
+        for project, environment in dynamodb
+    ]
+
+
+async def account(make_sandbox: SandboxFactory) -> ldbulk.Client:
+    """A client of a sandbox whose integrations were set up by hand (see :func:`by_hand`)."""
+    sandbox = await make_sandbox(projects=2, environments=3)
+    async with ldbulk.Client(sandbox.token, base_url=sandbox.url) as client:
+        report = await ldbulk.provision(client, by_hand())
+    assert report.counts["created"] == 6, report.counts
+    return ldbulk.Client(sandbox.token, base_url=sandbox.url)
+
+
+def variable_values(result: ldbulk.ExportResult) -> dict[str, str]:
+    """Each variable set to the secret LaunchDarkly holds for its stores, as a user would."""
+    stores = result.document["stores"]
+    return {
+        variable: SECRETS[stores[users[0]]["integration"]]
+        for variable, users in result.variables.items()
+    }
+
+
+async def test_export_makes_one_store_per_setup_with_secrets_as_references(
+    make_sandbox: SandboxFactory,
+) -> None:
+    async with await account(make_sandbox) as client:
+        result = await ldbulk.export(client)
+        requests = client.stats.requests
+    document = result.document
+    assert list(document) == ["version", "stores", "targets"]
+    assert document["version"] == 1
+    stores = document["stores"]
+    assert sorted(stores) == ["dynamodb-ld-big-segments-eu-west-1", "redis-redis.internal"]
+    redis = stores["redis-redis.internal"]
+    # The names written out per environment come back as one template.
+    assert redis["name"] == "Big segments for {project}/{environment}"
+    assert (redis["on"], redis["tags"]) == (True, ["big-segments"])
+    assert redis["config"] == {
+        "host": "redis.internal",
+        "port": 6379,
+        "username": "",
+        "password": "${LD_REDIS_PASSWORD_REDIS_INTERNAL}",
+        "tlsEnabled": True,
+    }
+    dynamodb = stores["dynamodb-ld-big-segments-eu-west-1"]["config"]
+    assert dynamodb["externalId"] == "${LD_DYNAMODB_EXTERNAL_ID_LD_BIG_SEGMENTS_EU_WEST_1}"
+    assert result.variables == {
+        "LD_DYNAMODB_EXTERNAL_ID_LD_BIG_SEGMENTS_EU_WEST_1": (
+            "dynamodb-ld-big-segments-eu-west-1",
+        ),
+        "LD_REDIS_PASSWORD_REDIS_INTERNAL": ("redis-redis.internal",),
+    }
+    assert document["targets"] == [
+        {
+            "project": "proj-001",
+            "environments": ["env-003"],
+            "store": "dynamodb-ld-big-segments-eu-west-1",
+        },
+        {
+            "project": "proj-001",
+            "environments": ["env-001", "env-002"],
+            "store": "redis-redis.internal",
+        },
+        {
+            "project": "proj-002",
+            "environments": ["env-002", "env-003"],
+            "store": "dynamodb-ld-big-segments-eu-west-1",
+        },
+        {"project": "proj-002", "environments": ["env-001"], "store": "redis-redis.internal"},
+    ]
+    assert result.skipped == ()
+    # One list, then one read by id per integration: the list carries no config.
+    assert requests == 1 + 6
+    text = result.to_yaml() + repr(result)
+    assert REDIS_PASSWORD not in text and EXTERNAL_ID not in text
+
+
+async def test_an_exported_manifest_plans_every_target_as_existing(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    async with await account(make_sandbox) as client:
+        result = await ldbulk.export(client)
+        path = tmp_path / "exported.yaml"
+        path.write_text(result.to_yaml(), encoding="utf-8")
+        loaded = ldbulk.load_manifests([path], env=variable_values(result))
+        targets = await ldbulk.resolve_targets(loaded, client)
+        items = await ldbulk.plan(client, targets)
+    # EXISTS, not DRIFTED: plan read each integration back and found it as the manifest says.
+    assert {item.action for item in items} == {ldbulk.Action.EXISTS}
+    # The manifest describes exactly what was set up, secrets included once resolved.
+    described = {(t.key, t.config, t.on, t.tags, t.name) for t in targets}
+    assert described == {(t.key, t.config, t.on, t.tags, t.name) for t in by_hand()}
+    assert "&" not in path.read_text() and "*" not in path.read_text()  # no YAML aliases
+
+
+async def test_an_unset_redis_password_stays_empty_and_apart_from_a_set_one(
+    make_sandbox: SandboxFactory,
+) -> None:
+    async with await account(make_sandbox) as client:
+        open_redis = ldbulk.RedisConfig(host="redis.internal", tls_enabled=True)
+        await ldbulk.provision(
+            client,
+            [ldbulk.Target(project="proj-002", environment="env-003", config=open_redis)],
+        )
+        result = await ldbulk.export(client, projects=["proj-002"])
+    stores = result.document["stores"]
+    open_store = next(s for s in stores.values() if s["config"].get("password") == "")
+    assert open_store["config"]["host"] == "redis.internal"
+    # Only the stores with a secret need a variable.
+    assert len(stores) == 3 and len(result.variables) == 2
+
+
+async def test_export_of_some_projects_reads_only_their_integrations(
+    make_sandbox: SandboxFactory,
+) -> None:
+    async with await account(make_sandbox) as client:
+        result = await ldbulk.export(client, projects=["proj-002", "no-such-project"])
+        requests = client.stats.requests
+    assert [target["project"] for target in result.document["targets"]] == ["proj-002"] * 2
+    # The list, then reads of proj-002's three integrations only.
+    assert requests == 1 + 3
+
+
+def world_with_integrations() -> Mapping[str, Any]:
+    environments = [{"key": key} for key in ("production", "staging", "qa")]
+    return {
+        "projects": [
+            {"key": "web", "environments": environments},
+            {"key": "mobile", "environments": environments},
+        ],
+        "integrations": [
+            {
+                "projectKey": project,
+                "environmentKey": environment,
+                "integrationKey": key,
+                "config": REDIS.to_api() if key == "redis" else DYNAMODB.to_api(),
+                "on": True,
+            }
+            for project, environment, key in [
+                ("web", "production", "redis"),
+                ("web", "staging", "redis"),
+                ("mobile", "production", "dynamodb"),
+                ("mobile", "qa", "dynamodb"),
+            ]
+        ],
+    }
+
+
+def test_the_export_command_writes_a_manifest_that_plans_clean_and_leaks_no_secret(
+    tmp_path: Path,
+) -> None:
+    world = tmp_path / "world.json"
+    world.write_text(json.dumps(world_with_integrations()), encoding="utf-8")
+    output = tmp_path / "out" / "stores.yaml"
+    with start_sandbox("--world", str(world)) as sandbox:
+        exported = run_ldbulk("export", "-o", str(output), sandbox=sandbox, secrets=False)
+        assert exported.returncode == 0, exported.stderr
+        document = yaml.safe_load(output.read_text(encoding="utf-8"))
+        variables = re.findall(r"LD_[A-Z0-9_]+", exported.stderr)
+        assert sorted(set(variables)) == [
+            "LD_DYNAMODB_EXTERNAL_ID_LD_BIG_SEGMENTS_EU_WEST_1",
+            "LD_REDIS_PASSWORD_REDIS_INTERNAL",
+        ]
+        env = {name: EXTERNAL_ID if "DYNAMODB" in name else REDIS_PASSWORD for name in variables}
+        planned = run_ldbulk("plan", str(output), sandbox=sandbox, env=env, secrets=False)
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.startswith("4 targets: 0 to create,"), planned.stdout
+    assert "0 drifted" in planned.stdout
+    assert len(document["stores"]) == 2 and exported.stdout == ""
+    everything = exported.stdout + exported.stderr + output.read_text(encoding="utf-8")
+    assert REDIS_PASSWORD not in everything and EXTERNAL_ID not in everything
+
+
+def test_a_project_option_that_is_no_project_key_is_a_usage_error() -> None:
+    result = CliRunner().invoke(
+        main, ["export", "--project", "../admin"], env={"LD_ACCESS_TOKEN": "api-x"}
+    )
+    assert result.exit_code == 2
+    assert "not a project key" in result.output
