@@ -228,3 +228,28 @@ def test_a_project_option_that_is_no_project_key_is_a_usage_error() -> None:
     )
     assert result.exit_code == 2
     assert "not a project key" in result.output
+
+
+async def test_odd_hosts_and_names_still_export_to_a_manifest_that_loads(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=2)
+    # A variable named after this host would end in _TOKEN, which the loader refuses; a name
+    # with braces must not read as placeholders.
+    redis = ldbulk.RedisConfig(host="CI_TOKEN", password=REDIS_PASSWORD)
+    odd = [
+        ldbulk.Target(
+            project="proj-001", environment=env, config=redis, name=f"{{legacy}} store of {env}"
+        )
+        for env in ("env-001", "env-002")
+    ]
+    async with ldbulk.Client(sandbox.token, base_url=sandbox.url) as client:
+        await ldbulk.provision(client, odd)
+        result = await ldbulk.export(client)
+    assert list(result.variables) == ["LD_REDIS_PASSWORD_CI_TOKEN_VALUE"]
+    loaded = ldbulk.loads_manifest(result.to_yaml(), env=variable_values(result))
+    (store,) = loaded.stores
+    assert store.name == "redis-ci_token"
+    assert [store.render_name("proj-001", env) for env in ("env-001", "env-002")] == [
+        target.name for target in odd
+    ]
