@@ -253,3 +253,49 @@ async def test_odd_hosts_and_names_still_export_to_a_manifest_that_loads(
     assert [store.render_name("proj-001", env) for env in ("env-001", "env-002")] == [
         target.name for target in odd
     ]
+
+
+def listed(env: str, key: str, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "_id": f"id-{env}",
+        "integrationKey": key,
+        "projectKey": "web",
+        "environmentKey": env,
+    }
+    if config is not None:
+        item["config"] = dict(config)
+    return item
+
+
+async def test_what_a_manifest_cannot_describe_is_skipped_and_what_vanished_is_left_out() -> None:
+    transport = ldbulk.MemoryTransport()
+    base = "/api/v2/integration-capabilities/big-segment-store"
+    items = [
+        listed("a", "kafka"),
+        listed("b", "redis"),
+        listed("c", "redis"),
+        listed("d", "dynamodb"),
+    ]
+    transport.add("GET", base, json={"items": items})
+    transport.add("GET", f"{base}/web/b/redis/id-b", 404, json={"code": "not_found"})
+    bad_port = {"host": "redis.internal", "port": "99999", "password": "********"}
+    transport.add("GET", f"{base}/web/c/redis/id-c", json=listed("c", "redis", bad_port))
+    transport.add(
+        "GET", f"{base}/web/d/dynamodb/id-d", json=listed("d", "dynamodb", DYNAMODB.to_api())
+    )
+    async with ldbulk.Client(
+        "api-test", base_url="http://127.0.0.1:1", transport=transport
+    ) as client:
+        result = await ldbulk.export(client)
+    assert [(s.environment, s.integration) for s in result.skipped] == [
+        ("a", "kafka"),
+        ("c", "redis"),
+    ]
+    assert "port" in result.skipped[1].reason
+    # The integration deleted between the list and its read is simply no longer there.
+    assert result.document["targets"] == [
+        {"project": "web", "environments": ["d"], "store": "dynamodb-ld-big-segments-eu-west-1"}
+    ]
+    # The unknown integration is never read by id.
+    assert len(transport.requests) == 1 + 3
+    assert EXTERNAL_ID not in repr(result) + result.to_yaml()
