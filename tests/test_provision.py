@@ -19,6 +19,7 @@ from ldbulk.engine.report import Outcome
 from ldbulk.errors import TransportError
 from ldbulk.http.client import Client
 from ldbulk.http.retry import RetryPolicy
+from ldbulk.http.scope import RequestScope
 from ldbulk.http.transport import MemoryTransport, SentRequest, canned
 
 BASE = "http://127.0.0.1:9"
@@ -288,3 +289,45 @@ async def test_no_secret_reaches_the_report(client: Client, mocked: MemoryTransp
 def test_concurrency_must_be_positive(client: Client) -> None:
     with pytest.raises(ValueError, match="concurrency"):
         Provisioner(client, concurrency=0)
+
+
+async def test_a_create_is_not_sent_again_when_the_listing_that_would_settle_it_fails(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, status=502, json=error("bad_gateway"))
+    mocked.add("GET", LIST, status=503, json=error("unavailable"), repeat=True)
+    async with client:
+        report = await provision(client, [target("prod")])
+    (result,) = report.results
+    assert posts(mocked) == 1
+    assert result.outcome is Outcome.FAILED
+    assert result.error is not None and "not retried" in result.error.message
+
+
+async def test_creates_failing_together_share_one_settling_listing(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", LIST, json=listing())
+    mocked.add("POST", CREATE, status=502, json=error("bad_gateway"), repeat=True)
+    found = [integration(f"e{i}") for i in range(8)]
+    mocked.add("GET", LIST, json=listing(*found), repeat=True)
+    async with client:
+        report = await Provisioner(client, concurrency=8).run([target(f"e{i}") for i in range(8)])
+    gets = sum(1 for request in mocked.requests if request.method == "GET")
+    assert posts(mocked) == 8
+    assert gets == 2  # the first listing, and one shared by all eight
+    assert report.counts["created"] == 8
+
+
+async def test_a_run_stopped_before_it_starts_sends_nothing(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    stop = asyncio.Event()
+    stop.set()
+    async with client:
+        report = await Provisioner(client).run(
+            [target("a"), target("b")], scope=RequestScope(stop=stop)
+        )
+    assert mocked.requests == []
+    assert [r.outcome for r in report.results] == [Outcome.SKIPPED] * 2

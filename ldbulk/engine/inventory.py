@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Final
 
 from ldbulk.api.models import Integration
 from ldbulk.engine.report import Key
@@ -11,12 +12,16 @@ from ldbulk.errors import LdbulkError
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
 
+# How long a settling listing waits before it is sent, so that creates failing about together
+# (their answers arrive a few milliseconds apart) share one listing that went out after each.
+BATCH_S: Final = 0.05
+
 
 class Inventory:
     """The account's integrations by (project, environment, integration key), from list-all.
 
     Refreshes are single-flight: when many creates fail at once, they share one list request
-    that started after all of them failed, instead of sending one each.
+    sent after all of them failed, instead of sending one each.
     """
 
     def __init__(self, client: Client, scope: RequestScope | None = None) -> None:
@@ -24,7 +29,8 @@ class Inventory:
         self._scope = scope
         self._ids: dict[Key, str] = {}
         self._refresh: asyncio.Task[None] | None = None
-        self._refresh_started = -1.0
+        self._sent_after = -1.0  # the latest listing's request goes out no earlier than this
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def get(self, key: Key) -> str | None:
         """The id of the integration at ``key`` as of the last listing, if any."""
@@ -35,29 +41,39 @@ class Inventory:
         self._ids[key_of(integration)] = integration.id
 
     async def refresh(self, *, newer_than: float | None = None) -> None:
-        """List the integrations again, unless a listing started after ``newer_than`` will do."""
+        """The first listing (no ``newer_than``), bound to the run's stop signal; or a listing
+        sent after ``newer_than``, shared with every caller it can answer.
+
+        A settling listing is the one request a stopped run still sends (it tells whether an
+        unclear create was applied), so it is only counted for the run, not stopped with it.
+        """
         loop = asyncio.get_running_loop()
-        if self._refresh is not None and (
-            newer_than is None or self._refresh_started >= newer_than
-        ):
+        if newer_than is None:
+            self._sent_after = loop.time()
+            task = asyncio.ensure_future(self._load(0.0, self._scope))
+        elif self._refresh is not None and self._sent_after >= newer_than:
             await asyncio.shield(self._refresh)
             return
-        self._refresh_started = loop.time()
-        self._refresh = asyncio.ensure_future(self._load())
-        await asyncio.shield(self._refresh)
+        else:
+            self._sent_after = loop.time() + BATCH_S
+            counted = RequestScope(meter=self._scope.meter) if self._scope is not None else None
+            task = asyncio.ensure_future(self._load(BATCH_S, counted))
+        self._refresh = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await asyncio.shield(task)
 
     async def aclose(self) -> None:
-        """Cancel a listing still under way (its waiters are gone), and wait for it to end."""
-        if self._refresh is not None and not self._refresh.done():
-            self._refresh.cancel()
+        """Cancel the listings still under way (their waiters are gone), and wait for them."""
+        for task in list(self._tasks):
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, LdbulkError):
-                await self._refresh
+                await task
 
-    async def _load(self) -> None:
-        # The listing that settles an unclear create is the one request a stopped run still
-        # sends, so it is not bound to the stop signal: only counted for the run.
-        counted = RequestScope(meter=self._scope.meter) if self._scope is not None else None
-        integrations = await self._client.list_integrations(scope=counted)
+    async def _load(self, delay: float, scope: RequestScope | None) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        integrations = await self._client.list_integrations(scope=scope)
         self._ids = {key_of(integration): integration.id for integration in integrations}
 
 

@@ -151,6 +151,8 @@ class _Run:
 
     async def _plan(self) -> None:
         """List existing integrations once; a failure here is every target's failure."""
+        if self.scope.stopped:
+            return  # stopped before it began: nothing is sent, every target is skipped
         try:
             await self.inventory.refresh()
         except Unauthorized as exc:
@@ -256,8 +258,10 @@ class _Run:
                 except Unauthorized as exc:
                     self.refused = exc
                     return _Verdict.of(Outcome.UNAUTHORIZED, exc, sent)
-                except LdbulkError:
-                    pass  # could not look: retrying is still safe, a second create gets a 409
+                except LdbulkError as exc:
+                    # Without the listing nobody knows whether the create was applied, and
+                    # sending it again blindly is what the engine never does.
+                    return self._unsettled(error, exc, sent)
                 found = self.inventory.get(target.key)
                 if found is not None:
                     return _Verdict(
@@ -272,6 +276,19 @@ class _Run:
         except Stopped:  # before a create's turn came, or while backing off before the next
             return self._stopped(error, sent)
         raise AssertionError("unreachable: every attempt returns or is retried")
+
+    @staticmethod
+    def _unsettled(error: LdbulkError | None, listing: LdbulkError, attempts: int) -> _Verdict:
+        """A create failed unclearly and the listing that would settle it failed too."""
+        assert error is not None
+        outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
+        verdict = _Verdict.of(outcome, error, attempts)
+        assert verdict.error is not None
+        message = (
+            f"{verdict.error.message} (not retried: whether it was applied is unknown, the "
+            f"listing that would tell failed: {listing}; a re-run settles it)"
+        )
+        return attrs.evolve(verdict, error=attrs.evolve(verdict.error, message=message))
 
     @staticmethod
     def _stopped(error: LdbulkError | None, attempts: int) -> _Verdict:
