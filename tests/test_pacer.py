@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from ldbulk.api.limits import MAX_WAIT_S, RESET_MARGIN_S, RateLimitState
+from ldbulk.errors import Stopped
 from ldbulk.http.pacer import Pacer
 
 Limits = RateLimitState
@@ -282,3 +283,24 @@ async def test_waiting_for_a_spent_budget_is_a_pause_too() -> None:
     assert heard == [pytest.approx(EPOCH + 4 + RESET_MARGIN_S, abs=0.01)]
     assert pacer.stats.paused_s == pytest.approx(4 + RESET_MARGIN_S, abs=0.01)
     assert pacer.stats.throttled == 0
+
+
+@EXACT_TICKS
+async def test_a_stop_ends_the_wait_for_the_users_ceiling_at_once() -> None:
+    pacer = Pacer(max_per_window=4, wall_clock=wall())  # one request every 2.5 s
+    stop = asyncio.Event()
+    start = now()
+
+    async def one() -> str:
+        try:
+            await pacer.acquire(ROUTE, stop=stop)
+        except Stopped:
+            return "stopped"
+        return "sent"
+
+    waiting = [asyncio.ensure_future(one()) for _ in range(4)]
+    await asyncio.sleep(0.3)
+    stop.set()
+    outcomes = await asyncio.gather(*waiting)
+    assert outcomes == ["sent", "stopped", "stopped", "stopped"]
+    assert now() - start < 1.0  # fake clock: the stop did not wait for the next turn

@@ -33,6 +33,24 @@ async def _first_of(news: asyncio.Event, stop: asyncio.Event | None, *, seconds:
         await asyncio.gather(*waiters, return_exceptions=True)
 
 
+async def _bucket_turn(bucket: AsyncLimiter, stop: asyncio.Event | None) -> None:
+    """Take a turn from the user's ceiling, unless the run is stopped while waiting for it: a
+    low ``--max-rate`` spaces requests seconds apart, and a stop must not wait that out."""
+    if stop is None or bucket.has_capacity():
+        await bucket.acquire()
+        return
+    turn = asyncio.ensure_future(bucket.acquire())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({turn, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in (turn, stopped):
+            waiter.cancel()
+        await asyncio.gather(turn, stopped, return_exceptions=True)
+    if turn.cancelled():
+        raise Stopped("not sent: the run was stopped")
+
+
 # Two resets closer than this name the same window (the conversion to loop time jitters).
 _SAME_WINDOW_S: Final = 0.05
 
@@ -190,7 +208,7 @@ class Pacer:
                 self._news = asyncio.Event()
             await _first_of(self._news, stop, seconds=wait)
         if self._bucket is not None:
-            await self._bucket.acquire()
+            await _bucket_turn(self._bucket, stop)
         if stop is not None and stop.is_set():
             raise Stopped("not sent: the run was stopped")
         for key in ("global", "token", route):
