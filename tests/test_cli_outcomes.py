@@ -237,3 +237,41 @@ def test_plan_shows_drift_field_by_field_and_never_a_secret(
     assert "not compared: password" in result.stdout
     for secret in SECRETS.values():
         assert secret not in result.stdout + result.stderr
+
+
+def test_a_journal_that_cannot_be_written_is_bad_input_and_nothing_is_sent(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    result = ldbulk(
+        "apply", str(EXAMPLE), "--journal", str(blocker / "run.journal"), sandbox=sandbox
+    )
+    assert result.returncode == 2, result.stderr
+    assert "journal" in result.stderr and "Traceback" not in result.stderr
+    assert sandbox.get("/_sandbox/stats")["total"] == 0
+
+
+def test_the_report_may_not_overwrite_the_journal_being_resumed(tmp_path: Path) -> None:
+    journal = tmp_path / "r.json.journal"
+    result = ldbulk(
+        "apply", str(EXAMPLE), "--resume", str(journal), "--journal", str(tmp_path / "new"),
+        "--report", str(journal),
+    )
+    assert result.returncode == 2
+    assert "same file" in result.stderr
+
+
+def test_resuming_into_a_new_journal_carries_the_settled_results_over(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first.journal", tmp_path / "second.journal"
+    assert ldbulk("apply", str(EXAMPLE), "--journal", str(first), sandbox=sandbox).returncode == 0
+    resumed = ldbulk(
+        "apply", str(EXAMPLE), "--resume", str(first), "--journal", str(second), sandbox=sandbox
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    header, *lines = second.read_text().splitlines()
+    assert json.loads(header)["kind"] == "ldbulk-journal"
+    assert len(lines) == 9
+    assert {json.loads(line)["outcome"] for line in lines} == {"created"}

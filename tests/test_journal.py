@@ -121,3 +121,15 @@ def test_a_resumed_journal_keeps_its_header_and_earlier_lines(tmp_path: Path) ->
 def test_recording_outside_the_context_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         Journal(tmp_path / "j").record(result("a", Outcome.CREATED))
+
+
+def test_a_resumed_journal_starts_after_a_line_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "run.journal"
+    with Journal(path) as journal:
+        journal.record(result("a", Outcome.CREATED))
+    with path.open("a") as file:
+        file.write('{"project": "web", "environment": "b", "integ')
+    read_settled(path)
+    with Journal(path, resume=True) as journal:
+        journal.record(result("c", Outcome.CREATED))
+    assert [key[1] for key in read_settled(path)] == ["a", "c"]

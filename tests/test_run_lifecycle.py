@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 from rich.console import Console
 
 from ldbulk.api.models import RedisConfig, Target
@@ -206,3 +207,27 @@ async def test_status_is_one_listing_per_poll_however_many_targets(
     assert len(states) == 12 and all(state.integration is not None for state in states)
     assert polls and all(count == 12 for count in polls)
     assert sent == len(polls)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "x" * 480 + " password Tr0ub4dor-and-3-horse",  # across the report's length limit
+        "bad password Tr0ub4dor-and-3-horse\x7f",  # next to a character outputs escape
+    ],
+)
+async def test_a_secret_is_redacted_before_a_message_is_cut_or_escaped(message: str) -> None:
+    secret = "Tr0ub4dor-and-3-horse"
+    config = RedisConfig(host="h", password=secret)
+    listing = "/api/v2/integration-capabilities/big-segment-store"
+    mocked = MemoryTransport()
+    mocked.add("GET", listing, json={"items": [], "_links": {}})
+    said = {"code": "invalid", "message": message, "id": "r"}
+    mocked.add("POST", f"{listing}/proj-001/env-001/redis", 400, json=said)
+    async with Client("api-any", transport=mocked) as client:
+        report = await provision(
+            client, [Target(project="proj-001", environment="env-001", config=config)]
+        )
+    text = report.dumps()
+    for part in (secret[:8], secret[-8:]):
+        assert part not in text

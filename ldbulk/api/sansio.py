@@ -35,6 +35,9 @@ INSTANCES: Final = {
 }
 Instance = Literal["commercial", "federal", "eu"]
 
+# The most of a server's error message kept in memory; reports show far less.
+MAX_MESSAGE_CHARS: Final = 64 * 1024
+
 BIG_SEGMENT_STORE: Final = "/api/v2/integration-capabilities/big-segment-store"
 
 # Route keys: LaunchDarkly's route-level limits count per verb and URL pattern.
@@ -167,13 +170,16 @@ def error_from_response(method: str, path: str, response: RawResponse) -> HTTPSt
             error = ErrorBody(message="error body in an unexpected shape")
     cls = status_error_class(response.status)
     rate_limit = parse_rate_limit(response.headers) if response.status == 429 else None
-    # Escaped here, at the source: the exception's text goes on to terminals, logs and reports.
+    # Code and id are escaped here, at the source. The message is kept whole and raw: it may
+    # quote a secret the caller sent, which the engine redacts before it escapes and shortens
+    # it (escaped or cut first, a secret would no longer match, and part of it would show).
+    # Only a hostile size is cut here; every output escapes what it shows.
     return cls(
         status=response.status,
         method=method,
         path=path,
         code=printable(error.code),
-        message=printable(error.message[:500]),
+        message=error.message[:MAX_MESSAGE_CHARS],
         request_id=None if error.id is None else printable(error.id),
         rate_limit=rate_limit,
     )

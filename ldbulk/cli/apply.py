@@ -90,7 +90,7 @@ def apply(
         journal_path = resume_path or (
             report_path.with_name(report_path.name + ".journal") if report_path else None
         )
-    _refuse_shared_paths({**outputs, "--journal": journal_path})
+    _refuse_shared_paths(outputs, journal_path, resume_path)
     api = api_from(kwargs)
     loaded = load(manifests, kwargs, token_file=api.token_file)
     client = api.client(max_rate=max_rate)
@@ -141,14 +141,17 @@ def _write_outputs(
         stderr.print(TOKEN_HINT, style="yellow", soft_wrap=True)
 
 
-def _refuse_shared_paths(paths: dict[str, Path | None]) -> None:
-    """Two outputs on one path would overwrite each other (a journal in place of a report)."""
+def _refuse_shared_paths(
+    outputs: dict[str, Path | None], journal: Path | None, resume: Path | None
+) -> None:
+    """No two files may share a path: a report would overwrite a journal, or the journal being
+    resumed. The one exception: resuming continues the journal it reads."""
     seen: dict[Path, str] = {}
-    for flag, path in paths.items():
+    for flag, path in [*outputs.items(), ("--journal", journal), ("--resume", resume)]:
         if path is None:
             continue
         key = path.resolve()
-        if key in seen:
+        if key in seen and {flag, seen[key]} != {"--journal", "--resume"}:
             raise UsageFailure(f"{flag} and {seen[key]} name the same file: {path}")
         seen[key] = flag
 

@@ -72,7 +72,9 @@ def _status_table(states: Sequence[StoreState]) -> Table:
                           Text(printable(state.problem or "no status reported")))
             continue
         errors = status.errors
-        detail = f"{len(errors)}: {printable(errors[-1].message or '')}" if errors else ""
+        # A store's error may quote its host or user: values from references stay hidden.
+        said = state.target.config.redact(errors[-1].message or "") if errors else ""
+        detail = f"{len(errors)}: {printable(said)}" if errors else ""
         table.add_row(
             Text(name),
             Text("yes" if status.available else "no",

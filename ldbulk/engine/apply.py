@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,11 +22,14 @@ import attrs
 
 from ldbulk.engine.journal import Journal, read_settled, same_path
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
-from ldbulk.engine.report import Report, TargetResult
+from ldbulk.engine.report import Key, Report, TargetResult
 from ldbulk.engine.resolve import ResolvedTarget, resolve
+from ldbulk.errors import ConfigError
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
 from ldbulk.manifest import ManifestSet
+
+log = logging.getLogger("ldbulk.apply")
 
 
 @attrs.frozen(kw_only=True)
@@ -64,20 +68,18 @@ async def apply(
     started = loop.time()
     earlier = read_settled(resume, digest=digest or None) if resume is not None else {}
     scope = RequestScope(stop=stop) if stop is not None else RequestScope()
-    resolution = await resolve(manifests, client, concurrency=concurrency, scope=scope)
-    targets = resolution.targets
-    todo = [target for target in targets if target.key not in earlier]
-    if on_start is not None:
-        on_start(ApplyStarted(todo=len(todo), done_before=len(targets) - len(todo)))
     with contextlib.ExitStack() as stack:
-        writer = None
-        if journal is not None:
-            continued = resume is not None and same_path(journal, resume)
-            writer = stack.enter_context(Journal(journal, digest=digest, resume=continued))
+        # Opened before the first request, so a journal that cannot be written is bad input
+        # (nothing sent), not a failure halfway.
+        writer = stack.enter_context(_Journaling(journal, resume, digest, earlier))
+        resolution = await resolve(manifests, client, concurrency=concurrency, scope=scope)
+        targets = resolution.targets
+        todo = [target for target in targets if target.key not in earlier]
+        if on_start is not None:
+            on_start(ApplyStarted(todo=len(todo), done_before=len(targets) - len(todo)))
 
         def settled(result: TargetResult) -> None:
-            if writer is not None:
-                writer.record(result)
+            writer.record(result)
             if on_result is not None:
                 on_result(result)
 
@@ -92,3 +94,51 @@ async def apply(
     ]
     stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
     return Report(results=tuple(rows), stats=stats)
+
+
+class _Journaling:
+    """The run's journal, if it keeps one: a new journal carries over what ``resume``
+    settled, so resuming from it later loses nothing; a journal that fails while the run goes
+    on is dropped with a warning, never at the cost of the report."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        resume: Path | None,
+        digest: str,
+        earlier: dict[Key, TargetResult],
+    ) -> None:
+        self._path = path
+        self._continued = path is not None and resume is not None and same_path(path, resume)
+        self._digest = digest
+        self._earlier = earlier
+        self._journal: Journal | None = None
+
+    def __enter__(self) -> _Journaling:
+        if self._path is None:
+            return self
+        journal = Journal(self._path, digest=self._digest, resume=self._continued)
+        try:
+            self._journal = journal.__enter__()
+            if not self._continued:
+                for result in self._earlier.values():
+                    self._journal.record(result)
+        except OSError as exc:
+            raise ConfigError(f"journal {self._path}: cannot write it: {exc.strerror}") from None
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._journal is not None:
+            with contextlib.suppress(OSError):
+                self._journal.__exit__(None, None, None)
+
+    def record(self, result: TargetResult) -> None:
+        """Append one result; on a write error, warn once and keep running without it."""
+        if self._journal is None:
+            return
+        try:
+            self._journal.record(result)
+        except OSError as exc:
+            log.warning("journal %s: cannot write (%s); going on without it", self._path,
+                        exc.strerror)
+            self._journal = None

@@ -76,7 +76,12 @@ class Journal:
     def __enter__(self) -> Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._resume:
+            torn = _ends_mid_line(self.path)
             self._file = self.path.open("a", encoding="utf-8")
+            if torn:
+                # A line cut short by a crash stays on a line of its own: the next result must
+                # not be glued to it, or both are lost to the next reader.
+                self._file.write("\n")
         else:
             self._file = self.path.open("w", encoding="utf-8")
             self._write(_header(self.digest))
@@ -150,6 +155,15 @@ def read_settled(path: Path, *, digest: str | None = None) -> dict[Key, TargetRe
         else:
             settled.pop(result.key, None)
     return settled
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """Whether a file's last byte is not a newline (its last line was cut short)."""
+    with path.open("rb") as file:
+        if file.seek(0, os.SEEK_END) == 0:
+            return False
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) != b"\n"
 
 
 def _parse(line: str) -> dict[str, Any] | None:

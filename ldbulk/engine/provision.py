@@ -44,6 +44,7 @@ from ldbulk.errors import (
 )
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
+from ldbulk.text import printable
 
 DEFAULT_CONCURRENCY: Final = 8
 
@@ -65,9 +66,21 @@ def error_info(exc: LdbulkError) -> ErrorBody:
     return ErrorBody(code=type(exc).__name__, message=str(exc))
 
 
+# A report row's message: enough to act on, short enough to read in a table.
+MESSAGE_LIMIT: Final = 500
+
+
+def shown(message: str) -> str:
+    """A message as a report holds it: escaped (control characters made visible), then cut to
+    :data:`MESSAGE_LIMIT`. Redact before, never after: escaping or cutting first would leave
+    parts of a secret the redaction no longer matches."""
+    text = printable(message)
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + "…"
+
+
 def unauthorized_reason(exc: Unauthorized) -> str:
     """Why the rest of a run was not tried after a 401, in words that name the 401."""
-    said = f": {exc.message}" if exc.message else ""
+    said = f": {shown(exc.message)}" if exc.message else ""
     return f"not tried: LaunchDarkly refused the access token (401 Unauthorized{said})"
 
 
@@ -178,7 +191,7 @@ class _Run:
         if error is not None:
             # A server may quote what it was sent (a host, a table name); values that came
             # from a reference, and secrets, are shown as their reference or not at all.
-            error = attrs.evolve(error, message=target.config.redact(error.message))
+            error = attrs.evolve(error, message=shown(target.config.redact(error.message)))
         return TargetResult(
             project=target.project,
             environment=target.environment,

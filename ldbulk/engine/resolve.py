@@ -21,7 +21,7 @@ from typing import Final, Protocol
 import attrs
 
 from ldbulk.api.models import Environment, ErrorBody, Target
-from ldbulk.engine.provision import error_info
+from ldbulk.engine.provision import error_info, shown
 from ldbulk.engine.report import Outcome, TargetResult
 from ldbulk.errors import Forbidden, LdbulkError, NotFound, Stopped, Unauthorized
 from ldbulk.http.scope import RequestScope
@@ -78,7 +78,7 @@ class Unresolved:
         """This line as a report row."""
         if self.error is not None:
             info = error_info(self.error)
-            info = attrs.evolve(info, message=f"{self.problem.message}: {info.message}")
+            info = attrs.evolve(info, message=shown(f"{self.problem.message}: {info.message}"))
         else:
             code = "duplicate" if self.outcome is Outcome.SKIPPED else self.outcome.value
             info = ErrorBody(code=code, message=str(self.problem))
