@@ -162,6 +162,6 @@ def test_every_error_body_the_spec_allows_keeps_its_code_and_message(
     exc = sansio.error_from_response("GET", "/p", answer(body, status))
     assert exc.status == status
     assert exc.code == printable(body["code"])
-    assert exc.message == printable(body["message"][:500])
+    assert exc.message == body["message"][: sansio.MAX_MESSAGE_CHARS]  # raw until redacted
     request_id = body.get("id")
     assert exc.request_id == (printable(request_id) if isinstance(request_id, str) else None)
