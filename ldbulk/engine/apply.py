@@ -83,8 +83,11 @@ async def apply(
             if on_result is not None:
                 on_result(result)
 
-        provisioner = Provisioner(client, concurrency=concurrency)
-        report = await provisioner.run(todo, on_result=settled, scope=scope)
+        # Nothing left to try (all settled before, or no line resolved): not even a listing.
+        report = Report(results=())
+        if todo:
+            provisioner = Provisioner(client, concurrency=concurrency)
+            report = await provisioner.run(todo, on_result=settled, scope=scope)
     fresh = {result.key: result for result in report.results}
     rows = [
         earlier.get(entry.target.key) or fresh[entry.target.key]

@@ -14,7 +14,7 @@ from ldbulk.http.scope import RequestScope
 
 # How long a settling listing waits before it is sent, so that creates failing about together
 # (their answers arrive a few milliseconds apart) share one listing that went out after each.
-BATCH_S: Final = 0.05
+BATCH_S: Final = 0.02
 
 
 class Inventory:
