@@ -29,14 +29,11 @@ import attrs
 from ldbulk.api.models import ErrorBody, Target
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult
+from ldbulk.engine.verdict import FINAL, STOPPED, Verdict, shown, unauthorized_reason
 from ldbulk.errors import (
-    BadRequest,
     Conflict,
-    Forbidden,
     HTTPStatusError,
     LdbulkError,
-    NotFound,
-    RateLimited,
     ResponseFormatError,
     Stopped,
     TransportError,
@@ -44,73 +41,8 @@ from ldbulk.errors import (
 )
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
-from ldbulk.text import printable
 
 DEFAULT_CONCURRENCY: Final = 8
-
-
-# A status error that says the request was answered and not applied, and why.
-_FINAL: Final[dict[type[HTTPStatusError], Outcome]] = {
-    BadRequest: Outcome.INVALID,
-    Forbidden: Outcome.FORBIDDEN,
-    NotFound: Outcome.NOT_FOUND,
-    Unauthorized: Outcome.UNAUTHORIZED,
-    RateLimited: Outcome.RATE_LIMITED,
-}
-
-
-def error_info(exc: LdbulkError) -> ErrorBody:
-    """LaunchDarkly's code, message and request id of a status error; else ldbulk's words."""
-    if isinstance(exc, HTTPStatusError):
-        return ErrorBody(code=exc.code, message=exc.message, id=exc.request_id)
-    return ErrorBody(code=type(exc).__name__, message=str(exc))
-
-
-# A report row's message: enough to act on, short enough to read in a table.
-MESSAGE_LIMIT: Final = 500
-
-
-def shown(message: str) -> str:
-    """A message as a report holds it: escaped (control characters made visible), then cut to
-    :data:`MESSAGE_LIMIT`. Redact before, never after: escaping or cutting first would leave
-    parts of a secret the redaction no longer matches."""
-    text = printable(message)
-    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + "…"
-
-
-def unauthorized_reason(exc: Unauthorized) -> str:
-    """Why the rest of a run was not tried after a 401, in words that name the 401."""
-    said = f": {shown(exc.message)}" if exc.message else ""
-    return f"not tried: LaunchDarkly refused the access token (401 Unauthorized{said})"
-
-
-@attrs.frozen(kw_only=True)
-class _Verdict:
-    """How a target ended, before the timing is added."""
-
-    outcome: Outcome
-    status: int | None = None
-    integration_id: str | None = None
-    attempts: int = 0
-    error: ErrorBody | None = None
-
-    @classmethod
-    def of(cls, outcome: Outcome, exc: LdbulkError, attempts: int) -> _Verdict:
-        """A verdict ending in an error (a status error or a transport failure)."""
-        return cls(
-            outcome=outcome,
-            status=getattr(exc, "status", None),
-            attempts=attempts,
-            error=error_info(exc),
-        )
-
-    @classmethod
-    def skipped(cls, code: str, message: str) -> _Verdict:
-        """Never tried, and why."""
-        return cls(outcome=Outcome.SKIPPED, error=ErrorBody(code=code, message=message))
-
-
-_STOPPED: Final = "not tried: the run was stopped"
 
 
 class _Run:
@@ -183,7 +115,7 @@ class _Run:
         try:
             verdict = await self._decide(target)
         except Exception as exc:  # one target's surprise must not end the run
-            verdict = _Verdict(
+            verdict = Verdict(
                 outcome=Outcome.FAILED,
                 error=ErrorBody(code="internal_error", message=f"{type(exc).__name__}: {exc}"),
             )
@@ -204,15 +136,15 @@ class _Run:
             elapsed_s=loop.time() - started,
         )
 
-    async def _decide(self, target: Target) -> _Verdict:
+    async def _decide(self, target: Target) -> Verdict:
         if target.key in self.seen:
-            return _Verdict.skipped("duplicate", "same target given earlier in this run")
+            return Verdict.skipped("duplicate", "same target given earlier in this run")
         self.seen.add(target.key)
         if self.listing_error is not None:
             if isinstance(self.listing_error, Unauthorized):
                 # The listing is the first request every target needs: each was refused.
-                return _Verdict.of(Outcome.UNAUTHORIZED, self.listing_error, 0)
-            return _Verdict(
+                return Verdict.of(Outcome.UNAUTHORIZED, self.listing_error, 0)
+            return Verdict(
                 outcome=Outcome.FAILED,
                 status=getattr(self.listing_error, "status", None),
                 error=ErrorBody(
@@ -221,15 +153,15 @@ class _Run:
                 ),
             )
         if self.refused is not None:
-            return _Verdict.skipped("skipped", unauthorized_reason(self.refused))
+            return Verdict.skipped("skipped", unauthorized_reason(self.refused))
         if self.scope.stopped:
-            return _Verdict.skipped("stopped", _STOPPED)
+            return Verdict.skipped("stopped", STOPPED)
         existing = self.inventory.get(target.key)
         if existing is not None:
-            return _Verdict(outcome=Outcome.EXISTS, integration_id=existing)
+            return Verdict(outcome=Outcome.EXISTS, integration_id=existing)
         return await self._create(target)
 
-    async def _create(self, target: Target) -> _Verdict:
+    async def _create(self, target: Target) -> Verdict:
         """Create, and when the answer is unclear, look before creating again (a retry)."""
         sent = 0  # creates sent: one stopped before its turn never was
         error: LdbulkError | None = None
@@ -252,14 +184,14 @@ class _Run:
                 except HTTPStatusError as exc:
                     if isinstance(exc, Unauthorized):
                         self.refused = exc
-                    outcome = _FINAL.get(type(exc))
+                    outcome = FINAL.get(type(exc))
                     if outcome is not None:
-                        return _Verdict.of(outcome, exc, attempt.num)
+                        return Verdict.of(outcome, exc, attempt.num)
                     error = exc  # 5xx, or a status the spec does not name: unclear
                     sent_unclear = True
                 else:
                     self.inventory.add(integration)
-                    return _Verdict(
+                    return Verdict(
                         outcome=Outcome.CREATED,
                         status=201,
                         integration_id=integration.id,
@@ -270,14 +202,14 @@ class _Run:
                     await self.inventory.refresh(newer_than=asyncio.get_running_loop().time())
                 except Unauthorized as exc:
                     self.refused = exc
-                    return _Verdict.of(Outcome.UNAUTHORIZED, exc, sent)
+                    return Verdict.of(Outcome.UNAUTHORIZED, exc, sent)
                 except LdbulkError as exc:
                     # Without the listing nobody knows whether the create was applied, and
                     # sending it again blindly is what the engine never does.
-                    return self._unsettled(error, exc, sent)
+                    return Verdict.unsettled(error, exc, sent)
                 found = self.inventory.get(target.key)
                 if found is not None:
-                    return _Verdict(
+                    return Verdict(
                         outcome=Outcome.CREATED if sent_unclear else Outcome.EXISTS,
                         status=getattr(error, "status", None),
                         integration_id=found,
@@ -285,39 +217,10 @@ class _Run:
                     )
                 if self.refused is not None or not attempt.retry():
                     outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
-                    return _Verdict.of(outcome, error, sent)
+                    return Verdict.of(outcome, error, sent)
         except Stopped:  # before a create's turn came, or while backing off before the next
-            return self._stopped(error, sent)
+            return Verdict.stopped(error, sent)
         raise AssertionError("unreachable: every attempt returns or is retried")
-
-    @staticmethod
-    def _unsettled(error: LdbulkError | None, listing: LdbulkError, attempts: int) -> _Verdict:
-        """A create failed unclearly and the listing that would settle it failed too."""
-        assert error is not None
-        outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
-        verdict = _Verdict.of(outcome, error, attempts)
-        assert verdict.error is not None
-        message = (
-            f"{verdict.error.message} (not retried: whether it was applied is unknown, the "
-            f"listing that would tell failed: {listing}; a re-run settles it)"
-        )
-        return attrs.evolve(verdict, error=attrs.evolve(verdict.error, message=message))
-
-    @staticmethod
-    def _stopped(error: LdbulkError | None, attempts: int) -> _Verdict:
-        """The run stopped before this target's next create was sent."""
-        if error is None:
-            # Nothing was sent, or only what a 429 refused: nothing was applied.
-            return _Verdict(
-                outcome=Outcome.SKIPPED,
-                attempts=attempts,
-                error=ErrorBody(code="stopped", message=_STOPPED),
-            )
-        # An earlier try failed and the listing did not find the integration; say so.
-        verdict = _Verdict.of(Outcome.FAILED, error, attempts)
-        assert verdict.error is not None
-        message = f"{verdict.error.message} (not retried: the run was stopped)"
-        return attrs.evolve(verdict, error=attrs.evolve(verdict.error, message=message))
 
 
 @attrs.frozen

@@ -21,8 +21,9 @@ from typing import Final, Protocol
 import attrs
 
 from ldbulk.api.models import Environment, ErrorBody, Target
-from ldbulk.engine.provision import error_info, shown
+from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 from ldbulk.engine.report import Outcome, TargetResult
+from ldbulk.engine.verdict import error_info, shown
 from ldbulk.errors import Forbidden, LdbulkError, NotFound, Stopped, Unauthorized
 from ldbulk.http.scope import RequestScope
 from ldbulk.manifest import (
@@ -35,8 +36,6 @@ from ldbulk.manifest import (
     TaggedEnvironments,
     TargetSelector,
 )
-
-DEFAULT_CONCURRENCY = 8
 
 
 class EnvironmentLister(Protocol):

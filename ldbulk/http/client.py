@@ -29,7 +29,7 @@ from ldbulk.errors import ConfigError, ResponseFormatError
 from ldbulk.http.exchange import Exchange
 from ldbulk.http.pacer import Pacer
 from ldbulk.http.retry import Retriable, RetryContext, RetryPolicy
-from ldbulk.http.scope import RequestScope, RunStats
+from ldbulk.http.scope import RequestScope
 from ldbulk.http.transport import DEFAULT_MAX_BODY_BYTES, AiohttpTransport, Timeouts, Transport
 
 T = TypeVar("T")
@@ -48,17 +48,6 @@ class ClientStats:
     throttled: int
     retries: int
     paused_s: float
-
-    def run_stats(self, *, elapsed_s: float, since: ClientStats | None = None) -> RunStats:
-        """A report's stats: these counts, less those of ``since`` (an earlier snapshot)."""
-        base = since or ClientStats(requests=0, throttled=0, retries=0, paused_s=0.0)
-        return RunStats(
-            requests=self.requests - base.requests,
-            throttled=self.throttled - base.throttled,
-            retries=self.retries - base.retries,
-            elapsed_s=elapsed_s,
-            paused_s=self.paused_s - base.paused_s,
-        )
 
 
 class Client:

@@ -1,0 +1,106 @@
+"""How one target ended, before the engine adds its timing: outcomes from errors, and the
+words a report row uses (redacted first, then escaped and cut)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+from ldbulk.api.models import ErrorBody
+from ldbulk.engine.report import Outcome
+from ldbulk.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    HTTPStatusError,
+    LdbulkError,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+from ldbulk.text import printable
+
+# A status error that says the request was answered and not applied, and why.
+FINAL: Final[dict[type[HTTPStatusError], Outcome]] = {
+    BadRequest: Outcome.INVALID,
+    Forbidden: Outcome.FORBIDDEN,
+    NotFound: Outcome.NOT_FOUND,
+    Unauthorized: Outcome.UNAUTHORIZED,
+    RateLimited: Outcome.RATE_LIMITED,
+}
+
+# A report row's message: enough to act on, short enough to read in a table.
+MESSAGE_LIMIT: Final = 500
+
+STOPPED: Final = "not tried: the run was stopped"
+
+
+def error_info(exc: LdbulkError) -> ErrorBody:
+    """LaunchDarkly's code, message and request id of a status error; else ldbulk's words."""
+    if isinstance(exc, HTTPStatusError):
+        return ErrorBody(code=exc.code, message=exc.message, id=exc.request_id)
+    return ErrorBody(code=type(exc).__name__, message=str(exc))
+
+
+def shown(message: str) -> str:
+    """A message as a report holds it: escaped (control characters made visible), then cut to
+    :data:`MESSAGE_LIMIT`. Redact before, never after: escaping or cutting first would leave
+    parts of a secret the redaction no longer matches."""
+    text = printable(message)
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + "…"
+
+
+def unauthorized_reason(exc: Unauthorized) -> str:
+    """Why the rest of a run was not tried after a 401, in words that name the 401."""
+    said = f": {shown(exc.message)}" if exc.message else ""
+    return f"not tried: LaunchDarkly refused the access token (401 Unauthorized{said})"
+
+
+@attrs.frozen(kw_only=True)
+class Verdict:
+    """How a target ended, before the timing is added."""
+
+    outcome: Outcome
+    status: int | None = None
+    integration_id: str | None = None
+    attempts: int = 0
+    error: ErrorBody | None = None
+
+    @classmethod
+    def of(cls, outcome: Outcome, exc: LdbulkError, attempts: int, *, note: str = "") -> Verdict:
+        """A verdict ending in an error (a status error or a transport failure), with an
+        optional ``note`` after its message."""
+        error = error_info(exc)
+        if note:
+            error = attrs.evolve(error, message=f"{error.message} ({note})")
+        return cls(
+            outcome=outcome, status=getattr(exc, "status", None), attempts=attempts, error=error
+        )
+
+    @classmethod
+    def skipped(cls, code: str, message: str, *, attempts: int = 0) -> Verdict:
+        """Never tried (or nothing applied), and why."""
+        return cls(
+            outcome=Outcome.SKIPPED, attempts=attempts, error=ErrorBody(code=code, message=message)
+        )
+
+    @classmethod
+    def unsettled(cls, error: LdbulkError | None, listing: LdbulkError, attempts: int) -> Verdict:
+        """A create failed unclearly and the listing that would settle it failed too."""
+        assert error is not None
+        outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
+        note = (
+            "not retried: whether it was applied is unknown, the listing that would tell "
+            f"failed: {listing}; a re-run settles it"
+        )
+        return cls.of(outcome, error, attempts, note=note)
+
+    @classmethod
+    def stopped(cls, error: LdbulkError | None, attempts: int) -> Verdict:
+        """The run stopped before this target's next create was sent."""
+        if error is None:
+            # Nothing was sent, or only what a 429 refused: nothing was applied.
+            return cls.skipped("stopped", STOPPED, attempts=attempts)
+        # An earlier try failed and the listing did not find the integration; say so.
+        return cls.of(Outcome.FAILED, error, attempts, note="not retried: the run was stopped")
