@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from ldbulk.api.models import ErrorBody
-from ldbulk.engine.journal import Journal, manifests_digest, read_settled
+from ldbulk.engine.journal import Journal, read_settled
 from ldbulk.engine.report import Outcome, TargetResult
 from ldbulk.errors import ConfigError
+from ldbulk.manifest import loads_manifest
 
 
 def result(environment: str, outcome: Outcome) -> TargetResult:
@@ -97,15 +98,15 @@ def test_a_line_that_is_no_result_is_skipped(tmp_path: Path, line: str) -> None:
 
 
 def test_a_journal_of_other_manifests_is_refused(tmp_path: Path) -> None:
-    manifest = tmp_path / "m.yaml"
-    manifest.write_text("version: 1\n")
+    text = "version: 1\nstores: {r: {integration: redis, config: {host: h}}}\n"
+    text += "targets: [{project: p, environments: [e], store: r}]\n"
     path = tmp_path / "run.journal"
-    with Journal(path, digest=manifests_digest([manifest])) as journal:
+    with Journal(path, digest=loads_manifest(text).digest) as journal:
         journal.record(result("a", Outcome.CREATED))
-    assert len(read_settled(path, digest=manifests_digest([manifest]))) == 1
-    manifest.write_text("version: 1\n# changed\n")
+    assert len(read_settled(path, digest=loads_manifest(text).digest)) == 1
+    changed = loads_manifest(text + "# changed\n").digest
     with pytest.raises(ConfigError, match="other manifests"):
-        read_settled(path, digest=manifests_digest([manifest]))
+        read_settled(path, digest=changed)
 
 
 def test_a_resumed_journal_keeps_its_header_and_earlier_lines(tmp_path: Path) -> None:

@@ -34,7 +34,6 @@ from ldbulk.cli.progress import ProgressDisplay
 from ldbulk.cli.signals import signals
 from ldbulk.engine.apply import ApplyStarted
 from ldbulk.engine.apply import apply as apply_workflow
-from ldbulk.engine.journal import manifests_digest
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 from ldbulk.engine.report import Report, TargetResult
 from ldbulk.files import write_atomically
@@ -102,7 +101,6 @@ def apply(
             show_progress=api.progress,
             journal_path=journal_path,
             resume_path=resume_path,
-            digest=_digest(manifests),
         ),
         client,
     )
@@ -156,13 +154,6 @@ def _refuse_shared_paths(
         seen[key] = flag
 
 
-def _digest(manifests: Sequence[Path]) -> str:
-    try:
-        return manifests_digest(manifests)
-    except OSError as exc:  # they were just read: only a race gets here
-        raise UsageFailure(f"cannot read the manifests again: {exc.strerror}") from None
-
-
 def _resume_hint(journal_path: Path | None) -> str:
     """After an interrupt: where the journal is, and the exact command that resumes."""
     if journal_path is None:
@@ -203,7 +194,6 @@ async def _apply(
     show_progress: bool,
     journal_path: Path | None,
     resume_path: Path | None,
-    digest: str,
 ) -> tuple[Report, signal.Signals | None]:
     """The library's apply workflow, with a progress bar, a log line per target and signals."""
     stop = asyncio.Event()
@@ -236,7 +226,6 @@ async def _apply(
                     concurrency=concurrency,
                     journal=journal_path,
                     resume=resume_path,
-                    digest=digest,
                     stop=stop,
                     on_start=started,
                     on_result=settled,

@@ -47,7 +47,6 @@ async def apply(
     concurrency: int = DEFAULT_CONCURRENCY,
     journal: Path | None = None,
     resume: Path | None = None,
-    digest: str = "",
     stop: asyncio.Event | None = None,
     on_start: Callable[[ApplyStarted], None] | None = None,
     on_result: Callable[[TargetResult], None] | None = None,
@@ -58,15 +57,16 @@ async def apply(
       old one, unless it is the ``resume`` journal, which is continued).
     - ``resume``: a journal of an interrupted run; its settled targets are not tried again
       and keep their result. It is read, and refused with a
-      :class:`~ldbulk.errors.ConfigError` if it is not a journal of ``digest``'s manifests
-      (see :func:`~ldbulk.engine.journal.manifests_digest`), before any request is sent.
+      :class:`~ldbulk.errors.ConfigError` if it is not a journal of these manifests (their
+      :attr:`~ldbulk.manifest.ManifestSet.digest`), before any request is sent.
     - ``stop``: once set, nothing more is sent; requests in flight finish, the rest is
       reported ``skipped``.
     - ``on_start`` / ``on_result``: called when the targets are known, and per settled target.
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
-    earlier = read_settled(resume, digest=digest or None) if resume is not None else {}
+    digest = manifests.digest
+    earlier = read_settled(resume, digest=digest) if resume is not None else {}
     scope = RequestScope(stop=stop) if stop is not None else RequestScope()
     with contextlib.ExitStack() as stack:
         # Opened before the first request, so a journal that cannot be written is bad input

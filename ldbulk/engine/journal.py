@@ -12,11 +12,9 @@ is ignored on reading.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
@@ -38,16 +36,6 @@ FINAL_OUTCOMES: Final = frozenset(
     {Outcome.CREATED, Outcome.EXISTS, Outcome.NOT_FOUND, Outcome.INVALID, Outcome.FORBIDDEN}
 )
 
-
-
-def manifests_digest(paths: Iterable[str | os.PathLike[str]]) -> str:
-    """A digest of the manifest files' bytes, in order: which manifests a journal is about."""
-    digest = hashlib.sha256()
-    for path in paths:
-        data = Path(path).read_bytes()
-        digest.update(f"{len(data)}:".encode())
-        digest.update(data)
-    return "sha256:" + digest.hexdigest()
 
 
 def same_path(one: Path, other: Path) -> bool:

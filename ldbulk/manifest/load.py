@@ -109,6 +109,7 @@ def _combine(documents: Sequence[Document]) -> ManifestSet:
                 file=document.file,
                 stores=tuple(p.store for p in document.stores if p.store is not None),
                 selectors=tuple(built),
+                digest=document.digest,
             )
             for document, built in zip(documents, selectors, strict=True)
         )

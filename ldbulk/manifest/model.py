@@ -6,6 +6,7 @@ Value classes only; :mod:`ldbulk.manifest.schema` builds them from the YAML node
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -158,6 +159,7 @@ class Manifest:
     file: str
     stores: tuple[Store, ...] = ()
     selectors: tuple[TargetSelector, ...] = ()
+    digest: str = attrs.field(default="", repr=False)  # sha256 of the file's text
 
 
 @attrs.frozen(kw_only=True)
@@ -165,6 +167,13 @@ class ManifestSet:
     """Validated manifests, loaded together: their stores and target selectors, in file order."""
 
     manifests: tuple[Manifest, ...]
+
+    @property
+    def digest(self) -> str:
+        """A digest of the manifests' text, in order: which manifests a journal is about (a
+        resumed run refuses the journal of other manifests)."""
+        joined = ",".join(manifest.digest for manifest in self.manifests)
+        return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
 
     @property
     def files(self) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ file of the set (store names, duplicate targets) is checked by :mod:`ldbulk.mani
 
 from __future__ import annotations
 
+import hashlib
 import string
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -54,9 +55,11 @@ class Document:
         self.stores: list[PartialStore] = []
         self.targets: list[PendingTarget] = []
         self.has_targets_key = False
+        self.digest = ""  # of the text checked: which manifest a journal is about
 
     def check(self, text: str) -> None:
         """Parse and validate the text; results and problems accumulate on ``self``."""
+        self.digest = hashlib.sha256(text.encode()).hexdigest()
         root = parse(text, self.file, self.problems)
         if root is None:
             return
