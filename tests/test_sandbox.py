@@ -139,6 +139,23 @@ async def test_unknown_route_is_a_json_404(sandbox: Sandbox) -> None:
     assert (status, body["code"]) == (404, "not_found")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", BSS, "GET"),
+        ("DELETE", f"{BSS}/proj-001/env-001/redis", "POST"),
+        ("POST", f"{BSS}/proj-001/env-001/redis/{'0' * 24}", "DELETE, GET, PATCH"),
+        ("POST", "/api/v2/projects", "GET"),
+    ],
+)
+async def test_a_wrong_method_on_a_known_path_is_405_naming_the_allowed_ones(
+    sandbox: Sandbox, method: str, path: str, allow: str
+) -> None:
+    status, headers, body = await raw(sandbox, method, path, {})
+    assert (status, headers["Allow"], body["code"]) == (405, allow, "method_not_allowed")
+    assert set(body) == {"code", "message", "id"}
+
+
 # -- validation of formVariables -------------------------------------------------------------
 
 
@@ -401,7 +418,8 @@ async def test_projects_paginate_with_next_links_and_total_count(make_sandbox: A
 
 
 async def test_bad_page_parameters_are_400(sandbox: Sandbox) -> None:
-    for query in ("limit=0", "limit=x", "offset=-1", "limit=1001"):
+    too_far = f"offset={2**63}"
+    for query in ("limit=0", "limit=x", "offset=-1", "limit=1001", "limit=1_0", too_far):
         status, _, _ = await raw(sandbox, "GET", f"/api/v2/projects?{query}", beta=False)
         assert status == 400
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
 from typing import Any, Final
 
 import jsonpatch
@@ -33,6 +34,9 @@ from ldbulk.sandbox.world import (
 
 DEFAULT_PAGE_LIMIT: Final = 20
 MAX_PAGE_LIMIT: Final = 1000
+_INTEGER: Final = re.compile(r"-?[0-9]+")
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
 
 # The fields of an integration a PATCH may change; the rest are LaunchDarkly's to set.
 _WRITABLE: Final = frozenset({"on", "tags", "name", "config"})
@@ -103,12 +107,20 @@ def apply_json_patch(document: dict[str, Any], operations: Any) -> None:
             raise _invalid(f"{where} ({op} {path}): no such path") from None
 
 
+def _query_integer(request: web.Request, name: str, default: int) -> int:
+    """A query parameter the spec types ``integer`` (int64): digits only, in range."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    # Python's int() also takes "+5", " 5" and "1_000"; the API's integers are plain digits.
+    if _INTEGER.fullmatch(text) is None or not _INT64_MIN <= int(text) <= _INT64_MAX:
+        raise _invalid(f"{name}: must be an integer")
+    return int(text)
+
+
 def _page_bounds(request: web.Request) -> tuple[int, int]:
-    try:
-        limit = int(request.query.get("limit", DEFAULT_PAGE_LIMIT))
-        offset = int(request.query.get("offset", 0))
-    except ValueError:
-        raise _invalid("limit and offset must be integers") from None
+    limit = _query_integer(request, "limit", DEFAULT_PAGE_LIMIT)
+    offset = _query_integer(request, "offset", 0)
     if not 1 <= limit <= MAX_PAGE_LIMIT:
         raise _invalid(f"limit: must be from 1 to {MAX_PAGE_LIMIT}")
     if offset < 0:

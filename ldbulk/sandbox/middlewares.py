@@ -5,6 +5,8 @@ The order is the one LaunchDarkly's documentation implies: authentication (401),
 header (403), then the injected latency and faults, then the operation itself, whose
 :class:`ApiError` becomes its error answer. :func:`accounting` wraps them all: it counts every
 answer by route and status (a cut connection as ``dropped``) and records responses.
+:func:`unmatched`, outermost, answers what no route serves: 405 with ``Allow`` for a known
+path asked with another method, 404 otherwise, both in LaunchDarkly's error shape.
 
 Only the API routes take this path: ``/_sandbox`` and unknown paths pass through each
 middleware untouched. Faults draw from the sandbox's one ``random.Random(seed)``, so a
@@ -191,6 +193,23 @@ def faults(
         return await handler(request)
 
     return inject
+
+
+@web.middleware
+async def unmatched(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request no route serves gets LaunchDarkly's error shape, not aiohttp's plain text.
+
+    A known path asked with another method is a 405 naming the methods it takes in ``Allow``
+    (RFC 9110; LaunchDarkly documents 405 "Method not allowed"); an unknown path is a 404.
+    """
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed as exc:
+        response = error_response(405, "method_not_allowed", "Method not allowed")
+        response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return response
+    except web.HTTPNotFound:
+        return error_response(404, "not_found", "Invalid resource identifier")
 
 
 @web.middleware

@@ -28,7 +28,7 @@ from ldbulk.sandbox.handlers import Handlers
 from ldbulk.sandbox.limits import FixedWindowLimiter
 from ldbulk.sandbox.middlewares import ApiRoute, Counters
 from ldbulk.sandbox.options import RecordedResponse, SandboxOptions, SandboxStats
-from ldbulk.sandbox.responses import error_response, json_response
+from ldbulk.sandbox.responses import json_response
 from ldbulk.sandbox.store import Slot, Store
 from ldbulk.sandbox.world import (
     IntegrationRecord,
@@ -52,10 +52,6 @@ def _as_model(record: IntegrationRecord) -> Integration:
     data = record.render(with_config=False)
     data["config"] = dict(record.config)
     return structure(data, Integration, what="stored integration")
-
-
-async def _unknown(request: web.Request) -> web.StreamResponse:
-    return error_response(404, "not_found", "Invalid resource identifier")
 
 
 class Sandbox:
@@ -91,6 +87,7 @@ class Sandbox:
         routes: dict[AbstractRoute, ApiRoute] = {}
         app = web.Application(
             middlewares=[
+                middlewares.unmatched,
                 middlewares.accounting(
                     routes, self._counters, self.responses if options.record else None
                 ),
@@ -117,7 +114,6 @@ class Sandbox:
         app.router.add_get("/_sandbox/stats", self._stats_endpoint)
         app.router.add_get("/_sandbox/integrations", self._integrations_endpoint)
         app.router.add_post("/_sandbox/reset", self._reset_endpoint)
-        app.router.add_route("*", "/{tail:.*}", _unknown)
         return app
 
     # -- lifecycle -----------------------------------------------------------------------
