@@ -163,3 +163,53 @@ async def test_reset_header_is_a_window_boundary_in_epoch_milliseconds(make_sand
     sandbox = await make_sandbox(route_limit=100, window_s=2.5)
     _, headers, _ = await get(sandbox, BSS)
     assert int(headers["X-Ratelimit-Reset"]) % 2500 == 0
+
+
+def test_limiter_keeps_a_window_per_token_with_its_own_reset_header() -> None:
+    limiter = FixedWindowLimiter(
+        global_limit=None, route_limit=None, token_limit=2, clock=FakeClock(7.0)
+    )
+    first = limiter.admit("a", "api-one")
+    assert first.headers == {
+        "X-Ratelimit-Auth-Token-Limit": "2",
+        "X-Ratelimit-Auth-Token-Remaining": "1",
+        "X-Ratelimit-Auth-Token-Reset": "10000",
+    }
+    # Any route spends the same token's budget; another token has its own.
+    assert limiter.admit("b", "api-one").allowed
+    assert not limiter.admit("a", "api-one").allowed
+    assert limiter.admit("a", "api-two").headers["X-Ratelimit-Auth-Token-Remaining"] == "1"
+
+
+def test_limiter_refuses_when_the_token_budget_is_spent_without_spending_the_others() -> None:
+    limiter = FixedWindowLimiter(global_limit=5, route_limit=5, token_limit=1, clock=FakeClock(0.0))
+    assert limiter.admit("a", "t").allowed
+    refused = limiter.admit("a", "t")
+    assert not refused.allowed
+    assert refused.headers["X-Ratelimit-Auth-Token-Remaining"] == "0"
+    assert refused.headers["X-Ratelimit-Global-Remaining"] == "4"
+    assert refused.headers["X-Ratelimit-Route-Remaining"] == "4"
+    assert refused.headers["X-Ratelimit-Reset"] == refused.headers["X-Ratelimit-Auth-Token-Reset"]
+
+
+async def test_a_token_limit_throttles_alongside_route_and_global_ones(make_sandbox: Any) -> None:
+    clock = FakeClock(2_000.0)
+    sandbox = await make_sandbox(route_limit=10, global_limit=10, token_limit=2, clock=clock)
+    assert (await get(sandbox, BSS))[0] == 200
+    status, headers, _ = await get(sandbox, "/api/v2/projects")
+    assert (status, headers["X-Ratelimit-Auth-Token-Remaining"]) == (200, "0")
+    assert headers["X-Ratelimit-Route-Remaining"] == "9"
+    status, headers, body = await get(sandbox, BSS)
+    assert (status, body["code"]) == (429, "rate_limited")
+    assert headers["X-Ratelimit-Auth-Token-Reset"] == "2010000"
+    assert sandbox.stats.throttled == 1
+    clock.now = 2_010.0
+    assert (await get(sandbox, BSS))[0] == 200
+
+
+async def test_the_client_waits_out_a_spent_token_budget(make_sandbox: Any) -> None:
+    sandbox = await make_sandbox(token_limit=2, window_s=1.0, retry_after=True)
+    async with Client(sandbox.token, base_url=sandbox.url, retry=RetryPolicy()) as client:
+        for _ in range(3):
+            assert await client.list_integrations() == []
+    assert sandbox.stats.count(LIST, 200) == 3

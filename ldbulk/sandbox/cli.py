@@ -63,6 +63,9 @@ async def _serve(sandbox: Sandbox) -> None:
 @click.option("--route-limit", type=click.IntRange(min=1), default=None, help="Per route/window.")
 @click.option("--global-limit", type=click.IntRange(min=1), default=None, help="Per window.")
 @click.option(
+    "--token-limit", type=click.IntRange(min=1), default=None, help="Per access token/window."
+)
+@click.option(
     "--window-s",
     type=click.FloatRange(min=0.0, min_open=True),
     default=10.0,
@@ -106,6 +109,7 @@ def sandbox_command(**params: Any) -> None:
             environments=3 if params["environments"] is None else params["environments"],
             route_limit=params["route_limit"],
             global_limit=params["global_limit"],
+            token_limit=params["token_limit"],
             window_s=params["window_s"],
             retry_after=params["retry_after"],
             latency_ms=params["latency_ms"],

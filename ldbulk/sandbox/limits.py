@@ -3,8 +3,10 @@
 Windows are fixed, not sliding: every window starts at a multiple of ``window_s`` in epoch
 time, so every client sees the same ``X-Ratelimit-Reset`` (epoch milliseconds) for a window.
 The global window counts every authenticated request of the account; each route (verb + URL
-pattern) has its own window with the route limit. A throttled request is not counted: it was
-not applied, and counting it would only push ``remaining`` below zero.
+pattern) has its own window with the route limit; each access token has its own window with the
+token limit, announced by the ``X-Ratelimit-Auth-Token-*`` headers (with a reset of their own).
+A request goes through only when every budget that applies allows it. A throttled request is
+not counted: it was not applied, and counting it would only push ``remaining`` below zero.
 """
 
 from __future__ import annotations
@@ -33,36 +35,48 @@ class _Counter:
 
 @attrs.define
 class FixedWindowLimiter:
-    """Global and per-route request budgets over fixed windows; ``None`` limits are off."""
+    """Global, per-route and per-token request budgets over fixed windows; ``None`` is off."""
 
     global_limit: int | None
     route_limit: int | None
     window_s: float = 10.0
     clock: Callable[[], float] = time.time
+    token_limit: int | None = None
     _global: _Counter = attrs.field(factory=_Counter, init=False)
     _routes: dict[str, _Counter] = attrs.field(factory=dict, init=False)
+    _tokens: dict[str, _Counter] = attrs.field(factory=dict, init=False)
 
     @property
     def enabled(self) -> bool:
         """Whether any limit applies (otherwise no rate-limit header is sent at all)."""
-        return self.global_limit is not None or self.route_limit is not None
+        return any(
+            limit is not None for limit in (self.global_limit, self.route_limit, self.token_limit)
+        )
 
     def reset(self) -> None:
-        """Forget every count (a fresh window for every route)."""
+        """Forget every count (a fresh window for every route and token)."""
         self._global = _Counter()
         self._routes.clear()
+        self._tokens.clear()
 
-    def admit(self, route: str) -> Decision:
-        """Count one request on ``route`` if both budgets allow it."""
+    def admit(self, route: str, token: str = "") -> Decision:
+        """Count one request on ``route`` by ``token`` if every budget allows it."""
         now = self.clock()
         window = math.floor(now / self.window_s)
         reset_s = (window + 1) * self.window_s
-        headers: dict[str, str] = {"X-Ratelimit-Reset": str(round(reset_s * 1000))}
+        reset_ms = str(round(reset_s * 1000))
+        headers: dict[str, str] = {}
         budgets: list[tuple[str, int, _Counter]] = []
         if self.global_limit is not None:
             budgets.append(("Global", self.global_limit, self._global))
         if self.route_limit is not None:
-            budgets.append(("Route", self.route_limit, self._route(route)))
+            budgets.append(("Route", self.route_limit, _counter(self._routes, route)))
+        if budgets:
+            # The global and route families share one reset header.
+            headers["X-Ratelimit-Reset"] = reset_ms
+        if self.token_limit is not None:
+            budgets.append(("Auth-Token", self.token_limit, _counter(self._tokens, token)))
+            headers["X-Ratelimit-Auth-Token-Reset"] = reset_ms
         for _, _, counter in budgets:
             if counter.window != window:
                 counter.window, counter.used = window, 0
@@ -78,8 +92,9 @@ class FixedWindowLimiter:
             retry_after_s=max(1, math.ceil(reset_s - now)),
         )
 
-    def _route(self, route: str) -> _Counter:
-        counter = self._routes.get(route)
-        if counter is None:
-            counter = self._routes[route] = _Counter()
-        return counter
+
+def _counter(counters: dict[str, _Counter], key: str) -> _Counter:
+    counter = counters.get(key)
+    if counter is None:
+        counter = counters[key] = _Counter()
+    return counter

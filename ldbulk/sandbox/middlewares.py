@@ -133,7 +133,8 @@ def rate_limits(
         route = routes.get(request.match_info.route)
         if route is None or not limiter.enabled:
             return await handler(request)
-        decision = limiter.admit(route.key)
+        # Authentication ran first: the header is the one accepted token.
+        decision = limiter.admit(route.key, request.headers.get("Authorization", ""))
         headers = decision.headers
         response: web.StreamResponse
         if decision.allowed:

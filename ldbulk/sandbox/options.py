@@ -53,7 +53,8 @@ class SandboxOptions:
 
     - ``world``: a JSON/YAML file or the already-parsed data (see :mod:`ldbulk.sandbox.world`);
       without one, a generated world of ``projects`` x ``environments``.
-    - ``route_limit`` / ``global_limit``: requests per ``window_s`` window (None: unlimited).
+    - ``route_limit`` / ``global_limit`` / ``token_limit``: requests per ``window_s`` window,
+      per route, for the account, per access token (None: unlimited).
     - ``retry_after``: also send ``Retry-After`` (seconds) on a 429.
     - ``latency_ms``: added to every API request; ``fault_rate``: probability of a 5xx before
       the request is applied; ``drop_after_commit``: probability that a create is stored and
@@ -72,6 +73,7 @@ class SandboxOptions:
     environments: int = attrs.field(default=3, validator=_non_negative)
     route_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
     global_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
+    token_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
     window_s: float = attrs.field(default=10.0, validator=_window)
     retry_after: bool = False
     latency_ms: float = attrs.field(default=0.0, validator=_non_negative)

@@ -71,6 +71,7 @@ class Sandbox:
             route_limit=self.options.route_limit,
             window_s=self.options.window_s,
             clock=self.options.clock,
+            token_limit=self.options.token_limit,
         )
         self._rng = random.Random(self.options.seed)
         self._counters = Counters()
