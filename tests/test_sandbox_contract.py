@@ -26,6 +26,7 @@ import hypothesis
 import pytest
 import schemathesis
 from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from ldbulk.api import sansio
@@ -221,7 +222,25 @@ SETTINGS = hypothesis.settings(
 # spec's ``config`` is a free-form object and its JSON Patch operations any strings, so data
 # "valid" by the schema is rightly a 400 from LaunchDarkly (and the sandbox) that checks
 # formVariables and patch paths; ``object_level_authorization``, since there is one token.
+def error_body_shape(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+) -> bool | None:
+    """Every error answer is LaunchDarkly's ``{code, message, id}``, all three strings.
+
+    The spec's error schemas require ``code`` and ``message``; the API overview gives ``id``
+    too (to quote to support), on every error. Stricter than the schemas, never looser.
+    """
+    if response.status_code < 400:
+        return None
+    body = response.json()
+    assert isinstance(body, dict), f"error body is not an object: {body!r}"
+    assert sorted(body) == ["code", "id", "message"], f"error body keys: {sorted(body)}"
+    assert all(isinstance(value, str) and value for value in body.values()), body
+    return None
+
+
 CHECKS = [
+    not_a_server_error,
     openapi_checks.status_code_conformance,
     openapi_checks.content_type_conformance,
     openapi_checks.response_schema_conformance,
@@ -233,6 +252,7 @@ CHECKS = [
     openapi_checks.use_after_free,
     openapi_checks.ensure_resource_availability,
     openapi_checks.ignored_auth,
+    error_body_shape,
 ]
 
 
