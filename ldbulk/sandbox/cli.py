@@ -84,6 +84,13 @@ async def _serve(sandbox: Sandbox) -> None:
 )
 @click.option("--seed", type=int, default=None, help="Seed for reproducible faults.")
 @click.option(
+    "--sync-delay",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    show_default=True,
+    help="Seconds after a store's config is set until it reports itself available.",
+)
+@click.option(
     "--state",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -116,6 +123,7 @@ def sandbox_command(**params: Any) -> None:
             fault_rate=params["fault_rate"],
             drop_after_commit=params["drop_after_commit"],
             seed=params["seed"],
+            sync_delay_s=params["sync_delay"],
             state=state,
         )
         # Imported here, not above: every command of the CLI imports this module, and only this

@@ -28,7 +28,6 @@ from ldbulk.sandbox.world import (
     SECRET_FIELDS,
     IntegrationRecord,
     new_id,
-    now_ms,
     validate_config,
 )
 
@@ -235,7 +234,7 @@ class Handlers:
             tags=tags,
             name=name,
             version=1,
-            last_sync_ms=now_ms(),
+            config_set_ms=self.store.now_ms(),
         )
         self.store.add(record)
         if self._drop_after_commit and self._rng.random() < self._drop_after_commit:
@@ -243,11 +242,11 @@ class Handlers:
             if transport is not None:
                 transport.abort()
             raise Dropped
-        return json_response(201, record.render(with_config=True))
+        return json_response(201, self.store.render(record, with_config=True))
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         """One integration, its secrets redacted."""
-        return json_response(200, self._record(request).render(with_config=True))
+        return json_response(200, self.store.render(self._record(request), with_config=True))
 
     async def patch(self, request: web.Request) -> web.StreamResponse:
         """A JSON Patch of the writable fields; the version goes up by one."""
@@ -255,7 +254,7 @@ class Handlers:
         body = await _body(request)
         # LaunchDarkly also takes {"comment": ..., "patch": [...]}.
         operations = body.get("patch") if isinstance(body, dict) else body
-        document = record.render(with_config=False)
+        document = self.store.render(record, with_config=False)
         document["config"] = copy.deepcopy(record.config)
         before = copy.deepcopy(document)
         apply_json_patch(document, operations)
@@ -274,10 +273,13 @@ class Handlers:
                 if config.get(secret) == REDACTED_VALUE:
                     config[secret] = record.config.get(secret, "")
         stored = _checked_config(record.integration_key, config)
+        if stored != record.config:
+            # A new configuration: LaunchDarkly connects to the store again.
+            record.config_set_ms = self.store.now_ms()
         record.on, record.tags, record.name, record.config = on, tags, name, stored
         record.version += 1
         self.store.changed()
-        return json_response(200, record.render(with_config=True))
+        return json_response(200, self.store.render(record, with_config=True))
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
         """204, and the slot is free again."""

@@ -62,7 +62,10 @@ class SandboxOptions:
     - ``state``: a JSON file holding the integrations; loaded at start when it exists (it then
       replaces the world's integrations) and rewritten atomically after changes.
     - ``record``: keep every API response in :attr:`Sandbox.responses` (tests validate them).
-    - ``clock``: epoch seconds for the rate-limit windows (tests pin it to a window).
+    - ``sync_delay_s``: how long after its configuration is set a store reports itself
+      available (a simulated sync; 0: at once). A world's ``unreachableHosts`` never sync.
+    - ``clock``: epoch seconds for the rate-limit windows and the simulated sync (tests pin
+      it, and move it).
     """
 
     host: str = "127.0.0.1"
@@ -80,6 +83,7 @@ class SandboxOptions:
     fault_rate: float = attrs.field(default=0.0, validator=_probability)
     drop_after_commit: float = attrs.field(default=0.0, validator=_probability)
     seed: int | None = None
+    sync_delay_s: float = attrs.field(default=0.0, validator=_non_negative)
     state: Path | None = None
     record: bool = False
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)

@@ -48,8 +48,8 @@ def _world_spec(options: SandboxOptions) -> WorldSpec:
     return read_world_file(Path(world))
 
 
-def _as_model(record: IntegrationRecord) -> Integration:
-    data = record.render(with_config=False)
+def _as_model(store: Store, record: IntegrationRecord) -> Integration:
+    data = store.render(record, with_config=False)
     data["config"] = dict(record.config)
     return structure(data, Integration, what="stored integration")
 
@@ -65,7 +65,12 @@ class Sandbox:
 
     def __init__(self, options: SandboxOptions | None = None) -> None:
         self.options = options if options is not None else SandboxOptions()
-        self._store = Store(_world_spec(self.options), self.options.state)
+        self._store = Store(
+            _world_spec(self.options),
+            self.options.state,
+            sync_delay_s=self.options.sync_delay_s,
+            clock=self.options.clock,
+        )
         self._limiter = FixedWindowLimiter(
             global_limit=self.options.global_limit,
             route_limit=self.options.route_limit,
@@ -183,14 +188,15 @@ class Sandbox:
 
         The configs are the stored ones: secrets unredacted and ``port`` a string.
         """
-        return {key: _as_model(record) for key, record in self._store.integrations.items()}
+        store = self._store
+        return {key: _as_model(store, record) for key, record in store.integrations.items()}
 
     def integration(
         self, project: str, environment: str, integration_key: str
     ) -> Integration | None:
         """The integration stored at one (project, environment, integration key), if any."""
         record = self._store.integrations.get((project, environment, integration_key))
-        return None if record is None else _as_model(record)
+        return None if record is None else _as_model(self._store, record)
 
     def reset(self) -> None:
         """Back to the integrations the sandbox started with; stats and windows cleared."""

@@ -2,14 +2,15 @@
 
 Nothing here speaks HTTP. The handlers look integrations up and change them through
 :class:`Store`; the store renders the list-all body once per change (a bulk run asks for the
-whole list after every conflict) and, given a :class:`StateFile`, has it rewritten shortly
-after a burst of changes.
+whole list after every conflict), and again when a simulated sync settles, and, given a
+:class:`StateFile`, has it rewritten shortly after a burst of changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeAlias
@@ -19,6 +20,7 @@ import attrs
 from ldbulk.api import sansio
 from ldbulk.errors import ConfigError
 from ldbulk.files import write_atomically
+from ldbulk.sandbox.sync import SyncModel
 from ldbulk.sandbox.world import (
     IntegrationRecord,
     IntegrationSpec,
@@ -94,7 +96,19 @@ class Store:
     back to whichever of the two the store started with.
     """
 
-    def __init__(self, world: WorldSpec, state: Path | None = None) -> None:
+    def __init__(
+        self,
+        world: WorldSpec,
+        state: Path | None = None,
+        *,
+        sync_delay_s: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clock = clock
+        self.sync = SyncModel(
+            delay_ms=round(sync_delay_s * 1000),
+            unreachable_hosts=frozenset(host.lower() for host in world.unreachable_hosts),
+        )
         self.projects: dict[str, ProjectRecord] = build_projects(world)
         self.project_items = [project.item for project in self.projects.values()]
         self.state_file = None if state is None else StateFile(state)
@@ -103,11 +117,30 @@ class Store:
             loaded = self.state_file.load()
             if loaded is not None:
                 specs = loaded
-        self._initial = build_integrations(specs, self.projects, what="world")
+        # What exists at start has synced already (unless its host is unreachable).
+        settled = self.now_ms() - self.sync.delay_ms
+        self._initial = {
+            key: attrs.evolve(record, config_set_ms=settled)
+            for key, record in build_integrations(specs, self.projects, what="world").items()
+        }
         self.integrations: dict[Slot, IntegrationRecord] = {}
         self._by_id: dict[str, IntegrationRecord] = {}
         self._list_body: bytes | None = None
+        # When the cached list body goes stale because a pending sync settles (None: never).
+        self._list_expires_ms: int | None = None
         self._restore_initial()
+
+    def now_ms(self) -> int:
+        """The sandbox's clock in epoch milliseconds."""
+        return int(self._clock() * 1000)
+
+    def status(self, record: IntegrationRecord) -> dict[str, Any]:
+        """The ``_status`` of a stored integration now."""
+        return self.sync.status(record, self.now_ms())
+
+    def render(self, record: IntegrationRecord, *, with_config: bool) -> dict[str, Any]:
+        """A stored integration as the API shows it now."""
+        return record.render(with_config=with_config, status=self.status(record))
 
     def _restore_initial(self) -> None:
         self.integrations = {
@@ -146,8 +179,16 @@ class Store:
 
     def list_body(self) -> bytes:
         """The body of the list-all answer, rendered once per change."""
-        if self._list_body is None:
-            items = [record.render(with_config=False) for record in self.integrations.values()]
+        now = self.now_ms()
+        expired = self._list_expires_ms is not None and now >= self._list_expires_ms
+        if self._list_body is None or expired:
+            records = self.integrations.values()
+            items = [
+                record.render(with_config=False, status=self.sync.status(record, now))
+                for record in records
+            ]
+            pending = [at for at in map(self.sync.settles_at, records) if at > now]
+            self._list_expires_ms = min(pending, default=None)
             self._list_body = json.dumps(
                 {
                     "_links": {

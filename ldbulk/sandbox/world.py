@@ -16,6 +16,8 @@ format, parsed with ldbulk's one converter::
         integrationKey: redis
         config: {host: redis.internal}
         on: true                # optional, as are name, tags, _id and version
+    unreachableHosts:           # optional: Redis hosts a store can never sync with
+      - redis.down.internal
 
 Items are rendered to the API's JSON once, when the world is built, so a list request never
 copies or re-renders the world.
@@ -98,6 +100,7 @@ class WorldSpec:
 
     projects: tuple[ProjectSpec, ...] = ()
     integrations: tuple[IntegrationSpec, ...] = ()
+    unreachable_hosts: tuple[str, ...] = ()
 
 
 def parse_world(data: Any, *, what: str = "world") -> WorldSpec:
@@ -235,7 +238,8 @@ class IntegrationRecord:
     tags: list[str] = attrs.field(factory=list)
     name: str = ""
     version: int = 1
-    last_sync_ms: int = 0
+    # When its configuration was set (epoch ms): a simulated sync starts from there.
+    config_set_ms: int = 0
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -251,8 +255,11 @@ class IntegrationRecord:
             ]
         )
 
-    def render(self, *, with_config: bool) -> dict[str, Any]:
-        """The API representation; ``config`` (redacted) only for a single integration."""
+    def render(self, *, with_config: bool, status: Mapping[str, Any]) -> dict[str, Any]:
+        """The API representation; ``config`` (redacted) only for a single integration.
+
+        ``status`` is its ``_status``, which the store's simulated sync decides.
+        """
         project = f"/api/v2/projects/{segment(self.project_key)}"
         item: dict[str, Any] = {
             "_links": {
@@ -269,11 +276,7 @@ class IntegrationRecord:
             "tags": list(self.tags),
             "name": self.name,
             "version": self.version,
-            "_status": {
-                "available": True,
-                "potentiallyStale": False,
-                "lastSync": self.last_sync_ms,
-            },
+            "_status": dict(status),
         }
         if with_config:
             item["config"] = self.redacted_config()
@@ -389,7 +392,7 @@ def build_integrations(
             tags=list(spec.tags),
             name=spec.name,
             version=spec.version,
-            last_sync_ms=now_ms(),
+            config_set_ms=now_ms(),
         )
         if record.key in stored:
             raise ConfigError(f"{where}: a second {spec.integration_key} integration there")
