@@ -1,17 +1,22 @@
 """``make demo``: the command line against a local sandbox, from start to report.
 
 Starts ``ldbulk sandbox`` on a free port, runs ``ldbulk plan`` and ``ldbulk apply`` on a manifest
-twice (the second run finds everything in place), prints the JSON report, and stops the sandbox.
-Run it as ``python -m ldbulk.demo [MANIFEST]``.
+twice (the second run finds everything in place), then changes the account by hand as people do
+(a host moved in one integration, one made by ldbulk that no manifest names any more, one made by
+hand), and shows ``plan --prune`` and ``apply --prune`` converging it; prints the JSON report,
+and stops the sandbox. Run it as ``python -m ldbulk.demo [MANIFEST]``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, RedisConfig
+from ldbulk.http.client import Client
 from ldbulk.sandbox.launch import LaunchError, launch_sandbox
 
 # Stand-ins for the secrets the example manifest references: the sandbox checks nothing else.
@@ -27,6 +32,28 @@ def _step(title: str, *args: str, env: dict[str, str]) -> int:
     return subprocess.call([sys.executable, "-m", "ldbulk", *args], env=env)  # noqa: S603
 
 
+async def _change_by_hand(url: str, token: str) -> None:
+    """What happens to an account between two nightly runs: someone moves a host, a manifest
+    line is removed (its integration, made by ldbulk, stays behind), someone adds their own."""
+    async with Client(token, base_url=url) as client:
+        for integration in await client.list_integrations():
+            if integration.integration_key == "redis":
+                await client.update_integration(
+                    integration.project_key,
+                    integration.environment_key,
+                    "redis",
+                    integration.id,
+                    [{"op": "replace", "path": "/config/host", "value": "redis-by-hand.lan"}],
+                )
+                break
+        leftover = RedisConfig(host="redis.old.internal")
+        await client.create_integration("proj-001", "env-004", leftover,
+                                        tags=[DEFAULT_OWNERSHIP_TAG])
+        await client.create_integration("proj-001", "env-003", RedisConfig(host="theirs.lan"))
+    print("\n# by hand: one host moved, one integration left behind by a removed manifest "
+          "line (tagged), one made by someone else (untagged)")
+
+
 def main(argv: list[str]) -> int:
     """Run the demo; returns the exit code of the last apply."""
     manifest = argv[0] if argv else "manifests/example.yaml"
@@ -39,7 +66,13 @@ def main(argv: list[str]) -> int:
             _step("offline check", "validate", manifest, env=env)
             _step("what apply would do", "plan", manifest, env=env)
             _step("first run: creates", "apply", manifest, "--report", str(report), env=env)
-            code = _step("second run: one request, no writes", "apply", manifest, env=env)
+            _step("second run: reads each, writes nothing", "apply", manifest, env=env)
+            asyncio.run(_change_by_hand(sandbox.url, sandbox.token))
+            _step("the drift, and what a prune would delete", "plan", "--prune", manifest,
+                  env=env)
+            code = _step("converge: one patch, one delete", "apply", "--prune", manifest,
+                         "--report", str(report), env=env)
+            _step("converged: nothing left to change", "plan", "--prune", manifest, env=env)
             print(f"\n{report}:")
             print(report.read_text(encoding="utf-8"))
             return code

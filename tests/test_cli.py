@@ -173,7 +173,7 @@ def test_apply_creates_then_a_rerun_finds_everything(
     )
     assert first.returncode == 0, first.stderr
     data = json.loads(report.read_text())
-    assert data["version"] == 1
+    assert data["version"] == 2
     assert data["summary"]["total"] == data["summary"]["created"] == 9
     assert set(data["stats"]) == {"requests", "throttled", "retries", "elapsed_s", "paused_s"}
     assert set(data["results"][0]) == {
@@ -186,6 +186,7 @@ def test_apply_creates_then_a_rerun_finds_everything(
         "attempts",
         "error",
         "elapsed_s",
+        "changed",
     }
     assert junit.read_text().count("<testcase") == 9
     assert "Every target is provisioned." in markdown.read_text()
@@ -193,8 +194,16 @@ def test_apply_creates_then_a_rerun_finds_everything(
     second = ldbulk("apply", str(EXAMPLE), "--report", str(report), sandbox=sandbox)
     assert second.returncode == 0, second.stderr
     data = json.loads(report.read_text())
+    assert data["summary"]["unchanged"] == 9
+    # The list, the environments of two wildcards, and one read by id per integration.
+    assert data["stats"]["requests"] == 3 + 9
+
+    quick = ldbulk("apply", str(EXAMPLE), "--create-only", "--report", str(report),
+                   sandbox=sandbox)
+    assert quick.returncode == 0, quick.stderr
+    data = json.loads(report.read_text())
     assert data["summary"]["exists"] == 9
-    assert data["stats"]["requests"] == 3  # the list, and the environments of two wildcards
+    assert data["stats"]["requests"] == 3  # nothing read by id
 
 
 def test_plan_and_dry_run_send_no_writes(sandbox: SandboxProcess) -> None:
@@ -485,9 +494,9 @@ def test_resume_after_kill_9_reports_every_target_once(tmp_path: Path) -> None:
         results = json.loads(report.read_text())["results"]
         keys = [(r["project"], r["environment"]) for r in results]
         assert len(keys) == len(set(keys)) == 120
-        assert {r["outcome"] for r in results} <= {"created", "exists"}
+        assert {r["outcome"] for r in results} <= {"created", "unchanged"}
         # Targets journaled before the kill keep their "created"; a create in flight at the
-        # kill was applied but not journaled, so the resumed run finds it "exists".
+        # kill was applied but not journaled, so the resumed run finds it "unchanged".
         assert sum(r["outcome"] == "created" for r in results) >= 120 - 4
         stored = run.sandbox.get("/_sandbox/integrations")["integrations"]
         assert len({(i["projectKey"], i["environmentKey"]) for i in stored}) == len(stored) == 120
@@ -522,6 +531,16 @@ def test_the_demo_runs_from_start_to_report(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "9 targets: 9 created" in result.stdout
-    # The second run: the list, and the environments of the two wildcard projects.
-    assert "9 targets: 9 exists (3 requests" in result.stdout
-    assert json.loads((tmp_path / "reports" / "demo.json").read_text())["summary"]["created"] == 9
+    # The second run: the list, the environments of the two wildcard projects, 9 reads.
+    assert "9 targets: 9 unchanged (12 requests" in result.stdout
+    # After the changes by hand: the host moved back, the tagged leftover deleted, the
+    # untagged one listed and left alone; then nothing left to change.
+    assert "Plan: 0 to create, 1 to update, 1 to delete; 8 unchanged, 1 unmanaged." in (
+        result.stdout
+    )
+    assert "1 updated, 8 unchanged, 1 deleted" in result.stdout
+    assert "Plan: 0 to create, 0 to update, 0 to delete; 9 unchanged, 1 unmanaged." in (
+        result.stdout
+    )
+    summary = json.loads((tmp_path / "reports" / "demo.json").read_text())["summary"]
+    assert (summary["updated"], summary["deleted"]) == (1, 1)

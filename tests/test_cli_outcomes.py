@@ -231,8 +231,8 @@ def test_plan_shows_drift_field_by_field_and_never_a_secret(
     moved = write(tmp_path, EXAMPLE.read_text().replace("redis.demo.internal", "redis-moved.lan"))
     result = ldbulk("plan", str(moved), sandbox=sandbox, env={"COLUMNS": "300"})
     assert result.returncode == 0, result.stderr
-    summary = result.stdout.strip().splitlines()[-2]
-    assert "0 to create" in summary and " 0 drifted" not in summary, summary
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "0 to create" in summary and " 0 to update" not in summary, summary
     assert "config.host: redis.demo.internal → redis-moved.lan" in result.stdout
     assert "not compared: password" in result.stdout
     for secret in SECRETS.values():

@@ -136,8 +136,8 @@ async def test_an_exported_manifest_plans_every_target_as_existing(
         loaded = ldbulk.load_manifests([path], env=variable_values(result))
         targets = await ldbulk.resolve_targets(loaded, client)
         items = await ldbulk.plan(client, targets)
-    # EXISTS, not DRIFTED: plan read each integration back and found it as the manifest says.
-    assert {item.action for item in items} == {ldbulk.Action.EXISTS}
+    # Unchanged: plan read each integration back and found it as the manifest says.
+    assert {item.action for item in items} == {ldbulk.Action.UNCHANGED}
     # The manifest describes exactly what was set up, secrets included once resolved.
     described = {(t.key, t.config, t.on, t.tags, t.name) for t in targets}
     assert described == {(t.key, t.config, t.on, t.tags, t.name) for t in by_hand()}
@@ -215,8 +215,10 @@ def test_the_export_command_writes_a_manifest_that_plans_clean_and_leaks_no_secr
         env = {name: EXTERNAL_ID if "DYNAMODB" in name else REDIS_PASSWORD for name in variables}
         planned = run_ldbulk("plan", str(output), sandbox=sandbox, env=env, secrets=False)
     assert planned.returncode == 0, planned.stderr
-    assert planned.stdout.startswith("4 targets: 0 to create,"), planned.stdout
-    assert "0 drifted" in planned.stdout
+    assert planned.stdout.startswith("Plan: 0 to create, 0 to update, 0 to delete;"), (
+        planned.stdout
+    )
+    assert "to update" in planned.stdout and "unchanged" in planned.stdout
     assert len(document["stores"]) == 2 and exported.stdout == ""
     everything = exported.stdout + exported.stderr + output.read_text(encoding="utf-8")
     assert REDIS_PASSWORD not in everything and EXTERNAL_ID not in everything

@@ -78,7 +78,8 @@ async def run(
         async with Client(
             sandbox.token, base_url=proxy.url, retry=retry, timeouts=timeouts
         ) as client:
-            return await provision(client, targets, concurrency=8)
+            # The faults here are the creates': what exists is left unread.
+            return await provision(client, targets, concurrency=8, create_only=True)
 
 
 def commits(sandbox: Sandbox) -> int:

@@ -70,13 +70,13 @@ def posts(mocked: MemoryTransport) -> int:
     return sum(1 for request in mocked.requests if request.method == "POST")
 
 
-async def test_existing_integrations_are_settled_without_a_write(
+async def test_existing_integrations_are_settled_without_a_write_when_create_only(
     client: Client, mocked: MemoryTransport
 ) -> None:
     mocked.add("GET", LIST, json=listing(integration("prod")))
     mocked.add("POST", CREATE, status=201, json=integration("dev"))
     async with client:
-        report = await provision(client, [target("prod"), target("dev")])
+        report = await provision(client, [target("prod"), target("dev")], create_only=True)
     assert posts(mocked) == 1
     by_env = {r.environment: r for r in report.results}
     assert by_env["prod"].outcome is Outcome.EXISTS
@@ -94,7 +94,7 @@ async def test_conflict_is_answered_by_the_list_endpoint(
     mocked.add("POST", CREATE, status=409, json=error("conflict"))
     mocked.add("GET", LIST, json=listing(integration("prod", id="made-elsewhere")))
     async with client:
-        report = await provision(client, [target("prod")])
+        report = await provision(client, [target("prod")], create_only=True)
     (result,) = report.results
     assert result.outcome is Outcome.EXISTS
     assert result.integration_id == "made-elsewhere"

@@ -71,7 +71,7 @@ async def test_faults_and_rate_limits_leave_exactly_one_integration_per_target(
     assert recovered
 
 
-async def test_a_rerun_sends_one_list_request_and_writes_nothing(
+async def test_a_create_only_rerun_sends_one_list_request_and_writes_nothing(
     make_sandbox: SandboxFactory,
 ) -> None:
     targets = list(every_target(3, 10))
@@ -79,7 +79,7 @@ async def test_a_rerun_sends_one_list_request_and_writes_nothing(
     async with client_for(sandbox) as client:
         first = await provision(client, targets)
     async with client_for(sandbox) as client:
-        second = await provision(client, targets)
+        second = await provision(client, targets, create_only=True)
     assert len(sandbox.integrations) == len(targets)
 
     assert first.counts["created"] == len(targets)

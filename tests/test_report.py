@@ -65,7 +65,7 @@ def test_exit_code_is_zero_only_when_every_target_is_provisioned() -> None:
 def test_json_has_the_documented_stable_shape() -> None:
     data = json.loads(REPORT.dumps())
     assert list(data) == ["version", "summary", "stats", "results"]
-    assert data["version"] == 1
+    assert data["version"] == 2
     assert data["stats"] == {
         "requests": 5,
         "throttled": 1,
@@ -83,6 +83,7 @@ def test_json_has_the_documented_stable_shape() -> None:
         "attempts": 1,
         "error": {"code": "not_found", "message": "Unknown [env] | pipe", "id": "req-9"},
         "elapsed_s": 0.0,
+        "changed": [],
     }
 
 

@@ -73,6 +73,11 @@ REDACTED: Final = "'***'"
 # even address another route once URL normalisation has run.
 KEY_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 
+# The tag every integration ldbulk creates or updates carries, so that a prune can tell the
+# integrations it manages from those made by hand or by another tool (a manifest may name
+# another tag with ``defaults.ownershipTag``).
+DEFAULT_OWNERSHIP_TAG: Final = "managed-by-ldbulk"
+
 
 # -- the field table --------------------------------------------------------------------------
 
@@ -395,11 +400,17 @@ class Target:
     on: bool = False
     tags: tuple[str, ...] = ()
     name: str | None = None
+    ownership_tag: str = attrs.field(default=DEFAULT_OWNERSHIP_TAG, validator=_key)
 
     @property
     def integration_key(self) -> IntegrationKey:
         """The integration key of the store (``redis`` or ``dynamodb``)."""
         return self.config.integration_key
+
+    @property
+    def written_tags(self) -> tuple[str, ...]:
+        """The tags a create or an update writes: the manifest's, then the ownership tag."""
+        return tuple(dict.fromkeys((*self.tags, self.ownership_tag)))
 
     @property
     def key(self) -> tuple[str, str, str]:

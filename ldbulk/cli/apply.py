@@ -62,6 +62,15 @@ log = logging.getLogger("ldbulk.apply")
               "when --report is given).")
 @click.option("--resume", "resume_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Skip the targets a journal of an interrupted run settled; merge reports.")
+@click.option("--create-only", is_flag=True,
+              help="Only create what is missing: existing integrations are left alone, unread "
+              "(a re-run is one request).")
+@click.option("--rotate-secrets", is_flag=True,
+              help="Write the secrets LaunchDarkly redacts on read (a Redis password) to every "
+              "existing integration; they cannot be compared, so they are otherwise kept.")
+@click.option("--prune", is_flag=True,
+              help="Also delete integrations tagged as ldbulk's, in the manifests' projects and "
+              "integration keys, that no target names (see plan --prune first).")
 @click.option("--dry-run", is_flag=True, help="Only plan: send no writes.")
 @click.pass_context
 def apply(
@@ -75,14 +84,22 @@ def apply(
     max_rate: float | None,
     journal_path: Path | None,
     resume_path: Path | None,
+    create_only: bool,
+    rotate_secrets: bool,
+    prune: bool,
     dry_run: bool,
     **kwargs: Any,
 ) -> None:
-    """Create every target's integration; existing ones are left alone."""
+    """Converge every target's integration: create what is missing, patch what differs from
+    the manifest, and with --prune delete what the manifests no longer name."""
     outputs = {"--report": report_path, "--junit": junit_path, "--markdown": markdown_path}
+    if create_only and rotate_secrets:
+        raise UsageFailure("--create-only leaves existing integrations alone: drop one of "
+                           "--create-only and --rotate-secrets")
+    writes = {"create_only": create_only, "rotate_secrets": rotate_secrets, "prune": prune}
     if dry_run:
         _refuse_files_with_dry_run({**outputs, "--journal": journal_path, "--resume": resume_path})
-        ctx.invoke(plan_command, manifests=manifests, **kwargs)
+        ctx.invoke(plan_command, manifests=manifests, **writes, **kwargs)
         return
     if journal_path is None:
         # Resuming continues the same journal; otherwise it sits next to the report.
@@ -101,6 +118,7 @@ def apply(
             show_progress=api.progress,
             journal_path=journal_path,
             resume_path=resume_path,
+            writes=writes,
         ),
         client,
     )
@@ -194,6 +212,7 @@ async def _apply(
     show_progress: bool,
     journal_path: Path | None,
     resume_path: Path | None,
+    writes: dict[str, bool],
 ) -> tuple[Report, signal.Signals | None]:
     """The library's apply workflow, with a progress bar, a log line per target and signals."""
     stop = asyncio.Event()
@@ -229,6 +248,7 @@ async def _apply(
                     stop=stop,
                     on_start=started,
                     on_result=settled,
+                    **writes,
                 )
             finally:
                 stop_listening()

@@ -19,9 +19,11 @@ from ldbulk.cli.common import (
     manifest_paths,
     print_unresolved,
     run,
+    stderr,
     stdout,
 )
 from ldbulk.engine.plan import Action, PlanItem, plan
+from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.resolve import Unresolved, resolve
 from ldbulk.text import printable
 
@@ -31,12 +33,23 @@ from ldbulk.text import printable
 @manifest_options
 @api_options
 @click.option("--all", "show_all", is_flag=True,
-              help="Show every target, not only those apply would change or that differ.")
+              help="Show every row, not only those apply would change.")
 @click.option("--create-only", is_flag=True,
               help="Do not read existing integrations to compare them: one listing, as "
-              "apply treats them.")
+              "apply --create-only treats them.")
+@click.option("--rotate-secrets", is_flag=True,
+              help="Plan as apply --rotate-secrets: write the secrets LaunchDarkly redacts "
+              "on read.")
+@click.option("--prune", is_flag=True,
+              help="Also show what apply --prune would delete, and the untagged integrations "
+              "it leaves alone.")
 def plan_command(
-    manifests: tuple[Path, ...], show_all: bool, create_only: bool, **kwargs: Any
+    manifests: tuple[Path, ...],
+    show_all: bool,
+    create_only: bool,
+    rotate_secrets: bool,
+    prune: bool,
+    **kwargs: Any,
 ) -> None:
     """Show what apply would do per target, and how existing integrations differ from the
     manifest (drift). Reads only."""
@@ -47,33 +60,65 @@ def plan_command(
     async def go() -> tuple[list[PlanItem], list[Unresolved]]:
         async with client:
             resolution = await resolve(loaded, client)
-            items = await plan(client, resolution.targets, drift=not create_only)
+            scope = None
+            if prune:
+                scope = PruneScope.of(loaded, unresolved_lines=len(resolution.unresolved))
+            items = await plan(
+                client,
+                resolution.targets,
+                create_only=create_only,
+                rotate_secrets=rotate_secrets,
+                prune=scope,
+            )
+            if scope is not None and scope.blocked is not None:
+                stderr.print(f"prune: {scope.blocked}.", style="yellow", soft_wrap=True)
             return items, resolution.unresolved
 
     items, unresolved = run(go(), client)
-    shown = [item for item in items if show_all or item.action is not Action.EXISTS]
+    shown = [item for item in items if show_all or _worth_showing(item)]
     if shown or unresolved:
         stdout.print(_table(shown, unresolved))
     print_unresolved(unresolved)
+    stdout.print(summary_line(items, unresolved))
+    raise SystemExit(EXIT_FAILED if any(
+        item.action is Action.NOT_FOUND for item in items) or unresolved else EXIT_OK)
+
+
+def summary_line(items: list[PlanItem], unresolved: list[Unresolved]) -> str:
+    """Terraform's one line: what would change, then what would not."""
     counts = {action: sum(1 for i in items if i.action is action) for action in Action}
-    stdout.print(
-        f"{len(items)} targets: {counts[Action.CREATE]} to create, "
-        f"{counts[Action.DRIFTED]} drifted, {counts[Action.EXISTS]} "
-        f"{'existing' if create_only else 'unchanged'}, {counts[Action.NOT_FOUND]} not found"
-        + (f"; {len(unresolved)} manifest line(s) not resolved." if unresolved else ".")
+    line = (
+        f"Plan: {counts[Action.CREATE]} to create, {counts[Action.UPDATE]} to update, "
+        f"{counts[Action.DELETE]} to delete"
     )
-    if counts[Action.DRIFTED]:
-        stdout.print(
-            "Drifted integrations differ from the manifest; apply leaves existing "
-            "integrations as they are."
+    quiet = [
+        f"{counts[action]} {words}"
+        for action, words in (
+            (Action.UNCHANGED, "unchanged"),
+            (Action.EXISTS, "existing (not compared)"),
+            (Action.UNMANAGED, "unmanaged"),
+            (Action.NOT_FOUND, "not found"),
         )
-    raise SystemExit(EXIT_FAILED if counts[Action.NOT_FOUND] or unresolved else EXIT_OK)
+        if counts[action]
+    ]
+    if unresolved:
+        quiet.append(f"{len(unresolved)} manifest line(s) not resolved")
+    return line + (f"; {', '.join(quiet)}." if quiet else ".")
+
+
+def _worth_showing(item: PlanItem) -> bool:
+    """By default: what apply would change, and what a reader must know of (not found, an
+    integration prune leaves alone)."""
+    return item.action not in (Action.UNCHANGED, Action.EXISTS)
 
 
 _STYLES = {
     Action.CREATE: "green",
+    Action.UPDATE: "yellow",
+    Action.DELETE: "red",
+    Action.UNCHANGED: "cyan",
     Action.EXISTS: "cyan",
-    Action.DRIFTED: "yellow",
+    Action.UNMANAGED: "magenta",
     Action.NOT_FOUND: "red",
 }
 
@@ -84,10 +129,11 @@ def _table(items: list[PlanItem], unresolved: list[Unresolved]) -> Table:
         table.add_column(column)
     table.add_column("differences", overflow="fold")
     for item in items:
+        project, environment, integration = item.key
         table.add_row(
-            Text(item.target.project),
-            Text(item.target.environment),
-            Text(item.target.integration_key),
+            Text(printable(project)),
+            Text(printable(environment)),
+            Text(printable(integration)),
             Text(item.action.value, style=_STYLES[item.action]),
             Text(printable(item.integration_id or "")),
             Text(printable(_differences(item))),
@@ -102,9 +148,16 @@ def _table(items: list[PlanItem], unresolved: list[Unresolved]) -> Table:
 def _differences(item: PlanItem) -> str:
     """The changed fields, and the secrets that could not be compared: never pretend they
     match."""
+    if item.action is Action.UNMANAGED:
+        return "not tagged as ldbulk's: never deleted"
     parts = [str(change) for change in item.drift.changes]
-    if item.drift.uncompared:
-        parts.append(
-            f"not compared: {', '.join(item.drift.uncompared)} (LaunchDarkly redacts it on read)"
-        )
+    rotated = [name for name in item.drift.uncompared if f"config.{name}" in item.fields]
+    parts += [f"config.{name}: written again (--rotate-secrets)" for name in rotated]
+    kept = [name for name in item.drift.uncompared if name not in rotated]
+    if kept:
+        parts.append(f"not compared: {', '.join(kept)} (LaunchDarkly redacts it on read)")
+    if item.action is Action.UPDATE and "tags" in item.fields and not any(
+        change.field == "tags" for change in item.drift.changes
+    ):
+        parts.append("tags: + ownership tag")
     return "; ".join(parts)

@@ -17,7 +17,10 @@ from ldbulk.text import printable
 
 _STYLE = {
     Outcome.CREATED: "green",
+    Outcome.UPDATED: "yellow",
+    Outcome.UNCHANGED: "cyan",
     Outcome.EXISTS: "cyan",
+    Outcome.DELETED: "magenta",
     Outcome.SKIPPED: "yellow",
 }
 
@@ -28,7 +31,7 @@ def _target_name(result: TargetResult) -> str:
 
 def _detail(result: TargetResult) -> str:
     if result.error is None:
-        return ""
+        return f"changed: {', '.join(result.changed)}" if result.changed else ""
     text = f"{result.error.code}: {result.error.message}" if result.error.code else ""
     text = text or result.error.message
     if result.error.id:
@@ -69,7 +72,9 @@ def to_junit(report: Report) -> str:
             failure.text = f"status {result.status}, {result.attempts} attempt(s)"
         else:
             out = ElementTree.SubElement(case, "system-out")
-            out.text = f"{result.outcome.value} {_id(result)}".strip()
+            out.text = " ".join(
+                part for part in (result.outcome.value, _id(result), _detail(result)) if part
+            )
     ElementTree.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(
         suite, encoding="unicode"
@@ -81,7 +86,8 @@ def _cell(text: object) -> str:
 
 
 def to_markdown(report: Report, *, max_rows: int = 200) -> str:
-    """A Markdown summary for CI job pages: counts, stats, then every target that is not ok."""
+    """A Markdown summary for CI job pages: counts, stats, every target that is not ok, then
+    what the run changed in place (updates, deletes)."""
     counts = report.counts
     stats = report.stats
     lines = [
@@ -111,6 +117,16 @@ def to_markdown(report: Report, *, max_rows: int = 200) -> str:
             lines.append(f"\n{len(problems) - max_rows} more not shown; see the JSON report.")
     else:
         lines.append("Every target is provisioned.")
+    changes = [r for r in report.results if r.outcome in (Outcome.UPDATED, Outcome.DELETED)]
+    if changes:
+        lines += ["", "| changed | outcome | fields |", "|---|---|---|"]
+        lines += [
+            f"| {_cell(_target_name(result))} | {result.outcome.value} | "
+            f"{_cell(', '.join(result.changed))} |"
+            for result in changes[:max_rows]
+        ]
+        if len(changes) > max_rows:
+            lines.append(f"\n{len(changes) - max_rows} more not shown; see the JSON report.")
     return "\n".join(lines) + "\n"
 
 

@@ -22,6 +22,7 @@ import attrs
 
 from ldbulk.engine.journal import Journal, read_settled, same_path
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
+from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.report import Key, Report, TargetResult
 from ldbulk.engine.resolve import ResolvedTarget, resolve
 from ldbulk.errors import ConfigError
@@ -50,8 +51,20 @@ async def apply(
     stop: asyncio.Event | None = None,
     on_start: Callable[[ApplyStarted], None] | None = None,
     on_result: Callable[[TargetResult], None] | None = None,
+    create_only: bool = False,
+    rotate_secrets: bool = False,
+    prune: bool = False,
 ) -> Report:
-    """Make LaunchDarkly hold every target of ``manifests``; return the report.
+    """Make LaunchDarkly hold every target of ``manifests`` as they say; return the report.
+
+    Missing integrations are created, existing ones read and patched where they differ.
+
+    - ``create_only``: leave existing integrations alone, unread (one listing for a re-run).
+    - ``rotate_secrets``: write the secrets LaunchDarkly redacts on read (they cannot be
+      compared, so they are otherwise left as they are).
+    - ``prune``: then delete the integrations that carry the manifests' ownership tag, lie in
+      their scope (the projects and integration keys they name) and that no target names;
+      see :mod:`ldbulk.engine.prune` for every rule. Those rows follow the targets' rows.
 
     - ``journal``: append each settled target there as it settles (a new journal replaces an
       old one, unless it is the ``resume`` journal, which is continued).
@@ -85,16 +98,32 @@ async def apply(
 
         # Nothing left to try (all settled before, or no line resolved): not even a listing.
         report = Report(results=())
-        if todo:
-            provisioner = Provisioner(client, concurrency=concurrency)
-            report = await provisioner.run(todo, on_result=settled, scope=scope)
+        scope_of_prune = (
+            PruneScope.of(manifests, unresolved_lines=len(resolution.unresolved))
+            if prune
+            else None
+        )
+        if todo or scope_of_prune is not None:
+            provisioner = Provisioner(
+                client,
+                concurrency=concurrency,
+                create_only=create_only,
+                rotate_secrets=rotate_secrets,
+            )
+            report = await provisioner.run(
+                todo, on_result=settled, scope=scope, prune=scope_of_prune
+            )
     fresh = {result.key: result for result in report.results}
     rows = [
-        earlier.get(entry.target.key) or fresh[entry.target.key]
+        earlier.get(entry.target.key) or fresh.pop(entry.target.key)
         if isinstance(entry, ResolvedTarget)
         else entry.result()
         for entry in resolution.entries
     ]
+    # What is left are the deletes of a prune: those a resumed journal settled, then this run's.
+    targeted = {target.key for target in targets}
+    rows += [result for key, result in earlier.items() if key not in targeted and key not in fresh]
+    rows += fresh.values()
     stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
     return Report(results=tuple(rows), stats=stats)
 

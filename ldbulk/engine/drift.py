@@ -66,9 +66,12 @@ def compare(target: Target, integration: Integration) -> Drift:
         shown = reference or (HIDDEN if is_secret(field) else _show(wanted[name]))
         was = HIDDEN if is_secret(field) else config.redact(_show(current.get(name)))
         changes.append(FieldChange(field=f"config.{name}", current=was, wanted=shown))
+    # The ownership tag is ldbulk's bookkeeping, not the manifest's: its absence is no drift
+    # (an integration made by hand plans unchanged), and every write adds it.
+    owner = target.ownership_tag
     for name, have, want in (
         ("on", integration.on, target.on),
-        ("tags", sorted(integration.tags), sorted(target.tags)),
+        ("tags", sorted(set(integration.tags) - {owner}), sorted(set(target.tags) - {owner})),
     ):
         if have != want:
             changes.append(

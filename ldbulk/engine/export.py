@@ -34,6 +34,7 @@ import yaml
 
 from ldbulk.api.models import (
     CONFIG_CLASSES,
+    DEFAULT_OWNERSHIP_TAG,
     KEY_PATTERN,
     Integration,
     api_name,
@@ -250,7 +251,8 @@ def _shape(integration: Integration) -> _Shape | str:
         if isinstance(converted, str) and "${" in converted:
             return f'config {key} holds "${{", which a manifest reads as a reference'
         config.append((key, converted))
-    tags = tuple(sorted(set(integration.tags)))
+    # The ownership tag is not the manifest's to write: apply adds it to everything it writes.
+    tags = tuple(sorted(set(integration.tags) - {DEFAULT_OWNERSHIP_TAG}))
     bad_tags = [tag for tag in tags if not KEY_PATTERN.fullmatch(tag)]
     if bad_tags:
         return f"tag {bad_tags[0]!r} is not one a manifest can write"

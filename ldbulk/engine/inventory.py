@@ -27,18 +27,27 @@ class Inventory:
     def __init__(self, client: Client, scope: RequestScope | None = None) -> None:
         self._client = client
         self._scope = scope
-        self._ids: dict[Key, str] = {}
+        self._found: dict[Key, Integration] = {}
         self._refresh: asyncio.Task[None] | None = None
         self._sent_after = -1.0  # the latest listing's request goes out no earlier than this
         self._tasks: set[asyncio.Task[None]] = set()
 
     def get(self, key: Key) -> str | None:
         """The id of the integration at ``key`` as of the last listing, if any."""
-        return self._ids.get(key)
+        found = self._found.get(key)
+        return found.id if found is not None else None
+
+    def integration(self, key: Key) -> Integration | None:
+        """The integration at ``key`` as the last listing gave it (no ``config``), if any."""
+        return self._found.get(key)
+
+    def integrations(self) -> list[Integration]:
+        """Every integration of the last listing (and those this run created since)."""
+        return list(self._found.values())
 
     def add(self, integration: Integration) -> None:
         """Record an integration this run created."""
-        self._ids[key_of(integration)] = integration.id
+        self._found[key_of(integration)] = integration
 
     async def refresh(self, *, newer_than: float | None = None) -> None:
         """The first listing (no ``newer_than``), bound to the run's stop signal; or a listing
@@ -74,7 +83,7 @@ class Inventory:
         if delay:
             await asyncio.sleep(delay)
         integrations = await self._client.list_integrations(scope=scope)
-        self._ids = {key_of(integration): integration.id for integration in integrations}
+        self._found = {key_of(integration): integration for integration in integrations}
 
 
 def key_of(integration: Integration) -> Key:

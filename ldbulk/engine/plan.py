@@ -1,5 +1,9 @@
-"""What ``apply`` would do per target, and how existing integrations differ from the
-manifest, using only reads."""
+"""What ``apply`` would do per target, and what a prune would delete, using only reads.
+
+The decisions are apply's own: the same comparison (:func:`~ldbulk.engine.update.update_for`)
+and the same prune rules (:class:`~ldbulk.engine.prune.PruneScope`), so a plan shows what an
+apply started at the same moment would write.
+"""
 
 from __future__ import annotations
 
@@ -11,37 +15,59 @@ import attrs
 
 from ldbulk.api.models import Target
 from ldbulk.engine.drift import Drift, compare
-from ldbulk.engine.inventory import Inventory
+from ldbulk.engine.inventory import Inventory, key_of
+from ldbulk.engine.prune import PruneScope
+from ldbulk.engine.report import Key
+from ldbulk.engine.update import update_for
 from ldbulk.errors import NotFound
 from ldbulk.http.client import Client
 
 
 class Action(enum.StrEnum):
-    """What ``apply`` would do for a target."""
+    """What ``apply`` would do for a target, or a prune for an integration no target names."""
 
     CREATE = "create"
-    EXISTS = "exists"  # there, and as the manifest says (or not compared: drift=False)
-    DRIFTED = "drifted"  # there, but some field differs from the manifest
+    UPDATE = "update"  # there, but some field differs: apply patches those fields
+    UNCHANGED = "unchanged"  # there, read and compared: as the manifest says
+    EXISTS = "exists"  # there, not compared (create-only)
     NOT_FOUND = "not_found"  # the project or environment does not exist
+    DELETE = "delete"  # a prune deletes it: tagged as ldbulk's, in scope, named by no target
+    UNMANAGED = "unmanaged"  # in scope and named by no target, but not tagged: left alone
+
+    @property
+    def changes(self) -> bool:
+        """Whether apply would write something for this row."""
+        return self in (Action.CREATE, Action.UPDATE, Action.DELETE)
 
 
 @attrs.frozen(kw_only=True)
 class PlanItem:
-    """One target and what ``apply`` would do with it."""
+    """One row of the plan: a target (or, for a prune's rows, an integration no target
+    names) and what apply would do with it."""
 
-    target: Target
+    key: Key
     action: Action
+    target: Target | None = None
     integration_id: str | None = None
     drift: Drift = attrs.field(factory=Drift)
+    # The fields an update would write: the differences, and the secrets when rotating.
+    fields: tuple[str, ...] = ()
 
 
 async def plan(
-    client: Client, targets: Iterable[Target], *, drift: bool = True, concurrency: int = 8
+    client: Client,
+    targets: Iterable[Target],
+    *,
+    create_only: bool = False,
+    rotate_secrets: bool = False,
+    prune: PruneScope | None = None,
+    concurrency: int = 8,
 ) -> list[PlanItem]:
-    """What ``apply`` would do per target, using only reads.
+    """What ``apply`` would do per target (in target order), then, with ``prune``, each
+    integration it would delete or leave alone as unmanaged. Reads only.
 
     One list of the existing integrations, and one listing of environments per project whose
-    targets would be created, to tell a create from a 404. With ``drift``, each existing
+    targets would be created, to tell a create from a 404. Unless ``create_only``, each existing
     integration is also read by id (the list carries no ``config``), at most ``concurrency``
     at a time, and compared with its target.
     """
@@ -54,9 +80,13 @@ async def plan(
     for target in targets:
         existing = inventory.get(target.key)
         if existing is not None:
-            item = PlanItem(target=target, action=Action.EXISTS, integration_id=existing)
-            if drift:
-                reads[len(items)] = asyncio.ensure_future(_compared(client, item, gate))
+            item = PlanItem(
+                key=target.key, target=target, action=Action.EXISTS, integration_id=existing
+            )
+            if not create_only:
+                reads[len(items)] = asyncio.ensure_future(
+                    _compared(client, item, target, gate, rotate_secrets)
+                )
             items.append(item)
             continue
         if target.project not in environments:
@@ -67,7 +97,8 @@ async def plan(
             except NotFound:
                 environments[target.project] = set()
         known = target.environment in environments[target.project]
-        items.append(PlanItem(target=target, action=Action.CREATE if known else Action.NOT_FOUND))
+        action = Action.CREATE if known else Action.NOT_FOUND
+        items.append(PlanItem(key=target.key, target=target, action=action))
     # Every read ends before an error is raised, so none is left running behind the plan.
     answers = await asyncio.gather(*reads.values(), return_exceptions=True)
     compared: dict[int, PlanItem] = {}
@@ -75,18 +106,33 @@ async def plan(
         if isinstance(answer, BaseException):
             raise answer
         compared[index] = answer
-    return [compared.get(index, item) for index, item in enumerate(items)]
+    rows = [compared.get(index, item) for index, item in enumerate(items)]
+    if prune is not None and prune.blocked is None:
+        doomed, unmanaged = prune.sort(inventory.integrations(), {row.key for row in rows})
+        rows += [
+            PlanItem(key=key_of(found), action=Action.DELETE, integration_id=found.id)
+            for found in doomed
+        ] + [
+            PlanItem(key=key_of(found), action=Action.UNMANAGED, integration_id=found.id)
+            for found in unmanaged
+        ]
+    return rows
 
 
-async def _compared(client: Client, item: PlanItem, gate: asyncio.Semaphore) -> PlanItem:
+async def _compared(
+    client: Client, item: PlanItem, target: Target, gate: asyncio.Semaphore, rotate: bool
+) -> PlanItem:
     """An existing target's item, read by id and compared with the manifest."""
     assert item.integration_id is not None
     async with gate:
         try:
-            integration = await client.get_integration(*item.target.key, item.integration_id)
+            integration = await client.get_integration(*target.key, item.integration_id)
         except NotFound:
             # Deleted since the listing: apply would create it again.
             return attrs.evolve(item, action=Action.CREATE, integration_id=None)
-    found = compare(item.target, integration)
-    action = Action.DRIFTED if found.changes else Action.EXISTS
-    return attrs.evolve(item, action=action, drift=found)
+    update = update_for(target, integration, rotate_secrets=rotate)
+    if update is None:
+        return attrs.evolve(item, action=Action.UNCHANGED, drift=compare(target, integration))
+    return attrs.evolve(
+        item, action=Action.UPDATE, drift=compare(target, integration), fields=update.fields
+    )

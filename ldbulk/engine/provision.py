@@ -22,21 +22,19 @@ from collections.abc import (
     Callable,
     Iterable,
 )
-from typing import Final
+from typing import Final, TypeVar
 
 import attrs
 
-from ldbulk.api.models import ErrorBody, Target
-from ldbulk.engine.inventory import Inventory
+from ldbulk.api.models import ErrorBody, Integration, Target
+from ldbulk.engine.inventory import Inventory, key_of
+from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult
-from ldbulk.engine.verdict import FINAL, STOPPED, Verdict, shown, unauthorized_reason
+from ldbulk.engine.verdict import STOPPED, Verdict, shown, unauthorized_reason
+from ldbulk.engine.writes import Writes
 from ldbulk.errors import (
-    Conflict,
-    HTTPStatusError,
     LdbulkError,
-    ResponseFormatError,
     Stopped,
-    TransportError,
     Unauthorized,
 )
 from ldbulk.http.client import Client
@@ -44,19 +42,32 @@ from ldbulk.http.scope import RequestScope
 
 DEFAULT_CONCURRENCY: Final = 8
 
+_T = TypeVar("_T")
+
 
 class _Run:
     """One run of a :class:`Provisioner`: everything that must not outlive it or leak into
     the next one (targets seen, the inventory, the 401 that aborted it, its stop signal and
     counts)."""
 
-    def __init__(self, client: Client, concurrency: int, scope: RequestScope) -> None:
-        self.client = client
+    def __init__(
+        self,
+        client: Client,
+        scope: RequestScope,
+        *,
+        concurrency: int,
+        create_only: bool,
+        rotate_secrets: bool,
+        prune: PruneScope | None,
+    ) -> None:
         self.concurrency = concurrency
+        self.prune = prune
         self.scope = scope
         self.inventory = Inventory(client, scope)
+        self.writes = Writes(
+            client, scope, self.inventory, create_only=create_only, rotate_secrets=rotate_secrets
+        )
         self.seen: set[Key] = set()
-        self.refused: Unauthorized | None = None
         self.listing_error: LdbulkError | None = None
 
     async def produce(
@@ -65,26 +76,18 @@ class _Run:
         queue: asyncio.Queue[_Item],
         room: asyncio.Semaphore,
     ) -> None:
-        """Settle every target with a pool of workers, putting each result on ``queue``."""
+        """Settle every target with a pool of workers, putting each result on ``queue``; then,
+        when pruning, delete the leftovers the same way."""
         try:
             await self._plan()
-            source = _numbered(targets)
-            lock = asyncio.Lock()
-
-            async def worker() -> None:
-                while True:
-                    await room.acquire()
-                    async with lock:
-                        item = await anext(source, None)
-                    if item is None:
-                        room.release()
-                        return
-                    index, target = item
-                    queue.put_nowait((index, await self.settle(target)))
-
-            async with asyncio.TaskGroup() as group:
-                for _ in range(self.concurrency):
-                    group.create_task(worker())
+            count = await self._pool(_numbered(targets), self.settle, queue, room)
+            if self.prune is not None:
+                await self._pool(
+                    _numbered(self._leftovers(self.prune), start=count),
+                    self.settle_leftover,
+                    queue,
+                    room,
+                )
         except BaseException as exc:
             # The queue is unbounded (``room`` is the bound), so this never blocks.
             queue.put_nowait(_Failure(exc))
@@ -94,6 +97,42 @@ class _Run:
         finally:
             await self.inventory.aclose()
 
+    async def _pool(
+        self,
+        source: AsyncIterator[tuple[int, _T]],
+        settle: Callable[[_T], Awaitable[TargetResult]],
+        queue: asyncio.Queue[_Item],
+        room: asyncio.Semaphore,
+    ) -> int:
+        """Settle every item of ``source`` with ``concurrency`` workers; how many there were."""
+        lock = asyncio.Lock()
+        count = 0
+
+        async def worker() -> None:
+            nonlocal count
+            while True:
+                await room.acquire()
+                async with lock:
+                    item = await anext(source, None)
+                if item is None:
+                    room.release()
+                    return
+                index, what = item
+                count = max(count, index + 1)
+                queue.put_nowait((index, await settle(what)))
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.concurrency):
+                group.create_task(worker())
+        return count
+
+    def _leftovers(self, prune: PruneScope) -> list[Integration]:
+        """The integrations a prune deletes: tagged, in scope, named by no target."""
+        if self.listing_error is not None:
+            return []  # nothing is known of what exists
+        doomed, _ = prune.sort(self.inventory.integrations(), self.seen)
+        return doomed
+
     async def _plan(self) -> None:
         """List existing integrations once; a failure here is every target's failure."""
         if self.scope.stopped:
@@ -101,7 +140,7 @@ class _Run:
         try:
             await self.inventory.refresh()
         except Unauthorized as exc:
-            self.refused = exc
+            self.writes.refused = exc
             self.listing_error = exc
         except Stopped:
             pass  # every target will be skipped as stopped
@@ -110,31 +149,24 @@ class _Run:
 
     async def settle(self, target: Target) -> TargetResult:
         """One target, from plan to its final outcome; never raises for a target's sake."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            verdict = await self._decide(target)
-        except Exception as exc:  # one target's surprise must not end the run
-            verdict = Verdict(
-                outcome=Outcome.FAILED,
-                error=ErrorBody(code="internal_error", message=f"{type(exc).__name__}: {exc}"),
-            )
-        error = verdict.error
-        if error is not None:
-            # A server may quote what it was sent (a host, a table name); values that came
-            # from a reference, and secrets, are shown as their reference or not at all.
-            error = attrs.evolve(error, message=shown(target.config.redact(error.message)))
-        return TargetResult(
-            project=target.project,
-            environment=target.environment,
-            integration=target.integration_key,
-            outcome=verdict.outcome,
-            status=verdict.status,
-            integration_id=verdict.integration_id,
-            attempts=verdict.attempts,
-            error=error,
-            elapsed_s=loop.time() - started,
-        )
+        # A server may quote what it was sent (a host, a table name); values that came from a
+        # reference, and secrets, are shown as their reference or not at all.
+        return await _result(target.key, self._decide(target), target.config.redact)
+
+    async def settle_leftover(self, integration: Integration) -> TargetResult:
+        """One integration a prune deletes, to its final outcome."""
+        return await _result(key_of(integration), self._delete(integration), str)
+
+    async def _delete(self, integration: Integration) -> Verdict:
+        assert self.prune is not None
+        if self.prune.blocked is not None:
+            return Verdict.skipped("not_pruned", self.prune.blocked)
+        refused = self.writes.refused
+        if refused is not None:
+            return Verdict.skipped("skipped", unauthorized_reason(refused))
+        if self.scope.stopped:
+            return Verdict.skipped("stopped", STOPPED)
+        return await self.writes.delete(integration)
 
     async def _decide(self, target: Target) -> Verdict:
         if target.key in self.seen:
@@ -152,75 +184,47 @@ class _Run:
                     message=f"could not list existing integrations: {self.listing_error}",
                 ),
             )
-        if self.refused is not None:
-            return Verdict.skipped("skipped", unauthorized_reason(self.refused))
+        refused = self.writes.refused
+        if refused is not None:
+            return Verdict.skipped("skipped", unauthorized_reason(refused))
         if self.scope.stopped:
             return Verdict.skipped("stopped", STOPPED)
         existing = self.inventory.get(target.key)
         if existing is not None:
-            return Verdict(outcome=Outcome.EXISTS, integration_id=existing)
-        return await self._create(target)
+            return await self.writes.existing(target, existing)
+        return await self.writes.create(target)
 
-    async def _create(self, target: Target) -> Verdict:
-        """Create, and when the answer is unclear, look before creating again (a retry)."""
-        sent = 0  # creates sent: one stopped before its turn never was
-        error: LdbulkError | None = None
-        sent_unclear = False  # a create of ours may have been applied without our knowing
-        try:
-            async for attempt in self.client.retry_context(self.scope):
-                try:
-                    integration = await self.client.create_integration(
-                        target.project,
-                        target.environment,
-                        target.config,
-                        on=target.on,
-                        tags=target.tags,
-                        name=target.name,
-                        scope=self.scope,
-                    )
-                except (TransportError, ResponseFormatError, Conflict) as exc:
-                    error = exc
-                    sent_unclear = sent_unclear or not isinstance(exc, Conflict)
-                except HTTPStatusError as exc:
-                    if isinstance(exc, Unauthorized):
-                        self.refused = exc
-                    outcome = FINAL.get(type(exc))
-                    if outcome is not None:
-                        return Verdict.of(outcome, exc, attempt.num)
-                    error = exc  # 5xx, or a status the spec does not name: unclear
-                    sent_unclear = True
-                else:
-                    self.inventory.add(integration)
-                    return Verdict(
-                        outcome=Outcome.CREATED,
-                        status=201,
-                        integration_id=integration.id,
-                        attempts=attempt.num,
-                    )
-                sent = attempt.num
-                try:
-                    await self.inventory.refresh(newer_than=asyncio.get_running_loop().time())
-                except Unauthorized as exc:
-                    self.refused = exc
-                    return Verdict.of(Outcome.UNAUTHORIZED, exc, sent)
-                except LdbulkError as exc:
-                    # Without the listing nobody knows whether the create was applied, and
-                    # sending it again blindly is what the engine never does.
-                    return Verdict.unsettled(error, exc, sent)
-                found = self.inventory.get(target.key)
-                if found is not None:
-                    return Verdict(
-                        outcome=Outcome.CREATED if sent_unclear else Outcome.EXISTS,
-                        status=getattr(error, "status", None),
-                        integration_id=found,
-                        attempts=sent,
-                    )
-                if self.refused is not None or not attempt.retry():
-                    outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
-                    return Verdict.of(outcome, error, sent)
-        except Stopped:  # before a create's turn came, or while backing off before the next
-            return Verdict.stopped(error, sent)
-        raise AssertionError("unreachable: every attempt returns or is retried")
+
+async def _result(
+    key: Key, verdict: Awaitable[Verdict], redact: Callable[[str], str]
+) -> TargetResult:
+    """A verdict as a report row, timed, its message redacted, escaped and cut; never raises
+    for one target's sake."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        decided = await verdict
+    except Exception as exc:  # one target's surprise must not end the run
+        decided = Verdict(
+            outcome=Outcome.FAILED,
+            error=ErrorBody(code="internal_error", message=f"{type(exc).__name__}: {exc}"),
+        )
+    error = decided.error
+    if error is not None:
+        error = attrs.evolve(error, message=shown(redact(error.message)))
+    project, environment, integration = key
+    return TargetResult(
+        project=project,
+        environment=environment,
+        integration=integration,
+        outcome=decided.outcome,
+        status=decided.status,
+        integration_id=decided.integration_id,
+        attempts=decided.attempts,
+        error=error,
+        elapsed_s=loop.time() - started,
+        changed=decided.changed,
+    )
 
 
 @attrs.frozen
@@ -234,7 +238,11 @@ _Item = tuple[int, TargetResult] | _Failure | None
 
 
 class Provisioner:
-    """Creates the integrations of many targets concurrently, under the client's pacer.
+    """Converges the integrations of many targets concurrently, under the client's pacer:
+    creates what is missing, and patches what differs from its target (``create_only`` leaves
+    what exists alone, unread; ``rotate_secrets`` writes the secrets LaunchDarkly redacts on
+    read, which cannot be compared). A run given a :class:`PruneScope` then deletes the
+    leftovers that scope allows.
 
     ``run(targets)`` collects every result into a :class:`Report`; ``stream(targets)`` hands
     them out as they settle::
@@ -250,11 +258,20 @@ class Provisioner:
     provisioner may run many times, even concurrently.
     """
 
-    def __init__(self, client: Client, *, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        create_only: bool = False,
+        rotate_secrets: bool = False,
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.client = client
         self.concurrency = concurrency
+        self.create_only = create_only
+        self.rotate_secrets = rotate_secrets
         self._runs: set[_Run] = set()
 
     def stop(self) -> None:
@@ -268,17 +285,20 @@ class Provisioner:
         *,
         on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
         scope: RequestScope | None = None,
+        prune: PruneScope | None = None,
     ) -> Report:
-        """Provision every target and return the report (results in target order).
+        """Provision every target and return the report (results in target order, then the
+        deletes of a prune).
 
         ``scope``, when given, is the run's: its stop signal stops the run (as :meth:`stop`
         does), and its meter counts the run's requests along with whatever it counted before.
+        ``prune``: once every target is settled, delete what that scope allows.
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
         scope = scope if scope is not None else RequestScope()
         indexed: list[tuple[int, TargetResult]] = []
-        async with self._indexed(targets, scope) as results:
+        async with self._indexed(targets, scope, prune) as results:
             async for index, result in results:
                 indexed.append((index, result))
                 if on_result is not None:
@@ -294,7 +314,7 @@ class Provisioner:
         self, targets: Iterable[Target] | AsyncIterable[Target]
     ) -> AsyncIterator[AsyncIterator[TargetResult]]:
         """Each target's result as soon as it settles (not in target order), in a scope."""
-        async with self._indexed(targets, RequestScope()) as indexed:
+        async with self._indexed(targets, RequestScope(), None) as indexed:
 
             async def results() -> AsyncGenerator[TargetResult, None]:
                 async for _, result in indexed:
@@ -308,9 +328,19 @@ class Provisioner:
 
     @contextlib.asynccontextmanager
     async def _indexed(
-        self, targets: Iterable[Target] | AsyncIterable[Target], scope: RequestScope
+        self,
+        targets: Iterable[Target] | AsyncIterable[Target],
+        scope: RequestScope,
+        prune: PruneScope | None,
     ) -> AsyncIterator[AsyncIterator[tuple[int, TargetResult]]]:
-        run = _Run(self.client, self.concurrency, scope)
+        run = _Run(
+            self.client,
+            scope,
+            concurrency=self.concurrency,
+            create_only=self.create_only,
+            rotate_secrets=self.rotate_secrets,
+            prune=prune,
+        )
         # Workers wait for room before taking a target, so a slow consumer holds them back
         # and memory stays flat; the queue itself never blocks a put.
         room = asyncio.Semaphore(self.concurrency * 4)
@@ -341,9 +371,9 @@ class Provisioner:
 
 
 async def _numbered(
-    targets: Iterable[Target] | AsyncIterable[Target],
-) -> AsyncIterator[tuple[int, Target]]:
-    index = 0
+    targets: Iterable[_T] | AsyncIterable[_T], *, start: int = 0
+) -> AsyncIterator[tuple[int, _T]]:
+    index = start
     if isinstance(targets, AsyncIterable):
         async for target in targets:
             yield index, target
@@ -359,6 +389,8 @@ async def provision(
     targets: Iterable[Target] | AsyncIterable[Target],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
+    create_only: bool = False,
 ) -> Report:
     """Provision every target through ``client`` and return the report."""
-    return await Provisioner(client, concurrency=concurrency).run(targets)
+    provisioner = Provisioner(client, concurrency=concurrency, create_only=create_only)
+    return await provisioner.run(targets)

@@ -1,6 +1,6 @@
 """What happened to each target of a run: outcomes, counts, exit code, and the JSON report.
 
-The JSON shape is stable (``"version": 1``) and documented in the README; renderings for people
+The JSON shape is stable (``"version": 2``) and documented in the README; renderings for people
 and CI dashboards (terminal, Markdown, JUnit) live in :mod:`ldbulk.cli.render`. Nothing here holds
 a store config, so no secret can reach a report.
 """
@@ -19,7 +19,7 @@ import cattrs
 from ldbulk.api.models import ErrorBody
 from ldbulk.http.scope import RunStats
 
-REPORT_VERSION: Final = 1
+REPORT_VERSION: Final = 2
 
 # The report's own JSON: field names as they are, enums by value, seconds to the millisecond.
 # Not the API's converter: this format is ldbulk's, with Python names, not LaunchDarkly's.
@@ -34,7 +34,10 @@ class Outcome(enum.StrEnum):
     """How one target ended."""
 
     CREATED = "created"  # this run created the integration
-    EXISTS = "exists"  # it was already there; nothing written
+    UPDATED = "updated"  # it was there and differed; this run patched the fields that did
+    UNCHANGED = "unchanged"  # it was there, read and compared: as the manifest says
+    EXISTS = "exists"  # it was there and not compared (create-only); nothing written
+    DELETED = "deleted"  # pruned: tagged as ldbulk's, in scope, and named by no target
     NOT_FOUND = "not_found"  # the project or environment does not exist (404)
     INVALID = "invalid"  # LaunchDarkly rejected the config (400)
     FORBIDDEN = "forbidden"  # the token's role may not do this, or no beta header (403)
@@ -46,8 +49,13 @@ class Outcome(enum.StrEnum):
 
     @property
     def ok(self) -> bool:
-        """Whether the target is provisioned (created now or already there)."""
-        return self in (Outcome.CREATED, Outcome.EXISTS)
+        """Whether the target is as the manifests say (or, for a prune, gone)."""
+        return self in _OK
+
+
+_OK: Final = frozenset(
+    {Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.EXISTS, Outcome.DELETED}
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -63,6 +71,8 @@ class TargetResult:
     attempts: int = 0
     error: ErrorBody | None = None
     elapsed_s: float = 0.0
+    # The fields an update wrote (``config.host``, ``tags``...): names only, never values.
+    changed: tuple[str, ...] = ()
 
     @property
     def key(self) -> Key:
@@ -105,7 +115,8 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """0 when every target was created or already existed, 1 otherwise."""
+        """0 when everything converged (created, updated, unchanged, existing, deleted), 1
+        otherwise."""
         return 0 if self.ok else 1
 
     def to_json(self) -> dict[str, Any]:

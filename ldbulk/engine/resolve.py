@@ -156,6 +156,7 @@ async def resolve(
                 on=store.on,
                 tags=store.tags,
                 name=store.render_name(selector.project, environment),
+                ownership_tag=store.ownership_tag,
             )
             first = seen.setdefault(target.key, source)
             if first is not source:

@@ -66,6 +66,7 @@ class Verdict:
     integration_id: str | None = None
     attempts: int = 0
     error: ErrorBody | None = None
+    changed: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, outcome: Outcome, exc: LdbulkError, attempts: int, *, note: str = "") -> Verdict:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ldbulk.api.models import IntegrationKey, StoreConfig
+from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, IntegrationKey, StoreConfig
 from ldbulk.errors import LdbulkError
 
 
@@ -72,6 +72,7 @@ class Store:
     on: bool = False
     tags: tuple[str, ...] = ()
     name_template: str | None = None
+    ownership_tag: str = DEFAULT_OWNERSHIP_TAG
     source: Source
 
     @property

@@ -14,9 +14,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final, cast
 
+import attrs
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from ldbulk.api.models import INTEGRATION_KEYS, IntegrationKey, StoreConfig
+from ldbulk.api.models import (
+    DEFAULT_OWNERSHIP_TAG,
+    INTEGRATION_KEYS,
+    IntegrationKey,
+    StoreConfig,
+)
 from ldbulk.manifest.config import read_config
 from ldbulk.manifest.model import PartialStore, PendingTarget, Store
 from ldbulk.manifest.nodes import (
@@ -37,7 +43,7 @@ FORMAT_VERSION: Final = 1
 
 _PLACEHOLDERS: Final = ("project", "environment")
 _TOP_KEYS: Final = ("version", "defaults", "stores", "targets")
-_DEFAULTS_KEYS: Final = ("on", "tags", "allowEnv")
+_DEFAULTS_KEYS: Final = ("on", "tags", "allowEnv", "ownershipTag")
 _STORE_KEYS: Final = ("integration", "name", "config", "on", "tags")
 
 
@@ -83,12 +89,11 @@ class Document:
         self.reader.keys(root, entries, "", _TOP_KEYS, required=("version",))
         if "version" in entries and not self._version(entries["version"][1]):
             return
-        defaults_on: bool | None = None
-        defaults_tags: tuple[str, ...] = ()
+        defaults = _Defaults()
         if "defaults" in entries:
-            defaults_on, defaults_tags = self._defaults(entries["defaults"][1])
+            defaults = self._defaults(entries["defaults"][1])
         if "stores" in entries:
-            self._stores(entries["stores"][1], defaults_on, defaults_tags)
+            self._stores(entries["stores"][1], defaults)
         if "targets" in entries:
             self.has_targets_key = True
             self.targets.extend(read_targets(self.reader, entries["targets"][1]))
@@ -113,10 +118,10 @@ class Document:
         self.reader.add(node, "version", f"must be {FORMAT_VERSION}, got {self.reader.kind(node)}")
         return True
 
-    def _defaults(self, node: Node) -> tuple[bool | None, tuple[str, ...]]:
+    def _defaults(self, node: Node) -> _Defaults:
         entries = self.reader.mapping(node, "defaults")
         if entries is None:
-            return None, ()
+            return _Defaults()
         self.reader.keys(node, entries, "defaults", _DEFAULTS_KEYS)
         if "allowEnv" in entries:
             self.resolver.allow_env = self._allow_env(entries["allowEnv"][1], "defaults.allowEnv")
@@ -124,7 +129,13 @@ class Document:
         tags: tuple[str, ...] | None = ()
         if "tags" in entries:
             tags = self.reader.tags(entries["tags"][1], "defaults.tags")
-        return on, tags or ()
+        ownership_tag = DEFAULT_OWNERSHIP_TAG
+        if "ownershipTag" in entries:
+            ownership_tag = (
+                self.reader.identifier(entries["ownershipTag"][1], "defaults.ownershipTag", "tag")
+                or DEFAULT_OWNERSHIP_TAG
+            )
+        return _Defaults(on=on, tags=tags or (), ownership_tag=ownership_tag)
 
     def _allow_env(self, node: Node, path: str) -> frozenset[str]:
         """Variable names this file's references may use although named like credentials."""
@@ -143,7 +154,7 @@ class Document:
             names.add(name)
         return frozenset(names)
 
-    def _stores(self, node: Node, defaults_on: bool | None, defaults_tags: tuple[str, ...]) -> None:
+    def _stores(self, node: Node, defaults: _Defaults) -> None:
         entries = self.reader.mapping(node, "stores")
         if entries is None:
             return
@@ -159,7 +170,7 @@ class Document:
                     "digit, and have at most 64 characters",
                 )
                 continue
-            self._store(name, key_node, value_node, path, defaults_on, defaults_tags)
+            self._store(name, key_node, value_node, path, defaults)
 
     def _store(
         self,
@@ -167,8 +178,7 @@ class Document:
         key_node: Node,
         node: Node,
         path: str,
-        defaults_on: bool | None,
-        defaults_tags: tuple[str, ...],
+        defaults: _Defaults,
     ) -> None:
         source = self.reader.source(key_node, path)
         entries = self.reader.mapping(node, path)
@@ -186,7 +196,7 @@ class Document:
         if "name" in entries:
             template = self._template(entries["name"][1], child_path(path, "name"))
             valid = valid and template is not None
-        on = defaults_on
+        on = defaults.on
         if "on" in entries:
             on = self.reader.boolean(entries["on"][1], child_path(path, "on"))
             valid = valid and on is not None
@@ -204,7 +214,8 @@ class Document:
                 name=name,
                 config=config,
                 on=bool(on),
-                tags=_unique(defaults_tags + (tags or ())),
+                tags=_unique(defaults.tags + (tags or ())),
+                ownership_tag=defaults.ownership_tag,
                 name_template=template,
                 source=source,
             )
@@ -250,6 +261,15 @@ class Document:
                 )
                 ok = False
         return template if ok else None
+
+
+@attrs.frozen(kw_only=True)
+class _Defaults:
+    """A file's ``defaults``: what its stores start from."""
+
+    on: bool | None = None
+    tags: tuple[str, ...] = ()
+    ownership_tag: str = DEFAULT_OWNERSHIP_TAG
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:

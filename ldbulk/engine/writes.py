@@ -1,0 +1,202 @@
+"""The writes of a run, one target or leftover integration at a time: create, update, delete.
+
+Each write whose answer is unclear (connection cut, timeout, 5xx) may have been applied, so none
+is sent again blindly:
+
+- a create is settled by the account's listing: the integration is there or it is not;
+- an update is settled by reading the integration back: what is still different is sent again,
+  under a ``test`` of the version just read, so nothing is written over someone else's change;
+- a delete is retried by the client itself: a 404 after a lost answer means it was deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ldbulk.api.models import Integration, Target
+from ldbulk.engine.inventory import Inventory
+from ldbulk.engine.report import Outcome
+from ldbulk.engine.update import update_for
+from ldbulk.engine.verdict import FINAL, Verdict
+from ldbulk.errors import (
+    Conflict,
+    HTTPStatusError,
+    LdbulkError,
+    NotFound,
+    ResponseFormatError,
+    Stopped,
+    TransportError,
+    Unauthorized,
+)
+from ldbulk.http.client import Client
+from ldbulk.http.scope import RequestScope
+
+# The errors after which a write may or may not have been applied.
+_UNCLEAR = (TransportError, ResponseFormatError)
+
+
+class Writes:
+    """The writes of one run, sharing its client, scope and inventory, and the 401 that
+    refused the run's token (after which nothing more is tried)."""
+
+    def __init__(
+        self,
+        client: Client,
+        scope: RequestScope,
+        inventory: Inventory,
+        *,
+        create_only: bool = False,
+        rotate_secrets: bool = False,
+    ) -> None:
+        self.client = client
+        self.scope = scope
+        self.inventory = inventory
+        self.create_only = create_only
+        self.rotate_secrets = rotate_secrets
+        self.refused: Unauthorized | None = None
+
+    def _answered(self, exc: HTTPStatusError, attempts: int) -> Verdict | None:
+        """The verdict of a status that says the write was answered and not applied."""
+        if isinstance(exc, Unauthorized):
+            self.refused = exc
+        outcome = FINAL.get(type(exc))
+        return Verdict.of(outcome, exc, attempts) if outcome is not None else None
+
+    async def existing(self, target: Target, integration_id: str) -> Verdict:
+        """A target whose integration is there: left alone (create-only) or converged."""
+        if self.create_only:
+            return Verdict(outcome=Outcome.EXISTS, integration_id=integration_id)
+        return await self.update(target, integration_id)
+
+    async def create(self, target: Target) -> Verdict:
+        """Create, and when the answer is unclear, look before creating again (a retry)."""
+        sent = 0  # creates sent: one stopped before its turn never was
+        error: LdbulkError | None = None
+        sent_unclear = False  # a create of ours may have been applied without our knowing
+        try:
+            async for attempt in self.client.retry_context(self.scope):
+                try:
+                    integration = await self.client.create_integration(
+                        target.project,
+                        target.environment,
+                        target.config,
+                        on=target.on,
+                        tags=target.written_tags,
+                        name=target.name,
+                        scope=self.scope,
+                    )
+                except (*_UNCLEAR, Conflict) as exc:
+                    error = exc
+                    sent_unclear = sent_unclear or not isinstance(exc, Conflict)
+                except HTTPStatusError as exc:
+                    answered = self._answered(exc, attempt.num)
+                    if answered is not None:
+                        return answered
+                    error = exc  # 5xx, or a status the spec does not name: unclear
+                    sent_unclear = True
+                else:
+                    self.inventory.add(integration)
+                    return Verdict(
+                        outcome=Outcome.CREATED,
+                        status=201,
+                        integration_id=integration.id,
+                        attempts=attempt.num,
+                    )
+                sent = attempt.num
+                try:
+                    await self.inventory.refresh(newer_than=asyncio.get_running_loop().time())
+                except Unauthorized as exc:
+                    self.refused = exc
+                    return Verdict.of(Outcome.UNAUTHORIZED, exc, sent)
+                except LdbulkError as exc:
+                    # Without the listing nobody knows whether the create was applied, and
+                    # sending it again blindly is what the engine never does.
+                    return Verdict.unsettled(error, exc, sent)
+                found = self.inventory.get(target.key)
+                if found is not None:
+                    if not sent_unclear:
+                        # A 409: someone else's integration is there; converge it as any other.
+                        return await self.existing(target, found)
+                    return Verdict(
+                        outcome=Outcome.CREATED,
+                        status=getattr(error, "status", None),
+                        integration_id=found,
+                        attempts=sent,
+                    )
+                if self.refused is not None or not attempt.retry():
+                    outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
+                    return Verdict.of(outcome, error, sent)
+        except Stopped:  # before a create's turn came, or while backing off before the next
+            return Verdict.stopped(error, sent)
+        raise AssertionError("unreachable: every attempt returns or is retried")
+
+    async def update(self, target: Target, integration_id: str) -> Verdict:
+        """Read the integration, and patch what differs; after an unclear answer or a
+        concurrent change (409), read it again and patch what still differs."""
+        sent = 0  # patches sent
+        written: tuple[str, ...] = ()  # the fields of the last patch sent
+        error: LdbulkError | None = None
+        key = target.key
+        try:
+            async for attempt in self.client.retry_context(self.scope):
+                try:
+                    current = await self.client.get_integration(
+                        *key, integration_id, scope=self.scope
+                    )
+                except NotFound:
+                    # Deleted since the listing: the target needs a create again.
+                    return await self.create(target)
+                except HTTPStatusError as exc:
+                    return self._answered(exc, sent) or Verdict.of(Outcome.FAILED, exc, sent)
+                except LdbulkError as exc:  # the client's own retries of the read ran out
+                    return Verdict.of(Outcome.FAILED, exc, sent)
+                update = update_for(target, current, rotate_secrets=self.rotate_secrets)
+                if update is None:
+                    if sent:  # an unclear patch of ours was applied after all
+                        return Verdict(outcome=Outcome.UPDATED, integration_id=integration_id,
+                                       attempts=sent, changed=written)
+                    return Verdict(outcome=Outcome.UNCHANGED, integration_id=integration_id)
+                sent, written = attempt.num, update.fields
+                try:
+                    await self.client.update_integration(
+                        *key, integration_id, update.operations, scope=self.scope
+                    )
+                except (*_UNCLEAR, Conflict) as exc:
+                    error = exc  # maybe applied, or changed under us: read it again
+                except HTTPStatusError as exc:
+                    answered = self._answered(exc, sent)
+                    if answered is not None:
+                        return answered
+                    error = exc
+                else:
+                    return Verdict(outcome=Outcome.UPDATED, status=200,
+                                   integration_id=integration_id, attempts=sent, changed=written)
+                if self.refused is not None or not attempt.retry():
+                    outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
+                    return Verdict.of(outcome, error, sent)
+        except Stopped:
+            return Verdict.stopped(error, sent)
+        raise AssertionError("unreachable: every attempt returns or is retried")
+
+    async def delete(self, integration: Integration) -> Verdict:
+        """Delete a leftover integration (the client retries a lost answer itself)."""
+        try:
+            await self.client.delete_integration(
+                integration.project_key,
+                integration.environment_key,
+                integration.integration_key,
+                integration.id,
+                scope=self.scope,
+            )
+        except Stopped:
+            return Verdict.stopped(None, 0)
+        except NotFound:
+            # Gone already (someone else deleted it since the listing): what a prune wants.
+            return Verdict(outcome=Outcome.DELETED, status=404, integration_id=integration.id,
+                           attempts=1)
+        except HTTPStatusError as exc:
+            return self._answered(exc, 1) or Verdict.of(Outcome.FAILED, exc, 1)
+        except LdbulkError as exc:
+            return Verdict.of(Outcome.FAILED, exc, 1)
+        return Verdict(outcome=Outcome.DELETED, status=204, integration_id=integration.id,
+                       attempts=1)
