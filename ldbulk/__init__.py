@@ -25,8 +25,10 @@ from ldbulk.engine.export import ExportResult, SkippedIntegration, export
 from ldbulk.engine.journal import Journal, read_settled
 from ldbulk.engine.plan import Action, PlanItem, plan
 from ldbulk.engine.provision import Provisioner, provision
+from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.report import Outcome, Report, TargetResult
-from ldbulk.engine.resolve import resolve_targets
+from ldbulk.engine.resolve import Resolution, resolve, resolve_targets
+from ldbulk.engine.update import Update, update_for
 from ldbulk.errors import (
     BadRequest,
     ConfigError,
@@ -84,12 +86,14 @@ __all__ = [
     "Problem",
     "Project",
     "Provisioner",
+    "PruneScope",
     "RateLimitState",
     "RateLimited",
     "RedisConfig",
     "Report",
     "RequestScope",
     "RequestTimeout",
+    "Resolution",
     "ResponseFormatError",
     "RetryPolicy",
     "RunStats",
@@ -105,6 +109,7 @@ __all__ = [
     "Transport",
     "TransportError",
     "Unauthorized",
+    "Update",
     "__version__",
     "apply",
     "export",
@@ -114,5 +119,7 @@ __all__ = [
     "plan",
     "provision",
     "read_settled",
+    "resolve",
     "resolve_targets",
+    "update_for",
 ]

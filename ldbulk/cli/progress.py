@@ -46,6 +46,10 @@ class ProgressDisplay:
     def settled(self, result: TargetResult) -> None:
         """One more target is done."""
         done = self.bar.tasks[0].completed + 1
+        total = self.bar.tasks[0].total
+        if total is not None and done > total:
+            # A prune's deletes are known only once the targets are settled.
+            self.bar.update(self._task, total=done)
         per_s = done / max(time.monotonic() - self._started, 1e-6)
         still_paused = self._paused_until is not None and self._paused_until > time.time()
         self.bar.update(

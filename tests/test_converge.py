@@ -1,0 +1,248 @@
+"""Converging existing integrations: the patch decided per integration, and the engine's
+writes when the answer to a patch is clear, lost, or refused (canned answers, in memory).
+Whole runs against the sandbox are in test_converge_sandbox.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+from ldbulk.api.converter import converter
+from ldbulk.api.models import Integration, RedisConfig, Target
+from ldbulk.engine.provision import Provisioner
+from ldbulk.engine.prune import PruneScope
+from ldbulk.engine.report import Outcome
+from ldbulk.engine.update import update_for
+from ldbulk.errors import TransportError
+from ldbulk.http.client import Client
+from ldbulk.http.retry import RetryPolicy
+from ldbulk.http.transport import MemoryTransport
+from ldbulk.manifest import loads_manifest
+
+LIST = "/api/v2/integration-capabilities/big-segment-store"
+ONE = f"{LIST}/web/prod/redis/id-1"
+CREATE = re.compile(rf"{re.escape(LIST)}/web/prod/redis$")
+PASSWORD = "s3cret-password"
+CONFIG = RedisConfig(host="redis.internal", password=PASSWORD)
+TARGET = Target(project="web", environment="prod", config=CONFIG, on=True, tags=("team-a",))
+
+
+def read_back(
+    target: Target = TARGET, *, version: int = 3, **changes: Any
+) -> dict[str, Any]:
+    """An integration as LaunchDarkly answers a read by id: the password redacted."""
+    config = {**target.config.to_api(), "password": "********"}
+    document = {
+        "_id": "id-1",
+        "integrationKey": "redis",
+        "projectKey": target.project,
+        "environmentKey": target.environment,
+        "on": target.on,
+        "tags": list(target.written_tags),
+        "name": target.name or "",
+        "version": version,
+        "config": config,
+        "_links": {},
+    }
+    for field, value in changes.items():
+        if field in config:
+            config[field] = value
+        else:
+            document[field] = value
+    return document
+
+
+def integration(**changes: Any) -> Integration:
+    return converter.structure(read_back(**changes), Integration)
+
+
+@pytest.fixture
+def mocked() -> MemoryTransport:
+    return MemoryTransport()
+
+
+@pytest.fixture
+def client(mocked: MemoryTransport) -> Iterator[Client]:
+    policy = RetryPolicy(backoff_base_s=0.001, backoff_cap_s=0.001, max_attempts=3)
+    yield Client(token="api-unit-test-token", base_url="http://127.0.0.1:9", retry=policy,
+                 transport=mocked)
+
+
+def patches(mocked: MemoryTransport) -> list[list[dict[str, Any]]]:
+    return [json.loads(r.body or b"") for r in mocked.requests if r.method == "PATCH"]
+
+
+async def converge(client: Client, mocked: MemoryTransport, **options: bool) -> Any:
+    mocked.add("GET", LIST, json={"items": [{k: v for k, v in read_back().items()
+                                             if k != "config"}], "_links": {}})
+    async with client:
+        report = await Provisioner(client, **options).run([TARGET])
+    (result,) = report.results
+    return result
+
+
+# -- the patch decided ------------------------------------------------------------------------
+
+
+def test_an_integration_as_the_manifest_says_needs_no_patch() -> None:
+    assert update_for(TARGET, integration()) is None
+
+
+def test_the_patch_tests_the_version_read_and_writes_only_what_differs() -> None:
+    update = update_for(TARGET, integration(host="redis-moved.lan", on=False))
+    assert update is not None
+    assert update.fields == ("config.host", "on")
+    assert update.operations == (
+        {"op": "test", "path": "/version", "value": 3},
+        {"op": "replace", "path": "/config/host", "value": "redis.internal"},
+        {"op": "replace", "path": "/on", "value": True},
+    )
+
+
+def test_a_missing_ownership_tag_is_no_drift_but_comes_with_any_write() -> None:
+    made_by_hand = integration(tags=["team-a"])
+    assert update_for(TARGET, made_by_hand) is None
+    update = update_for(TARGET, integration(tags=["team-a"], port="6380"))
+    assert update is not None and update.fields == ("config.port", "tags")
+    assert update.operations[-1] == {
+        "op": "replace", "path": "/tags", "value": ["team-a", "managed-by-ldbulk"]
+    }
+
+
+def test_secrets_are_written_only_when_rotating_and_never_shown() -> None:
+    assert update_for(TARGET, integration()) is None
+    update = update_for(TARGET, integration(), rotate_secrets=True)
+    assert update is not None and update.fields == ("config.password",)
+    assert {"op": "replace", "path": "/config/password", "value": PASSWORD} in update.operations
+    assert PASSWORD not in repr(update)
+
+
+def test_a_field_launchdarkly_did_not_return_is_added_not_replaced() -> None:
+    document = read_back()
+    del document["config"]["username"]
+    current = converter.structure(document, Integration)
+    wanted = attrs.evolve(TARGET, config=attrs.evolve(CONFIG, username="ld"))
+    update = update_for(wanted, current)
+    assert update is not None
+    assert {"op": "add", "path": "/config/username", "value": "ld"} in update.operations
+
+
+# -- the engine's writes ----------------------------------------------------------------------
+
+
+async def test_unchanged_is_one_read_and_no_write(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", ONE, json=read_back())
+    result = await converge(client, mocked)
+    assert result.outcome is Outcome.UNCHANGED and patches(mocked) == []
+
+
+async def test_drift_is_one_patch_and_the_report_names_the_fields(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", ONE, json=read_back(host="redis-moved.lan"))
+    mocked.add("PATCH", ONE, json=read_back(version=4))
+    result = await converge(client, mocked)
+    assert (result.outcome, result.status, result.changed) == (
+        Outcome.UPDATED, 200, ("config.host",)
+    )
+    assert len(patches(mocked)) == 1
+
+
+async def test_a_lost_patch_that_was_applied_is_settled_by_reading_back(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", ONE, json=read_back(host="redis-moved.lan"))
+    mocked.add("PATCH", ONE, error=TransportError)
+    mocked.add("GET", ONE, json=read_back(version=4))  # it was applied
+    result = await converge(client, mocked)
+    assert (result.outcome, result.changed, result.attempts) == (
+        Outcome.UPDATED, ("config.host",), 1
+    )
+    assert len(patches(mocked)) == 1
+
+
+async def test_a_lost_patch_that_was_not_applied_is_sent_again(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", ONE, json=read_back(host="redis-moved.lan"))
+    mocked.add("PATCH", ONE, error=TransportError)
+    mocked.add("GET", ONE, json=read_back(host="redis-moved.lan"))
+    mocked.add("PATCH", ONE, json=read_back(version=4))
+    result = await converge(client, mocked)
+    assert (result.outcome, result.attempts) == (Outcome.UPDATED, 2)
+    assert len(patches(mocked)) == 2
+
+
+async def test_a_concurrent_change_is_read_again_and_patched_over_the_new_version(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", ONE, json=read_back(host="redis-moved.lan"))
+    conflict = {"code": "optimistic_locking_error", "message": "test failed", "id": "r"}
+    mocked.add("PATCH", ONE, status=409, json=conflict)
+    mocked.add("GET", ONE, json=read_back(version=5, host="redis-moved.lan", on=False))
+    mocked.add("PATCH", ONE, json=read_back(version=6))
+    result = await converge(client, mocked)
+    assert result.outcome is Outcome.UPDATED and result.changed == ("config.host", "on")
+    first, second = patches(mocked)
+    assert first[0]["value"] == 3 and second[0]["value"] == 5
+
+
+async def test_an_integration_deleted_since_the_listing_is_created_again(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", ONE, status=404, json={"code": "not_found", "message": "gone", "id": "r"})
+    mocked.add("POST", CREATE, status=201, json=read_back())
+    result = await converge(client, mocked)
+    assert result.outcome is Outcome.CREATED
+
+
+async def test_create_only_reads_nothing_by_id(client: Client, mocked: MemoryTransport) -> None:
+    result = await converge(client, mocked, create_only=True)
+    assert result.outcome is Outcome.EXISTS and len(mocked.requests) == 1
+
+
+# -- what a prune may delete ------------------------------------------------------------------
+
+MANIFEST = """
+version: 1
+defaults: {ownershipTag: ours}
+stores:
+  cache: {integration: redis, config: {host: redis.internal}}
+targets:
+  - {project: web, environments: [prod], store: cache}
+"""
+
+
+def found(project: str, environment: str, key: str = "redis", *tags: str) -> Integration:
+    document = read_back(tags=list(tags))
+    document.update(projectKey=project, environmentKey=environment, integrationKey=key,
+                    _id=f"{project}-{environment}-{key}")
+    return converter.structure(document, Integration)
+
+
+def test_a_prune_deletes_only_tagged_integrations_in_scope_that_no_target_names() -> None:
+    scope = PruneScope.of(loads_manifest(MANIFEST))
+    named = {("web", "prod", "redis")}
+    existing = [
+        found("web", "prod", "redis", "ours"),  # named by the target
+        found("web", "qa", "redis", "ours"),  # in scope, tagged, unnamed: deleted
+        found("web", "dev", "redis", "team-a"),  # in scope, untagged: unmanaged
+        found("web", "qa", "dynamodb", "ours"),  # the other integration key: out of scope
+        found("api", "qa", "redis", "ours"),  # another project: out of scope
+        found("web", "stage", "redis", "managed-by-ldbulk"),  # another manifest's tag
+    ]
+    doomed, unmanaged = scope.sort(existing, named)
+    assert [i.id for i in doomed] == ["web-qa-redis"]
+    assert [i.id for i in unmanaged] == ["web-dev-redis", "web-stage-redis"]
+
+
+def test_a_line_that_did_not_resolve_blocks_every_delete() -> None:
+    scope = PruneScope.of(loads_manifest(MANIFEST), unresolved_lines=1)
+    assert scope.blocked is not None and "did not resolve" in scope.blocked

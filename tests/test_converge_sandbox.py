@@ -1,0 +1,160 @@
+"""Converging a drifted account, and pruning it, through the library's apply and plan: the real
+client against the real sandbox on a loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import ldbulk
+from ldbulk.api import sansio
+from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, DynamoDBConfig, RedisConfig, Target
+from ldbulk.engine.plan import Action
+from ldbulk.engine.provision import provision
+from ldbulk.engine.report import Outcome
+from ldbulk.http.client import Client
+from ldbulk.sandbox import Sandbox
+
+SandboxFactory = Callable[..., Awaitable[Sandbox]]
+
+PASSWORD = "converge-redis-secret"
+REDIS = RedisConfig(host="redis.internal", password=PASSWORD)
+MANIFEST = f"""
+version: 1
+stores:
+  cache:
+    integration: redis
+    config: {{host: redis.internal, password: "${{LD_REDIS_PASSWORD}}"}}
+targets:
+  - {{project: proj-001, environments: [env-001, env-002, env-003], store: cache}}
+"""
+
+
+def manifest(text: str = MANIFEST, password: str = PASSWORD) -> ldbulk.ManifestSet:
+    return ldbulk.loads_manifest(text, env={"LD_REDIS_PASSWORD": password})
+
+
+def patches(sandbox: Sandbox) -> int:
+    return sandbox.stats.count(sansio.ROUTE_PATCH, 200)
+
+
+async def test_apply_sends_one_patch_per_drifted_integration_and_the_next_plan_is_empty(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=2, environments=6)
+    targets = [
+        Target(project=f"proj-00{p}", environment=f"env-00{e}", config=REDIS, on=True,
+               tags=("cache",), name=f"cache {p}/{e}")
+        for p in (1, 2)
+        for e in range(1, 7)
+    ]
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        await provision(client, targets)
+        # By hand, four ways: a host, the switch, the tags, the name and a port at once.
+        by_hand = {
+            targets[0].key: [("/config/host", "redis-by-hand.lan")],
+            targets[3].key: [("/on", False)],
+            targets[7].key: [("/tags", ["cache", "extra"])],
+            targets[10].key: [("/name", "renamed"), ("/config/port", "6380")],
+        }
+        for key, changes in by_hand.items():
+            integration = sandbox.integration(*key)
+            assert integration is not None
+            await client.update_integration(
+                *key, integration.id,
+                [{"op": "replace", "path": path, "value": value} for path, value in changes],
+            )
+        written_by_hand = patches(sandbox)
+
+        planned = await ldbulk.plan(client, targets)
+        report = await provision(client, targets)
+        again = await ldbulk.plan(client, targets)
+
+    drifted = {item.key: item.fields for item in planned if item.action is Action.UPDATE}
+    assert drifted == {
+        targets[0].key: ("config.host",),
+        targets[3].key: ("on",),
+        targets[7].key: ("tags",),
+        targets[10].key: ("config.port", "name"),
+    }
+    assert {item.action for item in planned if item.key not in drifted} == {Action.UNCHANGED}
+    # Exactly one patch each, no create; the report names the fields, never a value.
+    assert patches(sandbox) - written_by_hand == len(drifted)
+    assert sandbox.stats.count(sansio.ROUTE_CREATE, 201) == len(targets)
+    assert {r.key: r.changed for r in report.results if r.outcome is Outcome.UPDATED} == drifted
+    assert report.counts["unchanged"] == len(targets) - len(drifted)
+    assert PASSWORD not in report.dumps()
+    assert {item.action for item in again} == {Action.UNCHANGED}
+    stored = sandbox.integration(*targets[7].key)
+    assert stored is not None and set(stored.tags) == {"cache", DEFAULT_OWNERSHIP_TAG}
+
+
+async def test_prune_deletes_exactly_the_tagged_leftovers_in_scope_and_nothing_else(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=2, environments=6)
+    manifests = manifest()
+    dynamo = DynamoDBConfig(table_name="t", region="eu-west-1",
+                            role_arn="arn:aws:iam::123456789012:role/ld", external_id="x-1")
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        ours = [DEFAULT_OWNERSHIP_TAG]
+        await client.create_integration("proj-001", "env-004", REDIS, tags=ours)  # leftover
+        await client.create_integration("proj-001", "env-005", REDIS, tags=["team-a"])  # theirs
+        await client.create_integration("proj-002", "env-001", REDIS, tags=ours)  # other project
+        await client.create_integration("proj-001", "env-006", dynamo, tags=ours)  # other key
+        before = set(sandbox.integrations)
+
+        resolution = await ldbulk.resolve(manifests, client)
+        scope = ldbulk.PruneScope.of(manifests)
+        planned = await ldbulk.plan(client, resolution.targets, prune=scope)
+        report = await ldbulk.apply(client, manifests, prune=True)
+
+    leftover = ("proj-001", "env-004", "redis")
+    assert [(i.key, i.action) for i in planned if i.target is None] == [
+        (leftover, Action.DELETE),
+        (("proj-001", "env-005", "redis"), Action.UNMANAGED),
+    ]
+    assert [(r.key, r.outcome) for r in report.results] == [
+        (("proj-001", "env-001", "redis"), Outcome.CREATED),
+        (("proj-001", "env-002", "redis"), Outcome.CREATED),
+        (("proj-001", "env-003", "redis"), Outcome.CREATED),
+        (leftover, Outcome.DELETED),
+    ]
+    assert set(sandbox.integrations) == (before - {leftover}) | {
+        t.key for t in resolution.targets
+    }
+
+
+async def test_a_line_that_did_not_resolve_keeps_the_prune_from_deleting_anything(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=6)
+    manifests = manifest(
+        MANIFEST + "  - {project: no-such-project, environments: '*', store: cache}\n"
+    )
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        await client.create_integration(
+            "proj-001", "env-004", REDIS, tags=[DEFAULT_OWNERSHIP_TAG]
+        )
+        report = await ldbulk.apply(client, manifests, prune=True)
+    (kept,) = [r for r in report.results if r.environment == "env-004"]
+    assert kept.outcome is Outcome.SKIPPED and kept.error is not None
+    assert kept.error.code == "not_pruned" and "did not resolve" in kept.error.message
+    assert sandbox.integration("proj-001", "env-004", "redis") is not None
+    assert report.exit_code == 1
+
+
+async def test_rotating_secrets_writes_each_password_once_and_a_rerun_again(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=3)
+    manifests = manifest()
+    rotated = manifest(password="rotated-password")
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        await ldbulk.apply(client, manifests)
+        unrotated = await ldbulk.apply(client, rotated)
+        report = await ldbulk.apply(client, rotated, rotate_secrets=True)
+    # The new password cannot be seen in a read: without rotating, nothing is written.
+    assert unrotated.counts["unchanged"] == 3
+    assert report.counts["updated"] == 3 and patches(sandbox) == 3
+    assert {r.changed for r in report.results} == {("config.password",)}
+    assert "rotated-password" not in report.dumps()
