@@ -18,14 +18,14 @@ SandboxFactory = Callable[..., Awaitable[Sandbox]]
 
 PASSWORD = "converge-redis-secret"
 REDIS = RedisConfig(host="redis.internal", password=PASSWORD)
-MANIFEST = f"""
+MANIFEST = """
 version: 1
 stores:
   cache:
     integration: redis
-    config: {{host: redis.internal, password: "${{LD_REDIS_PASSWORD}}"}}
+    config: {host: redis.internal, password: "${LD_REDIS_PASSWORD}"}
 targets:
-  - {{project: proj-001, environments: [env-001, env-002, env-003], store: cache}}
+  - {project: proj-001, environments: [env-001, env-002, env-003], store: cache}
 """
 
 
