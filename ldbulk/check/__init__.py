@@ -17,7 +17,7 @@ is checked.
 
 For ``apply``: check the manifests' stores, then skip the targets whose store failed::
 
-    checks = await check_stores(manifests.stores, timeout_s=5.0)
+    checks = await check_stores(stores_in_use(manifests), timeout_s=5.0)
     go, skip = split_targets(targets, checks)   # skip: [(target, check)], check.reason says why
 """
 
@@ -48,7 +48,7 @@ from ldbulk.check.model import (
     shown,
 )
 from ldbulk.errors import ConfigError
-from ldbulk.manifest import Store
+from ldbulk.manifest import ManifestSet, Store
 from ldbulk.text import printable
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ __all__ = [
     "distinct_stores",
     "same_store",
     "split_targets",
+    "stores_in_use",
 ]
 
 
@@ -128,6 +129,15 @@ async def check_stores(
             )
         )
     )
+
+
+def stores_in_use(manifests: ManifestSet) -> list[Store]:
+    """The stores the manifests' target lines use (a store no line names is never provisioned),
+    in the order first used."""
+    used: dict[str, Store] = {}
+    for selector in manifests.selectors:
+        used.setdefault(selector.store.name, selector.store)
+    return list(used.values())
 
 
 def split_targets(

@@ -15,6 +15,7 @@ import click
 from ldbulk._version import __version__
 from ldbulk.cli import logs
 from ldbulk.cli.apply import apply
+from ldbulk.cli.check import check_command
 from ldbulk.cli.common import load, manifest_options, manifest_paths, stdout
 from ldbulk.cli.export import export_command
 from ldbulk.cli.plan import plan_command
@@ -51,6 +52,7 @@ def validate(manifests: tuple[Path, ...], **kwargs: Any) -> None:
 
 for command in (plan_command, apply, status, export_command, sandbox_command):
     main.add_command(command)
+main.add_command(check_command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
