@@ -187,6 +187,7 @@ def test_apply_creates_then_a_rerun_finds_everything(
         "error",
         "elapsed_s",
         "changed",
+        "version",
     }
     assert junit.read_text().count("<testcase") == 9
     assert "Every target is provisioned." in markdown.read_text()

@@ -4,6 +4,9 @@ client against the real sandbox on a loopback port."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
 
 import ldbulk
 from ldbulk.api import sansio
@@ -158,3 +161,42 @@ async def test_rotating_secrets_writes_each_password_once_and_a_rerun_again(
     assert report.counts["updated"] == 3 and patches(sandbox) == 3
     assert {r.changed for r in report.results} == {("config.password",)}
     assert "rotated-password" not in report.dumps()
+
+
+async def test_a_state_file_skips_the_reads_that_cannot_find_a_difference(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=3)
+    state = tmp_path / "seen.json"
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        first = await ldbulk.apply(client, manifest(), state=state)
+        second = await ldbulk.apply(client, manifest(), state=state)
+        # Someone moves one host: only that integration's version moved, so only it is read.
+        moved = sandbox.integration("proj-001", "env-002", "redis")
+        assert moved is not None
+        await client.update_integration(
+            "proj-001", "env-002", "redis", moved.id,
+            [{"op": "replace", "path": "/config/host", "value": "by-hand.lan"}],
+        )
+        third = await ldbulk.apply(client, manifest(), state=state)
+        # A changed wish (here a secret, which no read could see) is read again, and found
+        # unchanged: the password is redacted on read.
+        fourth = await ldbulk.apply(client, manifest(password="another"), state=state)
+    assert first.counts["created"] == 3 and first.stats.requests == 1 + 3
+    assert second.counts["unchanged"] == 3 and second.stats.requests == 1
+    assert third.counts["updated"] == 1 and third.stats.requests == 1 + 1 + 1
+    assert fourth.counts["unchanged"] == 3 and fourth.stats.requests == 1 + 3
+    text = state.read_text()
+    assert PASSWORD not in text and "another" not in text
+
+
+async def test_a_state_file_that_is_not_one_is_refused_before_any_request(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=3)
+    state = tmp_path / "report.json"
+    state.write_text('{"version": 2, "results": []}\n')
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        with pytest.raises(ldbulk.ConfigError, match="not an ldbulk state file"):
+            await ldbulk.apply(client, manifest(), state=state)
+        assert client.stats.requests == 0

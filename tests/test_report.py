@@ -84,6 +84,7 @@ def test_json_has_the_documented_stable_shape() -> None:
         "error": {"code": "not_found", "message": "Unknown [env] | pipe", "id": "req-9"},
         "elapsed_s": 0.0,
         "changed": [],
+        "version": None,
     }
 
 

@@ -71,6 +71,9 @@ log = logging.getLogger("ldbulk.apply")
 @click.option("--prune", is_flag=True,
               help="Also delete integrations tagged as ldbulk's, in the manifests' projects and "
               "integration keys, that no target names (see plan --prune first).")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Remember each integration's version here; the next run skips reading "
+              "those still as this run left them (a nightly job's re-run in one listing).")
 @click.option("--dry-run", is_flag=True, help="Only plan: send no writes.")
 @click.pass_context
 def apply(
@@ -87,6 +90,7 @@ def apply(
     create_only: bool,
     rotate_secrets: bool,
     prune: bool,
+    state_path: Path | None,
     dry_run: bool,
     **kwargs: Any,
 ) -> None:
@@ -98,7 +102,9 @@ def apply(
                            "--create-only and --rotate-secrets")
     writes = {"create_only": create_only, "rotate_secrets": rotate_secrets, "prune": prune}
     if dry_run:
-        _refuse_files_with_dry_run({**outputs, "--journal": journal_path, "--resume": resume_path})
+        _refuse_files_with_dry_run(
+            {**outputs, "--journal": journal_path, "--resume": resume_path, "--state": state_path}
+        )
         ctx.invoke(plan_command, manifests=manifests, **writes, **kwargs)
         return
     if journal_path is None:
@@ -106,7 +112,7 @@ def apply(
         journal_path = resume_path or (
             report_path.with_name(report_path.name + ".journal") if report_path else None
         )
-    _refuse_shared_paths(outputs, journal_path, resume_path)
+    _refuse_shared_paths({**outputs, "--state": state_path}, journal_path, resume_path)
     api = api_from(kwargs)
     loaded = load(manifests, kwargs, token_file=api.token_file)
     client = api.client(max_rate=max_rate)
@@ -119,6 +125,7 @@ def apply(
             journal_path=journal_path,
             resume_path=resume_path,
             writes=writes,
+            state_path=state_path,
         ),
         client,
     )
@@ -213,6 +220,7 @@ async def _apply(
     journal_path: Path | None,
     resume_path: Path | None,
     writes: dict[str, bool],
+    state_path: Path | None,
 ) -> tuple[Report, signal.Signals | None]:
     """The library's apply workflow, with a progress bar, a log line per target and signals."""
     stop = asyncio.Event()
@@ -248,6 +256,7 @@ async def _apply(
                     stop=stop,
                     on_start=started,
                     on_result=settled,
+                    state=state_path,
                     **writes,
                 )
             finally:

@@ -25,6 +25,7 @@ from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
 from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.report import Key, Report, TargetResult
 from ldbulk.engine.resolve import ResolvedTarget, resolve
+from ldbulk.engine.seen import Seen
 from ldbulk.errors import ConfigError
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
@@ -54,6 +55,7 @@ async def apply(
     create_only: bool = False,
     rotate_secrets: bool = False,
     prune: bool = False,
+    state: Path | None = None,
 ) -> Report:
     """Make LaunchDarkly hold every target of ``manifests`` as they say; return the report.
 
@@ -65,6 +67,9 @@ async def apply(
     - ``prune``: then delete the integrations that carry the manifests' ownership tag, lie in
       their scope (the projects and integration keys they name) and that no target names;
       see :mod:`ldbulk.engine.prune` for every rule. Those rows follow the targets' rows.
+    - ``state``: a file where each run leaves the version it left each integration at; the
+      next run skips reading those still at that version for an unchanged target (see
+      :mod:`ldbulk.engine.seen`). It is read before any request and written at the end.
 
     - ``journal``: append each settled target there as it settles (a new journal replaces an
       old one, unless it is the ``resume`` journal, which is continued).
@@ -81,6 +86,7 @@ async def apply(
     digest = manifests.digest
     earlier = read_settled(resume, digest=digest) if resume is not None else {}
     scope = RequestScope(stop=stop) if stop is not None else RequestScope()
+    seen = Seen.load(state) if state is not None else None
     with contextlib.ExitStack() as stack:
         # Opened before the first request, so a journal that cannot be written is bad input
         # (nothing sent), not a failure halfway.
@@ -91,8 +97,12 @@ async def apply(
         if on_start is not None:
             on_start(ApplyStarted(todo=len(todo), done_before=len(targets) - len(todo)))
 
+        wished = {target.key: target for target in targets}
+
         def settled(result: TargetResult) -> None:
             writer.record(result)
+            if seen is not None and result.key in wished:
+                seen.record(wished[result.key], result)
             if on_result is not None:
                 on_result(result)
 
@@ -109,10 +119,17 @@ async def apply(
                 concurrency=concurrency,
                 create_only=create_only,
                 rotate_secrets=rotate_secrets,
+                seen=seen,
             )
             report = await provisioner.run(
                 todo, on_result=settled, scope=scope, prune=scope_of_prune
             )
+    if seen is not None and state is not None:
+        try:
+            seen.save(state)
+        except OSError as exc:
+            log.warning("state %s: cannot write (%s); the next run reads everything", state,
+                        exc.strerror)
     fresh = {result.key: result for result in report.results}
     rows = [
         earlier.get(entry.target.key) or fresh.pop(entry.target.key)

@@ -30,6 +30,7 @@ from ldbulk.api.models import ErrorBody, Integration, Target
 from ldbulk.engine.inventory import Inventory, key_of
 from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult
+from ldbulk.engine.seen import Seen
 from ldbulk.engine.verdict import STOPPED, Verdict, shown, unauthorized_reason
 from ldbulk.engine.writes import Writes
 from ldbulk.errors import (
@@ -58,6 +59,7 @@ class _Run:
         concurrency: int,
         create_only: bool,
         rotate_secrets: bool,
+        seen: Seen | None,
         prune: PruneScope | None,
     ) -> None:
         self.concurrency = concurrency
@@ -65,7 +67,12 @@ class _Run:
         self.scope = scope
         self.inventory = Inventory(client, scope)
         self.writes = Writes(
-            client, scope, self.inventory, create_only=create_only, rotate_secrets=rotate_secrets
+            client,
+            scope,
+            self.inventory,
+            create_only=create_only,
+            rotate_secrets=rotate_secrets,
+            seen=seen,
         )
         self.seen: set[Key] = set()
         self.listing_error: LdbulkError | None = None
@@ -224,6 +231,7 @@ async def _result(
         error=error,
         elapsed_s=loop.time() - started,
         changed=decided.changed,
+        version=decided.version,
     )
 
 
@@ -241,8 +249,9 @@ class Provisioner:
     """Converges the integrations of many targets concurrently, under the client's pacer:
     creates what is missing, and patches what differs from its target (``create_only`` leaves
     what exists alone, unread; ``rotate_secrets`` writes the secrets LaunchDarkly redacts on
-    read, which cannot be compared). A run given a :class:`PruneScope` then deletes the
-    leftovers that scope allows.
+    read, which cannot be compared; ``seen`` skips the reads of integrations an earlier run
+    left as they are, see :mod:`ldbulk.engine.seen`). A run given a :class:`PruneScope` then
+    deletes the leftovers that scope allows.
 
     ``run(targets)`` collects every result into a :class:`Report`; ``stream(targets)`` hands
     them out as they settle::
@@ -265,6 +274,7 @@ class Provisioner:
         concurrency: int = DEFAULT_CONCURRENCY,
         create_only: bool = False,
         rotate_secrets: bool = False,
+        seen: Seen | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -272,6 +282,7 @@ class Provisioner:
         self.concurrency = concurrency
         self.create_only = create_only
         self.rotate_secrets = rotate_secrets
+        self.seen = seen
         self._runs: set[_Run] = set()
 
     def stop(self) -> None:
@@ -339,6 +350,7 @@ class Provisioner:
             concurrency=self.concurrency,
             create_only=self.create_only,
             rotate_secrets=self.rotate_secrets,
+            seen=self.seen,
             prune=prune,
         )
         # Workers wait for room before taking a target, so a slow consumer holds them back

@@ -73,6 +73,8 @@ class TargetResult:
     elapsed_s: float = 0.0
     # The fields an update wrote (``config.host``, ``tags``...): names only, never values.
     changed: tuple[str, ...] = ()
+    # The integration's version as the run left it, when known.
+    version: int | None = None
 
     @property
     def key(self) -> Key:

@@ -67,6 +67,7 @@ class Verdict:
     attempts: int = 0
     error: ErrorBody | None = None
     changed: tuple[str, ...] = ()
+    version: int | None = None
 
     @classmethod
     def of(cls, outcome: Outcome, exc: LdbulkError, attempts: int, *, note: str = "") -> Verdict:

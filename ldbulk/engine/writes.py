@@ -16,6 +16,7 @@ import asyncio
 from ldbulk.api.models import Integration, Target
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.report import Outcome
+from ldbulk.engine.seen import Seen
 from ldbulk.engine.update import update_for
 from ldbulk.engine.verdict import FINAL, Verdict
 from ldbulk.errors import (
@@ -47,12 +48,14 @@ class Writes:
         *,
         create_only: bool = False,
         rotate_secrets: bool = False,
+        seen: Seen | None = None,
     ) -> None:
         self.client = client
         self.scope = scope
         self.inventory = inventory
         self.create_only = create_only
         self.rotate_secrets = rotate_secrets
+        self.seen = seen
         self.refused: Unauthorized | None = None
 
     def _answered(self, exc: HTTPStatusError, attempts: int) -> Verdict | None:
@@ -66,6 +69,16 @@ class Writes:
         """A target whose integration is there: left alone (create-only) or converged."""
         if self.create_only:
             return Verdict(outcome=Outcome.EXISTS, integration_id=integration_id)
+        listed = self.inventory.integration(target.key)
+        if (
+            self.seen is not None
+            and not self.rotate_secrets
+            and listed is not None
+            and self.seen.unchanged(target, listed)
+        ):
+            # As an earlier run left it, for the same wish: a read could only confirm it.
+            return Verdict(outcome=Outcome.UNCHANGED, integration_id=integration_id,
+                           version=listed.version)
         return await self.update(target, integration_id)
 
     async def create(self, target: Target) -> Verdict:
@@ -101,6 +114,7 @@ class Writes:
                         status=201,
                         integration_id=integration.id,
                         attempts=attempt.num,
+                        version=integration.version,
                     )
                 sent = attempt.num
                 try:
@@ -117,11 +131,13 @@ class Writes:
                     if not sent_unclear:
                         # A 409: someone else's integration is there; converge it as any other.
                         return await self.existing(target, found)
+                    listed = self.inventory.integration(target.key)
                     return Verdict(
                         outcome=Outcome.CREATED,
                         status=getattr(error, "status", None),
                         integration_id=found,
                         attempts=sent,
+                        version=listed.version if listed is not None else None,
                     )
                 if self.refused is not None or not attempt.retry():
                     outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
@@ -154,11 +170,12 @@ class Writes:
                 if update is None:
                     if sent:  # an unclear patch of ours was applied after all
                         return Verdict(outcome=Outcome.UPDATED, integration_id=integration_id,
-                                       attempts=sent, changed=written)
-                    return Verdict(outcome=Outcome.UNCHANGED, integration_id=integration_id)
+                                       attempts=sent, changed=written, version=current.version)
+                    return Verdict(outcome=Outcome.UNCHANGED, integration_id=integration_id,
+                                   version=current.version)
                 sent, written = attempt.num, update.fields
                 try:
-                    await self.client.update_integration(
+                    patched = await self.client.update_integration(
                         *key, integration_id, update.operations, scope=self.scope
                     )
                 except (*_UNCLEAR, Conflict) as exc:
@@ -170,7 +187,8 @@ class Writes:
                     error = exc
                 else:
                     return Verdict(outcome=Outcome.UPDATED, status=200,
-                                   integration_id=integration_id, attempts=sent, changed=written)
+                                   integration_id=integration_id, attempts=sent, changed=written,
+                                   version=patched.version)
                 if self.refused is not None or not attempt.retry():
                     outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
                     return Verdict.of(outcome, error, sent)
