@@ -8,6 +8,7 @@ server mode in a thread, a real HTTP endpoint for DynamoDB, STS and IAM.
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import socket
 import subprocess
@@ -136,6 +137,8 @@ def moto_endpoint() -> Iterator[str]:
     """moto in server mode on a loopback port: a real HTTP endpoint for DynamoDB, STS, IAM."""
     from moto.server import ThreadedMotoServer
 
+    # The server's access log is noise in a test's output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
