@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install test lint types unit demo bench bench-smoke clean
+.PHONY: install test lint types unit demo bench bench-smoke clean redis
 
 install: $(STAMP)
 
@@ -20,7 +20,14 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy --strict ldbulk
 
-unit: $(STAMP)
+# The store check's tests run a real redis-server (the Debian package): installed when missing.
+redis:
+	@command -v redis-server >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq redis-server; }
+
+unit: $(STAMP) redis
 	$(BIN)/pytest --cov=ldbulk --cov-report=term
 
 # bench-smoke before unit, so the test summary is the last thing printed.
