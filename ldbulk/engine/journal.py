@@ -33,7 +33,16 @@ FORMAT_VERSION: Final = 1
 # Outcomes that a resumed run takes as they are. The others (failed, rate_limited, conflict,
 # unauthorized, skipped) depend on the moment, so a resumed run tries those targets again.
 FINAL_OUTCOMES: Final = frozenset(
-    {Outcome.CREATED, Outcome.EXISTS, Outcome.NOT_FOUND, Outcome.INVALID, Outcome.FORBIDDEN}
+    {
+        Outcome.CREATED,
+        Outcome.UPDATED,
+        Outcome.UNCHANGED,
+        Outcome.EXISTS,
+        Outcome.DELETED,
+        Outcome.NOT_FOUND,
+        Outcome.INVALID,
+        Outcome.FORBIDDEN,
+    }
 )
 
 
