@@ -27,8 +27,9 @@ redis:
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq redis-server; }
 
+# Two workers: most tests wait on loopback sockets and subprocesses, not on a core.
 unit: $(STAMP) redis
-	$(BIN)/pytest --cov=ldbulk --cov-report=term
+	$(BIN)/pytest -n 2 --cov=ldbulk --cov-report=term
 
 # bench-smoke before unit, so the test summary is the last thing printed.
 test: lint types bench-smoke unit
