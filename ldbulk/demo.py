@@ -4,15 +4,21 @@ Starts ``ldbulk sandbox`` on a free port, runs ``ldbulk plan`` and ``ldbulk appl
 twice (the second run finds everything in place), then changes the account by hand as people do
 (a host moved in one integration, one made by ldbulk that no manifest names any more, one made by
 hand), and shows ``plan --prune`` and ``apply --prune`` converging it; prints the JSON report,
-and stops the sandbox. Run it as ``python -m ldbulk.demo [MANIFEST]``.
+and stops the sandbox. First, when redis-server is installed, ``ldbulk check`` preflights one
+started for the purpose. Run it as ``python -m ldbulk.demo [MANIFEST]``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, RedisConfig
@@ -54,10 +60,48 @@ async def _change_by_hand(url: str, token: str) -> None:
           "line (tagged), one made by someone else (untagged)")
 
 
+def _check_local_redis() -> None:
+    """``ldbulk check`` against a redis-server started on a free loopback port, when one is
+    installed: the preflight a real store gets before the first create."""
+    server = shutil.which("redis-server")
+    if server is None:
+        print("(check step skipped: no redis-server on this machine)")
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as directory:
+        manifest = Path(directory) / "local-redis.yaml"
+        manifest.write_text(
+            "version: 1\nstores:\n  local-redis:\n    integration: redis\n"
+            f"    config: {{host: 127.0.0.1, port: {port}, password: \"${{LD_REDIS_PASSWORD}}\"}}\n"
+            "targets:\n  - {project: proj-001, environments: [env-001], store: local-redis}\n",
+            encoding="utf-8",
+        )
+        redis = subprocess.Popen(  # noqa: S603 (the installed redis-server, fixed arguments)
+            [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+             "--appendonly", "no", "--dir", directory,
+             "--requirepass", DEMO_SECRETS["LD_REDIS_PASSWORD"]],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                    break
+                time.sleep(0.05)
+            _step("preflight the store (a local redis-server)", "check", str(manifest),
+                  env=os.environ | DEMO_SECRETS)
+        finally:
+            redis.terminate()
+            redis.wait()
+
+
 def main(argv: list[str]) -> int:
     """Run the demo; returns the exit code of the last apply."""
     manifest = argv[0] if argv else "manifests/example.yaml"
     report = Path("reports/demo.json")
+    _check_local_redis()
     try:
         with launch_sandbox("--projects", "3", "--environments", "4") as sandbox:
             print(f"sandbox: {sandbox.url}")
