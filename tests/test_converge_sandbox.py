@@ -14,6 +14,7 @@ from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, DynamoDBConfig, RedisConfig
 from ldbulk.engine.plan import Action
 from ldbulk.engine.provision import provision
 from ldbulk.engine.report import Outcome
+from ldbulk.engine.status import wait_for_stores
 from ldbulk.http.client import Client
 from ldbulk.sandbox import Sandbox
 
@@ -200,3 +201,36 @@ async def test_a_state_file_that_is_not_one_is_refused_before_any_request(
         with pytest.raises(ldbulk.ConfigError, match="not an ldbulk state file"):
             await ldbulk.apply(client, manifest(), state=state)
         assert client.stats.requests == 0
+
+
+async def test_waiting_for_stores_rehearsed_on_a_simulated_sync_with_one_poll_per_request(
+    make_sandbox: SandboxFactory,
+) -> None:
+    now = [1_000_000.0]  # the sandbox's clock, moved by the test: nothing waits on real time
+    world = {
+        "projects": [{"key": "proj-001", "environments": [{"key": f"env-00{i}"} for i in (1, 2)]}],
+        "unreachableHosts": ["redis.down.internal"],
+    }
+    sandbox = await make_sandbox(world=world, sync_delay_s=30.0, clock=lambda: now[0])
+    down = RedisConfig(host="redis.down.internal", password=PASSWORD)
+    targets = [
+        Target(project="proj-001", environment="env-001", config=REDIS),
+        Target(project="proj-001", environment="env-002", config=down),
+    ]
+    polls: list[int] = []
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        await provision(client, targets)
+        before = client.stats.requests
+        syncing = await wait_for_stores(client, targets)
+        now[0] += 31
+        synced = await wait_for_stores(
+            client, targets, wait_s=0.2, interval_s=0.05,
+            on_poll=lambda states, _: polls.append(sum(s.available for s in states)),
+        )
+        requests = client.stats.requests - before
+    assert [s.available for s in syncing] == [False, False]
+    assert [s.available for s in synced] == [True, False]
+    unreachable = synced[1].integration
+    assert unreachable is not None and unreachable.status is not None
+    assert unreachable.status.last_error is not None
+    assert requests == 1 + len(polls)  # one listing per poll, whatever the number of targets
