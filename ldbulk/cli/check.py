@@ -46,6 +46,14 @@ _STYLE: Final = {
     StepResult.NOT_CHECKED: "dim",
 }
 
+# Short column titles, so a table fits 80 columns; the details and JSON use the step names.
+_HEADER: Final = {
+    "describe_table": "table",
+    "key_schema": "keys",
+    "role_arn": "role",
+    "trust_policy": "trust",
+}
+
 
 def _name(check: StoreCheck) -> str:
     return printable(", ".join(check.names) or "(config)")
@@ -68,11 +76,12 @@ def _table(checks: Sequence[StoreCheck], integration: str, *, rich: bool) -> Tab
     rows = _rows(checks, integration)
     if not rows:
         return None
-    header = ["store", "where", *STEPS[integration], "result"]
+    header = ["store", "where", *(_HEADER.get(s, s) for s in STEPS[integration]), "result"]
     if rich:
         table = Table(title=f"{integration} stores", title_justify="left")
         for column in header:
-            table.add_column(column, overflow="fold")
+            # Only the address folds when the terminal is narrow: results stay one word.
+            table.add_column(column, no_wrap=column != "where", overflow="fold")
         for row in rows:
             table.add_row(*(Text(text, style=style) for text, style in row))
         return table
@@ -92,7 +101,7 @@ def _details(check: StoreCheck) -> list[str]:
     for step in check.steps:
         if step.result is StepResult.OK and step.name != "version":
             continue
-        if step.message == EARLIER_STEP_FAILED:
+        if not step.message or step.message == EARLIER_STEP_FAILED:
             continue
         lines.append(f"  {step.name}: {step.message}")
     return lines
