@@ -234,3 +234,29 @@ async def test_waiting_for_stores_rehearsed_on_a_simulated_sync_with_one_poll_pe
     assert unreachable is not None and unreachable.status is not None
     assert unreachable.status.last_error is not None
     assert requests == 1 + len(polls)  # one listing per poll, whatever the number of targets
+
+
+async def test_a_resumed_prune_never_deletes_what_the_journal_settled(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=3)
+    journal = tmp_path / "run.journal"
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        await ldbulk.apply(client, manifest(), journal=journal)
+        # Every target settled before: the resumed run tries none, yet each is still named.
+        resumed = await ldbulk.apply(client, manifest(), resume=journal, prune=True)
+    assert resumed.counts["created"] == 3 and resumed.counts["deleted"] == 0
+    assert len(sandbox.integrations) == 3
+
+
+async def test_apply_checking_stores_tries_no_target_of_a_store_that_fails(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=3)
+    closed = MANIFEST.replace("host: redis.internal", "host: 127.0.0.1, port: 1")
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        report = await ldbulk.apply(client, manifest(closed), check_stores=True)
+    assert report.counts["skipped"] == 3 and sandbox.integrations == {}
+    reasons = {r.error.code: r.error.message for r in report.results if r.error}
+    assert list(reasons) == ["store_check_failed"]
+    assert "connection refused" in reasons["store_check_failed"]

@@ -74,6 +74,9 @@ log = logging.getLogger("ldbulk.apply")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Remember each integration's version here; the next run skips reading "
               "those still as this run left them (a nightly job's re-run in one listing).")
+@click.option("--check-stores", is_flag=True,
+              help="First test each store from here (as ldbulk check); a failing store's "
+              "targets are not tried and end skipped with the reason.")
 @click.option("--dry-run", is_flag=True, help="Only plan: send no writes.")
 @click.pass_context
 def apply(
@@ -91,6 +94,7 @@ def apply(
     rotate_secrets: bool,
     prune: bool,
     state_path: Path | None,
+    check_stores: bool,
     dry_run: bool,
     **kwargs: Any,
 ) -> None:
@@ -126,6 +130,7 @@ def apply(
             resume_path=resume_path,
             writes=writes,
             state_path=state_path,
+            check_stores=check_stores,
         ),
         client,
     )
@@ -221,6 +226,7 @@ async def _apply(
     resume_path: Path | None,
     writes: dict[str, bool],
     state_path: Path | None,
+    check_stores: bool,
 ) -> tuple[Report, signal.Signals | None]:
     """The library's apply workflow, with a progress bar, a log line per target and signals."""
     stop = asyncio.Event()
@@ -257,6 +263,7 @@ async def _apply(
                     on_start=started,
                     on_result=settled,
                     state=state_path,
+                    check_stores=check_stores,
                     **writes,
                 )
             finally:

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import attrs
 
+from ldbulk.api.models import ErrorBody, Target
 from ldbulk.engine.journal import Journal, read_settled, same_path
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
 from ldbulk.engine.prune import PruneScope
-from ldbulk.engine.report import Key, Report, TargetResult
+from ldbulk.engine.report import Key, Outcome, Report, TargetResult
 from ldbulk.engine.resolve import ResolvedTarget, resolve
 from ldbulk.engine.seen import Seen
+from ldbulk.engine.verdict import shown
 from ldbulk.errors import ConfigError
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
@@ -56,6 +58,7 @@ async def apply(
     rotate_secrets: bool = False,
     prune: bool = False,
     state: Path | None = None,
+    check_stores: bool = False,
 ) -> Report:
     """Make LaunchDarkly hold every target of ``manifests`` as they say; return the report.
 
@@ -70,6 +73,9 @@ async def apply(
     - ``state``: a file where each run leaves the version it left each integration at; the
       next run skips reading those still at that version for an unchanged target (see
       :mod:`ldbulk.engine.seen`). It is read before any request and written at the end.
+    - ``check_stores``: first test each store the manifests use from here (``ldbulk check``,
+      the ``check`` extra); a failing store's targets are not tried, and end ``skipped`` with
+      the failed step as the reason.
 
     - ``journal``: append each settled target there as it settles (a new journal replaces an
       old one, unless it is the ``resume`` journal, which is continued).
@@ -94,6 +100,9 @@ async def apply(
         resolution = await resolve(manifests, client, concurrency=concurrency, scope=scope)
         targets = resolution.targets
         todo = [target for target in targets if target.key not in earlier]
+        unchecked: dict[Key, TargetResult] = {}
+        if check_stores and todo:
+            todo, unchecked = await _checked(manifests, todo)
         if on_start is not None:
             on_start(ApplyStarted(todo=len(todo), done_before=len(targets) - len(todo)))
 
@@ -106,10 +115,19 @@ async def apply(
             if on_result is not None:
                 on_result(result)
 
+        for result in unchecked.values():
+            settled(result)
+
         # Nothing left to try (all settled before, or no line resolved): not even a listing.
         report = Report(results=())
         scope_of_prune = (
-            PruneScope.of(manifests, unresolved_lines=len(resolution.unresolved))
+            # Every target the manifests name, not only those this run tries: one a resumed
+            # journal settled, or whose store check failed, is no leftover.
+            PruneScope.of(
+                manifests,
+                unresolved_lines=len(resolution.unresolved),
+                named=(target.key for target in targets),
+            )
             if prune
             else None
         )
@@ -132,7 +150,9 @@ async def apply(
                         exc.strerror)
     fresh = {result.key: result for result in report.results}
     rows = [
-        earlier.get(entry.target.key) or fresh.pop(entry.target.key)
+        earlier.get(entry.target.key)
+        or unchecked.get(entry.target.key)
+        or fresh.pop(entry.target.key)
         if isinstance(entry, ResolvedTarget)
         else entry.result()
         for entry in resolution.entries
@@ -143,6 +163,33 @@ async def apply(
     rows += fresh.values()
     stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
     return Report(results=tuple(rows), stats=stats)
+
+
+async def _checked(
+    manifests: ManifestSet, targets: list[Target]
+) -> tuple[list[Target], dict[Key, TargetResult]]:
+    """The targets whose store passed its preflight, and a ``skipped`` row for each of the
+    others, naming the step that failed."""
+    # Imported here: the check extra (redis-py, aiobotocore) is only needed when asked for.
+    from ldbulk.check import check_stores, split_targets, stores_in_use
+
+    checks = await check_stores(stores_in_use(manifests))
+    passed, failed = split_targets(targets, checks)
+    rows = {
+        target.key: TargetResult(
+            project=target.project,
+            environment=target.environment,
+            integration=target.integration_key,
+            outcome=Outcome.SKIPPED,
+            error=ErrorBody(
+                code="store_check_failed",
+                message=shown(target.config.redact(f"not tried: the store's check failed: "
+                                                   f"{check.reason}")),
+            ),
+        )
+        for target, check in failed
+    }
+    return passed, rows
 
 
 class _Journaling:

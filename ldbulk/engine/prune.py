@@ -32,11 +32,20 @@ class PruneScope:
 
     owners: Mapping[tuple[str, str], frozenset[str]]
     blocked: str | None = None
+    # Targets named besides those of the run that prunes (a resumed run tries only the rest).
+    named: frozenset[Key] = frozenset()
 
     @classmethod
-    def of(cls, manifests: ManifestSet, *, unresolved_lines: int = 0) -> PruneScope:
+    def of(
+        cls,
+        manifests: ManifestSet,
+        *,
+        unresolved_lines: int = 0,
+        named: Iterable[Key] = (),
+    ) -> PruneScope:
         """The scope of ``manifests``; ``unresolved_lines`` (lines that gave no target because
-        of a problem) block every delete."""
+        of a problem) block every delete; ``named``: target keys no delete may touch, besides
+        those of the run."""
         owners: dict[tuple[str, str], set[str]] = {}
         for selector in manifests.selectors:
             pair = (selector.project, selector.store.integration_key)
@@ -48,7 +57,7 @@ class PruneScope:
                 "manifests name is not known in full"
             )
         return cls(owners={pair: frozenset(tags) for pair, tags in owners.items()},
-                   blocked=blocked)
+                   blocked=blocked, named=frozenset(named))
 
     def sort(
         self, integrations: Iterable[Integration], named: Collection[Key]
@@ -59,7 +68,8 @@ class PruneScope:
         unmanaged: list[Integration] = []
         for integration in sorted(integrations, key=key_of):
             tags = self.owners.get((integration.project_key, integration.integration_key))
-            if tags is None or key_of(integration) in named:
+            key = key_of(integration)
+            if tags is None or key in named or key in self.named:
                 continue
             (doomed if tags & set(integration.tags) else unmanaged).append(integration)
         return doomed, unmanaged
