@@ -28,8 +28,11 @@ redis:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq redis-server; }
 
 # Two workers: most tests wait on loopback sockets and subprocesses, not on a core.
+# The command line's subprocesses write their own coverage files: combined after the run.
 unit: $(STAMP) redis
-	$(BIN)/pytest -n 2 --cov=ldbulk --cov-report=term
+	$(BIN)/pytest -n 2 --cov=ldbulk --cov-report=
+	$(BIN)/coverage combine --append --quiet
+	$(BIN)/coverage report
 
 # bench-smoke before unit, so the test summary is the last thing printed.
 test: lint types bench-smoke unit

@@ -15,10 +15,16 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import settings
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from ldbulk.sandbox import RecordedResponse, Sandbox, SandboxOptions
+
+# No per-example deadline: the suite runs on two workers of a shared 2-core machine, and a slow
+# example there says nothing about the code (timings are never asserted in tests).
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 SPEC_DIR = Path(__file__).parent / "spec"
 _BSS_URI = "urn:ldbulk:big-segment-store"
