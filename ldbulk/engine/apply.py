@@ -25,7 +25,7 @@ from ldbulk.engine.journal import Journal, read_settled, same_path
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
 from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult
-from ldbulk.engine.resolve import ResolvedTarget, resolve
+from ldbulk.engine.resolve import Resolution, ResolvedTarget, resolve
 from ldbulk.engine.seen import Seen
 from ldbulk.engine.verdict import shown
 from ldbulk.errors import ConfigError
@@ -143,26 +143,38 @@ async def apply(
                 todo, on_result=settled, scope=scope, prune=scope_of_prune
             )
     if seen is not None and state is not None:
-        try:
-            seen.save(state)
-        except OSError as exc:
-            log.warning("state %s: cannot write (%s); the next run reads everything", state,
-                        exc.strerror)
+        _save(seen, state)
+    rows = _rows(resolution, earlier | unchecked, report)
+    stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
+    return Report(results=tuple(rows), stats=stats)
+
+
+def _rows(
+    resolution: Resolution, before: dict[Key, TargetResult], report: Report
+) -> list[TargetResult]:
+    """One row per manifest line's target or unresolved line, in manifest order (``before``:
+    the rows settled without this run's provisioner), then a prune's deletes."""
     fresh = {result.key: result for result in report.results}
     rows = [
-        earlier.get(entry.target.key)
-        or unchecked.get(entry.target.key)
-        or fresh.pop(entry.target.key)
+        before.get(entry.target.key) or fresh.pop(entry.target.key)
         if isinstance(entry, ResolvedTarget)
         else entry.result()
         for entry in resolution.entries
     ]
     # What is left are the deletes of a prune: those a resumed journal settled, then this run's.
-    targeted = {target.key for target in targets}
-    rows += [result for key, result in earlier.items() if key not in targeted and key not in fresh]
+    targeted = {target.key for target in resolution.targets}
+    rows += [result for key, result in before.items() if key not in targeted and key not in fresh]
     rows += fresh.values()
-    stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
-    return Report(results=tuple(rows), stats=stats)
+    return rows
+
+
+def _save(seen: Seen, state: Path) -> None:
+    """Write the state file; a failure costs the next run its shortcut, never this report."""
+    try:
+        seen.save(state)
+    except OSError as exc:
+        log.warning("state %s: cannot write (%s); the next run reads everything", state,
+                    exc.strerror)
 
 
 async def _checked(
