@@ -3,9 +3,10 @@
 Starts ``ldbulk sandbox`` on a free port, runs ``ldbulk plan`` and ``ldbulk apply`` on a manifest
 twice (the second run finds everything in place), then changes the account by hand as people do
 (a host moved in one integration, one made by ldbulk that no manifest names any more, one made by
-hand), and shows ``plan --prune`` and ``apply --prune`` converging it; prints the JSON report,
-and stops the sandbox. First, when redis-server is installed, ``ldbulk check`` preflights one
-started for the purpose. Run it as ``python -m ldbulk.demo [MANIFEST]``.
+hand), and shows ``plan --prune`` and ``apply --prune`` converging it, ``status`` waiting on the
+stores, and ``export`` writing the account back as a manifest that plans clean; prints the JSON
+report, and stops the sandbox. First, when redis-server is installed, ``ldbulk check``
+preflights one started for the purpose. Run it as ``python -m ldbulk.demo [MANIFEST]``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, RedisConfig
 from ldbulk.http.client import Client
@@ -97,6 +100,22 @@ def _check_local_redis() -> None:
             redis.wait()
 
 
+def _exported_secrets(path: Path) -> dict[str, str]:
+    """The variables an exported manifest's secret references name, each set to the secret the
+    demo gave its kind of store (a user sets them from their vault)."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    secret_of = {
+        "redis": DEMO_SECRETS["LD_REDIS_PASSWORD"],
+        "dynamodb": DEMO_SECRETS["LD_DYNAMODB_EXTERNAL_ID"],
+    }
+    return {
+        value[2:-1]: secret_of[store["integration"]]
+        for store in document["stores"].values()
+        for value in store["config"].values()
+        if isinstance(value, str) and value.startswith("${")
+    }
+
+
 def main(argv: list[str]) -> int:
     """Run the demo; returns the exit code of the last apply."""
     manifest = argv[0] if argv else "manifests/example.yaml"
@@ -117,6 +136,13 @@ def main(argv: list[str]) -> int:
             code = _step("converge: one patch, one delete", "apply", "--prune", manifest,
                          "--report", str(report), env=env)
             _step("converged: nothing left to change", "plan", "--prune", manifest, env=env)
+            _step("every store available: one listing per poll", "status", manifest,
+                  "--wait", "5", env=env)
+            exported = Path("reports/exported.yaml")
+            _step("the account as a manifest", "export", "-o", str(exported), env=env)
+            env |= _exported_secrets(exported)
+            _step("the export is a valid manifest", "validate", str(exported), env=env)
+            _step("and plans clean", "plan", str(exported), env=env)
             print(f"\n{report}:")
             print(report.read_text(encoding="utf-8"))
             return code

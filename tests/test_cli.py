@@ -543,5 +543,8 @@ def test_the_demo_runs_from_start_to_report(tmp_path: Path) -> None:
     assert "Plan: 0 to create, 0 to update, 0 to delete; 9 unchanged, 1 unmanaged." in (
         result.stdout
     )
+    assert "9 of 9 stores available." in result.stdout
+    # The account exported, validated, and planned: nothing to change.
+    assert "Plan: 0 to create, 0 to update, 0 to delete; 10 unchanged." in result.stdout
     summary = json.loads((tmp_path / "reports" / "demo.json").read_text())["summary"]
     assert (summary["updated"], summary["deleted"]) == (1, 1)
