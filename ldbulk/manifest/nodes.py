@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 import yaml
@@ -77,6 +77,41 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+def _compose(text: str) -> Node | None:
+    """The document's node tree, composed by libyaml when PyYAML was built with it (several
+    times faster on a large manifest), else by PyYAML's own composer."""
+    c_loader = getattr(yaml, "CSafeLoader", None)
+    if c_loader is None:  # pragma: no cover - PyYAML's wheels come with libyaml
+        loader: Any = _BoundedLoader(text)
+    else:
+        # libyaml composes recursively in C, where no recursion limit guards the stack: the
+        # depth is checked first, on the flat stream of parse events.
+        _check_depth(text, c_loader)
+        loader = c_loader(text)
+    try:
+        return cast(Node | None, loader.get_single_node())
+    finally:
+        loader.dispose()
+
+
+def _check_depth(text: str, loader: type[Any]) -> None:
+    """Raise :class:`TooMuch` at the first node nested deeper than :data:`MAX_DEPTH` (a node
+    counts one level, as in the composer's recursion)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        if depth + 1 > MAX_DEPTH:
+            mark = event.start_mark
+            line = mark.line + 1 if mark is not None else 0
+            raise TooMuch(line, f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
 
 
 @attrs.define
@@ -146,11 +181,7 @@ def parse(text: str, file: str, problems: Problems) -> Node | None:
         # some of them; spaces keep every line and column where it was.
         text = text.replace("\t", " ")
     try:
-        loader = _BoundedLoader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
+        root = _compose(text)
     except TooMuch as exc:
         problems.add(exc.line, "", exc.message)
         return None
