@@ -105,14 +105,16 @@ async def test_create_lost_in_a_5xx_but_applied_counts_as_created(
 ) -> None:
     mocked.add("GET", LIST, json=listing())
     mocked.add("POST", CREATE, status=502, body=b"<html>bad gateway</html>")
+    # Sent again: LaunchDarkly answers 409, never a duplicate; the listing says it is ours.
+    mocked.add("POST", CREATE, status=409, json=error("conflict"))
     mocked.add("GET", LIST, json=listing(integration("prod", id="ours")))
     async with client:
         report = await provision(client, [target("prod")])
-    assert posts(mocked) == 1
+    assert posts(mocked) == 2
     (result,) = report.results
     assert result.outcome is Outcome.CREATED
     assert result.integration_id == "ours"
-    assert result.attempts == 1
+    assert result.attempts == 2
 
 
 async def test_create_lost_in_transit_and_not_applied_is_sent_again(
@@ -120,7 +122,6 @@ async def test_create_lost_in_transit_and_not_applied_is_sent_again(
 ) -> None:
     mocked.add("GET", LIST, json=listing())
     mocked.add("POST", CREATE, error=TransportError)
-    mocked.add("GET", LIST, json=listing())
     mocked.add("POST", CREATE, status=201, json=integration("prod"))
     async with client:
         report = await provision(client, [target("prod")])
@@ -128,6 +129,7 @@ async def test_create_lost_in_transit_and_not_applied_is_sent_again(
     assert result.outcome is Outcome.CREATED
     assert result.attempts == 2
     assert report.stats.retries == 1
+    assert report.stats.requests == 1 + 2  # no listing between: a 409 would have said it
 
 
 async def test_a_stop_while_backing_off_before_another_create_fails_the_target_unsent() -> None:
@@ -136,10 +138,9 @@ async def test_a_stop_while_backing_off_before_another_create_fails_the_target_u
     def answer(request: SentRequest) -> RawResponse:
         nonlocal looks
         if request.method == "POST":
+            provisioner.stop()  # while the unclear create's retry backs off
             return canned(503, json=error("unavailable"))
-        looks += 1
-        if looks == 2:  # the look after the unclear create: nothing there, so a retry is due
-            provisioner.stop()
+        looks += 1  # the first listing, then the one that settles the unclear create
         return canned(json=listing())
 
     # A backoff no test could sit out: only the stop ends it.
@@ -156,6 +157,7 @@ async def test_a_stop_while_backing_off_before_another_create_fails_the_target_u
     assert result.error is not None and result.error.code == "unavailable"
     assert result.error.message.endswith("(not retried: the run was stopped)")
     assert report.stats.retries == 1
+    assert looks == 2  # a stopped run still asks whether its unclear create was applied
 
 
 async def test_unclear_creates_stop_after_the_retry_limit(
@@ -291,16 +293,16 @@ def test_concurrency_must_be_positive(client: Client) -> None:
         Provisioner(client, concurrency=0)
 
 
-async def test_a_create_is_not_sent_again_when_the_listing_that_would_settle_it_fails(
+async def test_an_unclear_last_try_stays_unsettled_when_the_listing_that_would_settle_it_fails(
     client: Client, mocked: MemoryTransport
 ) -> None:
     mocked.add("GET", LIST, json=listing())
-    mocked.add("POST", CREATE, status=502, json=error("bad_gateway"))
+    mocked.add("POST", CREATE, status=502, json=error("bad_gateway"), repeat=True)
     mocked.add("GET", LIST, status=503, json=error("unavailable"), repeat=True)
     async with client:
         report = await provision(client, [target("prod")])
     (result,) = report.results
-    assert posts(mocked) == 1
+    assert posts(mocked) == 3  # every try unclear; the last one's settling listing failed
     assert result.outcome is Outcome.FAILED
     assert result.error is not None and "not retried" in result.error.message
 
@@ -309,13 +311,15 @@ async def test_creates_failing_together_share_one_settling_listing(
     client: Client, mocked: MemoryTransport
 ) -> None:
     mocked.add("GET", LIST, json=listing())
-    mocked.add("POST", CREATE, status=502, json=error("bad_gateway"), repeat=True)
+    for _ in range(8):  # each create applied, its answer lost; sent again, each answers 409
+        mocked.add("POST", CREATE, status=502, json=error("bad_gateway"))
+    mocked.add("POST", CREATE, status=409, json=error("conflict"), repeat=True)
     found = [integration(f"e{i}") for i in range(8)]
     mocked.add("GET", LIST, json=listing(*found), repeat=True)
     async with client:
         report = await Provisioner(client, concurrency=8).run([target(f"e{i}") for i in range(8)])
     gets = sum(1 for request in mocked.requests if request.method == "GET")
-    assert posts(mocked) == 8
+    assert posts(mocked) == 16
     assert gets == 2  # the first listing, and one shared by all eight
     assert report.counts["created"] == 8
 

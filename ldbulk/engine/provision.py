@@ -1,13 +1,12 @@
 """Plan and apply persistent store integrations over many targets.
 
-A run lists the account's integrations once, so a target that already has one is settled
-without a write; then a fixed pool of workers creates the rest, all sharing the client's pacer.
+A run lists the account's integrations once; then a fixed pool of workers creates what is
+missing and converges what exists (:mod:`ldbulk.engine.writes`), all sharing the client's pacer.
 Results stream out as targets settle, and every target settles exactly once.
 
-A create that got no clear answer (connection cut, timeout, 5xx, 409) may have been applied.
-The engine never retries it blindly: it asks the list endpoint first, and only creates again
-when the integration is not there. LaunchDarkly allows one integration per environment and
-integration key, and the engine keeps it that way.
+LaunchDarkly allows one integration per environment and integration key, and answers a second
+create with 409: a create whose answer was lost is sent again, and a 409 is settled by the
+list endpoint, so no target ever gets two integrations.
 """
 
 from __future__ import annotations

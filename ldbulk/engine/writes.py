@@ -1,9 +1,10 @@
 """The writes of a run, one target or leftover integration at a time: create, update, delete.
 
 Each write whose answer is unclear (connection cut, timeout, 5xx) may have been applied, so none
-is sent again blindly:
+is sent again without knowing it is safe:
 
-- a create is settled by the account's listing: the integration is there or it is not;
+- a create is sent again, since LaunchDarkly answers a second create with 409, never with a
+  duplicate; a 409, or an unclear last try, is settled by the account's listing;
 - an update is settled by reading the integration back: what is still different is sent again,
   under a ``test`` of the version just read, so nothing is written over someone else's change;
 - a delete is retried by the client itself: a 404 after a lost answer means it was deleted.
@@ -82,7 +83,14 @@ class Writes:
         return await self.update(target, integration_id)
 
     async def create(self, target: Target) -> Verdict:
-        """Create, and when the answer is unclear, look before creating again (a retry)."""
+        """Create; after an unclear answer send it again, and let a 409 or the last try be
+        settled by the account's listing.
+
+        LaunchDarkly holds one integration per environment and integration key and answers a
+        second create with 409, never with a duplicate: sending again is safe, and costs a
+        listing only where one is needed (a create that was applied, or no try left), not one
+        per 5xx.
+        """
         sent = 0  # creates sent: one stopped before its turn never was
         error: LdbulkError | None = None
         sent_unclear = False  # a create of ours may have been applied without our knowing
@@ -117,34 +125,53 @@ class Writes:
                         version=integration.version,
                     )
                 sent = attempt.num
-                try:
-                    await self.inventory.refresh(newer_than=asyncio.get_running_loop().time())
-                except Unauthorized as exc:
-                    self.refused = exc
-                    return Verdict.of(Outcome.UNAUTHORIZED, exc, sent)
-                except LdbulkError as exc:
-                    # Without the listing nobody knows whether the create was applied, and
-                    # sending it again blindly is what the engine never does.
-                    return Verdict.unsettled(error, exc, sent)
-                found = self.inventory.get(target.key)
-                if found is not None:
-                    if not sent_unclear:
-                        # A 409: someone else's integration is there; converge it as any other.
-                        return await self.existing(target, found)
-                    listed = self.inventory.integration(target.key)
-                    return Verdict(
-                        outcome=Outcome.CREATED,
-                        status=getattr(error, "status", None),
-                        integration_id=found,
-                        attempts=sent,
-                        version=listed.version if listed is not None else None,
-                    )
+                if not isinstance(error, Conflict) and self.refused is None and attempt.retry():
+                    continue  # unclear: send it again (a 409 will tell if it was applied)
+                settled = await self._settle(target, error, sent, sent_unclear)
+                if settled is not None:
+                    return settled
                 if self.refused is not None or not attempt.retry():
                     outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
                     return Verdict.of(outcome, error, sent)
         except Stopped:  # before a create's turn came, or while backing off before the next
+            if sent_unclear:
+                # A create of ours may have been applied: the listing that tells is the one
+                # request a stopped run still sends.
+                settled = await self._settle(target, error, sent, sent_unclear)
+                if settled is not None:
+                    return settled
             return Verdict.stopped(error, sent)
         raise AssertionError("unreachable: every attempt returns or is retried")
+
+    async def _settle(
+        self, target: Target, error: LdbulkError | None, sent: int, sent_unclear: bool
+    ) -> Verdict | None:
+        """Ask the account's listing whether the target's integration is there now: a verdict
+        when that settles the target, None when it is not there (another try may follow)."""
+        try:
+            await self.inventory.refresh(newer_than=asyncio.get_running_loop().time())
+        except Unauthorized as exc:
+            self.refused = exc
+            return Verdict.of(Outcome.UNAUTHORIZED, exc, sent)
+        except LdbulkError as exc:
+            # Without the listing nobody knows whether the create was applied, and creating
+            # again without knowing is what the engine never does.
+            return Verdict.unsettled(error, exc, sent)
+        found = self.inventory.get(target.key)
+        if found is None:
+            return None
+        if not sent_unclear:
+            # A 409 to a create of ours that was never unclear: someone else's integration is
+            # there; converge it as any other.
+            return await self.existing(target, found)
+        listed = self.inventory.integration(target.key)
+        return Verdict(
+            outcome=Outcome.CREATED,
+            status=getattr(error, "status", None),
+            integration_id=found,
+            attempts=sent,
+            version=listed.version if listed is not None else None,
+        )
 
     async def update(self, target: Target, integration_id: str) -> Verdict:
         """Read the integration, and patch what differs; after an unclear answer or a
