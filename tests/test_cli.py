@@ -188,7 +188,14 @@ def test_apply_creates_then_a_rerun_finds_everything(
         "elapsed_s",
         "changed",
         "version",
+        "source",
+        "store",
     }
+    # For an archive: when, which ldbulk, which API (never the token), and each row's origin.
+    assert data["started_at"] <= data["finished_at"] and data["ldbulk"]
+    assert data["base_url"] == sandbox.url
+    assert data["results"][0]["source"].startswith(f"{EXAMPLE}:")
+    assert data["results"][0]["store"] == "redis-demo"
     assert junit.read_text().count("<testcase") == 9
     assert "Every target is provisioned." in markdown.read_text()
 

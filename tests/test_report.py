@@ -64,7 +64,9 @@ def test_exit_code_is_zero_only_when_every_target_is_provisioned() -> None:
 
 def test_json_has_the_documented_stable_shape() -> None:
     data = json.loads(REPORT.dumps())
-    assert list(data) == ["version", "summary", "stats", "results"]
+    assert list(data) == [
+        "version", "ldbulk", "started_at", "finished_at", "base_url", "summary", "stats", "results"
+    ]
     assert data["version"] == 2
     assert data["stats"] == {
         "requests": 5,
@@ -85,6 +87,8 @@ def test_json_has_the_documented_stable_shape() -> None:
         "elapsed_s": 0.0,
         "changed": [],
         "version": None,
+        "source": None,
+        "store": None,
     }
 
 

@@ -94,6 +94,15 @@ def test_a_base_url_ending_in_the_api_path_is_refused_naming_the_origin_to_give(
     assert f"e.g. {origin} " in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "url", ["https://user:s3cret-pass@ld.example.com", "http://api-token-9@127.0.0.1:8080"]
+)
+def test_credentials_in_a_base_url_are_refused_without_quoting_them(url: str) -> None:
+    with pytest.raises(ConfigError, match="credentials in the URL are refused") as info:
+        sansio.resolve_base_url(url)
+    assert "s3cret" not in str(info.value) and "api-token-9" not in str(info.value)
+
+
 def test_explicit_url_wins_over_the_instance_and_loses_its_trailing_slash() -> None:
     assert sansio.resolve_base_url("https://ld.example.com/", "eu") == "https://ld.example.com"
     assert sansio.resolve_base_url("https://ld.example.com:8443/proxy/") == (

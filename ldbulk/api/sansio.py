@@ -64,6 +64,12 @@ def resolve_base_url(base_url: str | None, instance: Instance = "commercial") ->
             )
         return INSTANCES[instance]
     parts = urlsplit(base_url)
+    # Checked first, and the URL not quoted: it would land in messages, reprs and reports.
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            "base URL: credentials in the URL are refused (they would be shown wherever the "
+            "URL is); the access token goes in LD_ACCESS_TOKEN or --token-file"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base URL: {base_url!r} is not an http(s) URL with a host")
     # Every route starts with /api/v2, so a base URL ending in it asks for /api/v2/api/v2/...

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -89,6 +90,7 @@ async def apply(
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
+    started_at = _now()
     digest = manifests.digest
     earlier = read_settled(resume, digest=digest) if resume is not None else {}
     scope = RequestScope(stop=stop) if stop is not None else RequestScope()
@@ -146,7 +148,13 @@ async def apply(
         _save(seen, state)
     rows = _rows(resolution, earlier | unchecked, report)
     stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
-    return Report(results=tuple(rows), stats=stats)
+    return Report(
+        results=tuple(rows),
+        stats=stats,
+        started_at=started_at,
+        finished_at=_now(),
+        base_url=client.base_url,
+    )
 
 
 def _rows(
@@ -156,7 +164,11 @@ def _rows(
     the rows settled without this run's provisioner), then a prune's deletes."""
     fresh = {result.key: result for result in report.results}
     rows = [
-        before.get(entry.target.key) or fresh.pop(entry.target.key)
+        attrs.evolve(
+            before.get(entry.target.key) or fresh.pop(entry.target.key),
+            source=f"{entry.source.file}:{entry.source.line}",
+            store=entry.store,
+        )
         if isinstance(entry, ResolvedTarget)
         else entry.result()
         for entry in resolution.entries
@@ -202,6 +214,11 @@ async def _checked(
         for target, check in failed
     }
     return passed, rows
+
+
+def _now() -> str:
+    """The time now, UTC, to the second, as ISO 8601."""
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
 
 
 class _Journaling:

@@ -16,6 +16,7 @@ from typing import Any, Final, cast
 import attrs
 import cattrs
 
+from ldbulk._version import __version__
 from ldbulk.api.models import ErrorBody
 from ldbulk.http.scope import RunStats
 
@@ -75,6 +76,9 @@ class TargetResult:
     changed: tuple[str, ...] = ()
     # The integration's version as the run left it, when known.
     version: int | None = None
+    # Where the target came from: the manifest's file:line, and the store's name there.
+    source: str | None = None
+    store: str | None = None
 
     @property
     def key(self) -> Key:
@@ -103,6 +107,10 @@ class Report:
     # formats its task's result): the repr shows the counts instead.
     results: tuple[TargetResult, ...] = attrs.field(repr=lambda results: f"<{len(results)}>")
     stats: RunStats = attrs.field(factory=RunStats)
+    # For an archive: when the run began and ended (UTC, ISO 8601), and the API it talked to.
+    started_at: str | None = None
+    finished_at: str | None = None
+    base_url: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -125,6 +133,10 @@ class Report:
         """The report as JSON-ready data (the documented, versioned shape)."""
         return {
             "version": REPORT_VERSION,
+            "ldbulk": __version__,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "base_url": self.base_url,
             "summary": self.counts,
             "stats": _FORMAT.unstructure(self.stats),
             "results": [result.to_json() for result in self.results],

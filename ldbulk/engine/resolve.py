@@ -55,6 +55,7 @@ class ResolvedTarget:
 
     target: Target
     source: Source
+    store: str = ""  # the manifest's name of the target's store
 
 
 @attrs.frozen(kw_only=True)
@@ -88,6 +89,7 @@ class Unresolved:
             outcome=self.outcome,
             status=getattr(self.error, "status", None),
             error=info,
+            source=f"{self.problem.file}:{self.problem.line}",
         )
 
 
@@ -166,7 +168,7 @@ async def resolve(
                 )
                 entries.append(_unresolved(selector, environment, Outcome.SKIPPED, problem))
                 continue
-            entries.append(ResolvedTarget(target=target, source=source))
+            entries.append(ResolvedTarget(target=target, source=source, store=store.name))
     return Resolution(entries=tuple(entries))
 
 
