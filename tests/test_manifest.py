@@ -604,18 +604,31 @@ def test_several_files_share_stores_and_duplicates_are_found_across_them(tmp_pat
     assert loaded.selectors[0].store is loaded.store("cache")
 
 
-def test_a_store_defined_in_two_files(tmp_path: Path) -> None:
-    (tmp_path / "one.yaml").write_text(STORES)
-    (tmp_path / "two.yaml").write_text(
+def test_store_names_belong_to_their_file(tmp_path: Path) -> None:
+    # Two teams' files may both define "cache": each target uses its own file's.
+    (tmp_path / "one.yaml").write_text(
         with_targets("- {project: web, environments: [prod], store: cache}")
     )
+    (tmp_path / "two.yaml").write_text(
+        with_targets(
+            "- {project: api, environments: [prod], store: cache}",
+            STORES.replace("redis.internal", "redis-two.internal"),
+        )
+    )
     one, two = tmp_path / "one.yaml", tmp_path / "two.yaml"
+    loaded = load_manifests([one, two], env=ENV)
+    hosts = {s.project: s.store.config.host for s in loaded.selectors}
+    assert hosts == {"web": "redis.internal", "api": "redis-two.internal"}
+
+    # A file that defines none of that name cannot tell which of the two it means.
+    (tmp_path / "three.yaml").write_text(
+        "version: 1\ntargets:\n  - {project: ops, environments: [prod], store: cache}\n"
+    )
     with pytest.raises(ManifestError) as info:
-        load_manifests([one, two], env=ENV)
-    assert [str(p) for p in info.value.problems] == [
-        f'{two}:3: stores.cache: store "cache" is also defined at {one}:3 (stores.cache)',
-        f'{two}:8: stores.table: store "table" is also defined at {one}:8 (stores.table)',
-    ]
+        load_manifests([one, two, tmp_path / "three.yaml"], env=ENV)
+    (problem,) = info.value.problems
+    assert 'store "cache" is defined in several other files' in problem.message
+    assert str(one) in problem.message and str(two) in problem.message
 
 
 def test_problems_of_several_files_come_in_file_order(tmp_path: Path) -> None:

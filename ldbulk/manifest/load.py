@@ -99,7 +99,7 @@ def loads_manifest(
 def _combine(documents: Sequence[Document]) -> ManifestSet:
     """Cross-file checks (store names, store references, duplicate targets), then the result
     or one :class:`ManifestError` with every problem of every file."""
-    stores = _stores_by_name(documents)
+    stores = _StoreIndex(documents)
     seen: dict[tuple[str, str, str], Source] = {}
     selectors = [_selectors(document, stores, seen) for document in documents]
     _raise_problems(documents)
@@ -116,41 +116,53 @@ def _combine(documents: Sequence[Document]) -> ManifestSet:
     )
 
 
-def _stores_by_name(documents: Sequence[Document]) -> dict[str, PartialStore]:
-    """Every store of the set by name, the first of a name kept and any other reported."""
-    stores: dict[str, PartialStore] = {}
-    for document in documents:
-        for defined in document.stores:
-            first = stores.get(defined.name)
-            if first is not None:
-                document.problems.add(
-                    defined.source.line,
-                    defined.source.path,
-                    f"store {quote(defined.name)} is also defined at {first.source}",
-                )
-                continue
-            stores[defined.name] = defined
-    return stores
+class _StoreIndex:
+    """The stores of a set of manifests. A store's name is its file's: two teams' files may each
+    define ``redis-main``. A target names a store of its own file, or, when its file defines
+    none of that name, the one store of that name in the other files."""
+
+    def __init__(self, documents: Sequence[Document]) -> None:
+        self._by_file: dict[str, dict[str, PartialStore]] = {}
+        self._by_name: dict[str, list[PartialStore]] = {}
+        for document in documents:
+            own = self._by_file.setdefault(document.file, {})
+            for defined in document.stores:
+                # Within one file, a name is one YAML key: the schema reported any repeat.
+                own.setdefault(defined.name, defined)
+                self._by_name.setdefault(defined.name, []).append(defined)
+
+    def find(self, document: Document, name: str) -> PartialStore | str:
+        """The store ``name`` means in ``document``, or why there is none."""
+        own = self._by_file.get(document.file, {}).get(name)
+        if own is not None:
+            return own
+        others = self._by_name.get(name, [])
+        if len(others) == 1:
+            return others[0]
+        if others:
+            places = ", ".join(str(store.source) for store in others)
+            return (
+                f"store {quote(name)} is defined in several other files ({places}): a target "
+                "uses its own file's store of a name, or the one store of that name elsewhere; "
+                "define it in this file or give the stores distinct names"
+            )
+        close = difflib.get_close_matches(name, list(self._by_name), n=1)
+        hint = f"; did you mean {quote(close[0])}?" if close else ""
+        return f"unknown store {quote(name)}{hint}"
 
 
 def _selectors(
     document: Document,
-    stores: Mapping[str, PartialStore],
+    stores: _StoreIndex,
     seen: dict[tuple[str, str, str], Source],
 ) -> list[TargetSelector]:
     """A document's targets with their stores; unknown stores and targets already ``seen``
     (in this file or an earlier one) are reported."""
     built: list[TargetSelector] = []
     for pending in document.targets:
-        partial = stores.get(pending.store_name)
-        if partial is None:
-            close = difflib.get_close_matches(pending.store_name, list(stores), n=1)
-            hint = f"; did you mean {quote(close[0])}?" if close else ""
-            document.problems.add(
-                pending.store_source.line,
-                pending.store_source.path,
-                f"unknown store {quote(pending.store_name)}{hint}",
-            )
+        partial = stores.find(document, pending.store_name)
+        if isinstance(partial, str):
+            document.problems.add(pending.store_source.line, pending.store_source.path, partial)
             continue
         _check_duplicates(document, pending, partial, seen)
         if partial.store is not None and pending.environments is not None:

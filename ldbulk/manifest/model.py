@@ -192,7 +192,8 @@ class ManifestSet:
         return tuple(selector for manifest in self.manifests for selector in manifest.selectors)
 
     def store(self, name: str) -> Store:
-        """The store called ``name`` (KeyError if there is none)."""
+        """The first store called ``name`` (names belong to their file, so several manifests
+        may each define one); KeyError if there is none."""
         for store in self.stores:
             if store.name == name:
                 return store
