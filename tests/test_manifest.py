@@ -1407,3 +1407,17 @@ def test_a_valid_manifest_with_one_value_replaced_never_raises_anything_else(
         check_outcome(json.dumps(document), "fuzz.json")
     else:
         check_outcome(yaml.safe_dump(document, allow_unicode=True), "fuzz.yaml")
+
+
+def test_a_misspelt_integration_still_has_its_config_checked_in_the_same_pass() -> None:
+    text = with_targets(
+        "- {project: web, environments: [prod], store: s}",
+        "version: 1\nstores:\n  s:\n    integration: rediss\n"
+        "    config: {host: h, prot: 6379, password: plain}\n",
+    )
+    messages = [problem.message for problem in _error(loads_manifest, text)]
+    assert messages == [
+        'unknown integration "rediss" (expected redis or dynamodb; did you mean "redis"?)',
+        'unknown key (did you mean "port"?)',
+        "password must be a ${VAR} or ${file:PATH} reference: secrets do not belong in a manifest",
+    ]

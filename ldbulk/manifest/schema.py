@@ -8,6 +8,7 @@ file of the set (store names, duplicate targets) is checked by :mod:`ldbulk.mani
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import string
 from collections.abc import Iterable, Mapping
@@ -188,8 +189,11 @@ class Document:
         self.reader.keys(node, entries, path, _STORE_KEYS, required=("integration", "config"))
         valid = True
         integration: IntegrationKey | None = None
+        # The integration the config is checked against: the closest known one when the key is
+        # misspelt, so one pass shows the config's problems too (the store is not built).
+        checked_as: IntegrationKey | None = None
         if "integration" in entries:
-            integration = self._integration(
+            integration, checked_as = self._integration(
                 entries["integration"][1], child_path(path, "integration")
             )
         template: str | None = None
@@ -205,11 +209,11 @@ class Document:
             tags = self.reader.tags(entries["tags"][1], child_path(path, "tags"))
             valid = valid and tags is not None
         config: StoreConfig | None = None
-        if "config" in entries and integration is not None:
+        if "config" in entries and checked_as is not None:
             config_node, config_path = entries["config"][1], child_path(path, "config")
-            config = read_config(self.reader, self.resolver, integration, config_node, config_path)
+            config = read_config(self.reader, self.resolver, checked_as, config_node, config_path)
         store = None
-        if valid and config is not None:
+        if valid and config is not None and integration is not None:
             store = Store(
                 name=name,
                 config=config,
@@ -223,16 +227,24 @@ class Document:
             PartialStore(name=name, integration=integration, store=store, source=source)
         )
 
-    def _integration(self, node: Node, path: str) -> IntegrationKey | None:
+    def _integration(
+        self, node: Node, path: str
+    ) -> tuple[IntegrationKey | None, IntegrationKey | None]:
+        """The integration key, and the one to check the config against (the closest known
+        key when this one is misspelt; None when nothing is close)."""
         value = self.reader.string(node, path)
         if value is None:
-            return None
+            return None, None
         if value in INTEGRATION_KEYS:
-            return cast(IntegrationKey, value)
+            known = cast(IntegrationKey, value)
+            return known, known
+        close = difflib.get_close_matches(value.lower(), INTEGRATION_KEYS, n=1, cutoff=0.6)
+        guess = cast(IntegrationKey, close[0]) if close else None
+        hint = f"; did you mean {quote(guess)}?" if guess else ""
         self.reader.add(
-            node, path, f"unknown integration {quote(value)} (expected redis or dynamodb)"
+            node, path, f"unknown integration {quote(value)} (expected redis or dynamodb{hint})"
         )
-        return None
+        return None, guess
 
     def _template(self, node: Node, path: str) -> str | None:
         template = self.reader.string(node, path)
