@@ -4,8 +4,8 @@ Starts ``ldbulk sandbox`` on a free port, runs ``ldbulk plan`` and ``ldbulk appl
 twice (the second run finds everything in place), then changes the account by hand as people do
 (a host moved in one integration, one made by ldbulk that no manifest names any more, one made by
 hand), and shows ``plan --prune`` and ``apply --prune`` converging it, ``status`` waiting on the
-stores, and ``export`` writing the account back as a manifest that plans clean; prints the JSON
-report, and stops the sandbox. First, when redis-server is installed, ``ldbulk check``
+stores, and ``export`` writing the account back as a manifest that plans clean; says where the JSON
+report is, and stops the sandbox. First, when redis-server is installed, ``ldbulk check``
 preflights one started for the purpose. Run it as ``python -m ldbulk.demo [MANIFEST]``.
 """
 
@@ -143,8 +143,7 @@ def main(argv: list[str]) -> int:
             env |= _exported_secrets(exported)
             _step("the export is a valid manifest", "validate", str(exported), env=env)
             _step("and plans clean", "plan", str(exported), env=env)
-            print(f"\n{report}:")
-            print(report.read_text(encoding="utf-8"))
+            print(f"\nThe converging run's JSON report: {report} (its shape: README, The report).")
             return code
     except LaunchError as exc:
         print(f"demo: {exc}")
