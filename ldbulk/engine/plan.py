@@ -73,10 +73,19 @@ async def plan(
     """
     inventory = Inventory(client)
     await inventory.refresh()
-    environments: dict[str, set[str]] = {}
+    targets = list(targets)
+    gate = asyncio.Semaphore(concurrency)
+    # Each project whose targets would be created is listed once, all of them concurrently.
+    missing = {t.project for t in targets if inventory.get(t.key) is None}
+    environments = dict(
+        zip(
+            missing,
+            await asyncio.gather(*(_environments(client, p, gate) for p in missing)),
+            strict=True,
+        )
+    )
     items: list[PlanItem] = []
     reads: dict[int, asyncio.Task[PlanItem]] = {}
-    gate = asyncio.Semaphore(concurrency)
     for target in targets:
         existing = inventory.get(target.key)
         if existing is not None:
@@ -89,13 +98,6 @@ async def plan(
                 )
             items.append(item)
             continue
-        if target.project not in environments:
-            try:
-                environments[target.project] = {
-                    env.key async for env in client.environments(target.project)
-                }
-            except NotFound:
-                environments[target.project] = set()
         known = target.environment in environments[target.project]
         action = Action.CREATE if known else Action.NOT_FOUND
         items.append(PlanItem(key=target.key, target=target, action=action))
@@ -117,6 +119,15 @@ async def plan(
             for found in unmanaged
         ]
     return rows
+
+
+async def _environments(client: Client, project: str, gate: asyncio.Semaphore) -> set[str]:
+    """The environment keys of ``project`` (none when the project does not exist)."""
+    async with gate:
+        try:
+            return {env.key async for env in client.environments(project)}
+        except NotFound:
+            return set()
 
 
 async def _compared(
