@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from ldbulk.cli import flags
 from ldbulk.engine.resolve import Unresolved
 from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
 from ldbulk.http.client import TOKEN_ENV, Client
@@ -104,11 +105,6 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(exists=True, dir_okay=False),
             help="Verify TLS against this CA bundle instead of the system's.",
         ),
-        click.option(
-            "--no-progress",
-            is_flag=True,
-            help="No progress bar (automatic when stderr is not a terminal).",
-        ),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -116,13 +112,12 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def api_from(kwargs: dict[str, Any]) -> ApiOptions:
-    no_progress = kwargs.pop("no_progress")
     return ApiOptions(
         base_url=kwargs.pop("base_url"),
         instance=kwargs.pop("instance"),
         token_file=kwargs.pop("token_file"),
         ca_bundle=kwargs.pop("ca_bundle"),
-        progress=not no_progress and stderr.is_terminal,
+        progress=not flags.current().no_progress and stderr.is_terminal,
     )
 
 

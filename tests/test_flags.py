@@ -1,0 +1,43 @@
+"""The global flags (-v/-vv, --log-format, --no-progress) are accepted before and after every
+command, in process through click's runner."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+from test_cli import EXAMPLE, SECRETS
+
+from ldbulk.cli import main
+from ldbulk.cli.logs import JSONFormatter
+
+
+@pytest.fixture(autouse=True)
+def ldbulk_logger() -> Iterator[logging.Logger]:
+    """The command configures ldbulk's logger; other tests of the worker get it back as it was."""
+    logger = logging.getLogger("ldbulk")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield logger
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
+@pytest.mark.parametrize(
+    "command", ["validate", "plan", "apply", "status", "export", "check", "sandbox"]
+)
+def test_every_command_accepts_the_global_flags_after_its_name(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help", "-v", "--log-format", "json",
+                                       "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "--log-format" in result.output and "--no-progress" in result.output
+
+
+def test_flags_after_the_command_count_with_those_before_it(ldbulk_logger: logging.Logger) -> None:
+    result = CliRunner().invoke(
+        main, ["-v", "validate", str(EXAMPLE), "-v", "--log-format", "json", "--no-progress"],
+        env=SECRETS,
+    )
+    assert result.exit_code == 0, result.output
+    assert ldbulk_logger.level == logging.DEBUG
+    assert isinstance(ldbulk_logger.handlers[0].formatter, JSONFormatter)
