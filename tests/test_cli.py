@@ -215,6 +215,24 @@ def test_plan_and_dry_run_send_no_writes(sandbox: SandboxProcess) -> None:
     assert sandbox.writes() == 0
 
 
+def test_plan_and_status_need_no_store_secrets_and_say_what_they_did_not_compare(
+    sandbox: SandboxProcess,
+) -> None:
+    assert ldbulk("apply", str(EXAMPLE), sandbox=sandbox).returncode == 0
+    planned = ldbulk(
+        "plan", str(EXAMPLE), sandbox=sandbox, secrets=False, env={"COLUMNS": "300"}
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert "Note: not set: ${LD_DYNAMODB_EXTERNAL_ID}" in planned.stderr
+    # The external id is compared when known; unset, each of its rows says so.
+    assert planned.stdout.count("not compared: unset ${LD_DYNAMODB_EXTERNAL_ID}") == 3
+    assert "0 to create, 0 to update, 0 to delete; 9 unchanged." in planned.stdout
+    status = ldbulk("status", str(EXAMPLE), sandbox=sandbox, secrets=False)
+    assert status.returncode == 0, status.stderr
+    assert "9 of 9 stores available." in status.stdout
+    assert sandbox.writes() == 9
+
+
 def test_missing_environments_exit_1_with_the_reason(
     sandbox: SandboxProcess, tmp_path: Path
 ) -> None:

@@ -122,21 +122,39 @@ def api_from(kwargs: dict[str, Any]) -> ApiOptions:
 
 
 def load(
-    paths: Sequence[Path], kwargs: dict[str, Any], *, token_file: Path | None = None
+    paths: Sequence[Path],
+    kwargs: dict[str, Any],
+    *,
+    token_file: Path | None = None,
+    require_secrets: bool = True,
 ) -> ManifestSet:
     """Load the manifests with the options of :func:`manifest_options` (taken from ``kwargs``);
-    no reference may read ``token_file``."""
+    no reference may read ``token_file``. Without ``require_secrets`` (a command that only
+    reads), the ``${VAR}`` references whose variables are not set are a note, not an error."""
     try:
-        return load_manifests(
+        loaded = load_manifests(
             paths,
             secrets_dirs=kwargs.pop("secrets_dirs"),
             allow_env=kwargs.pop("allow_env"),
             deny_files=() if token_file is None else (token_file,),
+            require_secrets=require_secrets,
         )
     except ManifestError as exc:
         raise UsageFailure(problems_text(exc)) from None
     except ConfigError as exc:
         raise UsageFailure(f"ldbulk: {exc}") from None
+    unset = loaded.unset_references
+    if unset:
+        used = "; ".join(f"{ref} (store {', '.join(stores)})" for ref, stores in unset.items())
+        stderr.print(
+            Text(
+                f"Note: not set: {used}. Fields using them are not compared, and apply needs "
+                "their values (validate --require-secrets makes this an error)."
+            ),
+            style="yellow",
+            soft_wrap=True,
+        )
+    return loaded
 
 
 def problems_text(exc: ManifestError) -> str:

@@ -36,9 +36,12 @@ def main() -> None:
 @main.command()
 @manifest_paths
 @manifest_options
-def validate(manifests: tuple[Path, ...], **kwargs: Any) -> None:
-    """Check manifests offline: syntax, stores, secrets, targets. Sends nothing."""
-    loaded = load(manifests, kwargs)
+@click.option("--require-secrets", is_flag=True,
+              help="A ${VAR} reference whose variable is not set is an error, as for apply "
+              "(by default a note: only apply needs the values).")
+def validate(manifests: tuple[Path, ...], require_secrets: bool, **kwargs: Any) -> None:
+    """Check manifests offline: syntax, stores, secret references, targets. Sends nothing."""
+    loaded = load(manifests, kwargs, require_secrets=require_secrets)
     stdout.print(
         f"{len(manifests)} manifest(s) valid: {len(loaded.stores)} store(s), "
         f"{len(loaded.selectors)} target line(s)."

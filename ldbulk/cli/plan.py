@@ -54,7 +54,8 @@ def plan_command(
     """Show what apply would do per target, and how existing integrations differ from the
     manifest (drift). Reads only."""
     api = api_from(kwargs)
-    loaded = load(manifests, kwargs, token_file=api.token_file)
+    # Reads only: references need not be set (the fields using them are not compared).
+    loaded = load(manifests, kwargs, token_file=api.token_file, require_secrets=False)
     client = api.client()
 
     async def go() -> tuple[list[PlanItem], list[Unresolved]]:
@@ -108,8 +109,8 @@ def summary_line(items: list[PlanItem], unresolved: list[Unresolved]) -> str:
 
 def _worth_showing(item: PlanItem) -> bool:
     """By default: what apply would change, and what a reader must know of (not found, an
-    integration prune leaves alone)."""
-    return item.action not in (Action.UNCHANGED, Action.EXISTS)
+    integration prune leaves alone, a field not compared for want of its reference's value)."""
+    return item.action not in (Action.UNCHANGED, Action.EXISTS) or bool(item.drift.unset)
 
 
 _STYLES = {
@@ -153,6 +154,7 @@ def _differences(item: PlanItem) -> str:
     parts = [str(change) for change in item.drift.changes]
     rotated = [name for name in item.drift.uncompared if f"config.{name}" in item.fields]
     parts += [f"config.{name}: written again (--rotate-secrets)" for name in rotated]
+    parts += [f"config.{name}: not compared: unset {ref}" for name, ref in item.drift.unset]
     kept = [name for name in item.drift.uncompared if name not in rotated]
     if kept:
         parts.append(f"not compared: {', '.join(kept)} (LaunchDarkly redacts it on read)")

@@ -97,7 +97,8 @@ def _status_table(states: Sequence[StoreState]) -> Table:
 def status(manifests: tuple[Path, ...], wait: float, interval: float, **kwargs: Any) -> None:
     """Each target's store status: available, potentially stale, last sync, errors."""
     api = api_from(kwargs)
-    loaded = load(manifests, kwargs, token_file=api.token_file)
+    # Reads only: references need not be set (the fields using them are not compared).
+    loaded = load(manifests, kwargs, token_file=api.token_file, require_secrets=False)
     client = api.client()
 
     async def go() -> tuple[list[StoreState], list[Unresolved]]:

@@ -1,5 +1,5 @@
-"""The global flags (-v/-vv, --log-format, --no-progress) are accepted before and after every
-command, in process through click's runner."""
+"""The command line in process, through click's runner: the global flags before and after every
+command, and what a command says before it sends anything."""
 
 from __future__ import annotations
 
@@ -41,3 +41,16 @@ def test_flags_after_the_command_count_with_those_before_it(ldbulk_logger: loggi
     assert result.exit_code == 0, result.output
     assert ldbulk_logger.level == logging.DEBUG
     assert isinstance(ldbulk_logger.handlers[0].formatter, JSONFormatter)
+
+
+def test_validate_notes_unset_references_and_require_secrets_makes_them_errors() -> None:
+    runner = CliRunner()
+    noted = runner.invoke(main, ["validate", str(EXAMPLE)], env=dict.fromkeys(SECRETS))
+    assert noted.exit_code == 0, noted.output
+    assert "Note: not set: ${LD_DYNAMODB_EXTERNAL_ID} (store dynamo-demo); ${LD_REDIS_PASSWORD}" \
+        in noted.output
+    refused = runner.invoke(
+        main, ["validate", str(EXAMPLE), "--require-secrets"], env=dict.fromkeys(SECRETS)
+    )
+    assert refused.exit_code == 2
+    assert "environment variable LD_REDIS_PASSWORD is not set" in refused.output
