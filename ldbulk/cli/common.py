@@ -16,9 +16,10 @@ from typing import Any, Final, TypeVar
 import attrs
 import click
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
-from ldbulk.cli import flags
+from ldbulk.cli import flags, render
 from ldbulk.engine.resolve import Unresolved
 from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
 from ldbulk.http.client import TOKEN_ENV, Client
@@ -155,6 +156,15 @@ def load(
             soft_wrap=True,
         )
     return loaded
+
+
+def print_table(table: Table) -> None:
+    """A table on stdout: rich's on a terminal; elsewhere plain aligned text at full width,
+    so no key is ever wrapped or cut at 80 columns."""
+    if stdout.is_terminal:
+        stdout.print(table)
+    else:
+        click.echo(render.plain_table(table))
 
 
 def problems_text(exc: ManifestError) -> str:

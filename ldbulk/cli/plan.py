@@ -17,6 +17,7 @@ from ldbulk.cli.common import (
     load,
     manifest_options,
     manifest_paths,
+    print_table,
     print_unresolved,
     run,
     stderr,
@@ -78,7 +79,7 @@ def plan_command(
     items, unresolved = run(go(), client)
     shown = [item for item in items if show_all or _worth_showing(item)]
     if shown or unresolved:
-        stdout.print(_table(shown, unresolved))
+        print_table(_table(shown, unresolved))
     print_unresolved(unresolved)
     stdout.print(summary_line(items, unresolved))
     raise SystemExit(EXIT_FAILED if any(

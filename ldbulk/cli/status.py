@@ -21,6 +21,7 @@ from ldbulk.cli.common import (
     load,
     manifest_options,
     manifest_paths,
+    print_table,
     print_unresolved,
     run,
     stderr,
@@ -111,7 +112,7 @@ def status(manifests: tuple[Path, ...], wait: float, interval: float, **kwargs: 
             return states, resolution.unresolved
 
     states, unresolved = run(go(), client)
-    stdout.print(_status_table(states))
+    print_table(_status_table(states))
     print_unresolved(unresolved)
     ready = sum(1 for s in states if s.available)
     stdout.print(
