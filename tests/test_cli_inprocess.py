@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -54,3 +55,28 @@ def test_validate_notes_unset_references_and_require_secrets_makes_them_errors()
     )
     assert refused.exit_code == 2
     assert "environment variable LD_REDIS_PASSWORD is not set" in refused.output
+
+
+def test_base_uri_is_a_flag_and_messages_name_the_command_lines_flags(tmp_path: Path) -> None:
+    runner = CliRunner()
+    no_env = {"LD_ACCESS_TOKEN": None, "LD_BASE_URI": None, **SECRETS}
+    refused = runner.invoke(
+        main, ["plan", str(EXAMPLE), "--base-uri", "http://ld.example.com"],
+        env={**no_env, "LD_ACCESS_TOKEN": "api-x"},
+    )
+    assert refused.exit_code == 2
+    assert refused.output.startswith("--base-uri: plain http is only allowed for loopback")
+    no_token = runner.invoke(main, ["plan", str(EXAMPLE), "--base-url", "http://127.0.0.1:9"],
+                             env=no_env)
+    assert no_token.exit_code == 2
+    assert no_token.output == (
+        "no access token: set LD_ACCESS_TOKEN or give --token-file FILE "
+        "(a LaunchDarkly API access token, api-...)\n"
+    )
+    missing = runner.invoke(
+        main, ["status", str(EXAMPLE), "--token-file", str(tmp_path / "nope")], env=no_env
+    )
+    assert missing.exit_code == 2
+    assert missing.output == (
+        f"--token-file: cannot read {tmp_path / 'nope'}: No such file or directory\n"
+    )

@@ -9,6 +9,7 @@ interrupted by SIGINT / SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -60,15 +61,29 @@ class ApiOptions:
     progress: bool
 
     def client(self, *, max_rate: float | None = None) -> Client:
-        """A client for these options (the token from the file or $LD_ACCESS_TOKEN)."""
-        token = None
+        """A client for these options (the token from the file or $LD_ACCESS_TOKEN); what is
+        wrong with them is said in the command line's words (its flags, not the library's
+        arguments)."""
+        token = os.environ.get(TOKEN_ENV)
         if self.token_file is not None:
             try:
                 token = self.token_file.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
                 raise UsageFailure(
-                    f"--token-file: cannot read {self.token_file}: {type(exc).__name__}"
+                    f"--token-file: cannot read {self.token_file}: {reason}"
                 ) from None
+            except UnicodeDecodeError:
+                raise UsageFailure(
+                    f"--token-file: {self.token_file} is not UTF-8 text"
+                ) from None
+            if not token:
+                raise UsageFailure(f"--token-file: {self.token_file} is empty")
+        if not token or not token.strip():
+            raise UsageFailure(
+                f"no access token: set {TOKEN_ENV} or give --token-file FILE "
+                "(a LaunchDarkly API access token, api-...)"
+            )
         try:
             return Client(
                 token,
@@ -78,23 +93,34 @@ class ApiOptions:
                 pacer=Pacer(max_per_window=max_rate),
             )
         except ConfigError as exc:
-            raise UsageFailure(str(exc)) from None
+            message = str(exc)
+            for argument, flag in _FLAGS.items():
+                if message.startswith(argument + ":"):
+                    message = flag + message.removeprefix(argument)
+            raise UsageFailure(message) from None
+
+
+# The library's names for what the command line calls a flag, as its messages start.
+_FLAGS: Final = {"base URL": "--base-uri", "ca_bundle": "--ca-bundle", "instance": "--instance"}
 
 
 def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options of every command that talks to LaunchDarkly."""
     decorators = [
         click.option(
+            "--base-uri",
             "--base-url",
+            "base_url",
             envvar="LD_BASE_URI",
-            help="API origin, e.g. a sandbox's http://127.0.0.1:PORT [env LD_BASE_URI].",
+            help="API origin, e.g. a sandbox's http://127.0.0.1:PORT [env LD_BASE_URI]; "
+            "--base-url is the same.",
         ),
         click.option(
             "--instance",
             type=click.Choice(["commercial", "federal", "eu"]),
             default="commercial",
             show_default=True,
-            help="Which LaunchDarkly to talk to when --base-url is not given.",
+            help="Which LaunchDarkly to talk to when --base-uri is not given.",
         ),
         click.option(
             "--token-file",
