@@ -33,6 +33,7 @@ T = TypeVar("T")
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
+EXIT_CHANGES: Final = 3  # plan --detailed-exitcode: apply would change something
 EXIT_SIGINT: Final = 130
 EXIT_SIGTERM: Final = 143
 
@@ -252,6 +253,33 @@ def manifest_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
+
+
+def output_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``-o text|json``: a table for people, or one JSON document on stdout."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="A table for people, or one JSON document on stdout (shape in the README).",
+    )(command)
+
+
+def unresolved_json(unresolved: Sequence[Unresolved]) -> list[dict[str, Any]]:
+    """The manifest lines that gave no target, as -o json shows them."""
+    rows = []
+    for line in unresolved:
+        row = line.result()
+        rows.append({
+            "project": row.project,
+            "environment": row.environment,
+            "integration": row.integration,
+            "outcome": row.outcome.value,
+            "message": None if row.error is None else row.error.message,
+        })
+    return rows
 
 
 def print_unresolved(unresolved: Sequence[Unresolved]) -> None:
