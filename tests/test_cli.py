@@ -222,6 +222,50 @@ def test_plan_and_dry_run_send_no_writes(sandbox: SandboxProcess) -> None:
     assert sandbox.writes() == 0
 
 
+def test_plan_and_status_need_no_store_secrets_and_say_what_they_did_not_compare(
+    sandbox: SandboxProcess,
+) -> None:
+    assert ldbulk("apply", str(EXAMPLE), sandbox=sandbox).returncode == 0
+    planned = ldbulk("plan", str(EXAMPLE), sandbox=sandbox, secrets=False)
+    assert planned.returncode == 0, planned.stderr
+    assert "Note: not set: ${LD_DYNAMODB_EXTERNAL_ID}" in planned.stderr
+    # The external id is compared when known; unset, each of its rows says so (on one line:
+    # outside a terminal a table is plain text at full width).
+    assert planned.stdout.count("not compared: unset ${LD_DYNAMODB_EXTERNAL_ID}") == 3
+    assert "0 to create, 0 to update, 0 to delete; 9 unchanged." in planned.stdout
+    status = ldbulk("status", str(EXAMPLE), sandbox=sandbox, secrets=False)
+    assert status.returncode == 0, status.stderr
+    assert "9 of 9 stores available." in status.stdout
+    assert sandbox.writes() == 9
+
+
+def test_plan_and_status_print_json_and_plan_exits_3_while_changes_are_pending(
+    sandbox: SandboxProcess,
+) -> None:
+    pending = ldbulk("plan", str(EXAMPLE), "-o", "json", "--detailed-exitcode", sandbox=sandbox)
+    assert pending.returncode == 3, pending.stderr
+    document = json.loads(pending.stdout)
+    assert set(document) == {"version", "summary", "changes_pending", "items", "unresolved"}
+    assert document["changes_pending"] is True and document["summary"]["create"] == 9
+    assert set(document["items"][0]) == {
+        "project", "environment", "integration", "action", "integration_id", "changes",
+        "fields", "not_compared", "unset",
+    }
+    assert ldbulk("apply", str(EXAMPLE), sandbox=sandbox).returncode == 0
+    converged = ldbulk("plan", str(EXAMPLE), "--detailed-exitcode", sandbox=sandbox)
+    assert converged.returncode == 0, converged.stderr
+    status = ldbulk("status", str(EXAMPLE), "-o", "json", sandbox=sandbox)
+    assert status.returncode == 0, status.stderr
+    document = json.loads(status.stdout)
+    assert document["summary"] == {"total": 9, "available": 9, "unresolved": 0}
+    assert set(document["stores"][0]) == {
+        "project", "environment", "integration", "integration_id", "available",
+        "potentially_stale", "last_sync", "errors", "problem",
+    }
+    everything = pending.stdout + status.stdout
+    assert not any(secret in everything for secret in SECRETS.values())
+
+
 def test_missing_environments_exit_1_with_the_reason(
     sandbox: SandboxProcess, tmp_path: Path
 ) -> None:

@@ -6,11 +6,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
+import pytest
 
+from ldbulk import apply, loads_manifest
 from ldbulk.api.models import DynamoDBConfig, Integration, RedisConfig, Target
 from ldbulk.engine.drift import HIDDEN, compare
 from ldbulk.engine.plan import Action, plan
 from ldbulk.engine.provision import provision
+from ldbulk.engine.update import update_for
+from ldbulk.errors import ConfigError
 from ldbulk.http.client import Client
 from ldbulk.sandbox import Sandbox
 
@@ -100,3 +104,30 @@ async def test_plan_lists_exactly_the_drifted_integrations_with_one_read_each(
     ]
     assert sent == 1 + 3  # the listing, and one read by id per existing integration
     assert [item.action for item in quick] == [Action.EXISTS] * 3
+
+
+def test_a_field_whose_reference_was_not_set_is_named_not_compared_and_never_written() -> None:
+    unset = RedisConfig(
+        host="unset", password="", references={"host": "${REDIS_HOST}", "password": "${PW}"},
+        unset={"host", "password"},
+    )
+    target = Target(project="p", environment="e", config=unset)
+    answer = {**REDIS.to_api(), "port": "6380", "password": "********"}
+    drift = compare(target, read_back(target, answer))
+    assert drift.unset == (("host", "${REDIS_HOST}"),)
+    assert [str(change) for change in drift.changes] == ["config.port: 6380 → 6379"]
+    update = update_for(target, read_back(target, answer), rotate_secrets=True)
+    assert update is not None and update.fields == ("config.port", "tags")
+
+
+async def test_apply_refuses_manifests_whose_references_are_not_all_set() -> None:
+    loaded = loads_manifest(
+        "version: 1\nstores:\n  r: {integration: redis, config: {host: '${REDIS_HOST}'}}\n"
+        "targets:\n  - {project: p, environments: [e], store: r}\n",
+        env={},
+        require_secrets=False,
+    )
+    async with Client("api-x", base_url="http://127.0.0.1:9") as client:
+        with pytest.raises(ConfigError, match=r"not set: \$\{REDIS_HOST\}"):
+            await apply(client, loaded)
+        assert client.stats.requests == 0

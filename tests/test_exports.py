@@ -20,6 +20,7 @@ PUBLIC_MODULES = [client, errors, limits, models, pacer, resources, retry, trans
 INTERNAL = {
     "ldbulk.api.resources.Page": "one page of a paginated response; the client reads pages itself",
     "ldbulk.api.models.form_fields": "which store config fields are formVariables, for loaders",
+    "ldbulk.api.models.placeholder": "what a config holds for a reference not set, for loaders",
     "ldbulk.api.models.api_name": "a field's JSON key, read from the field table by loaders",
     "ldbulk.api.models.value_kind": "how a message names a config field's type, for loaders",
     "ldbulk.api.models.is_secret": "whether ldbulk hides a config field, for loaders",

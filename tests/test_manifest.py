@@ -1421,3 +1421,67 @@ def test_a_misspelt_integration_still_has_its_config_checked_in_the_same_pass() 
         'unknown key (did you mean "port"?)',
         "password must be a ${VAR} or ${file:PATH} reference: secrets do not belong in a manifest",
     ]
+
+
+# -- references not set, for what only reads -----------------------------------------------
+
+
+UNSET_REFERENCES = """\
+version: 1
+stores:
+  cache:
+    integration: redis
+    config: {host: '${REDIS_HOST}', password: '${LD_REDIS_PASSWORD}', tlsEnabled: '${TLS}'}
+  table:
+    integration: dynamodb
+    config:
+      tableName: segments
+      region: ${AWS_REGION_OF_TABLE}
+      roleArn: ${ROLE_ARN}
+      externalId: ${LD_DYNAMODB_EXTERNAL_ID}
+targets:
+  - {project: web, environments: [prod], store: cache}
+  - {project: web, environments: [prod], store: table}
+"""
+
+
+def test_unset_variables_are_named_not_refused_when_secrets_are_not_required() -> None:
+    loaded = load(UNSET_REFERENCES, env={}, require_secrets=False)
+    assert loaded.unset_references == {
+        "${AWS_REGION_OF_TABLE}": ("table",),
+        "${LD_DYNAMODB_EXTERNAL_ID}": ("table",),
+        "${LD_REDIS_PASSWORD}": ("cache",),
+        "${REDIS_HOST}": ("cache",),
+        "${ROLE_ARN}": ("table",),
+        "${TLS}": ("cache",),
+    }
+    cache = loaded.store("cache").config
+    assert cache.unset == {"host", "password", "tls_enabled"}
+    # A placeholder is never sent, nor shown: repr shows the reference.
+    with pytest.raises(ConfigError, match=r"not set: \$\{LD_REDIS_PASSWORD\}"):
+        cache.to_api()
+    assert "host='${REDIS_HOST}'" in repr(cache)
+    assert cache.known_values() == {"port": "6379", "username": ""}
+
+
+def test_unset_variables_are_still_problems_by_default() -> None:
+    assert problems(UNSET_REFERENCES, env={}) == [
+        "m.yaml:5: stores.cache.config.host: environment variable REDIS_HOST is not set",
+        "m.yaml:5: stores.cache.config.password: environment variable LD_REDIS_PASSWORD is not set",
+        "m.yaml:5: stores.cache.config.tlsEnabled: environment variable TLS is not set",
+        "m.yaml:10: stores.table.config.region: environment variable AWS_REGION_OF_TABLE is not "
+        "set",
+        "m.yaml:11: stores.table.config.roleArn: environment variable ROLE_ARN is not set",
+        "m.yaml:12: stores.table.config.externalId: environment variable "
+        "LD_DYNAMODB_EXTERNAL_ID is not set",
+    ]
+
+
+def test_references_must_be_well_formed_and_allowed_even_when_not_required() -> None:
+    text = UNSET_REFERENCES.replace("${REDIS_HOST}", "${GITHUB_TOKEN}").replace(
+        "${ROLE_ARN}", "${ROLE ARN}"
+    )
+    found = problems(text, env={}, require_secrets=False)
+    assert len(found) == 2
+    assert "${GITHUB_TOKEN} is named like another system's credential" in found[0]
+    assert "malformed reference" in found[1]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from xml.etree import ElementTree
 
+import pytest
 from rich.console import Console
 
 from ldbulk.api.models import ErrorBody
 from ldbulk.cli import render
+from ldbulk.cli.common import print_table
+from ldbulk.cli.progress import ProgressDisplay
 from ldbulk.engine.report import Outcome, Report, RunStats, TargetResult
 
 STATS = RunStats(requests=5, throttled=1, retries=2, elapsed_s=1.23456, paused_s=0.5)
@@ -142,7 +146,7 @@ def test_terminal_table_is_capped_with_a_caption() -> None:
 def test_summary_line_counts_outcomes() -> None:
     line = render.summary_line(REPORT)
     assert line.startswith("4 targets: 1 created, 1 exists, 1 not_found, 1 skipped")
-    assert "5 requests, 1 throttled" in line
+    assert line.endswith("(5 requests, 1 throttled, 1.2 s, 0.5 s of it paused for rate limits)")
 
 
 HOSTILE = "\x00\x1b[31mred\x07\x9b2J\ud800"
@@ -191,3 +195,32 @@ def test_terminal_table_of_server_text_sends_no_escape_sequences() -> None:
     out = console.file.getvalue()  # type: ignore[attr-defined]
     assert not _unprintable(out)
     assert "\\x1b[31mred" in out
+
+
+def test_outside_a_terminal_tables_are_plain_aligned_text_with_every_key_whole(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    long_key = "production-eu-west-with-a-very-long-environment-key-" + "x" * 60
+    report = Report(results=(
+        result(long_key, Outcome.NOT_FOUND, status=404,
+               error=ErrorBody(code="not_found", message="Unknown environment " * 5)),
+        result("qa", Outcome.FAILED, status=503),
+    ))
+    print_table(render.to_table(report, only_problems=True))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "ldbulk apply"
+    assert lines[1].split() == ["target", "outcome", "status", "integration", "id", "attempts",
+                                "detail"]
+    assert lines[2].startswith(f"web/{long_key}/redis  not_found  404")
+    assert lines[3].startswith("web/qa/redis") and len(lines) == 4
+    # Aligned: every column starts at the same offset on every line.
+    assert lines[2].index("not_found") == lines[3].index("failed") == lines[1].index("outcome")
+    assert not any(char in "".join(lines) for char in "│┃━─")
+
+
+def test_the_progress_line_labels_its_elapsed_time_and_its_eta() -> None:
+    display = ProgressDisplay(4, enabled=True, already_done=0)
+    console = Console(record=True, width=200)
+    console.print(display.bar.make_tasks_table(display.bar.tasks))
+    line = console.export_text()
+    assert re.search(r"elapsed \d:\d\d:\d\d eta ", line), line

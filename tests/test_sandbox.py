@@ -201,6 +201,7 @@ async def test_client_reports_a_400_as_bad_request(sandbox: Sandbox) -> None:
     object.__setattr__(config, "region", "mars-1")
     object.__setattr__(config, "role_arn", DYNAMO.role_arn)
     object.__setattr__(config, "external_id", "x")
+    object.__setattr__(config, "unset", frozenset())
     async with client_for(sandbox) as client:
         with pytest.raises(BadRequest) as caught:
             await client.create_integration("proj-001", "env-001", config)

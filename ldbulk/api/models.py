@@ -17,7 +17,7 @@ same to any text (a server's error). LaunchDarkly's answers are in :mod:`ldbulk.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Final, Literal, cast
 
 import attrs
@@ -83,7 +83,12 @@ DEFAULT_OWNERSHIP_TAG: Final = "managed-by-ldbulk"
 
 
 def _form(
-    api: str, kind: str = "a string", *, secret: bool = False, redacted: bool = False
+    api: str,
+    kind: str = "a string",
+    *,
+    secret: bool = False,
+    redacted: bool = False,
+    placeholder: object = "unset",
 ) -> dict[str, object]:
     """One store config field's row of the field table, kept in its attrs metadata.
 
@@ -91,9 +96,16 @@ def _form(
     ``kind``: the value's type as a message names it ("must be a port number"). ``secret``:
     ldbulk never shows the value, and a manifest must give it by reference. ``redacted``: the
     formVariable is ``isSecret``, so LaunchDarkly reads it back masked. A field is required
-    when it has no default.
+    when it has no default. ``placeholder``: a value a required field accepts, held while the
+    variable of its reference is not set (see :func:`placeholder`).
     """
-    return {"api": api, "kind": kind, "secret": secret, "redacted": redacted}
+    return {
+        "api": api,
+        "kind": kind,
+        "secret": secret,
+        "redacted": redacted,
+        "placeholder": placeholder,
+    }
 
 
 def api_name(field: attrs.Attribute[Any]) -> str:
@@ -127,10 +139,21 @@ def is_required(field: attrs.Attribute[Any]) -> bool:
     return field.default is attrs.NOTHING
 
 
+def placeholder(field: attrs.Attribute[Any]) -> object:
+    """What a config holds in a field whose reference's variable is not set (a read-only
+    command needs no secret): a value the field accepts, its default when it has one. Such a
+    field is in the config's ``unset``: never sent, compared or shown."""
+    if field.default is not attrs.NOTHING:
+        return field.default
+    return field.metadata["placeholder"]
+
+
 def form_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
     """The fields of a store config class that are the integration's formVariables (all but
     ``references``, which is ldbulk's own bookkeeping)."""
-    return tuple(field for field in attrs.fields(cls) if field.name != "references")
+    return tuple(
+        field for field in attrs.fields(cls) if field.name not in ("references", "unset")
+    )
 
 
 def check_field(field: attrs.Attribute[Any], value: object) -> tuple[object, str | None]:
@@ -231,6 +254,16 @@ def _references(
             raise ConfigError(f"references: the reference of {name} must be a non-empty string")
 
 
+def _to_names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+def _unset(instance: object, attribute: attrs.Attribute[frozenset[str]], value: object) -> None:
+    references = getattr(instance, "references", {})
+    if not isinstance(value, frozenset) or not value <= set(references):
+        raise ConfigError("unset: must name fields that came from a reference")
+
+
 def _sent(value: object) -> object:
     """A value as a ``config`` object carries it: the formVariables are strings and booleans,
     so a number (the port) goes as a string, as LaunchDarkly stores it."""
@@ -251,6 +284,12 @@ class _FormConfig:
     # written. Not part of equality: the same values are the same store, wherever they came from.
     references: Mapping[str, str] = attrs.field(
         factory=dict, converter=_to_references, validator=_references, eq=False, repr=False
+    )
+    # The fields among those whose reference's variable was not set when the manifest was
+    # loaded (for a command that only reads): they hold a placeholder, which is never sent,
+    # compared or shown. ``to_api`` refuses such a config.
+    unset: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_to_names, validator=_unset, eq=False, repr=False
     )
 
     def __repr__(self) -> str:
@@ -279,8 +318,9 @@ class _FormConfig:
         replacements: dict[str, str] = {}
         for field in form_fields(type(self)):
             value = getattr(self, field.name)
-            # A boolean carries one bit, and hiding every "true" would garble the text.
-            if isinstance(value, bool):
+            # A boolean carries one bit, and hiding every "true" would garble the text. A
+            # placeholder is no value anyone could quote.
+            if isinstance(value, bool) or field.name in self.unset:
                 continue
             # What the API is sent (a port goes as "6379"), so what it may quote.
             sent = str(_sent(value))
@@ -297,9 +337,19 @@ class _FormConfig:
 
     def to_api(self) -> dict[str, Any]:
         """The ``config`` object of a create request, keyed by formVariable (the port as a
-        string, as the API stores it)."""
+        string, as the API stores it); :class:`ConfigError` when a reference was not set, so a
+        placeholder can never be sent."""
+        if self.unset:
+            names = ", ".join(sorted(self.references[name] for name in self.unset))
+            raise ConfigError(f"not set: {names} (a config is sent only with every value)")
+        return self.known_values()
+
+    def known_values(self) -> dict[str, Any]:
+        """The fields' values as :meth:`to_api` gives them, without the ``unset`` ones."""
         return {
-            api_name(field): _sent(getattr(self, field.name)) for field in form_fields(type(self))
+            api_name(field): _sent(getattr(self, field.name))
+            for field in form_fields(type(self))
+            if field.name not in self.unset
         }
 
 
@@ -340,8 +390,13 @@ class DynamoDBConfig(_FormConfig):
     integration_key: ClassVar[IntegrationKey] = "dynamodb"
 
     table_name: str = attrs.field(validator=_nonempty, metadata=_form("tableName"))
-    region: str = attrs.field(validator=_region, metadata=_form("region"))
-    role_arn: str = attrs.field(validator=_role_arn, metadata=_form("roleArn"))
+    region: str = attrs.field(
+        validator=_region, metadata=_form("region", placeholder="us-east-1")
+    )
+    role_arn: str = attrs.field(
+        validator=_role_arn,
+        metadata=_form("roleArn", placeholder="arn:aws:iam::000000000000:role/unset"),
+    )
     # A "generated" formVariable, not isSecret: LaunchDarkly reads it back in clear (and AWS
     # says an external id is no secret), but keeping it out of logs costs nothing.
     external_id: str = attrs.field(validator=_nonempty, metadata=_form("externalId", secret=True))

@@ -25,6 +25,7 @@ from ldbulk.cli.common import (
     load,
     manifest_options,
     manifest_paths,
+    print_table,
     run,
     stderr,
     stdout,
@@ -163,7 +164,7 @@ def _write_outputs(
         if path is not None:
             write_atomically(path, text())
     if not report.ok:
-        stdout.print(render.to_table(report, only_problems=True))
+        print_table(render.to_table(report, only_problems=True))
     stdout.print(render.summary_line(report))
     if report.counts["unauthorized"]:
         stderr.print(TOKEN_HINT, style="yellow", soft_wrap=True)

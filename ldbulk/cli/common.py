@@ -9,6 +9,7 @@ interrupted by SIGINT / SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -16,8 +17,10 @@ from typing import Any, Final, TypeVar
 import attrs
 import click
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
+from ldbulk.cli import flags, render
 from ldbulk.engine.resolve import Unresolved
 from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
 from ldbulk.http.client import TOKEN_ENV, Client
@@ -30,6 +33,7 @@ T = TypeVar("T")
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
+EXIT_CHANGES: Final = 3  # plan --detailed-exitcode: apply would change something
 EXIT_SIGINT: Final = 130
 EXIT_SIGTERM: Final = 143
 
@@ -58,15 +62,29 @@ class ApiOptions:
     progress: bool
 
     def client(self, *, max_rate: float | None = None) -> Client:
-        """A client for these options (the token from the file or $LD_ACCESS_TOKEN)."""
-        token = None
+        """A client for these options (the token from the file or $LD_ACCESS_TOKEN); what is
+        wrong with them is said in the command line's words (its flags, not the library's
+        arguments)."""
+        token = os.environ.get(TOKEN_ENV)
         if self.token_file is not None:
             try:
                 token = self.token_file.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
                 raise UsageFailure(
-                    f"--token-file: cannot read {self.token_file}: {type(exc).__name__}"
+                    f"--token-file: cannot read {self.token_file}: {reason}"
                 ) from None
+            except UnicodeDecodeError:
+                raise UsageFailure(
+                    f"--token-file: {self.token_file} is not UTF-8 text"
+                ) from None
+            if not token:
+                raise UsageFailure(f"--token-file: {self.token_file} is empty")
+        if not token or not token.strip():
+            raise UsageFailure(
+                f"no access token: set {TOKEN_ENV} or give --token-file FILE "
+                "(a LaunchDarkly API access token, api-...)"
+            )
         try:
             return Client(
                 token,
@@ -76,23 +94,34 @@ class ApiOptions:
                 pacer=Pacer(max_per_window=max_rate),
             )
         except ConfigError as exc:
-            raise UsageFailure(str(exc)) from None
+            message = str(exc)
+            for argument, flag in _FLAGS.items():
+                if message.startswith(argument + ":"):
+                    message = flag + message.removeprefix(argument)
+            raise UsageFailure(message) from None
+
+
+# The library's names for what the command line calls a flag, as its messages start.
+_FLAGS: Final = {"base URL": "--base-uri", "ca_bundle": "--ca-bundle", "instance": "--instance"}
 
 
 def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options of every command that talks to LaunchDarkly."""
     decorators = [
         click.option(
+            "--base-uri",
             "--base-url",
+            "base_url",
             envvar="LD_BASE_URI",
-            help="API origin, e.g. a sandbox's http://127.0.0.1:PORT [env LD_BASE_URI].",
+            help="API origin, e.g. a sandbox's http://127.0.0.1:PORT [env LD_BASE_URI]; "
+            "--base-url is the same.",
         ),
         click.option(
             "--instance",
             type=click.Choice(["commercial", "federal", "eu"]),
             default="commercial",
             show_default=True,
-            help="Which LaunchDarkly to talk to when --base-url is not given.",
+            help="Which LaunchDarkly to talk to when --base-uri is not given.",
         ),
         click.option(
             "--token-file",
@@ -104,11 +133,6 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(exists=True, dir_okay=False),
             help="Verify TLS against this CA bundle instead of the system's.",
         ),
-        click.option(
-            "--no-progress",
-            is_flag=True,
-            help="No progress bar (automatic when stderr is not a terminal).",
-        ),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -116,32 +140,58 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def api_from(kwargs: dict[str, Any]) -> ApiOptions:
-    no_progress = kwargs.pop("no_progress")
     return ApiOptions(
         base_url=kwargs.pop("base_url"),
         instance=kwargs.pop("instance"),
         token_file=kwargs.pop("token_file"),
         ca_bundle=kwargs.pop("ca_bundle"),
-        progress=not no_progress and stderr.is_terminal,
+        progress=not flags.current().no_progress and stderr.is_terminal,
     )
 
 
 def load(
-    paths: Sequence[Path], kwargs: dict[str, Any], *, token_file: Path | None = None
+    paths: Sequence[Path],
+    kwargs: dict[str, Any],
+    *,
+    token_file: Path | None = None,
+    require_secrets: bool = True,
 ) -> ManifestSet:
     """Load the manifests with the options of :func:`manifest_options` (taken from ``kwargs``);
-    no reference may read ``token_file``."""
+    no reference may read ``token_file``. Without ``require_secrets`` (a command that only
+    reads), the ``${VAR}`` references whose variables are not set are a note, not an error."""
     try:
-        return load_manifests(
+        loaded = load_manifests(
             paths,
             secrets_dirs=kwargs.pop("secrets_dirs"),
             allow_env=kwargs.pop("allow_env"),
             deny_files=() if token_file is None else (token_file,),
+            require_secrets=require_secrets,
         )
     except ManifestError as exc:
         raise UsageFailure(problems_text(exc)) from None
     except ConfigError as exc:
         raise UsageFailure(f"ldbulk: {exc}") from None
+    unset = loaded.unset_references
+    if unset:
+        used = "; ".join(f"{ref} (store {', '.join(stores)})" for ref, stores in unset.items())
+        stderr.print(
+            Text(
+                f"Note: not set: {used}. Fields using them are not compared, and apply needs "
+                "their values (validate --require-secrets makes this an error)."
+            ),
+            style="yellow",
+            soft_wrap=True,
+        )
+    return loaded
+
+
+def print_table(table: Table) -> None:
+    """A table on stdout: rich's on a terminal; elsewhere plain aligned text at full width,
+    so no key is ever wrapped or cut at 80 columns."""
+    if stdout.is_terminal:
+        stdout.print(table)
+    else:
+        click.echo(render.plain_table(table))
 
 
 def problems_text(exc: ManifestError) -> str:
@@ -203,6 +253,33 @@ def manifest_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
+
+
+def output_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``-o text|json``: a table for people, or one JSON document on stdout."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="A table for people, or one JSON document on stdout (shape in the README).",
+    )(command)
+
+
+def unresolved_json(unresolved: Sequence[Unresolved]) -> list[dict[str, Any]]:
+    """The manifest lines that gave no target, as -o json shows them."""
+    rows = []
+    for line in unresolved:
+        row = line.result()
+        rows.append({
+            "project": row.project,
+            "environment": row.environment,
+            "integration": row.integration,
+            "outcome": row.outcome.value,
+            "message": None if row.error is None else row.error.message,
+        })
+    return rows
 
 
 def print_unresolved(unresolved: Sequence[Unresolved]) -> None:

@@ -59,7 +59,8 @@ def export_command(projects: tuple[str, ...], output: Path | None, **kwargs: Any
         try:
             write_atomically(output, text)
         except OSError as exc:
-            click.echo(f"ldbulk: cannot write {output}: {type(exc).__name__}", err=True)
+            reason = exc.strerror or type(exc).__name__
+            click.echo(f"ldbulk: cannot write {output}: {reason}", err=True)
             raise SystemExit(EXIT_FAILED) from None
     _summary(result, projects)
     raise SystemExit(EXIT_FAILED if result.skipped else EXIT_OK)

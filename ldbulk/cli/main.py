@@ -13,11 +13,11 @@ from typing import Any
 import click
 
 from ldbulk._version import __version__
-from ldbulk.cli import logs
 from ldbulk.cli.apply import apply
 from ldbulk.cli.check import check_command
 from ldbulk.cli.common import load, manifest_options, manifest_paths, stdout
 from ldbulk.cli.export import export_command
+from ldbulk.cli.flags import global_flags
 from ldbulk.cli.plan import plan_command
 from ldbulk.cli.status import status
 from ldbulk.sandbox.cli import sandbox_command
@@ -25,34 +25,34 @@ from ldbulk.sandbox.cli import sandbox_command
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ldbulk")
-@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines as text or as JSON objects.",
-)
-def main(verbose: int, log_format: logs.LogFormat) -> None:
-    """Provision LaunchDarkly persistent stores (Redis, DynamoDB) across many environments."""
-    logs.configure(verbose, log_format)
+@global_flags
+def main() -> None:
+    """Provision LaunchDarkly persistent stores (Redis, DynamoDB) across many environments.
+
+    -v/-vv, --log-format and --no-progress may be given before or after the command.
+    """
 
 
 @main.command()
 @manifest_paths
 @manifest_options
-def validate(manifests: tuple[Path, ...], **kwargs: Any) -> None:
-    """Check manifests offline: syntax, stores, secrets, targets. Sends nothing."""
-    loaded = load(manifests, kwargs)
+@click.option("--require-secrets", is_flag=True,
+              help="A ${VAR} reference whose variable is not set is an error, as for apply "
+              "(by default a note: only apply needs the values).")
+def validate(manifests: tuple[Path, ...], require_secrets: bool, **kwargs: Any) -> None:
+    """Check manifests offline: syntax, stores, secret references, targets. Sends nothing."""
+    loaded = load(manifests, kwargs, require_secrets=require_secrets)
     stdout.print(
         f"{len(manifests)} manifest(s) valid: {len(loaded.stores)} store(s), "
         f"{len(loaded.selectors)} target line(s)."
     )
 
 
-for command in (plan_command, apply, status, export_command, sandbox_command):
+for command in (plan_command, apply, status, export_command, sandbox_command, check_command):
     main.add_command(command)
-main.add_command(check_command)
+# After the command's name too: `ldbulk plan m.yaml -v` as well as `ldbulk -v plan m.yaml`.
+for command in main.commands.values():
+    global_flags(command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

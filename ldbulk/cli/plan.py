@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ldbulk.cli.common import (
+    EXIT_CHANGES,
     EXIT_FAILED,
     EXIT_OK,
     api_from,
@@ -17,10 +19,13 @@ from ldbulk.cli.common import (
     load,
     manifest_options,
     manifest_paths,
+    output_option,
+    print_table,
     print_unresolved,
     run,
     stderr,
     stdout,
+    unresolved_json,
 )
 from ldbulk.engine.plan import Action, PlanItem, plan
 from ldbulk.engine.prune import PruneScope
@@ -43,18 +48,25 @@ from ldbulk.text import printable
 @click.option("--prune", is_flag=True,
               help="Also show what apply --prune would delete, and the untagged integrations "
               "it leaves alone.")
+@output_option
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 3 when apply would change something (0: nothing to change, 1: a "
+              "target or line not found, 2: bad input).")
 def plan_command(
     manifests: tuple[Path, ...],
     show_all: bool,
     create_only: bool,
     rotate_secrets: bool,
     prune: bool,
+    output: str = "text",
+    detailed_exitcode: bool = False,
     **kwargs: Any,
 ) -> None:
     """Show what apply would do per target, and how existing integrations differ from the
     manifest (drift). Reads only."""
     api = api_from(kwargs)
-    loaded = load(manifests, kwargs, token_file=api.token_file)
+    # Reads only: references need not be set (the fields using them are not compared).
+    loaded = load(manifests, kwargs, token_file=api.token_file, require_secrets=False)
     client = api.client()
 
     async def go() -> tuple[list[PlanItem], list[Unresolved]]:
@@ -75,13 +87,52 @@ def plan_command(
             return items, resolution.unresolved
 
     items, unresolved = run(go(), client)
-    shown = [item for item in items if show_all or _worth_showing(item)]
-    if shown or unresolved:
-        stdout.print(_table(shown, unresolved))
-    print_unresolved(unresolved)
-    stdout.print(summary_line(items, unresolved))
-    raise SystemExit(EXIT_FAILED if any(
-        item.action is Action.NOT_FOUND for item in items) or unresolved else EXIT_OK)
+    if output == "json":
+        click.echo(json.dumps(plan_json(items, unresolved), indent=2))
+    else:
+        shown = [item for item in items if show_all or _worth_showing(item)]
+        if shown or unresolved:
+            print_table(_table(shown, unresolved))
+        print_unresolved(unresolved)
+        stdout.print(summary_line(items, unresolved))
+    if any(item.action is Action.NOT_FOUND for item in items) or unresolved:
+        raise SystemExit(EXIT_FAILED)
+    changes = any(item.action.changes for item in items)
+    raise SystemExit(EXIT_CHANGES if detailed_exitcode and changes else EXIT_OK)
+
+
+PLAN_JSON_VERSION = 1
+
+
+def plan_json(items: list[PlanItem], unresolved: list[Unresolved]) -> dict[str, Any]:
+    """``plan -o json``: every row (not only those worth showing), the counts, and whether
+    apply would change anything. Values are shown as the table shows them: a reference as
+    written, a secret as (hidden), never a secret's value."""
+    counts = {action.value: sum(1 for i in items if i.action is action) for action in Action}
+    return {
+        "version": PLAN_JSON_VERSION,
+        "summary": {**counts, "unresolved": len(unresolved)},
+        "changes_pending": any(item.action.changes for item in items),
+        "items": [
+            {
+                "project": item.key[0],
+                "environment": item.key[1],
+                "integration": item.key[2],
+                "action": item.action.value,
+                "integration_id": item.integration_id,
+                "changes": [
+                    {"field": c.field, "current": c.current, "wanted": c.wanted}
+                    for c in item.drift.changes
+                ],
+                "fields": list(item.fields),
+                "not_compared": [f"config.{name}" for name in item.drift.uncompared]
+                + [f"config.{name}" for name, _ in item.drift.unset],
+                "unset": {f"config.{name}": ref for name, ref in item.drift.unset},
+            }
+            for item in items
+        ],
+        "unresolved": unresolved_json(unresolved),
+    }
 
 
 def summary_line(items: list[PlanItem], unresolved: list[Unresolved]) -> str:
@@ -108,8 +159,8 @@ def summary_line(items: list[PlanItem], unresolved: list[Unresolved]) -> str:
 
 def _worth_showing(item: PlanItem) -> bool:
     """By default: what apply would change, and what a reader must know of (not found, an
-    integration prune leaves alone)."""
-    return item.action not in (Action.UNCHANGED, Action.EXISTS)
+    integration prune leaves alone, a field not compared for want of its reference's value)."""
+    return item.action not in (Action.UNCHANGED, Action.EXISTS) or bool(item.drift.unset)
 
 
 _STYLES = {
@@ -153,6 +204,7 @@ def _differences(item: PlanItem) -> str:
     parts = [str(change) for change in item.drift.changes]
     rotated = [name for name in item.drift.uncompared if f"config.{name}" in item.fields]
     parts += [f"config.{name}: written again (--rotate-secrets)" for name in rotated]
+    parts += [f"config.{name}: not compared: unset {ref}" for name, ref in item.drift.unset]
     kept = [name for name in item.drift.uncompared if name not in rotated]
     if kept:
         parts.append(f"not compared: {', '.join(kept)} (LaunchDarkly redacts it on read)")

@@ -26,7 +26,10 @@ class ProgressDisplay:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
+            # Labelled: two bare clocks side by side read as one range.
+            TextColumn("elapsed"),
             TimeElapsedColumn(),
+            TextColumn("eta"),
             TimeRemainingColumn(),
             TextColumn("[yellow]{task.fields[paused]}"),
             console=stderr,

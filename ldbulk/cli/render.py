@@ -152,12 +152,37 @@ def to_table(report: Report, *, only_problems: bool = False, max_rows: int = 50)
     return table
 
 
+def plain_table(table: Table) -> str:
+    """A rich table as plain aligned text, every cell whole (never wrapped or cut), for output
+    that is not a terminal: a log, a CI page, a pipe to grep. The title and caption, when
+    there are some, come first and last."""
+    header = [str(column.header) for column in table.columns]
+    columns = [
+        [cell.plain if isinstance(cell, Text) else str(cell) for cell in column.cells]
+        for column in table.columns
+    ]
+    lines = [header, *(list(row) for row in zip(*columns, strict=True))]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    ]
+    if table.title:
+        text.insert(0, str(table.title))
+    if table.caption:
+        text.append(str(table.caption))
+    return "\n".join(text)
+
+
 def summary_line(report: Report) -> str:
     """One line of counts, e.g. ``300 targets: 280 created, 20 exists``."""
     counts = report.counts
     parts = [f"{n} {name}" for name, n in counts.items() if n and name != "total"]
     stats = report.stats
+    # Time spent held back by rate limits is not time ldbulk was slow: say how much it was.
+    paused = f", {stats.paused_s:.1f} s of it paused for rate limits" if stats.paused_s else ""
     return (
         f"{counts['total']} targets: {', '.join(parts) or 'nothing to do'} "
-        f"({stats.requests} requests, {stats.throttled} throttled, {stats.elapsed_s:.1f} s)"
+        f"({stats.requests} requests, {stats.throttled} throttled, {stats.elapsed_s:.1f} s"
+        f"{paused})"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -21,10 +22,13 @@ from ldbulk.cli.common import (
     load,
     manifest_options,
     manifest_paths,
+    output_option,
+    print_table,
     print_unresolved,
     run,
     stderr,
     stdout,
+    unresolved_json,
 )
 from ldbulk.engine.resolve import Unresolved, resolve
 from ldbulk.engine.status import StoreState, wait_for_stores
@@ -86,6 +90,42 @@ def _status_table(states: Sequence[StoreState]) -> Table:
     return table
 
 
+STATUS_JSON_VERSION = 1
+
+
+def status_json(states: Sequence[StoreState], unresolved: Sequence[Unresolved]) -> dict[str, Any]:
+    """``status -o json``: one entry per target, in manifest order, and the counts."""
+    stores = []
+    for state in states:
+        project, environment, integration = state.target.key
+        found = state.integration
+        status = found.status if found else None
+        stores.append({
+            "project": project,
+            "environment": environment,
+            "integration": integration,
+            "integration_id": found.id if found else None,
+            "available": state.available,
+            "potentially_stale": status.potentially_stale if status else None,
+            "last_sync": status.last_sync if status else None,
+            # A store's error may quote its host or user: values from references stay hidden.
+            "errors": [
+                state.target.config.redact(error.message or "") for error in status.errors
+            ] if status else [],
+            "problem": state.problem or None,
+        })
+    return {
+        "version": STATUS_JSON_VERSION,
+        "summary": {
+            "total": len(states),
+            "available": sum(1 for state in states if state.available),
+            "unresolved": len(unresolved),
+        },
+        "stores": stores,
+        "unresolved": unresolved_json(unresolved),
+    }
+
+
 @click.command()
 @manifest_paths
 @manifest_options
@@ -94,10 +134,14 @@ def _status_table(states: Sequence[StoreState]) -> Table:
               help="Poll until every store is available, for at most this many seconds.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds between polls with --wait.")
-def status(manifests: tuple[Path, ...], wait: float, interval: float, **kwargs: Any) -> None:
+@output_option
+def status(
+    manifests: tuple[Path, ...], wait: float, interval: float, output: str, **kwargs: Any
+) -> None:
     """Each target's store status: available, potentially stale, last sync, errors."""
     api = api_from(kwargs)
-    loaded = load(manifests, kwargs, token_file=api.token_file)
+    # Reads only: references need not be set (the fields using them are not compared).
+    loaded = load(manifests, kwargs, token_file=api.token_file, require_secrets=False)
     client = api.client()
 
     async def go() -> tuple[list[StoreState], list[Unresolved]]:
@@ -110,11 +154,14 @@ def status(manifests: tuple[Path, ...], wait: float, interval: float, **kwargs: 
             return states, resolution.unresolved
 
     states, unresolved = run(go(), client)
-    stdout.print(_status_table(states))
-    print_unresolved(unresolved)
     ready = sum(1 for s in states if s.available)
-    stdout.print(
-        f"{ready} of {len(states)} stores available"
-        + (f"; {len(unresolved)} manifest line(s) not resolved." if unresolved else ".")
-    )
+    if output == "json":
+        click.echo(json.dumps(status_json(states, unresolved), indent=2))
+    else:
+        print_table(_status_table(states))
+        print_unresolved(unresolved)
+        stdout.print(
+            f"{ready} of {len(states)} stores available"
+            + (f"; {len(unresolved)} manifest line(s) not resolved." if unresolved else ".")
+        )
     raise SystemExit(EXIT_OK if ready == len(states) and not unresolved else EXIT_FAILED)

@@ -84,10 +84,18 @@ async def apply(
       and keep their result. It is read, and refused with a
       :class:`~ldbulk.errors.ConfigError` if it is not a journal of these manifests (their
       :attr:`~ldbulk.manifest.ManifestSet.digest`), before any request is sent.
+
+    Manifests loaded with ``require_secrets=False`` whose references are not all set are
+    refused with a :class:`~ldbulk.errors.ConfigError` before any request: apply writes values.
     - ``stop``: once set, nothing more is sent; requests in flight finish, the rest is
       reported ``skipped``.
     - ``on_start`` / ``on_result``: called when the targets are known, and per settled target.
     """
+    unset = manifests.unset_references
+    if unset:
+        raise ConfigError(
+            f"apply needs every reference's value; not set: {', '.join(unset)}"
+        )
     loop = asyncio.get_running_loop()
     started = loop.time()
     started_at = _now()

@@ -41,21 +41,30 @@ class FieldChange:
 
 @attrs.frozen(kw_only=True)
 class Drift:
-    """The fields that differ, and those that could not be compared (redacted on read)."""
+    """The fields that differ, those that could not be compared (redacted on read), and those
+    whose reference was not set when the manifest was loaded (API name, reference)."""
 
     changes: tuple[FieldChange, ...] = ()
     uncompared: tuple[str, ...] = ()
+    unset: tuple[tuple[str, str], ...] = ()
 
 
 def compare(target: Target, integration: Integration) -> Drift:
     """How ``integration`` (read by id) differs from what ``target`` asks for."""
     config = target.config
-    wanted = config.to_api()
+    wanted = config.known_values()
     current: Mapping[str, Any] = integration.config or {}
     changes: list[FieldChange] = []
     uncompared: list[str] = []
+    unset: list[tuple[str, str]] = []
     for field in form_fields(type(config)):
         name = api_name(field)
+        if field.name in config.unset:
+            # No value to compare with: say so rather than take it to match (a field redacted
+            # on read is never compared anyway, nor written without one).
+            if not redacted_on_read(field):
+                unset.append((name, config.references[field.name]))
+            continue
         if redacted_on_read(field):
             if wanted[name]:
                 uncompared.append(name)
@@ -84,7 +93,7 @@ def compare(target: Target, integration: Integration) -> Drift:
                 field="name", current=config.redact(_show(integration.name)), wanted=target.name
             )
         )
-    return Drift(changes=tuple(changes), uncompared=tuple(uncompared))
+    return Drift(changes=tuple(changes), uncompared=tuple(uncompared), unset=tuple(unset))
 
 
 def _show(value: object) -> str:

@@ -45,7 +45,9 @@ def update_for(
         return None
     if "tags" not in fields and target.ownership_tag not in integration.tags:
         fields.append("tags")
-    wanted = target.config.to_api()
+    # Only known values: a field whose reference was not set is never compared, so never
+    # written (its placeholder is no value).
+    wanted = target.config.known_values()
     current_config = integration.config or {}
     operations: list[dict[str, Any]] = [
         {"op": "test", "path": "/version", "value": integration.version}

@@ -24,11 +24,15 @@ from ldbulk.api.models import (
     form_fields,
     is_required,
     is_secret,
+    placeholder,
     value_kind,
 )
 from ldbulk.errors import ConfigError
 from ldbulk.manifest.nodes import INT, STR, NodeReader, child_path
-from ldbulk.manifest.references import Resolver, UnusableReference, is_reference
+from ldbulk.manifest.references import Resolver, UnsetVariable, UnusableReference, is_reference
+
+# What a field read from a reference whose variable is not set holds until the config is built.
+_UNSET = object()
 
 
 def read_config(
@@ -44,6 +48,7 @@ def read_config(
     reader.keys(node, entries, path, tuple(fields), required=required)
     values: dict[str, Any] = {}
     references: dict[str, str] = {}
+    unset: set[str] = set()
     ok = not any(key not in entries for key in required)
     for key, field in fields.items():
         if key not in entries:
@@ -54,6 +59,11 @@ def read_config(
             ok = False
             continue
         value, reference = read
+        if value is _UNSET and reference is not None:
+            values[field.name] = placeholder(field)
+            references[field.name] = reference
+            unset.add(field.name)
+            continue
         # Each field on its own, so every bad field of a config is reported, not only the
         # first the constructor trips on.
         values[field.name], reason = check_field(field, value)
@@ -67,7 +77,7 @@ def read_config(
     if not ok:
         return None
     try:
-        return cls(**values, references=references)
+        return cls(**values, references=references, unset=unset)
     except ConfigError:
         # Every field passed its own check above; this only guards against a model
         # validator that looks at several fields together.
@@ -116,6 +126,8 @@ def _referenced_value(
     text = str(node.value)
     try:
         value = resolver.resolve(text)
+    except UnsetVariable:
+        return _UNSET, text
     except UnusableReference as exc:
         reader.add(node, path, str(exc))
         return None

@@ -31,6 +31,7 @@ def load_manifests(
     secrets_dirs: Iterable[str | os.PathLike[str]] = (),
     allow_env: Iterable[str] = (),
     deny_files: Iterable[str | os.PathLike[str]] = (),
+    require_secrets: bool = True,
 ) -> ManifestSet:
     """Read and validate manifest files as one set; raise :class:`ManifestError` listing all
     problems of all files.
@@ -40,6 +41,12 @@ def load_manifests(
     may read besides each manifest's own; ``allow_env`` names variables allowed although named
     like another system's credential (never ``LD_ACCESS_TOKEN``: :class:`ConfigError`);
     ``deny_files`` are files no reference may read, such as the access token's file.
+
+    ``require_secrets=False`` is for what only reads (a plan, a status): a ``${VAR}`` whose
+    variable is not set is then no problem, as long as the rules allow it; the config holds a
+    placeholder in that field and names it in ``unset``, and it can never be sent
+    (:meth:`~ldbulk.api.models.RedisConfig.to_api` refuses it, and so does
+    :func:`ldbulk.apply`). :attr:`ManifestSet.unset_references` lists them.
     """
     env = os.environ if env is None else env
     policy = ReferencePolicy.build(
@@ -48,7 +55,9 @@ def load_manifests(
     documents: list[Document] = []
     for path in paths:
         name = os.fspath(path)
-        document = Document(name, Path(name).parent, env, policy)
+        document = Document(
+            name, Path(name).parent, env, policy, require_secrets=require_secrets
+        )
         text = read_text(Path(name), document.problems)
         if text is not None:
             document.check(text)
@@ -63,10 +72,16 @@ def load_manifest(
     secrets_dirs: Iterable[str | os.PathLike[str]] = (),
     allow_env: Iterable[str] = (),
     deny_files: Iterable[str | os.PathLike[str]] = (),
+    require_secrets: bool = True,
 ) -> ManifestSet:
     """Read and validate one manifest file (see :func:`load_manifests`)."""
     return load_manifests(
-        [path], env=env, secrets_dirs=secrets_dirs, allow_env=allow_env, deny_files=deny_files
+        [path],
+        env=env,
+        secrets_dirs=secrets_dirs,
+        allow_env=allow_env,
+        deny_files=deny_files,
+        require_secrets=require_secrets,
     )
 
 
@@ -79,6 +94,7 @@ def loads_manifest(
     secrets_dirs: Iterable[str | os.PathLike[str]] = (),
     allow_env: Iterable[str] = (),
     deny_files: Iterable[str | os.PathLike[str]] = (),
+    require_secrets: bool = True,
 ) -> ManifestSet:
     """Validate a manifest given as text; ``file`` names it in problems (a name ending in
     ``.json`` selects the JSON syntax check), ``base_dir`` stands for the manifest's directory,
@@ -89,7 +105,7 @@ def loads_manifest(
         allow_env=allow_env, secrets_dirs=secrets_dirs, deny_files=deny_files
     )
     base = Path(base_dir) if base_dir is not None else Path()
-    document = Document(file, base, env, policy)
+    document = Document(file, base, env, policy, require_secrets=require_secrets)
     checked = read_text(text, document.problems)
     if checked is not None:
         document.check(checked)

@@ -191,6 +191,16 @@ class ManifestSet:
         """Every target selector of every manifest, in manifest order."""
         return tuple(selector for manifest in self.manifests for selector in manifest.selectors)
 
+    @property
+    def unset_references(self) -> dict[str, tuple[str, ...]]:
+        """Each ``${VAR}`` reference whose variable was not set (loaded with
+        ``require_secrets=False``), with the stores that use it, sorted."""
+        users: dict[str, list[str]] = {}
+        for store in self.stores:
+            for name in store.config.unset:
+                users.setdefault(store.config.references[name], []).append(store.name)
+        return {reference: tuple(users[reference]) for reference in sorted(users)}
+
     def store(self, name: str) -> Store:
         """The first store called ``name`` (names belong to their file, so several manifests
         may each define one); KeyError if there is none."""

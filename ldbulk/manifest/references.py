@@ -195,6 +195,15 @@ class UnusableReference(Exception):
     as written (``environment variable X is not set``); it never holds a value."""
 
 
+class UnsetVariable(UnusableReference):
+    """A ``${VAR}`` reference, allowed by the rules, whose variable is not set, met by a
+    :class:`Resolver` that does not require values (a command that only reads)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"environment variable {name} is not set")
+        self.name = name
+
+
 @attrs.define
 class Resolver:
     """The references of one manifest file: the run's policy and environment, the file's
@@ -204,6 +213,9 @@ class Resolver:
     env: Mapping[str, str]
     base_dir: Path
     allow_env: frozenset[str] = frozenset()
+    # False for a command that only reads: an unset variable is then UnsetVariable, which the
+    # loader turns into a placeholder the config never sends.
+    require_values: bool = True
     # Resolved path -> its text, or None once a problem about it was reported.
     _files: dict[Path, str | None] = attrs.field(factory=dict, init=False)
 
@@ -229,6 +241,8 @@ class Resolver:
             raise UnusableReference(f"${{{name}}} {exc}") from None
         value = self.env.get(name)
         if value is None:
+            if not self.require_values:
+                raise UnsetVariable(name)
             raise UnusableReference(f"environment variable {name} is not set")
         return value
 

@@ -53,12 +53,20 @@ class Document:
     checked across the set later) and its problems, collected instead of raised."""
 
     def __init__(
-        self, file: str, base_dir: Path, env: Mapping[str, str], policy: ReferencePolicy
+        self,
+        file: str,
+        base_dir: Path,
+        env: Mapping[str, str],
+        policy: ReferencePolicy,
+        *,
+        require_secrets: bool = True,
     ) -> None:
         self.file = file
         self.problems = Problems(file)
         self.reader = NodeReader(file, self.problems)
-        self.resolver = Resolver(policy=policy, env=env, base_dir=base_dir)
+        self.resolver = Resolver(
+            policy=policy, env=env, base_dir=base_dir, require_values=require_secrets
+        )
         self.stores: list[PartialStore] = []
         self.targets: list[PendingTarget] = []
         self.has_targets_key = False

@@ -1,0 +1,82 @@
+"""The command line in process, through click's runner: the global flags before and after every
+command, and what a command says before it sends anything."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_cli import EXAMPLE, SECRETS
+
+from ldbulk.cli import main
+from ldbulk.cli.logs import JSONFormatter
+
+
+@pytest.fixture(autouse=True)
+def ldbulk_logger() -> Iterator[logging.Logger]:
+    """The command configures ldbulk's logger; other tests of the worker get it back as it was."""
+    logger = logging.getLogger("ldbulk")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield logger
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
+@pytest.mark.parametrize(
+    "command", ["validate", "plan", "apply", "status", "export", "check", "sandbox"]
+)
+def test_every_command_accepts_the_global_flags_after_its_name(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help", "-v", "--log-format", "json",
+                                       "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "--log-format" in result.output and "--no-progress" in result.output
+
+
+def test_flags_after_the_command_count_with_those_before_it(ldbulk_logger: logging.Logger) -> None:
+    result = CliRunner().invoke(
+        main, ["-v", "validate", str(EXAMPLE), "-v", "--log-format", "json", "--no-progress"],
+        env=SECRETS,
+    )
+    assert result.exit_code == 0, result.output
+    assert ldbulk_logger.level == logging.DEBUG
+    assert isinstance(ldbulk_logger.handlers[0].formatter, JSONFormatter)
+
+
+def test_validate_notes_unset_references_and_require_secrets_makes_them_errors() -> None:
+    runner = CliRunner()
+    noted = runner.invoke(main, ["validate", str(EXAMPLE)], env=dict.fromkeys(SECRETS))
+    assert noted.exit_code == 0, noted.output
+    assert "Note: not set: ${LD_DYNAMODB_EXTERNAL_ID} (store dynamo-demo); ${LD_REDIS_PASSWORD}" \
+        in noted.output
+    refused = runner.invoke(
+        main, ["validate", str(EXAMPLE), "--require-secrets"], env=dict.fromkeys(SECRETS)
+    )
+    assert refused.exit_code == 2
+    assert "environment variable LD_REDIS_PASSWORD is not set" in refused.output
+
+
+def test_base_uri_is_a_flag_and_messages_name_the_command_lines_flags(tmp_path: Path) -> None:
+    runner = CliRunner()
+    no_env = {"LD_ACCESS_TOKEN": None, "LD_BASE_URI": None, **SECRETS}
+    refused = runner.invoke(
+        main, ["plan", str(EXAMPLE), "--base-uri", "http://ld.example.com"],
+        env={**no_env, "LD_ACCESS_TOKEN": "api-x"},
+    )
+    assert refused.exit_code == 2
+    assert refused.output.startswith("--base-uri: plain http is only allowed for loopback")
+    no_token = runner.invoke(main, ["plan", str(EXAMPLE), "--base-url", "http://127.0.0.1:9"],
+                             env=no_env)
+    assert no_token.exit_code == 2
+    assert no_token.output == (
+        "no access token: set LD_ACCESS_TOKEN or give --token-file FILE "
+        "(a LaunchDarkly API access token, api-...)\n"
+    )
+    missing = runner.invoke(
+        main, ["status", str(EXAMPLE), "--token-file", str(tmp_path / "nope")], env=no_env
+    )
+    assert missing.exit_code == 2
+    assert missing.output == (
+        f"--token-file: cannot read {tmp_path / 'nope'}: No such file or directory\n"
+    )
