@@ -25,12 +25,14 @@ from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 
 
 def pairs_of(spec: dict[str, Any]) -> list[Pair]:
-    """The first ``targets`` (project, environment) pairs of the sandbox's generated world."""
+    """``targets`` (project, environment) pairs of the sandbox's generated world, from the
+    ``first`` (0 unless given: concurrent runs take turns apart)."""
     count = int(spec["targets"])
     environments = int(spec["environments"])
+    first = int(spec.get("first", 0))
     return [
         (f"proj-{i // environments + 1:03d}", f"env-{i % environments + 1:03d}")
-        for i in range(count)
+        for i in range(first, first + count)
     ]
 
 

@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scenarios",
-        default="1,2,3,4",
+        default="1,2,3,4,5",
         help="comma-separated scenario numbers to run (default: all)",
     )
     parser.add_argument(

@@ -29,6 +29,7 @@ class SandboxSpec:
     route_limit: int | None = None
     window_s: float = 10.0
     latency_ms: float = 0.0
+    background_rate: int = 0
 
     def args(self) -> list[str]:
         """The ``ldbulk sandbox`` options of this sandbox (it takes a free loopback port)."""
@@ -38,6 +39,8 @@ class SandboxSpec:
         ]  # fmt: skip
         if self.route_limit is not None:
             args += ["--route-limit", str(self.route_limit)]
+        if self.background_rate:
+            args += ["--background-rate", str(self.background_rate)]
         return args
 
 

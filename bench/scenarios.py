@@ -1,4 +1,4 @@
-"""The four scenarios of issue 6: each starts its sandboxes, runs its clients, returns numbers.
+"""The benchmark scenarios: each starts its sandboxes, runs its clients, returns numbers.
 
 Every client run is a subprocess of its own (:mod:`bench.client`), and every sandbox another
 (:mod:`bench.sandbox`), so CPU time and peak memory are the client's alone. Runs go one after
@@ -47,6 +47,11 @@ class Sizes:
     s3_sizes: tuple[int, int]
     s3_projects: int
     s4_targets: int
+    s5_targets: int
+    s5_route_limit: int
+    s5_window_s: float
+    # (runs at once, background requests per window) for each case
+    s5_cases: tuple[tuple[int, int], ...]
 
 
 FULL: Final = Sizes(
@@ -61,6 +66,12 @@ FULL: Final = Sizes(
     s3_sizes=(2000, 20000),
     s3_projects=200,
     s4_targets=500,
+    # The issue's case (30 + 30 creates, route limit 10) on 2-second windows, so that the three
+    # runs take under a minute: the pacer learns the window's length from the resets.
+    s5_targets=60,
+    s5_route_limit=10,
+    s5_window_s=2.0,
+    s5_cases=((2, 0), (4, 0), (1, 5)),
 )
 
 SMOKE: Final = Sizes(
@@ -75,6 +86,11 @@ SMOKE: Final = Sizes(
     s3_sizes=(20, 200),
     s3_projects=2,
     s4_targets=20,
+    s5_targets=12,
+    s5_route_limit=4,
+    s5_window_s=0.5,
+    # One case: the smoke run checks the machinery of concurrent runs, in a few seconds.
+    s5_cases=((2, 0),),
 )
 
 ENVIRONMENTS: Final = 100  # environments per generated project, in every scenario
@@ -298,9 +314,93 @@ def scenario_4(sizes: Sizes) -> dict[str, Any]:
     return {"targets": sizes.s4_targets, "runs": runs}
 
 
-SCENARIOS: Final = {1: scenario_1, 2: scenario_2, 3: scenario_3, 4: scenario_4}
+def run_clients(sandbox: SandboxProcess, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run several contenders at once, each in a subprocess of its own; their lines."""
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "bench.client", json.dumps(spec)],
+            env=sandbox.client_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for spec in specs
+    ]
+    lines = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=CLIENT_TIMEOUT_S)
+        if process.returncode != 0:
+            raise RuntimeError(
+                f"client exited {process.returncode}:\n" + sandbox.scrub(stderr)[-4000:]
+            )
+        lines.append(json.loads(stdout.strip().splitlines()[-1]))
+    return lines
+
+
+def scenario_5(sizes: Sizes) -> dict[str, Any]:
+    """Shared budget: 2 and 4 runs at once on one account, and one run against other clients'
+    load of half the route limit; 429 share and total time against the bound."""
+    limit, window_s = sizes.s5_route_limit, sizes.s5_window_s
+    rows = []
+    for runs, background in sizes.s5_cases:
+        total = sizes.s5_targets if background == 0 else sizes.s5_targets // 2
+        spec = SandboxSpec(
+            projects=math.ceil(total / ENVIRONMENTS),
+            environments=ENVIRONMENTS,
+            route_limit=limit,
+            window_s=window_s,
+            latency_ms=20.0,
+            background_rate=background,
+        )
+        share = total // runs
+        log(f"scenario 5: {runs} run(s) of {share} creates, background {background}/window")
+        with SandboxProcess(spec) as sandbox:
+            before = sandbox.stats()
+            lines = run_clients(
+                sandbox,
+                [
+                    {
+                        "contender": "ldbulk",
+                        "targets": share,
+                        "first": share * index,
+                        "environments": ENVIRONMENTS,
+                        "align_window_s": window_s,
+                        "align_offset_s": 0.05,
+                    }
+                    for index in range(runs)
+                ],
+            )
+            counts = _sandbox_counts(before, sandbox.stats())
+        started = min(line["started_epoch"] for line in lines)
+        ended = max(line["started_epoch"] + line["elapsed_s"] for line in lines)
+        available = limit - background
+        ideal = ideal_s(started, total, available, window_s, 0.02)
+        rows.append(
+            {
+                "runs": runs,
+                "background": background,
+                "creates": total,
+                "elapsed_s": ended - started,
+                "ideal_s": ideal,
+                "windows_bound": math.ceil(total / available),
+                "windows_used": math.floor(ended / window_s) - math.floor(started / window_s) + 1,
+                "throttled_share": counts["throttled"] / max(counts["requests"], 1),
+                "created": sum(line["created"] for line in lines),
+                **counts,
+            }
+        )
+    return {"route_limit": limit, "window_s": window_s, "rows": rows}
+
+
+SCENARIOS: Final = {
+    1: scenario_1,
+    2: scenario_2,
+    3: scenario_3,
+    4: scenario_4,
+    5: scenario_5,
+}
 
 
 def run_scenarios(sizes: Sizes, which: Sequence[int]) -> dict[str, Any]:
-    """Run the chosen scenarios in order; the results keyed ``"1"`` to ``"4"``."""
+    """Run the chosen scenarios in order; the results keyed by number (``"1"``...)."""
     return {str(number): SCENARIOS[number](sizes) for number in which}

@@ -304,3 +304,31 @@ async def test_a_stop_ends_the_wait_for_the_users_ceiling_at_once() -> None:
     outcomes = await asyncio.gather(*waiting)
     assert outcomes == ["sent", "stopped", "stopped", "stopped"]
     assert now() - start < 1.0  # fake clock: the stop did not wait for the next turn
+
+
+async def test_an_answer_settles_its_own_request_and_a_lost_one_is_forgotten() -> None:
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    pacer.observe(ROUTE, 201, Limits(route_limit=3, route_remaining=3, reset_ms=reset_in(10)))
+    first, second, _third = [await pacer.acquire(ROUTE) for _ in range(3)]
+    # The server counted all three; one answer comes back and one is lost on the way.
+    pacer.observe(
+        ROUTE, 201, Limits(route_limit=3, route_remaining=1, reset_ms=reset_in(10)), first
+    )
+    pacer.forget(second)
+    times = await acquire_times(pacer, 1)
+    assert times[0] >= start + 10  # one still in flight, and the server's word says one left
+
+
+async def test_a_run_shares_the_window_once_someone_else_spends_it() -> None:
+    pacer = Pacer(wall_clock=wall())
+    start = now()
+    pacer.observe(ROUTE, 201, Limits(route_limit=10, route_remaining=10, reset_ms=reset_in(10)))
+    ticket = await pacer.acquire(ROUTE)
+    # One of ours, and five of someone else's.
+    pacer.observe(
+        ROUTE, 201, Limits(route_limit=10, route_remaining=4, reset_ms=reset_in(10)), ticket
+    )
+    times = await acquire_times(pacer, 2)
+    # The four left spread evenly up to the reset, not sent at once.
+    assert times == [pytest.approx(start + 2, abs=0.05), pytest.approx(start + 4, abs=0.1)]

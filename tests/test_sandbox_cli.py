@@ -56,6 +56,7 @@ def test_the_module_runs_the_same_command() -> None:
         (["--port", "70000"], "--port"),
         (["--window-s", "0"], "--window-s"),
         (["--route-limit", "0"], "--route-limit"),
+        (["--background-rate", "-1"], "--background-rate"),
         (["--projects", "x"], "--projects"),
         (["--world", "/no/such/world.yaml"], "--world"),
         (["--state", "/no/such/dir/state.json"], "--state"),

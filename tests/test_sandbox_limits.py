@@ -213,3 +213,48 @@ async def test_the_client_waits_out_a_spent_token_budget(make_sandbox: Any) -> N
         for _ in range(3):
             assert await client.list_integrations() == []
     assert sandbox.stats.count(LIST, 200) == 3
+
+
+def test_background_load_spends_its_share_spread_over_each_window() -> None:
+    clock = FakeClock(100.0)  # a window's start (windows of 10 s)
+    limiter = FixedWindowLimiter(global_limit=20, route_limit=10, clock=clock, background=5)
+    # Other clients spend one request every 2 s, the first at the window's start.
+    first = limiter.admit("r")
+    assert first.headers["X-Ratelimit-Route-Remaining"] == "8"  # 1 theirs, then ours
+    assert first.headers["X-Ratelimit-Global-Remaining"] == "18"
+    clock.now = 105.0  # two more of theirs are due (at 102 and 104)
+    assert limiter.admit("r").headers["X-Ratelimit-Route-Remaining"] == "5"
+    clock.now = 109.9  # the last two (106, 108)
+    assert limiter.admit("r").headers["X-Ratelimit-Route-Remaining"] == "2"
+    # Another route meets the same load on its own budget; the account's counts them once.
+    other = limiter.admit("s")
+    assert other.headers["X-Ratelimit-Route-Remaining"] == "4"
+    assert other.headers["X-Ratelimit-Global-Remaining"] == "11"
+    clock.now = 110.0
+    assert limiter.admit("r").headers["X-Ratelimit-Route-Remaining"] == "8"
+
+
+def test_background_load_loses_what_finds_the_budget_spent_and_spares_the_token() -> None:
+    clock = FakeClock(0.0)
+    limiter = FixedWindowLimiter(
+        global_limit=None, route_limit=3, token_limit=5, clock=clock, background=4
+    )
+    decisions = [limiter.admit("r", "t") for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert decisions[0].headers["X-Ratelimit-Auth-Token-Remaining"] == "4"
+    clock.now = 7.5  # three more of theirs due, none with room: lost, not owed
+    refused = limiter.admit("r", "t")
+    assert not refused.allowed
+    assert refused.headers["X-Ratelimit-Route-Remaining"] == "0"
+    clock.now = 10.0
+    assert limiter.admit("r", "t").headers["X-Ratelimit-Route-Remaining"] == "1"
+
+
+async def test_a_sandbox_with_background_load_reports_it_in_its_headers(
+    make_sandbox: Any,
+) -> None:
+    clock = FakeClock(1_000.0)
+    sandbox = await make_sandbox(route_limit=10, background_rate=4, clock=clock)
+    _, headers, _ = await get(sandbox, BSS)
+    assert headers["X-Ratelimit-Route-Remaining"] == "8"
+    assert sandbox.stats.total == 1 and sandbox.stats.throttled == 0

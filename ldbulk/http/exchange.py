@@ -16,7 +16,7 @@ from typing import Any
 from ldbulk.api import sansio
 from ldbulk.api.limits import parse_rate_limit
 from ldbulk.errors import TransportError
-from ldbulk.http.pacer import Pacer
+from ldbulk.http.pacer import Pacer, Ticket
 from ldbulk.http.retry import Retriable, RetryBudget, RetryContext, RetryPolicy
 from ldbulk.http.scope import Meter, RequestScope
 from ldbulk.http.transport import Transport
@@ -106,11 +106,17 @@ class Exchange:
         async for attempt in retrying:
             with attempt:
                 while True:
-                    await _turn(self._pacer, route, stop, meters)
-                    response = await self._send(
-                        method, url, path, params, headers, data, attempts, attempt.num
-                    )
-                    self._pacer.observe(route, response.status, parse_rate_limit(response.headers))
+                    ticket = await _turn(self._pacer, route, stop, meters)
+                    try:
+                        response = await self._send(
+                            method, url, path, params, headers, data, attempts, attempt.num
+                        )
+                    except BaseException:
+                        # No answer: the request no longer counts as in flight in any budget.
+                        self._pacer.forget(ticket)
+                        raise
+                    limits = parse_rate_limit(response.headers)
+                    self._pacer.observe(route, response.status, limits, ticket)
                     if response.status != 429:
                         break
                     for meter in meters:
@@ -158,16 +164,17 @@ class Exchange:
 
 async def _turn(
     pacer: Pacer, route: str, stop: asyncio.Event | None, meters: Sequence[Meter]
-) -> None:
+) -> Ticket:
     """Wait for the pacer to let one request go, counting the wait and the request."""
     now = asyncio.get_running_loop().time()
     for meter in meters:
         meter.wait_begins(now)
     try:
-        await pacer.acquire(route, stop=stop)
+        ticket = await pacer.acquire(route, stop=stop)
     finally:
         now = asyncio.get_running_loop().time()
         for meter in meters:
             meter.wait_ends(now)
     for meter in meters:
         meter.requests += 1
+    return ticket

@@ -12,13 +12,17 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
-from typing import Final
 
 import attrs
 from aiolimiter import AsyncLimiter
 
 from ldbulk.api.limits import MAX_WAIT_S, RESET_MARGIN_S, WINDOW_S, RateLimitState
 from ldbulk.errors import Stopped
+from ldbulk.http.budget import Budget
+
+# What a request was counted against: each budget's key and the window (generation) it was
+# sent in, so its answer settles it in the right window. Unknown budgets count as generation 0.
+Ticket = tuple[tuple[str, int], ...]
 
 
 async def _first_of(news: asyncio.Event, stop: asyncio.Event | None, *, seconds: float) -> None:
@@ -49,53 +53,6 @@ async def _bucket_turn(bucket: AsyncLimiter, stop: asyncio.Event | None) -> None
         await asyncio.gather(turn, stopped, return_exceptions=True)
     if turn.cancelled():
         raise Stopped("not sent: the run was stopped")
-
-
-# Two resets closer than this name the same window (the conversion to loop time jitters).
-_SAME_WINDOW_S: Final = 0.05
-
-
-@attrs.define
-class _Window:
-    """A budget learned from headers: requests left in the current window.
-
-    ``server_reset`` is the last reset the server announced; ``reset`` is when we expect the
-    current window to end, which runs ahead of ``server_reset`` once we have rolled over to
-    the next window on our own (``projected``) and before the server has confirmed it.
-    """
-
-    remaining: int
-    limit: int | None
-    reset: float
-    server_reset: float
-    length: float = WINDOW_S
-    projected: bool = False
-
-    def roll_over(self, now: float) -> None:
-        """Our clock passed the reset: start the next window with the full limit."""
-        assert self.limit is not None
-        self.remaining = self.limit
-        self.reset += self.length * (1 + (now - self.reset) // self.length)
-        self.projected = True
-
-    def learn(self, remaining: int, limit: int | None, reset: float) -> None:
-        """Take in one response's word on this window."""
-        if limit is not None:
-            self.limit = limit
-        if reset < self.server_reset - _SAME_WINDOW_S:
-            return  # an answer from an earlier window, overtaken by newer ones
-        if reset > self.server_reset + _SAME_WINDOW_S:
-            # A later window. Its length is the step between resets (the smallest seen, as
-            # idle windows make larger steps).
-            self.length = min(self.length, reset - self.server_reset)
-            if not self.projected:
-                self.remaining = remaining
-            self.server_reset = reset
-        # Within one window the server's count includes other clients of the account, ours
-        # includes requests still in flight: trust whichever is lower.
-        self.remaining = min(self.remaining, remaining)
-        self.reset = reset
-        self.projected = False
 
 
 @attrs.define
@@ -139,8 +96,9 @@ class Pacer:
         self._wall_clock = wall_clock
         self._jitter_s = jitter_s
         self._rand = rand
-        self._windows: dict[str, _Window] = {}
-        # Requests sent on a key while no budget was known for it.
+        self._windows: dict[str, Budget] = {}
+        # Requests sent on a key while no budget was known for it: in all, and unanswered.
+        self._blind: dict[str, int] = {}
         self._unaccounted: dict[str, int] = {}
         self._gate_until = 0.0
         # Until when requests are being held, for any reason: a 429 or a spent budget.
@@ -174,36 +132,44 @@ class Pacer:
             return None
         return self._wall_clock() + (self._held_until - now)
 
-    async def acquire(self, route: str, *, stop: asyncio.Event | None = None) -> None:
+    async def acquire(self, route: str, *, stop: asyncio.Event | None = None) -> Ticket:
         """Wait until a request on ``route`` may be sent, and count it against the budgets.
 
+        Returns the request's :data:`Ticket`: hand it to :meth:`observe` with the answer, or
+        to :meth:`forget` when none came, so the budgets know what is still in flight.
         When ``stop`` is set before the request's turn comes, raise :class:`Stopped` at once:
         a run that was told to stop must not send what is still waiting, however long the
         wait would have been.
         """
         loop = asyncio.get_running_loop()
+        keys = ("global", "token", route)
         while True:
             if stop is not None and stop.is_set():
                 raise Stopped("not sent: the run was stopped")
             now = loop.time()
-            wait = self._gate_until - now
-            for key in ("global", "token", route):
-                window = self._windows.get(key)
-                if window is None:
+            held = self._gate_until
+            turn = now
+            for key in keys:
+                budget = self._windows.get(key)
+                if budget is None:
                     continue
-                if now >= window.reset:
+                if now >= budget.reset:
                     # A new window: its budget is the limit, when the server told us one.
                     # A limit of 0 would admit no request in any window, forever: a broken
                     # header, so forget the window rather than park every request on it.
-                    if not window.limit:
+                    if not budget.limit:
                         del self._windows[key]
                         continue
-                    window.roll_over(now)
-                if window.remaining <= 0:
-                    wait = max(wait, window.reset - now)
+                    budget.roll_over(now)
+                if budget.spent:
+                    held = max(held, budget.reset)
+                turn = max(turn, budget.next_turn(now))
+            wait = max(held, turn) - now
             if wait <= 0:
                 break
-            self._hold(now + wait, now)
+            if held > now:
+                # Only a closed gate or a spent budget is a pause; spacing requests out is not.
+                self._hold(held, now)
             if self._news is None:
                 self._news = asyncio.Event()
             await _first_of(self._news, stop, seconds=wait)
@@ -211,16 +177,34 @@ class Pacer:
             await _bucket_turn(self._bucket, stop)
         if stop is not None and stop.is_set():
             raise Stopped("not sent: the run was stopped")
-        for key in ("global", "token", route):
-            window = self._windows.get(key)
-            if window is not None:
-                window.remaining -= 1
+        ticket: list[tuple[str, int]] = []
+        now = loop.time()
+        for key in keys:
+            budget = self._windows.get(key)
+            if budget is not None:
+                ticket.append((key, budget.sent(now)))
             else:
+                self._blind[key] = self._blind.get(key, 0) + 1
                 self._unaccounted[key] = self._unaccounted.get(key, 0) + 1
+                ticket.append((key, 0))
         self.stats.requests += 1
+        return tuple(ticket)
 
-    def observe(self, route: str, status: int, state: RateLimitState) -> None:
-        """Learn from one response: its budgets, and on a 429, close the gate."""
+    def forget(self, ticket: Ticket) -> None:
+        """A request got no answer (a transport failure): stop counting it as in flight."""
+        self._settle(ticket, counted=True)
+        self._tell_news()
+
+    def observe(
+        self, route: str, status: int, state: RateLimitState, ticket: Ticket | None = None
+    ) -> None:
+        """Learn from one response: its budgets, and on a 429, close the gate.
+
+        ``ticket`` is what :meth:`acquire` returned for the request; without it the answer is
+        taken for one of the requests sent before any budget was known.
+        """
+        if ticket is not None:
+            self._settle(ticket, counted=status != 429)
         loop_now = asyncio.get_running_loop().time()
         wall_now = self._wall_clock()
 
@@ -230,32 +214,52 @@ class Pacer:
             ahead = min(max(epoch_ms / 1000 - wall_now, 0.0), MAX_WAIT_S)
             return loop_now + ahead + RESET_MARGIN_S
 
-        self._learn("global", state.global_remaining, state.global_limit, to_loop(state.reset_ms))
-        self._learn(route, state.route_remaining, state.route_limit, to_loop(state.reset_ms))
-        self._learn(
-            "token", state.token_remaining, state.token_limit, to_loop(state.token_reset_ms)
-        )
-        if self._news is not None:
-            self._news.set()
-            self._news = None
+        known = ticket is not None
+        reset, token_reset = to_loop(state.reset_ms), to_loop(state.token_reset_ms)
+        self._learn("global", state.global_remaining, state.global_limit, reset, known)
+        self._learn(route, state.route_remaining, state.route_limit, reset, known)
+        self._learn("token", state.token_remaining, state.token_limit, token_reset, known)
+        self._tell_news()
         if status == 429:
             self.stats.throttled += 1
             resume = loop_now + (state.resume_at(wall_now) - wall_now)
             self._close_gate(resume + self._jitter_s * self._rand(), loop_now)
 
-    def _learn(self, key: str, remaining: int | None, limit: int | None, reset: float) -> None:
+    def _settle(self, ticket: Ticket, *, counted: bool) -> None:
+        for key, generation in ticket:
+            budget = self._windows.get(key)
+            if budget is not None:
+                budget.answered(generation, counted=counted)
+            elif self._unaccounted.get(key):
+                self._unaccounted[key] -= 1
+
+    def _tell_news(self) -> None:
+        """Wake every waiting request: a budget changed, so their waits may have too."""
+        if self._news is not None:
+            self._news.set()
+            self._news = None
+
+    def _learn(
+        self, key: str, remaining: int | None, limit: int | None, reset: float, known: bool
+    ) -> None:
         if remaining is None:
             return
-        window = self._windows.get(key)
-        if window is None:
+        budget = self._windows.get(key)
+        if budget is None:
             # Requests sent before any budget was known are still in flight, and the server
             # may not have counted them yet: count them now, or the first window overdraws.
-            in_flight = max(self._unaccounted.pop(key, 0) - 1, 0)
-            self._windows[key] = _Window(
-                remaining=remaining - in_flight, limit=limit, reset=reset, server_reset=reset
+            # An answer without a ticket is taken for one of them.
+            in_flight = self._unaccounted.pop(key, 0) - (0 if known else 1)
+            budget = self._windows[key] = Budget(
+                server_left=remaining,
+                limit=limit,
+                reset=reset,
+                server_reset=reset,
+                in_flight=max(in_flight, 0),
+                ours=self._blind.pop(key, 0),
             )
-        else:
-            window.learn(remaining, limit, reset)
+            budget.first_word()
+        budget.learn(remaining, limit, reset)
 
     def _close_gate(self, until: float, now: float) -> None:
         if until > self._gate_until:

@@ -72,6 +72,13 @@ async def _serve(sandbox: Sandbox) -> None:
     show_default=True,
     help="Rate-limit window length in seconds.",
 )
+@click.option(
+    "--background-rate",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Requests per window other clients spend of the global and each route's budget.",
+)
 @click.option("--retry-after", is_flag=True, help="Also send Retry-After on 429.")
 @click.option("--latency-ms", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
 @click.option("--fault-rate", type=_PROBABILITY, default=0.0, show_default=True, help="5xx odds.")
@@ -118,6 +125,7 @@ def sandbox_command(**params: Any) -> None:
             global_limit=params["global_limit"],
             token_limit=params["token_limit"],
             window_s=params["window_s"],
+            background_rate=params["background_rate"],
             retry_after=params["retry_after"],
             latency_ms=params["latency_ms"],
             fault_rate=params["fault_rate"],

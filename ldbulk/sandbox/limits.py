@@ -7,6 +7,12 @@ pattern) has its own window with the route limit; each access token has its own 
 token limit, announced by the ``X-Ratelimit-Auth-Token-*`` headers (with a reset of their own).
 A request goes through only when every budget that applies allows it. A throttled request is
 not counted: it was not applied, and counting it would only push ``remaining`` below zero.
+
+``background`` emulates the account's other clients (Terraform, CI, another ldbulk run): they
+spend that many requests of every window from the global budget and from each route's, at
+evenly spread moments (the first at the window's start), as long as the budget has room; what
+finds it spent is lost, as another client's 429 would be. The spending is computed from the
+limiter's clock when a request arrives, so a fake clock drives it exactly, with no task running.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ class Decision:
 class _Counter:
     window: int = -1
     used: int = 0
+    # The other clients' moments in this window that have come (spent or lost).
+    background_due: int = 0
 
 
 @attrs.define
@@ -42,6 +50,7 @@ class FixedWindowLimiter:
     window_s: float = 10.0
     clock: Callable[[], float] = time.time
     token_limit: int | None = None
+    background: int = 0
     _global: _Counter = attrs.field(factory=_Counter, init=False)
     _routes: dict[str, _Counter] = attrs.field(factory=dict, init=False)
     _tokens: dict[str, _Counter] = attrs.field(factory=dict, init=False)
@@ -77,9 +86,15 @@ class FixedWindowLimiter:
         if self.token_limit is not None:
             budgets.append(("Auth-Token", self.token_limit, _counter(self._tokens, token)))
             headers["X-Ratelimit-Auth-Token-Reset"] = reset_ms
-        for _, _, counter in budgets:
+        # Other clients' requests count against the account and the routes, not our token.
+        background_due = self._background_due(now - window * self.window_s)
+        for family, limit, counter in budgets:
             if counter.window != window:
-                counter.window, counter.used = window, 0
+                counter.window, counter.used, counter.background_due = window, 0, 0
+            if family != "Auth-Token" and background_due > counter.background_due:
+                spent = min(background_due - counter.background_due, max(limit - counter.used, 0))
+                counter.used += spent
+                counter.background_due = background_due
         allowed = all(counter.used < limit for _, limit, counter in budgets)
         for family, limit, counter in budgets:
             if allowed:
@@ -91,6 +106,13 @@ class FixedWindowLimiter:
             headers=headers,
             retry_after_s=max(1, math.ceil(reset_s - now)),
         )
+
+    def _background_due(self, into_window_s: float) -> int:
+        """How many of the other clients' requests are due ``into_window_s`` into a window."""
+        if not self.background:
+            return 0
+        spacing = self.window_s / self.background
+        return min(self.background, math.floor(into_window_s / spacing) + 1)
 
 
 def _counter(counters: dict[str, _Counter], key: str) -> _Counter:

@@ -55,6 +55,8 @@ class SandboxOptions:
       without one, a generated world of ``projects`` x ``environments``.
     - ``route_limit`` / ``global_limit`` / ``token_limit``: requests per ``window_s`` window,
       per route, for the account, per access token (None: unlimited).
+    - ``background_rate``: requests per window that the account's other clients spend from the
+      global budget and from every route's, spread evenly over each window (0: none).
     - ``retry_after``: also send ``Retry-After`` (seconds) on a 429.
     - ``latency_ms``: added to every API request; ``fault_rate``: probability of a 5xx before
       the request is applied; ``drop_after_commit``: probability that a create is stored and
@@ -78,6 +80,7 @@ class SandboxOptions:
     global_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
     token_limit: int | None = attrs.field(default=None, validator=_positive_or_none)
     window_s: float = attrs.field(default=10.0, validator=_window)
+    background_rate: int = attrs.field(default=0, validator=_non_negative)
     retry_after: bool = False
     latency_ms: float = attrs.field(default=0.0, validator=_non_negative)
     fault_rate: float = attrs.field(default=0.0, validator=_probability)

@@ -77,6 +77,7 @@ class Sandbox:
             window_s=self.options.window_s,
             clock=self.options.clock,
             token_limit=self.options.token_limit,
+            background=self.options.background_rate,
         )
         self._rng = random.Random(self.options.seed)
         self._counters = Counters()

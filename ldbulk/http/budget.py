@@ -1,0 +1,165 @@
+"""One budget of LaunchDarkly's (the account's, a route's or a token's) as a client models it.
+
+Pure bookkeeping: every time is given in (event-loop seconds), nothing waits or sends, so the
+model is tested with plain numbers. The :class:`~ldbulk.http.pacer.Pacer` keeps one per budget
+and does the waiting.
+
+The budget belongs to the account, not to this client (https://launchdarkly.com/docs/api#rate-limiting:
+"All service and personal access tokens on the account share this limit"). So:
+
+- What is left is the server's word (the lowest ``Remaining`` it announced for the window, as
+  counts only fall within a window) less our own requests it may not have counted yet (those
+  still in flight). Where that word and our own count disagree, the word wins, either way.
+- When the server's count falls faster than our own requests explain, someone else is spending
+  the budget. From then on, and through the next window, the budget is *shared*: a new window
+  does not hand us the whole limit; one request goes first and its answer tells what is really
+  left, and that is spread over the rest of the window, our part of it only, rather than sent
+  at once (which is how two runs that each assume the whole limit bounce half their requests).
+- A budget nobody else touched for a whole window is ours again: a new window opens at the
+  full limit and may be spent at once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import attrs
+
+from ldbulk.api.limits import WINDOW_S
+
+# Two resets closer than this name the same window (the conversion to loop time jitters).
+SAME_WINDOW_S: Final = 0.05
+
+
+@attrs.define
+class Budget:
+    """Requests left in one budget's current window, and when the next of ours may go.
+
+    ``server_reset`` is the last reset the server announced; ``reset`` is when we expect the
+    current window to end, which runs ahead of ``server_reset`` once we have rolled over to
+    the next window on our own (``projected``) and before the server has confirmed it.
+    ``generation`` numbers our windows, so an answer is matched to the window it was sent in.
+    """
+
+    server_left: int
+    limit: int | None
+    reset: float
+    server_reset: float
+    length: float = WINDOW_S
+    projected: bool = False
+    generation: int = 0
+    # Ours sent in this generation and not answered yet: the server may not have counted them.
+    in_flight: int = 0
+    # Ours the server may have counted in the current window (for telling others' spending).
+    ours: int = 0
+    # The most requests others were seen to spend in the current window, beyond ``before``:
+    # what was spent before our first word on it (by others, or by an earlier run of ours).
+    others: int = 0
+    before: int = 0
+    # Others spent this budget in the current or the last window.
+    shared: bool = False
+    # Our part of what was spent in the last shared window (1: the budget was ours alone).
+    share: float = 1.0
+    last_sent: float = -math.inf
+
+    @property
+    def left(self) -> int:
+        """Requests the server would still take in this window, as far as we can know."""
+        return self.server_left - self.in_flight
+
+    def roll_over(self, now: float) -> None:
+        """Our clock passed the reset: start the next window (the server has not spoken yet)."""
+        assert self.limit is not None
+        self.shared = self.others > 0
+        if self.shared:
+            self.share = self.ours / max(self.ours + self.others, 1)
+        # Ours still unanswered were most likely counted in the window that ended; they may
+        # have landed in this one, though, so they cannot show up as someone else's spending.
+        self.ours = self.in_flight
+        self.in_flight = 0
+        self.others = self.before = 0
+        self.generation += 1
+        self.server_left = self.limit
+        self.reset += self.length * (1 + (now - self.reset) // self.length)
+        self.projected = True
+
+    def sent(self, now: float) -> int:
+        """Count one request of ours; the generation its answer must name."""
+        self.in_flight += 1
+        self.ours += 1
+        self.last_sent = now
+        return self.generation
+
+    def answered(self, generation: int, *, counted: bool = True) -> None:
+        """One request of ours, sent in ``generation``, got an answer (or never will).
+
+        ``counted=False`` for a 429: the server did not count it, so it spent nothing.
+        """
+        if generation != self.generation:
+            return
+        self.in_flight = max(self.in_flight - 1, 0)
+        if not counted:
+            self.ours = max(self.ours - 1, 0)
+
+    def learn(self, remaining: int, limit: int | None, reset: float) -> None:
+        """Take in one response's word on this budget."""
+        if limit is not None:
+            self.limit = limit
+        if reset < self.server_reset - SAME_WINDOW_S:
+            return  # an answer from an earlier window, overtaken by newer ones
+        if reset > self.server_reset + SAME_WINDOW_S:
+            # A later window. Its length is the step between resets (the smallest seen, as
+            # idle windows make larger steps).
+            self.length = min(self.length, reset - self.server_reset)
+            if not self.projected:
+                # The server moved on before our clock did: whatever we sent may be counted
+                # in this window, and what we saw of others belongs to the last one.
+                self.shared = self.shared or self.others > 0
+                self.ours, self.others, self.before = self.in_flight + 1, 0, 0
+            self.server_reset = reset
+            self.server_left = remaining
+        elif self.projected:
+            return  # a late answer from the window our clock has already left
+        else:
+            self.server_left = min(self.server_left, remaining)
+        self.reset = reset
+        self.projected = False
+        if self.limit is not None:
+            # What the server counted beyond every request of ours that it may have counted.
+            others = self.limit - self.server_left - self.ours - self.before
+            if others > self.others:
+                self.others = others
+                self.shared = True
+
+    @property
+    def spent(self) -> bool:
+        """Nothing is left in this window: wait for its reset."""
+        return self.left <= 0
+
+    def first_word(self) -> None:
+        """The budget was just learned: what was spent before we came says nothing of now."""
+        if self.limit is not None:
+            self.before = max(self.limit - self.server_left - self.ours, 0)
+
+    def next_turn(self, now: float) -> float:
+        """The earliest loop time a request of ours may go on this budget (``now``: at once).
+
+        A spent budget waits for the reset. A shared one sends one request into a new window
+        and waits for its answer before any other (the pacer is woken by every answer), then
+        spaces what is left of our part evenly up to the reset.
+        """
+        left = self.left
+        if left <= 0:
+            return self.reset
+        if not self.shared:
+            return now
+        if self.projected:
+            return now if self.in_flight == 0 else self.reset
+        ours = left * self.share
+        if ours < 1:
+            return self.reset
+        if self.last_sent == -math.inf:
+            return now
+        gap = (self.reset - self.last_sent) / (ours + 1)
+        return max(now, self.last_sent + gap)

@@ -1,0 +1,117 @@
+"""The budget model on plain numbers: times are given in, nothing waits."""
+
+from __future__ import annotations
+
+import math
+
+from ldbulk.http.budget import Budget
+
+
+def fresh(limit: int = 10, left: int | None = None, reset: float = 10.0) -> Budget:
+    """A budget as first learned at time 0, none of ours counted yet."""
+    budget = Budget(
+        server_left=limit if left is None else left, limit=limit, reset=reset, server_reset=reset
+    )
+    budget.first_word()
+    return budget
+
+
+def send(budget: Budget, now: float, count: int = 1) -> list[int]:
+    return [budget.sent(now) for _ in range(count)]
+
+
+def test_a_budget_nobody_else_spends_opens_each_window_in_full() -> None:
+    budget = fresh()
+    for generation in send(budget, 0.0, 10):
+        budget.answered(generation)
+    budget.learn(0, 10, 10.0)
+    assert budget.spent and budget.next_turn(1.0) == 10.0
+    budget.roll_over(10.0)
+    assert not budget.shared and budget.left == 10
+    assert budget.next_turn(10.0) == 10.0  # at once, and the next nine too
+    send(budget, 10.0, 9)
+    assert budget.next_turn(10.0) == 10.0
+
+
+def test_what_was_spent_before_our_first_word_is_nobody_elses_now() -> None:
+    budget = fresh(left=3)  # a window an earlier run of ours may have spent
+    assert not budget.shared and budget.next_turn(0.0) == 0.0
+
+
+def test_spending_our_requests_do_not_explain_makes_the_budget_shared() -> None:
+    budget = fresh()
+    (generation,) = send(budget, 0.0)
+    budget.answered(generation)
+    budget.learn(9, 10, 10.0)
+    assert not budget.shared
+    (generation,) = send(budget, 1.0)
+    budget.answered(generation)
+    budget.learn(5, 10, 10.0)  # one of ours, and three of someone else's
+    assert budget.shared and budget.others == 3
+
+
+def shared_budget() -> Budget:
+    """A budget that others spent as much of as we did in the window ending at 10 s."""
+    budget = fresh()
+    for at in (0.0, 1.0):
+        (generation,) = send(budget, at)
+        budget.answered(generation)
+    budget.learn(6, 10, 10.0)  # two of ours, two of theirs
+    budget.roll_over(10.0)
+    return budget
+
+
+def test_a_shared_budget_sends_one_request_into_a_new_window_and_waits_for_its_answer() -> None:
+    budget = shared_budget()
+    assert budget.share == 0.5
+    assert budget.next_turn(10.0) == 10.0
+    (probe,) = send(budget, 10.0)
+    assert budget.next_turn(10.0) == 20.0  # until its answer (which wakes the pacer)
+    budget.answered(probe)
+    budget.learn(7, 10, 20.0)  # the server's word: ours and two others' so far
+    assert not budget.projected and budget.left == 7
+
+
+def test_what_is_left_of_our_part_is_spread_up_to_the_reset() -> None:
+    budget = shared_budget()
+    (probe,) = send(budget, 10.0)
+    budget.answered(probe)
+    budget.learn(7, 10, 20.0)
+    # Our part of 7 is 3.5: the next request a 4.5th of the time left after the probe.
+    turn = budget.next_turn(10.0)
+    assert math.isclose(turn, 10.0 + 10.0 / 4.5)
+    send(budget, turn)
+    budget.learn(1, 10, 20.0)  # others spent faster: less than one of ours is left
+    assert budget.next_turn(turn) == 20.0
+
+
+def test_the_servers_word_wins_over_the_model_in_both_directions() -> None:
+    budget = shared_budget()
+    (probe,) = send(budget, 10.0)
+    budget.answered(probe)
+    budget.learn(9, 10, 20.0)  # nobody else has spent yet: more than our part is there
+    assert budget.left == 9
+    send(budget, 11.0, 2)
+    budget.learn(2, 10, 20.0)  # less than the model thinks: two of ours are still in flight
+    assert budget.left == 0 and budget.spent
+
+
+def test_a_late_answer_from_the_last_window_settles_nothing_in_this_one() -> None:
+    budget = fresh()
+    (old,) = send(budget, 9.9)
+    budget.roll_over(10.0)
+    (new,) = send(budget, 10.0)
+    budget.answered(old)
+    budget.learn(0, 10, 10.0)  # its word is about the window that ended
+    assert budget.in_flight == 1 and budget.left == 9
+    budget.answered(new)
+    assert budget.in_flight == 0
+
+
+def test_a_429_spent_nothing_of_ours() -> None:
+    budget = fresh()
+    generations = send(budget, 0.0, 4)
+    for generation in generations:
+        budget.answered(generation, counted=False)
+    budget.learn(0, 10, 10.0)  # all ten went to someone else
+    assert budget.others == 10 and budget.shared
