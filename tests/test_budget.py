@@ -33,9 +33,15 @@ def test_a_budget_nobody_else_spends_opens_each_window_in_full() -> None:
     assert budget.next_turn(10.0) == 10.0
 
 
-def test_what_was_spent_before_our_first_word_is_nobody_elses_now() -> None:
-    budget = fresh(left=3)  # a window an earlier run of ours may have spent
-    assert not budget.shared and budget.next_turn(0.0) == 0.0
+def test_what_was_spent_before_our_first_word_is_spread_over_this_window_only() -> None:
+    budget = fresh(left=3)  # spent by an earlier run of ours, or by someone starting with us
+    # This window: what is left is spread, not sent at once (the first request goes at once).
+    assert budget.shared and budget.next_turn(0.0) == 0.0
+    send(budget, 0.0)
+    assert budget.next_turn(0.0) > 0.0
+    # It was nobody else's spending: the next window opens in full, at once.
+    budget.roll_over(10.0)
+    assert not budget.shared and budget.left == 10 and budget.next_turn(10.0) == 10.0
 
 
 def test_spending_our_requests_do_not_explain_makes_the_budget_shared() -> None:

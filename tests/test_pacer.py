@@ -32,6 +32,12 @@ def reset_in(seconds: float) -> int:
     return int((EPOCH + now() + seconds) * 1000)
 
 
+def heard(pacer: Pacer, route: str = ROUTE) -> Pacer:
+    """As after a first answer that named no budget: past slow start, nothing known."""
+    pacer.observe(route, 200, Limits())
+    return pacer
+
+
 async def acquire_times(pacer: Pacer, count: int, route: str = ROUTE) -> list[float]:
     times = []
     for _ in range(count):
@@ -40,8 +46,20 @@ async def acquire_times(pacer: Pacer, count: int, route: str = ROUTE) -> list[fl
     return times
 
 
-async def test_requests_pass_immediately_when_no_limit_is_known() -> None:
+async def test_slow_start_sends_one_request_and_waits_for_its_answer() -> None:
     pacer = Pacer(wall_clock=wall())
+    start = now()
+    first = await pacer.acquire(ROUTE)
+    waiting = [asyncio.ensure_future(pacer.acquire(ROUTE)) for _ in range(49)]
+    await asyncio.sleep(30)  # however long: nothing more goes before the answer
+    assert not any(task.done() for task in waiting) and pacer.stats.requests == 1
+    pacer.observe(ROUTE, 201, Limits(), first)  # an answer that names no budget
+    await asyncio.gather(*waiting)
+    assert now() == start + 30 and pacer.stats.requests == 50
+
+
+async def test_requests_pass_immediately_when_an_answer_named_no_limit() -> None:
+    pacer = heard(Pacer(wall_clock=wall()))
     start = now()
     times = await acquire_times(pacer, 50)
     assert times[-1] == start
@@ -55,7 +73,8 @@ async def test_spent_route_budget_holds_requests_until_the_reset() -> None:
         ROUTE, 201, RateLimitState(route_limit=10, route_remaining=2, reset_ms=reset_in(4))
     )
     times = await acquire_times(pacer, 3)
-    assert times[:2] == [start, start]
+    # Someone spent eight before our first word: the two left are spread over this window.
+    assert times[0] == start and start < times[1] < start + 4
     assert times[2] >= start + 4
     assert times[2] <= start + 4 + RESET_MARGIN_S + 0.01
 
@@ -190,7 +209,7 @@ EXACT_TICKS = pytest.mark.looptime(resolution=2**-20)
 
 @EXACT_TICKS
 async def test_user_ceiling_holds_in_every_sliding_window_from_the_start() -> None:
-    pacer = Pacer(max_per_window=50, wall_clock=wall())
+    pacer = heard(Pacer(max_per_window=50, wall_clock=wall()))
     start = now()
     sent: list[float] = []
 
@@ -208,7 +227,7 @@ async def test_user_ceiling_holds_in_every_sliding_window_from_the_start() -> No
 
 @EXACT_TICKS
 async def test_user_ceiling_spaces_requests_evenly() -> None:
-    pacer = Pacer(max_per_window=5, wall_clock=wall())
+    pacer = heard(Pacer(max_per_window=5, wall_clock=wall()))
     start = now()
     times = await acquire_times(pacer, 6)
     assert [round(t - start, 6) for t in times] == [0, 2, 4, 6, 8, 10]
@@ -263,15 +282,17 @@ async def test_a_late_answer_from_an_earlier_window_is_ignored() -> None:
     assert now() == start
 
 
-async def test_requests_sent_before_the_first_answer_count_against_the_first_window() -> None:
+async def test_the_request_sent_before_the_first_answer_counts_against_the_first_window() -> None:
     pacer = Pacer(wall_clock=wall())
     start = now()
-    await acquire_times(pacer, 8)  # eight in flight before anything is known
-    # The first answer: the server counted only its own request so far.
-    pacer.observe(ROUTE, 201, Limits(route_limit=10, route_remaining=9, reset_ms=reset_in(10)))
-    times = await acquire_times(pacer, 3)
-    assert times[:2] == [start, start]
-    assert times[2] >= start + 10
+    first = await pacer.acquire(ROUTE)  # slow start: alone in flight, nothing known
+    # Its answer: the server counted it, nine left in this window.
+    pacer.observe(
+        ROUTE, 201, Limits(route_limit=10, route_remaining=9, reset_ms=reset_in(10)), first
+    )
+    times = await acquire_times(pacer, 10)
+    assert times[:9] == [start] * 9
+    assert times[9] >= start + 10
 
 
 async def test_waiting_for_a_spent_budget_is_a_pause_too() -> None:

@@ -103,10 +103,12 @@ async def test_rate_limits_learned_from_headers_avoid_429s(make_sandbox: Sandbox
     assert report.stats.throttled == throttled
 
 
-async def test_a_429_storm_with_retry_after_still_provisions_everything(
+async def test_two_runs_sharing_a_tiny_global_limit_provision_everything(
     make_sandbox: SandboxFactory,
 ) -> None:
-    """Two runs share the account's global limit: each is throttled by the other's requests."""
+    """Two runs share the account's global limit (10 per 0.2 s window): each reads the other's
+    spending and spreads its own, so they rarely collide; every 429 there is, is counted in
+    the run that drew it. (429 storms proper, with and without headers: test_faults.py.)"""
     options = dict(projects=2, environments=60, global_limit=10, window_s=0.2, retry_after=True)
     halves = [list(every_target(2, 60))[0::2], list(every_target(2, 60))[1::2]]
     sandbox = await make_sandbox(**options)
@@ -118,7 +120,6 @@ async def test_a_429_storm_with_retry_after_still_provisions_everything(
     reports = await asyncio.gather(*(run(half) for half in halves))
     assert len(sandbox.integrations) == 120
     throttled = sandbox.stats.throttled
-    assert throttled > 0
     assert sum(r.stats.throttled for r in reports) == throttled
     assert all(r.counts["created"] == 60 for r in reports)
 

@@ -81,10 +81,10 @@ async def test_two_clients_on_one_token_share_the_route_budget(
     share, later, windows = await measure(
         sandbox, [targets("proj-001", 30), targets("proj-002", 30)]
     )
-    # Before any answer, each run sends its first 8 creates blind (16 for a budget of 10);
-    # from the first answers on, they pace on what the server says is left.
+    # Each run's first create goes alone (slow start); its answer shows the other's spending,
+    # so each spreads what is left instead of sending it at once.
     assert later == 0
-    assert share <= 0.11
+    assert share <= 0.10
     assert windows <= 60 // 10 + 1
 
 
@@ -94,9 +94,13 @@ async def test_four_runs_on_one_account_finish_close_to_the_bound(
     sandbox = await make_sandbox(
         projects=4, environments=15, route_limit=10, latency_ms=20, clock=epoch_clock()
     )
-    _, later, windows = await measure(sandbox, [targets(f"proj-00{i}", 15) for i in range(1, 5)])
-    # 32 blind creates meet a budget of 10 at first; after that, no storm (a few collisions of
-    # four runs reading one count), and at most two windows beyond the bound.
+    share, later, windows = await measure(
+        sandbox, [targets(f"proj-00{i}", 15) for i in range(1, 5)]
+    )
+    # Four first creates meet a budget of 10; after that, no storm (a few collisions of four
+    # runs reading one count: 11-12% in all, where each assuming the whole limit drew 27%), and
+    # at most two windows beyond the bound.
+    assert share <= 0.2
     assert later <= 8
     assert windows <= 60 // 10 + 2
 

@@ -138,9 +138,13 @@ class Budget:
         return self.left <= 0
 
     def first_word(self) -> None:
-        """The budget was just learned: what was spent before we came says nothing of now."""
+        """The budget was just learned. What was spent before our first word is not counted as
+        others' spending (it may be an earlier run of ours), but it may be someone spending
+        now: for the rest of this window, what is left is spread rather than sent at once, so
+        two runs starting together read each other's spending before they overdraw."""
         if self.limit is not None:
             self.before = max(self.limit - self.server_left - self.ours, 0)
+            self.shared = self.shared or self.before > 0
 
     def next_turn(self, now: float) -> float:
         """The earliest loop time a request of ours may go on this budget (``now``: at once).

@@ -3,7 +3,9 @@
 It learns the global, route and token budgets from every response's headers
 (:mod:`ldbulk.api.limits`) and holds new requests back once a window is spent, so a steady run
 gets no 429 after the first response; when a 429 comes anyway, every request waits behind one
-gate.
+gate. Until a first answer has spoken for a budget (a new route, a resumed run in a window
+someone already spent), one request goes alone and the rest wait for its answer: a round trip,
+not a burst of 429s.
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ class Pacer:
         # Requests sent on a key while no budget was known for it: in all, and unanswered.
         self._blind: dict[str, int] = {}
         self._unaccounted: dict[str, int] = {}
+        # Keys some answer has spoken for (with a budget or without one): past slow start.
+        self._heard: set[str] = set()
         self._gate_until = 0.0
         # Until when requests are being held, for any reason: a 429 or a spent budget.
         self._held_until = 0.0
@@ -152,6 +156,11 @@ class Pacer:
             for key in keys:
                 budget = self._windows.get(key)
                 if budget is None:
+                    if self._unaccounted.get(key) and key not in self._heard:
+                        # Slow start: nothing is known of this budget, and a request whose
+                        # answer will tell is on its way. Wait for that answer (it wakes us)
+                        # rather than send a burst blind into a window that may be spent.
+                        turn = max(turn, now + WINDOW_S)
                     continue
                 if now >= budget.reset:
                     # A new window: its budget is the limit, when the server told us one.
@@ -205,6 +214,7 @@ class Pacer:
         """
         if ticket is not None:
             self._settle(ticket, counted=status != 429)
+        self._heard.update(("global", "token", route))
         loop_now = asyncio.get_running_loop().time()
         wall_now = self._wall_clock()
 
