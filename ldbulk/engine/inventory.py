@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from typing import Final
 
+import attrs
+
 from ldbulk.api.models import Integration
 from ldbulk.engine.report import Key
 from ldbulk.errors import LdbulkError
@@ -47,7 +49,7 @@ class Inventory:
 
     def add(self, integration: Integration) -> None:
         """Record an integration this run created."""
-        self._found[key_of(integration)] = integration
+        self._found[key_of(integration)] = _lean(integration)
 
     async def refresh(self, *, newer_than: float | None = None) -> None:
         """The first listing (no ``newer_than``), bound to the run's stop signal; or a listing
@@ -83,7 +85,13 @@ class Inventory:
         if delay:
             await asyncio.sleep(delay)
         integrations = await self._client.list_integrations(scope=scope)
-        self._found = {key_of(integration): integration for integration in integrations}
+        self._found = {key_of(integration): _lean(integration) for integration in integrations}
+
+
+def _lean(integration: Integration) -> Integration:
+    """What a run keeps of an integration: its id, keys, version, switch, tags and name (a
+    run may hold hundreds of thousands; their links, config, status and access are not used)."""
+    return attrs.evolve(integration, config=None, status=None, access=None, links={})
 
 
 def key_of(integration: Integration) -> Key:
