@@ -203,6 +203,45 @@ async def test_an_integration_deleted_since_the_listing_is_created_again(
     assert result.outcome is Outcome.CREATED
 
 
+async def test_a_conflicting_patch_is_not_taken_for_ours_when_the_reread_matches(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", ONE, json=read_back(host="redis-moved.lan"))
+    conflict = {"code": "optimistic_locking_error", "message": "test failed", "id": "r"}
+    mocked.add("PATCH", ONE, status=409, json=conflict)
+    mocked.add("GET", ONE, json=read_back(version=5))  # someone else moved it back
+    result = await converge(client, mocked)
+    assert (result.outcome, result.changed) == (Outcome.UNCHANGED, ())
+
+
+async def test_a_patch_answered_404_creates_the_integration_again(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    mocked.add("GET", ONE, json=read_back(host="redis-moved.lan"))
+    gone = {"code": "not_found", "message": "gone", "id": "r"}
+    mocked.add("PATCH", ONE, status=404, json=gone)
+    mocked.add("POST", CREATE, status=201, json=read_back())
+    result = await converge(client, mocked)
+    assert result.outcome is Outcome.CREATED
+
+
+async def test_a_create_and_a_read_that_contradict_each_other_end_without_a_loop(
+    client: Client, mocked: MemoryTransport
+) -> None:
+    # Listed, then gone when read, then a create answers 409 and the listing shows it again.
+    mocked.add("GET", ONE, status=404, json={"code": "not_found", "message": "gone", "id": "r"},
+               repeat=True)
+    mocked.add("POST", CREATE, status=409, json={"code": "conflict", "message": "c", "id": "r"},
+               repeat=True)
+    mocked.add("GET", LIST, json={"items": [{k: v for k, v in read_back().items()
+                                             if k != "config"}], "_links": {}}, repeat=True)
+    async with client:
+        report = await Provisioner(client).run([TARGET])
+    (result,) = report.results
+    assert result.outcome is Outcome.CONFLICT
+    assert len(mocked.requests) < 10
+
+
 async def test_create_only_reads_nothing_by_id(client: Client, mocked: MemoryTransport) -> None:
     result = await converge(client, mocked, create_only=True)
     assert result.outcome is Outcome.EXISTS and len(mocked.requests) == 1
@@ -228,7 +267,7 @@ def found(project: str, environment: str, key: str = "redis", *tags: str) -> Int
 
 
 def test_a_prune_deletes_only_tagged_integrations_in_scope_that_no_target_names() -> None:
-    scope = PruneScope.of(loads_manifest(MANIFEST))
+    scope = PruneScope.of(loads_manifest(MANIFEST), unresolved_lines=0)
     named = {("web", "prod", "redis")}
     existing = [
         found("web", "prod", "redis", "ours"),  # named by the target

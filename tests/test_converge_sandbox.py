@@ -108,7 +108,7 @@ async def test_prune_deletes_exactly_the_tagged_leftovers_in_scope_and_nothing_e
         before = set(sandbox.integrations)
 
         resolution = await ldbulk.resolve(manifests, client)
-        scope = ldbulk.PruneScope.of(manifests)
+        scope = ldbulk.PruneScope.of(manifests, unresolved_lines=len(resolution.unresolved))
         planned = await ldbulk.plan(client, resolution.targets, prune=scope)
         report = await ldbulk.apply(client, manifests, prune=True)
 
@@ -180,13 +180,16 @@ async def test_a_state_file_skips_the_reads_that_cannot_find_a_difference(
             [{"op": "replace", "path": "/config/host", "value": "by-hand.lan"}],
         )
         third = await ldbulk.apply(client, manifest(), state=state)
-        # A changed wish (here a secret, which no read could see) is read again, and found
-        # unchanged: the password is redacted on read.
-        fourth = await ldbulk.apply(client, manifest(password="another"), state=state)
+        # A changed wish is read again; a changed password is not one a read could see (only
+        # --rotate-secrets writes it), so it is no reason to read, and not in the file at all.
+        moved_back = MANIFEST.replace("host: redis.internal", "host: redis-new.internal")
+        fourth = await ldbulk.apply(client, manifest(moved_back), state=state)
+        fifth = await ldbulk.apply(client, manifest(moved_back, password="another"), state=state)
     assert first.counts["created"] == 3 and first.stats.requests == 1 + 3
     assert second.counts["unchanged"] == 3 and second.stats.requests == 1
     assert third.counts["updated"] == 1 and third.stats.requests == 1 + 1 + 1
-    assert fourth.counts["unchanged"] == 3 and fourth.stats.requests == 1 + 3
+    assert fourth.counts["updated"] == 3 and fourth.stats.requests == 1 + 3 + 3
+    assert fifth.counts["unchanged"] == 3 and fifth.stats.requests == 1
     text = state.read_text()
     assert PASSWORD not in text and "another" not in text
 
@@ -260,3 +263,17 @@ async def test_apply_checking_stores_tries_no_target_of_a_store_that_fails(
     reasons = {r.error.code: r.error.message for r in report.results if r.error}
     assert list(reasons) == ["store_check_failed"]
     assert "connection refused" in reasons["store_check_failed"]
+
+
+async def test_a_resume_converges_what_a_create_only_run_left_unread(
+    make_sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    sandbox = await make_sandbox(projects=1, environments=3)
+    journal = tmp_path / "run.journal"
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        await ldbulk.apply(client, manifest())
+        left = await ldbulk.apply(client, manifest(), create_only=True, journal=journal)
+        resumed = await ldbulk.apply(client, manifest(), resume=journal)
+    assert left.counts["exists"] == 3
+    # "exists" says nothing of the config: without --create-only, each is read and compared.
+    assert resumed.counts["unchanged"] == 3 and resumed.stats.requests == 1 + 3

@@ -101,6 +101,14 @@ async def apply(
     started_at = _now()
     digest = manifests.digest
     earlier = read_settled(resume, digest=digest) if resume is not None else {}
+    # A journal does not say how its run was started: what it left unread (create-only) or
+    # did not write (the secrets, unless rotating) is tried again under this run's flags.
+    earlier = {
+        key: result
+        for key, result in earlier.items()
+        if not (result.outcome is Outcome.EXISTS and not create_only)
+        and not (result.outcome is Outcome.UNCHANGED and rotate_secrets)
+    }
     scope = RequestScope(stop=stop) if stop is not None else RequestScope()
     seen = Seen.load(state) if state is not None else None
     with contextlib.ExitStack() as stack:

@@ -72,8 +72,23 @@ async def plan(
     at a time, and compared with its target.
     """
     inventory = Inventory(client)
+    try:
+        return await _plan(client, inventory, list(targets), create_only, rotate_secrets, prune,
+                           concurrency)
+    finally:
+        await inventory.aclose()  # a plan cancelled mid-listing leaves no listing running
+
+
+async def _plan(
+    client: Client,
+    inventory: Inventory,
+    targets: list[Target],
+    create_only: bool,
+    rotate_secrets: bool,
+    prune: PruneScope | None,
+    concurrency: int,
+) -> list[PlanItem]:
     await inventory.refresh()
-    targets = list(targets)
     gate = asyncio.Semaphore(concurrency)
     # Each project whose targets would be created is listed once, all of them concurrently.
     missing = {t.project for t in targets if inventory.get(t.key) is None}

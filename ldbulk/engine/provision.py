@@ -73,7 +73,7 @@ class _Run:
             rotate_secrets=rotate_secrets,
             seen=seen,
         )
-        self.seen: set[Key] = set()
+        self.tried: set[Key] = set()
         self.listing_error: LdbulkError | None = None
 
     async def produce(
@@ -136,7 +136,7 @@ class _Run:
         """The integrations a prune deletes: tagged, in scope, named by no target."""
         if self.listing_error is not None:
             return []  # nothing is known of what exists
-        doomed, _ = prune.sort(self.inventory.integrations(), self.seen)
+        doomed, _ = prune.sort(self.inventory.integrations(), self.tried)
         return doomed
 
     async def _plan(self) -> None:
@@ -175,9 +175,9 @@ class _Run:
         return await self.writes.delete(integration)
 
     async def _decide(self, target: Target) -> Verdict:
-        if target.key in self.seen:
+        if target.key in self.tried:
             return Verdict.skipped("duplicate", "same target given earlier in this run")
-        self.seen.add(target.key)
+        self.tried.add(target.key)
         if self.listing_error is not None:
             if isinstance(self.listing_error, Unauthorized):
                 # The listing is the first request every target needs: each was refused.

@@ -3,8 +3,9 @@ decision, no I/O.
 
 The rules, each one a guard against deleting what the manifests do not own:
 
-- only integrations carrying the ownership tag of the manifest that covers them (what ldbulk
-  wrote) are ever deleted; the others in scope are *unmanaged*, listed, never touched;
+- only integrations carrying the ownership tag of a manifest whose lines cover their project
+  and integration key (what ldbulk wrote for it, or for another manifest sharing the tag) are
+  ever deleted; the others in scope are *unmanaged*, listed, never touched;
 - only within the manifests' scope: a (project, integration key) pair some manifest line names;
   another project, or the other integration key in the same project, is out of scope;
 - only what no target names;
@@ -40,7 +41,7 @@ class PruneScope:
         cls,
         manifests: ManifestSet,
         *,
-        unresolved_lines: int = 0,
+        unresolved_lines: int,
         named: Iterable[Key] = (),
     ) -> PruneScope:
         """The scope of ``manifests``; ``unresolved_lines`` (lines that gave no target because

@@ -8,8 +8,11 @@ left it: as the manifest says. Reading it by id again could only confirm that. A
 
 The file holds, per target, the integration id, its version and a fingerprint of what the
 target asked for: a salted SHA-256 over the fields a comparison covers, so a changed manifest
-value (a secret too) is noticed without the file holding any value. A file that cannot be read
-as one of these is refused; a missing one is an empty start.
+value is noticed without the file holding any value. The secrets LaunchDarkly redacts on read
+(the Redis password) are left out: no read could compare them anyway, ``--rotate-secrets``
+bypasses this file, and a hash of a password beside its salt would let anyone who reads the file
+test guesses offline. A file that cannot be read as one of these is refused; a missing one is an
+empty start.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any, Final
 
 import attrs
 
-from ldbulk.api.models import Integration, Target
+from ldbulk.api.models import Integration, Target, api_name, form_fields, redacted_on_read
 from ldbulk.engine.report import Key, Outcome, TargetResult
 from ldbulk.errors import ConfigError
 from ldbulk.files import write_atomically
@@ -101,8 +104,14 @@ class Seen:
             self._entries.pop(target.key, None)
 
     def _fingerprint(self, target: Target) -> str:
+        config = target.config
+        compared = {
+            api_name(field): getattr(config, field.name)
+            for field in form_fields(type(config))
+            if not redacted_on_read(field)
+        }
         wish = {
-            "config": target.config.to_api(),
+            "config": compared,
             "on": target.on,
             "tags": sorted(target.written_tags),
             "name": target.name,

@@ -66,8 +66,12 @@ class Writes:
         outcome = FINAL.get(type(exc))
         return Verdict.of(outcome, exc, attempts) if outcome is not None else None
 
-    async def existing(self, target: Target, integration_id: str) -> Verdict:
-        """A target whose integration is there: left alone (create-only) or converged."""
+    async def existing(
+        self, target: Target, integration_id: str, *, recreate: bool = True
+    ) -> Verdict:
+        """A target whose integration is there: left alone (create-only) or converged.
+        ``recreate``: whether an integration gone since the listing may be created again (not
+        when a create's 409 led here: the two would chase each other)."""
         if self.create_only:
             return Verdict(outcome=Outcome.EXISTS, integration_id=integration_id)
         listed = self.inventory.integration(target.key)
@@ -80,7 +84,7 @@ class Writes:
             # As an earlier run left it, for the same wish: a read could only confirm it.
             return Verdict(outcome=Outcome.UNCHANGED, integration_id=integration_id,
                            version=listed.version)
-        return await self.update(target, integration_id)
+        return await self.update(target, integration_id, recreate=recreate)
 
     async def create(self, target: Target) -> Verdict:
         """Create; after an unclear answer send it again, and let a 409 or the last try be
@@ -163,39 +167,50 @@ class Writes:
         if not sent_unclear:
             # A 409 to a create of ours that was never unclear: someone else's integration is
             # there; converge it as any other.
-            return await self.existing(target, found)
-        listed = self.inventory.integration(target.key)
+            return await self.existing(target, found, recreate=False)
+        # Ours, most likely; but a 409 may also have met someone else's, never compared: no
+        # version, so a state file does not take it as settled.
         return Verdict(
             outcome=Outcome.CREATED,
             status=getattr(error, "status", None),
             integration_id=found,
             attempts=sent,
-            version=listed.version if listed is not None else None,
         )
 
-    async def update(self, target: Target, integration_id: str) -> Verdict:
+    async def update(
+        self, target: Target, integration_id: str, *, recreate: bool = True
+    ) -> Verdict:
         """Read the integration, and patch what differs; after an unclear answer or a
         concurrent change (409), read it again and patch what still differs."""
         sent = 0  # patches sent
         written: tuple[str, ...] = ()  # the fields of the last patch sent
+        maybe_applied = False  # a patch of ours got no clear answer (not a 409: that one was not)
         error: LdbulkError | None = None
         key = target.key
+
+        async def gone(exc: NotFound) -> Verdict:
+            # Deleted since the listing: the target needs a create again, once.
+            if recreate:
+                return await self.create(target)
+            return Verdict.of(Outcome.CONFLICT, exc, sent,
+                              note="listed, answered 409 to a create, and gone when read")
         try:
             async for attempt in self.client.retry_context(self.scope):
                 try:
                     current = await self.client.get_integration(
                         *key, integration_id, scope=self.scope
                     )
-                except NotFound:
-                    # Deleted since the listing: the target needs a create again.
-                    return await self.create(target)
+                except NotFound as exc:
+                    return await gone(exc)
                 except HTTPStatusError as exc:
                     return self._answered(exc, sent) or Verdict.of(Outcome.FAILED, exc, sent)
+                except Stopped:
+                    raise
                 except LdbulkError as exc:  # the client's own retries of the read ran out
                     return Verdict.of(Outcome.FAILED, exc, sent)
                 update = update_for(target, current, rotate_secrets=self.rotate_secrets)
                 if update is None:
-                    if sent:  # an unclear patch of ours was applied after all
+                    if maybe_applied:  # an unclear patch of ours was applied after all
                         return Verdict(outcome=Outcome.UPDATED, integration_id=integration_id,
                                        attempts=sent, changed=written, version=current.version)
                     return Verdict(outcome=Outcome.UNCHANGED, integration_id=integration_id,
@@ -205,13 +220,17 @@ class Writes:
                     patched = await self.client.update_integration(
                         *key, integration_id, update.operations, scope=self.scope
                     )
-                except (*_UNCLEAR, Conflict) as exc:
-                    error = exc  # maybe applied, or changed under us: read it again
+                except Conflict as exc:
+                    error = exc  # changed under us, ours not applied: read it again
+                except _UNCLEAR as exc:
+                    error, maybe_applied = exc, True  # maybe applied: read it again
+                except NotFound as exc:
+                    return await gone(exc)
                 except HTTPStatusError as exc:
                     answered = self._answered(exc, sent)
                     if answered is not None:
                         return answered
-                    error = exc
+                    error, maybe_applied = exc, True  # a 5xx: unclear
                 else:
                     return Verdict(outcome=Outcome.UPDATED, status=200,
                                    integration_id=integration_id, attempts=sent, changed=written,
