@@ -115,7 +115,7 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         second = scenarios["4"]["runs"][1]
         goal(
             "4",
-            "second run sends 1 request, no writes",
+            "create-only re-run sends 1 request, no writes",
             second["requests"] == 1 and second["creates_sent"] == 0,
             f"{second['requests']} request(s), {second['creates_sent']} create(s)",
         )
@@ -273,10 +273,12 @@ def to_markdown(data: dict[str, Any]) -> str:
     if "4" in scenarios:
         s4 = scenarios["4"]
         out += [
-            f"## 4. Re-run: the same {s4['targets']} targets applied twice",
+            f"## 4. Re-runs: the same {s4['targets']} targets applied three times",
             "",
             "Each run is its own process (as a nightly job would be); requests counted by the "
-            "sandbox and by the run's report (`report.stats.requests`).",
+            "sandbox and by the run's report (`report.stats.requests`). The converging re-run "
+            "reads each integration by id (the list carries no config); `apply --state` skips "
+            "the reads of those still at the version an earlier run left (README, Converge).",
             "",
         ]
         rows = [

@@ -288,23 +288,33 @@ def scenario_3(sizes: Sizes) -> dict[str, Any]:
 
 
 def scenario_4(sizes: Sizes) -> dict[str, Any]:
-    """Re-run: the same targets applied twice, each run a process of its own."""
+    """Re-runs: the same targets created, then applied again create-only (one listing) and
+    converging (each integration read back), each run a process of its own."""
     spec = SandboxSpec(
         projects=math.ceil(sizes.s4_targets / ENVIRONMENTS), environments=ENVIRONMENTS
     )
     runs = []
     with SandboxProcess(spec) as sandbox:
-        for attempt in (1, 2):
-            log(f"scenario 4: ldbulk, run {attempt} of 2, {sizes.s4_targets} targets")
+        for attempt, label, create_only in (
+            (1, "1: creates", False),
+            (2, "2: --create-only", True),
+            (3, "3: converging", False),
+        ):
+            log(f"scenario 4: ldbulk, run {attempt} of 3, {sizes.s4_targets} targets")
             before = sandbox.stats()
             line = run_client(
                 sandbox,
-                {"contender": "ldbulk", "targets": sizes.s4_targets, "environments": ENVIRONMENTS},
+                {
+                    "contender": "ldbulk",
+                    "targets": sizes.s4_targets,
+                    "environments": ENVIRONMENTS,
+                    "create_only": create_only,
+                },
             )
             counts = _sandbox_counts(before, sandbox.stats())
             runs.append(
                 {
-                    "run": attempt,
+                    "run": label,
                     "report_requests": line["requests"],
                     "outcomes": line["outcomes"],
                     "elapsed_s": line["elapsed_s"],
