@@ -80,3 +80,25 @@ def test_base_uri_is_a_flag_and_messages_name_the_command_lines_flags(tmp_path: 
     assert missing.output == (
         f"--token-file: cannot read {tmp_path / 'nope'}: No such file or directory\n"
     )
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_prints_a_script_that_asks_ldbulk_itself(shell: str) -> None:
+    result = CliRunner().invoke(main, ["completion", shell])
+    assert result.exit_code == 0, result.output
+    assert "_LDBULK_COMPLETE" in result.output
+
+
+def test_completion_completes_commands_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the bash script does on <tab>: run ldbulk with the words typed so far.
+    for words, expected in (("ldbulk pl", "plan"), ("ldbulk apply --pr", "--prune")):
+        monkeypatch.setenv("_LDBULK_COMPLETE", "bash_complete")
+        monkeypatch.setenv("COMP_WORDS", words)
+        monkeypatch.setenv("COMP_CWORD", str(len(words.split()) - 1))
+        result = CliRunner().invoke(main, [], prog_name="ldbulk")
+        assert f"plain,{expected}" in result.output.splitlines()
+
+
+def test_completion_of_an_unknown_shell_is_bad_usage() -> None:
+    result = CliRunner().invoke(main, ["completion", "tcsh"])
+    assert result.exit_code == 2 and "tcsh" in result.output

@@ -16,6 +16,7 @@ from ldbulk._version import __version__
 from ldbulk.cli.apply import apply
 from ldbulk.cli.check import check_command
 from ldbulk.cli.common import load, manifest_options, manifest_paths, stdout
+from ldbulk.cli.completion import completion_command
 from ldbulk.cli.export import export_command
 from ldbulk.cli.flags import global_flags
 from ldbulk.cli.plan import plan_command
@@ -53,6 +54,8 @@ for command in (plan_command, apply, status, export_command, sandbox_command, ch
 # After the command's name too: `ldbulk plan m.yaml -v` as well as `ldbulk -v plan m.yaml`.
 for command in main.commands.values():
     global_flags(command)
+# A script for the shell, not a run: no flags of a run.
+main.add_command(completion_command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
