@@ -77,19 +77,18 @@ async def apply(
     - ``check_stores``: first test each store the manifests use from here (``ldbulk check``,
       the ``check`` extra); a failing store's targets are not tried, and end ``skipped`` with
       the failed step as the reason.
-
     - ``journal``: append each settled target there as it settles (a new journal replaces an
       old one, unless it is the ``resume`` journal, which is continued).
     - ``resume``: a journal of an interrupted run; its settled targets are not tried again
       and keep their result. It is read, and refused with a
       :class:`~ldbulk.errors.ConfigError` if it is not a journal of these manifests (their
       :attr:`~ldbulk.manifest.ManifestSet.digest`), before any request is sent.
-
-    Manifests loaded with ``require_secrets=False`` whose references are not all set are
-    refused with a :class:`~ldbulk.errors.ConfigError` before any request: apply writes values.
     - ``stop``: once set, nothing more is sent; requests in flight finish, the rest is
       reported ``skipped``.
     - ``on_start`` / ``on_result``: called when the targets are known, and per settled target.
+
+    Manifests loaded with ``require_secrets=False`` whose references are not all set are
+    refused with a :class:`~ldbulk.errors.ConfigError` before any request: apply writes values.
     """
     unset = manifests.unset_references
     if unset:
@@ -100,15 +99,11 @@ async def apply(
     started = loop.time()
     started_at = _now()
     digest = manifests.digest
-    earlier = read_settled(resume, digest=digest) if resume is not None else {}
-    # A journal does not say how its run was started: what it left unread (create-only) or
-    # did not write (the secrets, unless rotating) is tried again under this run's flags.
-    earlier = {
-        key: result
-        for key, result in earlier.items()
-        if not (result.outcome is Outcome.EXISTS and not create_only)
-        and not (result.outcome is Outcome.UNCHANGED and rotate_secrets)
-    }
+    earlier = (
+        _still_final(read_settled(resume, digest=digest), create_only, rotate_secrets)
+        if resume is not None
+        else {}
+    )
     scope = RequestScope(stop=stop) if stop is not None else RequestScope()
     seen = Seen.load(state) if state is not None else None
     with contextlib.ExitStack() as stack:
@@ -138,17 +133,7 @@ async def apply(
 
         # Nothing left to try (all settled before, or no line resolved): not even a listing.
         report = Report(results=())
-        scope_of_prune = (
-            # Every target the manifests name, not only those this run tries: one a resumed
-            # journal settled, or whose store check failed, is no leftover.
-            PruneScope.of(
-                manifests,
-                unresolved_lines=len(resolution.unresolved),
-                named=(target.key for target in targets),
-            )
-            if prune
-            else None
-        )
+        scope_of_prune = _prune_scope(manifests, resolution) if prune else None
         if todo or scope_of_prune is not None:
             provisioner = Provisioner(
                 client,
@@ -170,6 +155,31 @@ async def apply(
         started_at=started_at,
         finished_at=_now(),
         base_url=client.base_url,
+    )
+
+
+def _still_final(
+    earlier: dict[Key, TargetResult], create_only: bool, rotate_secrets: bool
+) -> dict[Key, TargetResult]:
+    """The results of a resumed journal that hold under this run's flags. A journal does not
+    say how its run was started: what it left unread (create-only) or did not write (the
+    secrets, unless rotating) is tried again."""
+    return {
+        key: result
+        for key, result in earlier.items()
+        if not (result.outcome is Outcome.EXISTS and not create_only)
+        and not (result.outcome is Outcome.UNCHANGED and rotate_secrets)
+    }
+
+
+def _prune_scope(manifests: ManifestSet, resolution: Resolution) -> PruneScope:
+    """Where this run's prune may delete. Every target the manifests name counts as named,
+    not only those this run tries: one a resumed journal settled, or whose store check
+    failed, is no leftover."""
+    return PruneScope.of(
+        manifests,
+        unresolved_lines=len(resolution.unresolved),
+        named=(target.key for target in resolution.targets),
     )
 
 
