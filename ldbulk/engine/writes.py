@@ -187,13 +187,6 @@ class Writes:
         maybe_applied = False  # a patch of ours got no clear answer (not a 409: that one was not)
         error: LdbulkError | None = None
         key = target.key
-
-        async def gone(exc: NotFound) -> Verdict:
-            # Deleted since the listing: the target needs a create again, once.
-            if recreate:
-                return await self.create(target)
-            return Verdict.of(Outcome.CONFLICT, exc, sent,
-                              note="listed, answered 409 to a create, and gone when read")
         try:
             async for attempt in self.client.retry_context(self.scope):
                 try:
@@ -201,7 +194,7 @@ class Writes:
                         *key, integration_id, scope=self.scope
                     )
                 except NotFound as exc:
-                    return await gone(exc)
+                    return await self._gone(target, exc, sent, recreate=recreate)
                 except HTTPStatusError as exc:
                     return self._answered(exc, sent) or Verdict.of(Outcome.FAILED, exc, sent)
                 except Stopped:
@@ -225,7 +218,7 @@ class Writes:
                 except _UNCLEAR as exc:
                     error, maybe_applied = exc, True  # maybe applied: read it again
                 except NotFound as exc:
-                    return await gone(exc)
+                    return await self._gone(target, exc, sent, recreate=recreate)
                 except HTTPStatusError as exc:
                     answered = self._answered(exc, sent)
                     if answered is not None:
@@ -241,6 +234,16 @@ class Writes:
         except Stopped:
             return Verdict.stopped(error, sent)
         raise AssertionError("unreachable: every attempt returns or is retried")
+
+    async def _gone(
+        self, target: Target, exc: NotFound, sent: int, *, recreate: bool
+    ) -> Verdict:
+        """The integration was deleted since the listing: the target needs a create again,
+        once (not when a create's 409 led here: the two would chase each other)."""
+        if recreate:
+            return await self.create(target)
+        return Verdict.of(Outcome.CONFLICT, exc, sent,
+                          note="listed, answered 409 to a create, and gone when read")
 
     async def delete(self, integration: Integration) -> Verdict:
         """Delete a leftover integration (the client retries a lost answer itself)."""
