@@ -151,28 +151,7 @@ class Pacer:
             if stop is not None and stop.is_set():
                 raise Stopped("not sent: the run was stopped")
             now = loop.time()
-            held = self._gate_until
-            turn = now
-            for key in keys:
-                budget = self._windows.get(key)
-                if budget is None:
-                    if self._unaccounted.get(key) and key not in self._heard:
-                        # Slow start: nothing is known of this budget, and a request whose
-                        # answer will tell is on its way. Wait for that answer (it wakes us)
-                        # rather than send a burst blind into a window that may be spent.
-                        turn = max(turn, now + WINDOW_S)
-                    continue
-                if now >= budget.reset:
-                    # A new window: its budget is the limit, when the server told us one.
-                    # A limit of 0 would admit no request in any window, forever: a broken
-                    # header, so forget the window rather than park every request on it.
-                    if not budget.limit:
-                        del self._windows[key]
-                        continue
-                    budget.roll_over(now)
-                if budget.spent:
-                    held = max(held, budget.reset)
-                turn = max(turn, budget.next_turn(now))
+            held, turn = self._turn(keys, now)
             wait = max(held, turn) - now
             if wait <= 0:
                 break
@@ -186,8 +165,39 @@ class Pacer:
             await _bucket_turn(self._bucket, stop)
         if stop is not None and stop.is_set():
             raise Stopped("not sent: the run was stopped")
+        self.stats.requests += 1
+        return self._count(keys, loop.time())
+
+    def _turn(self, keys: tuple[str, ...], now: float) -> tuple[float, float]:
+        """Until when requests on ``keys`` are held (a closed gate, a spent budget), and the
+        earliest time this one may go besides (slow start, spreading a shared budget)."""
+        held = self._gate_until
+        turn = now
+        for key in keys:
+            budget = self._windows.get(key)
+            if budget is None:
+                if self._unaccounted.get(key) and key not in self._heard:
+                    # Slow start: nothing is known of this budget, and a request whose
+                    # answer will tell is on its way. Wait for that answer (it wakes us)
+                    # rather than send a burst blind into a window that may be spent.
+                    turn = max(turn, now + WINDOW_S)
+                continue
+            if now >= budget.reset:
+                # A new window: its budget is the limit, when the server told us one.
+                # A limit of 0 would admit no request in any window, forever: a broken
+                # header, so forget the window rather than park every request on it.
+                if not budget.limit:
+                    del self._windows[key]
+                    continue
+                budget.roll_over(now)
+            if budget.spent:
+                held = max(held, budget.reset)
+            turn = max(turn, budget.next_turn(now))
+        return held, turn
+
+    def _count(self, keys: tuple[str, ...], now: float) -> Ticket:
+        """Count a request about to go against each budget (or as sent blind); its ticket."""
         ticket: list[tuple[str, int]] = []
-        now = loop.time()
         for key in keys:
             budget = self._windows.get(key)
             if budget is not None:
@@ -196,7 +206,6 @@ class Pacer:
                 self._blind[key] = self._blind.get(key, 0) + 1
                 self._unaccounted[key] = self._unaccounted.get(key, 0) + 1
                 ticket.append((key, 0))
-        self.stats.requests += 1
         return tuple(ticket)
 
     def forget(self, ticket: Ticket) -> None:
