@@ -119,7 +119,52 @@ async def _protocol(
     config: RedisConfig, log: StepLog, *, timeout_s: float, cafile: str | None
 ) -> None:
     """AUTH, PING, ROLE and INFO server over redis-py."""
-    client = Redis(
+    client = _client(config, timeout_s=timeout_s, cafile=cafile)
+    try:
+        log.start("auth")
+        credentials = config.username or config.password
+        try:
+            await client.initialize()
+        except (AuthenticationError, ResponseError) as exc:
+            return log.fail(_auth_failure(config, exc))
+        except RedisError as exc:
+            words = f"cannot connect: {_said(config, exc)}"
+            if not config.tls_enabled:
+                words += " (tlsEnabled is false: does the port expect TLS?)"
+            return log.fail(words)
+        if credentials:
+            who = f"user {shown(config, 'username')}" if config.username else "the password"
+            log.ok(f"accepted {who}")
+        else:
+            log.ok("no username or password configured")
+
+        log.start("ping")
+        try:
+            await client.ping()
+        except (AuthenticationError, ResponseError) as exc:
+            return log.fail(_auth_failure(config, exc))
+        except RedisError as exc:
+            return log.fail(_said(config, exc))
+        log.ok("PONG")
+
+        log.start("role")
+        try:
+            role = await client.execute_command("ROLE")  # type: ignore[no-untyped-call]
+        except ResponseError as exc:
+            log.not_checked(f"not checked: ROLE refused ({_said(config, exc)})")
+        else:
+            _role(role, log)
+            if log.done["role"].result.value == "failed":
+                return
+
+        await _version(client, config, log)
+    finally:
+        await client.aclose()
+
+
+def _client(config: RedisConfig, *, timeout_s: float, cafile: str | None) -> Redis:
+    """redis-py's client for one store, as a preflight needs it."""
+    return Redis(
         host=config.host,
         port=config.port,
         username=config.username or None,
@@ -137,57 +182,25 @@ async def _protocol(
         # RESP2, as LaunchDarkly's own Redis clients speak it: no HELLO before AUTH.
         protocol=2,
     )
+
+
+async def _version(client: Redis, config: RedisConfig, log: StepLog) -> None:
+    """The server's version (and mode, when not standalone), from INFO server."""
+    log.start("version")
     try:
-        log.start("auth")
-        credentials = config.username or config.password
-        try:
-            await client.initialize()
-        except (AuthenticationError, ResponseError) as exc:
-            return log.fail(_auth_failure(config, exc))
-        except RedisError as exc:
-            words = f"cannot connect: {config.redact(printable(str(exc)))}"
-            if not config.tls_enabled:
-                words += " (tlsEnabled is false: does the port expect TLS?)"
-            return log.fail(words)
-        if credentials:
-            who = f"user {shown(config, 'username')}" if config.username else "the password"
-            log.ok(f"accepted {who}")
-        else:
-            log.ok("no username or password configured")
+        info = await client.info("server")
+    except ResponseError as exc:
+        log.not_checked(f"not checked: INFO refused ({_said(config, exc)})")
+        return
+    version = info.get("redis_version")
+    mode = info.get("redis_mode")
+    words = f"Redis {version}" if version else "no redis_version in INFO server"
+    log.ok(words + (f" ({mode})" if mode and mode != "standalone" else ""))
 
-        log.start("ping")
-        try:
-            await client.ping()
-        except (AuthenticationError, ResponseError) as exc:
-            return log.fail(_auth_failure(config, exc))
-        except RedisError as exc:
-            return log.fail(config.redact(printable(str(exc))))
-        log.ok("PONG")
 
-        log.start("role")
-        try:
-            role = await client.execute_command("ROLE")  # type: ignore[no-untyped-call]
-        except ResponseError as exc:
-            log.not_checked(f"not checked: ROLE refused ({config.redact(printable(str(exc)))})")
-        else:
-            _role(role, log)
-            if log.done["role"].result.value == "failed":
-                return
-
-        log.start("version")
-        try:
-            info = await client.info("server")
-        except ResponseError as exc:
-            log.not_checked(
-                f"not checked: INFO refused ({config.redact(printable(str(exc)))})"
-            )
-        else:
-            version = info.get("redis_version")
-            mode = info.get("redis_mode")
-            words = f"Redis {version}" if version else "no redis_version in INFO server"
-            log.ok(words + (f" ({mode})" if mode and mode != "standalone" else ""))
-    finally:
-        await client.aclose()
+def _said(config: RedisConfig, exc: Exception) -> str:
+    """What the server or redis-py said, escaped, with the store's secrets redacted."""
+    return config.redact(printable(str(exc)))
 
 
 def _auth_failure(config: RedisConfig, exc: RedisError) -> str:
