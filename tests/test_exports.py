@@ -10,23 +10,25 @@ import pytest
 
 import ldbulk
 from ldbulk import errors
-from ldbulk.api import limits, models, resources
+from ldbulk.api import fields, limits, models, resources
 from ldbulk.http import client, pacer, retry, transport
 
 # The modules whose classes and functions make up the client's public API.
-PUBLIC_MODULES = [client, errors, limits, models, pacer, resources, retry, transport]
+PUBLIC_MODULES = [client, errors, fields, limits, models, pacer, resources, retry, transport]
 
 # Defined in a public module, deliberately not exported, and why.
 INTERNAL = {
     "ldbulk.api.resources.Page": "one page of a paginated response; the client reads pages itself",
-    "ldbulk.api.models.form_fields": "which store config fields are formVariables, for loaders",
-    "ldbulk.api.models.placeholder": "what a config holds for a reference not set, for loaders",
-    "ldbulk.api.models.api_name": "a field's JSON key, read from the field table by loaders",
-    "ldbulk.api.models.value_kind": "how a message names a config field's type, for loaders",
-    "ldbulk.api.models.is_secret": "whether ldbulk hides a config field, for loaders",
-    "ldbulk.api.models.redacted_on_read": "whether LaunchDarkly masks a field, for the sandbox",
-    "ldbulk.api.models.is_required": "whether a config field must be given, for loaders",
-    "ldbulk.api.models.check_field": "one config field's check, so loaders report every bad field",
+    "ldbulk.api.fields.form_fields": "which store config fields are formVariables, for loaders",
+    "ldbulk.api.fields.placeholder": "what a config holds for a reference not set, for loaders",
+    "ldbulk.api.fields.api_name": "a field's JSON key, read from the field table by loaders",
+    "ldbulk.api.fields.value_kind": "how a message names a config field's type, for loaders",
+    "ldbulk.api.fields.is_secret": "whether ldbulk hides a config field, for loaders",
+    "ldbulk.api.fields.redacted_on_read": "whether LaunchDarkly masks a field, for the sandbox",
+    "ldbulk.api.fields.is_required": "whether a config field must be given, for loaders",
+    "ldbulk.api.fields.check_field": "one config field's check, so loaders report every bad field",
+    "ldbulk.api.fields.form": "one row of the field table, written by the config classes",
+    "ldbulk.api.fields.Rule": "a config field's validator, written by the config classes",
     "ldbulk.http.pacer.PacerStats": "read through Client.stats (ClientStats)",
     "ldbulk.http.retry.compute_backoff": "the backoff maths behind RetryPolicy",
     "ldbulk.http.retry.RetryBudget": "the run-wide retry allowance, built from RetryPolicy",

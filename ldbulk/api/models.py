@@ -1,10 +1,10 @@
 """What ldbulk sends to LaunchDarkly's persistent store ("big segment store") integration API:
 store configs, the create request and targets; and the one table of facts about config fields.
 
-Each store config field carries its facts in attrs metadata, one row of the field table (see
-:func:`_form`): the formVariable it is, how a message names its type, whether ldbulk keeps it
-secret, whether LaunchDarkly redacts it on read; a field without a default is required. The
-converter, the manifest loader and the sandbox read those facts through the functions below.
+Each store config field carries its facts in attrs metadata, one row of the field table
+(:mod:`ldbulk.api.fields`, re-exported here): the formVariable it is, how a message names its
+type, whether ldbulk keeps it secret, whether LaunchDarkly redacts it on read; a field without a
+default is required.
 
 Field names are Python style; :mod:`ldbulk.api.converter` maps them to the API's names. Store
 configs validate at construction, so an invalid config can never reach the network. Secret
@@ -17,11 +17,20 @@ same to any text (a server's error). LaunchDarkly's answers are in :mod:`ldbulk.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, Final, Literal, cast
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Final, Literal
 
 import attrs
 
+from ldbulk.api.fields import Rule, form
+from ldbulk.api.fields import api_name as api_name
+from ldbulk.api.fields import check_field as check_field
+from ldbulk.api.fields import form_fields as form_fields
+from ldbulk.api.fields import is_required as is_required
+from ldbulk.api.fields import is_secret as is_secret
+from ldbulk.api.fields import placeholder as placeholder
+from ldbulk.api.fields import redacted_on_read as redacted_on_read
+from ldbulk.api.fields import value_kind as value_kind
 from ldbulk.api.resources import Access as Access
 from ldbulk.api.resources import AccessDecision as AccessDecision
 from ldbulk.api.resources import AccessReason as AccessReason
@@ -79,118 +88,20 @@ KEY_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
 DEFAULT_OWNERSHIP_TAG: Final = "managed-by-ldbulk"
 
 
-# -- the field table --------------------------------------------------------------------------
+# -- the field table (ldbulk.api.fields) and the rules of its fields --------------------------
 
 
-def _form(
-    api: str,
-    kind: str = "a string",
-    *,
-    secret: bool = False,
-    redacted: bool = False,
-    placeholder: object = "unset",
-) -> dict[str, object]:
-    """One store config field's row of the field table, kept in its attrs metadata.
-
-    ``api``: the formVariable's key in a ``config`` object (the converter's ``api`` key).
-    ``kind``: the value's type as a message names it ("must be a port number"). ``secret``:
-    ldbulk never shows the value, and a manifest must give it by reference. ``redacted``: the
-    formVariable is ``isSecret``, so LaunchDarkly reads it back masked. A field is required
-    when it has no default. ``placeholder``: a value a required field accepts, held while the
-    variable of its reference is not set (see :func:`placeholder`).
-    """
-    return {
-        "api": api,
-        "kind": kind,
-        "secret": secret,
-        "redacted": redacted,
-        "placeholder": placeholder,
-    }
-
-
-def api_name(field: attrs.Attribute[Any]) -> str:
-    """The JSON key of an attrs field in LaunchDarkly's API: its ``api`` metadata, or the
-    field's name in camelCase."""
-    explicit = field.metadata.get("api")
-    if explicit:
-        return str(explicit)
-    head, *rest = field.name.split("_")
-    return head + "".join(word.capitalize() for word in rest)
-
-
-def value_kind(field: attrs.Attribute[Any]) -> str:
-    """How a message names the type of a store config field's value ("a port number")."""
-    return str(field.metadata.get("kind", "a string"))
-
-
-def is_secret(field: attrs.Attribute[Any]) -> bool:
-    """Whether ldbulk keeps the field's value out of every repr, log and message (and a
-    manifest may give it only by reference)."""
-    return bool(field.metadata.get("secret"))
-
-
-def redacted_on_read(field: attrs.Attribute[Any]) -> bool:
-    """Whether LaunchDarkly masks the field when an integration is read back (``isSecret``)."""
-    return bool(field.metadata.get("redacted"))
-
-
-def is_required(field: attrs.Attribute[Any]) -> bool:
-    """Whether a config must give the field (it has no default)."""
-    return field.default is attrs.NOTHING
-
-
-def placeholder(field: attrs.Attribute[Any]) -> object:
-    """What a config holds in a field whose reference's variable is not set (a read-only
-    command needs no secret): a value the field accepts, its default when it has one. Such a
-    field is in the config's ``unset``: never sent, compared or shown."""
-    if field.default is not attrs.NOTHING:
-        return field.default
-    return field.metadata["placeholder"]
-
-
-def form_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
-    """The fields of a store config class that are the integration's formVariables (all but
-    ``references``, which is ldbulk's own bookkeeping)."""
-    return tuple(
-        field for field in attrs.fields(cls) if field.name not in ("references", "unset")
-    )
-
-
-def check_field(field: attrs.Attribute[Any], value: object) -> tuple[object, str | None]:
-    """``value`` converted as the config converts it, and what is wrong with it (None when
-    nothing), worded to follow the field's name: for a loader that reports every bad field of
-    a config, where the constructor stops at the first."""
-    if field.converter is not None:
-        value = cast(Callable[[object], object], field.converter)(value)
-    rule = field.validator
-    return value, rule.check(value) if isinstance(rule, _Rule) else None
-
-
-@attrs.frozen
-class _Rule:
-    """A field validator made of a check that says what is wrong with a value (None when
-    nothing). The constructor's error names the field first; :func:`check_field` gives the
-    reason alone."""
-
-    check: Callable[[Any], str | None]
-
-    def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        reason = self.check(value)
-        if reason is not None:
-            raise ConfigError(f"{attribute.name}: {reason}")
-
-
-@_Rule
+@Rule
 def _nonempty(value: object) -> str | None:
     return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
 
 
-@_Rule
+@Rule
 def _string(value: object) -> str | None:
     return None if isinstance(value, str) else "must be a string"
 
 
-@_Rule
+@Rule
 def _port(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         return f"must be an integer from 1 to 65535, got {value!r}"
@@ -205,12 +116,12 @@ def _to_port(value: object) -> object:
     return value
 
 
-@_Rule
+@Rule
 def _boolean(value: object) -> str | None:
     return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
 
 
-@_Rule
+@Rule
 def _region(value: object) -> str | None:
     if value in DYNAMODB_REGIONS:
         return None
@@ -220,9 +131,9 @@ def _region(value: object) -> str | None:
     )
 
 
-def _matching(pattern: re.Pattern[str], reason: str) -> _Rule:
+def _matching(pattern: re.Pattern[str], reason: str) -> Rule:
     """A rule for a string ``pattern`` matches in full; ``reason`` follows the value's repr."""
-    return _Rule(
+    return Rule(
         lambda value: (
             None if isinstance(value, str) and pattern.fullmatch(value) else f"{value!r} {reason}"
         )
@@ -364,17 +275,17 @@ class RedisConfig(_FormConfig):
 
     integration_key: ClassVar[IntegrationKey] = "redis"
 
-    host: str = attrs.field(validator=_nonempty, metadata=_form("host"))
+    host: str = attrs.field(validator=_nonempty, metadata=form("host"))
     port: int = attrs.field(
-        default=6379, converter=_to_port, validator=_port, metadata=_form("port", "a port number")
+        default=6379, converter=_to_port, validator=_port, metadata=form("port", "a port number")
     )
-    username: str = attrs.field(default="", validator=_string, metadata=_form("username"))
+    username: str = attrs.field(default="", validator=_string, metadata=form("username"))
     # The one formVariable LaunchDarkly marks isSecret.
     password: str = attrs.field(
-        default="", validator=_string, metadata=_form("password", secret=True, redacted=True)
+        default="", validator=_string, metadata=form("password", secret=True, redacted=True)
     )
     tls_enabled: bool = attrs.field(
-        default=False, validator=_boolean, metadata=_form("tlsEnabled", "true or false")
+        default=False, validator=_boolean, metadata=form("tlsEnabled", "true or false")
     )
 
 
@@ -389,17 +300,17 @@ class DynamoDBConfig(_FormConfig):
 
     integration_key: ClassVar[IntegrationKey] = "dynamodb"
 
-    table_name: str = attrs.field(validator=_nonempty, metadata=_form("tableName"))
+    table_name: str = attrs.field(validator=_nonempty, metadata=form("tableName"))
     region: str = attrs.field(
-        validator=_region, metadata=_form("region", placeholder="us-east-1")
+        validator=_region, metadata=form("region", placeholder="us-east-1")
     )
     role_arn: str = attrs.field(
         validator=_role_arn,
-        metadata=_form("roleArn", placeholder="arn:aws:iam::000000000000:role/unset"),
+        metadata=form("roleArn", placeholder="arn:aws:iam::000000000000:role/unset"),
     )
     # A "generated" formVariable, not isSecret: LaunchDarkly reads it back in clear (and AWS
     # says an external id is no secret), but keeping it out of logs costs nothing.
-    external_id: str = attrs.field(validator=_nonempty, metadata=_form("externalId", secret=True))
+    external_id: str = attrs.field(validator=_nonempty, metadata=form("externalId", secret=True))
 
 
 # Real types on the fields, not annotation strings: a loader reads a field's type (a boolean
