@@ -156,9 +156,8 @@ async def _compared(
         except NotFound:
             # Deleted since the listing: apply would create it again.
             return attrs.evolve(item, action=Action.CREATE, integration_id=None)
-    update = update_for(target, integration, rotate_secrets=rotate)
+    drift = compare(target, integration)
+    update = update_for(target, integration, rotate_secrets=rotate, drift=drift)
     if update is None:
-        return attrs.evolve(item, action=Action.UNCHANGED, drift=compare(target, integration))
-    return attrs.evolve(
-        item, action=Action.UPDATE, drift=compare(target, integration), fields=update.fields
-    )
+        return attrs.evolve(item, action=Action.UNCHANGED, drift=drift)
+    return attrs.evolve(item, action=Action.UPDATE, drift=drift, fields=update.fields)

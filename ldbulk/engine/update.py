@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from ldbulk.api.models import Integration, Target
-from ldbulk.engine.drift import compare
+from ldbulk.engine.drift import Drift, compare
 
 
 @attrs.frozen(kw_only=True)
@@ -29,7 +29,11 @@ class Update:
 
 
 def update_for(
-    target: Target, integration: Integration, *, rotate_secrets: bool = False
+    target: Target,
+    integration: Integration,
+    *,
+    rotate_secrets: bool = False,
+    drift: Drift | None = None,
 ) -> Update | None:
     """The patch ``integration`` (read by id) needs to match ``target``; None when it matches.
 
@@ -37,7 +41,8 @@ def update_for(
     and named by a manifest stays as it is until something else changes), but every write adds
     the tag.
     """
-    drift = compare(target, integration)
+    if drift is None:  # a caller that shows the drift too has compared already
+        drift = compare(target, integration)
     fields = [change.field for change in drift.changes]
     if rotate_secrets:
         fields += [f"config.{name}" for name in drift.uncompared]
