@@ -37,8 +37,9 @@ def test_what_was_spent_before_our_first_word_is_spread_over_this_window_only() 
     budget = fresh(left=3)  # spent by an earlier run of ours, or by someone starting with us
     # This window: what is left is spread, not sent at once (the first request goes at once).
     assert budget.shared and budget.next_turn(0.0) == 0.0
-    send(budget, 0.0)
+    (generation,) = send(budget, 0.0)
     assert budget.next_turn(0.0) > 0.0
+    budget.answered(generation)
     # It was nobody else's spending: the next window opens in full, at once.
     budget.roll_over(10.0)
     assert not budget.shared and budget.left == 10 and budget.next_turn(10.0) == 10.0
@@ -112,6 +113,20 @@ def test_a_late_answer_from_the_last_window_settles_nothing_in_this_one() -> Non
     assert budget.in_flight == 1 and budget.left == 9
     budget.answered(new)
     assert budget.in_flight == 0
+
+
+def test_a_request_unanswered_at_the_reset_counts_against_the_next_window() -> None:
+    """Sent late in a window, it may land in the next one: until its answer says where it
+    landed, the next window has one less (else every such request overdraws it)."""
+    budget = fresh()
+    late = send(budget, 9.8, 3)
+    budget.roll_over(10.0)
+    assert budget.left == 7
+    budget.answered(late[0])
+    assert budget.left == 8
+    # One still unanswered a whole window later is not counted any longer.
+    budget.roll_over(20.0)
+    assert budget.left == 10
 
 
 def test_a_429_spent_nothing_of_ours() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from ldbulk.api.limits import MAX_WAIT_S, RESET_MARGIN_S, RateLimitState
 from ldbulk.errors import Stopped
-from ldbulk.http.pacer import Pacer
+from ldbulk.http.pacer import Pacer, Ticket
 
 Limits = RateLimitState
 
@@ -38,11 +38,54 @@ def heard(pacer: Pacer, route: str = ROUTE) -> Pacer:
     return pacer
 
 
-async def acquire_times(pacer: Pacer, count: int, route: str = ROUTE) -> list[float]:
+class WindowedServer:
+    """Answers as LaunchDarkly would on one route: fixed 10-s windows from ``start``, each
+    with ``limit`` requests, every answer naming what is left and when the window resets."""
+
+    def __init__(self, pacer: Pacer, *, limit: int, start: float) -> None:
+        self.pacer, self.limit, self.start = pacer, limit, start
+        self.counted: dict[int, int] = {}
+
+    def arrive(self) -> tuple[int, RateLimitState]:
+        """A request arrives now: counted in this window, or refused with 429."""
+        window = int((now() - self.start) // 10)
+        spent = self.counted[window] = self.counted.get(window, 0) + 1
+        status = 201 if spent <= self.limit else 429
+        reset_at = self.start + (window + 1) * 10 - now()
+        state = Limits(
+            route_limit=self.limit,
+            route_remaining=max(self.limit - spent, 0),
+            reset_ms=reset_in(reset_at),
+        )
+        return status, state
+
+    def answer(self, ticket: Ticket, route: str = ROUTE) -> int:
+        """A request arrives and is answered at once."""
+        status, state = self.arrive()
+        self.pacer.observe(route, status, state, ticket)
+        return status
+
+    async def round_trip(self, latency: float) -> int:
+        """One request through the pacer, counted halfway and answered after ``latency``."""
+        ticket = await self.pacer.acquire(ROUTE)
+        await asyncio.sleep(latency / 2)
+        status, state = self.arrive()
+        await asyncio.sleep(latency / 2)
+        self.pacer.observe(ROUTE, status, state, ticket)
+        return status
+
+
+async def acquire_times(
+    pacer: Pacer, count: int, route: str = ROUTE, *, answered: bool = False
+) -> list[float]:
+    """When each of ``count`` requests got its turn; with ``answered``, each is answered at
+    once (with no word on the budgets), else all stay in flight."""
     times = []
     for _ in range(count):
-        await pacer.acquire(route)
+        ticket = await pacer.acquire(route)
         times.append(now())
+        if answered:
+            pacer.observe(route, 201, Limits(), ticket)
     return times
 
 
@@ -85,7 +128,11 @@ async def test_budget_refills_to_the_known_limit_in_each_new_window() -> None:
     pacer.observe(
         ROUTE, 201, RateLimitState(route_limit=5, route_remaining=0, reset_ms=reset_in(10))
     )
-    times = await acquire_times(pacer, 12)
+    server = WindowedServer(pacer, limit=5, start=start)
+    times = []
+    for _ in range(12):
+        server.answer(await pacer.acquire(ROUTE))
+        times.append(now())
     windows = [int((t - start) // 10) for t in times]
     # Five per window after the first, which was already spent.
     assert windows == [1] * 5 + [2] * 5 + [3] * 2
@@ -266,7 +313,7 @@ async def test_window_length_is_learned_from_successive_resets() -> None:
     pacer = Pacer(wall_clock=wall())
     start = now()
     pacer.observe(ROUTE, 201, Limits(route_limit=3, route_remaining=0, reset_ms=reset_in(2)))
-    first = await acquire_times(pacer, 3)
+    first = await acquire_times(pacer, 3, answered=True)
     assert all(start + 2 <= t < start + 2.5 for t in first)
     pacer.observe(ROUTE, 201, Limits(route_limit=3, route_remaining=0, reset_ms=reset_in(2)))
     (fourth,) = await acquire_times(pacer, 1)
@@ -353,3 +400,22 @@ async def test_a_run_shares_the_window_once_someone_else_spends_it() -> None:
     times = await acquire_times(pacer, 2)
     # The four left spread evenly up to the reset, not sent at once.
     assert times == [pytest.approx(start + 2, abs=0.05), pytest.approx(start + 4, abs=0.1)]
+
+
+async def test_requests_that_land_in_the_next_window_leave_it_no_429() -> None:
+    """Started 9.7 s into a window, at 400 ms: the first answer comes after the reset, and
+    what it allows is sent at once but lands in the next window. Counted only against the
+    window they were sent in, they left the next one open to a second burst (14 429s)."""
+    pacer = Pacer(wall_clock=wall())
+    server = WindowedServer(pacer, limit=50, start=now() - 9.7)
+    work = list(range(200))
+
+    async def worker() -> list[int]:
+        statuses = []
+        while work:
+            work.pop()
+            statuses.append(await server.round_trip(0.4))
+        return statuses
+
+    statuses = [s for each in await asyncio.gather(*(worker() for _ in range(64))) for s in each]
+    assert len(statuses) == 200 and statuses.count(429) == 0

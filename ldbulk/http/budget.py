@@ -51,6 +51,8 @@ class Budget:
     generation: int = 0
     # Ours sent in this generation and not answered yet: the server may not have counted them.
     in_flight: int = 0
+    # Ours sent in the last generation and not answered yet: they may land in this window.
+    carried: int = 0
     # Ours the server may have counted in the current window (for telling others' spending).
     ours: int = 0
     # The most requests others were seen to spend in the current window, beyond ``before``:
@@ -66,7 +68,7 @@ class Budget:
     @property
     def left(self) -> int:
         """Requests the server would still take in this window, as far as we can know."""
-        return self.server_left - self.in_flight
+        return self.server_left - self.in_flight - self.carried
 
     def roll_over(self, now: float) -> None:
         """Our clock passed the reset: start the next window (the server has not spoken yet)."""
@@ -74,9 +76,12 @@ class Budget:
         self.shared = self.others > 0
         if self.shared:
             self.share = self.ours / max(self.ours + self.others, 1)
-        # Ours still unanswered were most likely counted in the window that ended; they may
-        # have landed in this one, though, so they cannot show up as someone else's spending.
-        self.ours = self.in_flight
+        # Ours still unanswered were sent in the window that ended, but they may land in
+        # this one: until their answers tell, they count against it (a request sent late in a
+        # window arrives in the next, which would otherwise be overdrawn by every such one),
+        # and they cannot show up as someone else's spending.
+        # A request still unanswered a window later is not counted any longer.
+        self.ours = self.carried = self.in_flight
         self.in_flight = 0
         self.others = self.before = 0
         self.generation += 1
@@ -95,12 +100,14 @@ class Budget:
         """One request of ours, sent in ``generation``, got an answer (or never will).
 
         ``counted=False`` for a 429: the server did not count it, so it spent nothing.
+        An answer to a request of an earlier window only stops it being in flight.
         """
-        if generation != self.generation:
-            return
-        self.in_flight = max(self.in_flight - 1, 0)
-        if not counted:
-            self.ours = max(self.ours - 1, 0)
+        if generation == self.generation:
+            self.in_flight = max(self.in_flight - 1, 0)
+            if not counted:
+                self.ours = max(self.ours - 1, 0)
+        elif generation == self.generation - 1:
+            self.carried = max(self.carried - 1, 0)
 
     def learn(self, remaining: int, limit: int | None, reset: float) -> None:
         """Take in one response's word on this budget."""

@@ -11,6 +11,8 @@ not a burst of 429s.
 from __future__ import annotations
 
 import asyncio
+import collections
+import math
 import random
 import time
 from collections.abc import Callable
@@ -27,16 +29,21 @@ from ldbulk.http.budget import Budget
 Ticket = tuple[tuple[str, int], ...]
 
 
-async def _first_of(news: asyncio.Event, stop: asyncio.Event | None, *, seconds: float) -> None:
-    """Wait until a budget changes, the run is stopped, or ``seconds`` pass."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in (news, stop) if event is not None]
+async def _granted_unless_stopped(
+    granted: asyncio.Future[Ticket], stop: asyncio.Event | None
+) -> None:
+    """Wait for the pacer to grant a turn; raise :class:`Stopped` if the run stops first."""
+    if stop is None:
+        await granted
+        return
+    stopped = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({granted, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for waiter in waiters:
-            waiter.cancel()
-        # Reap them, so no waiter of a finished request lingers as a pending task.
-        await asyncio.gather(*waiters, return_exceptions=True)
+        stopped.cancel()
+        await asyncio.gather(stopped, return_exceptions=True)
+    if not granted.done():
+        raise Stopped("not sent: the run was stopped")
 
 
 async def _bucket_turn(bucket: AsyncLimiter, stop: asyncio.Event | None) -> None:
@@ -107,9 +114,10 @@ class Pacer:
         self._gate_until = 0.0
         # Until when requests are being held, for any reason: a 429 or a spent budget.
         self._held_until = 0.0
-        # Set (and replaced) whenever a response changes a budget, so waiting requests
-        # recompute their wait instead of sleeping on an estimate that is out of date.
-        self._news: asyncio.Event | None = None
+        # Requests waiting for their turn, by the budgets they need, each in the order it
+        # came; and the timer that grants the next one when its turn is due.
+        self._waiting: dict[tuple[str, ...], collections.deque[asyncio.Future[Ticket]]] = {}
+        self._wakeup: asyncio.TimerHandle | None = None
         self.stats = PacerStats()
         # Replaced, never changed in place, so a listener may unsubscribe while being told.
         self._pause_listeners: tuple[Callable[[float], None], ...] = ()
@@ -145,28 +153,68 @@ class Pacer:
         a run that was told to stop must not send what is still waiting, however long the
         wait would have been.
         """
-        loop = asyncio.get_running_loop()
-        keys = ("global", "token", route)
-        while True:
-            if stop is not None and stop.is_set():
-                raise Stopped("not sent: the run was stopped")
-            now = loop.time()
-            held, turn = self._turn(keys, now)
-            wait = max(held, turn) - now
-            if wait <= 0:
-                break
-            if held > now:
-                # Only a closed gate or a spent budget is a pause; spacing requests out is not.
-                self._hold(held, now)
-            if self._news is None:
-                self._news = asyncio.Event()
-            await _first_of(self._news, stop, seconds=wait)
-        if self._bucket is not None:
-            await _bucket_turn(self._bucket, stop)
         if stop is not None and stop.is_set():
             raise Stopped("not sent: the run was stopped")
+        if self._bucket is not None:
+            await _bucket_turn(self._bucket, stop)
+        keys = ("global", "token", route)
+        loop = asyncio.get_running_loop()
+        if keys not in self._waiting:
+            now = loop.time()
+            held, turn = self._turn(keys, now)
+            if max(held, turn) <= now:
+                return self._grant(keys, now)
+        waiter: asyncio.Future[Ticket] = loop.create_future()
+        self._waiting.setdefault(keys, collections.deque()).append(waiter)
+        self._pump()
+        try:
+            await _granted_unless_stopped(waiter, stop)
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                # Granted, but its caller is gone (stopped, cancelled): it was never sent.
+                self._settle(waiter.result(), counted=False)
+                self.stats.requests -= 1
+                self._pump()
+            waiter.cancel()
+            raise
+        return waiter.result()
+
+    def _pump(self) -> None:
+        """Grant every waiting request whose turn has come, in the order they came on each set
+        of budgets, and wake again when the next one's turn is due.
+
+        The waiting requests are granted here, not each woken to look for itself: with
+        hundreds waiting on one budget, every answer would otherwise wake all of them.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        wake = math.inf
+        for keys, queue in list(self._waiting.items()):
+            while queue:
+                waiter = queue[0]
+                if waiter.done():  # stopped or cancelled while waiting
+                    queue.popleft()
+                    continue
+                held, turn = self._turn(keys, now)
+                if max(held, turn) > now:
+                    if held > now:
+                        # Only a closed gate or a spent budget is a pause; spacing is not.
+                        self._hold(held, now)
+                    wake = min(wake, max(held, turn))
+                    break
+                queue.popleft()
+                waiter.set_result(self._grant(keys, now))
+            if not queue:
+                del self._waiting[keys]
+        if self._wakeup is not None:
+            self._wakeup.cancel()
+            self._wakeup = None
+        if wake < math.inf:
+            self._wakeup = loop.call_at(wake, self._pump)
+
+    def _grant(self, keys: tuple[str, ...], now: float) -> Ticket:
         self.stats.requests += 1
-        return self._count(keys, loop.time())
+        return self._count(keys, now)
 
     def _turn(self, keys: tuple[str, ...], now: float) -> tuple[float, float]:
         """Until when requests on ``keys`` are held (a closed gate, a spent budget), and the
@@ -178,8 +226,9 @@ class Pacer:
             if budget is None:
                 if self._unaccounted.get(key) and key not in self._heard:
                     # Slow start: nothing is known of this budget, and a request whose
-                    # answer will tell is on its way. Wait for that answer (it wakes us)
-                    # rather than send a burst blind into a window that may be spent.
+                    # answer will tell is on its way. Wait for that answer (every answer
+                    # grants what may go) rather than send a burst blind into a window that
+                    # may be spent.
                     turn = max(turn, now + WINDOW_S)
                 continue
             if now >= budget.reset:
@@ -211,7 +260,7 @@ class Pacer:
     def forget(self, ticket: Ticket) -> None:
         """A request got no answer (a transport failure): stop counting it as in flight."""
         self._settle(ticket, counted=True)
-        self._tell_news()
+        self._pump()
 
     def observe(
         self, route: str, status: int, state: RateLimitState, ticket: Ticket | None = None
@@ -238,11 +287,11 @@ class Pacer:
         self._learn("global", state.global_remaining, state.global_limit, reset, known)
         self._learn(route, state.route_remaining, state.route_limit, reset, known)
         self._learn("token", state.token_remaining, state.token_limit, token_reset, known)
-        self._tell_news()
         if status == 429:
             self.stats.throttled += 1
             resume = loop_now + (state.resume_at(wall_now) - wall_now)
             self._close_gate(resume + self._jitter_s * self._rand(), loop_now)
+        self._pump()
 
     def _settle(self, ticket: Ticket, *, counted: bool) -> None:
         for key, generation in ticket:
@@ -251,12 +300,6 @@ class Pacer:
                 budget.answered(generation, counted=counted)
             elif self._unaccounted.get(key):
                 self._unaccounted[key] -= 1
-
-    def _tell_news(self) -> None:
-        """Wake every waiting request: a budget changed, so their waits may have too."""
-        if self._news is not None:
-            self._news.set()
-            self._news = None
 
     def _learn(
         self, key: str, remaining: int | None, limit: int | None, reset: float, known: bool
