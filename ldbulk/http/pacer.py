@@ -16,6 +16,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 from aiolimiter import AsyncLimiter
@@ -37,8 +38,9 @@ async def _granted_unless_stopped(
         await granted
         return
     stopped = asyncio.ensure_future(stop.wait())
+    either: set[asyncio.Future[Any]] = {granted, stopped}
     try:
-        await asyncio.wait({granted, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopped.cancel()
         await asyncio.gather(stopped, return_exceptions=True)
