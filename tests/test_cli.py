@@ -186,6 +186,7 @@ def test_apply_creates_then_a_rerun_finds_everything(
         "attempts",
         "error",
         "elapsed_s",
+        "waited_s",
         "changed",
         "version",
         "source",

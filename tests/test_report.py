@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
 from xml.etree import ElementTree
 
+import attrs
 import pytest
 from rich.console import Console
 
+from ldbulk.api.limits import RateLimitState
 from ldbulk.api.models import ErrorBody
 from ldbulk.cli import render
 from ldbulk.cli.common import print_table
 from ldbulk.cli.progress import ProgressDisplay
 from ldbulk.engine.report import Outcome, Report, RunStats, TargetResult
+from ldbulk.http.pacer import Pacer, tallying_waits
 
 STATS = RunStats(requests=5, throttled=1, retries=2, elapsed_s=1.23456, paused_s=0.5)
 
@@ -89,6 +93,7 @@ def test_json_has_the_documented_stable_shape() -> None:
         "attempts": 1,
         "error": {"code": "not_found", "message": "Unknown [env] | pipe", "id": "req-9"},
         "elapsed_s": 0.0,
+        "waited_s": 0.0,
         "changed": [],
         "version": None,
         "source": None,
@@ -224,3 +229,24 @@ def test_the_progress_line_labels_its_elapsed_time_and_its_eta() -> None:
     console.print(display.bar.make_tasks_table(display.bar.tasks))
     line = console.export_text()
     assert re.search(r"elapsed \d:\d\d:\d\d eta ", line), line
+
+
+@pytest.mark.looptime
+async def test_a_targets_wait_for_the_pacer_is_tallied_apart_from_its_time() -> None:
+    """The JUnit case time is the request time: a throttled run's cases would otherwise add
+    up to many times the suite's."""
+    pacer = Pacer()
+    ticket = await pacer.acquire("POST /r")
+    pacer.observe("POST /r", 201, RateLimitState(route_limit=1, route_remaining=0,
+                                                  reset_ms=None), ticket)
+    with tallying_waits() as waits:
+        started = asyncio.get_running_loop().time()
+        await pacer.acquire("POST /r")  # the budget is spent: it waits for the next window
+        waited = asyncio.get_running_loop().time() - started
+    assert waits.seconds == waited > 0
+    result = attrs.evolve(REPORT.results[0], elapsed_s=waited + 0.25, waited_s=waits.seconds)
+    junit = render.to_junit(Report(results=(result,)))
+    case = ElementTree.fromstring(junit).find("testcase")  # noqa: S314 - our own output
+    assert case is not None and case.get("time") == "0.250"
+    prop = case.find("properties/property")
+    assert prop is not None and prop.get("name") == "rate_limit_wait_s"

@@ -61,7 +61,13 @@ def to_junit(report: Report) -> str:
             "testcase",
             classname=printable(f"ldbulk.{result.project}"),
             name=printable(f"{result.environment}/{result.integration}"),
-            time=f"{result.elapsed_s:.3f}",
+            # The case's own time: its requests, not its wait for a turn under the rate
+            # limits (the cases of a throttled run would add up to many times the suite's).
+            time=f"{max(result.elapsed_s - result.waited_s, 0.0):.3f}",
+        )
+        properties = ElementTree.SubElement(case, "properties")
+        ElementTree.SubElement(
+            properties, "property", name="rate_limit_wait_s", value=f"{result.waited_s:.3f}"
         )
         if result.outcome == Outcome.SKIPPED:
             ElementTree.SubElement(case, "skipped", message=_detail(result))

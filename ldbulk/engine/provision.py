@@ -38,6 +38,7 @@ from ldbulk.errors import (
     Unauthorized,
 )
 from ldbulk.http.client import Client
+from ldbulk.http.pacer import tallying_waits
 from ldbulk.http.scope import RequestScope
 
 DEFAULT_CONCURRENCY: Final = 8
@@ -208,13 +209,14 @@ async def _result(
     for one target's sake."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    try:
-        decided = await verdict
-    except Exception as exc:  # one target's surprise must not end the run
-        decided = Verdict(
-            outcome=Outcome.FAILED,
-            error=ErrorBody(code="internal_error", message=f"{type(exc).__name__}: {exc}"),
-        )
+    with tallying_waits() as waits:
+        try:
+            decided = await verdict
+        except Exception as exc:  # one target's surprise must not end the run
+            decided = Verdict(
+                outcome=Outcome.FAILED,
+                error=ErrorBody(code="internal_error", message=f"{type(exc).__name__}: {exc}"),
+            )
     error = decided.error
     if error is not None:
         error = attrs.evolve(error, message=shown(redact(error.message)))
@@ -229,6 +231,7 @@ async def _result(
         attempts=decided.attempts,
         error=error,
         elapsed_s=loop.time() - started,
+        waited_s=waits.seconds,
         changed=decided.changed,
         version=decided.version,
     )

@@ -72,6 +72,8 @@ class TargetResult:
     attempts: int = 0
     error: ErrorBody | None = None
     elapsed_s: float = 0.0
+    # Of ``elapsed_s``, the seconds its requests waited for their turn under the rate limits.
+    waited_s: float = 0.0
     # The fields an update wrote (``config.host``, ``tags``...): names only, never values.
     changed: tuple[str, ...] = ()
     # The integration's version as the run left it, when known.

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import contextvars
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -24,6 +26,31 @@ from aiolimiter import AsyncLimiter
 from ldbulk.api.limits import MAX_WAIT_S, RESET_MARGIN_S, WINDOW_S, RateLimitState
 from ldbulk.errors import Stopped
 from ldbulk.http.budget import Budget
+
+
+@attrs.define
+class WaitTally:
+    """Seconds the requests of one piece of work (a target) waited for their turn."""
+
+    seconds: float = 0.0
+
+
+_tally: contextvars.ContextVar[WaitTally | None] = contextvars.ContextVar(
+    "ldbulk_pacer_tally", default=None
+)
+
+
+@contextlib.contextmanager
+def tallying_waits() -> Iterator[WaitTally]:
+    """Add up how long every request made within the block (in this task) waited for the
+    pacer, so a target's time can be told apart from its time in the queue."""
+    tally = WaitTally()
+    token = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(token)
+
 
 # What a request was counted against: each budget's key and the window (generation) it was
 # sent in, so its answer settles it in the right window. Unknown budgets count as generation 0.
@@ -146,6 +173,16 @@ class Pacer:
             return None
         return self._wall_clock() + (self._held_until - now)
 
+    def window_limit(self, route: str) -> int | None:
+        """Requests per window the known budgets allow on ``route`` (the least of the
+        account's, the token's and the route's limits), or None while none is known."""
+        limits = [
+            budget.limit
+            for key in ("global", "token", route)
+            if (budget := self._windows.get(key)) is not None and budget.limit
+        ]
+        return min(limits) if limits else None
+
     async def acquire(self, route: str, *, stop: asyncio.Event | None = None) -> Ticket:
         """Wait until a request on ``route`` may be sent, and count it against the budgets.
 
@@ -157,10 +194,22 @@ class Pacer:
         """
         if stop is not None and stop.is_set():
             raise Stopped("not sent: the run was stopped")
+        loop = asyncio.get_running_loop()
+        tally = _tally.get()
+        if tally is None:
+            return await self._acquire(route, stop, loop)
+        started = loop.time()
+        try:
+            return await self._acquire(route, stop, loop)
+        finally:
+            tally.seconds += loop.time() - started
+
+    async def _acquire(
+        self, route: str, stop: asyncio.Event | None, loop: asyncio.AbstractEventLoop
+    ) -> Ticket:
         if self._bucket is not None:
             await _bucket_turn(self._bucket, stop)
         keys = ("global", "token", route)
-        loop = asyncio.get_running_loop()
         if keys not in self._waiting:
             now = loop.time()
             held, turn = self._turn(keys, now)
