@@ -30,6 +30,8 @@ INTERNAL = {
     "ldbulk.api.fields.form": "one row of the field table, written by the config classes",
     "ldbulk.api.fields.Rule": "a config field's validator, written by the config classes",
     "ldbulk.http.pacer.PacerStats": "read through Client.stats (ClientStats)",
+    "ldbulk.http.pacer.WaitTally": "a target's wait for the pacer, read as TargetResult.waited_s",
+    "ldbulk.http.pacer.tallying_waits": "how the engine tallies a target's wait for the pacer",
     "ldbulk.http.retry.compute_backoff": "the backoff maths behind RetryPolicy",
     "ldbulk.http.retry.RetryBudget": "the run-wide retry allowance, built from RetryPolicy",
     "ldbulk.http.retry.RetryContext": "one operation's retry loop, from Client.retry_context",

@@ -54,8 +54,10 @@ log = logging.getLogger("ldbulk.apply")
               help="Write a JUnit XML report here (one testcase per target).")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).")
-@click.option("--concurrency", type=click.IntRange(1, 256), default=DEFAULT_CONCURRENCY,
-              show_default=True, help="Creates in flight at once.")
+@click.option("--concurrency", type=click.IntRange(1, 4096), default=DEFAULT_CONCURRENCY,
+              show_default=True,
+              help="The most requests in flight at once. The rate-limit budget LaunchDarkly "
+                   "announces decides how many go; this only caps it.")
 @click.option("--max-rate", type=click.FloatRange(min=1), default=None,
               help="Ceiling in requests per 10 s, below LaunchDarkly's own limits.")
 @click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),

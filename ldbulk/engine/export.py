@@ -43,12 +43,11 @@ from ldbulk.api.models import (
     is_required,
     is_secret,
 )
+from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 from ldbulk.errors import NotFound
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
 from ldbulk.manifest import FORMAT_VERSION, credential_pattern
-
-DEFAULT_CONCURRENCY: Final = 4
 
 # Store names as a manifest takes them: letters, digits, '.', '_' and '-', at most 64.
 _STORE_NAME_LENGTH: Final = 64

@@ -16,6 +16,7 @@ import attrs
 from ldbulk.api.models import Target
 from ldbulk.engine.drift import Drift, compare
 from ldbulk.engine.inventory import Inventory, key_of
+from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.report import Key
 from ldbulk.engine.update import update_for
@@ -61,7 +62,7 @@ async def plan(
     create_only: bool = False,
     rotate_secrets: bool = False,
     prune: PruneScope | None = None,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[PlanItem]:
     """What ``apply`` would do per target (in target order), then, with ``prune``, each
     integration it would delete or leave alone as unmanaged. Reads only.

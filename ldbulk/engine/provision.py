@@ -1,7 +1,10 @@
 """Plan and apply persistent store integrations over many targets.
 
-A run lists the account's integrations once; then a fixed pool of workers creates what is
-missing and converges what exists (:mod:`ldbulk.engine.writes`), all sharing the client's pacer.
+A run lists the account's integrations once; then workers create what is missing and converge
+what exists (:mod:`ldbulk.engine.writes`), all sharing the client's pacer. The pacer, not the
+number of workers, decides how many requests are in flight: it sends as many as the budget it
+has learned allows when a window opens, and holds the rest; the workers are only an upper
+bound, sized so that a window's whole budget can go at once.
 Results stream out as targets settle, and every target settles exactly once.
 
 LaunchDarkly allows one integration per environment and integration key, and answers a second
@@ -41,7 +44,26 @@ from ldbulk.http.client import Client
 from ldbulk.http.pacer import tallying_waits
 from ldbulk.http.scope import RequestScope
 
-DEFAULT_CONCURRENCY: Final = 8
+# The most requests in flight by default: a window's budget of up to ~1,000 goes out within
+# two round trips. Many more than a budget allows only wait in the pacer, which costs little.
+MAX_CONCURRENCY: Final = 512
+
+
+def default_concurrency() -> int:
+    """The most requests in flight by default: :data:`MAX_CONCURRENCY`, or fewer where the
+    process may not open that many sockets (each request in flight holds one, and a sandbox
+    in the same process one more)."""
+    try:
+        import resource
+    except ImportError:
+        return MAX_CONCURRENCY
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONCURRENCY
+    return max(8, min(MAX_CONCURRENCY, (soft - 64) // 2))
+
+
+DEFAULT_CONCURRENCY: Final = default_concurrency()
 
 _T = TypeVar("_T")
 

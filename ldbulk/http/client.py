@@ -79,7 +79,7 @@ class Client:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing it is safe
         ca_bundle: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        connection_limit: int = 100,
+        connection_limit: int | None = None,
         transport: Transport | None = None,
     ) -> None:
         token = token if token is not None else os.environ.get(TOKEN_ENV)

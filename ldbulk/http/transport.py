@@ -70,7 +70,8 @@ class AiohttpTransport:
     """Requests over one aiohttp session, with TLS verification always on.
 
     ``ca_bundle`` (e.g. a corporate proxy's CA) replaces the system trust store; it never
-    turns the checks off. ``connection_limit`` caps open connections, ``max_body_bytes`` the
+    turns the checks off. ``connection_limit`` caps open connections (by default none: the
+pacer and the caller's concurrency bound the requests in flight), ``max_body_bytes`` the
     body read from any answer. The session is opened by the first request and closed by
     :meth:`aclose`, so one transport can serve several ``async with Client`` blocks.
     """
@@ -81,7 +82,7 @@ class AiohttpTransport:
         timeouts: Timeouts = Timeouts(),
         ca_bundle: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        connection_limit: int = 100,
+        connection_limit: int | None = None,
     ) -> None:
         try:
             self._ssl = ssl.create_default_context(cafile=ca_bundle)
@@ -117,7 +118,9 @@ class AiohttpTransport:
 
     def _open(self) -> aiohttp.ClientSession:
         # Opened here rather than in __init__: a session belongs to the running event loop.
-        connector = aiohttp.TCPConnector(ssl=self._ssl, limit=self._connection_limit)
+        # aiohttp's limit of 0 is none: a request the pacer let go must not queue for a
+        # connection, where its time would count against its timeout.
+        connector = aiohttp.TCPConnector(ssl=self._ssl, limit=self._connection_limit or 0)
         self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
