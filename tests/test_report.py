@@ -250,3 +250,12 @@ async def test_a_targets_wait_for_the_pacer_is_tallied_apart_from_its_time() -> 
     assert case is not None and case.get("time") == "0.250"
     prop = case.find("properties/property")
     assert prop is not None and prop.get("name") == "rate_limit_wait_s"
+
+
+def test_the_json_report_is_written_row_by_row_one_result_per_line() -> None:
+    text = io.StringIO()
+    REPORT.write(text)
+    assert json.loads(text.getvalue()) == REPORT.to_json()
+    rows = [line for line in text.getvalue().splitlines() if line.startswith('    {"project"')]
+    assert len(rows) == len(REPORT.results)
+    assert json.loads(Report(results=()).dumps())["results"] == []
