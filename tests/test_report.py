@@ -16,7 +16,7 @@ from ldbulk.api.limits import RateLimitState
 from ldbulk.api.models import ErrorBody
 from ldbulk.cli import render
 from ldbulk.cli.common import print_table
-from ldbulk.cli.progress import ProgressDisplay
+from ldbulk.cli.progress import ProgressDisplay, eta_s
 from ldbulk.engine.report import Outcome, Report, RunStats, TargetResult
 from ldbulk.http.pacer import Pacer, tallying_waits
 
@@ -259,3 +259,12 @@ def test_the_json_report_is_written_row_by_row_one_result_per_line() -> None:
     rows = [line for line in text.getvalue().splitlines() if line.startswith('    {"project"')]
     assert len(rows) == len(REPORT.results)
     assert json.loads(Report(results=()).dumps())["results"] == []
+
+
+def test_the_eta_is_the_slower_of_the_rate_so_far_and_the_budget() -> None:
+    # 500 left: the first second's burst says 1 s; a budget of 100 per 10 s says 50 s.
+    assert eta_s(500, 1.0, 100) == 50.0
+    # Latency, not the budget, holds the run back: the rate says more.
+    assert eta_s(500, 80.0, 1000) == 80.0
+    assert eta_s(500, None, 100) == 50.0 and eta_s(500, 3.0, None) == 3.0
+    assert eta_s(500, None, None) is None

@@ -2,25 +2,65 @@
 
 from __future__ import annotations
 
+import datetime
 import time
+from collections.abc import Callable
 
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
+from rich.text import Text
 
+from ldbulk.api.limits import WINDOW_S
 from ldbulk.cli.common import stderr
 from ldbulk.engine.report import TargetResult
 
 
-class ProgressDisplay:
-    """The progress bar of apply: done/total, rate, ETA, and any rate-limit pause."""
+def eta_s(left: float, rate_eta_s: float | None, per_window: int | None) -> float | None:
+    """Seconds until ``left`` targets are done: the slower of what the rate so far says and
+    what the rate-limit budget allows (``per_window`` requests per window, about one per
+    target). The rate alone is too hopeful early on, when a fresh window's whole budget goes
+    at once; the budget alone, when latency rather than the budget holds the run back."""
+    by_budget = left / per_window * WINDOW_S if per_window else None
+    estimates = [e for e in (rate_eta_s, by_budget) if e is not None]
+    return max(estimates) if estimates else None
 
-    def __init__(self, total: int, *, enabled: bool, already_done: int) -> None:
+
+class BudgetEtaColumn(ProgressColumn):
+    """The time left, from the rate so far and the budget the pacer has learned."""
+
+    def __init__(self, per_window: Callable[[], int | None]) -> None:
+        super().__init__()
+        self._per_window = per_window
+
+    def render(self, task: Task) -> Text:
+        left = (task.total or 0) - task.completed
+        seconds = eta_s(left, task.time_remaining, self._per_window())
+        if seconds is None:
+            return Text("-:--:--", style="progress.remaining")
+        return Text(str(datetime.timedelta(seconds=int(seconds))), style="progress.remaining")
+
+
+class ProgressDisplay:
+    """The progress bar of apply: done/total, rate, ETA, and any rate-limit pause.
+
+    ``per_window``: the requests per window the pacer has learned it may send (None while
+    unknown), for the ETA."""
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        enabled: bool,
+        already_done: int,
+        per_window: Callable[[], int | None] = lambda: None,
+    ) -> None:
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -30,7 +70,7 @@ class ProgressDisplay:
             TextColumn("elapsed"),
             TimeElapsedColumn(),
             TextColumn("eta"),
-            TimeRemainingColumn(),
+            BudgetEtaColumn(per_window),
             TextColumn("[yellow]{task.fields[paused]}"),
             console=stderr,
             disable=not enabled,
