@@ -157,7 +157,9 @@ def scale_markdown(scale: dict[str, Any], table: Table) -> list[str]:
         "Each command is the `ldbulk` console script in a process of its own, given a "
         "generated manifest of explicit targets, against a sandbox without rate limits (plan "
         "before apply: every target would be created). Wall time from the process's start "
-        "to its exit; peak RSS is the child's `ru_maxrss` (`wait4`). `ldbulk --version` "
+        "to its exit; peak RSS is the command's `ru_maxrss`, as `wait4` reports it to a small "
+        "launcher (spawned from the benchmark's own process, it would start from that "
+        "process's peak). `ldbulk --version` "
         f"takes {base['wall_s']:.2f} s and {base['peak_rss_mb']:.1f} MB: the start-up and "
         "import baseline included in every row.",
         "",
