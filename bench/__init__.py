@@ -1,4 +1,4 @@
-"""Benchmarks of ldbulk against the rate-limit bound and against its peers (issue 6).
+"""Benchmarks of ldbulk against the rate-limit bound and against its peers.
 
 Run ``python -m bench`` for the full set (a few minutes) or ``python -m bench --smoke`` for a
 tiny version of every scenario. Each measured client runs in its own subprocess against a

@@ -17,6 +17,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import ldbulk
@@ -110,7 +111,7 @@ CONTENDERS: dict[str, Contender] = {
 }
 
 
-def _wait_for_window(window_s: float, offset_s: float) -> None:
+def wait_for_window(window_s: float, offset_s: float) -> None:
     """Sleep until ``offset_s`` after the next start of a rate-limit window.
 
     The sandbox's windows, like LaunchDarkly's, start at multiples of the window length in
@@ -123,9 +124,36 @@ def _wait_for_window(window_s: float, offset_s: float) -> None:
     time.sleep(start - now)
 
 
-def _peak_rss_kb() -> int:
-    # Linux reports ru_maxrss in kilobytes.
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set so far, in KB (``VmHWM``).
+
+    Not ``ru_maxrss``: Linux carries into it the parent's peak at the fork (exec records the
+    old memory's high-water mark), so a child of a big benchmark process would report the
+    parent's size. ``ru_maxrss`` (in KB on Linux) only where /proc is missing.
+    """
+    found = _status_kb("VmHWM")
+    return found if found is not None else int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def current_rss_kb() -> int:
+    """This process's resident set now, in KB (``VmRSS``; the peak where /proc is missing).
+
+    The baseline of a run is taken with this, not with the peak: importing leaves a transient
+    peak above what the process keeps, and a baseline that includes it hides the run's own
+    growth until the run outgrows that transient.
+    """
+    found = _status_kb("VmRSS")
+    return found if found is not None else peak_rss_kb()
 
 
 def main(argv: Sequence[str]) -> int:
@@ -136,10 +164,10 @@ def main(argv: Sequence[str]) -> int:
     contender = CONTENDERS[spec["contender"]]
     if spec["contender"] == "official":
         import launchdarkly_api  # noqa: F401 - imported before the clock starts, like the rest
-    baseline_rss_kb = _peak_rss_kb()
+    baseline_rss_kb = current_rss_kb()
     pairs = pairs_of(spec)
     if spec.get("align_window_s"):
-        _wait_for_window(float(spec["align_window_s"]), float(spec.get("align_offset_s", 0.05)))
+        wait_for_window(float(spec["align_window_s"]), float(spec.get("align_offset_s", 0.05)))
     started_epoch = time.time()
     started = time.perf_counter()
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -158,7 +186,7 @@ def main(argv: Sequence[str]) -> int:
         "system_s": usage_after.ru_stime - usage_before.ru_stime,
         "minor_faults": usage_after.ru_minflt - usage_before.ru_minflt,
         "baseline_rss_kb": baseline_rss_kb,
-        "peak_rss_kb": _peak_rss_kb(),
+        "peak_rss_kb": peak_rss_kb(),
         **outcome,
     }
     print(json.dumps(line), flush=True)

@@ -115,7 +115,7 @@ def run_client(sandbox: SandboxProcess, spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _sandbox_counts(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+def sandbox_counts(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
     """Requests, 429s and creates the sandbox served between two stats snapshots."""
 
     def creates(stats: dict[str, Any]) -> int:
@@ -175,7 +175,7 @@ def scenario_1(sizes: Sizes) -> dict[str, Any]:
                     "align_offset_s": 0.05,
                 },
             )
-            counts = _sandbox_counts(before, sandbox.stats())
+            counts = sandbox_counts(before, sandbox.stats())
         ideal = ideal_s(
             line["started_epoch"],
             sizes.s1_targets,
@@ -228,7 +228,7 @@ def scenario_2(sizes: Sizes) -> dict[str, Any]:
                         "concurrency": sizes.s2_concurrency,
                     },
                 )
-                counts = _sandbox_counts(before, sandbox.stats())
+                counts = sandbox_counts(before, sandbox.stats())
                 runs[contender].append(
                     {
                         "cpu_s": line["cpu_s"],
@@ -264,7 +264,7 @@ def scenario_3(sizes: Sizes) -> dict[str, Any]:
             line = run_client(
                 sandbox, {"contender": "ldbulk", "targets": targets, "environments": ENVIRONMENTS}
             )
-            counts = _sandbox_counts(before, sandbox.stats())
+            counts = sandbox_counts(before, sandbox.stats())
             rows.append(
                 {
                     "targets": targets,
@@ -276,15 +276,32 @@ def scenario_3(sizes: Sizes) -> dict[str, Any]:
                     **counts,
                 }
             )
+    for row in rows:
+        row["above_baseline_mb"] = row["peak_rss_mb"] - row["baseline_rss_mb"]
+        row["above_baseline_kb_per_target"] = row["above_baseline_mb"] * 1024 / row["targets"]
     small, large = rows
     return {
         "rows": rows,
         "size_ratio": large["targets"] / small["targets"],
         "wall_growth": large["elapsed_s"] / small["elapsed_s"],
         "rss_growth": large["peak_rss_mb"] / small["peak_rss_mb"],
-        "rss_above_baseline_growth": (large["peak_rss_mb"] - large["baseline_rss_mb"])
-        / max(small["peak_rss_mb"] - small["baseline_rss_mb"], 1e-9),
+        "rss_above_baseline_growth": above_baseline_growth(
+            small["above_baseline_mb"], large["above_baseline_mb"]
+        ),
     }
+
+
+# Below this, the growth of a run above the baseline is page-cache and allocator noise: a
+# ratio against it means nothing (it printed x17421875000 when the small run grew 0 bytes).
+MIN_MEASURABLE_MB: Final = 1.0
+
+
+def above_baseline_growth(small_mb: float, large_mb: float) -> float | None:
+    """How many times the larger run's memory above the baseline is the smaller's; None when
+    the smaller run's is too small to measure."""
+    if small_mb < MIN_MEASURABLE_MB:
+        return None
+    return large_mb / small_mb
 
 
 def scenario_4(sizes: Sizes) -> dict[str, Any]:
@@ -311,7 +328,7 @@ def scenario_4(sizes: Sizes) -> dict[str, Any]:
                     "create_only": create_only,
                 },
             )
-            counts = _sandbox_counts(before, sandbox.stats())
+            counts = sandbox_counts(before, sandbox.stats())
             runs.append(
                 {
                     "run": label,
@@ -380,7 +397,7 @@ def scenario_5(sizes: Sizes) -> dict[str, Any]:
                     for index in range(runs)
                 ],
             )
-            counts = _sandbox_counts(before, sandbox.stats())
+            counts = sandbox_counts(before, sandbox.stats())
         started = min(line["started_epoch"] for line in lines)
         ended = max(line["started_epoch"] + line["elapsed_s"] for line in lines)
         available = limit - background
