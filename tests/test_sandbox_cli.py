@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,21 @@ def test_the_command_line_loads_the_server_only_to_run_it() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_print_env_prints_an_export_line_that_a_shell_can_eval_then_serves() -> None:
+    with launch_sandbox("--projects", "1", "--environments", "1", "--print-env") as sandbox:
+        assert sandbox.process.stdout is not None
+        export = sandbox.process.stdout.readline()
+        assert export.startswith("export LD_BASE_URI=")
+        shell = subprocess.run(
+            ["bash", "-c", 'eval "$1"; printf "%s %s" "$LD_BASE_URI" "$LD_ACCESS_TOKEN"',
+             "_", export],
+            capture_output=True, text=True, timeout=30, check=True,
+        )
+        assert shell.stdout == f"{sandbox.url} {sandbox.token}"
+        request = urllib.request.Request(
+            sandbox.url + "/api/v2/projects", headers={"Authorization": sandbox.token}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert [p["key"] for p in json.load(response)["items"]] == ["proj-001"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shlex
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -28,8 +29,19 @@ def read_start_line(line: str) -> tuple[str, str] | None:
     return None if found is None else (found["url"], found["token"])
 
 
-async def _serve(sandbox: Sandbox) -> None:
-    """Start the sandbox, announce it on one line, and wait for a stop signal."""
+def start_lines(url: str, token: str, *, print_env: bool) -> str:
+    """What the sandbox prints once it listens: the start line; with ``print_env``, as a shell
+    comment followed by the ``export`` line, so the whole output can be sourced or eval'd."""
+    line = f"ldbulk sandbox listening on {url} token {token}"
+    if not print_env:
+        return line
+    # Names as ldbulk reads them (--base-uri's variable, the access token's).
+    env = f"export LD_BASE_URI={shlex.quote(url)} LD_ACCESS_TOKEN={shlex.quote(token)}"
+    return f"# {line}\n{env}"
+
+
+async def _serve(sandbox: Sandbox, *, print_env: bool = False) -> None:
+    """Start the sandbox, announce it, and wait for a stop signal."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -37,7 +49,8 @@ async def _serve(sandbox: Sandbox) -> None:
     try:
         async with sandbox:
             # The token is the sandbox's own, generated for local tests: printing it is the point.
-            print(f"ldbulk sandbox listening on {sandbox.url} token {sandbox.token}", flush=True)
+            # One write, flushed: a reader waiting on the file or pipe sees both lines at once.
+            print(start_lines(sandbox.url, sandbox.token, print_env=print_env), flush=True)
             await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -103,6 +116,12 @@ async def _serve(sandbox: Sandbox) -> None:
     default=None,
     help="JSON file keeping the integrations across restarts.",
 )
+@click.option(
+    "--print-env",
+    is_flag=True,
+    help="Once listening, also print `export LD_BASE_URI=... LD_ACCESS_TOKEN=...` (the start "
+    "line becomes a shell comment), for `. FILE` or eval; then serve as usual.",
+)
 def sandbox_command(**params: Any) -> None:
     """Run a local LaunchDarkly API sandbox to rehearse against."""
     world: Path | None = params["world"]
@@ -142,7 +161,7 @@ def sandbox_command(**params: Any) -> None:
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        asyncio.run(_serve(sandbox))
+        asyncio.run(_serve(sandbox, print_env=params["print_env"]))
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {params['host']}:{params['port']}: {exc}"
