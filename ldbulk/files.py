@@ -1,11 +1,21 @@
-"""Writing files so that a reader, or a crash, never sees half of one."""
+"""Writing files so that a reader, or a crash, never sees half of one.
+
+Every file ldbulk writes for a run (the JSON report, JUnit, a Markdown summary it replaces,
+the journal, the state file, an exported manifest) has mode :data:`FILE_MODE`, 0600: they name
+the account's projects, environments and store hosts, which are nobody else's business on a
+shared machine. A file ldbulk appends to (a CI job's step summary) keeps its own mode.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
+from typing import IO, Final
+
+FILE_MODE: Final = 0o600
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -13,6 +23,7 @@ def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp's 0600 already; said here, where it is decided
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()
@@ -22,3 +33,25 @@ def write_atomically(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def open_private(path: Path, *, append: bool) -> IO[str]:
+    """Open ``path`` for writing text with mode :data:`FILE_MODE`, created if missing; an
+    existing file is truncated, or appended to, and its mode set too."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(path, flags, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        return os.fdopen(fd, "a" if append else "w", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` as it is (a FIFO, a CI job's summary file), its mode
+    untouched; on a regular file that has text, after a blank line."""
+    with path.open("a", encoding="utf-8") as file:
+        if stat.S_ISREG(os.fstat(file.fileno()).st_mode) and file.tell() > 0:
+            text = "\n" + text
+        file.write(text)

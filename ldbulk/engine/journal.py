@@ -12,15 +12,18 @@ is ignored on reading.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
 from ldbulk.engine.report import Key, Outcome, TargetResult
 from ldbulk.errors import ConfigError
+from ldbulk.files import open_private
 
 SYNC_INTERVAL_S: Final = 0.2
 
@@ -45,6 +48,17 @@ FINAL_OUTCOMES: Final = frozenset(
     }
 )
 
+
+def is_complete(results: Iterable[TargetResult]) -> bool:
+    """Whether a run left nothing for a resume to do: every result is final."""
+    return all(result.outcome in FINAL_OUTCOMES for result in results)
+
+
+def discard(path: Path) -> None:
+    """Remove the journal of a complete run. A journal belongs to one run: kept, it would
+    only make the next run's ``--resume`` skip targets that may have changed since."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 def same_path(one: Path, other: Path) -> bool:
@@ -74,13 +88,13 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._resume:
             torn = _ends_mid_line(self.path)
-            self._file = self.path.open("a", encoding="utf-8")
+            self._file = open_private(self.path, append=True)
             if torn:
                 # A line cut short by a crash stays on a line of its own: the next result must
                 # not be glued to it, or both are lost to the next reader.
                 self._file.write("\n")
         else:
-            self._file = self.path.open("w", encoding="utf-8")
+            self._file = open_private(self.path, append=False)
             self._write(_header(self.digest))
         return self
 
