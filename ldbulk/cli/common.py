@@ -9,6 +9,7 @@ interrupted by SIGINT / SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -40,15 +41,35 @@ EXIT_SIGTERM: Final = 143
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False)
 
+_log = logging.getLogger("ldbulk.cli")
+
+
+def notice(text: str | Text, *, style: str = "yellow", level: int = logging.WARNING) -> None:
+    """A message for the person at the terminal, on stderr. With ``--log-format json`` it is a
+    log line of its own instead (at ``level``): stderr then holds JSON lines and nothing else."""
+    if flags.current().json_logs:
+        _log.log(level, "%s", printable(text.plain if isinstance(text, Text) else text))
+    else:
+        stderr.print(text if isinstance(text, Text) else Text(text), style=style, soft_wrap=True)
+
 
 class UsageFailure(click.ClickException):
     """Bad input: print the message, exit 2, never a traceback."""
 
     exit_code = EXIT_USAGE
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        # Taken now: click shows the error after the command's context is gone.
+        self.json_logs = flags.current().json_logs
+
     def show(self, file: Any = None) -> None:
-        """Print the message as is: one problem a line, never wrapped, so it can be grepped."""
-        click.echo(self.message, err=True)
+        """Print the message as is: one problem a line, never wrapped, so it can be grepped
+        (with JSON logs, one error line holding it)."""
+        if self.json_logs:
+            _log.error("%s", self.message)
+        else:
+            click.echo(self.message, err=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -145,7 +166,8 @@ def api_from(kwargs: dict[str, Any]) -> ApiOptions:
         instance=kwargs.pop("instance"),
         token_file=kwargs.pop("token_file"),
         ca_bundle=kwargs.pop("ca_bundle"),
-        progress=not flags.current().no_progress and stderr.is_terminal,
+        progress=not (flags.current().no_progress or flags.current().json_logs)
+        and stderr.is_terminal,
     )
 
 
@@ -174,13 +196,9 @@ def load(
     unset = loaded.unset_references
     if unset:
         used = "; ".join(f"{ref} (store {', '.join(stores)})" for ref, stores in unset.items())
-        stderr.print(
-            Text(
-                f"Note: not set: {used}. Fields using them are not compared, and apply needs "
-                "their values (validate --require-secrets makes this an error)."
-            ),
-            style="yellow",
-            soft_wrap=True,
+        notice(
+            f"Note: not set: {used}. Fields using them are not compared, and apply needs "
+            "their values (validate --require-secrets makes this an error)."
         )
     return loaded
 
@@ -209,11 +227,11 @@ def run(main: Awaitable[T], client: Client) -> T:
         text = problems_text(exc) if isinstance(exc, ManifestError) else f"ldbulk: {exc}"
         if client.stats.requests == 0:
             raise UsageFailure(text) from None
-        click.echo(text, err=True)
+        notice(text, style="", level=logging.ERROR)
     except LdbulkError as exc:
-        click.echo(f"ldbulk: {printable(str(exc))}", err=True)
+        notice(f"ldbulk: {printable(str(exc))}", style="", level=logging.ERROR)
         if isinstance(exc, Unauthorized):
-            stderr.print(TOKEN_HINT, style="yellow", soft_wrap=True)
+            notice(TOKEN_HINT)
     raise SystemExit(EXIT_FAILED)
 
 
@@ -287,6 +305,6 @@ def print_unresolved(unresolved: Sequence[Unresolved]) -> None:
     for line in unresolved:
         error = line.result().error
         if error is not None:
-            stderr.print(Text(printable(error.message)), style="red")
+            notice(printable(error.message), style="red", level=logging.ERROR)
     if any(isinstance(line.error, Unauthorized) for line in unresolved):
-        stderr.print(TOKEN_HINT, style="yellow", soft_wrap=True)
+        notice(TOKEN_HINT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ from ldbulk.cli.common import (
     UsageFailure,
     api_from,
     api_options,
+    notice,
     run,
-    stderr,
 )
 from ldbulk.engine.export import ExportResult, export
 from ldbulk.files import write_atomically
@@ -60,7 +61,7 @@ def export_command(projects: tuple[str, ...], output: Path | None, **kwargs: Any
             write_atomically(output, text)
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
-            click.echo(f"ldbulk: cannot write {output}: {reason}", err=True)
+            notice(f"ldbulk: cannot write {output}: {reason}", style="", level=logging.ERROR)
             raise SystemExit(EXIT_FAILED) from None
     _summary(result, projects)
     raise SystemExit(EXIT_FAILED if result.skipped else EXIT_OK)
@@ -71,16 +72,16 @@ def _summary(result: ExportResult, projects: tuple[str, ...]) -> None:
     for item in result.skipped:
         where = f"{item.project}/{item.environment}/{item.integration}"
         line = Text(printable(f"skipped {where}: {item.reason}"))
-        stderr.print(line, style="red", soft_wrap=True)
+        notice(line, style="red", level=logging.ERROR)
     exported = {target["project"] for target in result.document["targets"]}
     for project in projects:
         if project not in exported:
-            stderr.print(Text(f"no integrations exported from project {project}"), style="yellow")
+            notice(f"no integrations exported from project {project}")
     stores = len(result.document["stores"])
     targets = sum(len(target["environments"]) for target in result.document["targets"])
-    stderr.print(f"{targets} integration(s) exported as {stores} store(s).")
+    notice(f"{targets} integration(s) exported as {stores} store(s).", style="", level=logging.INFO)
     if result.variables:
         # Names only: the values are the secrets LaunchDarkly holds, which never leave it here.
-        stderr.print("Set these variables to the stores' secrets before using the manifest:")
-        for variable, users in result.variables.items():
-            stderr.print(Text(f"  {variable}  ({', '.join(users)})"), soft_wrap=True)
+        names = [f"  {name}  ({', '.join(users)})" for name, users in result.variables.items()]
+        heading = "Set these variables to the stores' secrets before using the manifest:"
+        notice("\n".join([heading, *names]), style="")

@@ -27,6 +27,13 @@ class GlobalFlags:
     verbose: int = 0
     log_format: logs.LogFormat = "text"
     no_progress: bool = False
+    # One id per run, on every log line of it (see ldbulk.cli.logs).
+    run_id: str = attrs.field(factory=logs.new_run_id)
+
+    @property
+    def json_logs(self) -> bool:
+        """Whether stderr is JSON lines: nothing else may be written there."""
+        return self.log_format == "json"
 
 
 def current() -> GlobalFlags:
@@ -42,14 +49,14 @@ def current() -> GlobalFlags:
 def _verbose(ctx: click.Context, _: click.Parameter, value: int) -> None:
     flags = current()
     flags.verbose += value
-    logs.configure(flags.verbose, flags.log_format)
+    logs.configure(flags.verbose, flags.log_format, flags.run_id)
 
 
 def _log_format(ctx: click.Context, _: click.Parameter, value: logs.LogFormat | None) -> None:
     flags = current()
     if value is not None:
         flags.log_format = value
-    logs.configure(flags.verbose, flags.log_format)
+    logs.configure(flags.verbose, flags.log_format, flags.run_id)
 
 
 def _no_progress(ctx: click.Context, _: click.Parameter, value: bool) -> None:

@@ -19,11 +19,11 @@ from ldbulk.cli.common import (
     load,
     manifest_options,
     manifest_paths,
+    notice,
     output_option,
     print_table,
     print_unresolved,
     run,
-    stderr,
     stdout,
     unresolved_json,
 )
@@ -83,7 +83,7 @@ def plan_command(
                 prune=scope,
             )
             if scope is not None and scope.blocked is not None:
-                stderr.print(f"prune: {scope.blocked}.", style="yellow", soft_wrap=True)
+                notice(f"prune: {scope.blocked}.")
             return items, resolution.unresolved
 
     items, unresolved = run(go(), client)

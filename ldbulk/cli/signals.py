@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Callable, Iterator
 
-from ldbulk.cli.common import EXIT_SIGINT, stderr
+from ldbulk.cli.common import EXIT_SIGINT, notice
 
 
 @contextlib.contextmanager
@@ -20,13 +21,12 @@ def signals(on_first: Callable[[signal.Signals], None]) -> Iterator[list[signal.
 
     def handle(signum: signal.Signals) -> None:
         if received and signum == signal.SIGINT:
-            stderr.print("Interrupted again: exiting now.", style="red")
+            notice("Interrupted again: exiting now.", style="red", level=logging.ERROR)
             os._exit(EXIT_SIGINT)
         received.append(signum)
-        stderr.print(
+        notice(
             f"{signum.name}: finishing requests in flight, skipping the rest "
-            "(Ctrl-C again to exit at once).",
-            style="yellow",
+            "(Ctrl-C again to exit at once)."
         )
         on_first(signum)
 
