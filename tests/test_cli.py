@@ -456,6 +456,7 @@ def test_no_secret_in_any_output_log_or_report(sandbox: SandboxProcess, tmp_path
         str(paths[1]),
         "--markdown",
         str(paths[2]),
+        "--keep-journal",
         sandbox=sandbox,
     )
     assert result.returncode == 0, result.stderr

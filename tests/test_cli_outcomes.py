@@ -266,9 +266,12 @@ def test_resuming_into_a_new_journal_carries_the_settled_results_over(
     sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
     first, second = tmp_path / "first.journal", tmp_path / "second.journal"
-    assert ldbulk("apply", str(EXAMPLE), "--journal", str(first), sandbox=sandbox).returncode == 0
+    kept = ("--keep-journal",)
+    assert ldbulk("apply", str(EXAMPLE), "--journal", str(first), *kept,
+                  sandbox=sandbox).returncode == 0
     resumed = ldbulk(
-        "apply", str(EXAMPLE), "--resume", str(first), "--journal", str(second), sandbox=sandbox
+        "apply", str(EXAMPLE), "--resume", str(first), "--journal", str(second), *kept,
+        sandbox=sandbox,
     )
     assert resumed.returncode == 0, resumed.stderr
     header, *lines = second.read_text().splitlines()

@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shlex
 import signal
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ldbulk.cli import render
+from ldbulk.cli.closing import Outputs, finish
 from ldbulk.cli.common import (
-    EXIT_SIGINT,
-    EXIT_SIGTERM,
-    TOKEN_HINT,
     UsageFailure,
     api_from,
     api_options,
     load,
     manifest_options,
     manifest_paths,
-    print_table,
     run,
-    stderr,
-    stdout,
 )
 from ldbulk.cli.plan import plan_command
 from ldbulk.cli.progress import ProgressDisplay
@@ -36,8 +27,7 @@ from ldbulk.cli.signals import signals
 from ldbulk.engine.apply import ApplyStarted
 from ldbulk.engine.apply import apply as apply_workflow
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY
-from ldbulk.engine.report import Report, TargetResult
-from ldbulk.files import write_atomically
+from ldbulk.engine.report import Outcome, Report, TargetResult
 from ldbulk.http.client import Client
 from ldbulk.manifest import ManifestSet
 
@@ -53,7 +43,8 @@ log = logging.getLogger("ldbulk.apply")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a JUnit XML report here (one testcase per target).")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).")
+              help="Write a Markdown summary here. A file that is not an earlier run's "
+              "summary (e.g. $GITHUB_STEP_SUMMARY, a FIFO) is appended to, not replaced.")
 @click.option("--concurrency", type=click.IntRange(1, 4096), default=DEFAULT_CONCURRENCY,
               show_default=True,
               help="The most requests in flight at once. The rate-limit budget LaunchDarkly "
@@ -62,7 +53,10 @@ log = logging.getLogger("ldbulk.apply")
               help="Ceiling in requests per 10 s, below LaunchDarkly's own limits.")
 @click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Append each settled target here as it settles (default: REPORT.journal "
-              "when --report is given).")
+              "when --report is given). Removed after a complete run unless --keep-journal.")
+@click.option("--keep-journal", is_flag=True,
+              help="Keep the journal after a complete run (by default it is removed once "
+              "every target is final; after an interrupt or a failure it stays, to resume).")
 @click.option("--resume", "resume_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Skip the targets a journal of an interrupted run settled; merge reports.")
 @click.option("--create-only", is_flag=True,
@@ -92,6 +86,7 @@ def apply(
     concurrency: int,
     max_rate: float | None,
     journal_path: Path | None,
+    keep_journal: bool,
     resume_path: Path | None,
     create_only: bool,
     rotate_secrets: bool,
@@ -110,7 +105,8 @@ def apply(
     writes = {"create_only": create_only, "rotate_secrets": rotate_secrets, "prune": prune}
     if dry_run:
         _refuse_files_with_dry_run(
-            {**outputs, "--journal": journal_path, "--resume": resume_path, "--state": state_path}
+            {**outputs, "--journal": journal_path, "--resume": resume_path, "--state": state_path,
+             "--keep-journal": keep_journal or None}
         )
         ctx.invoke(plan_command, manifests=manifests, **writes, **kwargs)
         return
@@ -137,14 +133,12 @@ def apply(
         ),
         client,
     )
-    _write_outputs(report, report_path, junit_path, markdown_path)
-    if interrupted_by is not None:
-        stderr.print(_resume_hint(journal_path), style="yellow", soft_wrap=True)
-        raise SystemExit(EXIT_SIGINT if interrupted_by == signal.SIGINT else EXIT_SIGTERM)
-    raise SystemExit(report.exit_code)
+    files = Outputs(report=report_path, junit=junit_path, markdown=markdown_path,
+                    journal=journal_path, keep_journal=keep_journal)
+    finish(report, files, interrupted_by)
 
 
-def _refuse_files_with_dry_run(paths: dict[str, Path | None]) -> None:
+def _refuse_files_with_dry_run(paths: dict[str, Path | bool | None]) -> None:
     """A dry run writes nothing: a file flag it would ignore is refused, not ignored."""
     given = [flag for flag, path in paths.items() if path is not None]
     if given:
@@ -152,24 +146,6 @@ def _refuse_files_with_dry_run(paths: dict[str, Path | None]) -> None:
             f"--dry-run sends no writes and writes no files: drop {', '.join(given)} "
             "(or drop --dry-run)"
         )
-
-
-def _write_outputs(
-    report: Report, report_path: Path | None, junit_path: Path | None, markdown_path: Path | None
-) -> None:
-    """The report files asked for, then the problems and the summary on the terminal."""
-    for path, text in (
-        (report_path, report.dumps),
-        (junit_path, lambda: render.to_junit(report)),
-        (markdown_path, lambda: render.to_markdown(report)),
-    ):
-        if path is not None:
-            write_atomically(path, text())
-    if not report.ok:
-        print_table(render.to_table(report, only_problems=True))
-    stdout.print(render.summary_line(report))
-    if report.counts["unauthorized"]:
-        stderr.print(TOKEN_HINT, style="yellow", soft_wrap=True)
 
 
 def _refuse_shared_paths(
@@ -187,36 +163,25 @@ def _refuse_shared_paths(
         seen[key] = flag
 
 
-def _resume_hint(journal_path: Path | None) -> str:
-    """After an interrupt: where the journal is, and the exact command that resumes."""
-    if journal_path is None:
-        return (
-            "No journal was kept, so this run cannot be resumed; give --journal PATH "
-            "(or --report) next time."
-        )
-    args = _without_resume(sys.argv[1:])
-    command = shlex.join(["ldbulk", *args, "--resume", str(journal_path)])
-    return f"The journal is {journal_path}. To resume: {command}"
-
-
-def _without_resume(args: Sequence[str]) -> list[str]:
-    kept: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg == "--resume":
-            skip = True
-        elif not arg.startswith("--resume="):
-            kept.append(arg)
-    return kept
-
-
 def _log_result(result: TargetResult) -> None:
-    """One log line per settled target: info when provisioned, a warning otherwise."""
+    """One log line per settled target: info when provisioned, a warning otherwise; its
+    facts are fields of their own for JSON lines (never a config: a result holds none)."""
     level = logging.INFO if result.outcome.ok else logging.WARNING
-    fields = result.to_json()
-    log.log(level, "%s/%s/%s: %s", *result.key, result.outcome.value, extra={"target": fields})
+    target = "/".join(result.key)
+    fields = {
+        "target": target,
+        "outcome": result.outcome.value,
+        "status": result.status,
+        "attempt": result.attempts,
+        "ms": round(result.elapsed_s * 1000, 1),
+        "integration_id": result.integration_id,
+        "source": result.source,
+        "store": result.store,
+        "changed": list(result.changed),
+        "error": None if result.error is None else result.error.message,
+        "request_id": None if result.error is None else result.error.id,
+    }
+    log.log(level, "%s: %s", target, result.outcome.value, extra=fields)
 
 
 async def _apply(
@@ -249,7 +214,10 @@ async def _apply(
     def settled(result: TargetResult) -> None:
         if display is not None:
             display.settled(result)
-        _log_result(result)
+        # After an interrupt, a line per target left untried would bury what to do next:
+        # the closing lines count them, and the report has their rows.
+        if not (stop.is_set() and result.outcome is Outcome.SKIPPED):
+            _log_result(result)
 
     async with client:
         # Subscribed for this run only: the client's pacer may have other listeners.

@@ -7,6 +7,8 @@ from LaunchDarkly, and a control character in them would break the XML or drive 
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Final
 from xml.etree import ElementTree
 
 from rich.table import Table
@@ -23,6 +25,15 @@ _STYLE = {
     Outcome.DELETED: "magenta",
     Outcome.SKIPPED: "yellow",
 }
+
+
+# The first line of every Markdown summary: how a file ldbulk may replace is told from one it
+# must append to (a CI job's step summary).
+MARKDOWN_HEADING: Final = "## ldbulk apply"
+
+# Above this many targets the closing line is preceded by one line per project: a failure
+# concentrated in one project is then seen without reading the report.
+ROLLUP_OVER: Final = 20
 
 
 def _target_name(result: TargetResult) -> str:
@@ -97,7 +108,7 @@ def to_markdown(report: Report, *, max_rows: int = 200) -> str:
     counts = report.counts
     stats = report.stats
     lines = [
-        "## ldbulk apply",
+        MARKDOWN_HEADING,
         "",
         "| outcome | targets |",
         "|---|---:|",
@@ -192,3 +203,28 @@ def summary_line(report: Report) -> str:
         f"({stats.requests} requests, {stats.throttled} throttled, {stats.elapsed_s:.1f} s"
         f"{paused})"
     )
+
+
+def project_counts(report: Report) -> dict[str, dict[str, int]]:
+    """Per project (in report order), the count of each outcome that occurred, in the
+    outcomes' order."""
+    per: dict[str, Counter[Outcome]] = {}
+    for result in report.results:
+        per.setdefault(result.project, Counter())[result.outcome] += 1
+    return {
+        project: {outcome.value: counts[outcome] for outcome in Outcome if counts[outcome]}
+        for project, counts in per.items()
+    }
+
+
+def project_rollup(report: Report, *, over: int = ROLLUP_OVER) -> list[str]:
+    """One aligned line per project with its counts per outcome, when the run has more than
+    ``over`` targets (none otherwise: a few targets read at a glance from the table)."""
+    if len(report.results) <= over:
+        return []
+    per = {printable(project): counts for project, counts in project_counts(report).items()}
+    width = max(len(project) for project in per)
+    return [
+        f"{project.ljust(width)}  {', '.join(f'{n} {name}' for name, n in counts.items())}"
+        for project, counts in per.items()
+    ]

@@ -1,0 +1,202 @@
+"""How ``ldbulk apply`` ends: the report files, the journal, what it says, and its exit code.
+
+For people (text logs): the problems as a table, one line per project on a big run, the
+closing line on stdout; after an interrupt, no row per skipped target but how many there
+were, where the journal is and the command that resumes. For a log collector (``--log-format
+json``): nothing on stdout, and one ``summary`` event on stderr that says all of it as fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import stat
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import attrs
+
+from ldbulk.cli import flags, render
+from ldbulk.cli.common import (
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    TOKEN_HINT,
+    notice,
+    print_table,
+    stdout,
+)
+from ldbulk.cli.logs import summary_log
+from ldbulk.engine.journal import discard, is_complete
+from ldbulk.engine.report import Outcome, Report
+from ldbulk.files import append_text, write_atomically
+
+
+@attrs.frozen(kw_only=True)
+class Outputs:
+    """The files of one apply run, as its flags named them."""
+
+    report: Path | None = None
+    junit: Path | None = None
+    markdown: Path | None = None
+    journal: Path | None = None
+    keep_journal: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Ending:
+    """How the run ended, beyond its report: which signal stopped it, and the journal."""
+
+    interrupted_by: signal.Signals | None
+    journal_kept: Path | None
+    resume_command: str | None
+
+    def exit_code(self, report: Report) -> int:
+        """130 / 143 for SIGINT / SIGTERM; otherwise the report's."""
+        if self.interrupted_by is None:
+            return report.exit_code
+        return EXIT_SIGINT if self.interrupted_by == signal.SIGINT else EXIT_SIGTERM
+
+
+def finish(
+    report: Report,
+    outputs: Outputs,
+    interrupted_by: signal.Signals | None,
+    argv: Sequence[str] | None = None,
+) -> NoReturn:
+    """Write the files, remove the journal of a complete run, say how it ended, and exit.
+
+    ``argv`` is the command line to repeat in the resume command (default: this process's)."""
+    write_files(report, outputs)
+    journal = outputs.journal
+    if journal is not None and interrupted_by is None and not outputs.keep_journal \
+            and is_complete(report.results):
+        discard(journal)
+        journal = None
+    ending = Ending(
+        interrupted_by=interrupted_by,
+        journal_kept=journal,
+        resume_command=None if interrupted_by is None or journal is None
+        else resume_command(sys.argv[1:] if argv is None else argv, journal),
+    )
+    code = ending.exit_code(report)
+    if not flags.current().json_logs:
+        _print_closing(report, outputs, ending)
+    if report.counts["unauthorized"]:
+        notice(TOKEN_HINT)
+    if flags.current().json_logs:
+        _summary_event(report, outputs, ending, code)
+    raise SystemExit(code)
+
+
+def write_files(report: Report, outputs: Outputs) -> None:
+    """The report files asked for, each whole or not at all."""
+    if outputs.report is not None:
+        write_atomically(outputs.report, report.dumps())
+    if outputs.junit is not None:
+        write_atomically(outputs.junit, render.to_junit(report))
+    if outputs.markdown is not None:
+        text = render.to_markdown(report)
+        if is_own_markdown(outputs.markdown):
+            write_atomically(outputs.markdown, text)
+        else:
+            append_text(outputs.markdown, text)
+
+
+def is_own_markdown(path: Path) -> bool:
+    """Whether ``--markdown PATH`` may be replaced: it is missing, or a regular file holding
+    one ldbulk summary and nothing else (an earlier run's). Anything else, a CI job's step
+    summary (``$GITHUB_STEP_SUMMARY``, empty or not), a file with other text, a FIFO, is
+    appended to: replacing it would lose what others wrote, or the FIFO itself."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return True
+    if not stat.S_ISREG(mode):
+        return False
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return text.startswith(render.MARKDOWN_HEADING + "\n") and (
+        text.count(render.MARKDOWN_HEADING + "\n") == 1
+    )
+
+
+def resume_command(argv: Sequence[str], journal: Path) -> str:
+    """The command line that resumes this run: the same arguments, ``--resume JOURNAL``."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--resume":
+            skip = True
+        elif not arg.startswith("--resume="):
+            kept.append(arg)
+    return shlex.join(["ldbulk", *kept, "--resume", str(journal)])
+
+
+def _print_closing(report: Report, outputs: Outputs, ending: Ending) -> None:
+    """The problems (never a row per target an interrupt left untried), the per-project
+    lines, the closing line; after an interrupt, what was left and how to resume."""
+    shown = report
+    if ending.interrupted_by is not None:
+        # Their rows are in the report: listed here, hundreds would bury the next step.
+        tried = tuple(r for r in report.results if r.outcome is not Outcome.SKIPPED)
+        shown = attrs.evolve(report, results=tried)
+    if not shown.ok:
+        print_table(render.to_table(shown, only_problems=True))
+    for line in render.project_rollup(report):
+        stdout.print(line, soft_wrap=True, markup=False)
+    stdout.print(render.summary_line(report), soft_wrap=True, markup=False)
+    if ending.interrupted_by is not None:
+        for line in _interrupt_lines(report, outputs, ending):
+            notice(line)
+
+
+def _interrupt_lines(report: Report, outputs: Outputs, ending: Ending) -> list[str]:
+    """What an interrupt left: counts, where the rows and the journal are, how to resume."""
+    assert ending.interrupted_by is not None
+    counts = report.counts
+    skipped = counts[Outcome.SKIPPED.value]
+    rows = (
+        f"their rows are in the report {outputs.report}"
+        if outputs.report is not None
+        else "give --report PATH to keep their rows"
+    )
+    lines = [
+        f"Interrupted by {ending.interrupted_by.name}: {counts['total'] - skipped} of "
+        f"{counts['total']} targets settled, {skipped} not tried ({rows})."
+    ]
+    if ending.resume_command is None:
+        lines.append(
+            "No journal was kept, so this run cannot be resumed; give --journal PATH "
+            "(or --report) next time."
+        )
+    else:
+        lines.append(f"The journal is {ending.journal_kept}. To resume:\n  {ending.resume_command}")
+    return lines
+
+
+def _summary_event(report: Report, outputs: Outputs, ending: Ending, code: int) -> None:
+    """The one event that ends a run in JSON lines: everything the closing lines say."""
+    stats = report.stats
+    fields = {
+        "event": "summary",
+        "counts": report.counts,
+        "requests": stats.requests,
+        "throttled": stats.throttled,
+        "retries": stats.retries,
+        "paused_s": round(stats.paused_s, 3),
+        "elapsed_s": round(stats.elapsed_s, 3),
+        "report": None if outputs.report is None else str(outputs.report),
+        "journal": None if ending.journal_kept is None else str(ending.journal_kept),
+        "interrupted": None if ending.interrupted_by is None else ending.interrupted_by.name,
+        "resume_command": ending.resume_command,
+        "exit_code": code,
+    }
+    if render.project_rollup(report):
+        fields["projects"] = render.project_counts(report)
+    level = logging.INFO if code == 0 else logging.WARNING
+    summary_log.log(level, "%s", render.summary_line(report), extra=fields)

@@ -1,0 +1,293 @@
+"""How ``ldbulk apply`` ends: what it says after an interrupt, the per-project lines of a big
+run, JSON lines only with ``--log-format json``, the Markdown summary appended where it must
+be, the journal removed after a complete run, and the modes of the files it writes.
+
+``python -m ldbulk`` subprocesses against sandbox subprocesses, as in test_cli.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_cli import EXAMPLE, SandboxProcess, ldbulk, slow_run, start_sandbox
+
+from ldbulk.cli.render import project_rollup
+from ldbulk.engine.report import Outcome, Report, TargetResult
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxProcess]:
+    with start_sandbox("--projects", "3", "--environments", "8") as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox(server: SandboxProcess) -> SandboxProcess:
+    """The module's sandbox subprocess, emptied of integrations."""
+    server.reset()
+    return server
+
+
+def wildcard_manifest(tmp_path: Path, projects: int) -> Path:
+    lines = [
+        f"  - {{project: proj-{p:03d}, environments: '*', store: r}}\n"
+        for p in range(1, projects + 1)
+    ]
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "version: 1\nstores:\n  r: {integration: redis, config: {host: h}}\ntargets:\n"
+        + "".join(lines)
+    )
+    return manifest
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Every line of ``text`` as a JSON object; fails on the first line that is not one."""
+    events = []
+    for line in text.splitlines():
+        event = json.loads(line)
+        assert isinstance(event, dict), line
+        events.append(event)
+    return events
+
+
+# --- after an interrupt -------------------------------------------------------------------
+
+
+def test_an_interrupt_says_counts_journal_and_a_resume_command_that_works(
+    tmp_path: Path,
+) -> None:
+    report = tmp_path / "r.json"
+    with slow_run(tmp_path, projects=1, latency_ms=100) as run:
+        apply = run.start("--concurrency", "2", "--report", str(report))
+        run.wait_for_integrations(4)
+        apply.send_signal(signal.SIGTERM)
+        stdout, stderr = apply.communicate(timeout=60)
+        assert apply.returncode == 143, stderr
+        rows = json.loads(report.read_text())["results"]
+        skipped = sum(row["outcome"] == "skipped" for row in rows)
+        assert skipped > 0 and len(rows) == 60
+        # No line per skipped target, no table of them: the report has their rows.
+        assert "skipped" not in stdout.replace(f"{skipped} skipped", "")
+        assert "WARNING" not in stderr
+        assert (
+            f"Interrupted by SIGTERM: {60 - skipped} of 60 targets settled, {skipped} not tried "
+            f"(their rows are in the report {report})." in stderr
+        )
+        assert f"The journal is {report}.journal. To resume:" in stderr
+        command = stderr.split("To resume:\n", 1)[1].splitlines()[0].strip()
+        args = shlex.split(command)
+        assert args[0] == "ldbulk" and args[-2:] == ["--resume", f"{report}.journal"]
+
+        env = os.environ | {"LD_ACCESS_TOKEN": run.sandbox.token, "LD_BASE_URI": run.sandbox.url}
+        resumed = subprocess.run(
+            [sys.executable, "-m", "ldbulk", *args[1:]],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )
+        assert resumed.returncode == 0, resumed.stderr
+        outcomes = {row["outcome"] for row in json.loads(report.read_text())["results"]}
+        assert outcomes <= {"created", "unchanged"}
+        assert run.stored() == 60
+        # That run was complete: its journal is gone.
+        assert not Path(f"{report}.journal").exists()
+
+
+def test_an_interrupt_with_json_logs_is_json_lines_ending_in_one_summary(tmp_path: Path) -> None:
+    journal = tmp_path / "run.journal"
+    with slow_run(tmp_path, projects=1, latency_ms=100) as run:
+        apply = run.start("--concurrency", "2", "--journal", str(journal), "--log-format", "json")
+        run.wait_for_integrations(4)
+        apply.send_signal(signal.SIGINT)
+        stdout, stderr = apply.communicate(timeout=60)
+    assert apply.returncode == 130, stderr
+    assert stdout == ""
+    events = json_lines(stderr)
+    summaries = [event for event in events if event.get("event") == "summary"]
+    assert len(summaries) == 1 and events[-1] is summaries[0]
+    summary = summaries[0]
+    assert summary["interrupted"] == "SIGINT"
+    assert summary["journal"] == str(journal) and journal.exists()
+    assert summary["resume_command"].endswith(f"--resume {journal}")
+    assert summary["counts"]["skipped"] > 0
+    assert not any(event.get("outcome") == "skipped" for event in events)
+
+
+# --- the closing lines --------------------------------------------------------------------
+
+
+def test_a_run_of_more_than_20_targets_ends_with_a_line_per_project(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    result = ldbulk("apply", str(wildcard_manifest(tmp_path, 3)), sandbox=sandbox)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-4:-1] == [f"proj-00{p}  8 created" for p in (1, 2, 3)]
+    assert lines[-1].startswith("24 targets: 24 created")
+
+
+def test_the_project_lines_count_each_outcome_and_a_small_run_has_none() -> None:
+    def row(project: str, outcome: Outcome) -> TargetResult:
+        return TargetResult(project=project, environment="e", integration="redis",
+                            outcome=outcome)
+
+    rows = [row("web", Outcome.CREATED)] * 15 + [row("web", Outcome.FAILED)] * 2
+    rows += [row("payments-eu", Outcome.UNCHANGED)] * 4
+    assert project_rollup(Report(results=tuple(rows))) == [
+        "web          15 created, 2 failed",
+        "payments-eu  4 unchanged",
+    ]
+    assert project_rollup(Report(results=tuple(rows[:20]))) == []
+
+
+# --- JSON lines ---------------------------------------------------------------------------
+
+
+def test_json_logs_are_json_lines_with_fields_and_one_summary_and_nothing_on_stdout(
+    tmp_path: Path,
+) -> None:
+    report = tmp_path / "r.json"
+    # A third of the answers are 5xx: the listings are retried, and each retried answer is logged
+    # at info, as a transport failure is, where the other answers are debug.
+    with start_sandbox("--projects", "3", "--environments", "4", "--fault-rate", "0.3",
+                       "--seed", "7") as faulty:
+        result = ldbulk(
+            "apply", str(EXAMPLE), "--report", str(report), "-vv", "--log-format", "json",
+            sandbox=faulty,
+        )
+    assert result.returncode in (0, 1), result.stderr
+    assert result.stdout == ""
+    events = json_lines(result.stderr)
+    assert len({event["run_id"] for event in events}) == 1
+    summaries = [event for event in events if event.get("event") == "summary"]
+    assert len(summaries) == 1 and events[-1] is summaries[0]
+    summary = summaries[0]
+    rows = json.loads(report.read_text())["results"]
+    assert summary["counts"]["total"] == len(rows) and summary["report"] == str(report)
+    assert summary["exit_code"] == result.returncode
+    for field in ("requests", "throttled", "paused_s", "elapsed_s"):
+        assert isinstance(summary[field], int | float)
+    answers = [event for event in events if "status" in event and "route" in event]
+    retried = [event for event in answers if event["status"] >= 500]
+    assert retried and {event["level"] for event in retried} == {"info"}
+    assert {event["level"] for event in answers if event["status"] < 500} == {"debug"}
+    assert all(event["method"] and isinstance(event["ms"], float) for event in answers)
+    assert any(event["route"] == "GET /api/v2/integration-capabilities/big-segment-store"
+               for event in answers)
+    targets = [event for event in events if "target" in event]
+    names = {f"{row['project']}/{row['environment']}/{row['integration']}" for row in rows}
+    assert targets and {event["target"] for event in targets} <= names
+    assert all(event["outcome"] and isinstance(event["attempt"], int) for event in targets)
+
+
+def test_json_logs_make_a_usage_error_a_json_line_too(tmp_path: Path) -> None:
+    result = ldbulk("apply", str(tmp_path / "missing.yaml"), "--log-format", "json")
+    assert result.returncode == 2
+    [event] = json_lines(result.stderr)
+    assert event["level"] == "error" and "missing.yaml" in event["message"]
+
+
+# --- the Markdown summary -----------------------------------------------------------------
+
+
+def test_markdown_is_appended_to_a_file_with_other_text_and_its_mode_kept(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("# Nightly provisioning\n")
+    summary.chmod(0o644)
+    result = ldbulk("apply", str(EXAMPLE), "--markdown", str(summary), sandbox=sandbox)
+    assert result.returncode == 0, result.stderr
+    text = summary.read_text()
+    assert text.startswith("# Nightly provisioning\n\n## ldbulk apply\n")
+    assert mode(summary) == 0o644
+
+
+def test_markdown_is_appended_to_an_empty_step_summary_and_to_a_fifo(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    step = tmp_path / "step"
+    step.touch()
+    inode = step.stat().st_ino
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    read: list[str] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_text()))
+    reader.start()
+    first = ldbulk("apply", str(EXAMPLE), "--markdown", str(step), sandbox=sandbox)
+    second = ldbulk("apply", str(EXAMPLE), "--markdown", str(fifo), sandbox=sandbox)
+    reader.join(timeout=30)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert step.read_text().startswith("## ldbulk apply\n") and step.stat().st_ino == inode
+    assert read and read[0].startswith("## ldbulk apply\n")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_an_earlier_runs_markdown_is_replaced(sandbox: SandboxProcess, tmp_path: Path) -> None:
+    summary = tmp_path / "m.md"
+    for _ in range(2):
+        result = ldbulk("apply", str(EXAMPLE), "--markdown", str(summary), sandbox=sandbox)
+        assert result.returncode == 0, result.stderr
+    assert summary.read_text().count("## ldbulk apply") == 1
+    assert mode(summary) == 0o600
+
+
+# --- the journal and file modes -----------------------------------------------------------
+
+
+def test_a_complete_run_removes_its_journal_and_keep_journal_keeps_it(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    report = tmp_path / "r.json"
+    journal = Path(f"{report}.journal")
+    removed = ldbulk("apply", str(EXAMPLE), "--report", str(report), sandbox=sandbox)
+    assert removed.returncode == 0, removed.stderr
+    assert report.exists() and not journal.exists()
+    kept = ldbulk("apply", str(EXAMPLE), "--report", str(report), "--keep-journal",
+                  sandbox=sandbox)
+    assert kept.returncode == 0, kept.stderr
+    targets = len(json.loads(report.read_text())["results"])
+    assert len(journal.read_text().splitlines()) == 1 + targets
+
+
+def test_a_run_that_left_targets_to_retry_keeps_its_journal(tmp_path: Path) -> None:
+    journal = tmp_path / "run.journal"
+    # A wrong token: every line ends unauthorized, which a resume tries again.
+    with start_sandbox("--projects", "3", "--environments", "4") as running:
+        wrong = SandboxProcess(url=running.url, token="api-wrong")
+        result = ldbulk("apply", str(EXAMPLE), "--journal", str(journal), sandbox=wrong)
+    assert result.returncode == 1, result.stderr
+    assert journal.exists()
+
+
+def test_report_junit_markdown_and_journal_are_all_mode_0600(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    files = [tmp_path / name for name in ("r.json", "j.xml", "m.md", "run.journal")]
+    old_umask = os.umask(0o022)
+    try:
+        result = ldbulk(
+            "apply", str(EXAMPLE), "--report", str(files[0]), "--junit", str(files[1]),
+            "--markdown", str(files[2]), "--journal", str(files[3]), "--keep-journal",
+            sandbox=sandbox,
+        )
+    finally:
+        os.umask(old_umask)
+    assert result.returncode == 0, result.stderr
+    assert {path.name: mode(path) for path in files} == dict.fromkeys(
+        (path.name for path in files), 0o600
+    )
