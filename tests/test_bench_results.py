@@ -1,0 +1,45 @@
+"""The benchmark's results.md: a smoke run (tiny sizes, no timings asserted) says nothing of
+the goals, which only a full run measures."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+MACHINE = {
+    "cpu_model": "cpu", "cores": 2, "python": "3.11", "platform": "linux", "date": "today",
+    "commit": "abc", "packages": {"ldbulk": "0"},
+}
+GOALS = [{"scenario": "1", "goal": "fast", "measured": "slow", "met": False}]
+
+
+def results(*, smoke: bool) -> dict[str, Any]:
+    return {"smoke": smoke, "machine": MACHINE, "scenarios": {}, "goals": GOALS}
+
+
+@pytest.fixture
+def to_markdown(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Any]], str]:
+    """bench.results.to_markdown: bench is a folder of the repository, not an installed package."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    function: Callable[[dict[str, Any]], str] = importlib.import_module("bench.results").to_markdown
+    return function
+
+
+def test_a_smoke_run_prints_nothing_about_goals(
+    to_markdown: Callable[[dict[str, Any]], str],
+) -> None:
+    text = to_markdown(results(smoke=True))
+    assert "Goals" not in text and "**no**" not in text and "fast" not in text
+
+
+def test_a_full_run_shows_each_goal_met_or_not(
+    to_markdown: Callable[[dict[str, Any]], str],
+) -> None:
+    text = to_markdown(results(smoke=False))
+    assert "## Goals" in text and "| 1 | fast | slow | **no** |" in text
