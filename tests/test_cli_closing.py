@@ -269,9 +269,14 @@ def test_a_run_that_left_targets_to_retry_keeps_its_journal(tmp_path: Path) -> N
     # A wrong token: every line ends unauthorized, which a resume tries again.
     with start_sandbox("--projects", "3", "--environments", "4") as running:
         wrong = SandboxProcess(url=running.url, token="api-wrong")
-        result = ldbulk("apply", str(EXAMPLE), "--journal", str(journal), sandbox=wrong)
+        result = ldbulk("apply", str(EXAMPLE), "--journal", str(journal), "--log-format", "json",
+                        sandbox=wrong)
     assert result.returncode == 1, result.stderr
     assert journal.exists()
+    summary = json_lines(result.stderr)[-1]
+    assert summary["event"] == "summary" and summary["journal"] == str(journal)
+    assert summary["resume_command"].endswith(f"--resume {journal}")
+    assert summary["interrupted"] is None
 
 
 def test_report_junit_markdown_and_journal_are_all_mode_0600(

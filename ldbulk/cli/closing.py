@@ -61,26 +61,20 @@ class Ending:
         return EXIT_SIGINT if self.interrupted_by == signal.SIGINT else EXIT_SIGTERM
 
 
-def finish(
-    report: Report,
-    outputs: Outputs,
-    interrupted_by: signal.Signals | None,
-    argv: Sequence[str] | None = None,
-) -> NoReturn:
-    """Write the files, remove the journal of a complete run, say how it ended, and exit.
-
-    ``argv`` is the command line to repeat in the resume command (default: this process's)."""
+def finish(report: Report, outputs: Outputs, interrupted_by: signal.Signals | None) -> NoReturn:
+    """Write the files, remove the journal of a complete run, say how it ended, and exit."""
     write_files(report, outputs)
     journal = outputs.journal
-    if journal is not None and interrupted_by is None and not outputs.keep_journal \
-            and is_complete(report.results):
+    complete = interrupted_by is None and is_complete(report.results)
+    if journal is not None and complete and not outputs.keep_journal:
         discard(journal)
         journal = None
     ending = Ending(
         interrupted_by=interrupted_by,
         journal_kept=journal,
-        resume_command=None if interrupted_by is None or journal is None
-        else resume_command(sys.argv[1:] if argv is None else argv, journal),
+        # Whenever something is left to do: after a stop, or a target that may go another time.
+        resume_command=None if complete or journal is None
+        else resume_command(sys.argv[1:], journal),
     )
     code = ending.exit_code(report)
     if not flags.current().json_logs:
