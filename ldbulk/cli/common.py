@@ -48,7 +48,8 @@ def notice(text: str | Text, *, style: str = "yellow", level: int = logging.WARN
     """A message for the person at the terminal, on stderr. With ``--log-format json`` it is a
     log line of its own instead (at ``level``): stderr then holds JSON lines and nothing else."""
     if flags.current().json_logs:
-        _log.log(level, "%s", printable(text.plain if isinstance(text, Text) else text))
+        # JSON escapes every control character itself; a message's lines stay lines.
+        _log.log(level, "%s", text.plain if isinstance(text, Text) else text)
     else:
         stderr.print(text if isinstance(text, Text) else Text(text), style=style, soft_wrap=True)
 
