@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,17 @@ async def make_sandbox(spec_validator: SpecValidator) -> AsyncIterator[SandboxFa
 async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
     """A sandbox with the default generated world (3 projects x 3 environments), no limits."""
     return await make_sandbox()
+
+
+@pytest.fixture(autouse=True)
+def ldbulk_logger() -> Iterator[logging.Logger]:
+    """A command run in process (click's runner) configures ldbulk's loggers; the other tests
+    of the worker get them back as they were."""
+    logger = logging.getLogger("ldbulk")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    others = [logging.getLogger(name) for name in ("ldbulk.http.client", "ldbulk.summary")]
+    saved_others = [(other.filters[:], other.level) for other in others]
+    yield logger
+    logger.handlers[:], logger.level, logger.propagate = saved
+    for other, (filters, level) in zip(others, saved_others, strict=True):
+        other.filters[:], other.level = filters, level

@@ -4,7 +4,6 @@ command, and what a command says before it sends anything."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,6 @@ from test_cli import EXAMPLE, SECRETS
 
 from ldbulk.cli import main
 from ldbulk.cli.logs import JSONFormatter
-
-
-@pytest.fixture(autouse=True)
-def ldbulk_logger() -> Iterator[logging.Logger]:
-    """The command configures ldbulk's logger; other tests of the worker get it back as it was."""
-    logger = logging.getLogger("ldbulk")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield logger
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @pytest.mark.parametrize(
