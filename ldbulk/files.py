@@ -12,20 +12,27 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Final, TextIO
 
 FILE_MODE: Final = 0o600
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all: a synced temp file beside it, renamed."""
+def write_atomically(path: Path, text: str | Callable[[TextIO], None]) -> None:
+    """Write ``text`` to ``path`` whole or not at all: a synced temp file beside it, renamed.
+
+    ``text`` is the text, or a function that writes it to the file it is given (a large
+    document written piece by piece is never held in memory whole)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp's 0600 already; said here, where it is decided
         with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
+            if isinstance(text, str):
+                file.write(text)
+            else:
+                text(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)

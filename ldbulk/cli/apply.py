@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from ldbulk.api.sansio import ROUTE_CREATE
 from ldbulk.cli.closing import Outputs, finish
 from ldbulk.cli.common import (
     UsageFailure,
@@ -203,7 +204,10 @@ async def _apply(
     def started(event: ApplyStarted) -> None:
         nonlocal display
         display = ProgressDisplay(
-            event.todo, enabled=show_progress, already_done=event.done_before
+            event.todo,
+            enabled=show_progress,
+            already_done=event.done_before,
+            per_window=lambda: client.pacer.window_limit(ROUTE_CREATE),
         )
         display.bar.start()
 

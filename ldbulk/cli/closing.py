@@ -89,7 +89,7 @@ def finish(report: Report, outputs: Outputs, interrupted_by: signal.Signals | No
 def write_files(report: Report, outputs: Outputs) -> None:
     """The report files asked for, each whole or not at all."""
     if outputs.report is not None:
-        write_atomically(outputs.report, report.dumps())
+        write_atomically(outputs.report, report.write)
     if outputs.junit is not None:
         write_atomically(outputs.junit, render.to_junit(report))
     if outputs.markdown is not None:
