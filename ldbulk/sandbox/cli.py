@@ -103,6 +103,12 @@ async def _serve(sandbox: Sandbox) -> None:
     default=None,
     help="JSON file keeping the integrations across restarts.",
 )
+@click.option(
+    "--seed-integrations",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Redis integrations existing at start, one per environment (a large account, fast).",
+)
 def sandbox_command(**params: Any) -> None:
     """Run a local LaunchDarkly API sandbox to rehearse against."""
     world: Path | None = params["world"]
@@ -133,6 +139,7 @@ def sandbox_command(**params: Any) -> None:
             seed=params["seed"],
             sync_delay_s=params["sync_delay"],
             state=state,
+            seed_integrations=params["seed_integrations"],
         )
         # Imported here, not above: every command of the CLI imports this module, and only this
         # one needs the server (and aiohttp.web with it).
