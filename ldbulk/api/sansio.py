@@ -22,7 +22,8 @@ import attrs
 from ldbulk._version import __version__
 from ldbulk.api.converter import structure
 from ldbulk.api.limits import parse_rate_limit
-from ldbulk.api.models import ErrorBody
+from ldbulk.api.listing import lean_integration
+from ldbulk.api.models import ErrorBody, Integration
 from ldbulk.errors import ConfigError, HTTPStatusError, ResponseFormatError, status_error_class
 from ldbulk.text import printable
 
@@ -230,6 +231,12 @@ def decode_json(method: str, path: str, response: RawResponse) -> Any:
 def decode(method: str, path: str, response: RawResponse, cls: type[T]) -> T:
     """A success response structured into ``cls``, or the exception its status calls for."""
     return structure(decode_json(method, path, response), cls, what=f"{method} {path}")
+
+
+def decode_lean(method: str, path: str, response: RawResponse) -> Integration:
+    """A success response read as a lean integration (:func:`~ldbulk.api.listing.lean_integration`),
+    or the exception its status calls for."""
+    return lean_integration(decode_json(method, path, response), what=f"{method} {path}")
 
 
 def decode_streamed(method: str, path: str, response: RawResponse) -> Any:
