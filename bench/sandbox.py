@@ -30,6 +30,7 @@ class SandboxSpec:
     window_s: float = 10.0
     latency_ms: float = 0.0
     background_rate: int = 0
+    seed_integrations: int = 0
 
     def args(self) -> list[str]:
         """The ``ldbulk sandbox`` options of this sandbox (it takes a free loopback port)."""
@@ -41,6 +42,8 @@ class SandboxSpec:
             args += ["--route-limit", str(self.route_limit)]
         if self.background_rate:
             args += ["--background-rate", str(self.background_rate)]
+        if self.seed_integrations:
+            args += ["--seed-integrations", str(self.seed_integrations)]
         return args
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -237,6 +238,64 @@ async def test_create_dynamodb_uses_the_dynamodb_integration_key(
     (call,) = sent(mock, "POST", url)
     body = call.json()
     assert body == {"config": DYNAMODB.to_api(), "on": False}
+
+
+async def test_a_lean_create_reads_the_ids_keys_and_version_and_nothing_else(
+    mock: MemoryTransport, client: Client
+) -> None:
+    url = f"{STORE}/checkout/production/redis"
+    answer = sample("integration_created_redis.json")
+    # Parts a lean read never looks at: a whole read fails on them.
+    answer["_status"] = "not a status"
+    answer["_links"] = []
+    mock.add("POST", url, status=201, json=answer)
+    mock.add("POST", url, status=201, json=answer)
+    lean = await client.create_integration("checkout", "production", REDIS, lean=True)
+    assert (lean.id, lean.project_key) == ("6650f1c2a9e4b71f0c3d8e21", "checkout")
+    assert (lean.environment_key, lean.integration_key) == ("production", "redis")
+    assert lean.version == answer["version"]
+    assert lean.status is None and lean.access is None and not lean.links
+    with pytest.raises(ResponseFormatError, match=r"\$\._status"):
+        await client.create_integration("checkout", "production", REDIS)
+
+
+async def test_a_lean_create_still_refuses_an_answer_without_an_id(
+    mock: MemoryTransport, client: Client
+) -> None:
+    url = f"{STORE}/checkout/production/redis"
+    answer = sample("integration_created_redis.json")
+    del answer["_id"]
+    mock.add("POST", url, status=201, json=answer)
+    with pytest.raises(ResponseFormatError, match=r"does not match Integration: .*\$\._id"):
+        await client.create_integration("checkout", "production", REDIS, lean=True)
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class CountedRedis(RedisConfig):
+    """A store config that counts how often its body is built."""
+
+    built: ClassVar[list[int]] = []
+
+    def to_api(self) -> dict[str, Any]:
+        self.built.append(1)
+        return super().to_api()
+
+
+async def test_one_store_is_encoded_once_for_all_its_targets(
+    mock: MemoryTransport, client: Client
+) -> None:
+    config = CountedRedis(host="redis.example.com", password="redis-pw-do-not-log")
+    other = CountedRedis(host="other.example.com")
+    mock.add("POST", re.compile(f"{STORE}/checkout/.*/redis"), status=201, repeat=True,
+             json=sample("integration_created_redis.json"))
+    for index in range(5):
+        await client.create_integration("checkout", f"env-{index}", config, tags=["t"], lean=True)
+    await client.create_integration("checkout", "env-9", other, tags=["t"], lean=True)
+    await client.create_integration("checkout", "env-8", config, tags=["u"], lean=True)
+    assert len(CountedRedis.built) == 3
+    bodies = [call.json() for call in mock.requests]
+    assert bodies[0] == bodies[4] and bodies[0]["config"]["host"] == "redis.example.com"
+    assert (bodies[5]["config"]["host"], bodies[6]["tags"]) == ("other.example.com", ["u"])
 
 
 async def test_list_integrations_returns_every_item(mock: MemoryTransport, client: Client) -> None:
@@ -645,7 +704,8 @@ async def test_a_non_json_success_body_raises_response_format_error(
     mock: MemoryTransport, client: Client
 ) -> None:
     mock.add("GET", STORE, 200, body=b"<html>maintenance</html>", headers=HTML)
-    with pytest.raises(ResponseFormatError, match=r"non-JSON body \(text/html, 24 bytes\)"):
+    # The listing is read as it arrives, never held: its length is not known at the fault.
+    with pytest.raises(ResponseFormatError, match=r"-> 200: non-JSON body \(text/html\)"):
         await client.list_integrations()
 
 

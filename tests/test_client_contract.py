@@ -118,10 +118,13 @@ class ValidatingTransport:
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
         body: bytes | None,
+        sink: sansio.BodySink | None = None,
     ) -> sansio.RawResponse:
         """Validate, then carry the request on."""
         self.validated.append(self.validate(method, url, params, headers, body))
-        return await self.inner.send(method, url, params=params, headers=headers, body=body)
+        return await self.inner.send(
+            method, url, params=params, headers=headers, body=body, sink=sink
+        )
 
     async def aclose(self) -> None:
         """Close the inner transport."""

@@ -11,6 +11,7 @@ import pytest
 from ldbulk import (
     BadRequest,
     Client,
+    ConfigError,
     Conflict,
     DynamoDBConfig,
     NotFound,
@@ -20,7 +21,7 @@ from ldbulk import (
     TransportError,
     Unauthorized,
 )
-from ldbulk.sandbox import Sandbox
+from ldbulk.sandbox import Sandbox, SandboxOptions
 
 BSS = "/api/v2/integration-capabilities/big-segment-store"
 ONE_RETRY = RetryPolicy(max_attempts=1)
@@ -567,6 +568,34 @@ async def test_reset_returns_to_the_loaded_world(make_sandbox: Any) -> None:
     assert (body["total"], body["integrations"]) == (0, 1)
     assert set(sandbox.integrations) == {("p", "e1", "redis")}
     assert sandbox.stats.total == 0
+
+
+async def test_seeded_integrations_exist_from_the_start_and_after_a_reset(
+    make_sandbox: Any,
+) -> None:
+    sandbox = await make_sandbox(projects=2, environments=3, seed_integrations=4)
+    seeded = {("proj-001", f"env-00{i}", "redis") for i in (1, 2, 3)} | {
+        ("proj-002", "env-001", "redis")
+    }
+    assert set(sandbox.integrations) == seeded
+    assert all(i.tags == ("managed-by-ldbulk",) for i in sandbox.integrations.values())
+    async with client_for(sandbox) as client:
+        (first, *_) = await client.list_integrations()
+        await client.delete_integration(
+            first.project_key, first.environment_key, first.integration_key, first.id
+        )
+        assert len(sandbox.integrations) == 3
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{sandbox.url}/_sandbox/reset") as r,
+    ):
+        assert r.status == 200
+    assert set(sandbox.integrations) == seeded
+
+
+async def test_more_seeded_integrations_than_environments_is_refused() -> None:
+    with pytest.raises(ConfigError, match="need as many environments"):
+        Sandbox(SandboxOptions(projects=1, environments=2, seed_integrations=3))
 
 
 async def test_sandbox_integrations_endpoint_redacts(sandbox: Sandbox) -> None:

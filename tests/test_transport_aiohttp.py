@@ -118,13 +118,93 @@ async def test_a_redirect_is_returned_not_followed() -> None:
 
 async def test_a_body_over_max_body_bytes_raises_cleanly_and_is_not_retried() -> None:
     async def big(request: web.Request) -> web.StreamResponse:
-        return web.json_response({"items": [{"x": "y" * 2048}], "_links": {}})
+        return web.json_response({"_id": "y" * 2048})
 
     async with serving(big) as (url, seen):
         async with Client(TOKEN, base_url=url, retry=FAST, max_body_bytes=1024) as ld:
             with pytest.raises(ResponseFormatError, match="larger than 1024 bytes"):
-                await ld.list_integrations()
+                await ld.get_integration("p", "e", "redis", "0123")
     assert len(seen) == 1
+
+
+def listed(count: int) -> dict[str, object]:
+    """A listing of ``count`` integrations, each with the links and status the API sends."""
+    return {
+        "_links": {"self": {"href": LIST, "type": "application/json"}},
+        "items": [
+            {
+                "_links": {"self": {"href": f"{LIST}/p/env-{i}/redis/{i:024x}"}},
+                "_id": f"{i:024x}",
+                "integrationKey": "redis",
+                "projectKey": "p",
+                "environmentKey": f"env-{i}",
+                "tags": ["managed-by-ldbulk"],
+                "version": 2,
+                "_status": {"available": True, "lastSync": 1700000000000},
+            }
+            for i in range(count)
+        ],
+    }
+
+
+@pytest.mark.parametrize("lean", [False, True], ids=["whole", "lean"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_the_listing_has_no_body_cap(lean: bool, chunked: bool) -> None:
+    body = json.dumps(listed(300)).encode()
+
+    async def many(request: web.Request) -> web.StreamResponse:
+        if not chunked:
+            return web.Response(body=body, content_type="application/json")
+        stream = web.StreamResponse(headers={"Content-Type": "application/json"})
+        stream.enable_chunked_encoding()
+        await stream.prepare(request)
+        for start in range(0, len(body), 1000):
+            await stream.write(body[start : start + 1000])
+        await stream.write_eof()
+        return stream
+
+    async with serving(many) as (url, seen):
+        async with Client(TOKEN, base_url=url, retry=FAST, max_body_bytes=1024) as ld:
+            integrations = await ld.list_integrations(lean=lean)
+    assert len(body) > 50 * 1024
+    assert [i.environment_key for i in integrations] == [f"env-{i}" for i in range(300)]
+    assert all(i.version == 2 and i.tags == ("managed-by-ldbulk",) for i in integrations)
+    # Lean keeps ids and keys; whole keeps the status too.
+    assert all((i.status is None) is lean and (not i.links) is lean for i in integrations)
+    assert len(seen) == 1
+
+
+async def test_a_listing_cut_short_is_retried_like_any_lost_answer() -> None:
+    body = json.dumps(listed(50)).encode()
+    tries = 0
+
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal tries
+        tries += 1
+        # The first answer promises the whole body and stops half-way; the second is whole.
+        sent = body[: len(body) // 2] if tries == 1 else body
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        writer.write(head.encode() + b"\r\nConnection: close\r\n\r\n" + sent)
+        await writer.drain()
+        writer.close()
+
+    async with raw_serving(cut) as (url, _):
+        async with Client(TOKEN, base_url=url, retry=FAST) as ld:
+            integrations = await ld.list_integrations(lean=True)
+            assert ld.stats.retries == 1
+    assert len(integrations) == 50 and tries == 2
+
+
+async def test_a_listing_that_is_not_json_is_a_response_format_error_not_retried() -> None:
+    async def broken(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b'{"items": [{"_id": "a",,]}', content_type="application/json")
+
+    async with serving(broken) as (url, seen):
+        async with Client(TOKEN, base_url=url, retry=FAST) as ld:
+            with pytest.raises(ResponseFormatError, match="not a complete JSON body") as caught:
+                await ld.list_integrations(lean=True)
+    assert len(seen) == 1
+    assert '"a"' not in str(caught.value)  # the body is never quoted
 
 
 async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -16,6 +16,7 @@ same to any text (a server's error). LaunchDarkly's answers are in :mod:`ldbulk.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Final, Literal
@@ -343,6 +344,10 @@ class CreateIntegrationRequest:
         if self.name is not None:
             body["name"] = self.name
         return body
+
+    def to_bytes(self) -> bytes:
+        """The JSON body, encoded."""
+        return json.dumps(self.to_api()).encode()
 
 
 _key = _matching(

@@ -14,7 +14,7 @@ import json
 import socket
 import ssl
 from collections.abc import Mapping
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 import attrs
@@ -22,7 +22,8 @@ import attrs
 from ldbulk._version import __version__
 from ldbulk.api.converter import structure
 from ldbulk.api.limits import parse_rate_limit
-from ldbulk.api.models import ErrorBody
+from ldbulk.api.listing import lean_integration
+from ldbulk.api.models import ErrorBody, Integration
 from ldbulk.errors import ConfigError, HTTPStatusError, ResponseFormatError, status_error_class
 from ldbulk.text import printable
 
@@ -140,13 +141,36 @@ def request_headers(token: str, *, beta: bool, has_body: bool) -> dict[str, str]
 _NOT_JSON: Final = (ValueError, UnicodeDecodeError, RecursionError)
 
 
+class BodySink(Protocol):
+    """Reads a success body as it arrives, instead of the transport holding it whole.
+
+    A transport given one feeds it every chunk of a body whose status is 2xx, then
+    closes it; what :meth:`close` returns (or the :class:`~ldbulk.errors.ResponseFormatError`
+    either raised) becomes the response's ``streamed``, and ``body`` stays empty.
+    """
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next piece of the body."""
+        ...
+
+    def close(self) -> Any:
+        """The body has ended: what was read from it."""
+        ...
+
+
 @attrs.frozen(kw_only=True)
 class RawResponse:
-    """What came back: status, headers (case-insensitive mapping) and the body bytes."""
+    """What came back: status, headers (case-insensitive mapping) and the body bytes.
+
+    ``streamed``: when a :class:`BodySink` read the body, what it made of it, or the
+    :class:`~ldbulk.errors.ResponseFormatError` it raised (kept, so the exchange still sees
+    the headers and counts the answer; :func:`decode_streamed` raises it).
+    """
 
     status: int
     headers: Mapping[str, str] = attrs.field(repr=False)
     body: bytes = attrs.field(repr=False)
+    streamed: Any = attrs.field(default=None, repr=False)
 
 
 def _summarise(body: bytes, content_type: str) -> str:
@@ -207,6 +231,32 @@ def decode_json(method: str, path: str, response: RawResponse) -> Any:
 def decode(method: str, path: str, response: RawResponse, cls: type[T]) -> T:
     """A success response structured into ``cls``, or the exception its status calls for."""
     return structure(decode_json(method, path, response), cls, what=f"{method} {path}")
+
+
+def decode_lean(method: str, path: str, response: RawResponse) -> Integration:
+    """A success response read as a lean integration (:func:`~ldbulk.api.listing.lean_integration`),
+    or the exception its status calls for."""
+    return lean_integration(decode_json(method, path, response), what=f"{method} {path}")
+
+
+def decode_streamed(method: str, path: str, response: RawResponse) -> Any:
+    """What a :class:`BodySink` read from a 2xx response; raises for an error status, an
+    answer that was not streamed (a 3xx), or what the sink found wrong with the body."""
+    if response.status >= 400:
+        raise error_from_response(method, path, response)
+    content_type = response.headers.get("Content-Type", "")
+    if isinstance(response.streamed, ResponseFormatError):
+        kind = content_type.split(";")[0].strip().lower()
+        if kind and not kind.endswith("json"):
+            # An HTML maintenance page, say: what it is tells more than where JSON broke.
+            raise ResponseFormatError(
+                f"{method} {path} -> {response.status}: non-JSON body ({kind})"
+            ) from None
+        raise response.streamed
+    if response.streamed is None:
+        summary = _summarise(response.body, content_type)
+        raise ResponseFormatError(f"{method} {path} -> {response.status}: {summary}")
+    return response.streamed
 
 
 def expect_no_content(method: str, path: str, response: RawResponse) -> None:

@@ -159,7 +159,7 @@ async def export(
     listed = sorted(
         (
             item
-            for item in await client.list_integrations(scope=scope)
+            for item in await client.list_integrations(lean=True, scope=scope)
             if not wanted or item.project_key in wanted
         ),
         key=lambda item: (item.project_key, item.environment_key, item.integration_key),

@@ -49,7 +49,7 @@ class Inventory:
 
     def add(self, integration: Integration) -> None:
         """Record an integration this run created."""
-        self._found[key_of(integration)] = _lean(integration)
+        self._found[key_of(integration)] = lean(integration)
 
     async def refresh(self, *, newer_than: float | None = None) -> None:
         """The first listing (no ``newer_than``), bound to the run's stop signal; or a listing
@@ -84,13 +84,22 @@ class Inventory:
     async def _load(self, delay: float, scope: RequestScope | None) -> None:
         if delay:
             await asyncio.sleep(delay)
-        integrations = await self._client.list_integrations(scope=scope)
-        self._found = {key_of(integration): _lean(integration) for integration in integrations}
+        # Lean and streamed: an account of 250,000 integrations is never held as one body.
+        integrations = await self._client.list_integrations(lean=True, scope=scope)
+        self._found = {key_of(integration): integration for integration in integrations}
 
 
-def _lean(integration: Integration) -> Integration:
+def lean(integration: Integration) -> Integration:
     """What a run keeps of an integration: its id, keys, version, switch, tags and name (a
-    run may hold hundreds of thousands; their links, config, status and access are not used)."""
+    run may hold hundreds of thousands; their links, config, status and access are not used).
+    One read lean already is kept as it is."""
+    if (
+        integration.config is None
+        and integration.status is None
+        and integration.access is None
+        and not integration.links
+    ):
+        return integration
     return attrs.evolve(integration, config=None, status=None, access=None, links={})
 
 

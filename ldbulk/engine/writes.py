@@ -108,6 +108,7 @@ class Writes:
                         on=target.on,
                         tags=target.written_tags,
                         name=target.name,
+                        lean=True,  # the id, keys and version are all a run keeps
                         scope=self.scope,
                     )
                 except (*_UNCLEAR, Conflict) as exc:

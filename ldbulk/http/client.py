@@ -16,11 +16,11 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from ldbulk.api import sansio
+from ldbulk.api.listing import ListingReader
 from ldbulk.api.models import (
     CreateIntegrationRequest,
     Environment,
     Integration,
-    IntegrationCollection,
     Page,
     Project,
     StoreConfig,
@@ -38,6 +38,8 @@ __all__ = ["PAGE_SIZE", "TOKEN_ENV", "Client", "ClientStats", "Timeouts"]
 
 TOKEN_ENV: Final = "LD_ACCESS_TOKEN"
 PAGE_SIZE: Final = 100
+# How many encoded create bodies a client keeps (one per store of a manifest, typically).
+_BODIES_KEPT: Final = 256
 
 
 @attrs.frozen(kw_only=True)
@@ -98,6 +100,9 @@ class Client:
                 max_body_bytes=max_body_bytes,
                 connection_limit=connection_limit,
             )
+        # Encoded create bodies by (config, on, tags, name); they hold the configs' secrets,
+        # as the configs themselves do, for no longer than the client lives.
+        self._bodies: dict[tuple[StoreConfig, bool, tuple[str, ...], str | None], bytes] = {}
         self._exchange = Exchange(
             token=token.strip(),
             base_url=self.base_url,
@@ -150,27 +155,70 @@ class Client:
         on: bool = False,
         tags: Sequence[str] = (),
         name: str | None = None,
+        lean: bool = False,
         scope: RequestScope | None = None,
     ) -> Integration:
         """Create a persistent store integration; the integration key follows from ``config``.
 
         A create is sent once: after a transport error or a 5xx LaunchDarkly may or may not have
         applied it, so retrying is the caller's decision (the bulk engine checks first).
-        ``scope`` (every operation takes one) counts the request for a run, and stops it from
-        being sent once the run is stopped.
+        ``lean`` reads of the answer only the id, keys, ``on``, tags, name and version (status,
+        access and links left empty), which is most of a create's CPU for a caller that
+        creates thousands. ``scope`` (every operation takes one) counts the request for a run,
+        and stops it from being sent once the run is stopped.
         """
-        body = CreateIntegrationRequest(config=config, on=on, tags=tuple(tags), name=name)
         path = sansio.integration_path(project, environment, config.integration_key)
         response = await self._exchange(
-            sansio.ROUTE_CREATE, "POST", path, body=body.to_api(), idempotent=False, scope=scope
+            sansio.ROUTE_CREATE,
+            "POST",
+            path,
+            body=self._create_body(config, on, tuple(tags), name),
+            idempotent=False,
+            scope=scope,
         )
+        if lean:
+            return sansio.decode_lean("POST", path, response)
         return sansio.decode("POST", path, response, Integration)
 
-    async def list_integrations(self, *, scope: RequestScope | None = None) -> list[Integration]:
-        """Every persistent store integration of the account (one request, no config)."""
+    def _create_body(
+        self, config: StoreConfig, on: bool, tags: tuple[str, ...], name: str | None
+    ) -> bytes:
+        """The encoded body of a create: the same for every target of one store, so encoded
+        once for all of them (configs are frozen, and equal configs send the same values)."""
+        if config.unset:
+            # Never kept: to_api refuses it, and a placeholder must not stand for a value.
+            return CreateIntegrationRequest(config=config, on=on, tags=tags, name=name).to_bytes()
+        key = (config, on, tags, name)
+        body = self._bodies.get(key)
+        if body is None:
+            if len(self._bodies) >= _BODIES_KEPT:
+                self._bodies.clear()  # a caller of endless distinct stores: start over
+            request = CreateIntegrationRequest(config=config, on=on, tags=tags, name=name)
+            body = self._bodies[key] = request.to_bytes()
+        return body
+
+    async def list_integrations(
+        self, *, lean: bool = False, scope: RequestScope | None = None
+    ) -> list[Integration]:
+        """Every persistent store integration of the account (one request, no config).
+
+        The answer is read as it arrives, item by item, with no cap on its size (an account of
+        250,000 integrations answers ~180 MB), so memory follows the integrations kept, not
+        the body. ``lean`` keeps of each only its id, keys, ``on``, tags, name and version
+        (``status``, ``access`` and ``links`` left empty): what a run of hundreds of thousands
+        of targets can afford to hold.
+        """
         path = sansio.BIG_SEGMENT_STORE
-        response = await self._exchange(sansio.ROUTE_LIST, "GET", path, scope=scope)
-        return list(sansio.decode("GET", path, response, IntegrationCollection).items)
+        what = f"GET {path}"
+        response = await self._exchange(
+            sansio.ROUTE_LIST,
+            "GET",
+            path,
+            scope=scope,
+            sink=lambda: ListingReader(what, lean=lean),
+        )
+        listed: list[Integration] = sansio.decode_streamed("GET", path, response)
+        return listed
 
     async def get_integration(
         self,

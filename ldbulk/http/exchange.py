@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ldbulk.api import sansio
@@ -82,6 +82,7 @@ class Exchange:
         idempotent: bool = True,
         scope: RequestScope | None = None,
         attempts: list[int] | None = None,
+        sink: Callable[[], sansio.BodySink] | None = None,
     ) -> sansio.RawResponse:
         """Send one request through the pacer, waiting out 429s and retrying what is safe.
 
@@ -91,12 +92,18 @@ class Exchange:
         caller must first find out whether it was applied. Once ``scope`` is stopped, nothing
         more is sent: a request still waiting raises :class:`~ldbulk.errors.Stopped`.
         ``attempts`` collects the status of each try (0 for no answer), for the callers that
-        read a retry's answer differently.
+        read a retry's answer differently. ``sink`` makes a fresh reader for each try's body
+        (see :class:`~ldbulk.http.transport.Transport`): a body cut short is a transport error,
+        retried like any other.
         """
         if not self._open:
             raise RuntimeError("use the Client inside 'async with Client(...) as client:'")
-        # Encoded once, however many times the request is sent.
-        data = json.dumps(body).encode() if body is not None else None
+        # Encoded once, however many times the request is sent; bytes are JSON encoded already
+        # (a caller sending one body to many targets encodes it once for all).
+        if isinstance(body, bytes):
+            data: bytes | None = body
+        else:
+            data = json.dumps(body).encode() if body is not None else None
         headers = sansio.request_headers(self._token, beta=beta, has_body=data is not None)
         url = self._base_url + path
         loop = asyncio.get_running_loop()
@@ -109,7 +116,8 @@ class Exchange:
                     ticket = await _turn(self._pacer, route, stop, meters)
                     try:
                         response = await self._send(
-                            method, url, path, params, headers, data, attempts, attempt.num
+                            method, url, path, params, headers, data, attempts, attempt.num,
+                            None if sink is None else sink(),
                         )
                     except BaseException:
                         # No answer: the request no longer counts as in flight in any budget.
@@ -141,13 +149,16 @@ class Exchange:
         data: bytes | None,
         attempts: list[int] | None,
         attempt: int,
+        sink: sansio.BodySink | None,
     ) -> sansio.RawResponse:
         """One exchange through the transport, logged, its status kept in ``attempts``."""
         loop = asyncio.get_running_loop()
         sent = loop.time()
+        # ``sink`` only when there is one: a transport written before sinks still serves the rest.
+        streaming = {} if sink is None else {"sink": sink}
         try:
             response = await self._transport.send(
-                method, url, params=params, headers=headers, body=data
+                method, url, params=params, headers=headers, body=data, **streaming
             )
         except TransportError as exc:
             if attempts is not None:

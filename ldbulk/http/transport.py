@@ -33,6 +33,10 @@ class Transport(Protocol):
     A failure to get an answer (connection, TLS, timeout, a body cut short) is raised as
     :class:`~ldbulk.errors.TransportError`; a status is never an exception here. Redirects
     are not followed: the token would go wherever they point.
+
+    With a ``sink``, the body of a 2xx answer is fed to it as it arrives, with no cap
+    on its size, and what the sink made of it comes back as the response's ``streamed``
+    (the client asks this of the account's listing only).
     """
 
     async def send(
@@ -43,6 +47,7 @@ class Transport(Protocol):
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
         body: bytes | None,
+        sink: sansio.BodySink | None = None,
     ) -> sansio.RawResponse:
         """Send one request to ``url`` (with ``params`` as its query) and return the answer."""
         ...
@@ -70,10 +75,19 @@ class AiohttpTransport:
     """Requests over one aiohttp session, with TLS verification always on.
 
     ``ca_bundle`` (e.g. a corporate proxy's CA) replaces the system trust store; it never
+<<<<<<< HEAD
     turns the checks off. ``connection_limit`` caps open connections (by default none: the
 pacer and the caller's concurrency bound the requests in flight), ``max_body_bytes`` the
     body read from any answer. The session is opened by the first request and closed by
     :meth:`aclose`, so one transport can serve several ``async with Client`` blocks.
+=======
+    turns the checks off. ``connection_limit`` caps open connections, ``max_body_bytes`` the
+    body read from any answer but one streamed into a sink. A streamed body is read as long as
+    it keeps coming: ``timeouts.total`` then bounds each wait for more, not the whole body,
+    which for a listing of hundreds of thousands of integrations takes its time. The session
+    is opened by the first request and closed by :meth:`aclose`, so one transport can serve
+    several ``async with Client`` blocks.
+>>>>>>> lean
     """
 
     def __init__(
@@ -90,6 +104,9 @@ pacer and the caller's concurrency bound the requests in flight), ``max_body_byt
             reason = exc.strerror or str(exc)
             raise ConfigError(f"ca_bundle: cannot use {ca_bundle!r}: {reason}") from None
         self._timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
+        self._streaming_timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeouts.connect, sock_read=timeouts.total
+        )
         self._max_body_bytes = max_body_bytes
         self._connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
@@ -132,13 +149,27 @@ pacer and the caller's concurrency bound the requests in flight), ``max_body_byt
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
         body: bytes | None,
+        sink: sansio.BodySink | None = None,
     ) -> sansio.RawResponse:
         """One HTTP exchange; aiohttp's and the socket's errors become ldbulk's."""
         session = self._session or self._open()
+        timeout = self._timeout if sink is None else self._streaming_timeout
         try:
             async with session.request(
-                method, url, params=params, data=body, headers=headers, allow_redirects=False
+                method,
+                url,
+                params=params,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=timeout,
             ) as response:
+                if sink is not None and 200 <= response.status < 300:
+                    streamed = await _stream(response, sink)
+                    return sansio.RawResponse(
+                        status=response.status, headers=response.headers, body=b"",
+                        streamed=streamed,
+                    )
                 content = await self._read_capped(response)
                 return sansio.RawResponse(
                     status=response.status, headers=response.headers, body=content
@@ -167,6 +198,31 @@ pacer and the caller's concurrency bound the requests in flight), ``max_body_byt
                 raise ResponseFormatError(f"response body larger than {self._max_body_bytes} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+async def _stream(response: aiohttp.ClientResponse, sink: sansio.BodySink) -> Any:
+    """Feed the body to ``sink`` as it arrives: what it made of it, or the
+    :class:`~ldbulk.errors.ResponseFormatError` it raised (then the rest is not read)."""
+    try:
+        async for chunk in response.content.iter_any():
+            sink.feed(chunk)
+        return sink.close()
+    except ResponseFormatError as exc:
+        return exc
+
+
+def _feed_whole(body: bytes, sink: sansio.BodySink) -> Any:
+    """A body already in memory through ``sink``, in pieces as a network would bring it."""
+    try:
+        for start in range(0, len(body), _MEMORY_CHUNK):
+            sink.feed(body[start : start + _MEMORY_CHUNK])
+        return sink.close()
+    except ResponseFormatError as exc:
+        return exc
+
+
+# What a MemoryTransport feeds a sink at a time: small, so tests cross many chunk boundaries.
+_MEMORY_CHUNK: Final = 4096
 
 
 # -- in memory ------------------------------------------------------------------------------
@@ -271,8 +327,25 @@ class MemoryTransport:
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
         body: bytes | None,
+        sink: sansio.BodySink | None = None,
     ) -> sansio.RawResponse:
-        """Record the request, then answer it from the handler or the queue."""
+        """Record the request, then answer it from the handler or the queue (through ``sink``
+        as a streamed body, when one is given and the status is 2xx)."""
+        answer = await self._answer(method, url, params=params, headers=headers, body=body)
+        if sink is None or not 200 <= answer.status < 300:
+            return answer
+        streamed = _feed_whole(answer.body, sink)
+        return attrs.evolve(answer, body=b"", streamed=streamed)
+
+    async def _answer(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> sansio.RawResponse:
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
         request = SentRequest(

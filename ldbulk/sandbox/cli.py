@@ -122,6 +122,12 @@ async def _serve(sandbox: Sandbox, *, print_env: bool = False) -> None:
     help="Once listening, also print `export LD_BASE_URI=... LD_ACCESS_TOKEN=...` (the start "
     "line becomes a shell comment), for `. FILE` or eval; then serve as usual.",
 )
+@click.option(
+    "--seed-integrations",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Redis integrations existing at start, one per environment (a large account, fast).",
+)
 def sandbox_command(**params: Any) -> None:
     """Run a local LaunchDarkly API sandbox to rehearse against."""
     world: Path | None = params["world"]
@@ -152,6 +158,7 @@ def sandbox_command(**params: Any) -> None:
             seed=params["seed"],
             sync_delay_s=params["sync_delay"],
             state=state,
+            seed_integrations=params["seed_integrations"],
         )
         # Imported here, not above: every command of the CLI imports this module, and only this
         # one needs the server (and aiohttp.web with it).

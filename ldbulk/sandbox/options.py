@@ -63,6 +63,8 @@ class SandboxOptions:
       its connection then cut without an answer. ``seed`` makes the faults reproducible.
     - ``state``: a JSON file holding the integrations; loaded at start when it exists (it then
       replaces the world's integrations) and rewritten atomically after changes.
+    - ``seed_integrations``: that many redis integrations exist at start, one in each
+      environment in the world's order (where the world has none): a large account, fast.
     - ``record``: keep every API response in :attr:`Sandbox.responses` (tests validate them).
     - ``sync_delay_s``: how long after its configuration is set a store reports itself
       available (a simulated sync; 0: at once). A world's ``unreachableHosts`` never sync.
@@ -88,6 +90,7 @@ class SandboxOptions:
     seed: int | None = None
     sync_delay_s: float = attrs.field(default=0.0, validator=_non_negative)
     state: Path | None = None
+    seed_integrations: int = attrs.field(default=0, validator=_non_negative)
     record: bool = False
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
 

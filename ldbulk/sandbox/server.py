@@ -70,6 +70,7 @@ class Sandbox:
             self.options.state,
             sync_delay_s=self.options.sync_delay_s,
             clock=self.options.clock,
+            seed=self.options.seed_integrations,
         )
         self._limiter = FixedWindowLimiter(
             global_limit=self.options.global_limit,

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 import attrs
 
 from ldbulk.api import sansio
+from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG
 from ldbulk.errors import ConfigError
 from ldbulk.files import write_atomically
 from ldbulk.sandbox.sync import SyncModel
@@ -29,6 +30,8 @@ from ldbulk.sandbox.world import (
     build_integrations,
     build_projects,
     parse_world,
+    stable_id,
+    validate_config,
 )
 
 # A burst of creates is written to the state file once, this long after the first of them.
@@ -89,11 +92,38 @@ class StateFile:
             await asyncio.to_thread(_write_state, self.path, snapshot())
 
 
+def seeded_integrations(
+    projects: Mapping[str, ProjectRecord], count: int
+) -> dict[Slot, IntegrationRecord]:
+    """``count`` redis integrations tagged as ldbulk tags them, one in each environment in the
+    world's order: an account of hundreds of thousands, built in moments (a world file of as
+    many is parsed and validated item by item)."""
+    config = validate_config("redis", {"host": "redis.internal"})
+    seeded: dict[Slot, IntegrationRecord] = {}
+    for project in projects.values():
+        for environment in project.environments:
+            if len(seeded) >= count:
+                return seeded
+            key = (project.key, environment, "redis")
+            seeded[key] = IntegrationRecord(
+                id=stable_id(*key),
+                integration_key="redis",
+                project_key=project.key,
+                environment_key=environment,
+                config=config,
+                tags=[DEFAULT_OWNERSHIP_TAG],
+            )
+    if len(seeded) < count:
+        raise ConfigError(f"seed: {count} integrations need as many environments in the world")
+    return seeded
+
+
 class Store:
     """Projects and environments (fixed at start) and the integrations stored in them.
 
     With a state file that exists, its integrations replace the world's; :meth:`reset` goes
-    back to whichever of the two the store started with.
+    back to whichever of the two the store started with. ``seed`` integrations are added to
+    the world's where it has none (:func:`seeded_integrations`).
     """
 
     def __init__(
@@ -103,6 +133,7 @@ class Store:
         *,
         sync_delay_s: float = 0.0,
         clock: Callable[[], float] = time.time,
+        seed: int = 0,
     ) -> None:
         self._clock = clock
         self.sync = SyncModel(
@@ -123,6 +154,8 @@ class Store:
             key: attrs.evolve(record, config_set_ms=settled)
             for key, record in build_integrations(specs, self.projects, what="world").items()
         }
+        for key, record in seeded_integrations(self.projects, seed).items():
+            self._initial.setdefault(key, attrs.evolve(record, config_set_ms=settled))
         self.integrations: dict[Slot, IntegrationRecord] = {}
         self._by_id: dict[str, IntegrationRecord] = {}
         self._list_body: bytes | None = None
