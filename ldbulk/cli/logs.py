@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 import uuid
 from types import TracebackType
 from typing import Final, Literal, TypeAlias
 
-from ldbulk.api import sansio
 from ldbulk.text import printable
 
 LogFormat = Literal["text", "json"]
@@ -30,8 +28,6 @@ _ExcInfo: TypeAlias = (
 )
 
 logger = logging.getLogger("ldbulk")
-# The client's requests: its records are named here (see _RequestFields).
-_CLIENT: Final = logging.getLogger("ldbulk.http.client")
 # The one event that closes a run: shown whenever JSON lines are, whatever the verbosity.
 summary_log: Final = logging.getLogger("ldbulk.summary")
 
@@ -75,69 +71,6 @@ class TextFormatter(logging.Formatter):
         return "\n".join(map(printable, super().formatException(ei).split("\n")))
 
 
-def _route_pattern(route: str) -> tuple[str, re.Pattern[str]]:
-    method, path = route.split(" ", 1)
-    return method, re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$")
-
-
-# The client's routes, as its pacer counts them: a log line names the route a request was
-# paced on, not only its path (which holds the project and environment keys).
-_ROUTES: Final = {
-    route: _route_pattern(route)
-    for route in (
-        sansio.ROUTE_LIST,
-        sansio.ROUTE_CREATE,
-        sansio.ROUTE_GET,
-        sansio.ROUTE_PATCH,
-        sansio.ROUTE_DELETE,
-        sansio.ROUTE_PROJECTS,
-        sansio.ROUTE_ENVIRONMENTS,
-    )
-}
-
-
-def route_of(method: str, path: str) -> str | None:
-    """The route (verb and URL pattern) a request's method and path belong to, if any."""
-    for route, (verb, pattern) in _ROUTES.items():
-        if verb == method and pattern.match(path):
-            return route
-    return None
-
-
-# The client's messages and what their arguments are, so that a JSON line has them as fields.
-_CLIENT_ARGS: Final = {
-    "%s %s -> %d (%.0f ms)": ("method", "path", "status", "ms"),
-    "%s %s: %s (failure %d)": ("method", "path", "error", "attempt"),
-    "%s %s: rate limited, waiting for the window to reset": ("method", "path"),
-}
-
-
-class _RequestFields(logging.Filter):
-    """Names the arguments of the client's records as fields, and logs a 5xx answer (which is
-    retried when it is safe) at the level of a transport failure, info, not with every other
-    answer at debug; then drops what is below the configured level, since the client's logger
-    lets every record through to this filter."""
-
-    def __init__(self, level: int) -> None:
-        super().__init__()
-        self.level = level
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        names = _CLIENT_ARGS.get(str(record.msg))
-        if names is not None and isinstance(record.args, tuple):
-            fields = dict(zip(names, record.args, strict=False))
-            for name, value in fields.items():
-                setattr(record, name, str(value) if name == "error" else value)
-            ms = fields.get("ms")
-            if isinstance(ms, float):
-                record.ms = round(ms, 1)
-            record.route = route_of(str(fields.get("method")), str(fields.get("path")))
-            status = fields.get("status")
-            if isinstance(status, int) and status >= 500 and record.levelno < logging.INFO:
-                record.levelno, record.levelname = logging.INFO, "INFO"
-        return record.levelno >= self.level
-
-
 class _RunId(logging.Filter):
     """Stamps every record with the run's id."""
 
@@ -165,8 +98,4 @@ def configure(verbosity: int, log_format: LogFormat, run_id: str | None = None) 
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
-    # The client's answers are debug records, a 5xx among them: with info shown, every record
-    # reaches the filter, which lifts a 5xx to info and drops the rest below the level.
-    _CLIENT.filters[:] = [_RequestFields(level)]
-    _CLIENT.setLevel(logging.DEBUG if level <= logging.INFO else logging.NOTSET)
     summary_log.setLevel(logging.INFO if log_format == "json" else logging.NOTSET)

@@ -116,8 +116,8 @@ class Exchange:
                     ticket = await _turn(self._pacer, route, stop, meters)
                     try:
                         response = await self._send(
-                            method, url, path, params, headers, data, attempts, attempt.num,
-                            None if sink is None else sink(),
+                            method, route, url, path, params, headers, data, attempts,
+                            attempt.num, None if sink is None else sink(),
                         )
                     except BaseException:
                         # No answer: the request no longer counts as in flight in any budget.
@@ -131,7 +131,10 @@ class Exchange:
                         meter.throttled += 1
                     if loop.time() >= throttle_deadline:
                         break
-                    log.info("%s %s: rate limited, waiting for the window to reset", method, path)
+                    log.info(
+                        "%s %s: rate limited, waiting for the window to reset", method, path,
+                        extra={"method": method, "route": route, "path": path, "status": 429},
+                    )
                 if response.status >= 500 and idempotent and attempt.retry():
                     continue
                 if response.status < 400:
@@ -142,6 +145,7 @@ class Exchange:
     async def _send(
         self,
         method: str,
+        route: str,
         url: str,
         path: str,
         params: Mapping[str, str] | None,
@@ -151,7 +155,10 @@ class Exchange:
         attempt: int,
         sink: sansio.BodySink | None,
     ) -> sansio.RawResponse:
-        """One exchange through the transport, logged, its status kept in ``attempts``."""
+        """One exchange through the transport, logged, its status kept in ``attempts``.
+
+        A log record carries what a log collector filters on as fields (method, route, path,
+        status, ms, attempt), not only inside its message."""
         loop = asyncio.get_running_loop()
         sent = loop.time()
         # ``sink`` only when there is one: a transport written before sinks still serves the rest.
@@ -163,13 +170,25 @@ class Exchange:
         except TransportError as exc:
             if attempts is not None:
                 attempts.append(0)
-            log.info("%s %s: %s (failure %d)", method, path, exc, attempt)
+            fields = {"method": method, "route": route, "path": path, "attempt": attempt}
+            log.info(
+                "%s %s: %s (failure %d)", method, path, exc, attempt,
+                extra=fields | {"error": str(exc)},
+            )
             raise
         if attempts is not None:
             attempts.append(response.status)
-        log.debug(
-            "%s %s -> %d (%.0f ms)", method, path, response.status, (loop.time() - sent) * 1000
-        )
+        # A 5xx is retried where that is safe, as a transport failure is: logged alike.
+        level = logging.INFO if response.status >= 500 else logging.DEBUG
+        if log.isEnabledFor(level):  # the hot path: no fields built for a record not shown
+            ms = round((loop.time() - sent) * 1000, 1)
+            log.log(
+                level, "%s %s -> %d (%.0f ms)", method, path, response.status, ms,
+                extra={
+                    "method": method, "route": route, "path": path, "attempt": attempt,
+                    "status": response.status, "ms": ms,
+                },
+            )
         return response
 
 
