@@ -201,6 +201,20 @@ def test_json_logs_make_a_usage_error_a_json_line_too(tmp_path: Path) -> None:
     assert event["level"] == "error" and "missing.yaml" in event["message"]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("apply", "m.yaml", "--log-format", "json", "--concurrency", "abc"),
+        ("--log-format=json", "apply", "--bogus"),
+    ],
+)
+def test_json_logs_make_clicks_own_usage_errors_json_lines(args: tuple[str, ...]) -> None:
+    result = ldbulk(*args)
+    assert result.returncode == 2
+    [event] = json_lines(result.stderr)
+    assert event["level"] == "error" and event["usage_error"] is True
+
+
 # --- the Markdown summary -----------------------------------------------------------------
 
 

@@ -6,13 +6,16 @@ what comes back; the decisions are in :mod:`ldbulk.engine`.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ldbulk._version import __version__
+from ldbulk.cli import logs
 from ldbulk.cli.apply import apply
 from ldbulk.cli.check import check_command
 from ldbulk.cli.common import load, manifest_options, manifest_paths, stdout
@@ -24,7 +27,40 @@ from ldbulk.cli.status import status
 from ldbulk.sandbox.cli import sandbox_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _asks_json_logs(args: Sequence[str]) -> bool:
+    """Whether the command line asks for JSON logs, wherever the flag is (read before click
+    parses it: a usage error may come first)."""
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    return "--log-format=json" in args or ("--log-format", "json") in pairs
+
+
+@contextlib.contextmanager
+def _usage_errors_as_json_lines() -> Iterator[None]:
+    """Click's own usage errors (an unknown option, a bad value) as one JSON error line each,
+    as every other line on stderr is when JSON logs are asked for."""
+    show = click.UsageError.show
+
+    def as_json_line(error: click.UsageError, file: Any = None) -> None:
+        logs.logger.error("%s", error.format_message(), extra={"usage_error": True})
+
+    click.UsageError.show = as_json_line  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        click.UsageError.show = show  # type: ignore[method-assign]
+
+
+class _Ldbulk(click.Group):
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **options: Any) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        if not _asks_json_logs(args):
+            return super().main(args, *rest, **options)
+        logs.configure(0, "json")
+        with _usage_errors_as_json_lines():
+            return super().main(args, *rest, **options)
+
+
+@click.group(cls=_Ldbulk, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ldbulk")
 @global_flags
 def main() -> None:
