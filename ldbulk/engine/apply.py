@@ -32,7 +32,7 @@ from ldbulk.engine.verdict import shown
 from ldbulk.errors import ConfigError
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
-from ldbulk.manifest import ManifestSet
+from ldbulk.manifest import ManifestSet, Source
 
 log = logging.getLogger("ldbulk.apply")
 
@@ -119,7 +119,8 @@ async def apply(
         if on_start is not None:
             on_start(ApplyStarted(todo=len(todo), done_before=len(targets) - len(todo)))
 
-        wished = {target.key: target for target in targets}
+        # Only a state file needs each result's target (a dict of 100,000 costs ~10 MB).
+        wished = {target.key: target for target in targets} if seen is not None else {}
 
         def settled(result: TargetResult) -> None:
             writer.record(result)
@@ -147,7 +148,9 @@ async def apply(
             )
     if seen is not None and state is not None:
         _save(seen, state)
-    rows = _rows(resolution, earlier | unchecked, report)
+    fresh = {result.key: result for result in report.results}
+    del report  # its rows are made anew with their source, one at a time: never two copies
+    rows = _rows(resolution, earlier | unchecked, fresh)
     stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
     return Report(
         results=tuple(rows),
@@ -184,15 +187,17 @@ def _prune_scope(manifests: ManifestSet, resolution: Resolution) -> PruneScope:
 
 
 def _rows(
-    resolution: Resolution, before: dict[Key, TargetResult], report: Report
+    resolution: Resolution, before: dict[Key, TargetResult], fresh: dict[Key, TargetResult]
 ) -> list[TargetResult]:
     """One row per manifest line's target or unresolved line, in manifest order (``before``:
-    the rows settled without this run's provisioner), then a prune's deletes."""
-    fresh = {result.key: result for result in report.results}
+    the rows settled without this run's provisioner; ``fresh``: this run's, taken out as
+    they are used), then a prune's deletes."""
+    # One string per manifest line, shared by its targets' rows.
+    sources: dict[Source, str] = {}
     rows = [
         attrs.evolve(
             before.get(entry.target.key) or fresh.pop(entry.target.key),
-            source=f"{entry.source.file}:{entry.source.line}",
+            source=sources.setdefault(entry.source, f"{entry.source.file}:{entry.source.line}"),
             store=entry.store,
         )
         if isinstance(entry, ResolvedTarget)

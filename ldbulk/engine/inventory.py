@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 from typing import Final
 
-import attrs
-
 from ldbulk.api.models import Integration
 from ldbulk.engine.report import Key
 from ldbulk.errors import LdbulkError
@@ -44,12 +42,10 @@ class Inventory:
         return self._found.get(key)
 
     def integrations(self) -> list[Integration]:
-        """Every integration of the last listing (and those this run created since)."""
+        """Every integration of the last listing. Those this run created are not added: a run
+        of 100,000 creates would keep a record of each for nothing (a prune leaves them alone
+        as targets, and a listing settling an unclear create reads them anew)."""
         return list(self._found.values())
-
-    def add(self, integration: Integration) -> None:
-        """Record an integration this run created."""
-        self._found[key_of(integration)] = lean(integration)
 
     async def refresh(self, *, newer_than: float | None = None) -> None:
         """The first listing (no ``newer_than``), bound to the run's stop signal; or a listing
@@ -87,20 +83,6 @@ class Inventory:
         # Lean and streamed: an account of 250,000 integrations is never held as one body.
         integrations = await self._client.list_integrations(lean=True, scope=scope)
         self._found = {key_of(integration): integration for integration in integrations}
-
-
-def lean(integration: Integration) -> Integration:
-    """What a run keeps of an integration: its id, keys, version, switch, tags and name (a
-    run may hold hundreds of thousands; their links, config, status and access are not used).
-    One read lean already is kept as it is."""
-    if (
-        integration.config is None
-        and integration.status is None
-        and integration.access is None
-        and not integration.links
-    ):
-        return integration
-    return attrs.evolve(integration, config=None, status=None, access=None, links={})
 
 
 def key_of(integration: Integration) -> Key:

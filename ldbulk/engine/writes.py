@@ -121,7 +121,6 @@ class Writes:
                     error = exc  # 5xx, or a status the spec does not name: unclear
                     sent_unclear = True
                 else:
-                    self.inventory.add(integration)
                     return Verdict(
                         outcome=Outcome.CREATED,
                         status=201,
