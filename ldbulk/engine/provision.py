@@ -275,7 +275,8 @@ class Provisioner:
     what exists alone, unread; ``rotate_secrets`` writes the secrets LaunchDarkly redacts on
     read, which cannot be compared; ``seen`` skips the reads of integrations an earlier run
     left as they are, see :mod:`ldbulk.engine.seen`). A run given a :class:`PruneScope` then
-    deletes the leftovers that scope allows.
+    deletes the leftovers that scope allows. ``concurrency`` caps the targets in the works at
+    once; how many requests go is the pacer's decision (see the module's docstring).
 
     ``run(targets)`` collects every result into a :class:`Report`; ``stream(targets)`` hands
     them out as they settle::
