@@ -168,6 +168,8 @@ def _log_result(result: TargetResult) -> None:
     """One log line per settled target: info when provisioned, a warning otherwise; its
     facts are fields of their own for JSON lines (never a config: a result holds none)."""
     level = logging.INFO if result.outcome.ok else logging.WARNING
+    if not log.isEnabledFor(level):
+        return  # 100,000 targets: no fields built for lines nobody will see
     target = "/".join(result.key)
     fields = {
         "target": target,

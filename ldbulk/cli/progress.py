@@ -88,6 +88,8 @@ class ProgressDisplay:
 
     def settled(self, result: TargetResult) -> None:
         """One more target is done."""
+        if self.bar.disable:
+            return  # no bar drawn: no per-target work for it either
         done = self.bar.tasks[0].completed + 1
         total = self.bar.tasks[0].total
         if total is not None and done > total:
