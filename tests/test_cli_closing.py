@@ -154,6 +154,21 @@ def test_the_project_lines_count_each_outcome_and_a_small_run_has_none() -> None
     assert project_rollup(Report(results=tuple(rows[:20]))) == []
 
 
+def test_a_run_over_many_projects_shows_those_that_need_a_look_then_totals() -> None:
+    rows = [
+        TargetResult(project=f"p{n:03d}", environment="e", integration="redis",
+                     outcome=Outcome.FAILED if n in (7, 900) else Outcome.CREATED)
+        for n in range(1000)
+    ]
+    lines = project_rollup(Report(results=tuple(rows)), most=3)
+    assert lines == [
+        "p007  1 failed",
+        "p900  1 failed",
+        "p000  1 created",
+        "... and 997 more projects: 997 created",
+    ]
+
+
 # --- JSON lines ---------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ MARKDOWN_HEADING: Final = "## ldbulk apply"
 # Above this many targets the closing line is preceded by one line per project: a failure
 # concentrated in one project is then seen without reading the report.
 ROLLUP_OVER: Final = 20
+ROLLUP_MOST_LINES: Final = 30
 
 
 def _target_name(result: TargetResult) -> str:
@@ -217,14 +218,31 @@ def project_counts(report: Report) -> dict[str, dict[str, int]]:
     }
 
 
-def project_rollup(report: Report, *, over: int = ROLLUP_OVER) -> list[str]:
+def project_rollup(
+    report: Report, *, over: int = ROLLUP_OVER, most: int = ROLLUP_MOST_LINES
+) -> list[str]:
     """One aligned line per project with its counts per outcome, when the run has more than
-    ``over`` targets (none otherwise: a few targets read at a glance from the table)."""
+    ``over`` targets (none otherwise: a few targets read at a glance from the table).
+
+    At most ``most`` project lines: above that, the projects with a target not provisioned
+    come first, and the rest are one line of totals (a thousand lines of "100 created" would
+    push what needs a look off the screen)."""
     if len(report.results) <= over:
         return []
     per = {printable(project): counts for project, counts in project_counts(report).items()}
-    width = max(len(project) for project in per)
-    return [
-        f"{project.ljust(width)}  {', '.join(f'{n} {name}' for name, n in counts.items())}"
-        for project, counts in per.items()
+    # Those with a target not provisioned first, then the rest, as far as ``most`` lines go.
+    troubled = [p for p, counts in per.items() if not all(Outcome(o).ok for o in counts)]
+    shown = (troubled + [p for p in per if p not in set(troubled)])[:most]
+    width = max(len(project) for project in shown)
+    lines = [
+        f"{project.ljust(width)}  {', '.join(f'{n} {name}' for name, n in per[project].items())}"
+        for project in shown
     ]
+    hidden = per.keys() - set(shown)
+    if hidden:
+        rest: Counter[str] = Counter()
+        for project in hidden:
+            rest.update(per[project])
+        totals = ", ".join(f"{rest[o.value]} {o.value}" for o in Outcome if rest[o.value])
+        lines.append(f"... and {len(hidden)} more projects: {totals}")
+    return lines
