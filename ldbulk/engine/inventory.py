@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Final
+import contextvars
+from collections.abc import Coroutine
+from typing import Any, Final
 
 from ldbulk.api.models import Integration
 from ldbulk.engine.report import Key
@@ -57,14 +59,14 @@ class Inventory:
         loop = asyncio.get_running_loop()
         if newer_than is None:
             self._sent_after = loop.time()
-            task = asyncio.ensure_future(self._load(0.0, self._scope))
+            task = _shared(self._load(0.0, self._scope))
         elif self._refresh is not None and self._sent_after >= newer_than:
             await asyncio.shield(self._refresh)
             return
         else:
             self._sent_after = loop.time() + BATCH_S
             counted = RequestScope(meter=self._scope.meter) if self._scope is not None else None
-            task = asyncio.ensure_future(self._load(BATCH_S, counted))
+            task = _shared(self._load(BATCH_S, counted))
         self._refresh = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -83,6 +85,13 @@ class Inventory:
         # Lean and streamed: an account of 250,000 integrations is never held as one body.
         integrations = await self._client.list_integrations(lean=True, scope=scope)
         self._found = {key_of(integration): integration for integration in integrations}
+
+
+def _shared(listing: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A listing's task, in a context of its own: it serves many targets, so its wait for
+    the pacer is none of theirs (a copy of the context that started it would charge it to
+    that one target, see :func:`ldbulk.http.pacer.tallying_waits`)."""
+    return asyncio.get_running_loop().create_task(listing, context=contextvars.Context())
 
 
 def key_of(integration: Integration) -> Key:

@@ -207,9 +207,24 @@ class Pacer:
     async def _acquire(
         self, route: str, stop: asyncio.Event | None, loop: asyncio.AbstractEventLoop
     ) -> Ticket:
-        if self._bucket is not None:
-            await _bucket_turn(self._bucket, stop)
-        keys = ("global", "token", route)
+        ticket = await self._granted(("global", "token", route), stop, loop)
+        try:
+            if self._bucket is not None:
+                # After the grant, not before: requests that took their turns from the bucket
+                # while a 429 or a spent budget held them would go out together when it ends.
+                await _bucket_turn(self._bucket, stop)
+            if stop is not None and stop.is_set():
+                raise Stopped("not sent: the run was stopped")
+        except BaseException:
+            self._ungrant(ticket)
+            raise
+        return ticket
+
+    async def _granted(
+        self, keys: tuple[str, ...], stop: asyncio.Event | None, loop: asyncio.AbstractEventLoop
+    ) -> Ticket:
+        """This request's turn, at once when nobody waits on its budgets and they allow it,
+        else when the pump grants it."""
         if keys not in self._waiting:
             now = loop.time()
             held, turn = self._turn(keys, now)
@@ -222,13 +237,16 @@ class Pacer:
             await _granted_unless_stopped(waiter, stop)
         except BaseException:
             if waiter.done() and not waiter.cancelled():
-                # Granted, but its caller is gone (stopped, cancelled): it was never sent.
-                self._settle(waiter.result(), counted=False)
-                self.stats.requests -= 1
-                self._pump()
+                self._ungrant(waiter.result())
             waiter.cancel()
             raise
         return waiter.result()
+
+    def _ungrant(self, ticket: Ticket) -> None:
+        """A request was granted its turn but will not be sent (stopped, cancelled)."""
+        self._settle(ticket, counted=False)
+        self.stats.requests -= 1
+        self._pump()
 
     def _pump(self) -> None:
         """Grant every waiting request whose turn has come, in the order they came on each set
