@@ -248,7 +248,7 @@ class Pacer:
         self.stats.requests -= 1
         self._pump()
 
-    def _pump(self) -> None:
+    def _pump(self, due: float = -math.inf) -> None:
         """Grant every waiting request whose turn has come, in the order they came on each set
         of budgets, and wake again when the next one's turn is due.
 
@@ -256,7 +256,11 @@ class Pacer:
         hundreds waiting on one budget, every answer would otherwise wake all of them.
         """
         loop = asyncio.get_running_loop()
-        now = loop.time()
+        # Woken by its timer, it is at least the time the timer was set for: an event loop
+        # runs a timer up to its clock's resolution early (a fast-forwarded test clock may not
+        # move at all while a timer is ready), and a pump that found its turn still ahead
+        # would set the same timer again, and again.
+        now = max(loop.time(), due)
         wake = math.inf
         for keys, queue in list(self._waiting.items()):
             while queue:
@@ -279,7 +283,7 @@ class Pacer:
             self._wakeup.cancel()
             self._wakeup = None
         if wake < math.inf:
-            self._wakeup = loop.call_at(wake, self._pump)
+            self._wakeup = loop.call_at(wake, self._pump, wake)
 
     def _grant(self, keys: tuple[str, ...], now: float) -> Ticket:
         self.stats.requests += 1
