@@ -7,6 +7,7 @@ what comes back; the decisions are in :mod:`ldbulk.engine`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,8 +31,7 @@ from ldbulk.sandbox.cli import sandbox_command
 def _asks_json_logs(args: Sequence[str]) -> bool:
     """Whether the command line asks for JSON logs, wherever the flag is (read before click
     parses it: a usage error may come first)."""
-    pairs = zip(args, [*args[1:], ""], strict=True)
-    return "--log-format=json" in args or ("--log-format", "json") in pairs
+    return "--log-format=json" in args or ("--log-format", "json") in itertools.pairwise(args)
 
 
 @contextlib.contextmanager
