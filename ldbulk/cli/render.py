@@ -232,7 +232,7 @@ def project_rollup(
     per = {printable(project): counts for project, counts in project_counts(report).items()}
     # Those with a target not provisioned first, then the rest, as far as ``most`` lines go.
     troubled = [p for p, counts in per.items() if not all(Outcome(o).ok for o in counts)]
-    shown = (troubled + [p for p in per if p not in set(troubled)])[:most]
+    shown = list(dict.fromkeys(troubled + list(per)))[:most]
     width = max(len(project) for project in shown)
     lines = [
         f"{project.ljust(width)}  {', '.join(f'{n} {name}' for name, n in per[project].items())}"

@@ -131,10 +131,8 @@ class Exchange:
                         meter.throttled += 1
                     if loop.time() >= throttle_deadline:
                         break
-                    log.info(
-                        "%s %s: rate limited, waiting for the window to reset", method, path,
-                        extra={"method": method, "route": route, "path": path, "status": 429},
-                    )
+                    log.info("%s %s: rate limited, waiting for the window to reset", method,
+                             path, extra=_fields(method, route, path, status=429))
                 if response.status >= 500 and idempotent and attempt.retry():
                     continue
                 if response.status < 400:
@@ -170,11 +168,8 @@ class Exchange:
         except TransportError as exc:
             if attempts is not None:
                 attempts.append(0)
-            fields = {"method": method, "route": route, "path": path, "attempt": attempt}
-            log.info(
-                "%s %s: %s (failure %d)", method, path, exc, attempt,
-                extra=fields | {"error": str(exc)},
-            )
+            log.info("%s %s: %s (failure %d)", method, path, exc, attempt,
+                     extra=_fields(method, route, path, attempt=attempt, error=str(exc)))
             raise
         if attempts is not None:
             attempts.append(response.status)
@@ -182,14 +177,15 @@ class Exchange:
         level = logging.INFO if response.status >= 500 else logging.DEBUG
         if log.isEnabledFor(level):  # the hot path: no fields built for a record not shown
             ms = round((loop.time() - sent) * 1000, 1)
-            log.log(
-                level, "%s %s -> %d (%.0f ms)", method, path, response.status, ms,
-                extra={
-                    "method": method, "route": route, "path": path, "attempt": attempt,
-                    "status": response.status, "ms": ms,
-                },
-            )
+            log.log(level, "%s %s -> %d (%.0f ms)", method, path, response.status, ms,
+                    extra=_fields(method, route, path, attempt=attempt,
+                                  status=response.status, ms=ms))
         return response
+
+
+def _fields(method: str, route: str, path: str, **more: object) -> dict[str, object]:
+    """A request's log record fields: what a log collector filters on, beside the message."""
+    return {"method": method, "route": route, "path": path, **more}
 
 
 async def _turn(

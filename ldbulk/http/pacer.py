@@ -57,21 +57,17 @@ def tallying_waits() -> Iterator[WaitTally]:
 Ticket = tuple[tuple[str, int], ...]
 
 
-async def _granted_unless_stopped(
-    granted: asyncio.Future[Ticket], stop: asyncio.Event | None
-) -> None:
-    """Wait for the pacer to grant a turn; raise :class:`Stopped` if the run stops first."""
-    if stop is None:
-        await granted
-        return
+async def _unless_stopped(waited: asyncio.Future[Any], stop: asyncio.Event) -> None:
+    """Wait for ``waited`` (left as it is to the caller); raise :class:`Stopped` if the run
+    stops first."""
     stopped = asyncio.ensure_future(stop.wait())
-    either: set[asyncio.Future[Any]] = {granted, stopped}
+    either: set[asyncio.Future[Any]] = {waited, stopped}
     try:
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopped.cancel()
         await asyncio.gather(stopped, return_exceptions=True)
-    if not granted.done():
+    if not waited.done():
         raise Stopped("not sent: the run was stopped")
 
 
@@ -82,15 +78,11 @@ async def _bucket_turn(bucket: AsyncLimiter, stop: asyncio.Event | None) -> None
         await bucket.acquire()
         return
     turn = asyncio.ensure_future(bucket.acquire())
-    stopped = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait({turn, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        await _unless_stopped(turn, stop)
     finally:
-        for waiter in (turn, stopped):
-            waiter.cancel()
-        await asyncio.gather(turn, stopped, return_exceptions=True)
-    if turn.cancelled():
-        raise Stopped("not sent: the run was stopped")
+        turn.cancel()
+        await asyncio.gather(turn, return_exceptions=True)
 
 
 @attrs.define
@@ -234,7 +226,7 @@ class Pacer:
         self._waiting.setdefault(keys, collections.deque()).append(waiter)
         self._pump()
         try:
-            await _granted_unless_stopped(waiter, stop)
+            await (waiter if stop is None else _unless_stopped(waiter, stop))
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self._ungrant(waiter.result())
