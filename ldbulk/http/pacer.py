@@ -85,6 +85,47 @@ async def _bucket_turn(bucket: AsyncLimiter, stop: asyncio.Event | None) -> None
         await asyncio.gather(turn, return_exceptions=True)
 
 
+class _Pauses:
+    """When the pacer holds requests, for any reason (a 429, a spent budget): each stretch
+    counted once, and told to whoever listens."""
+
+    def __init__(self, wall_clock: Callable[[], float]) -> None:
+        self._wall_clock = wall_clock
+        self._until = 0.0  # loop time
+        # Replaced, never changed in place, so a listener may unsubscribe while being told.
+        self._listeners: tuple[Callable[[float], None], ...] = ()
+
+    def listen(self, listener: Callable[[float], None]) -> Callable[[], None]:
+        """Tell ``listener`` the epoch time of every longer hold; returns its unsubscribe."""
+        self._listeners += (listener,)
+
+        def unsubscribe() -> None:
+            listeners = list(self._listeners)
+            if listener in listeners:
+                listeners.remove(listener)
+                self._listeners = tuple(listeners)
+
+        return unsubscribe
+
+    def until_epoch(self, now: float) -> float | None:
+        """Epoch seconds until which requests are held, or None."""
+        if self._until <= now:
+            return None
+        return self._wall_clock() + (self._until - now)
+
+    def hold(self, until: float, now: float) -> float:
+        """Requests wait until ``until``: tell the listeners if that is longer than before;
+        the seconds of pause this adds."""
+        if until <= self._until:
+            return 0.0
+        added = until - max(self._until, now)
+        self._until = until
+        epoch = self._wall_clock() + (until - now)
+        for listener in self._listeners:
+            listener(epoch)
+        return added
+
+
 @attrs.define
 class PacerStats:
     """What the pacer saw over its life."""
@@ -133,37 +174,23 @@ class Pacer:
         # Keys some answer has spoken for (with a budget or without one): past slow start.
         self._heard: set[str] = set()
         self._gate_until = 0.0
-        # Until when requests are being held, for any reason: a 429 or a spent budget.
-        self._held_until = 0.0
+        self._pauses = _Pauses(wall_clock)
         # Requests waiting for their turn, by the budgets they need, each in the order it
         # came; and the timer that grants the next one when its turn is due.
         self._waiting: dict[tuple[str, ...], collections.deque[asyncio.Future[Ticket]]] = {}
         self._wakeup: asyncio.TimerHandle | None = None
         self.stats = PacerStats()
-        # Replaced, never changed in place, so a listener may unsubscribe while being told.
-        self._pause_listeners: tuple[Callable[[float], None], ...] = ()
 
     def on_pause(self, listener: Callable[[float], None]) -> Callable[[], None]:
         """Call ``listener`` whenever requests start being held longer (a 429, a spent budget)
         with the epoch time until which they are held; returns the function that unsubscribes
         it. Any number may listen (a progress bar, a log, the caller's own)."""
-        self._pause_listeners += (listener,)
-
-        def unsubscribe() -> None:
-            listeners = list(self._pause_listeners)
-            if listener in listeners:
-                listeners.remove(listener)
-                self._pause_listeners = tuple(listeners)
-
-        return unsubscribe
+        return self._pauses.listen(listener)
 
     @property
     def paused_until_epoch(self) -> float | None:
         """Epoch seconds until which requests are held (429 or spent budget), or None."""
-        now = asyncio.get_running_loop().time()
-        if self._held_until <= now:
-            return None
-        return self._wall_clock() + (self._held_until - now)
+        return self._pauses.until_epoch(asyncio.get_running_loop().time())
 
     def window_limit(self, route: str) -> int | None:
         """Requests per window the known budgets allow on ``route`` (the least of the
@@ -394,12 +421,4 @@ class Pacer:
             self._hold(until, now)
 
     def _hold(self, until: float, now: float) -> None:
-        """Requests wait until ``until``: count the pause once, and tell the listeners."""
-        if until <= self._held_until:
-            return
-        self.stats.paused_s += until - max(self._held_until, now)
-        self._held_until = until
-        if self._pause_listeners:
-            epoch = self._wall_clock() + (until - now)
-            for listener in self._pause_listeners:
-                listener(epoch)
+        self.stats.paused_s += self._pauses.hold(until, now)
