@@ -9,7 +9,7 @@ import pytest
 from conftest import SandboxFactory
 
 from ldbulk import Client, Outcome, RedisConfig, ResponseFormatError, Target, provision
-from ldbulk.api.listing import ListingReader, lean_integration
+from ldbulk.api.listing import MAX_DEPTH, ListingReader, lean_integration
 
 WHAT = "GET /api/v2/integration-capabilities/big-segment-store"
 
@@ -93,6 +93,39 @@ def test_the_same_item_reads_the_same_lean_directly_or_through_the_converter() -
 def test_a_body_that_is_not_a_listing_is_refused(data: bytes, problem: str) -> None:
     with pytest.raises(ResponseFormatError, match=problem):
         read(data)
+
+
+def nested(depth: int) -> Any:
+    """A value ``depth`` levels deep: objects and arrays in turn."""
+    value: Any = 1
+    for level in range(depth):
+        value = {"a": value} if level % 2 else [value]
+    return value
+
+
+def test_nesting_is_read_up_to_the_bound_and_refused_past_it() -> None:
+    # The envelope, the items array and the item are three levels; the extra field the rest.
+    (deep,) = read(body(item(0, extra=nested(MAX_DEPTH - 3))))
+    assert deep.environment_key == "env-0"
+    with pytest.raises(ResponseFormatError, match=f"nested deeper than {MAX_DEPTH} levels"):
+        read(body(item(0, extra=nested(MAX_DEPTH - 2))))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" * 200_000 + b"]" * 200_000,
+        b'{"a":' * 200_000 + b"1" + b"}" * 200_000,
+        b'{"items":[{"a":' + b'{"a":' * 200_000 + b"1" + b"}" * 200_001 + b"]}",
+    ],
+    ids=["arrays", "objects", "in-an-item"],
+)
+def test_a_body_nested_without_end_is_refused_on_its_first_chunk(data: bytes) -> None:
+    # Read as it came, a body 200,000 levels deep held tens of GB of path strings.
+    reader = ListingReader(WHAT, lean=True)
+    with pytest.raises(ResponseFormatError, match="nested deeper") as refused:
+        reader.feed(data[:65536])
+    assert "{" not in str(refused.value)  # named, never quoted
 
 
 def test_a_listing_without_items_is_empty() -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
+from itertools import accumulate
+from operator import itemgetter
 from typing import Any, Final
 
 import ijson
@@ -29,6 +31,16 @@ _LEAN_KEYS: Final = (
 )
 # The parse errors of ijson: bad JSON, a body cut short, a number Python will not convert.
 _BAD_JSON: Final = (ijson.JSONError, ValueError, UnicodeDecodeError, RecursionError)
+# Nesting deeper than this is no listing (one is 5 levels deep). The bound is checked before the
+# item parser sees a chunk: ijson keeps a path string per level, so memory grows with the square
+# of the depth (a body nested 30,000 deep takes 1.6 GB; 200,000 deep, tens of GB).
+MAX_DEPTH: Final = 512
+# How each of ijson's basic events changes the nesting depth.
+_DEPTH_STEP: Final = {
+    "start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1, "map_key": 0,
+    "string": 0, "number": 0, "integer": 0, "double": 0, "boolean": 0, "null": 0,
+}
+_event_name = itemgetter(0)
 # One lean record's links: shared, since nothing reads or changes them.
 _NO_LINKS: Final[Mapping[str, Any]] = {}
 
@@ -98,11 +110,13 @@ class ListingReader:
         self._watch: Any = ijson.parse_coro(self._envelope, use_float=True)
         self._started = False
         self._size = 0
+        self._depth = _DepthGuard()
 
     def feed(self, chunk: bytes) -> None:
         """Parse one more piece of the body, keeping the items it completes."""
         self._size += len(chunk)
         try:
+            self._depth.feed(chunk)
             self._parser.send(chunk)
             if self._watch is not None:
                 self._watch.send(chunk)
@@ -116,6 +130,7 @@ class ListingReader:
         if not self._size:
             raise ResponseFormatError(f"{self._what}: empty body, expected a JSON object")
         try:
+            self._depth.close()
             self._parser.close()
             if self._watch is not None:
                 self._watch.close()
@@ -157,11 +172,51 @@ class ListingReader:
         )
 
     def _broken(self, exc: Exception) -> ResponseFormatError:
+        if isinstance(exc, _TooDeep):
+            return ResponseFormatError(
+                f"{self._what}: not a listing (nested deeper than {MAX_DEPTH} levels, "
+                f"after {self._size} bytes)"
+            )
         # The first line of yajl's message only: the rest quotes the body around the fault.
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return ResponseFormatError(
             f"{self._what}: not a complete JSON body ({reason}, after {self._size} bytes)"
         )
+
+
+class _TooDeep(ValueError):
+    """The body nests deeper than :data:`MAX_DEPTH`."""
+
+
+class _DepthGuard:
+    """Tracks the body's nesting depth on ijson's basic events, which carry no path.
+
+    The walk over a chunk's events runs in C (``accumulate`` over mapped steps): the guard costs
+    a second yajl parse, not a Python step per event.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[tuple[str, Any]] = sendable_list()
+        self._parser = ijson.basic_parse_coro(self._events, use_float=True)
+        self._level = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self._parser.send(chunk)
+        self._measure()
+
+    def close(self) -> None:
+        self._parser.close()
+        self._measure()
+
+    def _measure(self) -> None:
+        if not self._events:
+            return
+        steps = map(_DEPTH_STEP.__getitem__, map(_event_name, self._events))
+        levels = list(accumulate(steps, initial=self._level))
+        self._events.clear()
+        if max(levels) > MAX_DEPTH:
+            raise _TooDeep
+        self._level = levels[-1]
 
 
 def _kind(event: str) -> str:
