@@ -22,6 +22,7 @@ from bench.grid import (
     GridSizes,
     bound_s,
     expected_s,
+    last_batch,
     measured_row,
     next_cell,
     verdict,
@@ -52,6 +53,20 @@ def test_bound_late_in_a_window_counts_the_rest_of_that_window_as_the_first() ->
     assert bound_s(cell, EPOCH + 6.5, WINDOW) == pytest.approx(23.8)
     one_window = Cell(creates=200, limit=1000, latency_ms=300.0, phase_s=6.5)
     assert bound_s(one_window, EPOCH + 6.5, WINDOW) == pytest.approx(0.3)
+
+
+def test_bound_adds_the_time_the_server_takes_to_answer_the_last_windows_creates() -> None:
+    at_once = Cell(creates=1000, limit=1000, latency_ms=300.0, phase_s=0.05)
+    # 1,000 creates answered at 1,250 a second: 0.8 s after the round trip.
+    assert bound_s(at_once, EPOCH + 0.05, WINDOW, serve_per_s=1250) == pytest.approx(1.1)
+    assert bound_s(at_once, EPOCH + 0.05, WINDOW) == pytest.approx(0.3)  # an instant server
+    # Only the last window's batch: 200 of the 1,000 at limit 200, 50 of the 200 at limit 50.
+    assert last_batch(Cell(creates=1000, limit=200, latency_ms=50.0, phase_s=0.0)) == 200
+    assert last_batch(Cell(creates=200, limit=50, latency_ms=50.0, phase_s=0.0)) == 50
+    assert last_batch(Cell(creates=230, limit=50, latency_ms=50.0, phase_s=0.0)) == 30
+    row = measured_row(at_once, "ldbulk", EPOCH + 0.05, EPOCH + 1.6, WINDOW, serve_per_s=1250)
+    assert row["serve_s"] == pytest.approx(0.8)
+    assert row["excess_s"] == pytest.approx(0.45)
 
 
 def test_windows_used_counts_the_last_admission_not_the_answer() -> None:

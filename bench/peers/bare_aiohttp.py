@@ -33,6 +33,9 @@ async def run(base_url: str, token: str, pairs: Sequence[Pair], *, concurrency: 
                 else:
                     result.failed += 1
 
-    async with aiohttp.ClientSession() as session:
+    # As many connections as creates in flight: aiohttp's default pool of 100 would cap a
+    # larger concurrency without a word.
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     return result
