@@ -103,12 +103,13 @@ def nested(depth: int) -> Any:
     return value
 
 
-def test_nesting_is_read_up_to_the_bound_and_refused_past_it() -> None:
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
+def test_nesting_is_read_up_to_the_bound_and_refused_past_it(chunk: int) -> None:
     # The envelope, the items array and the item are three levels; the extra field the rest.
-    (deep,) = read(body(item(0, extra=nested(MAX_DEPTH - 3))))
+    (deep,) = read(body(item(0, extra=nested(MAX_DEPTH - 3))), chunk=chunk)
     assert deep.environment_key == "env-0"
     with pytest.raises(ResponseFormatError, match=f"nested deeper than {MAX_DEPTH} levels"):
-        read(body(item(0, extra=nested(MAX_DEPTH - 2))))
+        read(body(item(0, extra=nested(MAX_DEPTH - 2))), chunk=chunk)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ Pure: no I/O here; a transport feeds the chunks (:class:`~ldbulk.api.sansio.Body
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable, Mapping
 from itertools import accumulate
 from operator import itemgetter
@@ -191,8 +192,9 @@ class _TooDeep(ValueError):
 class _DepthGuard:
     """Tracks the body's nesting depth on ijson's basic events, which carry no path.
 
-    The walk over a chunk's events runs in C (``accumulate`` over mapped steps): the guard costs
-    a second yajl parse, not a Python step per event.
+    Counting a chunk's events runs in C, not a Python step per event: the level at the chunk's
+    start plus the levels it opens bounds how deep it goes, and only a chunk whose bound passes
+    :data:`MAX_DEPTH` is followed event by event (``accumulate``, in C too).
     """
 
     def __init__(self) -> None:
@@ -209,14 +211,15 @@ class _DepthGuard:
         self._measure()
 
     def _measure(self) -> None:
-        if not self._events:
-            return
-        steps = map(_DEPTH_STEP.__getitem__, map(_event_name, self._events))
-        levels = list(accumulate(steps, initial=self._level))
+        counts = Counter(map(_event_name, self._events))
+        opened = counts["start_map"] + counts["start_array"]
+        if self._level + opened > MAX_DEPTH:
+            # It could have gone too deep in this chunk: follow it event by event.
+            steps = map(_DEPTH_STEP.__getitem__, map(_event_name, self._events))
+            if max(accumulate(steps, initial=self._level)) > MAX_DEPTH:
+                raise _TooDeep
         self._events.clear()
-        if max(levels) > MAX_DEPTH:
-            raise _TooDeep
-        self._level = levels[-1]
+        self._level += opened - counts["end_map"] - counts["end_array"]
 
 
 def _kind(event: str) -> str:
