@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import math
 from collections.abc import Coroutine
 from typing import Any, Final
 
@@ -12,18 +13,26 @@ from ldbulk.api.models import Integration
 from ldbulk.engine.report import Key
 from ldbulk.errors import LdbulkError
 from ldbulk.http.client import Client
+from ldbulk.http.pacer import tallying_waits
 from ldbulk.http.scope import RequestScope
 
 # How long a settling listing waits before it is sent, so that creates failing about together
 # (their answers arrive a few milliseconds apart) share one listing that went out after each.
 BATCH_S: Final = 0.02
+# A settling listing reads the whole account (20,000 integrations: about a second of client
+# and server time), so the next one waits until the last took at most this share of the time
+# since it began: lost answers spread over a run share a few listings, not one each. Small
+# accounts list in milliseconds and settle at once; large ones about once per window or less.
+LISTING_SHARE: Final = 0.1
 
 
 class Inventory:
     """The account's integrations by (project, environment, integration key), from list-all.
 
     Refreshes are single-flight: when many creates fail at once, they share one list request
-    sent after all of them failed, instead of sending one each.
+    sent after all of them failed, instead of sending one each. Settling listings are spaced
+    by the time the last one took (:data:`LISTING_SHARE`); an unclear create waits for the
+    next, with every other one that comes up meanwhile.
     """
 
     def __init__(self, client: Client, scope: RequestScope | None = None) -> None:
@@ -32,6 +41,7 @@ class Inventory:
         self._found: dict[Key, Integration] = {}
         self._refresh: asyncio.Task[None] | None = None
         self._sent_after = -1.0  # the latest listing's request goes out no earlier than this
+        self._next_at = -1.0  # the next settling listing goes out no earlier than this
         self._tasks: set[asyncio.Task[None]] = set()
 
     def get(self, key: Key) -> str | None:
@@ -56,20 +66,14 @@ class Inventory:
         A settling listing is the one request a stopped run still sends (it tells whether an
         unclear create was applied), so it is only counted for the run, not stopped with it.
         """
-        loop = asyncio.get_running_loop()
         if newer_than is None:
-            self._sent_after = loop.time()
-            task = _shared(self._load(0.0, self._scope))
+            task = self._start(self._list(self._scope))
         elif self._refresh is not None and self._sent_after >= newer_than:
             await asyncio.shield(self._refresh)
             return
         else:
-            self._sent_after = loop.time() + BATCH_S
             counted = RequestScope(meter=self._scope.meter) if self._scope is not None else None
-            task = _shared(self._load(BATCH_S, counted))
-        self._refresh = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            task = self._start(self._settle(self._refresh, counted))
         await asyncio.shield(task)
 
     async def aclose(self) -> None:
@@ -79,12 +83,37 @@ class Inventory:
             with contextlib.suppress(asyncio.CancelledError, LdbulkError):
                 await task
 
-    async def _load(self, delay: float, scope: RequestScope | None) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        # Lean and streamed: an account of 250,000 integrations is never held as one body.
-        integrations = await self._client.list_integrations(lean=True, scope=scope)
-        self._found = {key_of(integration): integration for integration in integrations}
+    def _start(self, listing: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        # Not sent yet: whoever asks before it is sent is answered by it.
+        self._sent_after = math.inf
+        task = _shared(listing)
+        self._refresh = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _settle(
+        self, previous: asyncio.Task[None] | None, scope: RequestScope | None
+    ) -> None:
+        """A settling listing: after the one before it has ended, and its spacing."""
+        loop = asyncio.get_running_loop()
+        if previous is not None:
+            await asyncio.wait([previous])  # its error is its own waiters'
+        await asyncio.sleep(max(BATCH_S, self._next_at - loop.time()))
+        await self._list(scope)
+
+    async def _list(self, scope: RequestScope | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._sent_after = began = loop.time()
+        with tallying_waits() as waited:
+            try:
+                # Lean and streamed: an account of 250,000 integrations is never one body.
+                integrations = await self._client.list_integrations(lean=True, scope=scope)
+                self._found = {key_of(integration): integration for integration in integrations}
+            finally:
+                # What the listing cost, not its wait for a turn under the rate limits.
+                took = loop.time() - began - waited.seconds
+                self._next_at = loop.time() + took * (1 / LISTING_SHARE - 1)
 
 
 def _shared(listing: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
