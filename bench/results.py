@@ -176,6 +176,19 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def _taken_elsewhere(m: dict[str, Any], scenarios: dict[str, Any]) -> list[str]:
+    """A line for the sections kept from an earlier run (``python -m bench --merge``)."""
+    earlier: dict[tuple[str, str], list[str]] = {}
+    for name, result in scenarios.items():
+        taken = result.get("taken", m)
+        if taken["commit"] != m["commit"] or taken["date"] != m["date"]:
+            earlier.setdefault((taken["commit"], taken["date"]), []).append(name)
+    return [
+        f"- Kept from an earlier run: {', '.join(names)} (commit {commit}, {date})"
+        for (commit, date), names in earlier.items()
+    ]
+
+
 def to_markdown(data: dict[str, Any]) -> str:
     """results.md: the machine, one table per scenario, the goals, and the notes."""
     m = data["machine"]
@@ -197,6 +210,7 @@ def to_markdown(data: dict[str, Any]) -> str:
         "peak RSS is its `ru_maxrss`. Request and 429 counts come from the sandbox's own stats.",
         "- Reproduce: `python -m bench` (this file and results.json); `python -m bench --smoke` "
         "for the CI-sized version.",
+        *_taken_elsewhere(m, scenarios),
         "",
     ]
     if "1" in scenarios:

@@ -34,6 +34,12 @@ def run_all(which: Sequence[str], *, smoke: bool) -> dict[str, Any]:
     return results
 
 
+def kept_from(earlier: dict[str, Any]) -> dict[str, Any]:
+    """An earlier run's scenarios, each marked with the commit and date it was taken at."""
+    stamp = {key: earlier["machine"][key] for key in ("commit", "date")}
+    return {name: {"taken": stamp} | result for name, result in earlier["scenarios"].items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, run, write the results; exit 0 unless a run broke."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -54,6 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="directory for results.md and results.json "
         "(default: bench/, or a temporary directory with --smoke)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the scenarios of the existing results.json that this run does not run "
+        "(results.md says which commit each was taken at)",
     )
     parser.add_argument(
         "--render",
@@ -82,9 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")])
     )
     scenarios = run_all(which, smoke=args.smoke)
+    taken = machine()
+    for result in scenarios.values():
+        result["taken"] = {"commit": taken["commit"], "date": taken["date"]}
+    if args.merge and (out / "results.json").exists():
+        scenarios = kept_from(json.loads((out / "results.json").read_text())) | scenarios
     data = {
         "smoke": args.smoke,
-        "machine": machine(),
+        "machine": taken,
         "scenarios": scenarios,
         # A smoke run's sizes are too small for any goal to mean something: it judges none.
         "goals": [] if args.smoke else goals(scenarios),

@@ -43,3 +43,17 @@ def test_a_full_run_shows_each_goal_met_or_not(
 ) -> None:
     text = to_markdown(results(smoke=False))
     assert "## Goals" in text and "| 1 | fast | slow | **no** |" in text
+
+
+def test_sections_kept_from_an_earlier_run_say_which_commit_they_were_taken_at(
+    to_markdown: Callable[[dict[str, Any]], str],
+) -> None:
+    kept_from = importlib.import_module("bench.run").kept_from
+    earlier = {"machine": MACHINE | {"commit": "old", "date": "yesterday"},
+               "scenarios": {"x": {"rows": []}, "y": {"rows": []}}}  # fmt: skip
+    fresh = {"y": {"rows": [], "taken": {"commit": "abc", "date": "today"}}}
+    data = results(smoke=False) | {"scenarios": kept_from(earlier) | fresh}
+    text = to_markdown(data)
+    assert "- Kept from an earlier run: x (commit old, yesterday)" in text
+    assert "y (commit" not in text
+    assert "Kept from" not in to_markdown(results(smoke=False))
