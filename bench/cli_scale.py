@@ -39,10 +39,16 @@ class ScaleSizes:
     targets: int
     # validate only parses, as plan and apply do first: the smoke run leaves it out.
     validate: bool = True
+    # An apply whose creates lose this share of their answers (stored, connection cut): each
+    # is sent again, answered 409, and settled by a listing of the account.
+    lost_targets: int = 20_000
+    lost_share: float = 0.006
 
 
 FULL_SCALE: Final = ScaleSizes(targets=100_000)
-SMOKE_SCALE: Final = ScaleSizes(targets=200, validate=False)
+SMOKE_SCALE: Final = ScaleSizes(targets=200, validate=False, lost_targets=200, lost_share=0.05)
+# The route the account's listing takes, as the sandbox counts it.
+LIST_ROUTE: Final = "GET /api/v2/integration-capabilities/big-segment-store"
 
 
 def ldbulk_command() -> list[str]:
@@ -102,13 +108,34 @@ def _command(sandbox: SandboxProcess, name: str, argv: list[str]) -> dict[str, A
     log(f"scale: ldbulk {name}")
     before = sandbox.stats()
     row = measure([*ldbulk_command(), *argv], sandbox.client_env())
-    counts = sandbox_counts(before, sandbox.stats())
+    after = sandbox.stats()
+    counts = sandbox_counts(before, after) | {"listings": _listings(after) - _listings(before)}
     if row["exit_code"] not in (0, 1):
         raise RuntimeError(
             f"ldbulk {name} exited {row['exit_code']}:\n" + sandbox.scrub(row["stderr_tail"])
         )
     del row["stderr_tail"]
     return {"command": name} | row | counts
+
+
+def _listings(stats: dict[str, Any]) -> int:
+    return sum(stats["requests"].get(LIST_ROUTE, {}).values())
+
+
+def _lost_answers(sizes: ScaleSizes, folder: Path) -> dict[str, Any]:
+    """``apply`` of ``sizes.lost_targets`` against a sandbox that loses some create answers."""
+    spec = SandboxSpec(
+        projects=math.ceil(sizes.lost_targets / ENVIRONMENTS),
+        environments=ENVIRONMENTS,
+        drop_after_commit=sizes.lost_share,
+    )
+    pairs = pairs_of({"targets": sizes.lost_targets, "environments": ENVIRONMENTS})
+    manifest = str(write_manifest(folder / "lost.yaml", pairs))
+    with SandboxProcess(spec) as sandbox:
+        name = f"apply, {sizes.lost_share:.1%} of answers lost"
+        row = _command(sandbox, name, ["apply", manifest, "--base-uri", sandbox.url])
+        lost = sandbox.stats()["dropped"]
+    return row | {"targets": sizes.lost_targets, "lost": lost}
 
 
 def scenario_cli_scale(sizes: ScaleSizes) -> dict[str, Any]:
@@ -129,8 +156,11 @@ def scenario_cli_scale(sizes: ScaleSizes) -> dict[str, Any]:
             rows.append(_command(sandbox, "validate", ["validate", manifest]))
         rows.append(_command(sandbox, "plan", ["plan", manifest, "--base-uri", sandbox.url]))
         rows.append(_command(sandbox, "apply --report", apply_argv))
+        for row in rows:
+            row["targets"] = sizes.targets
+        rows.append(_lost_answers(sizes, Path(folder)))
     for row in rows:
         row["above_baseline_kb_per_target"] = (
-            (row["peak_rss_mb"] - base["peak_rss_mb"]) * 1024 / sizes.targets
+            (row["peak_rss_mb"] - base["peak_rss_mb"]) * 1024 / row["targets"]
         )
     return {"targets": sizes.targets, "startup": base, "rows": rows}

@@ -173,24 +173,30 @@ def scale_markdown(scale: dict[str, Any], table: Table) -> list[str]:
         "launcher (spawned from the benchmark's own process, it would start from that "
         "process's peak). `ldbulk --version` "
         f"takes {base['wall_s']:.2f} s and {base['peak_rss_mb']:.1f} MB: the start-up and "
-        "import baseline included in every row.",
+        "import baseline included in every row. The last row is an `apply` against a "
+        "sandbox that stores some creates and cuts their connection before answering: each "
+        "is sent again, answered 409, and settled by a listing of the account (*listings* "
+        "counts them all, the run's first included).",
         "",
     ]
     rows = [
         [
             f"`ldbulk {row['command']}`",
+            f"{row.get('targets', scale['targets']):,}",
             f"{row['wall_s']:.2f}",
             f"{row['cpu_s']:.2f}",
             f"{row['peak_rss_mb']:.1f}",
             f"{row['above_baseline_kb_per_target']:.2f}",
             str(row["requests"]),
+            str(row.get("listings", "-")),
+            str(row.get("lost", "-")),
             str(row["exit_code"]),
         ]
         for row in scale["rows"]
     ]
     out += table(
-        ["command", "wall s", "CPU s", "peak RSS MB", "KB/target above baseline", "requests",
-         "exit"],
+        ["command", "targets", "wall s", "CPU s", "peak RSS MB", "KB/target above baseline",
+         "requests", "listings", "answers lost", "exit"],
         rows,
     )  # fmt: skip
     out.append("")

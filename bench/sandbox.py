@@ -31,6 +31,8 @@ class SandboxSpec:
     latency_ms: float = 0.0
     background_rate: int = 0
     seed_integrations: int = 0
+    # Odds that a create is stored and its answer lost (the connection cut), with a fixed seed.
+    drop_after_commit: float = 0.0
 
     def args(self) -> list[str]:
         """The ``ldbulk sandbox`` options of this sandbox (it takes a free loopback port)."""
@@ -44,6 +46,8 @@ class SandboxSpec:
             args += ["--background-rate", str(self.background_rate)]
         if self.seed_integrations:
             args += ["--seed-integrations", str(self.seed_integrations)]
+        if self.drop_after_commit:
+            args += ["--drop-after-commit", str(self.drop_after_commit), "--seed", "7"]
         return args
 
 
