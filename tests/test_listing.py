@@ -129,6 +129,23 @@ def test_a_body_nested_without_end_is_refused_on_its_first_chunk(data: bytes) ->
     assert "{" not in str(refused.value)  # named, never quoted
 
 
+def test_long_keys_nested_inside_an_item_are_refused_before_their_paths_are_built() -> None:
+    # 400 levels of 10 KB keys: the item parser's paths alone would have taken 800 MB.
+    key = '"' + "k" * 10_000 + '":'
+    data = ('{"items":[{' + (key + "{") * 400 + "}" * 401 + "]}").encode()
+    with pytest.raises(ResponseFormatError, match="levels deep over") as refused:
+        read(data, chunk=1 << 20)
+    assert "kkk" not in str(refused.value)
+
+
+@pytest.mark.parametrize("chunk", [4096, 1 << 20])
+def test_a_large_item_at_a_listings_depth_is_read(chunk: int) -> None:
+    big = item(1, name="n" * 500_000, tags=[f"t{i}" for i in range(5_000)])
+    listed = read(body(item(0), big, item(2)), chunk=chunk)
+    assert [len(i.name) for i in listed] == [7, 500_000, 7]
+    assert len(listed[1].tags) == 5_000
+
+
 def test_a_listing_without_items_is_empty() -> None:
     assert read(b'{"_links": {}}') == []
 

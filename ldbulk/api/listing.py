@@ -13,7 +13,6 @@ Pure: no I/O here; a transport feeds the chunks (:class:`~ldbulk.api.sansio.Body
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Callable, Mapping
 from itertools import accumulate
 from operator import itemgetter
@@ -32,10 +31,21 @@ _LEAN_KEYS: Final = (
 )
 # The parse errors of ijson: bad JSON, a body cut short, a number Python will not convert.
 _BAD_JSON: Final = (ijson.JSONError, ValueError, UnicodeDecodeError, RecursionError)
-# Nesting deeper than this is no listing (one is 5 levels deep). The bound is checked before the
-# item parser sees a chunk: ijson keeps a path string per level, so memory grows with the square
-# of the depth (a body nested 30,000 deep takes 1.6 GB; 200,000 deep, tens of GB).
+# The item parser (ijson) keeps a path string for each level it is in, each the keys down to
+# that level, so its memory is up to the depth times the path's length: a body nested 30,000
+# deep took 1.6 GB, 200,000 deep tens of GB; 500 levels of 10 KB keys, over a GB. Both are
+# bounded before it sees a piece of the body (the guard reads it first, without paths):
+# nesting deeper than MAX_DEPTH is no listing (one is 5 levels deep), and neither is a depth
+# times the bytes read since the path left the envelope past MAX_PATH_WORK (a listed item is
+# about 1.5 KB at depth 5). The path is at most 5 bytes per byte read (".item" for a "["), so
+# the paths stay under 5 x MAX_PATH_WORK bytes: 40 MB.
 MAX_DEPTH: Final = 512
+MAX_PATH_WORK: Final = 1 << 23
+# Pieces of the body are parsed this large at most, so a large chunk counts as large paths no
+# more than its last slice's worth (see MAX_PATH_WORK).
+SLICE: Final = 1 << 16
+# The level of an item of the listing: in the envelope's object and its ``items`` array.
+_ITEM_LEVEL: Final = 2
 # How each of ijson's basic events changes the nesting depth.
 _DEPTH_STEP: Final = {
     "start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1, "map_key": 0,
@@ -115,16 +125,18 @@ class ListingReader:
 
     def feed(self, chunk: bytes) -> None:
         """Parse one more piece of the body, keeping the items it completes."""
-        self._size += len(chunk)
-        try:
-            self._depth.feed(chunk)
-            self._parser.send(chunk)
-            if self._watch is not None:
-                self._watch.send(chunk)
-        except _BAD_JSON as exc:
-            raise self._broken(exc) from None
-        self._check_envelope()
-        self._keep()
+        for start in range(0, len(chunk), SLICE):
+            piece = chunk[start : start + SLICE] if len(chunk) > SLICE else chunk
+            self._size += len(piece)
+            try:
+                self._depth.feed(piece)
+                self._parser.send(piece)
+                if self._watch is not None:
+                    self._watch.send(piece)
+            except _BAD_JSON as exc:
+                raise self._broken(exc) from None
+            self._check_envelope()
+            self._keep()
 
     def close(self) -> list[Integration]:
         """The body has ended: every item, or an error if it was cut short or not a listing."""
@@ -174,10 +186,8 @@ class ListingReader:
 
     def _broken(self, exc: Exception) -> ResponseFormatError:
         if isinstance(exc, _TooDeep):
-            return ResponseFormatError(
-                f"{self._what}: not a listing (nested deeper than {MAX_DEPTH} levels, "
-                f"after {self._size} bytes)"
-            )
+            problem = f"{exc}, after {self._size} bytes"
+            return ResponseFormatError(f"{self._what}: not a listing ({problem})")
         # The first line of yajl's message only: the rest quotes the body around the fault.
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return ResponseFormatError(
@@ -186,40 +196,44 @@ class ListingReader:
 
 
 class _TooDeep(ValueError):
-    """The body nests deeper than :data:`MAX_DEPTH`."""
+    """The body nests too deep for a listing, or too deep for the length of its keys."""
 
 
 class _DepthGuard:
-    """Tracks the body's nesting depth on ijson's basic events, which carry no path.
+    """Follows the body's nesting on ijson's basic events, which carry no path.
 
-    Counting a chunk's events runs in C, not a Python step per event: the level at the chunk's
-    start plus the levels it opens bounds how deep it goes, and only a chunk whose bound passes
-    :data:`MAX_DEPTH` is followed event by event (``accumulate``, in C too).
+    The walk over a piece's events runs in C (``accumulate`` over mapped steps), not a Python
+    step per event. See :data:`MAX_DEPTH` and :data:`MAX_PATH_WORK` for what it refuses.
     """
 
     def __init__(self) -> None:
         self._events: list[tuple[str, Any]] = sendable_list()
         self._parser = ijson.basic_parse_coro(self._events, use_float=True)
         self._level = 0
+        self._path_bytes = 0  # read since the nesting was last at an item's level or above
 
-    def feed(self, chunk: bytes) -> None:
-        self._parser.send(chunk)
-        self._measure()
+    def feed(self, piece: bytes) -> None:
+        self._parser.send(piece)
+        self._measure(len(piece))
 
     def close(self) -> None:
         self._parser.close()
-        self._measure()
+        self._measure(0)
 
-    def _measure(self) -> None:
-        counts = Counter(map(_event_name, self._events))
-        opened = counts["start_map"] + counts["start_array"]
-        if self._level + opened > MAX_DEPTH:
-            # It could have gone too deep in this chunk: follow it event by event.
-            steps = map(_DEPTH_STEP.__getitem__, map(_event_name, self._events))
-            if max(accumulate(steps, initial=self._level)) > MAX_DEPTH:
-                raise _TooDeep
+    def _measure(self, size: int) -> None:
+        steps = map(_DEPTH_STEP.__getitem__, map(_event_name, self._events))
+        levels = list(accumulate(steps, initial=self._level))
         self._events.clear()
-        self._level += opened - counts["end_map"] - counts["end_array"]
+        deepest = max(levels)
+        if deepest > MAX_DEPTH:
+            raise _TooDeep(f"nested deeper than {MAX_DEPTH} levels")
+        if min(levels) <= _ITEM_LEVEL:
+            self._path_bytes = size  # the path began in this piece
+        else:
+            self._path_bytes += size
+        if deepest * self._path_bytes > MAX_PATH_WORK:
+            raise _TooDeep(f"{deepest} levels deep over {self._path_bytes} bytes of one item")
+        self._level = levels[-1]
 
 
 def _kind(event: str) -> str:
