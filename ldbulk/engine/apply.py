@@ -32,7 +32,7 @@ from ldbulk.engine.verdict import shown
 from ldbulk.errors import ConfigError
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
-from ldbulk.manifest import ManifestSet, Source
+from ldbulk.manifest import ManifestSet
 
 log = logging.getLogger("ldbulk.apply")
 
@@ -192,12 +192,19 @@ def _rows(
     """One row per manifest line's target or unresolved line, in manifest order (``before``:
     the rows settled without this run's provisioner; ``fresh``: this run's, taken out as
     they are used), then a prune's deletes."""
-    # One string per manifest line, shared by its targets' rows.
-    sources: dict[Source, str] = {}
+    # One string per manifest line, shared by its targets' rows (a flow list puts them all on
+    # one line).
+    sources: dict[tuple[str, int], str] = {}
+
+    def located(entry: ResolvedTarget) -> str:
+        source = entry.source
+        at = (source.file, source.line)
+        return sources.get(at) or sources.setdefault(at, f"{source.file}:{source.line}")
+
     rows = [
         attrs.evolve(
             before.get(entry.target.key) or fresh.pop(entry.target.key),
-            source=sources.setdefault(entry.source, f"{entry.source.file}:{entry.source.line}"),
+            source=located(entry),
             store=entry.store,
         )
         if isinstance(entry, ResolvedTarget)

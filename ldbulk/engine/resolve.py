@@ -15,7 +15,7 @@ Targets come out in manifest order, and within a selector in the API's environme
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Final, Protocol
 
 import attrs
@@ -54,8 +54,18 @@ class ResolvedTarget:
     """A target and the manifest line it came from, so later errors can point back."""
 
     target: Target
-    source: Source
+    # Where it was written: its selector's source, or the explicit list that names it at
+    # ``index`` (the item's own source is made when asked for: a run may hold 100,000).
+    origin: Source | EnvironmentKeys
+    index: int = 0
     store: str = ""  # the manifest's name of the target's store
+
+    @property
+    def source(self) -> Source:
+        """The manifest line the target came from."""
+        if isinstance(self.origin, EnvironmentKeys):
+            return self.origin.source_of(self.index)
+        return self.origin
 
 
 @attrs.frozen(kw_only=True)
@@ -143,13 +153,15 @@ async def resolve(
         _projects_to_list(selectors), client, concurrency, scope
     )
     entries: list[ResolvedTarget | Unresolved] = []
-    seen: dict[tuple[str, str, str], Source] = {}
+    seen: dict[tuple[str, str, str], ResolvedTarget] = {}
     for selector in selectors:
         expanded = _expand(selector, listings)
         if isinstance(expanded, Unresolved):
             entries.append(expanded)
             continue
-        for environment, source in expanded:
+        chosen = selector.environments
+        origin = chosen if isinstance(chosen, EnvironmentKeys) else chosen.source
+        for index, environment in enumerate(expanded):
             store = selector.store
             target = Target(
                 project=selector.project,
@@ -160,15 +172,16 @@ async def resolve(
                 name=store.render_name(selector.project, environment),
                 ownership_tag=store.ownership_tag,
             )
-            first = seen.setdefault(target.key, source)
-            if first is not source:
-                problem = source.problem(
+            entry = ResolvedTarget(target=target, origin=origin, index=index, store=store.name)
+            first = seen.setdefault(target.key, entry)
+            if first is not entry:
+                problem = entry.source.problem(
                     f"duplicate target {'/'.join(target.key)} "
-                    f"(from {selector.environments.describe()}): also at {first}"
+                    f"(from {selector.environments.describe()}): also at {first.source}"
                 )
                 entries.append(_unresolved(selector, environment, Outcome.SKIPPED, problem))
                 continue
-            entries.append(ResolvedTarget(target=target, source=source, store=store.name))
+            entries.append(entry)
     return Resolution(entries=tuple(entries))
 
 
@@ -261,12 +274,12 @@ def _unresolved(
 
 def _expand(
     selector: TargetSelector, listings: dict[str, _Listing]
-) -> list[tuple[str, Source]] | Unresolved:
-    """The environment keys a selector stands for, each with the source to blame for it, or
-    why it stands for none."""
+) -> Sequence[str] | Unresolved:
+    """The environment keys a selector stands for (an explicit list's in its order), or why
+    it stands for none."""
     chosen = selector.environments
     if isinstance(chosen, EnvironmentKeys):
-        return [(item.key, item.source) for item in chosen.items]
+        return chosen.keys
     described = chosen.describe()
     environments = listings[selector.project]
     if isinstance(environments, LdbulkError):
@@ -278,16 +291,14 @@ def _expand(
         problem = selector.project_source.problem(f'project "{selector.project}" not found')
         return _unresolved(selector, described, Outcome.NOT_FOUND, problem)
     if isinstance(chosen, AllEnvironments):
-        matched = [(environment.key, chosen.source) for environment in environments]
+        matched = [environment.key for environment in environments]
         if not matched:
             problem = chosen.source.problem(f'project "{selector.project}" has no environments')
             return _unresolved(selector, described, Outcome.NOT_FOUND, problem)
         return matched
     assert isinstance(chosen, TaggedEnvironments)
     matched = [
-        (environment.key, chosen.source)
-        for environment in environments
-        if chosen.matches(environment.tags)
+        environment.key for environment in environments if chosen.matches(environment.tags)
     ]
     if not matched:
         tags = ", ".join(chosen.tags)

@@ -16,7 +16,6 @@ from ldbulk.manifest.model import (
     PartialStore,
     PendingTarget,
     Problem,
-    Source,
     TargetSelector,
 )
 from ldbulk.manifest.nodes import quote, read_text
@@ -116,7 +115,7 @@ def _combine(documents: Sequence[Document]) -> ManifestSet:
     """Cross-file checks (store names, store references, duplicate targets), then the result
     or one :class:`ManifestError` with every problem of every file."""
     stores = _StoreIndex(documents)
-    seen: dict[tuple[str, str, str], Source] = {}
+    seen: dict[tuple[str, str, str], tuple[EnvironmentKeys, int]] = {}
     selectors = [_selectors(document, stores, seen) for document in documents]
     _raise_problems(documents)
     return ManifestSet(
@@ -170,7 +169,7 @@ class _StoreIndex:
 def _selectors(
     document: Document,
     stores: _StoreIndex,
-    seen: dict[tuple[str, str, str], Source],
+    seen: dict[tuple[str, str, str], tuple[EnvironmentKeys, int]],
 ) -> list[TargetSelector]:
     """A document's targets with their stores; unknown stores and targets already ``seen``
     (in this file or an earlier one) are reported."""
@@ -198,21 +197,25 @@ def _check_duplicates(
     document: Document,
     pending: PendingTarget,
     partial: PartialStore,
-    seen: dict[tuple[str, str, str], Source],
+    seen: dict[tuple[str, str, str], tuple[EnvironmentKeys, int]],
 ) -> None:
     """Report each environment of an explicit list that was a target of the same integration
     key before. Wildcards and tag selectors are checked once resolved
     (:mod:`ldbulk.engine.resolve`)."""
-    if not isinstance(pending.environments, EnvironmentKeys) or not partial.integration:
+    listed = pending.environments
+    if not isinstance(listed, EnvironmentKeys) or not partial.integration:
         return
-    for item in pending.environments.items:
-        key = (pending.project, item.key, partial.integration)
-        first_source = seen.setdefault(key, item.source)
-        if first_source is not item.source:
+    for index, environment in enumerate(listed.keys):
+        key = (pending.project, environment, partial.integration)
+        # The list's source stands in for its items until one is a duplicate: sources made
+        # for each of 100,000 items would be held until every file is read.
+        earlier, at = seen.setdefault(key, (listed, index))
+        if earlier is not listed or at != index:
+            source = listed.source_of(index)
             document.problems.add(
-                item.source.line,
-                item.source.path,
-                f"duplicate target {'/'.join(key)}: also at {first_source}",
+                source.line,
+                source.path,
+                f"duplicate target {'/'.join(key)}: also at {earlier.source_of(at)}",
             )
 
 

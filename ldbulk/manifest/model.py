@@ -62,6 +62,15 @@ class Source:
             message=message,
         )
 
+    def item(self, index: int, line: int) -> Source:
+        """The source of this list's item at ``index``, written on ``line``."""
+        return Source(file=self.file, line=line, path=index_path(self.path, index))
+
+
+def index_path(path: str, index: int) -> str:
+    """The path of a list's item, 0-based like jq: ``targets[2]``."""
+    return f"{path}[{index}]"
+
 
 @attrs.frozen(kw_only=True)
 class Store:
@@ -97,14 +106,27 @@ class EnvironmentKey:
 
 @attrs.frozen(kw_only=True)
 class EnvironmentKeys:
-    """An explicit list of environments: used as written, without asking the API."""
+    """An explicit list of environments: used as written, without asking the API.
 
-    items: tuple[EnvironmentKey, ...]
+    Kept compact, as a manifest may list 100,000: the keys, each one's line, and the list's
+    source; an item's own :class:`Source` is made when it is asked for.
+    """
+
+    keys: tuple[str, ...]  # in manifest order
+    lines: tuple[int, ...]  # the line of each key
+    source: Source  # the list's
 
     @property
-    def keys(self) -> tuple[str, ...]:
-        """The environment keys, in manifest order."""
-        return tuple(item.key for item in self.items)
+    def items(self) -> tuple[EnvironmentKey, ...]:
+        """Each environment with its source."""
+        return tuple(
+            EnvironmentKey(key=key, source=self.source_of(index))
+            for index, key in enumerate(self.keys)
+        )
+
+    def source_of(self, index: int) -> Source:
+        """The source of the key at ``index``."""
+        return self.source.item(index, self.lines[index])
 
     def describe(self) -> str:
         """How the selector reads in a message."""

@@ -21,7 +21,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ldbulk.manifest.model import Problem, Source
+from ldbulk.manifest.model import Problem, Source, index_path
 
 MAX_FILE_BYTES: Final = 8 * 1024 * 1024
 # A manifest is at most six levels deep; the limit only stops hostile nesting, far above that
@@ -384,9 +384,6 @@ def child_path(path: str, key: str) -> str:
     return f"{path}[{quote(key)}]"
 
 
-def index_path(path: str, index: int) -> str:
-    """The path of a list's item, 0-based like jq: ``targets[2]``."""
-    return f"{path}[{index}]"
 
 
 def quote(value: str, limit: int = 80) -> str:

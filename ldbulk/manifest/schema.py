@@ -25,7 +25,7 @@ from ldbulk.api.models import (
     StoreConfig,
 )
 from ldbulk.manifest.config import read_config
-from ldbulk.manifest.model import PartialStore, PendingTarget, Store
+from ldbulk.manifest.model import PartialStore, PendingTarget, Store, index_path
 from ldbulk.manifest.nodes import (
     INT,
     KEY,
@@ -33,7 +33,6 @@ from ldbulk.manifest.nodes import (
     Problems,
     TooMuch,
     child_path,
-    index_path,
     parse,
     quote,
 )

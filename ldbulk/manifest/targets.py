@@ -6,19 +6,20 @@ Store names are checked later, once every file of the set is read
 
 from __future__ import annotations
 
+import sys
 from typing import Final
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ldbulk.manifest.model import (
     AllEnvironments,
-    EnvironmentKey,
     EnvironmentKeys,
     EnvironmentSelector,
     PendingTarget,
     TaggedEnvironments,
+    index_path,
 )
-from ldbulk.manifest.nodes import STR, NodeReader, child_path, index_path
+from ldbulk.manifest.nodes import STR, NodeReader, child_path, line_of
 
 _TARGET_KEYS: Final = ("project", "environments", "store")
 
@@ -96,7 +97,8 @@ def _selector(reader: NodeReader, node: Node, path: str) -> EnvironmentSelector 
     if not items:
         reader.add(node, path, "must list at least one environment")
         return None
-    keys: list[EnvironmentKey] = []
+    keys: list[str] = []
+    lines: list[int] = []
     ok = True
     for index, item in enumerate(items):
         item_path = index_path(path, index)
@@ -108,5 +110,9 @@ def _selector(reader: NodeReader, node: Node, path: str) -> EnvironmentSelector 
         if key is None:
             ok = False
             continue
-        keys.append(EnvironmentKey(key=key, source=reader.source(item, item_path)))
-    return EnvironmentKeys(items=tuple(keys)) if ok else None
+        # Interned: 100,000 targets name a few environment keys ("production") many times.
+        keys.append(sys.intern(key))
+        lines.append(line_of(item))
+    if not ok:
+        return None
+    return EnvironmentKeys(keys=tuple(keys), lines=tuple(lines), source=reader.source(node, path))
