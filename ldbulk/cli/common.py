@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -211,6 +212,23 @@ def print_table(table: Table) -> None:
         stdout.print(table)
     else:
         click.echo(render.plain_table(table))
+
+
+def print_rows(table: Table, rows: Callable[[], Iterable[Sequence[Text]]]) -> None:
+    """``rows`` under ``table``'s title and columns, as :func:`print_table` shows them; off a
+    terminal written line by line, never held whole (``rows`` is called twice)."""
+    if stdout.is_terminal:
+        for row in rows():
+            table.add_row(*row)
+        stdout.print(table)
+        return
+
+    def plain() -> Iterator[list[str]]:
+        return ([cell.plain for cell in row] for row in rows())
+
+    for line in render.plain_lines(table, plain):
+        sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def problems_text(exc: ManifestError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ldbulk.cli.common import (
     manifest_paths,
     notice,
     output_option,
-    print_table,
+    print_rows,
     print_unresolved,
     run,
     stdout,
@@ -92,7 +93,7 @@ def plan_command(
     else:
         shown = [item for item in items if show_all or _worth_showing(item)]
         if shown or unresolved:
-            print_table(_table(shown, unresolved))
+            print_rows(_table(), lambda: _rows(shown, unresolved))
         print_unresolved(unresolved)
         stdout.print(summary_line(items, unresolved))
     if any(item.action is Action.NOT_FOUND for item in items) or unresolved:
@@ -174,26 +175,31 @@ _STYLES = {
 }
 
 
-def _table(items: list[PlanItem], unresolved: list[Unresolved]) -> Table:
+def _table() -> Table:
+    """The plan's table, its columns without rows (see :func:`_rows`)."""
     table = Table(title="ldbulk plan")
     for column in ("project", "environment", "integration", "action", "integration id"):
         table.add_column(column)
     table.add_column("differences", overflow="fold")
+    return table
+
+
+def _rows(items: list[PlanItem], unresolved: list[Unresolved]) -> Iterator[list[Text]]:
+    """One row per item, then per line that did not resolve: made as they are printed."""
     for item in items:
         project, environment, integration = item.key
-        table.add_row(
+        yield [
             Text(printable(project)),
             Text(printable(environment)),
             Text(printable(integration)),
             Text(item.action.value, style=_STYLES[item.action]),
             Text(printable(item.integration_id or "")),
             Text(printable(_differences(item))),
-        )
+        ]
     for line in unresolved:
         row = line.result()
-        table.add_row(Text(row.project), Text(row.environment), Text(row.integration),
-                      Text(row.outcome.value, style="red"), Text(""), Text(""))
-    return table
+        yield [Text(row.project), Text(row.environment), Text(row.integration),
+               Text(row.outcome.value, style="red"), Text(""), Text("")]  # fmt: skip
 
 
 def _differences(item: PlanItem) -> str:

@@ -7,7 +7,9 @@ from LaunchDarkly, and a control character in them would break the XML or drive 
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final
 from xml.etree import ElementTree
 
@@ -174,22 +176,32 @@ def plain_table(table: Table) -> str:
     """A rich table as plain aligned text, every cell whole (never wrapped or cut), for output
     that is not a terminal: a log, a CI page, a pipe to grep. The title and caption, when
     there are some, come first and last."""
-    header = [str(column.header) for column in table.columns]
-    columns = [
-        [cell.plain if isinstance(cell, Text) else str(cell) for cell in column.cells]
-        for column in table.columns
-    ]
-    lines = [header, *(list(row) for row in zip(*columns, strict=True))]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = [
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    ]
-    if table.title:
-        text.insert(0, str(table.title))
+    columns = [[_plain(cell) for cell in column.cells] for column in table.columns]
+    text = list(plain_lines(table, lambda: zip(*columns, strict=True)))
     if table.caption:
         text.append(str(table.caption))
     return "\n".join(text)
+
+
+def plain_lines(table: Table, rows: Callable[[], Iterable[Sequence[str]]]) -> Iterator[str]:
+    """``table``'s title and header, then ``rows``, as lines of plain aligned text.
+
+    ``rows`` is called twice, once for the columns' widths and once for the lines, so a table
+    of 100,000 rows is never held, as cells or as text.
+    """
+    header = [str(column.header) for column in table.columns]
+    widths = [len(name) for name in header]
+    for row in rows():
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    if table.title:
+        yield str(table.title)
+    for line in itertools.chain([header], rows()):
+        cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        yield "  ".join(cells).rstrip()
+
+
+def _plain(cell: object) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
 
 
 def summary_line(report: Report) -> str:
