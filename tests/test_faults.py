@@ -133,10 +133,12 @@ async def test_answers_lost_after_the_commit_are_sent_again_and_never_applied_tw
     assert_every_target_provisioned_once(report, sandbox, targets)
     dropped = proxy.count(Kind.RESET_AFTER, method="POST")
     assert dropped > 0
-    # Each lost create was sent again and answered 409, never applied twice; the listing
-    # found it, and it counts as this run's.
+    # Never applied twice. A lost create was sent again and answered 409 (a 409 only answers
+    # a create sent again after a lost answer), or, with no try or retry budget left for it,
+    # settled by the listing alone; either way the listing found it, and it counts as this
+    # run's.
     assert sandbox.stats.count(sansio.ROUTE_CREATE, 201) == len(targets)
-    assert sandbox.stats.count(sansio.ROUTE_CREATE, 409) >= dropped
+    assert 0 < sandbox.stats.count(sansio.ROUTE_CREATE, 409) <= dropped
     assert report.counts["created"] == len(targets)
     assert 0 < sum(r.attempts > 1 for r in report.results) <= dropped  # some lost twice
 
