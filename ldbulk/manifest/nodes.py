@@ -27,6 +27,8 @@ MAX_FILE_BYTES: Final = 8 * 1024 * 1024
 # A manifest is at most six levels deep; the limit only stops hostile nesting, far above that
 # and far below where PyYAML's recursive composer would exhaust the stack.
 MAX_DEPTH: Final = 64
+# How libyaml (0.2.5 and later) words its own nesting limit.
+_LIBYAML_TOO_DEEP: Final = "exceeded maximum nesting depth"
 # Aliases let a small file describe an enormous tree ("billion laughs"): cap the items walked.
 MAX_WORK: Final = 2_000_000
 MAX_PROBLEMS_PER_FILE: Final = 200
@@ -100,18 +102,29 @@ def _check_depth(text: str, loader: type[Any]) -> None:
     """Raise :class:`TooMuch` at the first node nested deeper than :data:`MAX_DEPTH` (a node
     counts one level, as in the composer's recursion)."""
     depth = 0
-    for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-            continue
-        if not isinstance(event, yaml.NodeEvent):
-            continue
-        if depth + 1 > MAX_DEPTH:
-            mark = event.start_mark
-            line = mark.line + 1 if mark is not None else 0
-            raise TooMuch(line, f"nested deeper than {MAX_DEPTH} levels")
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+                continue
+            if not isinstance(event, yaml.NodeEvent):
+                continue
+            if depth + 1 > MAX_DEPTH:
+                raise TooMuch(_line(event.start_mark), f"nested deeper than {MAX_DEPTH} levels")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+    except yaml.MarkedYAMLError as exc:
+        # Newer libyaml scans ahead through a flow collection and refuses one nested past its
+        # own limit (1,000) before any of its events reaches the count above: the same problem,
+        # told the same way.
+        if exc.problem != _LIBYAML_TOO_DEEP:
+            raise
+        raise TooMuch(_line(exc.problem_mark), f"nested deeper than {MAX_DEPTH} levels") from None
+
+
+def _line(mark: Any) -> int:
+    """The 1-based line of a mark, PyYAML's or libyaml's (0: none, the whole file)."""
+    return mark.line + 1 if mark is not None else 0
 
 
 @attrs.define
