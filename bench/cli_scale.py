@@ -43,10 +43,17 @@ class ScaleSizes:
     # is sent again, answered 409, and settled by a listing of the account.
     lost_targets: int = 20_000
     lost_share: float = 0.006
+    # A nightly re-run (create-only) against an account holding this many integrations, each
+    # one a target: its whole cost should be one listing, read as it streams in.
+    existing: int = 250_000
 
 
 FULL_SCALE: Final = ScaleSizes(targets=100_000)
-SMOKE_SCALE: Final = ScaleSizes(targets=200, validate=False, lost_targets=200, lost_share=0.05)
+SMOKE_SCALE: Final = ScaleSizes(
+    targets=200, validate=False, lost_targets=200, lost_share=0.05, existing=500
+)
+# Environments per project of the re-run's account (250,000 integrations: 500 projects).
+RERUN_ENVIRONMENTS: Final = 500
 # The route the account's listing takes, as the sandbox counts it.
 LIST_ROUTE: Final = "GET /api/v2/integration-capabilities/big-segment-store"
 
@@ -138,8 +145,28 @@ def _lost_answers(sizes: ScaleSizes, folder: Path) -> dict[str, Any]:
     return row | {"targets": sizes.lost_targets, "lost": lost}
 
 
+def _rerun(sizes: ScaleSizes, folder: Path) -> dict[str, Any]:
+    """``apply --create-only --report`` against a sandbox already holding an integration for
+    each of ``sizes.existing`` targets; the report's outcomes say how many were found."""
+    spec = SandboxSpec(
+        projects=math.ceil(sizes.existing / RERUN_ENVIRONMENTS),
+        environments=RERUN_ENVIRONMENTS,
+        seed_integrations=sizes.existing,
+    )
+    pairs = pairs_of({"targets": sizes.existing, "environments": RERUN_ENVIRONMENTS})
+    manifest = str(write_manifest(folder / "rerun.yaml", pairs))
+    report = folder / "rerun.json"
+    with SandboxProcess(spec) as sandbox:
+        argv = ["apply", manifest, "--create-only", "--base-uri", sandbox.url,
+                "--report", str(report)]  # fmt: skip
+        row = _command(sandbox, f"apply --create-only, {sizes.existing:,} existing", argv)
+    summary = json.loads(report.read_text(encoding="utf-8"))["summary"]
+    return row | {"targets": sizes.existing, "found": summary.get("exists", 0)}
+
+
 def scenario_cli_scale(sizes: ScaleSizes) -> dict[str, Any]:
-    """validate, plan (nothing exists yet) and apply --report of ``sizes.targets`` targets."""
+    """validate, plan (nothing exists yet) and apply --report of ``sizes.targets`` targets;
+    an apply that loses answers; a create-only re-run against ``sizes.existing`` integrations."""
     pairs = pairs_of({"targets": sizes.targets, "environments": ENVIRONMENTS})
     spec = SandboxSpec(projects=math.ceil(sizes.targets / ENVIRONMENTS), environments=ENVIRONMENTS)
     with (
@@ -159,6 +186,7 @@ def scenario_cli_scale(sizes: ScaleSizes) -> dict[str, Any]:
         for row in rows:
             row["targets"] = sizes.targets
         rows.append(_lost_answers(sizes, Path(folder)))
+        rows.append(_rerun(sizes, Path(folder)))
     for row in rows:
         row["above_baseline_kb_per_target"] = (
             (row["peak_rss_mb"] - base["peak_rss_mb"]) * 1024 / row["targets"]
