@@ -38,7 +38,7 @@ unit: $(STAMP) redis
 # bench-smoke before unit, so the test summary is the last thing printed.
 test: lint types bench-smoke unit
 
-# The benchmarks of README's table (~8 min): bench/results.md and bench/results.json.
+# The benchmarks of README's table (~35 min, most of it the grid): bench/results.md and .json.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
