@@ -9,6 +9,7 @@ shared machine. A file ldbulk appends to (a CI job's step summary) keeps its own
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -40,6 +41,23 @@ def write_atomically(path: Path, text: str | Callable[[TextIO], None]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def check_writable(path: Path) -> None:
+    """Raise :class:`OSError` (its reason in words) unless ``path`` can be written later: not a
+    directory, in a directory that exists or can be made, and is writable. Asked before a run
+    starts, so a report that could never be written stops it before its first request."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a directory")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(
+            errno.ENOTDIR, f"a file stands where its directory {parent} would be"
+        ) from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"its directory {parent} is not writable")
 
 
 def open_private(path: Path, *, append: bool) -> IO[str]:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from test_cli import EXAMPLE, SandboxProcess, ldbulk, slow_run, start_sandbox
 
+from ldbulk.api.sansio import ROUTE_CREATE, ROUTE_LIST
 from ldbulk.cli.render import project_rollup
 from ldbulk.engine.report import Outcome, Report, TargetResult
 
@@ -325,3 +326,38 @@ def test_report_junit_markdown_and_journal_are_all_mode_0600(
     assert {path.name: mode(path) for path in files} == dict.fromkeys(
         (path.name for path in files), 0o600
     )
+
+
+def test_a_report_file_lost_at_the_end_costs_neither_the_others_nor_the_journal(
+    tmp_path: Path,
+) -> None:
+    """The JUnit path becomes a directory while the run goes on: the JSON report is still
+    written, the failure is said in the command line's words, the exit is 1 (never a clean
+    0), and the journal is kept with a resume command that writes the reports, creating
+    nothing and listing no integration (the wildcard's environments are listed again)."""
+    report, junit = tmp_path / "r.json", tmp_path / "j.xml"
+
+    def creates_and_listings(sandbox: SandboxProcess) -> list[dict[str, int]]:
+        requests = sandbox.get("/_sandbox/stats")["requests"]
+        return [requests.get(route, {}) for route in (ROUTE_CREATE, ROUTE_LIST)]
+
+    journal = Path(f"{report}.journal")
+    with slow_run(tmp_path, projects=1, latency_ms=100) as run:
+        apply = run.start("--concurrency", "2", "--report", str(report), "--junit", str(junit))
+        run.wait_for_integrations(2)
+        junit.mkdir()
+        _, stderr = apply.communicate(timeout=120)
+        assert apply.returncode == 1, stderr
+        assert "Traceback" not in stderr
+        assert f"--junit: cannot write {junit}: Is a directory" in stderr
+        outcomes = {row["outcome"] for row in json.loads(report.read_text())["results"]}
+        assert outcomes == {"created"}
+        assert journal.exists()
+        (resume,) = [line.strip() for line in stderr.splitlines() if "--resume" in line]
+        junit.rmdir()
+        writes = creates_and_listings(run.sandbox)
+        assert all(writes)  # the first run's creates and listing were counted on these routes
+        again = ldbulk(*shlex.split(resume)[1:], sandbox=run.sandbox)
+        assert again.returncode == 0, again.stderr
+        assert creates_and_listings(run.sandbox) == writes
+    assert junit.is_file() and not journal.exists()

@@ -278,3 +278,19 @@ def test_resuming_into_a_new_journal_carries_the_settled_results_over(
     assert json.loads(header)["kind"] == "ldbulk-journal"
     assert len(lines) == 9
     assert {json.loads(line)["outcome"] for line in lines} == {"created"}
+
+
+@pytest.mark.parametrize("flag", ["--report", "--junit", "--markdown", "--journal", "--state"])
+def test_a_file_that_could_never_be_written_stops_the_run_before_any_request(
+    sandbox: SandboxProcess, tmp_path: Path, flag: str
+) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a directory should be\n")
+    requests = sandbox.get("/_sandbox/stats")["total"]
+    result = ldbulk("apply", str(EXAMPLE), flag, str(blocker / "out"), sandbox=sandbox)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{flag}: cannot write {blocker / 'out'}: a file stands where its directory" in (
+        result.stderr
+    )
+    assert sandbox.get("/_sandbox/stats")["total"] == requests

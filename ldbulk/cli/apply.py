@@ -29,6 +29,7 @@ from ldbulk.engine.apply import ApplyStarted
 from ldbulk.engine.apply import apply as apply_workflow
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 from ldbulk.engine.report import Outcome, Report, TargetResult
+from ldbulk.files import check_writable
 from ldbulk.http.client import Client
 from ldbulk.manifest import ManifestSet
 
@@ -117,6 +118,7 @@ def apply(
             report_path.with_name(report_path.name + ".journal") if report_path else None
         )
     _refuse_shared_paths({**outputs, "--state": state_path}, journal_path, resume_path)
+    _refuse_unwritable({**outputs, "--journal": journal_path, "--state": state_path})
     api = api_from(kwargs)
     loaded = load(manifests, kwargs, token_file=api.token_file)
     client = api.client(max_rate=max_rate)
@@ -162,6 +164,19 @@ def _refuse_shared_paths(
         if key in seen and {flag, seen[key]} != {"--journal", "--resume"}:
             raise UsageFailure(f"{flag} and {seen[key]} name the same file: {path}")
         seen[key] = flag
+
+
+def _refuse_unwritable(paths: dict[str, Path | None]) -> None:
+    """A file asked for that could never be written stops the run before its first request,
+    not after its last one."""
+    for flag, path in paths.items():
+        if path is None:
+            continue
+        try:
+            check_writable(path)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise UsageFailure(f"{flag}: cannot write {path}: {reason}") from None
 
 
 def _log_result(result: TargetResult) -> None:

@@ -14,7 +14,7 @@ import shlex
 import signal
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -22,6 +22,8 @@ import attrs
 
 from ldbulk.cli import flags, render
 from ldbulk.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
     EXIT_SIGINT,
     EXIT_SIGTERM,
     TOKEN_HINT,
@@ -63,9 +65,11 @@ class Ending:
 
 def finish(report: Report, outputs: Outputs, interrupted_by: signal.Signals | None) -> NoReturn:
     """Write the files, remove the journal of a complete run, say how it ended, and exit."""
-    write_files(report, outputs)
+    unwritten = write_files(report, outputs)
     journal = outputs.journal
-    complete = interrupted_by is None and is_complete(report.results)
+    # A report that could not be written leaves the journal as the run's record: a resume
+    # of it writes the report without sending a request.
+    complete = interrupted_by is None and is_complete(report.results) and not unwritten
     if journal is not None and complete and not outputs.keep_journal:
         discard(journal)
         journal = None
@@ -77,8 +81,16 @@ def finish(report: Report, outputs: Outputs, interrupted_by: signal.Signals | No
         else resume_command(sys.argv[1:], journal),
     )
     code = ending.exit_code(report)
+    if unwritten and code == EXIT_OK:
+        code = EXIT_FAILED  # a nightly job must not take a missing report for a clean run
     if not flags.current().json_logs:
         _print_closing(report, outputs, ending)
+    for flag, path, reason in unwritten:
+        notice(f"ldbulk: {flag}: cannot write {path}: {reason}", style="", level=logging.ERROR)
+    if unwritten and ending.resume_command is not None and ending.interrupted_by is None:
+        # A resume sends nothing for a target the journal settled, and writes every report.
+        notice(f"The journal is {journal}. To write the reports from it:\n"
+               f"  {ending.resume_command}")
     if report.counts["unauthorized"]:
         notice(TOKEN_HINT)
     if flags.current().json_logs:
@@ -86,18 +98,33 @@ def finish(report: Report, outputs: Outputs, interrupted_by: signal.Signals | No
     raise SystemExit(code)
 
 
-def write_files(report: Report, outputs: Outputs) -> None:
-    """The report files asked for, each whole or not at all."""
-    if outputs.report is not None:
-        write_atomically(outputs.report, report.write)
-    if outputs.junit is not None:
-        write_atomically(outputs.junit, render.to_junit(report))
-    if outputs.markdown is not None:
-        text = render.to_markdown(report)
-        if is_own_markdown(outputs.markdown):
-            write_atomically(outputs.markdown, text)
-        else:
-            append_text(outputs.markdown, text)
+def write_files(report: Report, outputs: Outputs) -> list[tuple[str, Path, str]]:
+    """The report files asked for, each whole or not at all; one that cannot be written (its
+    disk filled during the run) costs neither the others nor the closing lines. Returns the
+    unwritten ones: flag, path and why."""
+    writers: list[tuple[str, Path | None, Callable[[Path], None]]] = [
+        ("--report", outputs.report, lambda path: write_atomically(path, report.write)),
+        ("--junit", outputs.junit,
+         lambda path: write_atomically(path, render.to_junit(report))),
+        ("--markdown", outputs.markdown, lambda path: _write_markdown(path, report)),
+    ]  # fmt: skip
+    unwritten: list[tuple[str, Path, str]] = []
+    for flag, path, write in writers:
+        if path is None:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            unwritten.append((flag, path, exc.strerror or type(exc).__name__))
+    return unwritten
+
+
+def _write_markdown(path: Path, report: Report) -> None:
+    text = render.to_markdown(report)
+    if is_own_markdown(path):
+        write_atomically(path, text)
+    else:
+        append_text(path, text)
 
 
 def is_own_markdown(path: Path) -> bool:
