@@ -15,7 +15,7 @@ from rich.console import Console
 from ldbulk.api.limits import RateLimitState
 from ldbulk.api.models import ErrorBody
 from ldbulk.cli import render
-from ldbulk.cli.common import print_table
+from ldbulk.cli.common import print_line, print_table
 from ldbulk.cli.progress import ProgressDisplay, eta_s
 from ldbulk.engine.report import Outcome, Report, RunStats, TargetResult
 from ldbulk.http.pacer import Pacer, tallying_waits
@@ -221,6 +221,14 @@ def test_outside_a_terminal_tables_are_plain_aligned_text_with_every_key_whole(
     # Aligned: every column starts at the same offset on every line.
     assert lines[2].index("not_found") == lines[3].index("failed") == lines[1].index("outcome")
     assert not any(char in "".join(lines) for char in "│┃━─")
+
+
+def test_outside_a_terminal_a_summary_line_is_one_line_at_any_length(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = "Plan: 0 to create, 1 to update, 0 to delete; 4 unchanged, " + "x" * 150 + "[bold]."
+    print_line(line)
+    assert capsys.readouterr().out == line + "\n"
 
 
 def test_the_progress_line_labels_its_elapsed_time_and_its_eta() -> None:

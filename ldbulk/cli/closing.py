@@ -28,8 +28,8 @@ from ldbulk.cli.common import (
     EXIT_SIGTERM,
     TOKEN_HINT,
     notice,
+    print_line,
     print_table,
-    stdout,
 )
 from ldbulk.cli.logs import summary_log
 from ldbulk.engine.journal import discard, is_complete
@@ -169,8 +169,8 @@ def _print_closing(report: Report, outputs: Outputs, ending: Ending) -> None:
     if not shown.ok:
         print_table(render.to_table(shown, only_problems=True))
     for line in render.project_rollup(report):
-        stdout.print(line, soft_wrap=True, markup=False)
-    stdout.print(render.summary_line(report), soft_wrap=True, markup=False)
+        print_line(line)
+    print_line(render.summary_line(report))
     if ending.interrupted_by is not None:
         for line in _interrupt_lines(report, outputs, ending):
             notice(line)

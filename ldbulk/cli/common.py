@@ -205,6 +205,11 @@ def load(
     return loaded
 
 
+def print_line(text: str | Text) -> None:
+    """One line on stdout, never wrapped at the terminal's (or rich's default 80) width."""
+    stdout.print(text, soft_wrap=True, markup=False)
+
+
 def print_table(table: Table) -> None:
     """A table on stdout: rich's on a terminal; elsewhere plain aligned text at full width,
     so no key is ever wrapped or cut at 80 columns."""

@@ -19,7 +19,7 @@ from ldbulk._version import __version__
 from ldbulk.cli import logs
 from ldbulk.cli.apply import apply
 from ldbulk.cli.check import check_command
-from ldbulk.cli.common import load, manifest_options, manifest_paths, stdout
+from ldbulk.cli.common import load, manifest_options, manifest_paths, print_line
 from ldbulk.cli.completion import completion_command
 from ldbulk.cli.export import export_command
 from ldbulk.cli.flags import global_flags
@@ -79,7 +79,7 @@ def main() -> None:
 def validate(manifests: tuple[Path, ...], require_secrets: bool, **kwargs: Any) -> None:
     """Check manifests offline: syntax, stores, secret references, targets. Sends nothing."""
     loaded = load(manifests, kwargs, require_secrets=require_secrets)
-    stdout.print(
+    print_line(
         f"{len(manifests)} manifest(s) valid: {len(loaded.stores)} store(s), "
         f"{len(loaded.selectors)} target line(s)."
     )

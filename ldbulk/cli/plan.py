@@ -22,10 +22,10 @@ from ldbulk.cli.common import (
     manifest_paths,
     notice,
     output_option,
+    print_line,
     print_rows,
     print_unresolved,
     run,
-    stdout,
     unresolved_json,
 )
 from ldbulk.engine.plan import Action, PlanItem, plan
@@ -95,7 +95,7 @@ def plan_command(
         if shown or unresolved:
             print_rows(_table(), lambda: _rows(shown, unresolved))
         print_unresolved(unresolved)
-        stdout.print(summary_line(items, unresolved))
+        print_line(summary_line(items, unresolved))
     if any(item.action is Action.NOT_FOUND for item in items) or unresolved:
         raise SystemExit(EXIT_FAILED)
     changes = any(item.action.changes for item in items)

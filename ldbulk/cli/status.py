@@ -23,11 +23,11 @@ from ldbulk.cli.common import (
     manifest_options,
     manifest_paths,
     output_option,
+    print_line,
     print_table,
     print_unresolved,
     run,
     stderr,
-    stdout,
     unresolved_json,
 )
 from ldbulk.engine.resolve import Unresolved, resolve
@@ -160,7 +160,7 @@ def status(
     else:
         print_table(_status_table(states))
         print_unresolved(unresolved)
-        stdout.print(
+        print_line(
             f"{ready} of {len(states)} stores available"
             + (f"; {len(unresolved)} manifest line(s) not resolved." if unresolved else ".")
         )
