@@ -208,6 +208,13 @@ def test_json_logs_are_json_lines_with_fields_and_one_summary_and_nothing_on_std
     names = {f"{row['project']}/{row['environment']}/{row['integration']}" for row in rows}
     assert targets and {event["target"] for event in targets} <= names
     assert all(event["outcome"] and isinstance(event["attempt"], int) for event in targets)
+    # Each target's line names its manifest line and store, as its report row does.
+    where = {f"{row['project']}/{row['environment']}/{row['integration']}":
+             (row["source"], row["store"]) for row in rows}  # fmt: skip
+    assert all(
+        (event["source"], event["store"]) == where[event["target"]] for event in targets
+    )
+    assert all(event["source"] and event["store"] for event in targets)
 
 
 def test_json_logs_make_a_usage_error_a_json_line_too(tmp_path: Path) -> None:

@@ -179,13 +179,14 @@ def _refuse_unwritable(paths: dict[str, Path | None]) -> None:
             raise UsageFailure(f"{flag}: cannot write {path}: {reason}") from None
 
 
-def _log_result(result: TargetResult) -> None:
+def _log_result(result: TargetResult, started: ApplyStarted | None) -> None:
     """One log line per settled target: info when provisioned, a warning otherwise; its
     facts are fields of their own for JSON lines (never a config: a result holds none)."""
     level = logging.INFO if result.outcome.ok else logging.WARNING
     if not log.isEnabledFor(level):
         return  # 100,000 targets: no fields built for lines nobody will see
     target = "/".join(result.key)
+    source, store = started.locate(result.key) if started is not None else ("", "")
     fields = {
         "target": target,
         "outcome": result.outcome.value,
@@ -193,8 +194,8 @@ def _log_result(result: TargetResult) -> None:
         "attempt": result.attempts,
         "ms": round(result.elapsed_s * 1000, 1),
         "integration_id": result.integration_id,
-        "source": result.source,
-        "store": result.store,
+        "source": source or None,
+        "store": store or None,
         "changed": list(result.changed),
         "error": None if result.error is None else result.error.message,
         "request_id": None if result.error is None else result.error.id,
@@ -218,8 +219,11 @@ async def _apply(
     stop = asyncio.Event()
     display: ProgressDisplay | None = None
 
+    run_started: ApplyStarted | None = None
+
     def started(event: ApplyStarted) -> None:
-        nonlocal display
+        nonlocal display, run_started
+        run_started = event
         display = ProgressDisplay(
             event.todo,
             enabled=show_progress,
@@ -238,7 +242,7 @@ async def _apply(
         # After an interrupt, a line per target left untried would bury what to do next:
         # the closing lines count them, and the report has their rows.
         if not (stop.is_set() and result.outcome is Outcome.SKIPPED):
-            _log_result(result)
+            _log_result(result, run_started)
 
     async with client:
         # Subscribed for this run only: the client's pacer may have other listeners.

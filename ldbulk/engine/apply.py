@@ -43,6 +43,10 @@ class ApplyStarted:
 
     todo: int
     done_before: int
+    # A settled target's manifest line (``file:line``) and store name, for a caller that logs
+    # per-target lines. The table behind it is built at the first call: a run that never
+    # asks (100,000 quiet creates) never pays for it.
+    locate: Callable[[Key], tuple[str, str]] = lambda _: ("", "")
 
 
 async def apply(
@@ -117,7 +121,13 @@ async def apply(
         if check_stores and todo:
             todo, unchecked = await _checked(manifests, todo)
         if on_start is not None:
-            on_start(ApplyStarted(todo=len(todo), done_before=len(targets) - len(todo)))
+            on_start(
+                ApplyStarted(
+                    todo=len(todo),
+                    done_before=len(targets) - len(todo),
+                    locate=_locator(resolution),
+                )
+            )
 
         # Only a state file needs each result's target (a dict of 100,000 costs ~10 MB).
         wished = {target.key: target for target in targets} if seen is not None else {}
@@ -159,6 +169,26 @@ async def apply(
         finished_at=_now(),
         base_url=client.base_url,
     )
+
+
+def _locator(resolution: Resolution) -> Callable[[Key], tuple[str, str]]:
+    """``key -> (file:line, store)`` over the resolved targets, its table made when first
+    asked."""
+    table: dict[Key, ResolvedTarget] = {}
+
+    def locate(key: Key) -> tuple[str, str]:
+        if not table:
+            table.update(
+                (entry.target.key, entry)
+                for entry in resolution.entries
+                if isinstance(entry, ResolvedTarget)
+            )
+        entry = table.get(key)
+        if entry is None:  # a prune's delete: no manifest line names it
+            return ("", "")
+        return (f"{entry.source.file}:{entry.source.line}", entry.store)
+
+    return locate
 
 
 def _still_final(
