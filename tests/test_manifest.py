@@ -429,8 +429,24 @@ def test_unknown_integration() -> None:
     )
     assert problems(text) == [
         'm.yaml:4: stores.cache.integration: unknown integration "memcached" '
-        "(expected redis or dynamodb)"
+        "(expected redis or dynamodb; its config is checked as redis's)"
     ]
+
+
+def test_an_unknown_integration_like_none_still_has_its_config_checked_in_the_same_pass() -> None:
+    """Nothing is close to "mongo": the config's keys say it was meant for DynamoDB, and its
+    misspelt key and missing fields are reported at once, not after the key is fixed."""
+    text = STORES.replace("integration: dynamodb", "integration: mongo").replace(
+        "      region: us-east-1\n", "      regoin: us-east-1\n"
+    ) + "targets: [{project: web, environments: [prod], store: table}]\n"
+    found = problems(text)
+    assert found[0] == (
+        'm.yaml:9: stores.table.integration: unknown integration "mongo" '
+        "(expected redis or dynamodb; its config is checked as dynamodb's)"
+    )
+    assert 'm.yaml:12: stores.table.config.regoin: unknown key (did you mean "region"?)' in found
+    assert any("stores.table.config" in line and "region" in line and "missing" in line
+               for line in found), found
 
 
 @pytest.mark.parametrize(

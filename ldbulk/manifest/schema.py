@@ -18,7 +18,9 @@ from typing import Final, cast
 import attrs
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from ldbulk.api.fields import api_name, form_fields
 from ldbulk.api.models import (
+    CONFIG_CLASSES,
     DEFAULT_OWNERSHIP_TAG,
     INTEGRATION_KEYS,
     IntegrationKey,
@@ -45,6 +47,22 @@ _PLACEHOLDERS: Final = ("project", "environment")
 _TOP_KEYS: Final = ("version", "defaults", "stores", "targets")
 _DEFAULTS_KEYS: Final = ("on", "tags", "allowEnv", "ownershipTag")
 _STORE_KEYS: Final = ("integration", "name", "config", "on", "tags")
+
+
+def _integration_of_fields(config: Node) -> IntegrationKey | None:
+    """The integration whose fields a config's keys are (or are closest to), most keys matched;
+    None when no key is like any integration's field."""
+    if not isinstance(config, MappingNode):
+        return None
+    keys = [str(key.value) for key, _ in config.value if isinstance(key, ScalarNode)]
+    best: IntegrationKey | None = None
+    best_score = 0
+    for integration in INTEGRATION_KEYS:
+        fields = [api_name(field) for field in form_fields(CONFIG_CLASSES[integration])]
+        score = sum(1 for key in keys if difflib.get_close_matches(key, fields, n=1, cutoff=0.7))
+        if score > best_score:
+            best, best_score = integration, score
+    return best
 
 
 class Document:
@@ -201,7 +219,9 @@ class Document:
         checked_as: IntegrationKey | None = None
         if "integration" in entries:
             integration, checked_as = self._integration(
-                entries["integration"][1], child_path(path, "integration")
+                entries["integration"][1],
+                child_path(path, "integration"),
+                entries["config"][1] if "config" in entries else None,
             )
         template: str | None = None
         if "name" in entries:
@@ -235,10 +255,11 @@ class Document:
         )
 
     def _integration(
-        self, node: Node, path: str
+        self, node: Node, path: str, config: Node | None
     ) -> tuple[IntegrationKey | None, IntegrationKey | None]:
-        """The integration key, and the one to check the config against (the closest known
-        key when this one is misspelt; None when nothing is close)."""
+        """The integration key, and the one to check the config against: the closest known
+        key when this one is misspelt, else the one whose fields the config's keys are (None
+        when nothing is close)."""
         value = self.reader.string(node, path)
         if value is None:
             return None, None
@@ -248,6 +269,9 @@ class Document:
         close = difflib.get_close_matches(value.lower(), INTEGRATION_KEYS, n=1, cutoff=0.6)
         guess = cast(IntegrationKey, close[0]) if close else None
         hint = f"; did you mean {quote(guess)}?" if guess else ""
+        if guess is None and config is not None:
+            guess = _integration_of_fields(config)
+            hint = f"; its config is checked as {guess}'s" if guess else ""
         self.reader.add(
             node, path, f"unknown integration {quote(value)} (expected redis or dynamodb{hint})"
         )
