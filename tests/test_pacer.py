@@ -320,6 +320,21 @@ async def test_window_length_is_learned_from_successive_resets() -> None:
     assert start + 4 <= fourth < start + 5
 
 
+async def test_the_budget_per_second_follows_the_learned_window_length() -> None:
+    """What the progress bar's ETA reads: limit over the window's length, 10 s until the
+    resets show another (a sandbox's 2-s windows make 3 per window 1.5 a second, not 0.3)."""
+    pacer = Pacer(wall_clock=wall())
+    assert pacer.budget_per_s(ROUTE) is None
+    pacer.observe(ROUTE, 201, Limits(route_limit=3, route_remaining=2, reset_ms=reset_in(2)))
+    assert pacer.budget_per_s(ROUTE) == pytest.approx(0.3)
+    await asyncio.sleep(2.1)
+    pacer.observe(ROUTE, 201, Limits(route_limit=3, route_remaining=2, reset_ms=reset_in(1.9)))
+    assert pacer.budget_per_s(ROUTE) == pytest.approx(1.5)
+    # The tightest of the known budgets: an account-wide limit of 2 per 10 s.
+    pacer.observe(ROUTE, 201, Limits(global_limit=2, global_remaining=1, reset_ms=reset_in(1.9)))
+    assert pacer.budget_per_s(ROUTE) == pytest.approx(0.2)
+
+
 async def test_a_late_answer_from_an_earlier_window_is_ignored() -> None:
     pacer = Pacer(wall_clock=wall())
     start = now()

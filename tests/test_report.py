@@ -271,8 +271,8 @@ def test_the_json_report_is_written_row_by_row_one_result_per_line() -> None:
 
 def test_the_eta_is_the_slower_of_the_rate_so_far_and_the_budget() -> None:
     # 500 left: the first second's burst says 1 s; a budget of 100 per 10 s says 50 s.
-    assert eta_s(500, 1.0, 100) == 50.0
+    assert eta_s(500, 1.0, 10.0) == 50.0
     # Latency, not the budget, holds the run back: the rate says more.
-    assert eta_s(500, 80.0, 1000) == 80.0
-    assert eta_s(500, None, 100) == 50.0 and eta_s(500, 3.0, None) == 3.0
+    assert eta_s(500, 80.0, 100.0) == 80.0
+    assert eta_s(500, None, 10.0) == 50.0 and eta_s(500, 3.0, None) == 3.0
     assert eta_s(500, None, None) is None

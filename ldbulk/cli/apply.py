@@ -228,7 +228,7 @@ async def _apply(
             event.todo,
             enabled=show_progress,
             already_done=event.done_before,
-            per_window=lambda: client.pacer.window_limit(ROUTE_CREATE),
+            budget_per_s=lambda: client.pacer.budget_per_s(ROUTE_CREATE),
         )
         display.bar.start()
 

@@ -17,17 +17,17 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ldbulk.api.limits import WINDOW_S
 from ldbulk.cli.common import stderr
 from ldbulk.engine.report import TargetResult
 
 
-def eta_s(left: float, rate_eta_s: float | None, per_window: int | None) -> float | None:
+def eta_s(left: float, rate_eta_s: float | None, budget_per_s: float | None) -> float | None:
     """Seconds until ``left`` targets are done: the slower of what the rate so far says and
-    what the rate-limit budget allows (``per_window`` requests per window, about one per
-    target). The rate alone is too hopeful early on, when a fresh window's whole budget goes
-    at once; the budget alone, when latency rather than the budget holds the run back."""
-    by_budget = left / per_window * WINDOW_S if per_window else None
+    what the rate-limit budget allows (``budget_per_s`` requests a second over a window,
+    about one per target). The rate alone is too hopeful early on, when a fresh window's
+    whole budget goes at once; the budget alone, when latency rather than the budget holds
+    the run back."""
+    by_budget = left / budget_per_s if budget_per_s else None
     estimates = [e for e in (rate_eta_s, by_budget) if e is not None]
     return max(estimates) if estimates else None
 
@@ -35,13 +35,13 @@ def eta_s(left: float, rate_eta_s: float | None, per_window: int | None) -> floa
 class BudgetEtaColumn(ProgressColumn):
     """The time left, from the rate so far and the budget the pacer has learned."""
 
-    def __init__(self, per_window: Callable[[], int | None]) -> None:
+    def __init__(self, budget_per_s: Callable[[], float | None]) -> None:
         super().__init__()
-        self._per_window = per_window
+        self._budget_per_s = budget_per_s
 
     def render(self, task: Task) -> Text:
         left = (task.total or 0) - task.completed
-        seconds = eta_s(left, task.time_remaining, self._per_window())
+        seconds = eta_s(left, task.time_remaining, self._budget_per_s())
         if seconds is None:
             return Text("-:--:--", style="progress.remaining")
         return Text(str(datetime.timedelta(seconds=int(seconds))), style="progress.remaining")
@@ -50,8 +50,8 @@ class BudgetEtaColumn(ProgressColumn):
 class ProgressDisplay:
     """The progress bar of apply: done/total, rate, ETA, and any rate-limit pause.
 
-    ``per_window``: the requests per window the pacer has learned it may send (None while
-    unknown), for the ETA."""
+    ``budget_per_s``: the requests a second the pacer has learned it may send over a window
+    (None while unknown), for the ETA."""
 
     def __init__(
         self,
@@ -59,7 +59,7 @@ class ProgressDisplay:
         *,
         enabled: bool,
         already_done: int,
-        per_window: Callable[[], int | None] = lambda: None,
+        budget_per_s: Callable[[], float | None] = lambda: None,
     ) -> None:
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
@@ -70,7 +70,7 @@ class ProgressDisplay:
             TextColumn("elapsed"),
             TimeElapsedColumn(),
             TextColumn("eta"),
-            BudgetEtaColumn(per_window),
+            BudgetEtaColumn(budget_per_s),
             TextColumn("[yellow]{task.fields[paused]}"),
             console=stderr,
             disable=not enabled,

@@ -192,15 +192,16 @@ class Pacer:
         """Epoch seconds until which requests are held (429 or spent budget), or None."""
         return self._pauses.until_epoch(asyncio.get_running_loop().time())
 
-    def window_limit(self, route: str) -> int | None:
-        """Requests per window the known budgets allow on ``route`` (the least of the
-        account's, the token's and the route's limits), or None while none is known."""
-        limits = [
-            budget.limit
+    def budget_per_s(self, route: str) -> float | None:
+        """Requests per second the known budgets allow on ``route`` over a window (the least
+        of the account's, the token's and the route's limits, each over its window's length
+        as the resets showed it), or None while none is known."""
+        rates = [
+            budget.limit / budget.length
             for key in ("global", "token", route)
             if (budget := self._windows.get(key)) is not None and budget.limit
         ]
-        return min(limits) if limits else None
+        return min(rates) if rates else None
 
     async def acquire(self, route: str, *, stop: asyncio.Event | None = None) -> Ticket:
         """Wait until a request on ``route`` may be sent, and count it against the budgets.
