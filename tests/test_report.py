@@ -152,6 +152,9 @@ def test_summary_line_counts_outcomes() -> None:
     line = render.summary_line(REPORT)
     assert line.startswith("4 targets: 1 created, 1 exists, 1 not_found, 1 skipped")
     assert line.endswith("(5 requests, 1 throttled, 1.2 s, 0.5 s of it paused for rate limits)")
+    # A slow start's few milliseconds are no pause worth a word.
+    brief = attrs.evolve(REPORT, stats=attrs.evolve(STATS, paused_s=0.03))
+    assert render.summary_line(brief).endswith("(5 requests, 1 throttled, 1.2 s)")
 
 
 HOSTILE = "\x00\x1b[31mred\x07\x9b2J\ud800"

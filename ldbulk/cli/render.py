@@ -210,7 +210,12 @@ def summary_line(report: Report) -> str:
     parts = [f"{n} {name}" for name, n in counts.items() if n and name != "total"]
     stats = report.stats
     # Time spent held back by rate limits is not time ldbulk was slow: say how much it was.
-    paused = f", {stats.paused_s:.1f} s of it paused for rate limits" if stats.paused_s else ""
+    # (Not the slow start's few milliseconds: "0.0 s paused" would say nothing.)
+    paused = (
+        f", {stats.paused_s:.1f} s of it paused for rate limits"
+        if round(stats.paused_s, 1)
+        else ""
+    )
     return (
         f"{counts['total']} targets: {', '.join(parts) or 'nothing to do'} "
         f"({stats.requests} requests, {stats.throttled} throttled, {stats.elapsed_s:.1f} s"
