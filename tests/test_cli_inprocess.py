@@ -40,6 +40,7 @@ def test_validate_notes_unset_references_and_require_secrets_makes_them_errors()
     assert noted.exit_code == 0, noted.output
     assert "Note: not set: ${LD_DYNAMODB_EXTERNAL_ID} (store dynamo-demo); ${LD_REDIS_PASSWORD}" \
         in noted.output
+    assert "not compared" not in noted.output  # validate compares nothing with LaunchDarkly
     refused = runner.invoke(
         main, ["validate", str(EXAMPLE), "--require-secrets"], env=dict.fromkeys(SECRETS)
     )

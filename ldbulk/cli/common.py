@@ -179,10 +179,12 @@ def load(
     *,
     token_file: Path | None = None,
     require_secrets: bool = True,
+    compares: bool = True,
 ) -> ManifestSet:
     """Load the manifests with the options of :func:`manifest_options` (taken from ``kwargs``);
     no reference may read ``token_file``. Without ``require_secrets`` (a command that only
-    reads), the ``${VAR}`` references whose variables are not set are a note, not an error."""
+    reads), the ``${VAR}`` references whose variables are not set are a note, not an error;
+    ``compares``: the command compares fields with LaunchDarkly's (validate does not)."""
     try:
         loaded = load_manifests(
             paths,
@@ -198,9 +200,10 @@ def load(
     unset = loaded.unset_references
     if unset:
         used = "; ".join(f"{ref} (store {', '.join(stores)})" for ref, stores in unset.items())
+        compared = " Fields using them are not compared." if compares else ""
         notice(
-            f"Note: not set: {used}. Fields using them are not compared, and apply needs "
-            "their values (validate --require-secrets makes this an error)."
+            f"Note: not set: {used}.{compared} apply needs their values "
+            "(validate --require-secrets makes this an error)."
         )
     return loaded
 

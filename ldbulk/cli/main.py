@@ -78,7 +78,7 @@ def main() -> None:
               "(by default a note: only apply needs the values).")
 def validate(manifests: tuple[Path, ...], require_secrets: bool, **kwargs: Any) -> None:
     """Check manifests offline: syntax, stores, secret references, targets. Sends nothing."""
-    loaded = load(manifests, kwargs, require_secrets=require_secrets)
+    loaded = load(manifests, kwargs, require_secrets=require_secrets, compares=False)
     print_line(
         f"{len(manifests)} manifest(s) valid: {len(loaded.stores)} store(s), "
         f"{len(loaded.selectors)} target line(s)."
