@@ -178,14 +178,17 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _taken_elsewhere(m: dict[str, Any], scenarios: dict[str, Any]) -> list[str]:
     """A line for the sections kept from an earlier run (``python -m bench --merge``)."""
-    earlier: dict[tuple[str, str], list[str]] = {}
+    earlier: dict[tuple[str, str, str], list[str]] = {}
     for name, result in scenarios.items():
         taken = result.get("taken", m)
         if taken["commit"] != m["commit"] or taken["date"] != m["date"]:
-            earlier.setdefault((taken["commit"], taken["date"]), []).append(name)
+            # A machine is named only where it differs from this run's.
+            cpu = taken.get("cpu_model", "")
+            where = f", on {cpu}" if cpu and cpu != m["cpu_model"] else ""
+            earlier.setdefault((taken["commit"], taken["date"], where), []).append(name)
     return [
-        f"- Kept from an earlier run: {', '.join(names)} (commit {commit}, {date})"
-        for (commit, date), names in earlier.items()
+        f"- Kept from an earlier run: {', '.join(names)} (commit {commit}, {date}{where})"
+        for (commit, date, where), names in earlier.items()
     ]
 
 

@@ -55,5 +55,9 @@ def test_sections_kept_from_an_earlier_run_say_which_commit_they_were_taken_at(
     data = results(smoke=False) | {"scenarios": kept_from(earlier) | fresh}
     text = to_markdown(data)
     assert "- Kept from an earlier run: x (commit old, yesterday)" in text
+    other_machine = {"machine": earlier["machine"] | {"cpu_model": "AMD EPYC"},
+                     "scenarios": {"x": {"rows": []}}}  # fmt: skip
+    text = to_markdown(data | {"scenarios": kept_from(other_machine) | fresh})
+    assert "- Kept from an earlier run: x (commit old, yesterday, on AMD EPYC)" in text
     assert "y (commit" not in text
     assert "Kept from" not in to_markdown(results(smoke=False))
