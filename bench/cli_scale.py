@@ -129,15 +129,23 @@ def _listings(stats: dict[str, Any]) -> int:
     return sum(stats["requests"].get(LIST_ROUTE, {}).values())
 
 
+def _world(
+    manifest: Path, targets: int, environments: int, **options: Any
+) -> tuple[SandboxSpec, str]:
+    """A sandbox world of ``targets`` environments (``options``: its faults or seeding), and
+    a manifest at ``manifest`` naming each of them."""
+    spec = SandboxSpec(
+        projects=math.ceil(targets / environments), environments=environments, **options
+    )
+    pairs = pairs_of({"targets": targets, "environments": environments})
+    return spec, str(write_manifest(manifest, pairs))
+
+
 def _lost_answers(sizes: ScaleSizes, folder: Path) -> dict[str, Any]:
     """``apply`` of ``sizes.lost_targets`` against a sandbox that loses some create answers."""
-    spec = SandboxSpec(
-        projects=math.ceil(sizes.lost_targets / ENVIRONMENTS),
-        environments=ENVIRONMENTS,
-        drop_after_commit=sizes.lost_share,
+    spec, manifest = _world(
+        folder / "lost.yaml", sizes.lost_targets, ENVIRONMENTS, drop_after_commit=sizes.lost_share
     )
-    pairs = pairs_of({"targets": sizes.lost_targets, "environments": ENVIRONMENTS})
-    manifest = str(write_manifest(folder / "lost.yaml", pairs))
     with SandboxProcess(spec) as sandbox:
         name = f"apply, {sizes.lost_share:.1%} of answers lost"
         row = _command(sandbox, name, ["apply", manifest, "--base-uri", sandbox.url])
@@ -148,13 +156,10 @@ def _lost_answers(sizes: ScaleSizes, folder: Path) -> dict[str, Any]:
 def _rerun(sizes: ScaleSizes, folder: Path) -> dict[str, Any]:
     """``apply --create-only --report`` against a sandbox already holding an integration for
     each of ``sizes.existing`` targets; the report's outcomes say how many were found."""
-    spec = SandboxSpec(
-        projects=math.ceil(sizes.existing / RERUN_ENVIRONMENTS),
-        environments=RERUN_ENVIRONMENTS,
+    spec, manifest = _world(
+        folder / "rerun.yaml", sizes.existing, RERUN_ENVIRONMENTS,
         seed_integrations=sizes.existing,
-    )
-    pairs = pairs_of({"targets": sizes.existing, "environments": RERUN_ENVIRONMENTS})
-    manifest = str(write_manifest(folder / "rerun.yaml", pairs))
+    )  # fmt: skip
     report = folder / "rerun.json"
     with SandboxProcess(spec) as sandbox:
         argv = ["apply", manifest, "--create-only", "--base-uri", sandbox.url,

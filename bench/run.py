@@ -38,9 +38,17 @@ def run_all(which: Sequence[str], *, smoke: bool) -> dict[str, Any]:
 
 
 def kept_from(earlier: dict[str, Any]) -> dict[str, Any]:
-    """An earlier run's scenarios, each marked with the commit and date it was taken at."""
-    stamp = {key: earlier["machine"][key] for key in TAKEN_KEYS if key in earlier["machine"]}
-    return {name: {"taken": stamp} | result for name, result in earlier["scenarios"].items()}
+    """An earlier run's scenarios, each marked with the commit, date and machine it was taken
+    at (one the earlier run had kept in turn keeps its own marks)."""
+    machine = earlier["machine"]
+    stamp = {key: machine[key] for key in TAKEN_KEYS if key in machine}
+    kept = {}
+    for name, result in earlier["scenarios"].items():
+        taken = result.get("taken", stamp)
+        if (taken.get("commit"), taken.get("date")) == (stamp["commit"], stamp["date"]):
+            taken = stamp | taken  # taken in that run: on its machine
+        kept[name] = result | {"taken": taken}
+    return kept
 
 
 def main(argv: Sequence[str] | None = None) -> int:
