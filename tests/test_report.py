@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import re
+import time
 from xml.etree import ElementTree
 
 import attrs
@@ -232,6 +233,19 @@ def test_outside_a_terminal_a_summary_line_is_one_line_at_any_length(
     line = "Plan: 0 to create, 1 to update, 0 to delete; 4 unchanged, " + "x" * 150 + "[bold]."
     print_line(line)
     assert capsys.readouterr().out == line + "\n"
+
+
+def test_on_an_80_column_terminal_the_bar_gives_way_and_every_number_shows_whole() -> None:
+    display = ProgressDisplay(600, enabled=True, already_done=0, budget_per_s=lambda: 10.0)
+    display.paused(time.time() + 60)  # still paused: its clock shows too
+    for _ in range(100):
+        display.settled(result("prod", Outcome.CREATED))
+    console = Console(record=True, width=80)
+    console.print(display.bar.make_tasks_table(display.bar.tasks))
+    line = console.export_text()
+    assert "…" not in line, line
+    assert re.search(r"100/600 \d+\.\d/s elapsed \d:\d\d:\d\d eta 0:00:50 rate-limited "
+                     r"until \d\d:\d\d:\d\d", line), line
 
 
 def test_the_progress_line_labels_its_elapsed_time_and_its_eta() -> None:

@@ -15,6 +15,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 from ldbulk.cli.common import stderr
@@ -35,8 +36,10 @@ def eta_s(left: float, rate_eta_s: float | None, budget_per_s: float | None) -> 
 class BudgetEtaColumn(ProgressColumn):
     """The time left, from the rate so far and the budget the pacer has learned."""
 
-    def __init__(self, budget_per_s: Callable[[], float | None]) -> None:
-        super().__init__()
+    def __init__(
+        self, budget_per_s: Callable[[], float | None], *, table_column: Column | None = None
+    ) -> None:
+        super().__init__(table_column=table_column)
         self._budget_per_s = budget_per_s
 
     def render(self, task: Task) -> Text:
@@ -61,17 +64,22 @@ class ProgressDisplay:
         already_done: int,
         budget_per_s: Callable[[], float | None] = lambda: None,
     ) -> None:
+        # On a narrow terminal the bar gives way, never the numbers (rich cuts a column that
+        # may wrap to "100…" and "eta 0:0…" at 80 columns).
+        def whole() -> Column:  # one each: a table numbers its columns in place
+            return Column(no_wrap=True)
+
         self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
+            TextColumn("[bold]{task.description}", table_column=whole()),
+            BarColumn(table_column=Column(min_width=3)),
+            MofNCompleteColumn(table_column=whole()),
+            TextColumn("{task.fields[rate]}", table_column=whole()),
             # Labelled: two bare clocks side by side read as one range.
-            TextColumn("elapsed"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            BudgetEtaColumn(budget_per_s),
-            TextColumn("[yellow]{task.fields[paused]}"),
+            TextColumn("elapsed", table_column=whole()),
+            TimeElapsedColumn(table_column=whole()),
+            TextColumn("eta", table_column=whole()),
+            BudgetEtaColumn(budget_per_s, table_column=whole()),
+            TextColumn("[yellow]{task.fields[paused]}", table_column=whole()),
             console=stderr,
             disable=not enabled,
         )
@@ -84,7 +92,7 @@ class ProgressDisplay:
         """The pacer closed its gate until ``until_epoch``."""
         self._paused_until = until_epoch
         clock = time.strftime("%H:%M:%S", time.localtime(until_epoch))
-        self.bar.update(self._task, paused=f"paused for rate limit until {clock}")
+        self.bar.update(self._task, paused=f"rate-limited until {clock}")
 
     def settled(self, result: TargetResult) -> None:
         """One more target is done."""
