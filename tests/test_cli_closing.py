@@ -272,6 +272,10 @@ def test_markdown_is_appended_to_an_empty_step_summary_and_to_a_fifo(
     assert step.read_text().startswith("## ldbulk apply\n") and step.stat().st_ino == inode
     assert read and read[0].startswith("## ldbulk apply\n")
     assert stat.S_ISFIFO(fifo.stat().st_mode)
+    # A second run in the same CI step adds its summary below the first's.
+    third = ldbulk("apply", str(EXAMPLE), "--markdown", str(step), sandbox=sandbox)
+    assert third.returncode == 0, third.stderr
+    assert step.read_text().count("## ldbulk apply\n") == 2 and step.stat().st_ino == inode
 
 
 def test_an_earlier_runs_markdown_is_replaced(sandbox: SandboxProcess, tmp_path: Path) -> None:
@@ -280,6 +284,7 @@ def test_an_earlier_runs_markdown_is_replaced(sandbox: SandboxProcess, tmp_path:
         result = ldbulk("apply", str(EXAMPLE), "--markdown", str(summary), sandbox=sandbox)
         assert result.returncode == 0, result.stderr
     assert summary.read_text().count("## ldbulk apply") == 1
+    assert summary.read_text().startswith("<!-- ldbulk apply")
     assert mode(summary) == 0o600
 
 

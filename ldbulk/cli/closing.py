@@ -16,7 +16,7 @@ import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Final, NoReturn
 
 import attrs
 
@@ -119,19 +119,26 @@ def write_files(report: Report, outputs: Outputs) -> list[tuple[str, Path, str]]
     return unwritten
 
 
+# Heads a Markdown summary in a file of ldbulk's own, which the next run replaces (an HTML
+# comment: no Markdown viewer shows it). A summary appended to someone else's file has none,
+# so a second run in the same CI step appends too, rather than replacing the first's.
+OWN_MARKDOWN_MARK: Final = "<!-- ldbulk apply: the next run with this --markdown replaces it -->"
+
+
 def _write_markdown(path: Path, report: Report) -> None:
     text = render.to_markdown(report)
     if is_own_markdown(path):
-        write_atomically(path, text)
+        write_atomically(path, f"{OWN_MARKDOWN_MARK}\n{text}")
     else:
         append_text(path, text)
 
 
 def is_own_markdown(path: Path) -> bool:
     """Whether ``--markdown PATH`` may be replaced: it is missing, or a regular file holding
-    one ldbulk summary and nothing else (an earlier run's). Anything else, a CI job's step
-    summary (``$GITHUB_STEP_SUMMARY``, empty or not), a file with other text, a FIFO, is
-    appended to: replacing it would lose what others wrote, or the FIFO itself."""
+    one summary ldbulk wrote as a file of its own, and nothing else (an earlier run's).
+    Anything else, a CI job's step summary (``$GITHUB_STEP_SUMMARY``, empty or holding
+    summaries appended to it), a file with other text, a FIFO, is appended to: replacing it
+    would lose what others wrote, or the FIFO itself."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -139,7 +146,7 @@ def is_own_markdown(path: Path) -> bool:
     if not stat.S_ISREG(mode):
         return False
     text = path.read_text(encoding="utf-8", errors="replace")
-    return text.startswith(render.MARKDOWN_HEADING + "\n") and (
+    return text.startswith(OWN_MARKDOWN_MARK + "\n" + render.MARKDOWN_HEADING + "\n") and (
         text.count(render.MARKDOWN_HEADING + "\n") == 1
     )
 
