@@ -220,8 +220,33 @@ def test_json_logs_are_json_lines_with_fields_and_one_summary_and_nothing_on_std
 def test_json_logs_make_a_usage_error_a_json_line_too(tmp_path: Path) -> None:
     result = ldbulk("apply", str(tmp_path / "missing.yaml"), "--log-format", "json")
     assert result.returncode == 2
-    [event] = json_lines(result.stderr)
+    [event, closing] = json_lines(result.stderr)  # the manifest's one problem, then the count
     assert event["level"] == "error" and "missing.yaml" in event["message"]
+    assert closing["message"] == "1 problem; nothing was sent."
+    refused = ldbulk("apply", str(EXAMPLE), "--dry-run", "--report", "r.json",
+                     "--log-format", "json")  # fmt: skip
+    assert refused.returncode == 2
+    [flags] = json_lines(refused.stderr)  # any other usage error: one line
+    assert "--dry-run" in flags["message"]
+
+
+def test_json_logs_give_each_manifest_problem_a_line_with_its_place_as_fields(
+    tmp_path: Path,
+) -> None:
+    manifest = tmp_path / "bad.yaml"
+    manifest.write_text(
+        "version: 1\nstores:\n  r: {integration: redis, config: {hots: x}}\ntargets:\n"
+        "  - {project: web, environments: [prod], store: rr}\n"
+    )
+    result = ldbulk("validate", str(manifest), "--log-format", "json")
+    assert result.returncode == 2
+    *problems, last = json_lines(result.stderr)
+    assert [(event["line"], event["path"]) for event in problems] == [
+        (3, "stores.r.config.hots"), (3, "stores.r.config"), (5, "targets[0].store"),
+    ]
+    assert all(event["file"] == str(manifest) and event["level"] == "error"
+               and "\n" not in event["message"] for event in problems)
+    assert last["message"] == "3 problems; nothing was sent."
 
 
 @pytest.mark.parametrize(

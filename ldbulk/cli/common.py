@@ -27,7 +27,7 @@ from ldbulk.engine.resolve import Unresolved
 from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
 from ldbulk.http.client import TOKEN_ENV, Client
 from ldbulk.http.pacer import Pacer
-from ldbulk.manifest import ManifestError, ManifestSet, load_manifests
+from ldbulk.manifest import ManifestError, ManifestSet, Problem, load_manifests
 from ldbulk.text import printable
 
 T = TypeVar("T")
@@ -60,18 +60,26 @@ class UsageFailure(click.ClickException):
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, problems: Sequence[Problem] = ()) -> None:
         super().__init__(message)
         # Taken now: click shows the error after the command's context is gone.
         self.json_logs = flags.current().json_logs
+        self.problems = tuple(problems)
 
     def show(self, file: Any = None) -> None:
-        """Print the message as is: one problem a line, never wrapped, so it can be grepped
-        (with JSON logs, one error line holding it)."""
-        if self.json_logs:
-            _log.error("%s", self.message)
-        else:
+        """Print the message as is: one problem a line, never wrapped, so it can be grepped.
+        With JSON logs, one error line each problem of a manifest, its place in fields of its
+        own (file, line, path), then the message's last line; else one error line holding it."""
+        if not self.json_logs:
             click.echo(self.message, err=True)
+            return
+        if not self.problems:
+            _log.error("%s", self.message)
+            return
+        for problem in self.problems:
+            fields = {"file": problem.file, "line": problem.line, "path": problem.path}
+            _log.error("%s", problem, extra=fields)
+        _log.error("%s", self.message.rsplit("\n", 1)[-1])
 
 
 @attrs.frozen(kw_only=True)
@@ -194,7 +202,7 @@ def load(
             require_secrets=require_secrets,
         )
     except ManifestError as exc:
-        raise UsageFailure(problems_text(exc)) from None
+        raise UsageFailure(problems_text(exc), problems=exc.problems) from None
     except ConfigError as exc:
         raise UsageFailure(f"ldbulk: {exc}") from None
     unset = loaded.unset_references
