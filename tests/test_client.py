@@ -632,6 +632,11 @@ async def test_get_gives_up_after_max_attempts_transport_errors(
     assert len(sent(mock, "GET", STORE)) == FAST.max_attempts
     assert_no_secret(info.value)
     assert TOKEN not in caplog.text
+    # Each failure's line has the request's fields, its time included, as an answer's has.
+    failures = [r for r in caplog.records if getattr(r, "error", None)]
+    assert len(failures) == FAST.max_attempts
+    assert all(isinstance(getattr(r, "ms", None), float) and r.route and r.attempt
+               for r in failures)
 
 
 @pytest.mark.parametrize("operation", ["create", "update"])

@@ -168,8 +168,9 @@ class Exchange:
         except TransportError as exc:
             if attempts is not None:
                 attempts.append(0)
-            log.info("%s %s: %s (failure %d)", method, path, exc, attempt,
-                     extra=_fields(method, route, path, attempt=attempt, error=str(exc)))
+            ms = round((loop.time() - sent) * 1000, 1)  # a time-out's shows the time given
+            log.info("%s %s: %s (failure %d, %.0f ms)", method, path, exc, attempt, ms,
+                     extra=_fields(method, route, path, attempt=attempt, error=str(exc), ms=ms))
             raise
         if attempts is not None:
             attempts.append(response.status)
