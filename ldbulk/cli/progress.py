@@ -108,6 +108,7 @@ class ProgressDisplay:
         self.bar.update(
             self._task,
             advance=1,
-            rate=f"{per_s:.1f}/s",
+            # A fresh window's burst reads 383/s, not 383.4/s: room for the other numbers.
+            rate=f"{per_s:.1f}/s" if per_s < 100 else f"{per_s:.0f}/s",
             paused=self.bar.tasks[0].fields["paused"] if still_paused else "",
         )
