@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 
 from ldbulk.api.models import Integration, Target
+from ldbulk.engine.decide import Action, after_read, before_read
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.report import Outcome
 from ldbulk.engine.seen import Seen
-from ldbulk.engine.update import update_for
 from ldbulk.engine.verdict import FINAL, Verdict
 from ldbulk.errors import (
     Conflict,
@@ -72,15 +72,14 @@ class Writes:
         """A target whose integration is there: left alone (create-only) or converged.
         ``recreate``: whether an integration gone since the listing may be created again (not
         when a create's 409 led here: the two would chase each other)."""
-        if self.create_only:
+        # What the listing gave, or a stand-in with the id alone when it gave nothing (it
+        # is there: an answer said so), which only a create-only run leaves unread.
+        listed = self.inventory.integration(target.key) or _listed_as(target, integration_id)
+        action = before_read(target, listed, create_only=self.create_only,
+                             rotate_secrets=self.rotate_secrets, seen=self.seen)
+        if action is Action.EXISTS:
             return Verdict(outcome=Outcome.EXISTS, integration_id=integration_id)
-        listed = self.inventory.integration(target.key)
-        if (
-            self.seen is not None
-            and not self.rotate_secrets
-            and listed is not None
-            and self.seen.unchanged(target, listed)
-        ):
+        if action is Action.UNCHANGED:
             # As an earlier run left it, for the same wish: a read could only confirm it.
             return Verdict(outcome=Outcome.UNCHANGED, integration_id=integration_id,
                            version=listed.version)
@@ -201,7 +200,7 @@ class Writes:
                     raise
                 except LdbulkError as exc:  # the client's own retries of the read ran out
                     return Verdict.of(Outcome.FAILED, exc, sent)
-                update = update_for(target, current, rotate_secrets=self.rotate_secrets)
+                update = after_read(target, current, rotate_secrets=self.rotate_secrets).update
                 if update is None:
                     if maybe_applied:  # an unclear patch of ours was applied after all
                         return Verdict(outcome=Outcome.UPDATED, integration_id=integration_id,
@@ -267,3 +266,10 @@ class Writes:
             return Verdict.of(Outcome.FAILED, exc, 1)
         return Verdict(outcome=Outcome.DELETED, status=204, integration_id=integration.id,
                        attempts=1)
+
+
+def _listed_as(target: Target, integration_id: str) -> Integration:
+    """An integration known only by its id: no version, so no state file takes it as settled."""
+    project, environment, integration_key = target.key
+    return Integration(id=integration_id, project_key=project, environment_key=environment,
+                       integration_key=integration_key)
