@@ -107,10 +107,11 @@ def apply(
     writes = {"create_only": create_only, "rotate_secrets": rotate_secrets, "prune": prune}
     if dry_run:
         _refuse_files_with_dry_run(
-            {**outputs, "--journal": journal_path, "--resume": resume_path, "--state": state_path,
+            {**outputs, "--journal": journal_path, "--resume": resume_path,
              "--keep-journal": keep_journal or None}
         )
-        ctx.invoke(plan_command, manifests=manifests, **writes, **kwargs)
+        # The state file is read as the apply would read it, and left as it is.
+        ctx.invoke(plan_command, manifests=manifests, state_path=state_path, **writes, **kwargs)
         return
     if journal_path is None:
         # Resuming continues the same journal; otherwise it sits next to the report.

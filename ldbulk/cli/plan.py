@@ -31,6 +31,7 @@ from ldbulk.cli.common import (
 from ldbulk.engine.plan import Action, PlanItem, plan
 from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.resolve import Unresolved, resolve
+from ldbulk.engine.seen import Seen
 from ldbulk.text import printable
 
 
@@ -49,6 +50,9 @@ from ldbulk.text import printable
 @click.option("--prune", is_flag=True,
               help="Also show what apply --prune would delete, and the untagged integrations "
               "it leaves alone.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Plan as apply --state would run: an integration the state file says an "
+              "earlier run left as the manifest asks is not read. Read only, never written.")
 @output_option
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 3 when apply would change something (0: nothing to change, 1: a "
@@ -59,6 +63,7 @@ def plan_command(
     create_only: bool,
     rotate_secrets: bool,
     prune: bool,
+    state_path: Path | None = None,
     output: str = "text",
     detailed_exitcode: bool = False,
     **kwargs: Any,
@@ -71,6 +76,8 @@ def plan_command(
     client = api.client()
 
     async def go() -> tuple[list[PlanItem], list[Unresolved]]:
+        # Read before any request: a state file that is no state file is bad input.
+        seen = Seen.load(state_path) if state_path is not None else None
         async with client:
             resolution = await resolve(loaded, client)
             scope = None
@@ -82,6 +89,7 @@ def plan_command(
                 create_only=create_only,
                 rotate_secrets=rotate_secrets,
                 prune=scope,
+                seen=seen,
             )
             if scope is not None and scope.blocked is not None:
                 notice(f"prune: {scope.blocked}.")
