@@ -56,6 +56,13 @@ class Decision:
         """The fields an update writes (names only), none for any other action."""
         return self.update.fields if self.update is not None else ()
 
+    @property
+    def patch(self) -> tuple[tuple[str, str], ...]:
+        """An update's operations after its version test, as (op, path): no values."""
+        if self.update is None:
+            return ()
+        return tuple((op["op"], op["path"]) for op in self.update.operations[1:])
+
 
 def before_read(
     target: Target,

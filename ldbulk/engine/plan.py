@@ -40,6 +40,8 @@ class PlanItem:
     # The version read (or listed) when the row was decided: what a saved plan is checked
     # against when it is applied.
     version: int | None = None
+    # An update's JSON Patch operations after its version test, without their values.
+    patch: tuple[tuple[str, str], ...] = ()
 
 
 async def plan(
@@ -161,4 +163,5 @@ async def _compared(
             return attrs.evolve(item, action=Action.CREATE, integration_id=None)
     decision = decide.after_read(item.target, integration)
     return attrs.evolve(item, action=decision.action, drift=decision.drift,
-                        fields=decision.fields, version=integration.version)
+                        fields=decision.fields, version=integration.version,
+                        patch=decision.patch)

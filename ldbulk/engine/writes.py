@@ -19,7 +19,7 @@ from ldbulk.engine.decide import Action, after_read, before_read
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.report import Outcome
 from ldbulk.engine.seen import Seen
-from ldbulk.engine.verdict import FINAL, Verdict
+from ldbulk.engine.verdict import CHANGED_SINCE_PLAN, FINAL, Verdict
 from ldbulk.errors import (
     Conflict,
     HTTPStatusError,
@@ -50,6 +50,7 @@ class Writes:
         create_only: bool = False,
         rotate_secrets: bool = False,
         seen: Seen | None = None,
+        adopt: bool = True,
     ) -> None:
         self.client = client
         self.scope = scope
@@ -57,9 +58,12 @@ class Writes:
         self.create_only = create_only
         self.rotate_secrets = rotate_secrets
         self.seen = seen
+        # Whether an integration someone else created where ours was to go is converged
+        # (adopted), or left alone as a conflict (a saved plan writes only what was reviewed).
+        self.adopt = adopt
         self.refused: Unauthorized | None = None
 
-    def _answered(self, exc: HTTPStatusError, attempts: int) -> Verdict | None:
+    def answered(self, exc: HTTPStatusError, attempts: int) -> Verdict | None:
         """The verdict of a status that says the write was answered and not applied."""
         if isinstance(exc, Unauthorized):
             self.refused = exc
@@ -114,7 +118,7 @@ class Writes:
                     error = exc
                     sent_unclear = sent_unclear or not isinstance(exc, Conflict)
                 except HTTPStatusError as exc:
-                    answered = self._answered(exc, attempt.num)
+                    answered = self.answered(exc, attempt.num)
                     if answered is not None:
                         return answered
                     error = exc  # 5xx, or a status the spec does not name: unclear
@@ -165,7 +169,10 @@ class Writes:
             return None
         if not sent_unclear:
             # A 409 to a create of ours that was never unclear: someone else's integration is
-            # there; converge it as any other.
+            # there; converge it as any other, or leave it to a new plan.
+            if not self.adopt:
+                return Verdict(outcome=Outcome.CONFLICT, status=409, integration_id=found,
+                               attempts=sent, error=CHANGED_SINCE_PLAN)
             return await self.existing(target, found, recreate=False)
         # Ours, most likely; but a 409 may also have met someone else's, never compared: no
         # version, so a state file does not take it as settled.
@@ -195,7 +202,7 @@ class Writes:
                 except NotFound as exc:
                     return await self._gone(target, exc, sent, recreate=recreate)
                 except HTTPStatusError as exc:
-                    return self._answered(exc, sent) or Verdict.of(Outcome.FAILED, exc, sent)
+                    return self.answered(exc, sent) or Verdict.of(Outcome.FAILED, exc, sent)
                 except Stopped:
                     raise
                 except LdbulkError as exc:  # the client's own retries of the read ran out
@@ -219,7 +226,7 @@ class Writes:
                 except NotFound as exc:
                     return await self._gone(target, exc, sent, recreate=recreate)
                 except HTTPStatusError as exc:
-                    answered = self._answered(exc, sent)
+                    answered = self.answered(exc, sent)
                     if answered is not None:
                         return answered
                     error, maybe_applied = exc, True  # a 5xx: unclear
@@ -261,7 +268,7 @@ class Writes:
             return Verdict(outcome=Outcome.DELETED, status=404, integration_id=integration.id,
                            attempts=1)
         except HTTPStatusError as exc:
-            return self._answered(exc, 1) or Verdict.of(Outcome.FAILED, exc, 1)
+            return self.answered(exc, 1) or Verdict.of(Outcome.FAILED, exc, 1)
         except LdbulkError as exc:
             return Verdict.of(Outcome.FAILED, exc, 1)
         return Verdict(outcome=Outcome.DELETED, status=204, integration_id=integration.id,
