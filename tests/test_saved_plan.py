@@ -155,3 +155,40 @@ def test_a_plan_applied_twice_writes_nothing_the_second_time(
     rows = json.loads((tmp_path / "r.json").read_text())["results"]
     assert {row["outcome"] for row in rows} == {"conflict"}
     assert sandbox.get("/_sandbox/stats")["integrations"] == creates
+
+
+def test_a_planned_delete_spares_an_integration_changed_since_the_plan(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    assert ldbulk("apply", str(EXAMPLE), sandbox=sandbox).returncode == 0
+    # proj-002's "*" line gone: its four redis integrations are left over.
+    manifest = tmp_path / "smaller.yaml"
+    text = EXAMPLE.read_text()
+    manifest.write_text(text.replace(
+        '  - project: proj-002\n    environments: "*"\n    store: redis-demo\n', ""
+    ).replace("    environments: [env-003]\n    store: dynamo-demo",
+              "    environments: [env-003]\n    store: dynamo-demo\n"
+              "  - project: proj-002\n    environments: [env-001]\n    store: redis-demo"))
+    saved = tmp_path / "prune.plan"
+    planned = ldbulk("plan", str(manifest), "--prune", "--out", str(saved), sandbox=sandbox)
+    assert planned.returncode == 0, planned.stderr
+    deletes = [a for a in json.loads(saved.read_text())["actions"] if a["action"] == "delete"]
+    assert {a["environment"] for a in deletes} == {"env-002", "env-003", "env-004"}
+    by_hand = ("proj-002", "env-003", "redis")
+    patch_by_hand(sandbox, by_hand, [{"op": "replace", "path": "/on", "value": False}])
+
+    applied = ldbulk("apply", str(saved), "--report", str(tmp_path / "r.json"), sandbox=sandbox)
+
+    assert applied.returncode == 1, applied.stderr
+    rows = json.loads((tmp_path / "r.json").read_text())["results"]
+    outcomes = {(r["project"], r["environment"], r["integration"]): r["outcome"] for r in rows}
+    assert outcomes == {
+        ("proj-002", "env-002", "redis"): "deleted",
+        by_hand: "conflict",
+        ("proj-002", "env-004", "redis"): "deleted",
+    }
+    left = {
+        (i["projectKey"], i["environmentKey"], i["integrationKey"])
+        for i in sandbox.get("/_sandbox/integrations")["integrations"]
+    }
+    assert by_hand in left and ("proj-002", "env-002", "redis") not in left
