@@ -494,7 +494,9 @@ class SlowRun:
 
     def wait_for_integrations(self, count: int) -> None:
         deadline = time.monotonic() + 30
-        while self.stored() < count and time.monotonic() < deadline:
+        while self.stored() < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.stored()} of {count} integrations after 30 s")
             time.sleep(0.05)
 
     def stored(self) -> int:

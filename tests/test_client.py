@@ -795,11 +795,17 @@ async def test_using_the_client_outside_async_with_is_an_error(mock: MemoryTrans
     assert all_calls(mock) == []
 
 
-async def test_closing_twice_is_harmless() -> None:
-    ld = Client(TOKEN)
+async def test_closing_twice_is_harmless_and_the_client_stays_closed(
+    mock: MemoryTransport,
+) -> None:
+    mock.add("GET", STORE, json=sample("integration_collection.json"))
+    ld = Client(TOKEN, pacer=quick_pacer(), retry=FAST, transport=mock)
     async with ld:
-        pass
-    await ld.aclose()
+        await ld.list_integrations()
+    await ld.aclose()  # a second close raises nothing
+    with pytest.raises(RuntimeError, match="async with Client"):
+        await ld.list_integrations()
+    assert len(all_calls(mock)) == 1
 
 
 def test_timeouts_default_to_connect_10s_total_60s() -> None:
