@@ -16,9 +16,8 @@ For an account set up by hand: ``export`` reads what is there and writes the man
   password on read, and the external id, though read back in clear, is kept out of every output
   like any secret. An unset Redis password stays ``""``. Stores with the same connection (same
   integration key and non-secret config) share one variable, since they share the credential.
-  Any other field LaunchDarkly answers masked (:func:`~ldbulk.api.fields.looks_masked`: it does
-  not publish which fields it masks) becomes a reference too: a mask is never written as a
-  value. Integrations whose masks differ are kept apart, since their values must too.
+  Any other field answered masked (:func:`~ldbulk.api.fields.looks_masked`) is a reference too,
+  never its mask; integrations whose masks differ are kept apart.
 - **Deterministic.** Store names (``redis-<host>``, ``dynamodb-<table>-<region>``, made unique
   with ``-2``, ``-3`` ...), variable names and the order of everything depend only on what the
   account holds, never on the order LaunchDarkly lists it in.
@@ -128,8 +127,7 @@ class _Shape:
     # field table's order.
     config: tuple[tuple[str, object], ...]
     # Each secret formVariable (API name) and whether the integration has it set; and each
-    # other formVariable read back masked, with its mask: by reference too, its mask kept only
-    # to tell integrations apart (never written).
+    # other one read back masked, by reference too (its mask tells stores apart, never written).
     secrets: tuple[tuple[str, bool], ...]
     masked: tuple[tuple[str, str], ...] = ()
     on: bool
@@ -248,8 +246,7 @@ def _shape(integration: Integration) -> _Shape | str:
             # for the password). A required secret is always a reference.
             secrets.append((key, bool(value) or is_required(field)))
             continue
-        if looks_masked(value):
-            # Unknown: the user sets it, as a secret.
+        if looks_masked(value):  # unknown: the user sets it, as a secret
             secrets.append((key, True))
             masked.append((key, str(value)))
             continue
