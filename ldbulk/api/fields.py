@@ -32,9 +32,9 @@ def form(
     ``kind``: the value's type as a message names it ("must be a port number"). ``secret``:
     ldbulk never shows the value, and a manifest must give it by reference. ``redacted``: the
     formVariable is ``isSecret``, so LaunchDarkly reads it back masked, and it is never
-    compared (any other field is compared unless its answer is a mask: :func:`looks_masked`). A field is required
-    when it has no default. ``placeholder``: a value a required field accepts, held while the
-    variable of its reference is not set (see :func:`placeholder`).
+    compared (any other field is compared unless its answer is a mask: :func:`looks_masked`).
+    A field is required when it has no default. ``placeholder``: a value a required field
+    accepts, held while the variable of its reference is not set (see :func:`placeholder`).
     """
     return {
         "api": api,
