@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ldbulk import apply, loads_manifest
 from ldbulk.api.models import DynamoDBConfig, Integration, RedisConfig, Target
@@ -100,6 +102,21 @@ def test_a_field_answered_masked_is_unknown_not_different_whatever_its_name(
     # Written only on request, as the password is.
     rotated = update_for(target, integration, rotate_secrets=True)
     assert rotated is not None and f"config.{field}" in rotated.fields
+
+
+@given(
+    field=st.sampled_from(["host", "port", "username", "tableName", "region", "roleArn",
+                           "externalId"]),
+    head=st.text(max_size=5), stars=st.integers(min_value=3, max_value=12),
+    tail=st.text(max_size=5),
+)
+def test_any_mask_of_any_field_is_never_drift(field: str, head: str, stars: int, tail: str) -> None:
+    config: RedisConfig | DynamoDBConfig = REDIS if field in REDIS.to_api() else DYNAMO
+    target = Target(project="p", environment="e", config=config)
+    answer = {**config.to_api(), field: head + "*" * stars + tail}
+    drift = compare(target, read_back(target, answer, tags=("managed-by-ldbulk",)))
+    assert drift.changes == ()
+    assert update_for(target, read_back(target, answer, tags=("managed-by-ldbulk",))) is None
 
 
 @pytest.mark.parametrize("value", ["ext**9b2c", "*", "a*b*c", "ext-other-77"])
