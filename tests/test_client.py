@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -817,3 +819,15 @@ def test_every_client_error_is_an_ldbulk_error() -> None:
         assert issubclass(cls, LdbulkError)
     assert not issubclass(TransportError, HTTPStatusError)
     assert not issubclass(HTTPStatusError, TransportError)
+
+
+def test_a_derived_key_is_the_tokens_own_per_label_and_reveals_nothing_of_it() -> None:
+    client = Client(TOKEN, base_url="https://app.launchdarkly.com")
+    key = client.derive_key("ldbulk state file")
+    assert len(key) == 32 and key == client.derive_key("ldbulk state file")
+    assert key != client.derive_key("another purpose")
+    assert key != Client(TOKEN + "x", base_url=client.base_url).derive_key("ldbulk state file")
+    # Not the token, nor an HMAC keyed with it raw: one step further.
+    raw = hmac.new(TOKEN.encode(), b"ldbulk state file", hashlib.sha256).digest()
+    assert TOKEN.encode() not in key and key != raw
+    assert TOKEN not in repr(client) and key.hex() not in repr(vars(client))

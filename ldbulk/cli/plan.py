@@ -261,7 +261,9 @@ def _differences(item: PlanItem) -> str:
     parts += [f"config.{name}: not compared: unset {ref}" for name, ref in item.drift.unset]
     kept = [name for name in item.drift.uncompared if name not in rotated]
     if kept:
-        parts.append(f"not compared: {', '.join(kept)} (LaunchDarkly redacts it on read)")
+        # Masked on read (a known secret, or any value answered masked): unknown, not different.
+        them = "it" if len(kept) == 1 else "them"
+        parts.append(f"not compared: {', '.join(kept)} (LaunchDarkly masks {them})")
     if item.action is Action.UPDATE and "tags" in item.fields and not any(
         change.field == "tags" for change in item.drift.changes
     ):

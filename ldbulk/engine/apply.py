@@ -108,7 +108,7 @@ async def apply(
         else {}
     )
     scope = RequestScope(stop=stop) if stop is not None else RequestScope()
-    seen = Seen.load(state) if state is not None else None
+    seen = Seen.for_client(state, client) if state is not None else None
     with contextlib.ExitStack() as stack:
         # Opened before the first request, so a journal that cannot be written is bad input
         # (nothing sent), not a failure halfway.

@@ -4,8 +4,9 @@ decision, no I/O.
 The patch writes only the fields that differ (:func:`~ldbulk.engine.drift.compare`), and starts
 with a ``test`` of the version it was computed from: if anyone changed the integration since it
 was read, LaunchDarkly refuses the whole patch (409) instead of applying it over their change,
-and the engine reads it again. Secrets LaunchDarkly redacts on read cannot be compared, so they
-are written only when asked to (``rotate_secrets``). An update also writes the ownership tag, so
+and the engine reads it again. Fields LaunchDarkly masks on read (the Redis password, and any
+value it answered masked: see :mod:`ldbulk.engine.drift`) cannot be compared, so they are
+written only when asked to (``rotate_secrets``). An update also writes the ownership tag, so
 what ldbulk has written is what a later prune may delete.
 """
 
