@@ -4,10 +4,13 @@ what an apply started at the same moment sends (real client, real sandbox on loo
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_cli import EXAMPLE, SandboxProcess, ldbulk, start_sandbox
 
 from ldbulk.api import sansio
 from ldbulk.api.models import Integration, RedisConfig, Target
@@ -47,7 +50,7 @@ def test_create_only_leaves_what_is_listed_unread() -> None:
 
 
 def test_the_state_spares_the_read_of_what_an_earlier_run_left_at_that_version() -> None:
-    wish, seen = target(), Seen()
+    wish, seen = target(), Seen(key=b"k" * 32, base_url="https://app.launchdarkly.com")
     seen.record(wish, settled(wish, version=3))
     assert before_read(wish, listed(wish, version=3), seen=seen) is Action.UNCHANGED
     # Moved since, another wish, or rotating (no read can compare a secret): read it.
@@ -122,7 +125,7 @@ async def _plan_then_apply(
 ) -> None:
     async with Sandbox(SandboxOptions(projects=1, environments=1)) as sandbox:
         async with Client(sandbox.token, base_url=sandbox.url) as client:
-            seen = Seen() if state else None
+            seen = Seen(key=b"k" * 32, base_url=client.base_url) if state else None
             if before is not None:
                 report = await Provisioner(client).run([before])
                 if seen is not None:
@@ -155,3 +158,32 @@ async def _plan_then_apply(
     # And it knows what apply knows the same way: a read where apply reads, none where the
     # state vouches for the integration.
     assert planned_reads == applied_reads
+
+
+def test_plan_with_the_state_file_decides_as_the_nightly_apply_and_leaves_the_file(
+    tmp_path: Path,
+) -> None:
+    """The nightly job's apply --state says 'unchanged' without a read; plan --state with
+    the same file says the same, with the same (no) reads, and never writes the file."""
+    state = tmp_path / "seen.json"
+    with start_sandbox("--projects", "3", "--environments", "4") as sandbox:
+        assert ldbulk("apply", str(EXAMPLE), "--state", str(state),
+                      sandbox=sandbox).returncode == 0
+        written = state.read_bytes()
+        reads = _gets(sandbox)
+        planned = ldbulk("plan", str(EXAMPLE), "--state", str(state), "-o", "json",
+                         "--detailed-exitcode", sandbox=sandbox)
+        plan_reads = _gets(sandbox) - reads
+        assert state.read_bytes() == written  # plan reads the state file, never writes it
+        applied = ldbulk("apply", str(EXAMPLE), "--state", str(state), sandbox=sandbox)
+        apply_reads = _gets(sandbox) - reads - plan_reads
+    assert planned.returncode == 0, planned.stderr
+    summary = json.loads(planned.stdout)["summary"]
+    assert summary["unchanged"] == 9 and summary["update"] == 0
+    assert plan_reads == apply_reads == 0
+    assert applied.returncode == 0
+
+
+def _gets(sandbox: SandboxProcess) -> int:
+    stats = sandbox.get("/_sandbox/stats")["requests"]
+    return int(stats.get(sansio.ROUTE_GET, {}).get("200", 0))

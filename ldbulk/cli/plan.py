@@ -88,7 +88,7 @@ def plan_command(
 
     async def go() -> tuple[list[PlanItem], Resolution]:
         # Read before any request: a state file that is no state file is bad input.
-        seen = Seen.load(state_path) if state_path is not None else None
+        seen = Seen.for_client(state_path, client) if state_path is not None else None
         async with client:
             resolution = await resolve(loaded, client)
             scope = None
