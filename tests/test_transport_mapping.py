@@ -4,7 +4,6 @@ ldbulk's errors each aiohttp failure becomes. Real sockets are in test_transport
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -63,7 +62,7 @@ async def test_an_error_status_is_an_answer_not_an_exception(
         (aiohttp.ClientConnectionError("connection reset"), TransportError),
         (aiohttp.ServerDisconnectedError(), TransportError),
         (ConnectionResetError(104, "Connection reset by peer"), TransportError),
-        (asyncio.TimeoutError(), RequestTimeout),
+        (TimeoutError(), RequestTimeout),
     ],
 )
 async def test_aiohttp_failures_become_ldbulk_transport_errors_naming_the_request(
