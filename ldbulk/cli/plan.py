@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG
 from ldbulk.cli.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -72,10 +73,11 @@ def plan_command(
 
     async def go() -> tuple[list[PlanItem], list[Unresolved]]:
         async with client:
-            resolution = await resolve(loaded, client)
+            resolution = await resolve(loaded, client, check_environments=prune)
             scope = None
             if prune:
-                scope = PruneScope.of(loaded, unresolved_lines=len(resolution.unresolved))
+                scope = PruneScope.of(loaded, unresolved_lines=len(resolution.unresolved),
+                                      blocked_projects=resolution.prune_blocks)
             items = await plan(
                 client,
                 resolution.targets,
@@ -83,8 +85,10 @@ def plan_command(
                 rotate_secrets=rotate_secrets,
                 prune=scope,
             )
-            if scope is not None and scope.blocked is not None:
-                notice(f"prune: {scope.blocked}.")
+            if scope is not None:
+                for blocked in (scope.blocked, *scope.blocked_projects.values()):
+                    if blocked is not None:
+                        notice(f"prune: {blocked}.")
             return items, resolution.unresolved
 
     items, unresolved = run(go(), client)
@@ -95,6 +99,7 @@ def plan_command(
         if shown or unresolved:
             print_rows(_table(), lambda: _rows(shown, unresolved))
         print_unresolved(unresolved)
+        _hint_orphans(items)
         print_line(summary_line(items, unresolved))
     if any(item.action is Action.NOT_FOUND for item in items) or unresolved:
         raise SystemExit(EXIT_FAILED)
@@ -149,6 +154,7 @@ def summary_line(items: list[PlanItem], unresolved: list[Unresolved]) -> str:
             (Action.UNCHANGED, "unchanged"),
             (Action.EXISTS, "existing (not compared)"),
             (Action.UNMANAGED, "unmanaged"),
+            (Action.ORPHANED, "orphaned"),
             (Action.NOT_FOUND, "not found"),
         )
         if counts[action]
@@ -156,6 +162,19 @@ def summary_line(items: list[PlanItem], unresolved: list[Unresolved]) -> str:
     if unresolved:
         quiet.append(f"{len(unresolved)} manifest line(s) not resolved")
     return line + (f"; {', '.join(quiet)}." if quiet else ".")
+
+
+def _hint_orphans(items: list[PlanItem]) -> None:
+    """Integrations carrying the shared tag where no manifest reaches: say how to own them."""
+    orphans = sum(1 for item in items if item.action is Action.ORPHANED)
+    if orphans:
+        notice(
+            f"prune: {orphans} integration(s) carry the shared tag {DEFAULT_OWNERSHIP_TAG} "
+            "outside these manifests' projects and integration keys: listed as orphaned, "
+            "never deleted. Give the manifests an ownership tag of their own "
+            "(defaults.ownershipTag) and --prune deletes whatever carries it that no target "
+            "names, in any project."
+        )
 
 
 def _worth_showing(item: PlanItem) -> bool:
@@ -171,6 +190,7 @@ _STYLES = {
     Action.UNCHANGED: "cyan",
     Action.EXISTS: "cyan",
     Action.UNMANAGED: "magenta",
+    Action.ORPHANED: "magenta",
     Action.NOT_FOUND: "red",
 }
 
@@ -207,6 +227,8 @@ def _differences(item: PlanItem) -> str:
     match."""
     if item.action is Action.UNMANAGED:
         return "not tagged as ldbulk's: never deleted"
+    if item.action is Action.ORPHANED:
+        return f"tagged {DEFAULT_OWNERSHIP_TAG} outside these manifests' scope: never deleted"
     parts = [str(change) for change in item.drift.changes]
     rotated = [name for name in item.drift.uncompared if f"config.{name}" in item.fields]
     parts += [f"config.{name}: written again (--rotate-secrets)" for name in rotated]

@@ -16,25 +16,30 @@ import asyncio
 import contextlib
 import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import attrs
 
-from ldbulk.api.models import ErrorBody, Target
-from ldbulk.engine.journal import Journal, read_settled, same_path
+from ldbulk.api.models import ErrorBody, Integration, Target
+from ldbulk.engine.inventory import Inventory
+from ldbulk.engine.journal import Journal, discard, read_settled, same_path
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
-from ldbulk.engine.prune import PruneScope
+from ldbulk.engine.prune import PruneScope, Pruning
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult
 from ldbulk.engine.resolve import Resolution, ResolvedTarget, resolve
 from ldbulk.engine.seen import Seen
 from ldbulk.engine.verdict import shown
-from ldbulk.errors import ConfigError
+from ldbulk.errors import ConfigError, LdbulkError, PruneRefused
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
 from ldbulk.manifest import ManifestSet
 
 log = logging.getLogger("ldbulk.apply")
+
+# Asked once, before the first write, with the integrations a prune would delete (when it
+# would delete any): True goes on, False refuses the run.
+Consent = Callable[[Sequence[Integration]], Awaitable[bool]]
 
 
 @attrs.frozen(kw_only=True)
@@ -62,6 +67,8 @@ async def apply(
     create_only: bool = False,
     rotate_secrets: bool = False,
     prune: bool = False,
+    max_deletes: int | None = None,
+    consent: Consent | None = None,
     state: Path | None = None,
     check_stores: bool = False,
 ) -> Report:
@@ -75,6 +82,14 @@ async def apply(
     - ``prune``: then delete the integrations that carry the manifests' ownership tag, lie in
       their scope (the projects and integration keys they name) and that no target names;
       see :mod:`ldbulk.engine.prune` for every rule. Those rows follow the targets' rows.
+      The deletes are decided from the run's one listing of the account, before the first
+      write, and exactly those are deleted (a line naming an environment that does not exist
+      keeps every integration of its project: its project's environments are listed to see).
+    - ``max_deletes``: a prune that would delete more is refused before the first write
+      (:class:`~ldbulk.errors.PruneRefused`).
+    - ``consent``: asked before the first write when the prune would delete something; an
+      answer of False refuses the run (:class:`~ldbulk.errors.PruneRefused`). Without it,
+      asking for ``prune`` is the consent (the caller reviewed what it deletes).
     - ``state``: a file where each run leaves the version it left each integration at; the
       next run skips reading those still at that version for an unchanged target (see
       :mod:`ldbulk.engine.seen`). It is read before any request and written at the end.
@@ -114,7 +129,19 @@ async def apply(
         # Opened before the first request, so a journal that cannot be written is bad input
         # (nothing sent), not a failure halfway.
         writer = stack.enter_context(_Journaling(journal, resume, digest, earlier))
-        resolution = await resolve(manifests, client, concurrency=concurrency, scope=scope)
+        resolution = await resolve(
+            manifests, client, concurrency=concurrency, scope=scope, check_environments=prune
+        )
+        listed: Inventory | LdbulkError | None = None
+        pruning = None
+        if prune:
+            try:
+                listed, pruning = await _pruning(
+                    client, scope, _prune_scope(manifests, resolution), max_deletes, consent
+                )
+            except PruneRefused:
+                writer.abandon()
+                raise
         targets = resolution.targets
         todo = [target for target in targets if target.key not in earlier]
         unchecked: dict[Key, TargetResult] = {}
@@ -144,8 +171,7 @@ async def apply(
 
         # Nothing left to try (all settled before, or no line resolved): not even a listing.
         report = Report(results=())
-        scope_of_prune = _prune_scope(manifests, resolution) if prune else None
-        if todo or scope_of_prune is not None:
+        if todo or pruning is not None:
             provisioner = Provisioner(
                 client,
                 concurrency=concurrency,
@@ -154,7 +180,7 @@ async def apply(
                 seen=seen,
             )
             report = await provisioner.run(
-                todo, on_result=settled, scope=scope, prune=scope_of_prune
+                todo, on_result=settled, scope=scope, prune=pruning, listed=listed
             )
     if seen is not None and state is not None:
         _save(seen, state)
@@ -213,7 +239,57 @@ def _prune_scope(manifests: ManifestSet, resolution: Resolution) -> PruneScope:
         manifests,
         unresolved_lines=len(resolution.unresolved),
         named=(target.key for target in resolution.targets),
+        blocked_projects=resolution.prune_blocks,
     )
+
+
+async def _pruning(
+    client: Client,
+    scope: RequestScope,
+    prune: PruneScope,
+    max_deletes: int | None,
+    consent: Consent | None,
+) -> tuple[Inventory | LdbulkError | None, Pruning]:
+    """The run's one listing of the account (or the error it met), and what the prune
+    decides over it, consented to: all before the first write, so a refusal writes nothing."""
+    if scope.stopped:
+        return None, Pruning()  # the run sends nothing more: every target ends skipped
+    inventory = Inventory(client, scope)
+    try:
+        await inventory.refresh()
+    except LdbulkError as exc:
+        await inventory.aclose()
+        return exc, Pruning()  # nothing known of what exists: nothing deleted
+    pruning = prune.decide(inventory.integrations(), ())
+    try:
+        await _consented(pruning.deletes, max_deletes, consent)
+    except BaseException:
+        await inventory.aclose()
+        raise
+    return inventory, pruning
+
+
+async def _consented(
+    deletes: Sequence[Integration], max_deletes: int | None, consent: Consent | None
+) -> None:
+    """Return when the deletes may go; raise :class:`PruneRefused` when not."""
+    if not deletes:
+        return
+    listed = tuple(
+        (found.project_key, found.environment_key, found.integration_key, found.id)
+        for found in deletes
+    )
+    count = f"{len(deletes)} integration{'s' if len(deletes) != 1 else ''}"
+    if max_deletes is not None and len(deletes) > max_deletes:
+        raise PruneRefused(
+            f"the prune would delete {count}, more than the {max_deletes} allowed; "
+            "nothing was written", deletes=listed,
+        )
+    if consent is not None and not await consent(deletes):
+        raise PruneRefused(
+            f"the prune would delete {count} without consent; nothing was written",
+            deletes=listed,
+        )
 
 
 def _rows(
@@ -324,6 +400,17 @@ class _Journaling:
         if self._journal is not None:
             with contextlib.suppress(OSError):
                 self._journal.__exit__(None, None, None)
+
+    def abandon(self) -> None:
+        """Close the journal and, unless it continues the one resumed, remove it: a run
+        refused before its first write leaves no journal to resume."""
+        if self._journal is None:
+            return
+        with contextlib.suppress(OSError):
+            self._journal.__exit__(None, None, None)
+        self._journal = None
+        if not self._continued and self._path is not None:
+            discard(self._path)
 
     def record(self, result: TargetResult) -> None:
         """Append one result; on a write error, warn once and keep running without it."""

@@ -34,6 +34,8 @@ class Action(enum.StrEnum):
     NOT_FOUND = "not_found"  # the project or environment does not exist
     DELETE = "delete"  # a prune deletes it: tagged as ldbulk's, in scope, named by no target
     UNMANAGED = "unmanaged"  # in scope and named by no target, but not tagged: left alone
+    # Carries the shared default tag outside the manifests' scope: shown, never touched.
+    ORPHANED = "orphaned"
 
     @property
     def changes(self) -> bool:
@@ -126,13 +128,14 @@ async def _plan(
         compared[index] = answer
     rows = [compared.get(index, item) for index, item in enumerate(items)]
     if prune is not None and prune.blocked is None:
-        doomed, unmanaged = prune.sort(inventory.integrations(), {row.key for row in rows})
+        pruning = prune.decide(inventory.integrations(), {row.key for row in rows})
         rows += [
-            PlanItem(key=key_of(found), action=Action.DELETE, integration_id=found.id)
-            for found in doomed
-        ] + [
-            PlanItem(key=key_of(found), action=Action.UNMANAGED, integration_id=found.id)
-            for found in unmanaged
+            PlanItem(key=key_of(found), action=action, integration_id=found.id)
+            for action, found in (
+                *((Action.DELETE, found) for found in pruning.deletes),
+                *((Action.UNMANAGED, found) for found in pruning.unmanaged),
+                *((Action.ORPHANED, found) for found in pruning.orphaned),
+            )
         ]
     return rows
 
