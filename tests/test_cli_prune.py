@@ -149,7 +149,7 @@ def test_max_deletes_without_prune_is_a_usage_error(tmp_path: Path) -> None:
     result = ldbulk("apply", write(tmp_path, "m.yaml", STORES + WEB), "--max-deletes", "1",
                     env={"LD_ACCESS_TOKEN": "api-x", "LD_BASE_URI": "http://127.0.0.1:9"})
     assert result.returncode == 2
-    assert "--max-deletes" in result.stderr
+    assert "--max-deletes" in result.stderr and "--prune" in result.stderr
     assert_clean_failure(result)
 
 
