@@ -25,7 +25,7 @@ from ldbulk.engine.export import ExportResult, SkippedIntegration, export
 from ldbulk.engine.journal import Journal, read_settled
 from ldbulk.engine.plan import Action, PlanItem, plan
 from ldbulk.engine.provision import Provisioner, provision
-from ldbulk.engine.prune import PruneScope
+from ldbulk.engine.prune import PruneScope, Pruning
 from ldbulk.engine.report import Outcome, Report, TargetResult
 from ldbulk.engine.resolve import Resolution, resolve, resolve_targets
 from ldbulk.engine.update import Update, update_for
@@ -37,6 +37,7 @@ from ldbulk.errors import (
     HTTPStatusError,
     LdbulkError,
     NotFound,
+    PruneRefused,
     RateLimited,
     RequestTimeout,
     ResponseFormatError,
@@ -86,7 +87,9 @@ __all__ = [
     "Problem",
     "Project",
     "Provisioner",
+    "PruneRefused",
     "PruneScope",
+    "Pruning",
     "RateLimitState",
     "RateLimited",
     "RedisConfig",
