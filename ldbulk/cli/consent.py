@@ -14,7 +14,7 @@ from rich.text import Text
 
 from ldbulk.api.models import Integration
 from ldbulk.cli.common import notice, stderr
-from ldbulk.engine.apply import Consent
+from ldbulk.engine.deletes import Consent
 from ldbulk.engine.inventory import key_of
 from ldbulk.text import printable
 

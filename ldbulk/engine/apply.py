@@ -16,16 +16,16 @@ import asyncio
 import contextlib
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 
-from ldbulk.api.models import ErrorBody, Integration, Target
+from ldbulk.api.models import ErrorBody, Target
+from ldbulk.engine.deletes import Consent, decide_deletes
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.journal import Journal, discard, read_settled, same_path
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
-from ldbulk.engine.prune import PruneScope, Pruning
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult
 from ldbulk.engine.resolve import Resolution, ResolvedTarget, resolve
 from ldbulk.engine.seen import Seen
@@ -37,9 +37,6 @@ from ldbulk.manifest import ManifestSet
 
 log = logging.getLogger("ldbulk.apply")
 
-# Asked once, before the first write, with the integrations a prune would delete (when it
-# would delete any): True goes on, False refuses the run.
-Consent = Callable[[Sequence[Integration]], Awaitable[bool]]
 
 
 @attrs.frozen(kw_only=True)
@@ -136,8 +133,8 @@ async def apply(
         pruning = None
         if prune:
             try:
-                listed, pruning = await _pruning(
-                    client, scope, _prune_scope(manifests, resolution), max_deletes, consent
+                listed, pruning = await decide_deletes(
+                    client, scope, manifests, resolution, max_deletes, consent
                 )
             except PruneRefused:
                 writer.abandon()
@@ -229,67 +226,6 @@ def _still_final(
         if not (result.outcome is Outcome.EXISTS and not create_only)
         and not (result.outcome is Outcome.UNCHANGED and rotate_secrets)
     }
-
-
-def _prune_scope(manifests: ManifestSet, resolution: Resolution) -> PruneScope:
-    """Where this run's prune may delete. Every target the manifests name counts as named,
-    not only those this run tries: one a resumed journal settled, or whose store check
-    failed, is no leftover."""
-    return PruneScope.of(
-        manifests,
-        unresolved_lines=len(resolution.unresolved),
-        named=(target.key for target in resolution.targets),
-        blocked_projects=resolution.prune_blocks,
-    )
-
-
-async def _pruning(
-    client: Client,
-    scope: RequestScope,
-    prune: PruneScope,
-    max_deletes: int | None,
-    consent: Consent | None,
-) -> tuple[Inventory | LdbulkError | None, Pruning]:
-    """The run's one listing of the account (or the error it met), and what the prune
-    decides over it, consented to: all before the first write, so a refusal writes nothing."""
-    if scope.stopped:
-        return None, Pruning()  # the run sends nothing more: every target ends skipped
-    inventory = Inventory(client, scope)
-    try:
-        await inventory.refresh()
-    except LdbulkError as exc:
-        await inventory.aclose()
-        return exc, Pruning()  # nothing known of what exists: nothing deleted
-    pruning = prune.decide(inventory.integrations(), ())
-    try:
-        await _consented(pruning.deletes, max_deletes, consent)
-    except BaseException:
-        await inventory.aclose()
-        raise
-    return inventory, pruning
-
-
-async def _consented(
-    deletes: Sequence[Integration], max_deletes: int | None, consent: Consent | None
-) -> None:
-    """Return when the deletes may go; raise :class:`PruneRefused` when not."""
-    if not deletes:
-        return
-    listed = tuple(
-        (found.project_key, found.environment_key, found.integration_key, found.id)
-        for found in deletes
-    )
-    count = f"{len(deletes)} integration{'s' if len(deletes) != 1 else ''}"
-    if max_deletes is not None and len(deletes) > max_deletes:
-        raise PruneRefused(
-            f"the prune would delete {count}, more than the {max_deletes} allowed; "
-            "nothing was written", deletes=listed,
-        )
-    if consent is not None and not await consent(deletes):
-        raise PruneRefused(
-            f"the prune would delete {count} without consent; nothing was written",
-            deletes=listed,
-        )
 
 
 def _rows(
