@@ -36,14 +36,15 @@ async def decide_deletes(
     inventory = Inventory(client, scope)
     try:
         await inventory.refresh()
+        pruning = prune_scope(manifests, resolution).decide(inventory.integrations(), ())
+        await _consented(pruning.deletes, max_deletes, consent)
     except LdbulkError as exc:
         await inventory.aclose()
+        if isinstance(exc, PruneRefused):
+            raise
         return exc, Pruning()  # nothing known of what exists: nothing deleted
-    pruning = prune_scope(manifests, resolution).decide(inventory.integrations(), ())
-    try:
-        await _consented(pruning.deletes, max_deletes, consent)
     except BaseException:
-        await inventory.aclose()
+        await inventory.aclose()  # no listing left running behind a cancelled run
         raise
     return inventory, pruning
 

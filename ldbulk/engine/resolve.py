@@ -1,13 +1,15 @@
 """Turning validated manifests into targets, asking the API only where a selector needs it.
 
 Explicit environment lists are used as written, without a request: an environment that does not
-exist is the engine's ``not_found`` outcome, not a manifest problem. ``"*"`` and ``{tags: [...]}``
-list the project's environments, once per project however many selectors name it. After the
-expansion every (project, environment, integration key) must come from exactly one manifest
-line, and every selector must match something: a wildcard that silently selects nothing is a
-mistake. Those problems, like a project that does not exist or a listing the API refused, end
-as :class:`Unresolved` lines pointing back at the manifest, so one bad line never stops the
-others (:func:`resolve_targets` turns them back into exceptions for callers that want that).
+exist is the engine's ``not_found`` outcome, not a manifest problem. Only a prune has their
+projects listed, to keep a typo from making a real environment's integration look unnamed.
+``"*"`` and ``{tags: [...]}`` list the project's environments, once per project however many
+selectors name it. After the expansion every (project, environment, integration key) must come
+from exactly one manifest line, and every selector must match something: a wildcard that
+silently selects nothing is a mistake. Those problems, like a project that does not exist or a
+listing the API refused, end as :class:`Unresolved` lines pointing back at the manifest, so one
+bad line never stops the others (:func:`resolve_targets` turns them back into exceptions for
+callers that want that).
 
 Targets come out in manifest order, and within a selector in the API's environment order.
 """
@@ -237,7 +239,10 @@ def _prune_blocks(
                 f"to check the list at {chosen.source}"
             )
             continue
-        known = {environment.key for environment in environments or ()}
+        if environments is None:
+            blocks[project] = f'not deleted: project "{project}" ({chosen.source}) not found'
+            continue
+        known = {environment.key for environment in environments}
         for index, key in enumerate(chosen.keys):
             if key not in known:
                 blocks[project] = (
