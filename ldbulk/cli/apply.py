@@ -74,8 +74,9 @@ log = logging.getLogger("ldbulk.apply")
               help="Write the secrets LaunchDarkly redacts on read (a Redis password) to every "
               "existing integration; they cannot be compared, so they are otherwise kept.")
 @click.option("--prune", is_flag=True,
-              help="Also delete integrations tagged as ldbulk's, in the manifests' projects and "
-              "integration keys, that no target names (see plan --prune first).")
+              help="Also delete the integrations carrying the manifests' ownership tag that no "
+              "target names: anywhere with a tag of their own, only in the manifests' projects "
+              "and integration keys with the shared default (see plan --prune first).")
 @click.option("--yes", "--auto-approve", "yes", is_flag=True,
               help="Delete what --prune would delete without asking. Without it, apply asks "
               "on a terminal, and refuses (exit 2, nothing written) without one.")

@@ -48,8 +48,8 @@ from ldbulk.text import printable
               help="Plan as apply --rotate-secrets: write the secrets LaunchDarkly redacts "
               "on read.")
 @click.option("--prune", is_flag=True,
-              help="Also show what apply --prune would delete, and the untagged integrations "
-              "it leaves alone.")
+              help="Also show what apply --prune would delete, the untagged integrations it "
+              "leaves alone, and those with the shared tag outside its scope (orphaned).")
 @output_option
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 3 when apply would change something (0: nothing to change, 1: a "
