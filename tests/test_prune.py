@@ -196,3 +196,15 @@ async def test_more_deletes_than_allowed_are_refused_before_any_write(
         report = await ldbulk.apply(client, manifest(STORES + FIRST), prune=True,
                                     max_deletes=4)
     assert report.counts["deleted"] == 4
+
+
+async def test_a_refused_listing_is_every_targets_outcome_and_nothing_is_deleted(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(projects=2, environments=3)
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        await ldbulk.apply(client, manifest(STORES + FIRST + SECOND))
+    async with Client("api-wrong", base_url=sandbox.url) as client:
+        report = await ldbulk.apply(client, manifest(STORES + FIRST), prune=True)
+    assert {r.outcome for r in report.results} == {Outcome.UNAUTHORIZED}
+    assert deletes(sandbox) == 0 and len(sandbox.integrations) == 8
