@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import os
 import pty
+import select
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -205,3 +208,34 @@ def test_on_a_terminal_apply_shows_the_deletes_and_only_yes_goes_on(
     assert returncode == code, stderr
     assert "would delete 4 integrations" in stderr and "api/staging/dynamodb" in stderr
     assert deletes(sandbox) == deleted
+
+
+def test_ctrl_c_at_the_question_deletes_nothing_and_exits_130(
+    sandbox: SandboxProcess, removed_block: str
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LD_")}
+    environment |= SECRETS | {"LD_ACCESS_TOKEN": sandbox.token, "LD_BASE_URI": sandbox.url}
+    main, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ldbulk", "apply", removed_block, "--prune", "--no-progress"],
+        stdin=terminal, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment,
+    )
+    assert process.stderr is not None
+    asked = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"Only 'yes' goes on" not in asked and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stderr], [], [], 1)
+            if ready:
+                asked += os.read(process.stderr.fileno(), 4096)
+        process.send_signal(signal.SIGINT)
+        returncode = process.wait(timeout=30)
+    finally:
+        os.close(terminal)
+        os.close(main)
+        process.stderr.close()
+        if process.poll() is None:
+            process.kill()
+    assert b"Only 'yes' goes on" in asked
+    assert returncode == 130
+    assert deletes(sandbox) == 0
