@@ -38,7 +38,6 @@ from ldbulk.manifest import ManifestSet
 log = logging.getLogger("ldbulk.apply")
 
 
-
 @attrs.frozen(kw_only=True)
 class ApplyStarted:
     """The selectors are resolved: targets this run will try, and those settled before."""
@@ -76,9 +75,10 @@ async def apply(
     - ``create_only``: leave existing integrations alone, unread (one listing for a re-run).
     - ``rotate_secrets``: write the secrets LaunchDarkly redacts on read (they cannot be
       compared, so they are otherwise left as they are).
-    - ``prune``: then delete the integrations that carry the manifests' ownership tag, lie in
-      their scope (the projects and integration keys they name) and that no target names;
-      see :mod:`ldbulk.engine.prune` for every rule. Those rows follow the targets' rows.
+    - ``prune``: then delete the integrations that carry the manifests' ownership tag and
+      that no target names: anywhere for a tag of their own, only in their scope (the
+      projects and integration keys they name) for the shared default tag; see
+      :mod:`ldbulk.engine.prune` for every rule. Those rows follow the targets' rows.
       The deletes are decided from the run's one listing of the account, before the first
       write, and exactly those are deleted (a line naming an environment that does not exist
       keeps every integration of its project: its project's environments are listed to see).
