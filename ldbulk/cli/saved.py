@@ -14,6 +14,7 @@ from ldbulk.cli.closing import Outputs, finish
 from ldbulk.cli.common import UsageFailure, api_from, load, run
 from ldbulk.cli.signals import signals
 from ldbulk.engine.carry import carry_out
+from ldbulk.engine.decide import Action
 from ldbulk.engine.report import Key, Report, TargetResult
 from ldbulk.engine.saved import SavedPlan, read_plan
 from ldbulk.errors import ConfigError
@@ -34,6 +35,7 @@ def apply_saved(
     outputs: Outputs,
     concurrency: int,
     max_rate: float | None,
+    max_deletes: int | None,
     log_result: Callable[[TargetResult], None],
     kwargs: dict[str, Any],
 ) -> None:
@@ -49,6 +51,11 @@ def apply_saved(
         saved = read_plan(path)
     except ConfigError as exc:
         raise UsageFailure(f"ldbulk: {exc}") from None
+    # The plan's review is the consent to its deletes; a ceiling still holds.
+    deletes = sum(1 for action in saved.actions if action.action is Action.DELETE)
+    if max_deletes is not None and deletes > max_deletes:
+        raise UsageFailure(f"ldbulk: the plan deletes {deletes} integration(s), more than "
+                           f"--max-deletes {max_deletes}: nothing was sent")
     api = api_from(kwargs)
     client = api.client(max_rate=max_rate)
     if client.base_url != saved.base_url:
