@@ -118,11 +118,3 @@ class PruneScope:
                 orphaned.append(integration)
         return Pruning(deletes=tuple(deletes), kept=tuple(kept), unmanaged=tuple(unmanaged),
                        orphaned=tuple(orphaned))
-
-    def sort(
-        self, integrations: Iterable[Integration], named: Collection[Key]
-    ) -> tuple[list[Integration], list[Integration]]:
-        """The integrations no target names within the scope: (to delete, unmanaged), as
-        :meth:`decide` decides them (those it may not delete are in neither)."""
-        pruning = self.decide(integrations, named)
-        return list(pruning.deletes), list(pruning.unmanaged)
