@@ -475,6 +475,37 @@ def test_no_secret_in_any_output_log_or_report(sandbox: SandboxProcess, tmp_path
         assert secret not in everything
 
 
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_a_401_quoting_the_token_leaves_it_in_no_output(tmp_path: Path, log_format: str) -> None:
+    """A server (or a proxy) whose 401 quotes the Authorization header it was sent: the token,
+    from the token file or the environment, is in no report, journal, log line or stream."""
+    token_file = tmp_path / "token"
+    from_file = "api-5f1c0e7a-token-from-the-file"
+    token_file.write_text(from_file + "\n")
+    from_env = "api-93d2b4c6-token-from-the-environment"
+    paths = [tmp_path / name for name in ("r.json", "j.xml", "m.md", "run.journal")]
+    outputs = ["--report", str(paths[0]), "--junit", str(paths[1]), "--markdown", str(paths[2]),
+               "--journal", str(paths[3])]
+    with start_sandbox("--projects", "3", "--environments", "4", "--echo-token") as running:
+        for token, source in [(from_file, ["--token-file", str(token_file)]), (from_env, [])]:
+            for path in paths:
+                path.unlink(missing_ok=True)
+            result = ldbulk(
+                "-vv", "--log-format", log_format, "apply", str(EXAMPLE), *outputs, *source,
+                "--base-url", running.url, env={"LD_ACCESS_TOKEN": from_env},
+            )
+            assert result.returncode == 1, result.stderr
+            assert_clean_failure(result)
+            written = {path.name: path.read_text() for path in paths}
+            # The server did quote it, and what it said around the token is kept.
+            assert "Invalid access token: Authorization: '***' is not a valid token" in (
+                written["r.json"]
+            )
+            for name, text in [*written.items(), ("stdout", result.stdout),
+                               ("stderr", result.stderr)]:
+                assert token not in text, name
+
+
 @attrs.frozen
 class SlowRun:
     """A slow sandbox with a wildcard manifest over all its environments, for interruptions."""
