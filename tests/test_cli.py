@@ -339,8 +339,8 @@ def test_validate_refuses_references_to_credentials_and_outside_files(tmp_path: 
         f"{manifest}:6: stores.leaky.config.host: ${{LD_ACCESS_TOKEN}} is ldbulk's own access "
         "token: no manifest may use it",
         f"{manifest}:7: stores.leaky.config.username: ${{AWS_SECRET_ACCESS_KEY}} is named like "
-        "another system's credential (*_SECRET_ACCESS_KEY): refused; allow it with "
-        "defaults.allowEnv or --allow-env if the store needs it",
+        "another system's credential (*_SECRET_ACCESS_KEY): refused; the job that runs the "
+        "manifest can allow it with --allow-env AWS_SECRET_ACCESS_KEY if the store needs it",
         f'{manifest}:8: stores.leaky.config.password: secret file "/etc/hostname" is outside '
         "the manifest's directory (allow a directory with --secrets-dir)",
         f'{manifest}:12: stores.climbing.config.host: secret file "../../../etc/hostname" is '
@@ -412,6 +412,35 @@ def test_secrets_dir_and_allow_env_let_legitimate_references_through(tmp_path: P
     )
     assert result.returncode == 0, result.stderr
     assert "valid: 2 store(s)" in result.stdout
+
+
+PR_ALLOWING_ITSELF = """\
+version: 1
+defaults: {allowEnv: [GITHUB_TOKEN]}
+stores:
+  r: {integration: redis, config: {host: 127.0.0.1, port: 9, password: "${GITHUB_TOKEN}"}}
+targets:
+  - {project: proj-001, environments: [env-001], store: r}
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "check", "apply"])
+def test_a_manifest_that_allows_a_credential_for_itself_is_refused(
+    tmp_path: Path, command: str
+) -> None:
+    manifest = tmp_path / "pr.yaml"
+    manifest.write_text(PR_ALLOWING_ITSELF)
+    env = {"GITHUB_TOKEN": "ghs-the-jobs-own-token", "LD_ACCESS_TOKEN": "api-x",
+           "LD_BASE_URI": "http://127.0.0.1:9"}
+    result = ldbulk(command, str(manifest), env=env)
+    assert result.returncode == 2, result.stderr
+    assert_clean_failure(result)
+    assert (
+        f'{manifest}:2: defaults.allowEnv[0]: cannot allow "GITHUB_TOKEN": it is named like a '
+        "credential (*_TOKEN), and a manifest may not allow one for itself; the job that runs "
+        "it can, with --allow-env GITHUB_TOKEN"
+    ) in result.stderr.splitlines()
+    assert "ghs-the-jobs-own-token" not in result.stdout + result.stderr
 
 
 def test_allow_env_never_allows_the_access_token() -> None:
