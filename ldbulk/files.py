@@ -10,9 +10,10 @@ A symlink is never written through (:func:`refuse_links`). A pull request can co
 (``out/journal -> ~/.bashrc``), and a job that runs ldbulk in its checkout would then truncate,
 fill and chmod whatever it points at. So the file itself may not be a symlink, checked again by
 the kernel where a file is opened in place (``O_NOFOLLOW``) and moot where it is replaced (a
-rename replaces a link, never its target); nor may a directory on its way inside the working
-directory. Directories above the working directory belong to the machine (``/tmp`` on macOS,
-a CI runner's temp directory holding ``$GITHUB_STEP_SUMMARY``) and are followed.
+rename replaces a link, never its target); nor may a directory the path names relative to the
+working directory (``out/../j`` included: the kernel would follow ``out`` before ``..``).
+Directories of an absolute path above the working directory belong to the machine (``/tmp``
+on macOS, a CI runner's temp directory holding ``$GITHUB_STEP_SUMMARY``) and are followed.
 """
 
 from __future__ import annotations
@@ -51,14 +52,15 @@ def refuse_links(path: Path) -> None:
 
 
 def _working_tree_dirs(path: Path) -> list[Path]:
-    """The directories ``path`` names at or below the working directory, outermost first: each
-    of a relative path's, or of an absolute path's below the working directory."""
+    """The directories ``path`` names relative to the working directory, outermost first: each
+    of a relative path's as written (``..`` is not collapsed: ``out/..`` goes through ``out``),
+    or of an absolute path's below the working directory."""
     if path.is_absolute():
         try:
-            inside = path.relative_to(Path.cwd())
-        except ValueError:
+            base = Path.cwd()
+            inside = path.relative_to(base)
+        except (OSError, ValueError):  # outside it, or no working directory left
             return []
-        base = Path.cwd()
     else:
         inside, base = path, Path()
     parts = inside.parent.parts

@@ -128,3 +128,15 @@ def test_plain_files_are_still_written_whole_and_private(tree: Path) -> None:
     assert stat.S_IMODE((tree / "out" / "run.journal").stat().st_mode) == 0o600
     assert stat.S_IMODE((tree / "out" / "report.json").stat().st_mode) == 0o600
     assert (tree / "out" / "summary.md").read_text() == "one\n\ntwo\n"
+
+
+def test_a_link_before_dot_dot_is_refused_however_the_path_climbs_back(
+    tree: Path, victim: Path
+) -> None:
+    """``out/../j`` with ``out`` a link: the kernel follows ``out`` first, into elsewhere."""
+    (tree / "out").symlink_to(victim.parent / "sub", target_is_directory=True)
+    (victim.parent / "sub").mkdir()
+    for writer in WRITERS.values():
+        with pytest.raises(OSError, match="symbolic link"):
+            writer(Path("out/../victim"))
+    assert_untouched(victim)
