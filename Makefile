@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install test lint types unit demo bench bench-smoke clean redis
+.PHONY: install test lint hygiene types unit demo bench bench-smoke clean redis
 
 install: $(STAMP)
 
@@ -14,8 +14,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench,check]'
 	touch $(STAMP)
 
-lint: $(STAMP)
+lint: $(STAMP) hygiene
 	$(BIN)/ruff check ldbulk tests bench
+
+# Every tracked text file: no merge-conflict marker (ruff, mypy and the tests all pass over one
+# left in a docstring), no trailing whitespace, a final newline. Outside a git checkout there
+# is no list of tracked files, and nothing to check.
+hygiene:
+	@if ! git rev-parse --git-dir >/dev/null 2>&1; then echo "hygiene: not a git checkout, skipped"; exit 0; fi; \
+	status=0; \
+	if git grep -nIE '^(<<<<<<<|>>>>>>>)( |$$)|^=======$$'; then echo "hygiene: merge-conflict marker(s) above"; status=1; fi; \
+	if git grep -nIE '[[:blank:]]+$$'; then echo "hygiene: trailing whitespace above"; status=1; fi; \
+	for file in $$(git grep -IlE '.'); do \
+	  if [ -n "$$(tail -c1 "$$file")" ]; then echo "$$file"; missing=1; fi; \
+	done; \
+	if [ -n "$$missing" ]; then echo "hygiene: no final newline in the file(s) above"; status=1; fi; \
+	exit $$status
 
 types: $(STAMP)
 	$(BIN)/mypy --strict ldbulk

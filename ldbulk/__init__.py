@@ -21,13 +21,16 @@ from ldbulk.api.models import (
     Target,
 )
 from ldbulk.engine.apply import ApplyStarted, apply
+from ldbulk.engine.carry import carry_out
+from ldbulk.engine.decide import Action, Decision, after_read, before_read
 from ldbulk.engine.export import ExportResult, SkippedIntegration, export
 from ldbulk.engine.journal import Journal, read_settled
-from ldbulk.engine.plan import Action, PlanItem, plan
+from ldbulk.engine.plan import PlanItem, plan
 from ldbulk.engine.provision import Provisioner, provision
 from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.report import Outcome, Report, TargetResult
 from ldbulk.engine.resolve import Resolution, resolve, resolve_targets
+from ldbulk.engine.saved import SavedAction, SavedPlan, read_plan, saved_plan, write_plan
 from ldbulk.engine.update import Update, update_for
 from ldbulk.errors import (
     BadRequest,
@@ -65,6 +68,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "CreateIntegrationRequest",
+    "Decision",
     "DynamoDBConfig",
     "Environment",
     "ErrorBody",
@@ -97,6 +101,8 @@ __all__ = [
     "ResponseFormatError",
     "RetryPolicy",
     "RunStats",
+    "SavedAction",
+    "SavedPlan",
     "ServerError",
     "SkippedIntegration",
     "Stopped",
@@ -111,15 +117,21 @@ __all__ = [
     "Unauthorized",
     "Update",
     "__version__",
+    "after_read",
     "apply",
+    "before_read",
+    "carry_out",
     "export",
     "load_manifests",
     "loads_manifest",
     "parse_rate_limit",
     "plan",
     "provision",
+    "read_plan",
     "read_settled",
     "resolve",
     "resolve_targets",
+    "saved_plan",
     "update_for",
+    "write_plan",
 ]

@@ -34,6 +34,7 @@ from bench.results import goals, to_markdown
 from bench.run import SCENARIO_NAMES
 from bench.scenarios import above_baseline_growth
 from ldbulk.manifest.load import loads_manifest
+from ldbulk.sandbox import Sandbox
 
 Sandboxes = Callable[..., Awaitable[Any]]
 WINDOW = 10.0
@@ -209,8 +210,16 @@ async def test_the_official_peer_retries_429s_through_the_clients_own_policy(
     from bench.peers import official
 
     assert official.retry_policy().is_retry("POST", 429, has_retry_after=False)
-    # Six creates through a limit of three per second: the client waits Retry-After itself.
-    sandbox = await make_sandbox(route_limit=3, window_s=1.0, retry_after=True)
+    # Six creates through a limit of three per window: the client waits Retry-After itself.
+    # The sandbox's clock moves one window per 429 and not otherwise, so the fourth create
+    # meets a spent window however slowly the machine sends them.
+    started: list[Sandbox] = []
+
+    def clock() -> float:
+        return 1_000_000.0 + (started[0].stats.throttled if started else 0)
+
+    sandbox = await make_sandbox(route_limit=3, window_s=1.0, retry_after=True, clock=clock)
+    started.append(sandbox)
     pairs = [("proj-001", f"env-00{i}") for i in (1, 2, 3)]
     pairs += [("proj-002", f"env-00{i}") for i in (1, 2, 3)]
     result = await asyncio.to_thread(official.run, sandbox.url, sandbox.token, pairs)

@@ -240,6 +240,42 @@ def test_plan_and_status_need_no_store_secrets_and_say_what_they_did_not_compare
     assert sandbox.writes() == 9
 
 
+def test_fields_masked_on_read_plan_clean_and_a_second_apply_writes_nothing() -> None:
+    # A server that masks the DynamoDB external id and role ARN too, as LaunchDarkly may.
+    with start_sandbox(
+        "--projects", "3", "--environments", "4", "--mask", "externalId", "--mask", "roleArn"
+    ) as masking:
+        first = ldbulk("apply", str(EXAMPLE), sandbox=masking)
+        assert first.returncode == 0, first.stderr
+        written = masking.writes()
+        assert written == 9  # a create per target, nothing else
+        listed = urllib.request.Request(
+            masking.url + "/api/v2/integration-capabilities/big-segment-store",
+            headers={"Authorization": masking.token, "LD-API-Version": "beta"},
+        )
+        with urllib.request.urlopen(listed, timeout=10) as response:
+            items = json.load(response)["items"]
+        dynamodb = next(item for item in items if item["integrationKey"] == "dynamodb")
+        read = urllib.request.Request(masking.url + dynamodb["_links"]["self"]["href"],
+                                      headers=listed.headers)
+        with urllib.request.urlopen(read, timeout=10) as response:
+            config = json.load(response)["config"]
+        assert config["externalId"] == "ext********b90"  # the sandbox really masks
+        planned = ldbulk("plan", str(EXAMPLE), "--all", "--detailed-exitcode", sandbox=masking,
+                         env={"COLUMNS": "300"})
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        assert "Plan: 0 to create, 0 to update, 0 to delete; 9 unchanged." in planned.stdout
+        assert "not compared: roleArn, externalId (LaunchDarkly masks them)" in planned.stdout
+        second = ldbulk("apply", str(EXAMPLE), sandbox=masking)
+        assert second.returncode == 0, second.stderr
+        assert masking.writes() == written  # reads only
+        rotated = ldbulk("apply", str(EXAMPLE), "--rotate-secrets", sandbox=masking)
+        assert rotated.returncode == 0, rotated.stderr
+        assert masking.writes() == written + 9  # written again only on request
+        for secret in SECRETS.values():
+            assert secret not in planned.stdout + planned.stderr
+
+
 def test_plan_and_status_print_json_and_plan_exits_3_while_changes_are_pending(
     sandbox: SandboxProcess,
 ) -> None:
@@ -554,7 +590,9 @@ class SlowRun:
 
     def wait_for_integrations(self, count: int) -> None:
         deadline = time.monotonic() + 30
-        while self.stored() < count and time.monotonic() < deadline:
+        while self.stored() < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.stored()} of {count} integrations after 30 s")
             time.sleep(0.05)
 
     def stored(self) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -795,11 +797,17 @@ async def test_using_the_client_outside_async_with_is_an_error(mock: MemoryTrans
     assert all_calls(mock) == []
 
 
-async def test_closing_twice_is_harmless() -> None:
-    ld = Client(TOKEN)
+async def test_closing_twice_is_harmless_and_the_client_stays_closed(
+    mock: MemoryTransport,
+) -> None:
+    mock.add("GET", STORE, json=sample("integration_collection.json"))
+    ld = Client(TOKEN, pacer=quick_pacer(), retry=FAST, transport=mock)
     async with ld:
-        pass
-    await ld.aclose()
+        await ld.list_integrations()
+    await ld.aclose()  # a second close raises nothing
+    with pytest.raises(RuntimeError, match="async with Client"):
+        await ld.list_integrations()
+    assert len(all_calls(mock)) == 1
 
 
 def test_timeouts_default_to_connect_10s_total_60s() -> None:
@@ -822,3 +830,15 @@ async def test_a_401_quoting_the_token_raises_an_error_without_it(
         await client.list_integrations()
     assert info.value.message == "Invalid access token ***"
     assert_no_secret(info.value)
+
+
+def test_a_derived_key_is_the_tokens_own_per_label_and_reveals_nothing_of_it() -> None:
+    client = Client(TOKEN, base_url="https://app.launchdarkly.com")
+    key = client.derive_key("ldbulk state file")
+    assert len(key) == 32 and key == client.derive_key("ldbulk state file")
+    assert key != client.derive_key("another purpose")
+    assert key != Client(TOKEN + "x", base_url=client.base_url).derive_key("ldbulk state file")
+    # Not the token, nor an HMAC keyed with it raw: one step further.
+    raw = hmac.new(TOKEN.encode(), b"ldbulk state file", hashlib.sha256).digest()
+    assert TOKEN.encode() not in key and key != raw
+    assert TOKEN not in repr(client) and key.hex() not in repr(vars(client))

@@ -164,6 +164,50 @@ async def test_rotating_secrets_writes_each_password_once_and_a_rerun_again(
     assert "rotated-password" not in report.dumps()
 
 
+MIXED = """
+version: 1
+stores:
+  cache:
+    integration: redis
+    config: {host: redis.internal, password: "${LD_REDIS_PASSWORD}"}
+  segments:
+    integration: dynamodb
+    config:
+      tableName: segments
+      region: eu-west-1
+      roleArn: arn:aws:iam::123456789012:role/ld-segments
+      externalId: "${LD_EXTERNAL_ID}"
+targets:
+  - {project: proj-001, environments: [env-001, env-002], store: cache}
+  - {project: proj-001, environments: [env-001, env-002, env-003], store: segments}
+"""
+
+
+async def test_fields_a_server_masks_on_read_plan_unchanged_and_are_never_written_again(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(
+        projects=1, environments=3, masked_fields={"password", "externalId", "roleArn"}
+    )
+    mixed = ldbulk.loads_manifest(
+        MIXED, env={"LD_REDIS_PASSWORD": PASSWORD, "LD_EXTERNAL_ID": "ext-7f3e9a1234"}
+    )
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        first = await ldbulk.apply(client, mixed)
+        planned = await ldbulk.plan(client, (await ldbulk.resolve(mixed, client)).targets)
+        before = sandbox.stats
+        second = await ldbulk.apply(client, mixed)
+        after = sandbox.stats
+    assert {r.outcome for r in first.results} == {Outcome.CREATED}
+    assert [item.action for item in planned] == [Action.UNCHANGED] * 5
+    assert {item.drift.uncompared for item in planned if item.key[2] == "dynamodb"} == {
+        ("roleArn", "externalId")
+    }
+    assert {r.outcome for r in second.results} == {Outcome.UNCHANGED}
+    writes = [route for route in after.requests if not route.startswith("GET")]
+    assert all(after.requests[r] == before.requests.get(r) for r in writes)
+
+
 async def test_a_state_file_skips_the_reads_that_cannot_find_a_difference(
     make_sandbox: SandboxFactory, tmp_path: Path
 ) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ldbulk import apply, loads_manifest
 from ldbulk.api.models import DynamoDBConfig, Integration, RedisConfig, Target
@@ -76,6 +78,61 @@ def test_a_secret_that_launchdarkly_returns_is_compared_but_never_shown() -> Non
     answer = {**DYNAMO.to_api(), "externalId": "ext-other-77"}
     (change,) = compare(target, read_back(target, answer)).changes
     assert (change.field, change.current, change.wanted) == ("config.externalId", HIDDEN, HIDDEN)
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "mask"),
+    [
+        (DYNAMO, "externalId", "ext********9b2c"),
+        (DYNAMO, "roleArn", "arn********/ld"),
+        (DYNAMO, "tableName", "***"),
+        (attrs.evolve(REDIS, username="svc-cache"), "username", "svc****che"),
+        (REDIS, "host", "red********nal"),
+    ],
+)
+def test_a_field_answered_masked_is_unknown_not_different_whatever_its_name(
+    config: RedisConfig | DynamoDBConfig, field: str, mask: str
+) -> None:
+    target = Target(project="p", environment="e", config=config)
+    integration = read_back(target, {**config.to_api(), field: mask}, tags=("managed-by-ldbulk",))
+    drift = compare(target, integration)
+    assert drift.changes == ()
+    assert field in drift.uncompared
+    assert update_for(target, integration, drift=drift) is None
+    # Written only on request, as the password is.
+    rotated = update_for(target, integration, rotate_secrets=True)
+    assert rotated is not None and f"config.{field}" in rotated.fields
+
+
+@given(
+    field=st.sampled_from(["host", "port", "username", "tableName", "region", "roleArn",
+                           "externalId"]),
+    head=st.text(max_size=5), stars=st.integers(min_value=3, max_value=12),
+    tail=st.text(max_size=5),
+)
+def test_any_mask_of_any_field_is_never_drift(field: str, head: str, stars: int, tail: str) -> None:
+    config: RedisConfig | DynamoDBConfig = REDIS if field in REDIS.to_api() else DYNAMO
+    target = Target(project="p", environment="e", config=config)
+    answer = {**config.to_api(), field: head + "*" * stars + tail}
+    drift = compare(target, read_back(target, answer, tags=("managed-by-ldbulk",)))
+    assert drift.changes == ()
+    assert update_for(target, read_back(target, answer, tags=("managed-by-ldbulk",))) is None
+
+
+@pytest.mark.parametrize("value", ["ext**9b2c", "*", "a*b*c", "ext-other-77"])
+def test_fewer_than_three_stars_in_a_row_is_a_value_and_is_compared(value: str) -> None:
+    target = Target(project="p", environment="e", config=DYNAMO)
+    drift = compare(target, read_back(target, {**DYNAMO.to_api(), "externalId": value}))
+    assert [change.field for change in drift.changes] == ["config.externalId"]
+    assert drift.uncompared == ()
+
+
+def test_a_wanted_value_that_holds_stars_matches_itself() -> None:
+    config = attrs.evolve(REDIS, username="a***b")
+    target = Target(project="p", environment="e", config=config)
+    drift = compare(target, read_back(target, {**config.to_api(), "password": "********"}))
+    assert drift.changes == ()
+    assert drift.uncompared == ("password",)
 
 
 async def test_plan_lists_exactly_the_drifted_integrations_with_one_read_each(

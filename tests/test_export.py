@@ -144,6 +144,35 @@ async def test_an_exported_manifest_plans_every_target_as_existing(
     assert "&" not in path.read_text() and "*" not in path.read_text()  # no YAML aliases
 
 
+async def test_a_field_answered_masked_is_exported_as_a_reference_never_as_its_mask(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox(
+        projects=2, environments=3, masked_fields={"password", "externalId", "roleArn"}
+    )
+    other_role = "arn:aws:iam::123456789012:role/launchdarkly-other"
+    async with ldbulk.Client(sandbox.token, base_url=sandbox.url) as client:
+        await ldbulk.provision(client, by_hand())
+        await client.create_integration(
+            "proj-001", "env-001", ldbulk.DynamoDBConfig(
+                table_name="ld-big-segments", region="eu-west-1", role_arn=other_role,
+                external_id=EXTERNAL_ID,
+            ),
+        )
+        result = await ldbulk.export(client)
+    text = result.to_yaml()
+    assert "**" not in text
+    stores = result.document["stores"]
+    # Two role ARNs behind two masks: two stores, each with its own variable.
+    dynamodb = [stores[name]["config"] for name in sorted(stores) if name.startswith("dynamodb")]
+    assert [config["roleArn"] for config in dynamodb] == [
+        "${LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS_EU_WEST_1}",
+        "${LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS_EU_WEST_1_2}",
+    ]
+    assert {"LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS_EU_WEST_1",
+            "LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS_EU_WEST_1_2"} <= set(result.variables)
+
+
 async def test_an_unset_redis_password_stays_empty_and_apart_from_a_set_one(
     make_sandbox: SandboxFactory,
 ) -> None:

@@ -25,6 +25,7 @@ INTERNAL = {
     "ldbulk.api.fields.value_kind": "how a message names a config field's type, for loaders",
     "ldbulk.api.fields.is_secret": "whether ldbulk hides a config field, for loaders",
     "ldbulk.api.fields.redacted_on_read": "whether LaunchDarkly masks a field, for the sandbox",
+    "ldbulk.api.fields.looks_masked": "whether a value read back is a mask, for drift and export",
     "ldbulk.api.fields.is_required": "whether a config field must be given, for loaders",
     "ldbulk.api.fields.check_field": "one config field's check, so loaders report every bad field",
     "ldbulk.api.fields.form": "one row of the field table, written by the config classes",

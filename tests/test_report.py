@@ -236,16 +236,28 @@ def test_outside_a_terminal_a_summary_line_is_one_line_at_any_length(
 
 
 def test_on_an_80_column_terminal_the_bar_gives_way_and_every_number_shows_whole() -> None:
-    display = ProgressDisplay(600, enabled=True, already_done=0, budget_per_s=lambda: 10.0)
+    console = Console(record=True, width=80)
+    display = ProgressDisplay(600, enabled=True, already_done=0, budget_per_s=lambda: 10.0,
+                              console=console)
     display.paused(time.time() + 60)  # still paused: its clock shows too
     for _ in range(100):
         display.settled(result("prod", Outcome.CREATED))
-    console = Console(record=True, width=80)
     console.print(display.bar.make_tasks_table(display.bar.tasks))
     line = console.export_text()
     assert "…" not in line, line
-    # (The rate here is the test's own thousands a second; the hold's clock may be cut last.)
-    assert re.search(r"100/600 [\d.]+/s elapsed \d:\d\d:\d\d eta 0:00:50 rate-limited", line)
+    # The rate gives way first (the count and the elapsed time imply it); the rest is whole.
+    assert re.search(
+        r"100/600 +elapsed \d:\d\d:\d\d eta 0:00:50 rate-limited until \d\d:\d\d:\d\d\n", line
+    ), line
+
+
+def test_on_a_wide_terminal_the_rate_shows_too() -> None:
+    console = Console(record=True, width=120)
+    display = ProgressDisplay(600, enabled=True, already_done=0, console=console)
+    for _ in range(100):
+        display.settled(result("prod", Outcome.CREATED))
+    console.print(display.bar.make_tasks_table(display.bar.tasks))
+    assert re.search(r"100/600 [\d.]+/s elapsed", console.export_text())
 
 
 def test_the_progress_line_labels_its_elapsed_time_and_its_eta() -> None:

@@ -21,7 +21,9 @@ from ldbulk import (
     TransportError,
     Unauthorized,
 )
+from ldbulk.api.fields import looks_masked
 from ldbulk.sandbox import Sandbox, SandboxOptions
+from ldbulk.sandbox.masking import mask
 
 BSS = "/api/v2/integration-capabilities/big-segment-store"
 ONE_RETRY = RetryPolicy(max_attempts=1)
@@ -246,6 +248,58 @@ async def test_secrets_are_redacted_on_every_read_but_stored(sandbox: Sandbox) -
     stored = sandbox.integration("proj-001", "env-001", "redis")
     assert stored is not None and stored.config is not None
     assert stored.config["password"] == "hunter2-secret"
+
+
+async def test_the_password_is_masked_in_launchdarklys_style_by_default(sandbox: Sandbox) -> None:
+    config = RedisConfig(host="r", password="hunter2-secret")
+    async with client_for(sandbox) as client:
+        created = await client.create_integration("proj-001", "env-001", config)
+        short = await client.create_integration(
+            "proj-001", "env-002", RedisConfig(host="r", password="pw")
+        )
+    assert created.config is not None and created.config["password"] == "hun********ret"
+    # Too short to show any of it: only stars.
+    assert short.config is not None and short.config["password"] == "********"
+
+
+async def test_a_sandbox_masks_the_fields_it_is_told_and_keeps_them_through_a_whole_patch(
+    make_sandbox: Any,
+) -> None:
+    sandbox = await make_sandbox(masked_fields={"password", "externalId", "roleArn"})
+    config = DynamoDBConfig(
+        table_name="segments", region="eu-west-1",
+        role_arn="arn:aws:iam::123456789012:role/ld-segments", external_id="ext-7f3e9a1234",
+    )
+    async with client_for(sandbox) as client:
+        created = await client.create_integration("proj-001", "env-001", config)
+        assert created.config is not None
+        assert created.config["externalId"] == "ext********234"
+        assert created.config["roleArn"] == "arn********nts"
+        assert created.config["tableName"] == "segments"  # not told: in clear
+        # The config read back, masks and all, written whole: the values behind them stay.
+        patched = await client.update_integration(
+            "proj-001", "env-001", "dynamodb", created.id,
+            [{"op": "replace", "path": "/config",
+              "value": {**created.config, "tableName": "segments-2"}}],
+        )
+    assert patched.config is not None and patched.config["tableName"] == "segments-2"
+    stored = sandbox.integration("proj-001", "env-001", "dynamodb")
+    assert stored is not None and stored.config is not None
+    assert (stored.config["externalId"], stored.config["roleArn"]) == (
+        config.external_id, config.role_arn,
+    )
+    assert all(b"ext-7f3e9a1234" not in response.body for response in sandbox.responses)
+
+
+@pytest.mark.parametrize("value", ["p", "pw-1", "x" * 11, "x" * 12, "ext-7f3e9a1234", "a" * 200])
+def test_every_mask_the_sandbox_shows_is_one_ldbulk_reads_as_masked(value: str) -> None:
+    assert looks_masked(mask(value))
+    assert value not in mask(value)
+
+
+def test_a_masked_field_that_is_no_config_key_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"masked_fields: not a config key.*externalID"):
+        SandboxOptions(masked_fields=frozenset({"externalID"}))
 
 
 async def test_port_is_stored_and_returned_as_a_string(sandbox: Sandbox) -> None:

@@ -62,6 +62,7 @@ def test_the_module_runs_the_same_command() -> None:
         (["--projects", "x"], "--projects"),
         (["--world", "/no/such/world.yaml"], "--world"),
         (["--state", "/no/such/dir/state.json"], "--state"),
+        (["--mask", "externalID"], "--mask"),
     ],
 )
 def test_bad_option_values_are_usage_errors(args: list[str], message: str) -> None:

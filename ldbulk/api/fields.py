@@ -9,8 +9,9 @@ functions here, never the metadata itself.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import attrs
 
@@ -30,9 +31,10 @@ def form(
     ``api``: the formVariable's key in a ``config`` object (the converter's ``api`` key).
     ``kind``: the value's type as a message names it ("must be a port number"). ``secret``:
     ldbulk never shows the value, and a manifest must give it by reference. ``redacted``: the
-    formVariable is ``isSecret``, so LaunchDarkly reads it back masked. A field is required
-    when it has no default. ``placeholder``: a value a required field accepts, held while the
-    variable of its reference is not set (see :func:`placeholder`).
+    formVariable is ``isSecret``, so LaunchDarkly reads it back masked, and it is never
+    compared (any other field is compared unless its answer is a mask: :func:`looks_masked`).
+    A field is required when it has no default. ``placeholder``: a value a required field
+    accepts, held while the variable of its reference is not set (see :func:`placeholder`).
     """
     return {
         "api": api,
@@ -67,6 +69,22 @@ def is_secret(field: attrs.Attribute[Any]) -> bool:
 def redacted_on_read(field: attrs.Attribute[Any]) -> bool:
     """Whether LaunchDarkly masks the field when an integration is read back (``isSecret``)."""
     return bool(field.metadata.get("redacted"))
+
+
+# How a masked value is told from a real one: three asterisks in a row. LaunchDarkly documents
+# that it redacts secrets on read but neither which fields nor how; its answers show masks as a
+# run of stars, alone (``********``) or between a few of the value's own characters
+# (``ext********234``). No value ldbulk writes holds three stars in a row in a field it compares
+# (host names, ports, table names, regions, role ARNs and external ids cannot hold a ``*``; a
+# username or password that does is met by the equality check first). Two stars are left
+# alone: they are too common a glob to read as a mask.
+_MASK: Final = re.compile(r"\*{3,}")
+
+
+def looks_masked(value: object) -> bool:
+    """Whether a config value read back from LaunchDarkly is a mask, not a value: a string
+    holding a run of three or more ``*``. What it stands for is unknown, not different."""
+    return isinstance(value, str) and _MASK.search(value) is not None
 
 
 def is_required(field: attrs.Attribute[Any]) -> bool:

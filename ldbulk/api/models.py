@@ -29,6 +29,7 @@ from ldbulk.api.fields import check_field as check_field
 from ldbulk.api.fields import form_fields as form_fields
 from ldbulk.api.fields import is_required as is_required
 from ldbulk.api.fields import is_secret as is_secret
+from ldbulk.api.fields import looks_masked as looks_masked
 from ldbulk.api.fields import placeholder as placeholder
 from ldbulk.api.fields import redacted_on_read as redacted_on_read
 from ldbulk.api.fields import value_kind as value_kind

@@ -20,16 +20,18 @@ from ldbulk.cli.common import (
     load,
     manifest_options,
     manifest_paths,
+    refuse_unwritable,
     run,
 )
 from ldbulk.cli.plan import plan_command
 from ldbulk.cli.progress import ProgressDisplay
+from ldbulk.cli.saved import apply_saved
 from ldbulk.cli.signals import signals
 from ldbulk.engine.apply import ApplyStarted
 from ldbulk.engine.apply import apply as apply_workflow
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 from ldbulk.engine.report import Outcome, Report, TargetResult
-from ldbulk.files import check_writable
+from ldbulk.engine.saved import is_plan_file
 from ldbulk.http.client import Client
 from ldbulk.manifest import ManifestSet
 
@@ -99,18 +101,37 @@ def apply(
     **kwargs: Any,
 ) -> None:
     """Converge every target's integration: create what is missing, patch what differs from
-    the manifest, and with --prune delete what the manifests no longer name."""
+    the manifest, and with --prune delete what the manifests no longer name.
+
+    Given a saved plan (plan --out PLAN) instead of manifests, carry out exactly its actions.
+    """
     outputs = {"--report": report_path, "--junit": junit_path, "--markdown": markdown_path}
+    if len(manifests) == 1 and is_plan_file(manifests[0]):
+        _refuse_shared_paths(outputs, None, None)
+        refuse_unwritable(outputs)
+        apply_saved(
+            manifests[0],
+            given={"--create-only": create_only, "--rotate-secrets": rotate_secrets,
+                   "--prune": prune, "--state": state_path, "--resume": resume_path,
+                   "--check-stores": check_stores, "--dry-run": dry_run,
+                   "--journal": journal_path, "--keep-journal": keep_journal},
+            outputs=Outputs(report=report_path, junit=junit_path, markdown=markdown_path),
+            concurrency=concurrency,
+            max_rate=max_rate,
+            log_result=lambda result: _log_result(result, None),
+            kwargs=kwargs,
+        )
     if create_only and rotate_secrets:
         raise UsageFailure("--create-only leaves existing integrations alone: drop one of "
                            "--create-only and --rotate-secrets")
     writes = {"create_only": create_only, "rotate_secrets": rotate_secrets, "prune": prune}
     if dry_run:
         _refuse_files_with_dry_run(
-            {**outputs, "--journal": journal_path, "--resume": resume_path, "--state": state_path,
+            {**outputs, "--journal": journal_path, "--resume": resume_path,
              "--keep-journal": keep_journal or None}
         )
-        ctx.invoke(plan_command, manifests=manifests, **writes, **kwargs)
+        # The state file is read as the apply would read it, and left as it is.
+        ctx.invoke(plan_command, manifests=manifests, state_path=state_path, **writes, **kwargs)
         return
     if journal_path is None:
         # Resuming continues the same journal; otherwise it sits next to the report.
@@ -118,7 +139,7 @@ def apply(
             report_path.with_name(report_path.name + ".journal") if report_path else None
         )
     _refuse_shared_paths({**outputs, "--state": state_path}, journal_path, resume_path)
-    _refuse_unwritable({**outputs, "--journal": journal_path, "--state": state_path})
+    refuse_unwritable({**outputs, "--journal": journal_path, "--state": state_path})
     api = api_from(kwargs)
     loaded = load(manifests, kwargs, token_file=api.token_file)
     client = api.client(max_rate=max_rate)
@@ -164,19 +185,6 @@ def _refuse_shared_paths(
         if key in seen and {flag, seen[key]} != {"--journal", "--resume"}:
             raise UsageFailure(f"{flag} and {seen[key]} name the same file: {path}")
         seen[key] = flag
-
-
-def _refuse_unwritable(paths: dict[str, Path | None]) -> None:
-    """A file asked for that could never be written stops the run before its first request,
-    not after its last one."""
-    for flag, path in paths.items():
-        if path is None:
-            continue
-        try:
-            check_writable(path)
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise UsageFailure(f"{flag}: cannot write {path}: {reason}") from None
 
 
 def _log_result(result: TargetResult, started: ApplyStarted | None) -> None:

@@ -25,6 +25,7 @@ from rich.text import Text
 from ldbulk.cli import flags, render
 from ldbulk.engine.resolve import Unresolved
 from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
+from ldbulk.files import check_writable
 from ldbulk.http.client import TOKEN_ENV, Client
 from ldbulk.http.pacer import Pacer
 from ldbulk.manifest import ManifestError, ManifestSet, Problem, load_manifests
@@ -343,3 +344,16 @@ def print_unresolved(unresolved: Sequence[Unresolved]) -> None:
             notice(printable(error.message), style="red", level=logging.ERROR)
     if any(isinstance(line.error, Unauthorized) for line in unresolved):
         notice(TOKEN_HINT)
+
+
+def refuse_unwritable(paths: dict[str, Path | None]) -> None:
+    """A file asked for that could never be written stops the run before its first request,
+    not after its last one."""
+    for flag, path in paths.items():
+        if path is None:
+            continue
+        try:
+            check_writable(path)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise UsageFailure(f"{flag}: cannot write {path}: {reason}") from None

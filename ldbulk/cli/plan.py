@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from ldbulk.cli.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
     EXIT_OK,
+    UsageFailure,
     api_from,
     api_options,
     load,
@@ -25,12 +27,16 @@ from ldbulk.cli.common import (
     print_line,
     print_rows,
     print_unresolved,
+    refuse_unwritable,
     run,
     unresolved_json,
 )
 from ldbulk.engine.plan import Action, PlanItem, plan
 from ldbulk.engine.prune import PruneScope
-from ldbulk.engine.resolve import Unresolved, resolve
+from ldbulk.engine.resolve import Resolution, ResolvedTarget, Unresolved, resolve
+from ldbulk.engine.saved import saved_plan, write_plan
+from ldbulk.engine.seen import Seen
+from ldbulk.manifest import ManifestSet
 from ldbulk.text import printable
 
 
@@ -49,6 +55,12 @@ from ldbulk.text import printable
 @click.option("--prune", is_flag=True,
               help="Also show what apply --prune would delete, and the untagged integrations "
               "it leaves alone.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Plan as apply --state would run: an integration the state file says an "
+              "earlier run left as the manifest asks is not read. Read only, never written.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also save the plan here: apply PLAN then does exactly its creates, updates "
+              "and deletes, and writes nothing that changed since. Holds no secret.")
 @output_option
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 3 when apply would change something (0: nothing to change, 1: a "
@@ -59,6 +71,8 @@ def plan_command(
     create_only: bool,
     rotate_secrets: bool,
     prune: bool,
+    state_path: Path | None = None,
+    out_path: Path | None = None,
     output: str = "text",
     detailed_exitcode: bool = False,
     **kwargs: Any,
@@ -67,10 +81,14 @@ def plan_command(
     manifest (drift). Reads only."""
     api = api_from(kwargs)
     # Reads only: references need not be set (the fields using them are not compared).
+    if out_path is not None:
+        refuse_unwritable({"--out": out_path})
     loaded = load(manifests, kwargs, token_file=api.token_file, require_secrets=False)
     client = api.client()
 
-    async def go() -> tuple[list[PlanItem], list[Unresolved]]:
+    async def go() -> tuple[list[PlanItem], Resolution]:
+        # Read before any request: a state file that is no state file is bad input.
+        seen = Seen.for_client(state_path, client) if state_path is not None else None
         async with client:
             resolution = await resolve(loaded, client)
             scope = None
@@ -82,12 +100,17 @@ def plan_command(
                 create_only=create_only,
                 rotate_secrets=rotate_secrets,
                 prune=scope,
+                seen=seen,
             )
             if scope is not None and scope.blocked is not None:
                 notice(f"prune: {scope.blocked}.")
-            return items, resolution.unresolved
+            return items, resolution
 
-    items, unresolved = run(go(), client)
+    items, resolution = run(go(), client)
+    unresolved = resolution.unresolved
+    if out_path is not None:
+        _save(out_path, items, resolution, loaded, base_url=client.base_url,
+              rotate_secrets=rotate_secrets)
     if output == "json":
         click.echo(json.dumps(plan_json(items, unresolved), indent=2))
     else:
@@ -100,6 +123,31 @@ def plan_command(
         raise SystemExit(EXIT_FAILED)
     changes = any(item.action.changes for item in items)
     raise SystemExit(EXIT_CHANGES if detailed_exitcode and changes else EXIT_OK)
+
+
+def _save(
+    path: Path,
+    items: list[PlanItem],
+    resolution: Resolution,
+    loaded: ManifestSet,
+    *,
+    base_url: str,
+    rotate_secrets: bool,
+) -> None:
+    """Write the saved plan: each action with its target's manifest file and store."""
+    stores = {
+        entry.target.key: (entry.source.file, entry.store)
+        for entry in resolution.entries
+        if isinstance(entry, ResolvedTarget)
+    }
+    saved = saved_plan(items, manifests=loaded, stores=stores, base_url=base_url,
+                       rotate_secrets=rotate_secrets)
+    try:
+        write_plan(path, saved)
+    except OSError as exc:
+        raise UsageFailure(f"--out: cannot write {path}: {exc.strerror}") from None
+    notice(f"Saved the plan ({len(saved.actions)} action(s)) to {path}: "
+           f"apply it with: ldbulk apply {path}", style="", level=logging.INFO)
 
 
 PLAN_JSON_VERSION = 1
@@ -213,7 +261,9 @@ def _differences(item: PlanItem) -> str:
     parts += [f"config.{name}: not compared: unset {ref}" for name, ref in item.drift.unset]
     kept = [name for name in item.drift.uncompared if name not in rotated]
     if kept:
-        parts.append(f"not compared: {', '.join(kept)} (LaunchDarkly redacts it on read)")
+        # Masked on read (a known secret, or any value answered masked): unknown, not different.
+        them = "it" if len(kept) == 1 else "them"
+        parts.append(f"not compared: {', '.join(kept)} (LaunchDarkly masks {them})")
     if item.action is Action.UPDATE and "tags" in item.fields and not any(
         change.field == "tags" for change in item.drift.changes
     ):

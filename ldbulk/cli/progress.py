@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Callable
+from typing import Final
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -50,11 +52,29 @@ class BudgetEtaColumn(ProgressColumn):
         return Text(str(datetime.timedelta(seconds=int(seconds))), style="progress.remaining")
 
 
+# Below this many columns the rate gives way: the count, both clocks and a pause's end are
+# what an operator acts on, and the rate is implied by the count and the elapsed time.
+WIDE_COLUMNS: Final = 100
+
+
+class RateColumn(ProgressColumn):
+    """Targets a second so far, on a terminal wide enough for it (:data:`WIDE_COLUMNS`)."""
+
+    def __init__(self, console: Console, *, table_column: Column | None = None) -> None:
+        super().__init__(table_column=table_column)
+        self._console = console
+
+    def render(self, task: Task) -> Text:
+        if self._console.width < WIDE_COLUMNS:
+            return Text("")
+        return Text(str(task.fields["rate"]))
+
+
 class ProgressDisplay:
     """The progress bar of apply: done/total, rate, ETA, and any rate-limit pause.
 
     ``budget_per_s``: the requests a second the pacer has learned it may send over a window
-    (None while unknown), for the ETA."""
+    (None while unknown), for the ETA; ``console``: where it is drawn (stderr)."""
 
     def __init__(
         self,
@@ -63,6 +83,7 @@ class ProgressDisplay:
         enabled: bool,
         already_done: int,
         budget_per_s: Callable[[], float | None] = lambda: None,
+        console: Console = stderr,
     ) -> None:
         # On a narrow terminal the bar gives way, never the numbers (rich cuts a column that
         # may wrap to "100…" and "eta 0:0…" at 80 columns).
@@ -73,14 +94,14 @@ class ProgressDisplay:
             TextColumn("[bold]{task.description}", table_column=whole()),
             BarColumn(table_column=Column(min_width=3)),
             MofNCompleteColumn(table_column=whole()),
-            TextColumn("{task.fields[rate]}", table_column=whole()),
+            RateColumn(console, table_column=whole()),
             # Labelled: two bare clocks side by side read as one range.
             TextColumn("elapsed", table_column=whole()),
             TimeElapsedColumn(table_column=whole()),
             TextColumn("eta", table_column=whole()),
             BudgetEtaColumn(budget_per_s, table_column=whole()),
             TextColumn("[yellow]{task.fields[paused]}", table_column=whole()),
-            console=stderr,
+            console=console,
             disable=not enabled,
         )
         description = f"apply ({already_done} done before)" if already_done else "apply"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from ldbulk.api.models import ErrorBody, Target
 from ldbulk.engine.journal import Journal, read_settled, same_path
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
 from ldbulk.engine.prune import PruneScope
-from ldbulk.engine.report import Key, Outcome, Report, TargetResult
+from ldbulk.engine.report import Key, Outcome, Report, TargetResult, utc_now
 from ldbulk.engine.resolve import Resolution, ResolvedTarget, resolve
 from ldbulk.engine.seen import Seen
 from ldbulk.engine.verdict import shown
@@ -101,7 +100,7 @@ async def apply(
         )
     loop = asyncio.get_running_loop()
     started = loop.time()
-    started_at = _now()
+    started_at = utc_now()
     digest = manifests.digest
     earlier = (
         _still_final(read_settled(resume, digest=digest), create_only, rotate_secrets)
@@ -109,7 +108,7 @@ async def apply(
         else {}
     )
     scope = RequestScope(stop=stop) if stop is not None else RequestScope()
-    seen = Seen.load(state) if state is not None else None
+    seen = Seen.for_client(state, client) if state is not None else None
     with contextlib.ExitStack() as stack:
         # Opened before the first request, so a journal that cannot be written is bad input
         # (nothing sent), not a failure halfway.
@@ -166,7 +165,7 @@ async def apply(
         results=tuple(rows),
         stats=stats,
         started_at=started_at,
-        finished_at=_now(),
+        finished_at=utc_now(),
         base_url=client.base_url,
     )
 
@@ -282,11 +281,6 @@ async def _checked(
         for target, check in failed
     }
     return passed, rows
-
-
-def _now() -> str:
-    """The time now, UTC, to the second, as ISO 8601."""
-    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
 
 
 class _Journaling:

@@ -1,8 +1,13 @@
 """How an existing integration differs from its target: a pure comparison, no I/O.
 
 LaunchDarkly returns an integration's ``config`` only when it is read by id, and redacts the
-formVariables it marks secret (the Redis password): those cannot be compared, and are named as
-such rather than taken to match. Every other field is compared as LaunchDarkly stores it (the
+formVariables it marks secret (the Redis password). It documents that secrets are redacted on
+read, but not which fields count as secret, and servers mask more than the formVariables say
+(the DynamoDB external id, typed ``generated``, comes back as ``ext********234``). So a value is
+taken as masked from the answer itself (:func:`~ldbulk.api.fields.looks_masked`), whatever its
+field, as well as from the field table: a masked value is unknown, not different. Such fields
+cannot be compared, and are named as such rather than taken to match; they are written only on
+request (``--rotate-secrets``). Every other field is compared as LaunchDarkly stores it (the
 port as a string). What is shown never holds a secret or a value that came from a ``${...}``
 reference: the wanted side shows the reference, the current side passes through the target's
 ``redact``.
@@ -21,6 +26,7 @@ from ldbulk.api.models import (
     api_name,
     form_fields,
     is_secret,
+    looks_masked,
     redacted_on_read,
 )
 
@@ -41,8 +47,9 @@ class FieldChange:
 
 @attrs.frozen(kw_only=True)
 class Drift:
-    """The fields that differ, those that could not be compared (redacted on read), and those
-    whose reference was not set when the manifest was loaded (API name, reference)."""
+    """The fields that differ, those that could not be compared (masked on read: known secret,
+    or answered masked), and those whose reference was not set when the manifest was loaded
+    (API name, reference)."""
 
     changes: tuple[FieldChange, ...] = ()
     uncompared: tuple[str, ...] = ()
@@ -65,15 +72,19 @@ def compare(target: Target, integration: Integration) -> Drift:
             if not redacted_on_read(field):
                 unset.append((name, config.references[field.name]))
             continue
-        if redacted_on_read(field):
+        have = current.get(name)
+        # Unknown, not different: a mask says nothing of the value behind it. A value that is
+        # exactly the wanted one matches, stars and all (a password may hold "***"); a field
+        # known to be redacted is never compared. Nothing to write without a wanted value.
+        if redacted_on_read(field) or (have != wanted[name] and looks_masked(have)):
             if wanted[name]:
                 uncompared.append(name)
             continue
-        if current.get(name) == wanted[name]:
+        if have == wanted[name]:
             continue
         reference = config.references.get(field.name)
         shown = reference or (HIDDEN if is_secret(field) else _show(wanted[name]))
-        was = HIDDEN if is_secret(field) else config.redact(_show(current.get(name)))
+        was = HIDDEN if is_secret(field) else config.redact(_show(have))
         changes.append(FieldChange(field=f"config.{name}", current=was, wanted=shown))
     # The ownership tag is ldbulk's bookkeeping, not the manifest's: its absence is no drift
     # (an integration made by hand plans unchanged), and every write adds it.

@@ -16,6 +16,8 @@ For an account set up by hand: ``export`` reads what is there and writes the man
   password on read, and the external id, though read back in clear, is kept out of every output
   like any secret. An unset Redis password stays ``""``. Stores with the same connection (same
   integration key and non-secret config) share one variable, since they share the credential.
+  Any other field answered masked (:func:`~ldbulk.api.fields.looks_masked`) is a reference too,
+  never its mask; integrations whose masks differ are kept apart.
 - **Deterministic.** Store names (``redis-<host>``, ``dynamodb-<table>-<region>``, made unique
   with ``-2``, ``-3`` ...), variable names and the order of everything depend only on what the
   account holds, never on the order LaunchDarkly lists it in.
@@ -42,6 +44,7 @@ from ldbulk.api.models import (
     form_fields,
     is_required,
     is_secret,
+    looks_masked,
 )
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 from ldbulk.errors import NotFound
@@ -123,16 +126,18 @@ class _Shape:
     # The non-secret formVariables present, (API name, value as a manifest writes it), in the
     # field table's order.
     config: tuple[tuple[str, object], ...]
-    # Each secret formVariable (API name) and whether the integration has it set.
+    # Each secret formVariable (API name) and whether the integration has it set; and each
+    # other one read back masked, by reference too (its mask tells stores apart, never written).
     secrets: tuple[tuple[str, bool], ...]
+    masked: tuple[tuple[str, str], ...] = ()
     on: bool
     tags: tuple[str, ...]
     name: str | None  # a name template
 
     @property
-    def connection(self) -> tuple[str, tuple[tuple[str, object], ...]]:
+    def connection(self) -> tuple[object, ...]:
         """What one credential goes with: the integration key and the non-secret config."""
-        return (self.integration, self.config)
+        return (self.integration, self.config, self.masked)
 
     def order(self) -> str:
         """A total order that does not depend on the listing's."""
@@ -231,6 +236,7 @@ def _shape(integration: Integration) -> _Shape | str:
         return "LaunchDarkly's answer carried no config"
     config: list[tuple[str, object]] = []
     secrets: list[tuple[str, bool]] = []
+    masked: list[tuple[str, str]] = []
     # Keys outside the field table are left out: a manifest has no way to write them.
     for field in form_fields(CONFIG_CLASSES[integration.integration_key]):
         key = api_name(field)
@@ -239,6 +245,10 @@ def _shape(integration: Integration) -> _Shape | str:
             # Whether it is set is all that is kept, never the value (masked on read anyway
             # for the password). A required secret is always a reference.
             secrets.append((key, bool(value) or is_required(field)))
+            continue
+        if looks_masked(value):  # unknown: the user sets it, as a secret
+            secrets.append((key, True))
+            masked.append((key, str(value)))
             continue
         if value is None:
             if is_required(field):
@@ -259,6 +269,7 @@ def _shape(integration: Integration) -> _Shape | str:
         integration=integration.integration_key,
         config=tuple(config),
         secrets=tuple(secrets),
+        masked=tuple(masked),
         on=integration.on,
         tags=tags,
         name=_template(integration.name, integration.project_key, integration.environment_key),

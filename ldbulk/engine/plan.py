@@ -1,44 +1,28 @@
 """What ``apply`` would do per target, and what a prune would delete, using only reads.
 
-The decisions are apply's own: the same comparison (:func:`~ldbulk.engine.update.update_for`)
-and the same prune rules (:class:`~ldbulk.engine.prune.PruneScope`), so a plan shows what an
-apply started at the same moment would write.
+The decisions are apply's own: the same two steps (:mod:`ldbulk.engine.decide`) and the same
+prune rules (:class:`~ldbulk.engine.prune.PruneScope`), so a plan shows what an apply started
+at the same moment would write.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 from collections.abc import Iterable
 
 import attrs
 
-from ldbulk.api.models import Target
-from ldbulk.engine.drift import Drift, compare
+from ldbulk.api.models import Integration, Target
+from ldbulk.engine.decide import Action as Action  # plan's rows are named in apply's terms
+from ldbulk.engine.decide import Decision, after_read, before_read
+from ldbulk.engine.drift import Drift
 from ldbulk.engine.inventory import Inventory, key_of
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.report import Key
-from ldbulk.engine.update import update_for
+from ldbulk.engine.seen import Seen
 from ldbulk.errors import NotFound
 from ldbulk.http.client import Client
-
-
-class Action(enum.StrEnum):
-    """What ``apply`` would do for a target, or a prune for an integration no target names."""
-
-    CREATE = "create"
-    UPDATE = "update"  # there, but some field differs: apply patches those fields
-    UNCHANGED = "unchanged"  # there, read and compared: as the manifest says
-    EXISTS = "exists"  # there, not compared (create-only)
-    NOT_FOUND = "not_found"  # the project or environment does not exist
-    DELETE = "delete"  # a prune deletes it: tagged as ldbulk's, in scope, named by no target
-    UNMANAGED = "unmanaged"  # in scope and named by no target, but not tagged: left alone
-
-    @property
-    def changes(self) -> bool:
-        """Whether apply would write something for this row."""
-        return self in (Action.CREATE, Action.UPDATE, Action.DELETE)
 
 
 @attrs.frozen(kw_only=True)
@@ -53,6 +37,11 @@ class PlanItem:
     drift: Drift = attrs.field(factory=Drift)
     # The fields an update would write: the differences, and the secrets when rotating.
     fields: tuple[str, ...] = ()
+    # The version read (or listed) when the row was decided: what a saved plan is checked
+    # against when it is applied.
+    version: int | None = None
+    # An update's JSON Patch operations after its version test, without their values.
+    patch: tuple[tuple[str, str], ...] = ()
 
 
 async def plan(
@@ -63,6 +52,7 @@ async def plan(
     rotate_secrets: bool = False,
     prune: PruneScope | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    seen: Seen | None = None,
 ) -> list[PlanItem]:
     """What ``apply`` would do per target (in target order), then, with ``prune``, each
     integration it would delete or leave alone as unmanaged. Reads only.
@@ -70,12 +60,13 @@ async def plan(
     One list of the existing integrations, and one listing of environments per project whose
     targets would be created, to tell a create from a 404. Unless ``create_only``, each existing
     integration is also read by id (the list carries no ``config``), at most ``concurrency``
-    at a time, and compared with its target.
+    at a time, and compared with its target; ``seen`` (a state file, read, never written)
+    spares the reads apply would spare.
     """
     inventory = Inventory(client)
+    decide = _Decider(create_only=create_only, rotate_secrets=rotate_secrets, seen=seen)
     try:
-        return await _plan(client, inventory, list(targets), create_only, rotate_secrets, prune,
-                           concurrency)
+        return await _plan(client, inventory, list(targets), decide, prune, concurrency)
     finally:
         await inventory.aclose()  # a plan cancelled mid-listing leaves no listing running
 
@@ -84,8 +75,7 @@ async def _plan(
     client: Client,
     inventory: Inventory,
     targets: list[Target],
-    create_only: bool,
-    rotate_secrets: bool,
+    decide: _Decider,
     prune: PruneScope | None,
     concurrency: int,
 ) -> list[PlanItem]:
@@ -103,20 +93,17 @@ async def _plan(
     items: list[PlanItem] = []
     reads: dict[int, asyncio.Task[PlanItem]] = {}
     for target in targets:
-        existing = inventory.get(target.key)
-        if existing is not None:
-            item = PlanItem(
-                key=target.key, target=target, action=Action.EXISTS, integration_id=existing
-            )
-            if not create_only:
-                reads[len(items)] = asyncio.ensure_future(
-                    _compared(client, item, target, gate, rotate_secrets)
-                )
-            items.append(item)
-            continue
-        known = target.environment in environments[target.project]
-        action = Action.CREATE if known else Action.NOT_FOUND
-        items.append(PlanItem(key=target.key, target=target, action=action))
+        listed = inventory.integration(target.key)
+        action = decide.before_read(target, listed)
+        if listed is None:
+            known = target.environment in environments[target.project]
+            action = Action.CREATE if known else Action.NOT_FOUND
+        item = PlanItem(key=target.key, target=target, action=action or Action.EXISTS,
+                        integration_id=listed.id if listed is not None else None,
+                        version=listed.version if listed is not None else None)
+        if action is None:
+            reads[len(items)] = asyncio.ensure_future(_compared(client, item, decide, gate))
+        items.append(item)
     # Every read ends before an error is raised, so none is left running behind the plan.
     answers = await asyncio.gather(*reads.values(), return_exceptions=True)
     compared: dict[int, PlanItem] = {}
@@ -128,7 +115,8 @@ async def _plan(
     if prune is not None and prune.blocked is None:
         doomed, unmanaged = prune.sort(inventory.integrations(), {row.key for row in rows})
         rows += [
-            PlanItem(key=key_of(found), action=Action.DELETE, integration_id=found.id)
+            PlanItem(key=key_of(found), action=Action.DELETE, integration_id=found.id,
+                     version=found.version)
             for found in doomed
         ] + [
             PlanItem(key=key_of(found), action=Action.UNMANAGED, integration_id=found.id)
@@ -146,19 +134,34 @@ async def _environments(client: Client, project: str, gate: asyncio.Semaphore) -
             return set()
 
 
+@attrs.frozen(kw_only=True)
+class _Decider:
+    """Apply's decisions (:mod:`ldbulk.engine.decide`) under the flags of the run planned."""
+
+    create_only: bool
+    rotate_secrets: bool
+    seen: Seen | None
+
+    def before_read(self, target: Target, listed: Integration | None) -> Action | None:
+        return before_read(target, listed, create_only=self.create_only,
+                           rotate_secrets=self.rotate_secrets, seen=self.seen)
+
+    def after_read(self, target: Target, current: Integration) -> Decision:
+        return after_read(target, current, rotate_secrets=self.rotate_secrets)
+
+
 async def _compared(
-    client: Client, item: PlanItem, target: Target, gate: asyncio.Semaphore, rotate: bool
+    client: Client, item: PlanItem, decide: _Decider, gate: asyncio.Semaphore
 ) -> PlanItem:
-    """An existing target's item, read by id and compared with the manifest."""
-    assert item.integration_id is not None
+    """An existing target's item, read by id and decided as apply would."""
+    assert item.integration_id is not None and item.target is not None
     async with gate:
         try:
-            integration = await client.get_integration(*target.key, item.integration_id)
+            integration = await client.get_integration(*item.key, item.integration_id)
         except NotFound:
             # Deleted since the listing: apply would create it again.
             return attrs.evolve(item, action=Action.CREATE, integration_id=None)
-    drift = compare(target, integration)
-    update = update_for(target, integration, rotate_secrets=rotate, drift=drift)
-    if update is None:
-        return attrs.evolve(item, action=Action.UNCHANGED, drift=drift)
-    return attrs.evolve(item, action=Action.UPDATE, drift=drift, fields=update.fields)
+    decision = decide.after_read(item.target, integration)
+    return attrs.evolve(item, action=decision.action, drift=decision.drift,
+                        fields=decision.fields, version=integration.version,
+                        patch=decision.patch)

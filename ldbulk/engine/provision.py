@@ -180,11 +180,11 @@ class _Run:
         """One target, from plan to its final outcome; never raises for a target's sake."""
         # A server may quote what it was sent (a host, a table name); values that came from a
         # reference, and secrets, are shown as their reference or not at all.
-        return await _result(target.key, self._decide(target), target.config.redact)
+        return await timed_result(target.key, self._decide(target), target.config.redact)
 
     async def settle_leftover(self, integration: Integration) -> TargetResult:
         """One integration a prune deletes, to its final outcome."""
-        return await _result(key_of(integration), self._delete(integration), str)
+        return await timed_result(key_of(integration), self._delete(integration), str)
 
     async def _delete(self, integration: Integration) -> Verdict:
         assert self.prune is not None
@@ -224,7 +224,7 @@ class _Run:
         return await self.writes.create(target)
 
 
-async def _result(
+async def timed_result(
     key: Key, verdict: Awaitable[Verdict], redact: Callable[[str], str]
 ) -> TargetResult:
     """A verdict as a report row, timed, its message redacted, escaped and cut; never raises

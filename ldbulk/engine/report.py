@@ -7,6 +7,7 @@ a store config, so no secret can reach a report.
 
 from __future__ import annotations
 
+import datetime
 import enum
 import io
 import json
@@ -30,6 +31,11 @@ _FORMAT.register_unstructure_hook(float, lambda seconds: round(seconds, 3))
 
 # (project, environment, integration key): LaunchDarkly allows one integration of each.
 Key = tuple[str, str, str]
+
+
+def utc_now() -> str:
+    """The time now, UTC, to the second, as ISO 8601 (a report's start and end)."""
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
 
 
 class Outcome(enum.StrEnum):

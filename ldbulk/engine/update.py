@@ -4,18 +4,20 @@ decision, no I/O.
 The patch writes only the fields that differ (:func:`~ldbulk.engine.drift.compare`), and starts
 with a ``test`` of the version it was computed from: if anyone changed the integration since it
 was read, LaunchDarkly refuses the whole patch (409) instead of applying it over their change,
-and the engine reads it again. Secrets LaunchDarkly redacts on read cannot be compared, so they
-are written only when asked to (``rotate_secrets``). An update also writes the ownership tag, so
+and the engine reads it again. Fields LaunchDarkly masks on read (the Redis password, and any
+value it answered masked: see :mod:`ldbulk.engine.drift`) cannot be compared, so they are
+written only when asked to (``rotate_secrets``). An update also writes the ownership tag, so
 what ldbulk has written is what a later prune may delete.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from ldbulk.api.models import Integration, Target
+from ldbulk.api.models import CONFIG_CLASSES, Integration, Target, api_name, form_fields
 from ldbulk.engine.drift import Drift, compare
 
 
@@ -52,25 +54,54 @@ def update_for(
         fields.append("tags")
     # Only known values: a field whose reference was not set is never compared, so never
     # written (its placeholder is no value).
-    wanted = target.config.known_values()
     current_config = integration.config or {}
-    operations: list[dict[str, Any]] = [
-        {"op": "test", "path": "/version", "value": integration.version}
-    ]
-    for field in fields:
-        if field.startswith("config."):
-            name = field.removeprefix("config.")
-            # "replace" needs the member to exist; "add" sets one that does not.
-            op = "replace" if name in current_config else "add"
-            operations.append({"op": op, "path": f"/config/{name}", "value": wanted[name]})
-        elif field == "on":
-            operations.append({"op": "replace", "path": "/on", "value": target.on})
-        elif field == "tags":
-            operations.append(
-                {"op": "replace", "path": "/tags", "value": list(target.written_tags)}
-            )
-        elif field == "name":
-            operations.append({"op": "replace", "path": "/name", "value": target.name})
-        else:  # pragma: no cover - compare names only the fields above
-            raise AssertionError(f"no patch for {field}")
-    return Update(operations=tuple(operations), fields=tuple(fields))
+    patch = tuple(_operation(field, current_config) for field in fields)
+    return Update(operations=operations(target, patch, integration.version), fields=tuple(fields))
+
+
+def _operation(field: str, current_config: Mapping[str, Any]) -> tuple[str, str]:
+    """The (op, path) that writes ``field`` ("config.host", "on", "tags", "name")."""
+    if field.startswith("config."):
+        name = field.removeprefix("config.")
+        # "replace" needs the member to exist; "add" sets one that does not.
+        return ("replace" if name in current_config else "add", f"/config/{name}")
+    if field in ("on", "tags", "name"):
+        return ("replace", f"/{field}")
+    raise AssertionError(f"no patch for {field}")  # pragma: no cover - compare names no other
+
+
+def operations(
+    target: Target, patch: Iterable[tuple[str, str]], version: int
+) -> tuple[dict[str, Any], ...]:
+    """The JSON Patch that writes ``target``'s values at each (op, path) of ``patch``, after a
+    ``test`` that the integration is still at ``version``. :class:`ValueError` for a path that
+    names no value ldbulk writes."""
+    written: list[dict[str, Any]] = [{"op": "test", "path": "/version", "value": version}]
+    for op, path in patch:
+        written.append({"op": op, "path": path, "value": _value(target, path)})
+    return tuple(written)
+
+
+def check_patch(patch: Iterable[tuple[str, str]], integration_key: str) -> None:
+    """Raise :class:`ValueError` unless each (op, path) is one ldbulk would send for an
+    integration of ``integration_key``."""
+    config = CONFIG_CLASSES.get(integration_key)
+    names = {api_name(field) for field in form_fields(config)} if config else set()
+    for op, path in patch:
+        name = path.removeprefix("/config/")
+        if op not in ("add", "replace") or not (
+            path in ("/on", "/tags", "/name") or (path.startswith("/config/") and name in names)
+        ):
+            raise ValueError(f"{op} {path} is not an operation ldbulk sends")
+
+
+def _value(target: Target, path: str) -> Any:
+    if path.startswith("/config/"):
+        return target.config.known_values()[path.removeprefix("/config/")]
+    if path == "/on":
+        return target.on
+    if path == "/tags":
+        return list(target.written_tags)
+    if path == "/name":
+        return target.name
+    raise ValueError(f"no value of a target is at {path}")

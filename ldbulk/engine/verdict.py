@@ -35,6 +35,12 @@ MESSAGE_LIMIT: Final = 500
 
 STOPPED: Final = "not tried: the run was stopped"
 
+# A saved plan's action that met an integration someone wrote after the plan was made.
+CHANGED_SINCE_PLAN: Final = ErrorBody(
+    code="changed_since_plan",
+    message="changed since the plan: not written; make a new plan and review it",
+)
+
 
 def error_info(exc: LdbulkError) -> ErrorBody:
     """LaunchDarkly's code, message and request id of a status error; else ldbulk's words."""

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 
 from ldbulk.api.models import Integration, Target
+from ldbulk.engine.decide import Action, after_read, before_read
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.report import Outcome
 from ldbulk.engine.seen import Seen
-from ldbulk.engine.update import update_for
-from ldbulk.engine.verdict import FINAL, Verdict
+from ldbulk.engine.verdict import CHANGED_SINCE_PLAN, FINAL, Verdict
 from ldbulk.errors import (
     Conflict,
     HTTPStatusError,
@@ -50,6 +50,7 @@ class Writes:
         create_only: bool = False,
         rotate_secrets: bool = False,
         seen: Seen | None = None,
+        adopt: bool = True,
     ) -> None:
         self.client = client
         self.scope = scope
@@ -57,9 +58,12 @@ class Writes:
         self.create_only = create_only
         self.rotate_secrets = rotate_secrets
         self.seen = seen
+        # Whether an integration someone else created where ours was to go is converged
+        # (adopted), or left alone as a conflict (a saved plan writes only what was reviewed).
+        self.adopt = adopt
         self.refused: Unauthorized | None = None
 
-    def _answered(self, exc: HTTPStatusError, attempts: int) -> Verdict | None:
+    def answered(self, exc: HTTPStatusError, attempts: int) -> Verdict | None:
         """The verdict of a status that says the write was answered and not applied."""
         if isinstance(exc, Unauthorized):
             self.refused = exc
@@ -72,15 +76,14 @@ class Writes:
         """A target whose integration is there: left alone (create-only) or converged.
         ``recreate``: whether an integration gone since the listing may be created again (not
         when a create's 409 led here: the two would chase each other)."""
-        if self.create_only:
+        # What the listing gave, or a stand-in with the id alone when it gave nothing (it
+        # is there: an answer said so), which only a create-only run leaves unread.
+        listed = self.inventory.integration(target.key) or _listed_as(target, integration_id)
+        action = before_read(target, listed, create_only=self.create_only,
+                             rotate_secrets=self.rotate_secrets, seen=self.seen)
+        if action is Action.EXISTS:
             return Verdict(outcome=Outcome.EXISTS, integration_id=integration_id)
-        listed = self.inventory.integration(target.key)
-        if (
-            self.seen is not None
-            and not self.rotate_secrets
-            and listed is not None
-            and self.seen.unchanged(target, listed)
-        ):
+        if action is Action.UNCHANGED:
             # As an earlier run left it, for the same wish: a read could only confirm it.
             return Verdict(outcome=Outcome.UNCHANGED, integration_id=integration_id,
                            version=listed.version)
@@ -115,7 +118,7 @@ class Writes:
                     error = exc
                     sent_unclear = sent_unclear or not isinstance(exc, Conflict)
                 except HTTPStatusError as exc:
-                    answered = self._answered(exc, attempt.num)
+                    answered = self.answered(exc, attempt.num)
                     if answered is not None:
                         return answered
                     error = exc  # 5xx, or a status the spec does not name: unclear
@@ -166,7 +169,10 @@ class Writes:
             return None
         if not sent_unclear:
             # A 409 to a create of ours that was never unclear: someone else's integration is
-            # there; converge it as any other.
+            # there; converge it as any other, or leave it to a new plan.
+            if not self.adopt:
+                return Verdict(outcome=Outcome.CONFLICT, status=409, integration_id=found,
+                               attempts=sent, error=CHANGED_SINCE_PLAN)
             return await self.existing(target, found, recreate=False)
         # Ours, most likely; but a 409 may also have met someone else's, never compared: no
         # version, so a state file does not take it as settled.
@@ -196,12 +202,12 @@ class Writes:
                 except NotFound as exc:
                     return await self._gone(target, exc, sent, recreate=recreate)
                 except HTTPStatusError as exc:
-                    return self._answered(exc, sent) or Verdict.of(Outcome.FAILED, exc, sent)
+                    return self.answered(exc, sent) or Verdict.of(Outcome.FAILED, exc, sent)
                 except Stopped:
                     raise
                 except LdbulkError as exc:  # the client's own retries of the read ran out
                     return Verdict.of(Outcome.FAILED, exc, sent)
-                update = update_for(target, current, rotate_secrets=self.rotate_secrets)
+                update = after_read(target, current, rotate_secrets=self.rotate_secrets).update
                 if update is None:
                     if maybe_applied:  # an unclear patch of ours was applied after all
                         return Verdict(outcome=Outcome.UPDATED, integration_id=integration_id,
@@ -220,7 +226,7 @@ class Writes:
                 except NotFound as exc:
                     return await self._gone(target, exc, sent, recreate=recreate)
                 except HTTPStatusError as exc:
-                    answered = self._answered(exc, sent)
+                    answered = self.answered(exc, sent)
                     if answered is not None:
                         return answered
                     error, maybe_applied = exc, True  # a 5xx: unclear
@@ -262,8 +268,15 @@ class Writes:
             return Verdict(outcome=Outcome.DELETED, status=404, integration_id=integration.id,
                            attempts=1)
         except HTTPStatusError as exc:
-            return self._answered(exc, 1) or Verdict.of(Outcome.FAILED, exc, 1)
+            return self.answered(exc, 1) or Verdict.of(Outcome.FAILED, exc, 1)
         except LdbulkError as exc:
             return Verdict.of(Outcome.FAILED, exc, 1)
         return Verdict(outcome=Outcome.DELETED, status=204, integration_id=integration.id,
                        attempts=1)
+
+
+def _listed_as(target: Target, integration_id: str) -> Integration:
+    """An integration known only by its id: no version, so no state file takes it as settled."""
+    project, environment, integration_key = target.key
+    return Integration(id=integration_id, project_key=project, environment_key=environment,
+                       integration_key=integration_key)

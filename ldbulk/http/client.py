@@ -8,6 +8,8 @@ caller gives another).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
@@ -91,6 +93,10 @@ class Client:
                 "(a LaunchDarkly API access token, api-...)"
             )
         self.base_url = sansio.resolve_base_url(base_url, instance)
+        # The root of derive_key: one HMAC step away from the token, which it never reveals.
+        self._derived_root = hmac.new(
+            token.strip().encode(), b"ldbulk derived keys", hashlib.sha256
+        ).digest()
         self.pacer = pacer if pacer is not None else Pacer()
         self.retry = retry
         if transport is None:
@@ -113,6 +119,12 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r})"
+
+    def derive_key(self, label: str) -> bytes:
+        """A 32-byte key for ``label`` that only this client's access token gives (HMAC-SHA256
+        steps from the token): to sign a file the token must vouch for, such as the state
+        file, without storing the token or using it raw. Another token, another key."""
+        return hmac.new(self._derived_root, label.encode(), hashlib.sha256).digest()
 
     async def __aenter__(self) -> Client:
         self._exchange.open()

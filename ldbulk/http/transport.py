@@ -75,19 +75,13 @@ class AiohttpTransport:
     """Requests over one aiohttp session, with TLS verification always on.
 
     ``ca_bundle`` (e.g. a corporate proxy's CA) replaces the system trust store; it never
-<<<<<<< HEAD
     turns the checks off. ``connection_limit`` caps open connections (by default none: the
-pacer and the caller's concurrency bound the requests in flight), ``max_body_bytes`` the
-    body read from any answer. The session is opened by the first request and closed by
-    :meth:`aclose`, so one transport can serve several ``async with Client`` blocks.
-=======
-    turns the checks off. ``connection_limit`` caps open connections, ``max_body_bytes`` the
+    pacer and the caller's concurrency bound the requests in flight), ``max_body_bytes`` the
     body read from any answer but one streamed into a sink. A streamed body is read as long as
     it keeps coming: ``timeouts.total`` then bounds each wait for more, not the whole body,
     which for a listing of hundreds of thousands of integrations takes its time. The session
     is opened by the first request and closed by :meth:`aclose`, so one transport can serve
     several ``async with Client`` blocks.
->>>>>>> lean
     """
 
     def __init__(

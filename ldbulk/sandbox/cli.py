@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ldbulk.errors import ConfigError
+from ldbulk.sandbox.masking import CONFIG_KEYS, DEFAULT_MASKED
 from ldbulk.sandbox.options import SandboxOptions, generate_token
 
 if TYPE_CHECKING:
@@ -133,6 +134,14 @@ async def _serve(sandbox: Sandbox, *, print_env: bool = False) -> None:
     default=0,
     help="Redis integrations existing at start, one per environment (a large account, fast).",
 )
+@click.option(
+    "--mask",
+    "masked",
+    multiple=True,
+    type=click.Choice(sorted(CONFIG_KEYS)),
+    help="Also mask this config key on read, as LaunchDarkly may (ext********234); repeatable. "
+    "The Redis password is always masked.",
+)
 def sandbox_command(**params: Any) -> None:
     """Run a local LaunchDarkly API sandbox to rehearse against."""
     world: Path | None = params["world"]
@@ -165,6 +174,7 @@ def sandbox_command(**params: Any) -> None:
             sync_delay_s=params["sync_delay"],
             state=state,
             seed_integrations=params["seed_integrations"],
+            masked_fields=DEFAULT_MASKED | frozenset(params["masked"]),
         )
         # Imported here, not above: every command of the CLI imports this module, and only this
         # one needs the server (and aiohttp.web with it).

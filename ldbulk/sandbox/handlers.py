@@ -21,10 +21,10 @@ from jsonpointer import JsonPointerException
 from ldbulk.api import sansio
 from ldbulk.api.models import INTEGRATION_KEYS
 from ldbulk.errors import ConfigError
+from ldbulk.sandbox.masking import unmask
 from ldbulk.sandbox.responses import JSON, ApiError, Dropped, json_response
 from ldbulk.sandbox.store import Slot, Store
 from ldbulk.sandbox.world import (
-    REDACTED_VALUE,
     SECRET_FIELDS,
     IntegrationRecord,
     new_id,
@@ -268,10 +268,8 @@ class Handlers:
         )
         config = document["config"]
         if isinstance(config, dict):
-            # A config read back (and so redacted) and patched in whole keeps its secret.
-            for secret in SECRET_FIELDS[record.integration_key]:
-                if config.get(secret) == REDACTED_VALUE:
-                    config[secret] = record.config.get(secret, "")
+            # A config read back (and so masked) and patched in whole keeps its secrets.
+            unmask(config, record.config, self.store.masked | SECRET_FIELDS[record.integration_key])
         stored = _checked_config(record.integration_key, config)
         if stored != record.config:
             # A new configuration: LaunchDarkly connects to the store again.

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from ldbulk.errors import ConfigError
+from ldbulk.sandbox.masking import CONFIG_KEYS, DEFAULT_MASKED
 
 
 def _probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -40,6 +41,21 @@ def _port(instance: object, attribute: attrs.Attribute[int], value: int) -> None
 def _window(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value <= 0:
         raise ConfigError(f"window_s: must be positive, got {value!r}")
+
+
+def _keys(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+def _masked_fields(
+    instance: object, attribute: attrs.Attribute[frozenset[str]], value: frozenset[str]
+) -> None:
+    unknown = sorted(value - CONFIG_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"masked_fields: not a config key of either integration: {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(CONFIG_KEYS))})"
+        )
 
 
 def generate_token() -> str:
@@ -70,6 +86,10 @@ class SandboxOptions:
     - ``record``: keep every API response in :attr:`Sandbox.responses` (tests validate them).
     - ``sync_delay_s``: how long after its configuration is set a store reports itself
       available (a simulated sync; 0: at once). A world's ``unreachableHosts`` never sync.
+    - ``masked_fields``: the config keys whose set values a read shows masked in LaunchDarkly's
+      style (``ext********234``, see :mod:`ldbulk.sandbox.masking`); by default the Redis
+      password, which LaunchDarkly marks secret. LaunchDarkly does not publish which fields it
+      masks: adding ``externalId`` or ``roleArn`` tries a server that masks more.
     - ``clock``: epoch seconds for the rate-limit windows and the simulated sync (tests pin
       it, and move it).
     """
@@ -95,6 +115,9 @@ class SandboxOptions:
     state: Path | None = None
     seed_integrations: int = attrs.field(default=0, validator=_non_negative)
     record: bool = False
+    masked_fields: frozenset[str] = attrs.field(
+        default=DEFAULT_MASKED, converter=_keys, validator=_masked_fields
+    )
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
 
 

@@ -71,6 +71,7 @@ class Sandbox:
             sync_delay_s=self.options.sync_delay_s,
             clock=self.options.clock,
             seed=self.options.seed_integrations,
+            masked=self.options.masked_fields,
         )
         self._limiter = FixedWindowLimiter(
             global_limit=self.options.global_limit,

@@ -21,6 +21,7 @@ from ldbulk.api import sansio
 from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG
 from ldbulk.errors import ConfigError
 from ldbulk.files import write_atomically
+from ldbulk.sandbox.masking import DEFAULT_MASKED, masked_config
 from ldbulk.sandbox.sync import SyncModel
 from ldbulk.sandbox.world import (
     IntegrationRecord,
@@ -134,8 +135,10 @@ class Store:
         sync_delay_s: float = 0.0,
         clock: Callable[[], float] = time.time,
         seed: int = 0,
+        masked: frozenset[str] = DEFAULT_MASKED,
     ) -> None:
         self._clock = clock
+        self.masked = masked
         self.sync = SyncModel(
             delay_ms=round(sync_delay_s * 1000),
             unreachable_hosts=frozenset(host.lower() for host in world.unreachable_hosts),
@@ -172,8 +175,11 @@ class Store:
         return self.sync.status(record, self.now_ms())
 
     def render(self, record: IntegrationRecord, *, with_config: bool) -> dict[str, Any]:
-        """A stored integration as the API shows it now."""
-        return record.render(with_config=with_config, status=self.status(record))
+        """A stored integration as the API shows it now: the config, when shown, masked."""
+        item = record.render(with_config=False, status=self.status(record))
+        if with_config:
+            item["config"] = masked_config(record.config, self.masked)
+        return item
 
     def _restore_initial(self) -> None:
         self.integrations = {

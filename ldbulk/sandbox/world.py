@@ -49,13 +49,13 @@ from ldbulk.api.models import (
 )
 from ldbulk.api.sansio import BIG_SEGMENT_STORE, segment
 from ldbulk.errors import ConfigError, ResponseFormatError
+from ldbulk.sandbox.masking import REDACTED_VALUE as REDACTED_VALUE
 
 # The formVariables LaunchDarkly redacts on read: those with ``isSecret`` in the manifests.
 SECRET_FIELDS: Final = {
     key: frozenset(api_name(field) for field in form_fields(cls) if redacted_on_read(field))
     for key, cls in CONFIG_CLASSES.items()
 }
-REDACTED_VALUE: Final = "********"
 
 _JSON_TYPE: Final = "application/json"
 
