@@ -422,3 +422,18 @@ def test_an_output_that_is_a_symlink_is_refused_before_any_request_and_its_targe
     assert victim.read_text() == "the victim's own text\n" and mode(victim) == 0o644
     assert link.is_symlink()
     assert sandbox.get("/_sandbox/stats")["total"] == 0
+
+
+def test_a_saved_plan_whose_path_is_a_symlink_is_refused_before_any_request(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("the victim's own text\n")
+    link = tmp_path / "plan.json"
+    link.symlink_to(victim)
+    result = ldbulk("plan", str(EXAMPLE), "--out", str(link), sandbox=sandbox)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"--out: cannot write {link}: it is a symbolic link" in result.stderr
+    assert victim.read_text() == "the victim's own text\n" and link.is_symlink()
+    assert sandbox.get("/_sandbox/stats")["total"] == 0

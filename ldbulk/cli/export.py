@@ -17,10 +17,11 @@ from ldbulk.cli.common import (
     api_from,
     api_options,
     notice,
+    refuse_unwritable,
     run,
 )
 from ldbulk.engine.export import ExportResult, export
-from ldbulk.files import check_writable, write_atomically
+from ldbulk.files import write_atomically
 from ldbulk.text import printable
 
 
@@ -45,14 +46,9 @@ def export_command(projects: tuple[str, ...], output: Path | None, **kwargs: Any
     for project in projects:
         if not KEY_PATTERN.fullmatch(project):
             raise UsageFailure(f"--project: {printable(project)!r} is not a project key")
-    if output is not None:
-        # Before the first request: an output that can never be written (a symlink, say)
-        # is bad input, not a failure found after reading the whole account.
-        try:
-            check_writable(output)
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise UsageFailure(f"--output: cannot write {output}: {reason}") from None
+    # Before the first request: an output that can never be written (a symlink, say) is bad
+    # input, not a failure found after reading the whole account.
+    refuse_unwritable({"--output": output})
     api = api_from(kwargs)
     client = api.client()
 
