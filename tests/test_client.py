@@ -821,6 +821,17 @@ def test_every_client_error_is_an_ldbulk_error() -> None:
     assert not issubclass(HTTPStatusError, TransportError)
 
 
+async def test_a_401_quoting_the_token_raises_an_error_without_it(
+    mock: MemoryTransport, client: Client
+) -> None:
+    mock.add("GET", STORE, status=401,
+             json={"code": "unauthorized", "message": f"Invalid access token {TOKEN}"})
+    with pytest.raises(Unauthorized) as info:
+        await client.list_integrations()
+    assert info.value.message == "Invalid access token ***"
+    assert_no_secret(info.value)
+
+
 def test_a_derived_key_is_the_tokens_own_per_label_and_reveals_nothing_of_it() -> None:
     client = Client(TOKEN, base_url="https://app.launchdarkly.com")
     key = client.derive_key("ldbulk state file")

@@ -619,3 +619,56 @@ def test_a_transport_description_escapes_control_characters() -> None:
         aiohttp.ClientPayloadError("cut \x1b[2J short"), "https://app.launchdarkly.com"
     )
     assert "\x1b" not in text and "\\x1b[2J" in text
+
+
+# -- an answer that quotes the access token -------------------------------------------------
+
+SECRET_TOKEN = "api-1b2c3d4e-quoted-back"
+
+
+def test_an_error_message_quoting_the_token_loses_every_whole_occurrence() -> None:
+    body = json.dumps({
+        "code": "unauthorized",
+        "message": f"Invalid token {SECRET_TOKEN} (header 'Authorization: {SECRET_TOKEN}')",
+        "id": f"req-{SECRET_TOKEN}",
+    }).encode()
+    error = sansio.error_from_response(
+        "GET", "/x", sansio.without_secret(response(401, body), SECRET_TOKEN)
+    )
+    assert error.message == "Invalid token *** (header 'Authorization: ***')"
+    assert error.request_id == "req-***" and SECRET_TOKEN not in str(error)
+
+
+def test_a_token_written_with_json_escapes_is_found_too() -> None:
+    escaped = "\\u0061" + SECRET_TOKEN[1:]  # "api-..." with its first letter escaped
+    body = ('{"code": "unauthorized", "message": "refused ' + escaped + '"}').encode()
+    error = sansio.error_from_response(
+        "GET", "/x", sansio.without_secret(response(401, body), SECRET_TOKEN)
+    )
+    assert error.message == "refused ***"
+
+
+def test_only_whole_occurrences_are_redacted() -> None:
+    """A part of the token (the "api-" every token starts with) is no secret: kept."""
+    body = json.dumps({"message": "tokens start with api- and this is not api-1b2c3d4e"}).encode()
+    kept = sansio.without_secret(response(401, body), SECRET_TOKEN)
+    assert kept.body == body
+
+
+def test_a_token_where_the_message_is_cut_shows_no_part_of_it() -> None:
+    """Redacted before the cut at MAX_MESSAGE_CHARS: a token across the cut is not half-shown."""
+    message = "x" * (sansio.MAX_MESSAGE_CHARS - 10) + SECRET_TOKEN + "y" * 100
+    body = json.dumps({"message": message}).encode()
+    error = sansio.error_from_response(
+        "GET", "/x", sansio.without_secret(response(401, body), SECRET_TOKEN)
+    )
+    assert SECRET_TOKEN[:10] not in error.message
+
+
+def test_a_body_that_is_not_json_loses_the_token_and_one_without_it_is_kept_as_is() -> None:
+    page = f"<html>refused {SECRET_TOKEN}</html>".encode()
+    assert sansio.without_secret(response(401, page), SECRET_TOKEN).body == (
+        b"<html>refused ***</html>"
+    )
+    listing = response(200, b'{"items": []}')
+    assert sansio.without_secret(listing, SECRET_TOKEN) is listing

@@ -30,9 +30,11 @@ Decisions worth knowing:
 - **A manifest's author is not trusted with the job's credentials** (see
   :mod:`ldbulk.manifest.references`): ``${LD_ACCESS_TOKEN}`` and the token file are always
   refused, variables named like other systems' credentials (``*_TOKEN``, ``*_API_KEY`` ...)
-  unless the run (``allow_env``) or ``defaults.allowEnv`` names them, and files outside the
-  manifest's directory unless under one of the run's ``secrets_dirs``. A config remembers which
-  of its fields came from a reference, and shows the reference instead of the value.
+  unless the run (``allow_env``) names them, and files outside the manifest's directory unless
+  under one of the run's ``secrets_dirs``. A manifest's own ``defaults.allowEnv`` may not name
+  a credential-shaped variable: trust in a credential stays with the caller. A config
+  remembers which of its fields came from a reference, and shows the reference instead of the
+  value.
 - **Error messages never contain a secret**: a literal secret is never echoed, and a value that
   came from a reference is shown as its reference (``${VAR}``), never as what it resolved to.
   YAML syntax errors are reported from the parser's description, never its source snippet.

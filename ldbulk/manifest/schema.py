@@ -38,7 +38,7 @@ from ldbulk.manifest.nodes import (
     parse,
     quote,
 )
-from ldbulk.manifest.references import ReferencePolicy, Resolver, allow_list_refusal
+from ldbulk.manifest.references import ReferencePolicy, Resolver, manifest_allow_refusal
 from ldbulk.manifest.targets import read_targets
 
 FORMAT_VERSION: Final = 1
@@ -164,14 +164,15 @@ class Document:
         return _Defaults(on=on, tags=tags or (), ownership_tag=ownership_tag)
 
     def _allow_env(self, node: Node, path: str) -> frozenset[str]:
-        """Variable names this file's references may use although named like credentials."""
+        """The names of this file's own allow-list. None may be credential-shaped: trust in
+        a credential stays with the job that runs the manifest (``--allow-env``)."""
         items = self.reader.sequence(node, path)
         names: set[str] = set()
         for index, item in enumerate(items or ()):
             name = self.reader.string(item, index_path(path, index))
             if name is None:
                 continue
-            reason = allow_list_refusal(name)
+            reason = manifest_allow_refusal(name)
             if reason is not None:
                 self.reader.add(
                     item, index_path(path, index), f"cannot allow {quote(name)}: {reason}"

@@ -94,6 +94,11 @@ async def _serve(sandbox: Sandbox, *, print_env: bool = False) -> None:
     help="Requests per window other clients spend of the global and each route's budget.",
 )
 @click.option("--retry-after", is_flag=True, help="Also send Retry-After on 429.")
+@click.option(
+    "--echo-token",
+    is_flag=True,
+    help="A 401's message quotes the Authorization header it was sent (a client must hide it).",
+)
 @click.option("--latency-ms", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
 @click.option("--fault-rate", type=_PROBABILITY, default=0.0, show_default=True, help="5xx odds.")
 @click.option(
@@ -161,6 +166,7 @@ def sandbox_command(**params: Any) -> None:
             window_s=params["window_s"],
             background_rate=params["background_rate"],
             retry_after=params["retry_after"],
+            echo_token=params["echo_token"],
             latency_ms=params["latency_ms"],
             fault_rate=params["fault_rate"],
             drop_after_commit=params["drop_after_commit"],

@@ -108,16 +108,21 @@ def accounting(
     return account
 
 
-def authentication(routes: Routes, token: str) -> Middleware:
-    """401 unless the ``Authorization`` header is the raw token (no ``Bearer``)."""
+def authentication(routes: Routes, token: str, *, echo_token: bool = False) -> Middleware:
+    """401 unless the ``Authorization`` header is the raw token (no ``Bearer``); with
+    ``echo_token``, the 401's message quotes the header it was sent."""
     expected = token.encode()
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        sent = request.headers.get("Authorization", "")
         if request.match_info.route in routes and not secrets.compare_digest(
-            request.headers.get("Authorization", "").encode(), expected
+            sent.encode(), expected
         ):
-            return error_response(401, "unauthorized", "Invalid access token")
+            message = "Invalid access token"
+            if echo_token:
+                message += f": Authorization: {sent!r} is not a valid token"
+            return error_response(401, "unauthorized", message)
         return await handler(request)
 
     return authenticate

@@ -100,7 +100,7 @@ class Sandbox:
                 middlewares.accounting(
                     routes, self._counters, self.responses if options.record else None
                 ),
-                middlewares.authentication(routes, options.token),
+                middlewares.authentication(routes, options.token, echo_token=options.echo_token),
                 middlewares.rate_limits(
                     routes, self._limiter, self._counters, retry_after=options.retry_after
                 ),
