@@ -70,6 +70,9 @@ class SandboxOptions:
       available (a simulated sync; 0: at once). A world's ``unreachableHosts`` never sync.
     - ``clock``: epoch seconds for the rate-limit windows and the simulated sync (tests pin
       it, and move it).
+    - ``clock_offset_s``: how far the server's clock is ahead of ``clock`` (negative: behind).
+      Its resets and the ``Date`` of every answer are on that clock, as a LaunchDarkly whose
+      clock is off from the client's would send them.
     """
 
     host: str = "127.0.0.1"
@@ -93,6 +96,11 @@ class SandboxOptions:
     seed_integrations: int = attrs.field(default=0, validator=_non_negative)
     record: bool = False
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
+    clock_offset_s: float = 0.0
+
+    def server_clock(self) -> float:
+        """The server's epoch time: ``clock`` moved by ``clock_offset_s``."""
+        return self.clock() + self.clock_offset_s
 
 
 @attrs.frozen(kw_only=True)
