@@ -103,7 +103,7 @@ class RateLimitState:
     retry_after_s: float | None = None
     date: float | None = None  # the answer's ``Date``: epoch seconds, on the server's clock
 
-    def resume_at(self, now: float, *, window: float = WINDOW_S) -> float:
+    def resume_at(self, now: float, *, window: float | None = None) -> float:
         """Epoch seconds (on the server's clock, as ``now`` is) after which a throttled request
         may be sent again.
 
@@ -111,8 +111,9 @@ class RateLimitState:
         cannot be right (:func:`reset_in`), one window from now: a 429 says this window is
         spent, so the next cannot begin sooner. Without a ``Date``, a reset already past is
         not believed either: retrying on it would send request after request into the window
-        the 429 just closed.
+        the 429 just closed. ``window``: the length the resets showed (None: 10 s).
         """
+        window = WINDOW_S if window is None else window
         candidates = [now + self.retry_after_s] if self.retry_after_s is not None else []
         for reset_ms in (self.reset_ms, self.token_reset_ms):
             if reset_ms is None:
@@ -126,7 +127,7 @@ class RateLimitState:
 
 
 def reset_in(
-    reset_ms: int, *, now: float, date: float | None = None, window: float = WINDOW_S
+    reset_ms: int, *, now: float, date: float | None = None, window: float | None = None
 ) -> float | None:
     """Seconds from ``now`` until the window ending at ``reset_ms`` ends (negative: it ended),
     both on the server's clock; None for a reset that cannot be right.
@@ -141,6 +142,7 @@ def reset_in(
     ``Date``, ``now`` is all there is: a reset more than a window ahead is broken, and one
     more than a window past is from no window an answer could still speak for.
     """
+    window = WINDOW_S if window is None else window
     reset = reset_ms / 1000
     if date is None:
         ahead = reset - now

@@ -383,7 +383,8 @@ class Pacer:
             )
             if epoch_ms is None or ahead is None:
                 # No reset, or one that cannot be right: one window from now.
-                return loop_now + window, server_now + window
+                length = WINDOW_S if window is None else window
+                return loop_now + length, server_now + length
             return loop_now + max(ahead, 0.0) + RESET_MARGIN_S, epoch_ms / 1000
 
         known = ticket is not None
@@ -399,9 +400,9 @@ class Pacer:
             self._close_gate(resume + self._jitter_s * self._rand(), loop_now)
         self._pump()
 
-    def _window_s(self, keys: tuple[str, ...]) -> float:
-        """The window length the resets of these budgets showed (10 s until they show)."""
-        return min((b.length for key in keys if (b := self._windows.get(key))), default=WINDOW_S)
+    def _window_s(self, keys: tuple[str, ...]) -> float | None:
+        """The window length the resets of these budgets showed; None while none is known."""
+        return min((b.length for key in keys if (b := self._windows.get(key))), default=None)
 
     def _settle(self, ticket: Ticket, *, counted: bool) -> None:
         for key, generation in ticket:
