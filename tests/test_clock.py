@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
-from ldbulk.http.clock import SAMPLES, ServerClock
+import pytest
+
+from ldbulk.api.limits import RESET_MARGIN_S
+from ldbulk.http.clock import SAMPLES, ServerClock, WindowEnd, window_end
 
 EPOCH = 1_800_000_000.0
 
@@ -59,3 +62,30 @@ def test_a_stepped_clock_is_followed_once_old_answers_age_out() -> None:
     for i in range(SAMPLES):
         answer(clock, EPOCH + 10 + i * 0.13, -5.0)
     assert -5.2 <= clock.offset <= -5.0
+
+
+# -- one answer's reset in loop time -------------------------------------------------------
+
+SERVER = 1_799_999_970.0  # the server's epoch seconds when the answer is taken in
+LOOP = 100.0  # the loop's time then
+
+
+def test_a_reset_on_the_servers_clock_ends_that_far_into_loop_time() -> None:
+    end = window_end(int((SERVER + 4) * 1000), SERVER - 0.3, SERVER, LOOP)
+    assert end == WindowEnd(pytest.approx(LOOP + 4 + RESET_MARGIN_S), SERVER + 4)
+
+
+def test_a_reset_that_cannot_be_right_ends_one_window_from_now_and_keeps_its_name() -> None:
+    before_its_date = window_end(int((SERVER - 1) * 1000), SERVER, SERVER, LOOP)
+    assert before_its_date == WindowEnd(LOOP + 10.0, SERVER - 1)
+    a_day_ahead = window_end(int((SERVER + 86_400) * 1000), SERVER, SERVER, LOOP, window=2.0)
+    assert a_day_ahead == WindowEnd(LOOP + 2.0, SERVER + 86_400)
+
+
+def test_no_reset_ends_one_window_from_now() -> None:
+    assert window_end(None, SERVER, SERVER, LOOP) == WindowEnd(LOOP + 10.0, SERVER + 10.0)
+
+
+def test_a_late_answers_reset_ends_now_under_its_own_name() -> None:
+    end = window_end(int((SERVER - 15) * 1000), SERVER - 20, SERVER, LOOP)
+    assert end == WindowEnd(LOOP + RESET_MARGIN_S, SERVER - 15)

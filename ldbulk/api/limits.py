@@ -109,9 +109,9 @@ class RateLimitState:
 
         The later of Retry-After and the window resets wins; with neither, or only resets that
         cannot be right (:func:`reset_in`), one window from now: a 429 says this window is
-        spent, so the next cannot begin sooner. Without a ``Date``, a reset already past is
-        not believed either: retrying on it would send request after request into the window
-        the 429 just closed. ``window``: the length the resets showed (None: 10 s).
+        spent, so the next cannot begin sooner (retrying on a reset already past sent
+        request after request into the window the 429 had just closed). ``window``: the
+        length the resets showed (None: 10 s).
         """
         window = WINDOW_S if window is None else window
         candidates = [now + self.retry_after_s] if self.retry_after_s is not None else []
@@ -119,7 +119,7 @@ class RateLimitState:
             if reset_ms is None:
                 continue
             ahead = reset_in(reset_ms, now=now, date=self.date, window=window)
-            if ahead is not None and (ahead > 0 or self.date is not None):
+            if ahead is not None:
                 candidates.append(now + ahead + RESET_MARGIN_S)
         if not candidates:
             return now + window
@@ -139,14 +139,16 @@ def reset_in(
     answer came. ``Date`` is whole seconds, so the reset may be up to a second more than a
     window after it; and the reset is at most that far from the moment the answer was made,
     which bounds a ``now`` learned from older answers (a clock stepped since). Without a
-    ``Date``, ``now`` is all there is: a reset more than a window ahead is broken, and one
-    more than a window past is from no window an answer could still speak for.
+    ``Date``, ``now`` is all there is, and a reset must lie ahead of it, by at most a window:
+    one read as past cannot be told from a server clock behind ours, so its window is taken
+    to end one window from now, the latest it can (an earlier window's answer is still told
+    apart by the reset itself, which names its window).
     """
     window = WINDOW_S if window is None else window
     reset = reset_ms / 1000
     if date is None:
         ahead = reset - now
-        return ahead if -window < ahead <= window + DATE_RESOLUTION_S else None
+        return ahead if 0 < ahead <= window + DATE_RESOLUTION_S else None
     since = reset - date
     if not 0 < since <= window + DATE_RESOLUTION_S:
         return None

@@ -16,18 +16,19 @@ Only a bound that another answer's confirms (within a second and a half below it
 one answer with a broken ``Date`` moves nothing; old ones age out, so a clock that was stepped
 is followed within a few dozen answers. With no ``Date`` yet, the offset is 0: our own clock.
 
-Pure bookkeeping on given numbers, tested without a loop.
+:func:`window_end` then places one answer's reset in the pacer's (event-loop) time. Pure
+bookkeeping on given numbers, tested without a loop.
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
-from typing import Final
+from typing import Final, NamedTuple
 
 import attrs
 
-from ldbulk.api.limits import DATE_RESOLUTION_S
+from ldbulk.api.limits import DATE_RESOLUTION_S, RESET_MARGIN_S, WINDOW_S, reset_in
 
 # How many recent answers the estimate rests on: at LaunchDarkly's pace a few seconds' worth,
 # so a stepped clock is followed soon, while enough to cover every fraction of a second.
@@ -68,3 +69,39 @@ class ServerClock:
     def now(self, ours: float) -> float:
         """The server's epoch time when ours is ``ours``."""
         return ours + self.offset
+
+
+class WindowEnd(NamedTuple):
+    """When a budget's window ends: ``at`` in loop time, and ``said``, the reset as the server
+    named it (epoch seconds on its clock), by which windows are told apart."""
+
+    at: float
+    said: float
+
+
+def window_end(
+    reset_ms: int | None,
+    date: float | None,
+    server_now: float,
+    loop_now: float,
+    *,
+    window: float | None = None,
+) -> WindowEnd:
+    """When the window an answer names ends, for an answer with ``reset_ms`` and ``date``
+    taken in when the server's clock read ``server_now`` and the loop's ``loop_now``.
+
+    A reset that cannot be right (:func:`~ldbulk.api.limits.reset_in`) means one window from
+    now (``window``, the length the resets showed, else 10 s); no reset at all, too. A reset
+    read as already past ends now (a late answer's: ``said`` tells the budget it names an
+    earlier window), and a future one is waited for a little beyond, as our reading of the
+    server's clock may still be a little off. ``said`` is the server's reset whenever there is
+    one, right or not: its windows keep their names however we read its clock.
+    """
+    length = WINDOW_S if window is None else window
+    if reset_ms is None:
+        return WindowEnd(loop_now + length, server_now + length)
+    said = reset_ms / 1000
+    ahead = reset_in(reset_ms, now=server_now, date=date, window=window)
+    if ahead is None:
+        return WindowEnd(loop_now + length, said)
+    return WindowEnd(loop_now + max(ahead, 0.0) + RESET_MARGIN_S, said)

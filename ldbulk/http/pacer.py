@@ -23,10 +23,10 @@ from typing import Any
 import attrs
 from aiolimiter import AsyncLimiter
 
-from ldbulk.api.limits import RESET_MARGIN_S, WINDOW_S, RateLimitState, reset_in
+from ldbulk.api.limits import WINDOW_S, RateLimitState
 from ldbulk.errors import Stopped
 from ldbulk.http.budget import Budget
-from ldbulk.http.clock import ServerClock
+from ldbulk.http.clock import ServerClock, WindowEnd, window_end
 
 
 @attrs.define
@@ -375,17 +375,9 @@ class Pacer:
         self._server_clock.observe(state.date, wall_now)
         server_now = self._server_clock.now(wall_now)
 
-        def to_loop(epoch_ms: int | None, *keys: str) -> tuple[float, float]:
-            """When the window ends, in loop time, and as the server named it."""
+        def to_loop(epoch_ms: int | None, *keys: str) -> WindowEnd:
             window = self._window_s(keys)
-            ahead = None if epoch_ms is None else reset_in(
-                epoch_ms, now=server_now, date=state.date, window=window
-            )
-            if epoch_ms is None or ahead is None:
-                # No reset, or one that cannot be right: one window from now.
-                length = WINDOW_S if window is None else window
-                return loop_now + length, server_now + length
-            return loop_now + max(ahead, 0.0) + RESET_MARGIN_S, epoch_ms / 1000
+            return window_end(epoch_ms, state.date, server_now, loop_now, window=window)
 
         known = ticket is not None
         reset = to_loop(state.reset_ms, "global", route)
@@ -417,12 +409,12 @@ class Pacer:
         key: str,
         remaining: int | None,
         limit: int | None,
-        resets: tuple[float, float],
+        end: WindowEnd,
         known: bool,
     ) -> None:
         if remaining is None:
             return
-        reset, said = resets
+        reset, said = end
         budget = self._windows.get(key)
         if budget is None:
             # Requests sent before any budget was known are still in flight, and the server
