@@ -12,9 +12,10 @@ the server, so before we received it: ``date - received`` is a *lower bound* of 
 way back. Answers made at every fraction of a second tighten it, so the estimate is the
 highest recent bound, which approaches the offset from below: a server clock read slightly
 early makes a reset look slightly later, and the pacer waits a little longer, never shorter.
-Only a bound that another answer's confirms (within a second and a half below it) counts, so
-one answer with a broken ``Date`` moves nothing; old ones age out, so a clock that was stepped
-is followed within a few dozen answers. With no ``Date`` yet, the offset is 0: our own clock.
+A bound counts only when another answer's confirms it (lies within a second and a half below
+it), so one answer with a broken ``Date`` moves nothing (once a second answer has come); old
+ones age out, so a clock that was stepped is followed within a few dozen answers. With no
+``Date`` yet, the offset is 0: our own clock.
 
 :func:`window_end` then places one answer's reset in the pacer's (event-loop) time. Pure
 bookkeeping on given numbers, tested without a loop.
