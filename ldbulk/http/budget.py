@@ -132,11 +132,15 @@ class Budget:
                 self.ours, self.others, self.before = self.in_flight + 1, 0, 0
             self.server_reset = said
             self.server_left = remaining
+            self.reset = reset
         elif self.projected:
             return  # a late answer from the window our clock has already left
         else:
             self.server_left = min(self.server_left, remaining)
-        self.reset = reset
+            # One window has one end: every answer reads it against our latest reading of
+            # the server's clock, which only improves, and an answer whose reset could not be
+            # placed (no Date, and it reads as past) guesses its end late; never push it out.
+            self.reset = min(self.reset, reset)
         self.projected = False
         if self.limit is not None:
             # What the server counted beyond every request of ours that it may have counted.
