@@ -9,16 +9,20 @@ reading the event loop's time, so the counts of 429s and windows are exact.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import math
 from collections.abc import Awaitable, Callable
 
 import pytest
 
 from ldbulk.api.models import RedisConfig, Target
+from ldbulk.api.sansio import RawResponse
 from ldbulk.engine.provision import provision
+from ldbulk.errors import RateLimited
 from ldbulk.http.client import Client
 from ldbulk.http.pacer import Pacer
 from ldbulk.http.retry import RetryPolicy
+from ldbulk.http.transport import MemoryTransport, SentRequest, canned
 from ldbulk.sandbox import Sandbox
 
 pytestmark = pytest.mark.looptime
@@ -68,3 +72,28 @@ async def test_a_server_clock_30_s_off_costs_no_429_and_at_most_one_more_window(
     throttled, windows = await creates(make_sandbox, skew)
     assert level_throttled == 0 and throttled == 0
     assert windows <= level_windows + 1
+
+
+@pytest.mark.parametrize("dated", [True, False], ids=["dated", "undated"])
+async def test_429s_whose_reset_is_always_past_are_retried_once_a_window(dated: bool) -> None:
+    """A server whose 429s name a reset 30 s past, by its own Date or by ours: measured
+    before, ldbulk retried every 0.1 s (385 requests in 40 s)."""
+    loop = asyncio.get_running_loop()
+
+    def refuse(request: SentRequest) -> RawResponse:
+        if len(transport.requests) > 50:  # a retry storm: end it (the test has failed)
+            return canned(200, json={"items": []})
+        now = EPOCH + loop.time()
+        headers = {"X-Ratelimit-Reset": str(int((now - 30) * 1000))}
+        if dated:
+            headers["Date"] = email.utils.formatdate(now, usegmt=True)
+        return canned(429, json={"code": "rate_limited", "message": "slow down", "id": "x"},
+                      headers=headers)
+
+    transport = MemoryTransport(refuse)
+    policy = RetryPolicy(throttle_deadline_s=40.0)
+    pacer = Pacer(wall_clock=epoch_clock())
+    async with Client("api-x", pacer=pacer, retry=policy, transport=transport) as client:
+        with pytest.raises(RateLimited):
+            await client.list_integrations()
+    assert len(transport.requests) <= 40 // WINDOW_S + 1
