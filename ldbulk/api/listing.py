@@ -41,6 +41,10 @@ _BAD_JSON: Final = (ijson.JSONError, ValueError, UnicodeDecodeError, RecursionEr
 # the paths stay under 5 x MAX_PATH_WORK bytes: 40 MB.
 MAX_DEPTH: Final = 512
 MAX_PATH_WORK: Final = 1 << 23
+# The most integrations a listing may hold: twice the largest account ldbulk is measured
+# against (250,000), and far above any real one (at most two per environment). A body that
+# goes on past it is no listing: ended with an error before it fills the memory.
+MAX_LISTED: Final = 500_000
 # Pieces of the body are parsed this large at most, so a large chunk counts as large paths no
 # more than its last slice's worth (see MAX_PATH_WORK).
 SLICE: Final = 1 << 16
@@ -155,6 +159,11 @@ class ListingReader:
 
     def _keep(self) -> None:
         base = len(self._items)
+        if base + len(self._done) > MAX_LISTED:
+            raise ResponseFormatError(
+                f"{self._what}: not a listing (more than {MAX_LISTED} items, past any real "
+                "account)"
+            )
         build, what = self._build, self._what
         self._items.extend(
             build(item, what=f"{what} items[{base + index}]")

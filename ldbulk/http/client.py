@@ -38,6 +38,12 @@ __all__ = ["PAGE_SIZE", "TOKEN_ENV", "Client", "ClientStats", "Timeouts"]
 
 TOKEN_ENV: Final = "LD_ACCESS_TOKEN"
 PAGE_SIZE: Final = 100
+# A listing of projects or environments ends with an error past this many pages or items: far
+# above any real account (LaunchDarkly accounts hold hundreds of projects, a project tens of
+# environments), and reached by a server whose ``next`` link always advances within minutes,
+# not after hours and gigabytes.
+MAX_PAGES: Final = 1_000
+MAX_ITEMS: Final = 100_000
 # How many encoded create bodies a client keeps (one per store of a manifest, typically).
 _BODIES_KEPT: Final = 256
 
@@ -300,22 +306,38 @@ class Client:
     async def _paginate(
         self, route: str, path: str, item: type[T], scope: RequestScope | None
     ) -> AsyncIterator[T]:
+        """Page after page, until a page has no items or no ``next``; a ``next`` that leaves
+        the API or comes back to a page already read, or a listing past :data:`MAX_PAGES`
+        or :data:`MAX_ITEMS`, ends it with :class:`~ldbulk.errors.ResponseFormatError`."""
         params: dict[str, str] | None = {"limit": str(PAGE_SIZE), "offset": "0"}
-        seen: set[str] = set()
+        # The first page as a next link would name it, so a link back to it is a cycle too.
+        seen = {f"{path}?limit={PAGE_SIZE}&offset=0"}
         next_path: str | None = path
+        pages = items = 0
         while next_path is not None:
             response = await self._exchange(
                 route, "GET", next_path, params=params, beta=False, scope=scope
             )
             page = sansio.decode("GET", next_path, response, Page[item])  # type: ignore[valid-type]
+            pages, items = pages + 1, items + len(page.items)
             for entry in page.items:
                 yield entry
             href = page.next_href
             if not page.items or href is None:
                 return
             # The next link must stay on this API: the token goes wherever it points.
-            if not href.startswith("/api/v2/") or href in seen:
+            if not href.startswith("/api/v2/"):
                 raise ResponseFormatError(f"GET {path}: unusable _links.next {href!r}")
+            if href in seen:
+                raise ResponseFormatError(
+                    f"GET {path}: unusable _links.next {href!r}: back to a page already read "
+                    f"(after {pages} pages): the listing would never end"
+                )
+            if pages >= MAX_PAGES or items >= MAX_ITEMS:
+                raise ResponseFormatError(
+                    f"GET {path}: still going after {pages} pages and {items} items, past "
+                    f"any real account ({MAX_PAGES} pages or {MAX_ITEMS} items): given up"
+                )
             seen.add(href)
             next_path, params = href, None
 

@@ -3,14 +3,24 @@
 A :class:`~ldbulk.http.client.Client` is meant to be shared, so its own counters mix every run that
 uses it. A run passes a :class:`RequestScope` with each request instead; the client counts the
 request there too, and a request still waiting for its turn when the scope is stopped is never
-sent (:class:`~ldbulk.errors.Stopped`).
+sent (:class:`~ldbulk.errors.Stopped`). A request already in flight at the stop gets
+:data:`STOP_GRACE_S` to be answered, and is then abandoned: a stopped run ends within that
+grace whatever the network does (a silent link, a body that drips).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Final
 
 import attrs
+
+# How long requests in flight at a stop may still take. A scheduler gives a stopped process a
+# few seconds before it kills it (Kubernetes 30, systemd 90 by default); ldbulk promises to be
+# gone within 2 s of SIGTERM, and keeps the rest of those 2 s for writing its report.
+STOP_GRACE_S: Final = 1.5
 
 
 @attrs.frozen(kw_only=True)
@@ -62,14 +72,77 @@ class Meter:
         )
 
 
-@attrs.define
+@attrs.define(eq=False)
 class RequestScope:
-    """The requests of one run: their own counts, and the signal that stops them."""
+    """The requests of one run: their own counts, and the signal that stops them.
+
+    Once ``stop`` is set, nothing new is sent, and what is in flight is abandoned when
+    ``grace_s`` has passed since (see :meth:`bounded`).
+    """
 
     stop: asyncio.Event = attrs.field(factory=asyncio.Event)
     meter: Meter = attrs.field(factory=Meter)
+    grace_s: float = STOP_GRACE_S
+    # The run's own scope, for a scope that sends after the run's stop (see settling()).
+    _run: RequestScope | None = attrs.field(default=None, alias="run", repr=False)
+    _stopped_at: float | None = attrs.field(default=None, init=False, repr=False)
+    _bounds: set[asyncio.Timeout] = attrs.field(factory=set, init=False, repr=False)
+    _watcher: asyncio.Task[None] | None = attrs.field(default=None, init=False, repr=False)
 
     @property
     def stopped(self) -> bool:
         """Whether the run was told to stop."""
         return self.stop.is_set()
+
+    def settling(self) -> RequestScope:
+        """A scope for what a run still sends after its stop (the listing that tells whether
+        an unclear create was applied): counted with this one, not stopped by it, but
+        abandoned with what else is in flight when this one's grace runs out."""
+        return RequestScope(meter=self.meter, grace_s=self.grace_s, run=self._root)
+
+    @property
+    def _root(self) -> RequestScope:
+        return self if self._run is None else self._run
+
+    @property
+    def given_up(self) -> bool:
+        """Whether the stop's grace has run out: nothing may be sent any more."""
+        root = self._root
+        if not root.stop.is_set():
+            return False
+        return asyncio.get_running_loop().time() >= root._deadline()
+
+    @contextlib.asynccontextmanager
+    async def bounded(self) -> AsyncIterator[asyncio.Timeout]:
+        """Whatever runs inside (a request: its turn, its answer, its body) is cancelled once
+        the stop's grace has run out, and leaves with :class:`TimeoutError`; the timeout it
+        yields says whether it was this (``expired()``)."""
+        root = self._root
+        async with asyncio.timeout(None) as bound:
+            root._bounds.add(bound)
+            if root.stop.is_set():
+                bound.reschedule(root._deadline())
+            elif root._watcher is None:
+                root._watcher = asyncio.get_running_loop().create_task(root._watch())
+            try:
+                yield bound
+            finally:
+                root._bounds.discard(bound)
+                if not root._bounds and root._watcher is not None:
+                    # Nothing in flight to abandon: no task is left waiting for a stop.
+                    root._watcher.cancel()
+                    root._watcher = None
+
+    def _deadline(self) -> float:
+        """Loop time at which what is in flight is abandoned (the stop was set)."""
+        if self._stopped_at is None:
+            # Set while nothing was in flight: the grace counts from when it is first seen.
+            self._stopped_at = asyncio.get_running_loop().time()
+        return self._stopped_at + self.grace_s
+
+    async def _watch(self) -> None:
+        await self.stop.wait()
+        deadline = self._deadline()
+        for bound in self._bounds:
+            bound.reschedule(deadline)
+        self._watcher = None

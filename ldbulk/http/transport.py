@@ -8,6 +8,7 @@ from a handler or from canned responses, so the client's decisions are tested wi
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json as jsonlib
 import re
@@ -65,29 +66,40 @@ def _path_of(url: str) -> str:
 
 @attrs.frozen(kw_only=True)
 class Timeouts:
-    """Per-request timeouts in seconds."""
+    """How long an answer may take, in seconds.
+
+    - ``connect``: to open a connection.
+    - ``total``: a whole answer, or the first bytes of a streamed one (the account's listing).
+      It is also the longest a silent link holds a request: after a partition heals, a run
+      goes on within it (plus a rate-limit window).
+    - A streamed answer must then keep coming: each ``listing_min_rate`` bytes buy one more
+      second, so a body dripping a byte every few seconds ends as a timeout, while a large
+      listing on a slow link has all the time its size needs, up to ``listing`` in all.
+    """
 
     connect: float = 10.0
-    total: float = 60.0
+    total: float = 20.0
+    listing: float = 600.0
+    listing_min_rate: float = 32 * 1024
+
+    def streamed_deadline(self, started: float, received: int) -> float:
+        """When a streamed answer that began at ``started`` and brought ``received`` bytes
+        so far has had its time (loop time)."""
+        earned = received / self.listing_min_rate
+        return started + min(self.total + earned, self.listing)
 
 
 class AiohttpTransport:
     """Requests over one aiohttp session, with TLS verification always on.
 
     ``ca_bundle`` (e.g. a corporate proxy's CA) replaces the system trust store; it never
-<<<<<<< HEAD
     turns the checks off. ``connection_limit`` caps open connections (by default none: the
-pacer and the caller's concurrency bound the requests in flight), ``max_body_bytes`` the
-    body read from any answer. The session is opened by the first request and closed by
-    :meth:`aclose`, so one transport can serve several ``async with Client`` blocks.
-=======
-    turns the checks off. ``connection_limit`` caps open connections, ``max_body_bytes`` the
-    body read from any answer but one streamed into a sink. A streamed body is read as long as
-    it keeps coming: ``timeouts.total`` then bounds each wait for more, not the whole body,
-    which for a listing of hundreds of thousands of integrations takes its time. The session
-    is opened by the first request and closed by :meth:`aclose`, so one transport can serve
-    several ``async with Client`` blocks.
->>>>>>> lean
+    pacer and the caller's concurrency bound the requests in flight), ``max_body_bytes`` the
+    body read from any answer but one streamed into a sink. A streamed body (the account's
+    listing, hundreds of thousands of integrations) is bounded by what it has received, not
+    by ``timeouts.total`` alone: see :class:`Timeouts`. The session is opened by the first
+    request and closed by :meth:`aclose`, so one transport can serve several
+    ``async with Client`` blocks.
     """
 
     def __init__(
@@ -103,7 +115,9 @@ pacer and the caller's concurrency bound the requests in flight), ``max_body_byt
         except (OSError, ssl.SSLError) as exc:
             reason = exc.strerror or str(exc)
             raise ConfigError(f"ca_bundle: cannot use {ca_bundle!r}: {reason}") from None
+        self._timeouts = timeouts
         self._timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
+        # A streamed answer's whole time is the deadline that grows with it (see _stream).
         self._streaming_timeout = aiohttp.ClientTimeout(
             total=None, connect=timeouts.connect, sock_read=timeouts.total
         )
@@ -154,8 +168,13 @@ pacer and the caller's concurrency bound the requests in flight), ``max_body_byt
         """One HTTP exchange; aiohttp's and the socket's errors become ldbulk's."""
         session = self._session or self._open()
         timeout = self._timeout if sink is None else self._streaming_timeout
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        progress = _Progress()
         try:
-            async with session.request(
+            async with asyncio.timeout_at(
+                None if sink is None else self._timeouts.streamed_deadline(started, 0)
+            ) as deadline, session.request(
                 method,
                 url,
                 params=params,
@@ -165,7 +184,8 @@ pacer and the caller's concurrency bound the requests in flight), ``max_body_byt
                 timeout=timeout,
             ) as response:
                 if sink is not None and 200 <= response.status < 300:
-                    streamed = await _stream(response, sink)
+                    streamed = await _stream(response, sink, progress, self._timeouts,
+                                             started, deadline)  # fmt: skip
                     return sansio.RawResponse(
                         status=response.status, headers=response.headers, body=b"",
                         streamed=streamed,
@@ -175,8 +195,11 @@ pacer and the caller's concurrency bound the requests in flight), ``max_body_byt
                     status=response.status, headers=response.headers, body=content
                 )
         except TimeoutError as exc:
-            what = sansio.describe_transport_error(exc, url)
             path = _path_of(url)
+            if sink is not None and progress.received:
+                what = self._too_slow(progress.received, loop.time() - started)
+            else:
+                what = sansio.describe_transport_error(exc, url)
             raise RequestTimeout(f"{method} {path}: {what}", method=method, path=path) from None
         except (aiohttp.ClientError, OSError) as exc:
             # aiohttp wraps most socket errors, but not all of them on every path (a reset or
@@ -184,6 +207,15 @@ pacer and the caller's concurrency bound the requests in flight), ``max_body_byt
             what = sansio.describe_transport_error(exc, url)
             path = _path_of(url)
             raise TransportError(f"{method} {path}: {what}", method=method, path=path) from None
+
+    def _too_slow(self, received: int, elapsed: float) -> str:
+        """Why a streamed answer was given up, in numbers."""
+        t = self._timeouts
+        return (
+            f"answer too slow: {received} bytes in {elapsed:.1f} s (a listing must start "
+            f"within {t.total:g} s, then bring {t.listing_min_rate / 1024:g} KiB/s, and end "
+            f"within {t.listing:g} s)"
+        )
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         declared = response.content_length
@@ -200,11 +232,30 @@ pacer and the caller's concurrency bound the requests in flight), ``max_body_byt
         return b"".join(chunks)
 
 
-async def _stream(response: aiohttp.ClientResponse, sink: sansio.BodySink) -> Any:
+@attrs.define
+class _Progress:
+    """Bytes of a streamed answer received so far."""
+
+    received: int = 0
+
+
+async def _stream(
+    response: aiohttp.ClientResponse,
+    sink: sansio.BodySink,
+    progress: _Progress,
+    timeouts: Timeouts,
+    started: float,
+    deadline: asyncio.Timeout,
+) -> Any:
     """Feed the body to ``sink`` as it arrives: what it made of it, or the
-    :class:`~ldbulk.errors.ResponseFormatError` it raised (then the rest is not read)."""
+    :class:`~ldbulk.errors.ResponseFormatError` it raised (then the rest is not read).
+
+    Each chunk moves ``deadline`` on by what it earned (:meth:`Timeouts.streamed_deadline`):
+    a body that stalls or drips runs out of time, whatever its per-read waits."""
     try:
         async for chunk in response.content.iter_any():
+            progress.received += len(chunk)
+            deadline.reschedule(timeouts.streamed_deadline(started, progress.received))
             sink.feed(chunk)
         return sink.close()
     except ResponseFormatError as exc:
