@@ -13,7 +13,6 @@ from ldbulk.api.models import Integration
 from ldbulk.engine.report import Key
 from ldbulk.errors import LdbulkError
 from ldbulk.http.client import Client
-from ldbulk.http.pacer import tallying_waits
 from ldbulk.http.scope import RequestScope
 
 # How long a settling listing waits before it is sent, so that creates failing about together
@@ -113,16 +112,15 @@ class Inventory:
 
     async def _list(self, scope: RequestScope | None) -> None:
         loop = asyncio.get_running_loop()
-        self._sent_after = began = loop.time()
-        with tallying_waits() as waited:
-            # Lean and streamed: an account of 250,000 integrations is never one body.
-            integrations = await self._client.list_integrations(lean=True, scope=scope)
-            self._found = {key_of(integration): integration for integration in integrations}
-            # What the listing cost, not its wait for a turn under the rate limits. Only a
-            # listing that was answered: one that timed out cost the server nothing, and its
-            # timeout must not hold the next one back once the link is back.
-            took = loop.time() - began - waited.seconds
-            self._next_at = loop.time() + took * (1 / LISTING_SHARE - 1)
+        self._sent_after = loop.time()
+        took: list[float] = []
+        # Lean and streamed: an account of 250,000 integrations is never one body.
+        integrations = await self._client.list_integrations(lean=True, scope=scope, took=took)
+        self._found = {key_of(integration): integration for integration in integrations}
+        # What the answered try cost: not its wait for a turn under the rate limits, nor a
+        # try that timed out (it cost the server nothing, and once the link is back its
+        # timeout must not hold the next listing back).
+        self._next_at = loop.time() + took[0] * (1 / LISTING_SHARE - 1)
 
 
 async def _sleep_unless(stop: asyncio.Event | None, seconds: float) -> None:

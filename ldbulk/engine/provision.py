@@ -174,7 +174,9 @@ class _Run:
         except Stopped:
             pass  # every target will be skipped as stopped
         except LdbulkError as exc:
-            self.listing_error = exc
+            # Abandoned at a stop (or failed as it came): no target was tried, each is skipped.
+            if not self.scope.stopped:
+                self.listing_error = exc
 
     async def settle(self, target: Target) -> TargetResult:
         """One target, from plan to its final outcome; never raises for a target's sake."""

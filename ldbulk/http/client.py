@@ -8,6 +8,7 @@ caller gives another).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
@@ -204,25 +205,39 @@ class Client:
         return body
 
     async def list_integrations(
-        self, *, lean: bool = False, scope: RequestScope | None = None
+        self,
+        *,
+        lean: bool = False,
+        scope: RequestScope | None = None,
+        took: list[float] | None = None,
     ) -> list[Integration]:
         """Every persistent store integration of the account (one request, no config).
 
         The answer is read as it arrives, item by item, with no cap on its size (an account of
         250,000 integrations answers ~180 MB), so memory follows the integrations kept, not
-        the body. ``lean`` keeps of each only its id, keys, ``on``, tags, name and version
-        (``status``, ``access`` and ``links`` left empty): what a run of hundreds of thousands
-        of targets can afford to hold.
+        the body; how long it may take grows with what it brought (see
+        :class:`~ldbulk.http.transport.Timeouts`). ``lean`` keeps of each only its id, keys,
+        ``on``, tags, name and version (``status``, ``access`` and ``links`` left empty): what
+        a run of hundreds of thousands of targets can afford to hold. ``took``, when given,
+        gets the seconds the answered try took, from its send to its last byte: the listing's
+        cost, without its wait for a turn or the tries that got no answer.
         """
         path = sansio.BIG_SEGMENT_STORE
         what = f"GET {path}"
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+
+        def reader() -> ListingReader:
+            # Made for each try just before it is sent: the answered one's is the last.
+            nonlocal sent
+            sent = loop.time()
+            return ListingReader(what, lean=lean)
+
         response = await self._exchange(
-            sansio.ROUTE_LIST,
-            "GET",
-            path,
-            scope=scope,
-            sink=lambda: ListingReader(what, lean=lean),
+            sansio.ROUTE_LIST, "GET", path, scope=scope, sink=reader
         )
+        if took is not None:
+            took.append(loop.time() - sent)
         listed: list[Integration] = sansio.decode_streamed("GET", path, response)
         return listed
 
