@@ -292,3 +292,53 @@ async def test_a_transport_serves_again_after_it_was_closed() -> None:
             async with client:
                 assert await client.list_integrations() == []
     assert len(seen) == 2
+
+
+def dripping(every_s: float, *, piece: bytes = b" ") -> Handler:
+    """A listing whose body comes ``piece`` by ``piece``, one every ``every_s``, never ending:
+    each wait for more is shorter than the read timeout."""
+
+    async def drip(request: web.Request) -> web.StreamResponse:
+        stream = web.StreamResponse(headers={"Content-Type": "application/json"})
+        stream.enable_chunked_encoding()
+        await stream.prepare(request)
+        await stream.write(b'{"items": [')
+        try:
+            while True:
+                await asyncio.sleep(every_s)
+                await stream.write(piece)
+        except ConnectionResetError:  # the client gave up, as it should
+            return stream
+
+    return drip
+
+
+# Each read comes well within ``total``; the body's pace is what must end it.
+DRIP_TIMEOUTS = Timeouts(connect=2.0, total=0.5, listing=30.0, listing_min_rate=1024.0)
+
+
+async def test_a_listing_that_drips_ends_as_a_timeout_naming_what_it_received() -> None:
+    async with asyncio.timeout(20), serving(dripping(0.1)) as (url, _):
+        retry = RetryPolicy(max_attempts=1)
+        async with Client(TOKEN, base_url=url, retry=retry, timeouts=DRIP_TIMEOUTS) as client:
+            with pytest.raises(RequestTimeout, match=r"answer too slow: \d+ bytes in"):
+                await client.list_integrations()
+
+
+async def test_a_listing_that_streams_without_end_ends_at_the_listing_deadline() -> None:
+    # Fast enough to earn more time with every piece: only the cap on the whole ends it.
+    timeouts = Timeouts(connect=2.0, total=0.5, listing=1.0, listing_min_rate=1.0)
+    item = {"_id": "i", "integrationKey": "redis", "projectKey": "p", "environmentKey": "e"}
+    piece = json.dumps(item).encode() + b","
+    async with asyncio.timeout(20), serving(dripping(0.01, piece=piece)) as (url, _):
+        retry = RetryPolicy(max_attempts=1)
+        async with Client(TOKEN, base_url=url, retry=retry, timeouts=timeouts) as client:
+            with pytest.raises(RequestTimeout, match="end within 1 s"):
+                await client.list_integrations()
+
+
+def test_a_streamed_answer_earns_time_with_what_it_brings_up_to_the_cap() -> None:
+    timeouts = Timeouts(total=20.0, listing=600.0, listing_min_rate=1000.0)
+    assert timeouts.streamed_deadline(100.0, 0) == 120.0
+    assert timeouts.streamed_deadline(100.0, 10_000) == 130.0
+    assert timeouts.streamed_deadline(100.0, 10**9) == 700.0
