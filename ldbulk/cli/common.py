@@ -25,7 +25,7 @@ from rich.text import Text
 from ldbulk.cli import flags, render
 from ldbulk.engine.resolve import Unresolved
 from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
-from ldbulk.http.client import TOKEN_ENV, Client
+from ldbulk.http.client import TOKEN_ENV, Client, Timeouts
 from ldbulk.http.pacer import Pacer
 from ldbulk.manifest import ManifestError, ManifestSet, Problem, load_manifests
 from ldbulk.text import printable
@@ -91,6 +91,7 @@ class ApiOptions:
     token_file: Path | None
     ca_bundle: str | None
     progress: bool
+    listing_deadline: float = Timeouts().listing
 
     def client(self, *, max_rate: float | None = None) -> Client:
         """A client for these options (the token from the file or $LD_ACCESS_TOKEN); what is
@@ -123,6 +124,7 @@ class ApiOptions:
                 instance=self.instance,  # type: ignore[arg-type]
                 ca_bundle=self.ca_bundle,
                 pacer=Pacer(max_per_window=max_rate),
+                timeouts=Timeouts(listing=self.listing_deadline),
             )
         except ConfigError as exc:
             message = str(exc)
@@ -164,6 +166,16 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(exists=True, dir_okay=False),
             help="Verify TLS against this CA bundle instead of the system's.",
         ),
+        click.option(
+            "--listing-deadline",
+            type=click.FloatRange(min=1),
+            default=Timeouts().listing,
+            show_default=True,
+            metavar="SECONDS",
+            help="The longest one listing of the account's integrations may take, however "
+            "fast it keeps coming (it must also start within "
+            f"{Timeouts().total:g} s and bring {Timeouts().listing_min_rate / 1024:g} KiB/s).",
+        ),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -176,6 +188,7 @@ def api_from(kwargs: dict[str, Any]) -> ApiOptions:
         instance=kwargs.pop("instance"),
         token_file=kwargs.pop("token_file"),
         ca_bundle=kwargs.pop("ca_bundle"),
+        listing_deadline=kwargs.pop("listing_deadline"),
         progress=not (flags.current().no_progress or flags.current().json_logs)
         and stderr.is_terminal,
     )
