@@ -4,6 +4,7 @@ how aiohttp's and the socket's failures become ldbulk's errors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import struct
@@ -342,3 +343,41 @@ def test_a_streamed_answer_earns_time_with_what_it_brings_up_to_the_cap() -> Non
     assert timeouts.streamed_deadline(100.0, 0) == 120.0
     assert timeouts.streamed_deadline(100.0, 10_000) == 130.0
     assert timeouts.streamed_deadline(100.0, 10**9) == 700.0
+
+
+async def test_after_a_timeout_later_requests_open_new_connections_not_the_idle_dead_ones() -> None:
+    # Two connections answer one request each and stay open; then the link goes silent on
+    # them (a middlebox forgot them): nothing more is answered on either. New ones answer.
+    silent = asyncio.Event()
+    body = json.dumps(LISTING).encode()
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        after_silence = silent.is_set()
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                if silent.is_set() and not after_silence:
+                    await asyncio.Event().wait()  # this connection is dead for good
+                writer.write(answer)
+                await writer.drain()
+                await reader.readuntil(b"\r\n\r\n")
+
+    timeouts = Timeouts(connect=2.0, total=0.3)
+    async with asyncio.timeout(20), raw_serving(keep_alive) as (url, accepted):
+        async with AiohttpTransport(timeouts=timeouts) as transport:
+
+            async def get() -> int:
+                response = await transport.send("GET", url + LIST, params=None, headers={},
+                                                body=None)  # fmt: skip
+                return response.status
+
+            assert await asyncio.gather(get(), get()) == [200, 200]
+            assert len(accepted) == 2
+            silent.set()
+            with pytest.raises(RequestTimeout):
+                await get()
+            assert await get() == 200
+            assert len(accepted) == 3

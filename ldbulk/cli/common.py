@@ -92,6 +92,7 @@ class ApiOptions:
     ca_bundle: str | None
     progress: bool
     listing_deadline: float = Timeouts().listing
+    request_timeout: float = Timeouts().total
 
     def client(self, *, max_rate: float | None = None) -> Client:
         """A client for these options (the token from the file or $LD_ACCESS_TOKEN); what is
@@ -124,7 +125,7 @@ class ApiOptions:
                 instance=self.instance,  # type: ignore[arg-type]
                 ca_bundle=self.ca_bundle,
                 pacer=Pacer(max_per_window=max_rate),
-                timeouts=Timeouts(listing=self.listing_deadline),
+                timeouts=Timeouts(total=self.request_timeout, listing=self.listing_deadline),
             )
         except ConfigError as exc:
             message = str(exc)
@@ -167,14 +168,23 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Verify TLS against this CA bundle instead of the system's.",
         ),
         click.option(
+            "--request-timeout",
+            type=click.FloatRange(min=0.1),
+            default=Timeouts().total,
+            show_default=True,
+            metavar="SECONDS",
+            help="How long an answer may take (the first bytes of a listing): after a "
+            "network partition heals, a run goes on within this plus one rate-limit window.",
+        ),
+        click.option(
             "--listing-deadline",
             type=click.FloatRange(min=1),
             default=Timeouts().listing,
             show_default=True,
             metavar="SECONDS",
             help="The longest one listing of the account's integrations may take, however "
-            "fast it keeps coming (it must also start within "
-            f"{Timeouts().total:g} s and bring {Timeouts().listing_min_rate / 1024:g} KiB/s).",
+            "fast it keeps coming (it must also start within --request-timeout and bring "
+            f"{Timeouts().listing_min_rate / 1024:g} KiB/s on average).",
         ),
     ]
     for decorator in reversed(decorators):
@@ -189,6 +199,7 @@ def api_from(kwargs: dict[str, Any]) -> ApiOptions:
         token_file=kwargs.pop("token_file"),
         ca_bundle=kwargs.pop("ca_bundle"),
         listing_deadline=kwargs.pop("listing_deadline"),
+        request_timeout=kwargs.pop("request_timeout"),
         progress=not (flags.current().no_progress or flags.current().json_logs)
         and stderr.is_terminal,
     )

@@ -124,6 +124,9 @@ class AiohttpTransport:
         self._max_body_bytes = max_body_bytes
         self._connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
+        # Requests in flight on each session; a session retired after a timeout is closed
+        # once its last one ends.
+        self._in_flight: dict[aiohttp.ClientSession, int] = {}
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -143,8 +146,12 @@ class AiohttpTransport:
 
     async def aclose(self) -> None:
         """Close the session and its connections (harmless when none is open)."""
+        sessions = set(self._in_flight)
         if self._session is not None:
-            session, self._session = self._session, None
+            sessions.add(self._session)
+        self._session = None
+        self._in_flight.clear()
+        for session in sessions:
             await session.close()
 
     def _open(self) -> aiohttp.ClientSession:
@@ -165,8 +172,40 @@ class AiohttpTransport:
         body: bytes | None,
         sink: sansio.BodySink | None = None,
     ) -> sansio.RawResponse:
-        """One HTTP exchange; aiohttp's and the socket's errors become ldbulk's."""
+        """One HTTP exchange; aiohttp's and the socket's errors become ldbulk's.
+
+        After a timeout, the connections kept open for the next requests are left to the
+        requests already on them, and later requests open new ones: a link that went silent
+        leaves every idle connection dead too (a middlebox forgot them), and after it heals
+        each would cost a request its whole timeout, one after another.
+        """
         session = self._session or self._open()
+        self._in_flight[session] = self._in_flight.get(session, 0) + 1
+        try:
+            return await self._exchange(session, method, url, params, headers, body, sink)
+        except RequestTimeout:
+            if session is self._session:
+                self._session = None  # retired: the next request opens a fresh one
+            raise
+        finally:
+            left = self._in_flight.get(session, 0) - 1
+            if left > 0:
+                self._in_flight[session] = left
+            else:
+                self._in_flight.pop(session, None)
+                if session is not self._session:
+                    await session.close()
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        sink: sansio.BodySink | None,
+    ) -> sansio.RawResponse:
         timeout = self._timeout if sink is None else self._streaming_timeout
         loop = asyncio.get_running_loop()
         started = loop.time()
