@@ -132,6 +132,8 @@ class SilentLink:
 
     async def _cut_at_silence(self, cut: asyncio.Event) -> None:
         assert self.silent_from is not None
+        if time.time() >= self.silent_from:
+            return  # opened after the heal: it stays open
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(cut.wait(), max(0.0, self.silent_from - time.time()))
         if not cut.is_set():
@@ -250,8 +252,9 @@ def partition_markdown(result: dict[str, Any], table: Any) -> list[str]:
         "",
         "`ldbulk apply --report` reaches the sandbox (route limit "
         f"{result['route_limit']} per {result['window_s']:g} s) through a relay that, "
-        f"{result['silent_after_s']:g} s after the run's first connection, goes silent: connections accepted, nothing answered, what was sent swallowed for good. "
-        "Then new connections get through again. Request timeout: "
+        f"{result['silent_after_s']:g} s after the run's first connection, goes silent: "
+        "connections accepted, nothing answered, what was sent swallowed for good. Then new "
+        "connections get through again. Request timeout: "
         + ("the default" if timeout is None else f"{timeout:g} s")
         + ".",
         "",
