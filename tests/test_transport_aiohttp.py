@@ -22,6 +22,7 @@ from ldbulk import (
     Timeouts,
     TransportError,
 )
+from ldbulk.http.scope import RequestScope
 from ldbulk.http.transport import AiohttpTransport
 
 TOKEN = "api-5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
@@ -381,3 +382,14 @@ async def test_after_a_timeout_later_requests_open_new_connections_not_the_idle_
                 await get()
             assert await get() == 200
             assert len(accepted) == 3
+
+
+async def test_a_stop_abandons_a_listing_whose_body_is_still_dripping() -> None:
+    # Each piece comes within the read timeout, and the deadline is far: only the stop ends it.
+    timeouts = Timeouts(connect=2.0, total=5.0, listing=600.0, listing_min_rate=1.0)
+    scope = RequestScope(grace_s=0.2)
+    async with asyncio.timeout(20), serving(dripping(0.1)) as (url, _):
+        async with Client(TOKEN, base_url=url, retry=FAST, timeouts=timeouts) as client:
+            asyncio.get_running_loop().call_later(0.5, scope.stop.set)
+            with pytest.raises(TransportError, match="abandoned at the stop"):
+                await client.list_integrations(scope=scope)
