@@ -108,13 +108,15 @@ class ListingReader:
     """Reads the list-all body chunk by chunk into integrations (a ``BodySink``).
 
     ``lean`` keeps each item as :func:`lean_integration` reads it; otherwise whole, status and
-    links included. ``what`` names the request in errors (``GET /api/v2/...``). Errors are
+    links included. More than ``max_items`` items is no listing (:data:`MAX_LISTED`).
+    ``what`` names the request in errors (``GET /api/v2/...``). Errors are
     :class:`~ldbulk.errors.ResponseFormatError`, raised by :meth:`feed` or :meth:`close`; their
     messages never quote the body.
     """
 
-    def __init__(self, what: str, *, lean: bool) -> None:
+    def __init__(self, what: str, *, lean: bool, max_items: int = MAX_LISTED) -> None:
         self._what = what
+        self._max_items = max_items
         self._build: Builder = lean_integration if lean else whole_integration
         self._items: list[Integration] = []
         self._done: list[Any] = sendable_list()
@@ -159,10 +161,10 @@ class ListingReader:
 
     def _keep(self) -> None:
         base = len(self._items)
-        if base + len(self._done) > MAX_LISTED:
+        if base + len(self._done) > self._max_items:
             raise ResponseFormatError(
-                f"{self._what}: not a listing (more than {MAX_LISTED} items, past any real "
-                "account)"
+                f"{self._what}: not a listing (more than {self._max_items} items, past any "
+                "real account)"
             )
         build, what = self._build, self._what
         self._items.extend(
