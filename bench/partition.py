@@ -71,6 +71,7 @@ class SilentLink:
         self.silent_from: float | None = None  # epoch seconds
         self.healed_at: float | None = None
         self.swallowed = 0  # connections cut off by the silence
+        self._held: set[tuple[object, ...]] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -110,9 +111,14 @@ class SilentLink:
         self._loop.run_forever()
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # asyncio's server holds a connection's reader weakly: a relay waiting on a silent one
+        # for a minute would be collected, and its connection with it.
+        held = (reader, writer, asyncio.current_task())
+        self._held.add(held)
         # Cancelled when the link closes: asyncio's server would log that as an error.
         with contextlib.suppress(asyncio.CancelledError):
             await self._connection(reader, writer)
+        self._held.discard(held)
 
     async def _connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
