@@ -19,7 +19,7 @@ from bench.scenarios import FULL, SMOKE, log, run_scenarios
 HERE = Path(__file__).parent
 
 
-SCENARIO_NAMES: Final = ("1", "2", "3", "4", "5", "grid", "scale", "partition")
+SCENARIO_NAMES: Final = ("1", "2", "3", "4", "5", "partition", "grid", "scale")
 # What each scenario's result records of the run it was taken in: a merged results.md says
 # the commit, date and machine of every section kept from an earlier run.
 TAKEN_KEYS: Final = ("commit", "date", "cpu_model")
