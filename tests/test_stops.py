@@ -14,11 +14,13 @@ from ldbulk.api.models import RedisConfig, Target
 from ldbulk.api.sansio import RawResponse
 from ldbulk.engine.provision import Provisioner
 from ldbulk.engine.report import Outcome, Report
+from ldbulk.engine.resolve import resolve
 from ldbulk.errors import TransportError
 from ldbulk.http.client import Client
 from ldbulk.http.retry import RetryPolicy
 from ldbulk.http.scope import STOP_GRACE_S, RequestScope
 from ldbulk.http.transport import MemoryTransport, SentRequest, canned
+from ldbulk.manifest import loads_manifest
 
 pytestmark = pytest.mark.looptime
 
@@ -145,3 +147,24 @@ async def test_a_settling_listing_that_never_answers_is_abandoned_with_the_grace
     # Applied, and nobody could tell: failed, saying it is unknown, so a resume settles it.
     assert result.outcome is Outcome.FAILED
     assert result.error is not None and "unknown" in result.error.message
+
+
+async def test_a_selector_whose_listing_is_abandoned_at_a_stop_is_skipped_not_failed() -> None:
+    manifest = loads_manifest(
+        "version: 1\nstores:\n  r: {integration: redis, config: {host: h}}\ntargets:\n"
+        "  - {project: web, environments: '*', store: r}\n",
+        file="m.yaml",
+    )
+
+    async def handler(request: SentRequest) -> RawResponse:
+        return await _silence()
+
+    client = Client(token="t", base_url="http://127.0.0.1:9", transport=MemoryTransport(handler))
+    scope = RequestScope()
+    loop = asyncio.get_running_loop()
+    loop.call_at(loop.time() + STOP_AT, scope.stop.set)
+    async with asyncio.timeout(HANG_S), client:
+        resolution = await resolve(manifest, client, scope=scope)
+    assert loop.time() <= STOP_AT + STOP_GRACE_S + 0.1
+    (line,) = resolution.unresolved
+    assert line.result().outcome is Outcome.SKIPPED

@@ -116,10 +116,11 @@ class Exchange:
                 raise
             if not tries:
                 raise Stopped("not sent: the run was stopped") from None
-            # Sent, and no answer within the stop's grace: it may have been applied.
+            # Sent, and no answer within the stop's grace: a write may have been applied.
+            effect = "" if method == "GET" else " (it may have been applied)"
             raise TransportError(
                 f"{method} {path}: abandoned at the stop, no answer within "
-                f"{scope.grace_s:g} s (it may have been applied)",
+                f"{scope.grace_s:g} s{effect}",
                 method=method,
                 path=path,
             ) from None
