@@ -24,6 +24,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ldbulk.api import sansio
 from ldbulk.errors import ConfigError, RequestTimeout, ResponseFormatError, TransportError
+from ldbulk.http.deadlines import Progress, stream, too_slow
+from ldbulk.http.deadlines import Timeouts as Timeouts  # the transport's, re-exported
 
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 
@@ -64,31 +66,6 @@ def _path_of(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-@attrs.frozen(kw_only=True)
-class Timeouts:
-    """How long an answer may take, in seconds.
-
-    - ``connect``: to open a connection.
-    - ``total``: a whole answer, or the first bytes of a streamed one (the account's listing).
-      It is also the longest a silent link holds a request: after a partition heals, a run
-      goes on within it (plus a rate-limit window).
-    - A streamed answer must then keep coming: each ``listing_min_rate`` bytes buy one more
-      second, so a body dripping a byte every few seconds ends as a timeout, while a large
-      listing on a slow link has all the time its size needs, up to ``listing`` in all.
-    """
-
-    connect: float = 10.0
-    total: float = 20.0
-    listing: float = 600.0
-    listing_min_rate: float = 32 * 1024
-
-    def streamed_deadline(self, started: float, received: int) -> float:
-        """When a streamed answer that began at ``started`` and brought ``received`` bytes
-        so far has had its time (loop time)."""
-        earned = received / self.listing_min_rate
-        return started + min(self.total + earned, self.listing)
-
-
 class AiohttpTransport:
     """Requests over one aiohttp session, with TLS verification always on.
 
@@ -105,7 +82,7 @@ class AiohttpTransport:
     def __init__(
         self,
         *,
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen, so sharing it is safe
         ca_bundle: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         connection_limit: int | None = None,
@@ -209,7 +186,7 @@ class AiohttpTransport:
         timeout = self._timeout if sink is None else self._streaming_timeout
         loop = asyncio.get_running_loop()
         started = loop.time()
-        progress = _Progress()
+        progress = Progress()
         try:
             async with asyncio.timeout_at(
                 None if sink is None else self._timeouts.streamed_deadline(started, 0)
@@ -223,8 +200,8 @@ class AiohttpTransport:
                 timeout=timeout,
             ) as response:
                 if sink is not None and 200 <= response.status < 300:
-                    streamed = await _stream(response, sink, progress, self._timeouts,
-                                             started, deadline)  # fmt: skip
+                    streamed = await stream(response, sink, progress, self._timeouts,
+                                            started, deadline)  # fmt: skip
                     return sansio.RawResponse(
                         status=response.status, headers=response.headers, body=b"",
                         streamed=streamed,
@@ -236,7 +213,7 @@ class AiohttpTransport:
         except TimeoutError as exc:
             path = _path_of(url)
             if sink is not None and progress.received:
-                what = self._too_slow(progress.received, loop.time() - started)
+                what = too_slow(self._timeouts, progress.received, loop.time() - started)
             else:
                 what = sansio.describe_transport_error(exc, url)
             raise RequestTimeout(f"{method} {path}: {what}", method=method, path=path) from None
@@ -246,15 +223,6 @@ class AiohttpTransport:
             what = sansio.describe_transport_error(exc, url)
             path = _path_of(url)
             raise TransportError(f"{method} {path}: {what}", method=method, path=path) from None
-
-    def _too_slow(self, received: int, elapsed: float) -> str:
-        """Why a streamed answer was given up, in numbers."""
-        t = self._timeouts
-        return (
-            f"answer too slow: {received} bytes in {elapsed:.1f} s (a listing must start "
-            f"within {t.total:g} s, then bring {t.listing_min_rate / 1024:g} KiB/s, and end "
-            f"within {t.listing:g} s)"
-        )
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         declared = response.content_length
@@ -269,36 +237,6 @@ class AiohttpTransport:
                 raise ResponseFormatError(f"response body larger than {self._max_body_bytes} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
-
-
-@attrs.define
-class _Progress:
-    """Bytes of a streamed answer received so far."""
-
-    received: int = 0
-
-
-async def _stream(
-    response: aiohttp.ClientResponse,
-    sink: sansio.BodySink,
-    progress: _Progress,
-    timeouts: Timeouts,
-    started: float,
-    deadline: asyncio.Timeout,
-) -> Any:
-    """Feed the body to ``sink`` as it arrives: what it made of it, or the
-    :class:`~ldbulk.errors.ResponseFormatError` it raised (then the rest is not read).
-
-    Each chunk moves ``deadline`` on by what it earned (:meth:`Timeouts.streamed_deadline`):
-    a body that stalls or drips runs out of time, whatever its per-read waits."""
-    try:
-        async for chunk in response.content.iter_any():
-            progress.received += len(chunk)
-            deadline.reschedule(timeouts.streamed_deadline(started, progress.received))
-            sink.feed(chunk)
-        return sink.close()
-    except ResponseFormatError as exc:
-        return exc
 
 
 def _feed_whole(body: bytes, sink: sansio.BodySink) -> Any:
