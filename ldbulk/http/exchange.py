@@ -107,12 +107,11 @@ class Exchange:
             return await self._exchange(*request)
         if scope.given_up:
             raise Stopped("not sent: the run was stopped")
-        bound: asyncio.Timeout | None = None
+        in_flight = scope.entering()
         try:
-            async with scope.bounded() as bound:
-                return await self._exchange(*request)
-        except TimeoutError:
-            if bound is None or not bound.expired():
+            return await self._exchange(*request)
+        except asyncio.CancelledError:
+            if not in_flight.ended_by_stop():
                 raise
             if not tries:
                 raise Stopped("not sent: the run was stopped") from None
@@ -124,6 +123,8 @@ class Exchange:
                 method=method,
                 path=path,
             ) from None
+        finally:
+            scope.leaving(in_flight)
 
     async def _exchange(
         self,

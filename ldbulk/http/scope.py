@@ -11,9 +11,7 @@ grace whatever the network does (a silent link, a body that drips).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -72,12 +70,28 @@ class Meter:
         )
 
 
+class InFlight:
+    """One request of a scope on its way: abandoned (its task cancelled, and this marked)
+    when the stop's grace runs out before it ends."""
+
+    __slots__ = ("abandoned", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.abandoned = False
+
+    def ended_by_stop(self) -> bool:
+        """After a ``CancelledError``: whether it was the scope's abandoning it (then taken
+        back, so the task goes on), rather than someone else's cancel."""
+        return self.abandoned and self.task.uncancel() == 0
+
+
 @attrs.define(eq=False)
 class RequestScope:
     """The requests of one run: their own counts, and the signal that stops them.
 
     Once ``stop`` is set, nothing new is sent, and what is in flight is abandoned when
-    ``grace_s`` has passed since (see :meth:`bounded`).
+    ``grace_s`` has passed since (see :meth:`leaving`).
     """
 
     stop: asyncio.Event = attrs.field(factory=asyncio.Event)
@@ -86,8 +100,11 @@ class RequestScope:
     # The run's own scope, for a scope that sends after the run's stop (see settling()).
     _run: RequestScope | None = attrs.field(default=None, alias="run", repr=False)
     _stopped_at: float | None = attrs.field(default=None, init=False, repr=False)
-    _bounds: set[asyncio.Timeout] = attrs.field(factory=set, init=False, repr=False)
+    _in_flight: set[InFlight] = attrs.field(factory=set, init=False, repr=False)
+    # Waits for the stop while requests are in flight; ended a while after the last one.
     _watcher: asyncio.Task[None] | None = attrs.field(default=None, init=False, repr=False)
+    _reaper: asyncio.TimerHandle | None = attrs.field(default=None, init=False, repr=False)
+    _abandon: asyncio.TimerHandle | None = attrs.field(default=None, init=False, repr=False)
 
     @property
     def stopped(self) -> bool:
@@ -112,26 +129,34 @@ class RequestScope:
             return False
         return asyncio.get_running_loop().time() >= root._deadline()
 
-    @contextlib.asynccontextmanager
-    async def bounded(self) -> AsyncIterator[asyncio.Timeout]:
-        """Whatever runs inside (a request: its turn, its answer, its body) is cancelled once
-        the stop's grace has run out, and leaves with :class:`TimeoutError`; the timeout it
-        yields says whether it was this (``expired()``)."""
+    def entering(self) -> InFlight:
+        """A request of the current task sets out; hand what this returns to
+        :meth:`leaving` when it ends, however it ends. Once the stop's grace has run out,
+        the task is cancelled and the :class:`InFlight` says so
+        (:meth:`InFlight.ended_by_stop`)."""
         root = self._root
-        async with asyncio.timeout(None) as bound:
-            root._bounds.add(bound)
-            if root.stop.is_set():
-                bound.reschedule(root._deadline())
-            elif root._watcher is None:
-                root._watcher = asyncio.get_running_loop().create_task(root._watch())
-            try:
-                yield bound
-            finally:
-                root._bounds.discard(bound)
-                if not root._bounds and root._watcher is not None:
-                    # Nothing in flight to abandon: no task is left waiting for a stop.
-                    root._watcher.cancel()
-                    root._watcher = None
+        request = InFlight(asyncio.current_task())  # type: ignore[arg-type]
+        root._in_flight.add(request)
+        if root.stop.is_set():
+            root._arm()
+        elif root._watcher is None:
+            root._watcher = asyncio.get_running_loop().create_task(root._watch())
+        return request
+
+    def leaving(self, request: InFlight) -> None:
+        """The request of :meth:`entering` has ended."""
+        root = self._root
+        root._in_flight.discard(request)
+        if not root._in_flight and root._watcher is not None and root._reaper is None:
+            # Nothing in flight: a while later, no task is left waiting for a stop. Not at
+            # once: requests one after another would each start a watcher of their own.
+            root._reaper = asyncio.get_running_loop().call_later(1.0, root._reap)
+
+    def _reap(self) -> None:
+        self._reaper = None
+        if not self._in_flight and self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
 
     def _deadline(self) -> float:
         """Loop time at which what is in flight is abandoned (the stop was set)."""
@@ -140,9 +165,19 @@ class RequestScope:
             self._stopped_at = asyncio.get_running_loop().time()
         return self._stopped_at + self.grace_s
 
+    def _arm(self) -> None:
+        """The stop was set: abandon what is in flight when the grace runs out."""
+        if self._abandon is None:
+            loop = asyncio.get_running_loop()
+            self._abandon = loop.call_at(self._deadline(), self._abandon_all)
+
+    def _abandon_all(self) -> None:
+        for request in self._in_flight:
+            if not request.abandoned:
+                request.abandoned = True
+                request.task.cancel()
+
     async def _watch(self) -> None:
         await self.stop.wait()
-        deadline = self._deadline()
-        for bound in self._bounds:
-            bound.reschedule(deadline)
         self._watcher = None
+        self._arm()
