@@ -101,9 +101,8 @@ class RequestScope:
     _run: RequestScope | None = attrs.field(default=None, alias="run", repr=False)
     _stopped_at: float | None = attrs.field(default=None, init=False, repr=False)
     _in_flight: set[InFlight] = attrs.field(factory=set, init=False, repr=False)
-    # Waits for the stop while requests are in flight; ended a while after the last one.
+    # Waits for the stop while requests are in flight.
     _watcher: asyncio.Task[None] | None = attrs.field(default=None, init=False, repr=False)
-    _reaper: asyncio.TimerHandle | None = attrs.field(default=None, init=False, repr=False)
     _abandon: asyncio.TimerHandle | None = attrs.field(default=None, init=False, repr=False)
 
     @property
@@ -147,16 +146,11 @@ class RequestScope:
         """The request of :meth:`entering` has ended."""
         root = self._root
         root._in_flight.discard(request)
-        if not root._in_flight and root._watcher is not None and root._reaper is None:
-            # Nothing in flight: a while later, no task is left waiting for a stop. Not at
-            # once: requests one after another would each start a watcher of their own.
-            root._reaper = asyncio.get_running_loop().call_later(1.0, root._reap)
-
-    def _reap(self) -> None:
-        self._reaper = None
-        if not self._in_flight and self._watcher is not None:
-            self._watcher.cancel()
-            self._watcher = None
+        if not root._in_flight and root._watcher is not None:
+            # Nothing in flight to abandon: no task is left waiting for a stop (a run that
+            # ends leaves none behind; many requests in flight share one).
+            root._watcher.cancel()
+            root._watcher = None
 
     def _deadline(self) -> float:
         """Loop time at which what is in flight is abandoned (the stop was set)."""
