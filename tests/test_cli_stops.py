@@ -181,3 +181,22 @@ def test_sigterm_while_a_create_gets_no_answer_exits_within_the_bound_and_resume
         assert sorted(outcomes.values()).count("created") == targets - 1
         assert account.gets - gets_before == 1
         assert len(account.created) == targets
+
+
+def test_request_timeout_flag_bounds_each_answer_from_a_silent_link(tmp_path: Path) -> None:
+    """``--request-timeout``: a silent link fails each try after that long, not after the
+    default 20 s; the run ends with the API's failure (exit 1), its message naming it."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        env = os.environ | {"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URI": url}
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "ldbulk", "plan", str(_manifest(tmp_path, 1)),
+             "--request-timeout", "0.3", "--listing-deadline", "5"],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        took = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    assert "timed out" in result.stderr
+    # Five tries of 0.3 s and their backoffs; the default would take five times 20 s.
+    assert took < 60, result.stderr

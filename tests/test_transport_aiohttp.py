@@ -393,3 +393,23 @@ async def test_a_stop_abandons_a_listing_whose_body_is_still_dripping() -> None:
             asyncio.get_running_loop().call_later(0.5, scope.stop.set)
             with pytest.raises(TransportError, match="abandoned at the stop"):
                 await client.list_integrations(scope=scope)
+
+
+async def test_a_page_of_projects_that_drips_ends_within_the_request_timeout() -> None:
+    async def drip(request: web.Request) -> web.StreamResponse:
+        stream = web.StreamResponse(headers={"Content-Type": "application/json"})
+        stream.enable_chunked_encoding()
+        await stream.prepare(request)
+        with contextlib.suppress(ConnectionResetError):
+            await stream.write(b'{"items": [')
+            while True:
+                await asyncio.sleep(0.1)
+                await stream.write(b" ")
+        return stream
+
+    timeouts = Timeouts(connect=2.0, total=0.5)
+    async with asyncio.timeout(20), serving(drip) as (url, _):
+        retry = RetryPolicy(max_attempts=1)
+        async with Client(TOKEN, base_url=url, retry=retry, timeouts=timeouts) as client:
+            with pytest.raises(RequestTimeout):
+                [project async for project in client.projects()]
