@@ -42,6 +42,7 @@ from ldbulk import (
     __version__,
 )
 from ldbulk.api.sansio import RawResponse
+from ldbulk.http.client import MAX_PAGES
 from ldbulk.http.transport import MemoryTransport, SentRequest, canned
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -443,6 +444,33 @@ async def test_a_next_link_off_the_api_is_refused(
     assert len(all_calls(mock)) == 1
 
 
+async def test_a_next_link_back_to_the_first_page_is_a_loop(
+    mock: MemoryTransport, client: Client
+) -> None:
+    page = sample("projects_page1.json")
+    page["_links"]["next"]["href"] = PROJECTS + FIRST_PAGE
+    mock.add("GET", PROJECTS + FIRST_PAGE, json=page, repeat=True)
+    with pytest.raises(ResponseFormatError, match="back to a page already read"):
+        await collect(client.projects())
+    assert len(all_calls(mock)) == 1
+
+
+async def test_a_next_link_that_always_advances_ends_past_the_page_cap(client: Client) -> None:
+    def endless(request: SentRequest) -> RawResponse:
+        offset = int(request.path.rsplit("offset=", 1)[1])
+        item = {"key": f"p{offset}", "name": "P", "_id": str(offset), "tags": [],
+                "_links": {}}  # fmt: skip
+        href = f"{PROJECTS}?limit=1&offset={offset + 1}"
+        return canned(json={"items": [item], "_links": {"next": {"href": href}}})
+
+    transport = MemoryTransport(endless)
+    endless_client = Client(TOKEN, base_url="http://127.0.0.1:9", transport=transport)
+    async with endless_client:
+        with pytest.raises(ResponseFormatError, match=f"after {MAX_PAGES} pages"):
+            await collect(endless_client.projects())
+    assert len(transport.requests) == MAX_PAGES
+
+
 async def test_a_next_link_loop_is_detected(mock: MemoryTransport, client: Client) -> None:
     page = sample("projects_page1.json")
     mock.add("GET", PROJECTS + FIRST_PAGE, json=page)
@@ -838,8 +866,10 @@ async def test_closing_twice_is_harmless_and_the_client_stays_closed(
     assert len(all_calls(mock)) == 1
 
 
-def test_timeouts_default_to_connect_10s_total_60s() -> None:
-    assert Timeouts() == Timeouts(connect=10.0, total=60.0)
+def test_timeouts_default_to_connect_10s_answer_20s_listing_600s() -> None:
+    assert Timeouts() == Timeouts(
+        connect=10.0, total=20.0, listing=600.0, listing_min_rate=32 * 1024
+    )
 
 
 def test_every_client_error_is_an_ldbulk_error() -> None:
