@@ -81,7 +81,7 @@ async def converge(client: Client, mocked: MemoryTransport, **options: bool) -> 
     mocked.add("GET", LIST, json={"items": [{k: v for k, v in read_back().items()
                                              if k != "config"}], "_links": {}})
     async with client:
-        report = await Provisioner(client, **options).run([TARGET])
+        report = await Provisioner(client, list_first=True, **options).run([TARGET])
     (result,) = report.results
     return result
 
@@ -236,7 +236,7 @@ async def test_a_create_and_a_read_that_contradict_each_other_end_without_a_loop
     mocked.add("GET", LIST, json={"items": [{k: v for k, v in read_back().items()
                                              if k != "config"}], "_links": {}}, repeat=True)
     async with client:
-        report = await Provisioner(client).run([TARGET])
+        report = await Provisioner(client, list_first=True).run([TARGET])
     (result,) = report.results
     assert result.outcome is Outcome.CONFLICT
     assert len(mocked.requests) < 10

@@ -121,7 +121,7 @@ async def _provision(account: Partitioned) -> Report:
     config = RedisConfig(host="redis.internal")
     targets = [Target(project="web", environment=f"e{i}", config=config) for i in (1, 2)]
     async with asyncio.timeout(3600), client:
-        return await Provisioner(client, concurrency=1).run(targets)
+        return await Provisioner(client, list_first=True, concurrency=1).run(targets)
 
 
 @pytest.mark.looptime

@@ -76,7 +76,9 @@ async def test_existing_integrations_are_settled_without_a_write_when_create_onl
     mocked.add("GET", LIST, json=listing(integration("prod")))
     mocked.add("POST", CREATE, status=201, json=integration("dev"))
     async with client:
-        report = await provision(client, [target("prod"), target("dev")], create_only=True)
+        report = await provision(
+            client, [target("prod"), target("dev")], create_only=True, list_first=True
+        )
     assert posts(mocked) == 1
     by_env = {r.environment: r for r in report.results}
     assert by_env["prod"].outcome is Outcome.EXISTS
@@ -94,7 +96,7 @@ async def test_conflict_is_answered_by_the_list_endpoint(
     mocked.add("POST", CREATE, status=409, json=error("conflict"))
     mocked.add("GET", LIST, json=listing(integration("prod", id="made-elsewhere")))
     async with client:
-        report = await provision(client, [target("prod")], create_only=True)
+        report = await provision(client, [target("prod")], create_only=True, list_first=True)
     (result,) = report.results
     assert result.outcome is Outcome.EXISTS
     assert result.integration_id == "made-elsewhere"
@@ -109,7 +111,7 @@ async def test_create_lost_in_a_5xx_but_applied_counts_as_created(
     mocked.add("POST", CREATE, status=409, json=error("conflict"))
     mocked.add("GET", LIST, json=listing(integration("prod", id="ours")))
     async with client:
-        report = await provision(client, [target("prod")])
+        report = await provision(client, [target("prod")], list_first=True)
     assert posts(mocked) == 2
     (result,) = report.results
     assert result.outcome is Outcome.CREATED
@@ -124,7 +126,7 @@ async def test_create_lost_in_transit_and_not_applied_is_sent_again(
     mocked.add("POST", CREATE, error=TransportError)
     mocked.add("POST", CREATE, status=201, json=integration("prod"))
     async with client:
-        report = await provision(client, [target("prod")])
+        report = await provision(client, [target("prod")], list_first=True)
     (result,) = report.results
     assert result.outcome is Outcome.CREATED
     assert result.attempts == 2
@@ -147,7 +149,7 @@ async def test_a_stop_while_backing_off_before_another_create_fails_the_target_u
     policy = RetryPolicy(backoff_base_s=3600.0, backoff_cap_s=3600.0, max_attempts=3)
     transport = MemoryTransport(answer)
     client = Client(token="api-unit-test-token", base_url=BASE, retry=policy, transport=transport)
-    provisioner = Provisioner(client, concurrency=1)
+    provisioner = Provisioner(client, list_first=True, concurrency=1)
     async with asyncio.timeout(30), client:
         report = await provisioner.run([target("prod")])
     assert sum(1 for request in transport.requests if request.method == "POST") == 1
@@ -212,7 +214,7 @@ async def test_unauthorized_listing_is_every_targets_401(
 ) -> None:
     mocked.add("GET", LIST, status=401, json=error("unauthorized"))
     async with client:
-        report = await provision(client, [target("a"), target("b")])
+        report = await provision(client, [target("a"), target("b")], list_first=True)
     assert posts(mocked) == 0
     assert [r.outcome for r in report.results] == [Outcome.UNAUTHORIZED] * 2
     assert report.counts["unauthorized"] == 2
@@ -226,7 +228,7 @@ async def test_failed_listing_fails_every_target_without_writing(
 ) -> None:
     mocked.add("GET", LIST, status=500, json=error("internal"), repeat=True)
     async with client:
-        report = await provision(client, [target("a"), target("b")])
+        report = await provision(client, [target("a"), target("b")], list_first=True)
     assert posts(mocked) == 0
     assert {r.outcome for r in report.results} == {Outcome.FAILED}
     assert all(r.error and r.error.code == "listing_failed" for r in report.results)
@@ -300,7 +302,7 @@ async def test_an_unclear_last_try_stays_unsettled_when_the_listing_that_would_s
     mocked.add("POST", CREATE, status=502, json=error("bad_gateway"), repeat=True)
     mocked.add("GET", LIST, status=503, json=error("unavailable"), repeat=True)
     async with client:
-        report = await provision(client, [target("prod")])
+        report = await provision(client, [target("prod")], list_first=True)
     (result,) = report.results
     assert posts(mocked) == 3  # every try unclear; the last one's settling listing failed
     assert result.outcome is Outcome.FAILED
@@ -317,7 +319,9 @@ async def test_creates_failing_together_share_one_settling_listing(
     found = [integration(f"e{i}") for i in range(8)]
     mocked.add("GET", LIST, json=listing(*found), repeat=True)
     async with client:
-        report = await Provisioner(client, concurrency=8).run([target(f"e{i}") for i in range(8)])
+        report = await Provisioner(client, list_first=True, concurrency=8).run(
+            [target(f"e{i}") for i in range(8)]
+        )
     gets = sum(1 for request in mocked.requests if request.method == "GET")
     assert posts(mocked) == 16
     assert gets == 2  # the first listing, and one shared by all eight

@@ -174,6 +174,10 @@ async def apply(
                 create_only=create_only,
                 rotate_secrets=rotate_secrets,
                 seen=seen,
+                # A manifest is re-applied night after night, and a re-run finds nearly every
+                # target there: one listing answers them all, where create-first would send a
+                # 409 for each.
+                list_first=True,
             )
             report = await provisioner.run(
                 todo, on_result=settled, scope=scope, prune=pruning, listed=listed

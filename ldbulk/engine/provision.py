@@ -29,6 +29,7 @@ from typing import Final, TypeVar
 import attrs
 
 from ldbulk.api.models import ErrorBody, Integration, Target
+from ldbulk.engine.batch import creates_first, known_count
 from ldbulk.engine.inventory import Inventory, key_of
 from ldbulk.engine.prune import Pruning
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult
@@ -84,11 +85,14 @@ class _Run:
         seen: Seen | None,
         prune: Pruning | None,
         listed: Inventory | LdbulkError | None,
+        create_first: bool = False,
     ) -> None:
         self.concurrency = concurrency
         self.prune = prune
         self.scope = scope
         self.listed = listed
+        # A small batch creates without listing first (see ldbulk.engine.batch).
+        self.create_first = create_first
         self.inventory = listed if isinstance(listed, Inventory) else Inventory(client, scope)
         self.writes = Writes(
             client,
@@ -97,6 +101,7 @@ class _Run:
             create_only=create_only,
             rotate_secrets=rotate_secrets,
             seen=seen,
+            exists_on_conflict=create_first and create_only,
         )
         self.tried: set[Key] = set()
         self.listing_error: LdbulkError | None = None
@@ -177,8 +182,10 @@ class _Run:
         if isinstance(self.listed, LdbulkError):
             self._listing_failed(self.listed)
             return
-        if self.listed is not None or self.scope.stopped:
-            return  # listed already, or stopped before it began: every target is skipped
+        if self.listed is not None or self.scope.stopped or self.create_first:
+            # Listed already, stopped before it began (every target is skipped), or a small
+            # batch, whose 409s and unclear creates list the account if they need to.
+            return
         try:
             await self.inventory.refresh()
         except LdbulkError as exc:
@@ -297,6 +304,10 @@ class Provisioner:
     deletes exactly its deletes. ``concurrency`` caps the targets in the works at
     once; how many requests go is the pacer's decision (see the module's docstring).
 
+    A small batch (a few targets, in an account not known to be small) goes create-first,
+    without listing the account (see :mod:`ldbulk.engine.batch` for the rule);
+    ``list_first`` makes every run list the account first, whatever its size.
+
     ``run(targets)`` collects every result into a :class:`Report`; ``stream(targets)`` hands
     them out as they settle::
 
@@ -319,10 +330,12 @@ class Provisioner:
         create_only: bool = False,
         rotate_secrets: bool = False,
         seen: Seen | None = None,
+        list_first: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.client = client
+        self.list_first = list_first
         self.concurrency = concurrency
         self.create_only = create_only
         self.rotate_secrets = rotate_secrets
@@ -401,6 +414,14 @@ class Provisioner:
             seen=self.seen,
             prune=prune,
             listed=listed,
+            create_first=creates_first(
+                targets=known_count(targets),
+                account_size=self.client.account_size,
+                needs_listing=self.list_first
+                or prune is not None
+                or listed is not None
+                or self.seen is not None,
+            ),
         )
         # Workers wait for room before taking a target, so a slow consumer holds them back
         # and memory stays flat; the queue itself never blocks a put.
@@ -451,7 +472,11 @@ async def provision(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     create_only: bool = False,
+    list_first: bool = False,
 ) -> Report:
-    """Provision every target through ``client`` and return the report."""
-    provisioner = Provisioner(client, concurrency=concurrency, create_only=create_only)
+    """Provision every target through ``client`` and return the report (a small batch goes
+    create-first, unless ``list_first``: see :class:`Provisioner`)."""
+    provisioner = Provisioner(
+        client, concurrency=concurrency, create_only=create_only, list_first=list_first
+    )
     return await provisioner.run(targets)

@@ -51,6 +51,7 @@ class Writes:
         rotate_secrets: bool = False,
         seen: Seen | None = None,
         adopt: bool = True,
+        exists_on_conflict: bool = False,
     ) -> None:
         self.client = client
         self.scope = scope
@@ -61,6 +62,10 @@ class Writes:
         # Whether an integration someone else created where ours was to go is converged
         # (adopted), or left alone as a conflict (a saved plan writes only what was reviewed).
         self.adopt = adopt
+        # A create-only run that did not list first takes a 409 to a clear create as the
+        # integration being there (``exists``, id unknown): listing the account to confirm it
+        # would cost what not listing saved, and nothing is written either way.
+        self.exists_on_conflict = exists_on_conflict
         self.refused: Unauthorized | None = None
 
     def answered(self, exc: HTTPStatusError, attempts: int) -> Verdict | None:
@@ -115,6 +120,8 @@ class Writes:
                         scope=self.scope,
                     )
                 except (*_UNCLEAR, Conflict) as exc:
+                    if isinstance(exc, Conflict) and self.exists_on_conflict and not sent_unclear:
+                        return Verdict(outcome=Outcome.EXISTS, status=409, attempts=attempt.num)
                     error = exc
                     sent_unclear = sent_unclear or not isinstance(exc, Conflict)
                 except HTTPStatusError as exc:
