@@ -853,6 +853,47 @@ async def test_using_the_client_outside_async_with_is_an_error(mock: MemoryTrans
     assert all_calls(mock) == []
 
 
+async def test_entering_an_open_client_again_is_an_error_that_leaves_it_open(
+    mock: MemoryTransport,
+) -> None:
+    mock.add("GET", STORE, json=sample("integration_collection.json"), repeat=True)
+    shared = Client(TOKEN, pacer=quick_pacer(), retry=FAST, transport=mock)
+    async with shared:
+        # A second handler's `async with` on the shared client: refused at once, and the
+        # first one's client is not closed under it.
+        with pytest.raises(RuntimeError, match="open already"):
+            async with shared:
+                pass
+        await shared.list_integrations()
+    assert len(all_calls(mock)) == 1
+
+
+async def test_a_request_after_close_says_the_client_is_closed(mock: MemoryTransport) -> None:
+    closed = Client(TOKEN, pacer=quick_pacer(), retry=FAST, transport=mock)
+    async with closed:
+        pass
+    with pytest.raises(RuntimeError, match="closed"):
+        await closed.list_integrations()
+    assert all_calls(mock) == []
+
+
+async def test_the_base_url_comes_from_ld_base_uri_when_not_given(
+    monkeypatch: pytest.MonkeyPatch, mock: MemoryTransport
+) -> None:
+    monkeypatch.setenv("LD_BASE_URI", "http://127.0.0.1:8765")
+    assert Client(TOKEN, transport=mock).base_url == "http://127.0.0.1:8765"
+    given = Client(TOKEN, base_url="https://app.launchdarkly.us", transport=mock)
+    assert given.base_url == "https://app.launchdarkly.us"
+
+
+async def test_the_account_size_is_what_the_last_listing_found(mock: MemoryTransport) -> None:
+    mock.add("GET", STORE, json=sample("integration_collection.json"))
+    async with Client(TOKEN, pacer=quick_pacer(), retry=FAST, transport=mock) as ld:
+        assert ld.account_size is None
+        listed = await ld.list_integrations()
+    assert ld.account_size == len(listed)
+
+
 async def test_closing_twice_is_harmless_and_the_client_stays_closed(
     mock: MemoryTransport,
 ) -> None:

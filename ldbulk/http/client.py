@@ -37,9 +37,12 @@ from ldbulk.http.transport import DEFAULT_MAX_BODY_BYTES, AiohttpTransport, Time
 
 T = TypeVar("T")
 
-__all__ = ["PAGE_SIZE", "TOKEN_ENV", "Client", "ClientStats", "Timeouts"]
+__all__ = ["BASE_URI_ENV", "PAGE_SIZE", "TOKEN_ENV", "Client", "ClientStats", "Timeouts"]
 
 TOKEN_ENV: Final = "LD_ACCESS_TOKEN"
+# The base URL a client without ``base_url`` talks to, when set (the command line's
+# ``--base-uri`` reads it too): a sandbox, a proxy, or another instance.
+BASE_URI_ENV: Final = "LD_BASE_URI"
 PAGE_SIZE: Final = 100
 # A listing of projects or environments ends with an error past this many pages or items: far
 # above any real account (LaunchDarkly accounts hold hundreds of projects, a project tens of
@@ -69,9 +72,16 @@ class Client:
         async with Client(base_url="http://127.0.0.1:8765") as client:
             integrations = await client.list_integrations()
 
+    One client per application, entered once (at start-up) and shared freely by every task:
+    one pacer then sees every request of the process and one connection pool serves them.
+    Entering a client that is open already raises :class:`RuntimeError` at once (two handlers
+    each doing ``async with client:`` would close it under each other), and so does a request
+    before it is entered or after it is closed. A closed client may be entered again.
+
     ``token`` defaults to ``$LD_ACCESS_TOKEN``. ``instance`` picks the commercial, federal or EU
-    API; ``base_url`` overrides it (plain http only on loopback). One :class:`Pacer` serves every
-    request of the client, however many tasks share it.
+    API; ``base_url`` overrides it (plain http only on loopback), and defaults to
+    ``$LD_BASE_URI`` when that is set. One :class:`Pacer` serves every request of the client,
+    however many tasks share it.
 
     ``transport`` carries the requests; by default an
     :class:`~ldbulk.http.transport.AiohttpTransport` built from ``timeouts``, ``ca_bundle``,
@@ -99,7 +109,10 @@ class Client:
                 f"no access token: pass token= or set {TOKEN_ENV} "
                 "(a LaunchDarkly API access token, api-...)"
             )
+        if base_url is None:
+            base_url = os.environ.get(BASE_URI_ENV) or None
         self.base_url = sansio.resolve_base_url(base_url, instance)
+        self._account_size: int | None = None
         # The root of derive_key: one HMAC step away from the token, which it never reveals.
         self._derived_root = hmac.new(
             token.strip().encode(), b"ldbulk derived keys", hashlib.sha256
@@ -134,6 +147,11 @@ class Client:
         return hmac.new(self._derived_root, label.encode(), hashlib.sha256).digest()
 
     async def __aenter__(self) -> Client:
+        if self._exchange.is_open:
+            raise RuntimeError(
+                "this Client is open already: enter it once (one Client per application, "
+                "shared by every task), not in each task or handler that uses it"
+            )
         self._exchange.open()
         return self
 
@@ -148,6 +166,13 @@ class Client:
     async def aclose(self) -> None:
         """Close the transport; the client cannot be used until it is entered again."""
         await self._exchange.aclose()
+
+    @property
+    def account_size(self) -> int | None:
+        """How many integrations this client's last listing of the account found (None
+        before its first): what tells a small batch from a large one
+        (:mod:`ldbulk.engine.batch`)."""
+        return self._account_size
 
     @property
     def stats(self) -> ClientStats:
@@ -251,6 +276,7 @@ class Client:
         if took is not None:
             took.append(loop.time() - sent)
         listed: list[Integration] = sansio.decode_streamed("GET", path, response)
+        self._account_size = len(listed)
         return listed
 
     async def get_integration(

@@ -48,18 +48,24 @@ class Exchange:
         self._policy = policy
         self._budget = RetryBudget(policy)
         self._open = False
+        self._closed = False
         self.meter = Meter()
 
     def __repr__(self) -> str:
         return f"Exchange(base_url={self._base_url!r})"
 
+    @property
+    def is_open(self) -> bool:
+        """Whether requests may go out: opened, and not closed since."""
+        return self._open
+
     def open(self) -> None:
         """Let requests go out (the client was entered)."""
-        self._open = True
+        self._open, self._closed = True, False
 
     async def aclose(self) -> None:
         """Refuse further requests until opened again, and close the transport."""
-        self._open = False
+        self._open, self._closed = False, True
         await self._transport.aclose()
 
     def retry_context(self, scope: RequestScope | None, *, on: Retriable = ()) -> RetryContext:
@@ -100,6 +106,11 @@ class Exchange:
         retried like any other.
         """
         if not self._open:
+            if self._closed:
+                raise RuntimeError(
+                    "this Client is closed: keep one open for the application's life, "
+                    "inside 'async with Client(...) as client:'"
+                )
             raise RuntimeError("use the Client inside 'async with Client(...) as client:'")
         tries = attempts if attempts is not None else []
         request = (route, method, path, params, body, beta, idempotent, scope, tries, sink)
