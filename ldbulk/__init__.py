@@ -1,5 +1,7 @@
 """ldbulk: provision LaunchDarkly persistent stores across many environments at once."""
 
+import logging
+
 from ldbulk._version import __version__
 from ldbulk.api.limits import RateLimitState, parse_rate_limit
 from ldbulk.api.models import (
@@ -55,6 +57,10 @@ from ldbulk.http.retry import RetryPolicy
 from ldbulk.http.scope import RequestScope, RunStats
 from ldbulk.http.transport import AiohttpTransport, MemoryTransport, Transport
 from ldbulk.manifest import ManifestError, ManifestSet, Problem, load_manifests, loads_manifest
+
+# A library logs, and the application decides where it goes: without a handler of its own,
+# Python's last resort would print ldbulk's warnings to stderr.
+logging.getLogger("ldbulk").addHandler(logging.NullHandler())
 
 __all__ = [
     "Access",

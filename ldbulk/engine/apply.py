@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import attrs
@@ -57,8 +57,8 @@ async def apply(
     journal: Path | None = None,
     resume: Path | None = None,
     stop: asyncio.Event | None = None,
-    on_start: Callable[[ApplyStarted], None] | None = None,
-    on_result: Callable[[TargetResult], None] | None = None,
+    on_start: Callable[[ApplyStarted], Awaitable[None] | None] | None = None,
+    on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
     create_only: bool = False,
     rotate_secrets: bool = False,
     prune: bool = False,
@@ -100,7 +100,8 @@ async def apply(
       :attr:`~ldbulk.manifest.ManifestSet.digest`), before any request is sent.
     - ``stop``: once set, nothing more is sent; requests in flight finish, the rest is
       reported ``skipped``.
-    - ``on_start`` / ``on_result``: called when the targets are known, and per settled target.
+    - ``on_start`` / ``on_result``: called when the targets are known, and per settled target;
+      plain functions or coroutine functions (awaited before the run goes on).
 
     Manifests loaded with ``require_secrets=False`` whose references are not all set are
     refused with a :class:`~ldbulk.errors.ConfigError` before any request: apply writes values.
@@ -144,26 +145,27 @@ async def apply(
         if check_stores and todo:
             todo, unchecked = await _checked(manifests, todo)
         if on_start is not None:
-            on_start(
-                ApplyStarted(
-                    todo=len(todo),
-                    done_before=len(targets) - len(todo),
-                    locate=_locator(resolution),
+            await _called(
+                on_start(
+                    ApplyStarted(
+                        todo=len(todo),
+                        done_before=len(targets) - len(todo),
+                        locate=_locator(resolution),
+                    )
                 )
             )
 
         # Only a state file needs each result's target (a dict of 100,000 costs ~10 MB).
         wished = {target.key: target for target in targets} if seen is not None else {}
 
-        def settled(result: TargetResult) -> None:
+        def settled(result: TargetResult) -> Awaitable[None] | None:
             writer.record(result)
             if seen is not None and result.key in wished:
                 seen.record(wished[result.key], result)
-            if on_result is not None:
-                on_result(result)
+            return on_result(result) if on_result is not None else None
 
         for result in unchecked.values():
-            settled(result)
+            await _called(settled(result))
 
         # Nothing left to try (all settled before, or no line resolved): not even a listing.
         report = Report(results=())
@@ -195,6 +197,12 @@ async def apply(
         finished_at=utc_now(),
         base_url=client.base_url,
     )
+
+
+async def _called(maybe: Awaitable[None] | None) -> None:
+    """What a callback returned, awaited when it is a coroutine (callbacks may be either)."""
+    if maybe is not None:
+        await maybe
 
 
 def _locator(resolution: Resolution) -> Callable[[Key], tuple[str, str]]:

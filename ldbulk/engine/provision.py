@@ -473,10 +473,20 @@ async def provision(
     concurrency: int = DEFAULT_CONCURRENCY,
     create_only: bool = False,
     list_first: bool = False,
+    stop: asyncio.Event | None = None,
+    on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
 ) -> Report:
     """Provision every target through ``client`` and return the report (a small batch goes
-    create-first, unless ``list_first``: see :class:`Provisioner`)."""
+    create-first, unless ``list_first``: see :class:`Provisioner`).
+
+    Two ways to stop. Setting ``stop`` drains gracefully: nothing more is sent, requests in
+    flight get a second to be answered, and the report comes back with the rest ``skipped``.
+    Cancelling the task that awaits this is the hard stop: nothing is sent after it, no task
+    is left behind, and the results that settled before it were handed to ``on_result``
+    (sync or async) as they did.
+    """
     provisioner = Provisioner(
         client, concurrency=concurrency, create_only=create_only, list_first=list_first
     )
-    return await provisioner.run(targets)
+    scope = RequestScope(stop=stop) if stop is not None else None
+    return await provisioner.run(targets, on_result=on_result, scope=scope)

@@ -94,6 +94,11 @@ class TargetResult:
         """(project, environment, integration key)."""
         return (self.project, self.environment, self.integration)
 
+    @property
+    def ok(self) -> bool:
+        """Whether the target is as asked (see :attr:`Outcome.ok`)."""
+        return self.outcome.ok
+
     def to_json(self) -> dict[str, Any]:
         """This result in the report's JSON shape."""
         return cast(dict[str, Any], _FORMAT.unstructure(self))
@@ -123,9 +128,16 @@ class Report:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Totals per outcome, every outcome present (zero when none), plus ``total``."""
+        """Totals per outcome, keyed by :class:`Outcome` (every one present, zero when none;
+        a StrEnum, so ``counts["created"]`` finds ``counts[Outcome.CREATED]``), plus
+        ``"total"`` (also :attr:`total`)."""
         counter = Counter(result.outcome for result in self.results)
-        return {"total": len(self.results)} | {o.value: counter[o] for o in Outcome}
+        return {"total": len(self.results)} | {o: counter[o] for o in Outcome}
+
+    @property
+    def total(self) -> int:
+        """How many results the report holds."""
+        return len(self.results)
 
     @property
     def ok(self) -> bool:
@@ -149,7 +161,7 @@ class Report:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "base_url": self.base_url,
-            "summary": self.counts,
+            "summary": {str(key): n for key, n in self.counts.items()},
             "stats": _FORMAT.unstructure(self.stats),
         }
 
