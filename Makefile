@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install test lint hygiene types unit demo bench bench-smoke clean redis
+.PHONY: install test lint hygiene types unit demo bench bench-smoke clean redis docs
 
 install: $(STAMP)
 
@@ -60,8 +60,19 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --smoke
 
+# The API reference from the docstrings, into site/; a warning (a broken reference, a
+# docstring mkdocstrings cannot read) fails the build. Installs the docs extra first.
+DOCS_STAMP = $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict
+
 demo: $(STAMP)
 	$(BIN)/python -m ldbulk.demo manifests/example.yaml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage site
