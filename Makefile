@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP) hygiene
-	$(BIN)/ruff check ldbulk tests bench
+	$(BIN)/ruff check ldbulk tests bench examples
 
 # Every tracked text file: no merge-conflict marker (ruff, mypy and the tests all pass over one
 # left in a docstring), no trailing whitespace, a final newline. Outside a git checkout there
