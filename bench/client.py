@@ -22,7 +22,7 @@ from typing import Any
 
 import ldbulk
 from bench.peers.common import Pair, PeerResult
-from ldbulk.engine.provision import DEFAULT_CONCURRENCY
+from ldbulk.engine.provision import default_concurrency
 
 
 def pairs_of(spec: dict[str, Any]) -> list[Pair]:
@@ -40,7 +40,7 @@ def pairs_of(spec: dict[str, Any]) -> list[Pair]:
 def _ldbulk(url: str, token: str, pairs: Sequence[Pair], spec: dict[str, Any]) -> dict[str, Any]:
     config = ldbulk.RedisConfig(host="redis.internal")
     targets = [ldbulk.Target(project=p, environment=e, config=config) for p, e in pairs]
-    concurrency = int(spec.get("concurrency") or DEFAULT_CONCURRENCY)
+    concurrency = int(spec.get("concurrency") or default_concurrency())
 
     async def go() -> dict[str, Any]:
         async with ldbulk.Client(token, base_url=url) as client:

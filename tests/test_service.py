@@ -140,3 +140,16 @@ def _ldbulk_tasks(tasks: set[asyncio.Task[object]]) -> list[asyncio.Task[object]
     }
     return [task for task, file in files.items()
             if "/ldbulk/" in file and "/ldbulk/sandbox/" not in file]
+
+
+def test_the_default_concurrency_follows_the_open_files_limit_when_used() -> None:
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    client = Client("api-unit-test-token", base_url="http://127.0.0.1:9")
+    lowered = 200 if hard == resource.RLIM_INFINITY else min(200, hard)
+    # Lowered after ldbulk was imported: the default is what the limit allows now.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
+    try:
+        assert ldbulk.Provisioner(client).concurrency == max(8, (lowered - 64) // 2)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

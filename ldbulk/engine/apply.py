@@ -24,7 +24,7 @@ from ldbulk.api.models import ErrorBody, Target
 from ldbulk.engine.deletes import Consent, decide_deletes
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.journal import Journal, discard, read_settled, same_path
-from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
+from ldbulk.engine.provision import Provisioner
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult, utc_now
 from ldbulk.engine.resolve import Resolution, ResolvedTarget, resolve
 from ldbulk.engine.seen import Seen
@@ -53,7 +53,7 @@ async def apply(
     client: Client,
     manifests: ManifestSet,
     *,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
     journal: Path | None = None,
     resume: Path | None = None,
     stop: asyncio.Event | None = None,

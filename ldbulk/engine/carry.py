@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from ldbulk.api.models import ErrorBody, Target
 from ldbulk.engine.decide import Action, after_read
 from ldbulk.engine.inventory import Inventory
-from ldbulk.engine.provision import DEFAULT_CONCURRENCY, timed_result
+from ldbulk.engine.provision import concurrency_or_default, timed_result
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult, utc_now
 from ldbulk.engine.saved import SavedAction, SavedPlan
 from ldbulk.engine.update import operations
@@ -45,7 +45,7 @@ async def carry_out(
     plan: SavedPlan,
     targets: Mapping[Key, Target],
     *,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
     stop: asyncio.Event | None = None,
     on_result: Callable[[TargetResult], None] | None = None,
 ) -> Report:
@@ -58,7 +58,7 @@ async def carry_out(
     scope = RequestScope(stop=stop) if stop is not None else RequestScope()
     inventory = Inventory(client, scope)
     writes = Writes(client, scope, inventory, rotate_secrets=plan.rotate_secrets, adopt=False)
-    gate = asyncio.Semaphore(concurrency)
+    gate = asyncio.Semaphore(concurrency_or_default(concurrency))
 
     async def settle(action: SavedAction) -> TargetResult:
         async with gate:

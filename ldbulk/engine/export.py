@@ -46,7 +46,7 @@ from ldbulk.api.models import (
     is_secret,
     looks_masked,
 )
-from ldbulk.engine.provision import DEFAULT_CONCURRENCY
+from ldbulk.engine.provision import concurrency_or_default
 from ldbulk.errors import NotFound
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
@@ -149,7 +149,7 @@ async def export(
     *,
     projects: Sequence[str] = (),
     scope: RequestScope | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
 ) -> ExportResult:
     """The account's integrations (those of ``projects``; all when none) as a version-1
     manifest document, with the variables its secret references need.
@@ -177,7 +177,8 @@ async def export(
         else:
             skipped.append(_skip(item, "not a redis or dynamodb integration"))
     placed: list[tuple[Integration, _Shape]] = []
-    for integration in await _read_all(client, readable, scope, max(1, concurrency)):
+    workers = max(1, concurrency_or_default(concurrency))
+    for integration in await _read_all(client, readable, scope, workers):
         if integration is None:
             continue
         shape = _shape(integration)

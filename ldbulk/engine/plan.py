@@ -17,7 +17,7 @@ from ldbulk.engine.decide import Action as Action  # plan's rows are named in ap
 from ldbulk.engine.decide import Decision, after_read, before_read
 from ldbulk.engine.drift import Drift
 from ldbulk.engine.inventory import Inventory, key_of
-from ldbulk.engine.provision import DEFAULT_CONCURRENCY
+from ldbulk.engine.provision import concurrency_or_default
 from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.report import Key
 from ldbulk.engine.seen import Seen
@@ -51,7 +51,7 @@ async def plan(
     create_only: bool = False,
     rotate_secrets: bool = False,
     prune: PruneScope | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
     seen: Seen | None = None,
 ) -> list[PlanItem]:
     """What ``apply`` would do per target (in target order), then, with ``prune``, each
@@ -66,7 +66,9 @@ async def plan(
     inventory = Inventory(client)
     decide = _Decider(create_only=create_only, rotate_secrets=rotate_secrets, seen=seen)
     try:
-        return await _plan(client, inventory, list(targets), decide, prune, concurrency)
+        return await _plan(
+            client, inventory, list(targets), decide, prune, concurrency_or_default(concurrency)
+        )
     finally:
         await inventory.aclose()  # a plan cancelled mid-listing leaves no listing running
 

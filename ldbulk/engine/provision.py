@@ -64,7 +64,11 @@ def default_concurrency() -> int:
     return max(8, min(MAX_CONCURRENCY, (soft - 64) // 2))
 
 
-DEFAULT_CONCURRENCY: Final = default_concurrency()
+def concurrency_or_default(concurrency: int | None) -> int:
+    """``concurrency``, or :func:`default_concurrency` when None: computed when a run starts,
+    not at import, so a process that raises its limit of open files after importing ldbulk
+    gets the default that limit allows."""
+    return default_concurrency() if concurrency is None else concurrency
 
 _T = TypeVar("_T")
 
@@ -302,7 +306,8 @@ class Provisioner:
     left as they are, see :mod:`ldbulk.engine.seen`). A run given a :class:`Pruning` (decided
     by :meth:`PruneScope.decide <ldbulk.engine.prune.PruneScope.decide>` before the run) then
     deletes exactly its deletes. ``concurrency`` caps the targets in the works at
-    once; how many requests go is the pacer's decision (see the module's docstring).
+    once (by default :func:`default_concurrency`, computed when the provisioner is made); how
+    many requests go is the pacer's decision (see the module's docstring).
 
     A small batch (a few targets, in an account not known to be small) goes create-first,
     without listing the account (see :mod:`ldbulk.engine.batch` for the rule);
@@ -326,12 +331,13 @@ class Provisioner:
         self,
         client: Client,
         *,
-        concurrency: int = DEFAULT_CONCURRENCY,
+        concurrency: int | None = None,
         create_only: bool = False,
         rotate_secrets: bool = False,
         seen: Seen | None = None,
         list_first: bool = False,
     ) -> None:
+        concurrency = concurrency_or_default(concurrency)
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.client = client
@@ -470,7 +476,7 @@ async def provision(
     client: Client,
     targets: Iterable[Target] | AsyncIterable[Target],
     *,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
     create_only: bool = False,
     list_first: bool = False,
     stop: asyncio.Event | None = None,

@@ -23,7 +23,7 @@ from typing import Final, Protocol
 import attrs
 
 from ldbulk.api.models import Environment, ErrorBody, Target
-from ldbulk.engine.provision import DEFAULT_CONCURRENCY
+from ldbulk.engine.provision import concurrency_or_default
 from ldbulk.engine.report import Outcome, TargetResult
 from ldbulk.engine.verdict import error_info, shown
 from ldbulk.errors import (
@@ -151,7 +151,7 @@ async def resolve(
     manifests: ManifestSet,
     client: EnvironmentLister,
     *,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
     scope: RequestScope | None = None,
     check_environments: bool = False,
 ) -> Resolution:
@@ -169,7 +169,10 @@ async def resolve(
     """
     selectors = manifests.selectors
     listings = await _list_environments(
-        _projects_to_list(selectors, every=check_environments), client, concurrency, scope
+        _projects_to_list(selectors, every=check_environments),
+        client,
+        concurrency_or_default(concurrency),
+        scope,
     )
     entries: list[ResolvedTarget | Unresolved] = []
     seen: dict[tuple[str, str, str], ResolvedTarget] = {}
@@ -209,7 +212,7 @@ async def resolve_targets(
     manifests: ManifestSet,
     client: EnvironmentLister,
     *,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
 ) -> list[Target]:
     """The targets of the manifests, wildcards and tag selectors expanded (see :func:`resolve`);
     strict: raises for the first line that did not resolve (see
