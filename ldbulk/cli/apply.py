@@ -55,7 +55,7 @@ log = logging.getLogger("ldbulk.apply")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a Markdown summary here. A file that is not an earlier run's "
               "summary (e.g. $GITHUB_STEP_SUMMARY, a FIFO) is appended to, not replaced.")
-@click.option("--concurrency", type=click.IntRange(1, 4096), default=default_concurrency,
+@click.option("--concurrency", type=click.IntRange(1, 4096), default=default_concurrency(),
               show_default=True,
               help="The most requests in flight at once. The rate-limit budget LaunchDarkly "
                    "announces decides how many go; this only caps it.")
