@@ -13,6 +13,7 @@ from conftest import SandboxFactory
 from ldbulk.api.models import RedisConfig, Target
 from ldbulk.api.sansio import ROUTE_CREATE, ROUTE_GET, ROUTE_LIST
 from ldbulk.engine.batch import (
+    CREATE_FIRST_KNOWN_MAX,
     CREATE_FIRST_MAX,
     LISTED_PER_TARGET,
     creates_first,
@@ -75,9 +76,14 @@ def test_a_few_targets_in_an_account_never_listed_go_create_first() -> None:
     assert creates_first(targets=CREATE_FIRST_MAX, account_size=None, needs_listing=False)
 
 
-def test_more_targets_than_the_small_batch_list_first() -> None:
+def test_more_targets_than_the_small_batch_list_first_in_an_account_of_unknown_size() -> None:
     assert not creates_first(targets=CREATE_FIRST_MAX + 1, account_size=None, needs_listing=False)
-    assert not creates_first(targets=CREATE_FIRST_MAX + 1, account_size=10**6,
+
+
+def test_an_account_known_to_be_large_takes_larger_batches_create_first() -> None:
+    assert creates_first(targets=100, account_size=100_000, needs_listing=False)
+    assert creates_first(targets=CREATE_FIRST_KNOWN_MAX, account_size=10**6, needs_listing=False)
+    assert not creates_first(targets=CREATE_FIRST_KNOWN_MAX + 1, account_size=10**9,
                              needs_listing=False)
 
 

@@ -16,12 +16,17 @@ environment's store would cost a listing of ~70 MB for a single create. Such a b
 
 The rule (:func:`creates_first`): create-first when the run needs no listing for its own sake
 (no prune, no listing handed in, no state file, whose shortcut reads the listing's versions),
-the number of targets is known and at most :data:`CREATE_FIRST_MAX`, and the account is not
-known to be so small that its listing is cheap: when the client has listed it before, the
-listing must hold at least :data:`LISTED_PER_TARGET` integrations per target. A worst case
-(every target already there, converging) costs one 409 per target more than a listing-first
-run: at most :data:`CREATE_FIRST_MAX` requests, against a listing that carries at least
-:data:`LISTED_PER_TARGET` times as many items.
+the number of targets is known, and the batch is small against the account:
+
+- the client never listed the account: at most :data:`CREATE_FIRST_MAX` targets;
+- it did (:attr:`Client.account_size <ldbulk.http.client.Client.account_size>`): at least
+  :data:`LISTED_PER_TARGET` listed integrations per target, and at most
+  :data:`CREATE_FIRST_KNOWN_MAX` targets. An account known to be small lists first: its
+  listing is cheap and tells every target's fate in one request.
+
+A worst case (every target already there, converging) costs one 409 per target more than a
+listing-first run, against a listing that carries at least :data:`LISTED_PER_TARGET` times as
+many items as there are 409s.
 """
 
 from __future__ import annotations
@@ -29,9 +34,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Collection, Iterable
 from typing import Final
 
-# The most targets a run sends create-first. A batch of this many whose integrations all
-# exist costs this many 409s more than a listing would: a few requests of one window.
+# The most targets a run sends create-first into an account of unknown size. A batch of this
+# many whose integrations all exist costs this many 409s more than a listing would: a few
+# requests of one window.
 CREATE_FIRST_MAX: Final = 16
+# The most into an account known to be large: past this, the 409s of a re-run could take
+# several rate-limit windows, where one listing takes one request.
+CREATE_FIRST_KNOWN_MAX: Final = 1_000
 # Below this many listed integrations per target, the account's listing is cheap (a few
 # kilobytes per target) and tells every target's fate in one request: list first.
 LISTED_PER_TARGET: Final = 100
@@ -41,9 +50,11 @@ def creates_first(*, targets: int | None, account_size: int | None, needs_listin
     """Whether a run of ``targets`` (None: not known before the run, an iterator) goes
     create-first, given the integrations the client's last listing found (``account_size``,
     None when it never listed) and whether the run ``needs_listing`` for its own sake."""
-    if needs_listing or targets is None or targets > CREATE_FIRST_MAX:
+    if needs_listing or targets is None:
         return False
-    return account_size is None or account_size >= targets * LISTED_PER_TARGET
+    if account_size is None:
+        return targets <= CREATE_FIRST_MAX
+    return targets <= CREATE_FIRST_KNOWN_MAX and account_size >= targets * LISTED_PER_TARGET
 
 
 def known_count(targets: Iterable[object] | AsyncIterable[object]) -> int | None:

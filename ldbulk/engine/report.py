@@ -68,7 +68,19 @@ _OK: Final = frozenset(
 
 @attrs.frozen(kw_only=True)
 class TargetResult:
-    """The outcome of one target, with what it took to get there."""
+    """The outcome of one target, with what it took to get there.
+
+    - ``project``, ``environment``, ``integration``: the target (``integration`` is the
+      integration key, ``redis`` or ``dynamodb``); :attr:`key` is the three together.
+    - ``outcome``: how it ended (:class:`Outcome`); :attr:`ok` whether that is as asked.
+    - ``status``: the HTTP status that settled it, when one did; ``error``: LaunchDarkly's
+      code, message (redacted) and request id, or ldbulk's words, when it did not end well.
+    - ``integration_id`` and ``version``: the integration as the run left it, when known.
+    - ``attempts``: writes sent for it; ``changed``: the fields an update wrote (names only).
+    - ``elapsed_s``: its time from first request to verdict, of which ``waited_s`` waiting
+      for a turn under the rate limits.
+    - ``source`` and ``store``: the manifest's ``file:line`` and store name (``apply`` only).
+    """
 
     project: str
     environment: str
