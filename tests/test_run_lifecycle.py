@@ -51,7 +51,7 @@ async def test_a_provisioner_runs_twice_and_the_second_run_sees_what_the_first_m
 ) -> None:
     sandbox = await make_sandbox(projects=1, environments=4)
     async with client_for(sandbox) as client:
-        provisioner = Provisioner(client)
+        provisioner = Provisioner(client, list_first=True)
         first = await provisioner.run(list(targets(4)))
         second = await provisioner.run(list(targets(4)))
     assert first.counts["created"] == 4
@@ -66,8 +66,8 @@ async def test_two_runs_on_one_client_each_report_their_own_stats(
     sandbox = await make_sandbox(projects=2, environments=5)
     async with client_for(sandbox) as client:
         one, two = await asyncio.gather(
-            provision(client, list(targets(5, "proj-001"))),
-            provision(client, list(targets(5, "proj-002"))),
+            provision(client, list(targets(5, "proj-001")), list_first=True),
+            provision(client, list(targets(5, "proj-002")), list_first=True),
         )
         total = client.stats
     # One listing and five creates each; the client's total holds both.
