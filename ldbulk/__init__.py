@@ -27,6 +27,7 @@ from ldbulk.engine.carry import carry_out
 from ldbulk.engine.decide import Action, Decision, after_read, before_read
 from ldbulk.engine.export import ExportResult, SkippedIntegration, export
 from ldbulk.engine.journal import Journal, read_settled
+from ldbulk.engine.known import KnownIntegrations
 from ldbulk.engine.plan import PlanItem, plan
 from ldbulk.engine.provision import Provisioner, provision
 from ldbulk.engine.prune import PruneScope, Pruning
@@ -85,6 +86,7 @@ __all__ = [
     "Integration",
     "IntegrationCollection",
     "Journal",
+    "KnownIntegrations",
     "LdbulkError",
     "Link",
     "ManifestError",

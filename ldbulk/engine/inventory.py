@@ -58,6 +58,11 @@ class Inventory:
         """The integration at ``key`` as the last listing gave it (no ``config``), if any."""
         return self._found.get(key)
 
+    def adopt(self, integrations: list[Integration]) -> None:
+        """Take ``integrations`` as the first listing (what an application already knew of
+        the account, see :mod:`ldbulk.engine.known`); a settling listing still lists."""
+        self._found = {key_of(integration): integration for integration in integrations}
+
     def integrations(self) -> list[Integration]:
         """Every integration of the last listing. Those this run created are not added: a run
         of 100,000 creates would keep a record of each for nothing (a prune leaves them alone

@@ -31,6 +31,7 @@ import attrs
 from ldbulk.api.models import ErrorBody, Integration, Target
 from ldbulk.engine.batch import creates_first, known_count
 from ldbulk.engine.inventory import Inventory, key_of
+from ldbulk.engine.known import KnownIntegrations
 from ldbulk.engine.prune import Pruning
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult
 from ldbulk.engine.seen import Seen
@@ -90,6 +91,7 @@ class _Run:
         prune: Pruning | None,
         listed: Inventory | LdbulkError | None,
         create_first: bool = False,
+        known: KnownIntegrations | None = None,
     ) -> None:
         self.concurrency = concurrency
         self.prune = prune
@@ -97,6 +99,9 @@ class _Run:
         self.listed = listed
         # A small batch creates without listing first (see ldbulk.engine.batch).
         self.create_first = create_first
+        # What the application knew before this run, and learns from it (None: a run on its
+        # own; a run that must list for its own sake is handed none).
+        self.known = known
         self.inventory = listed if isinstance(listed, Inventory) else Inventory(client, scope)
         self.writes = Writes(
             client,
@@ -186,14 +191,21 @@ class _Run:
         if isinstance(self.listed, LdbulkError):
             self._listing_failed(self.listed)
             return
-        if self.listed is not None or self.scope.stopped or self.create_first:
-            # Listed already, stopped before it began (every target is skipped), or a small
-            # batch, whose 409s and unclear creates list the account if they need to.
+        if self.listed is not None or self.scope.stopped:
+            return  # listed already, or stopped before it began: every target is skipped
+        known = self.known.fresh() if self.known is not None else None
+        if known is not None:
+            self.inventory.adopt(known)  # listed lately enough: that listing will do
             return
+        if self.create_first:
+            return  # a small batch: its 409s and unclear creates list the account if need be
         try:
             await self.inventory.refresh()
         except LdbulkError as exc:
             self._listing_failed(exc)
+            return
+        if self.known is not None:
+            self.known.listed(self.inventory.integrations())
 
     def _listing_failed(self, exc: LdbulkError) -> None:
         # Abandoned at a stop (or failed as it came): no target was tried, each is skipped.
@@ -207,7 +219,10 @@ class _Run:
         """One target, from plan to its final outcome; never raises for a target's sake."""
         # A server may quote what it was sent (a host, a table name); values that came from a
         # reference, and secrets, are shown as their reference or not at all.
-        return await timed_result(target.key, self._decide(target), target.config.redact)
+        result = await timed_result(target.key, self._decide(target), target.config.redact)
+        if self.known is not None:
+            self.known.settled(result)
+        return result
 
     async def settle_leftover(self, leftover: tuple[Integration, str | None]) -> TargetResult:
         """One integration a prune deletes, or may not (and why), to its final outcome."""
@@ -311,7 +326,10 @@ class Provisioner:
 
     A small batch (a few targets, in an account not known to be small) goes create-first,
     without listing the account (see :mod:`ldbulk.engine.batch` for the rule);
-    ``list_first`` makes every run list the account first, whatever its size.
+    ``list_first`` makes every run list the account first, whatever its size. ``known``
+    (:class:`~ldbulk.engine.known.KnownIntegrations`, shared by an application's runs) stands
+    in for the listing while it is fresh, and learns from every run; a run that lists for its
+    own sake (a prune, a state file, a listing handed in) neither uses nor feeds it.
 
     ``run(targets)`` collects every result into a :class:`Report`; ``stream(targets)`` hands
     them out as they settle::
@@ -336,12 +354,14 @@ class Provisioner:
         rotate_secrets: bool = False,
         seen: Seen | None = None,
         list_first: bool = False,
+        known: KnownIntegrations | None = None,
     ) -> None:
         concurrency = concurrency_or_default(concurrency)
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.client = client
         self.list_first = list_first
+        self.known = known
         self.concurrency = concurrency
         self.create_only = create_only
         self.rotate_secrets = rotate_secrets
@@ -411,6 +431,7 @@ class Provisioner:
         prune: Pruning | None,
         listed: Inventory | LdbulkError | None,
     ) -> AsyncIterator[AsyncIterator[tuple[int, TargetResult]]]:
+        needs_listing = prune is not None or listed is not None or self.seen is not None
         run = _Run(
             self.client,
             scope,
@@ -423,11 +444,9 @@ class Provisioner:
             create_first=creates_first(
                 targets=known_count(targets),
                 account_size=self.client.account_size,
-                needs_listing=self.list_first
-                or prune is not None
-                or listed is not None
-                or self.seen is not None,
+                needs_listing=self.list_first or needs_listing,
             ),
+            known=None if needs_listing else self.known,
         )
         # Workers wait for room before taking a target, so a slow consumer holds them back
         # and memory stays flat; the queue itself never blocks a put.
@@ -481,9 +500,11 @@ async def provision(
     list_first: bool = False,
     stop: asyncio.Event | None = None,
     on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
+    known: KnownIntegrations | None = None,
 ) -> Report:
     """Provision every target through ``client`` and return the report (a small batch goes
-    create-first, unless ``list_first``: see :class:`Provisioner`).
+    create-first, unless ``list_first``; ``known`` stands in for the listing while fresh:
+    see :class:`Provisioner`).
 
     Two ways to stop. Setting ``stop`` drains gracefully: nothing more is sent, requests in
     flight get a second to be answered, and the report comes back with the rest ``skipped``.
@@ -492,7 +513,11 @@ async def provision(
     (sync or async) as they did.
     """
     provisioner = Provisioner(
-        client, concurrency=concurrency, create_only=create_only, list_first=list_first
+        client,
+        concurrency=concurrency,
+        create_only=create_only,
+        list_first=list_first,
+        known=known,
     )
     scope = RequestScope(stop=stop) if stop is not None else None
     return await provisioner.run(targets, on_result=on_result, scope=scope)
