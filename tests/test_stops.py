@@ -68,7 +68,10 @@ async def _run_stopped_at(
     loop.call_at(loop.time() + STOP_AT, scope.stop.set)
     started = loop.time()
     async with asyncio.timeout(HANG_S), client:
-        report = await Provisioner(client, concurrency=8).run(targets, scope=scope)
+        # Listing first, as every run did when these were written: some stop the listing.
+        report = await Provisioner(client, concurrency=8, list_first=True).run(
+            targets, scope=scope
+        )
     return report, loop.time() - started, transport
 
 
