@@ -153,3 +153,15 @@ def test_the_default_concurrency_follows_the_open_files_limit_when_used() -> Non
         assert ldbulk.Provisioner(client).concurrency == max(8, (lowered - 64) // 2)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_a_run_whose_stop_is_set_before_it_starts_sends_nothing(
+    make_sandbox: SandboxFactory,
+) -> None:
+    sandbox = await make_sandbox()
+    stop = asyncio.Event()
+    stop.set()
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        report = await ldbulk.Provisioner(client).run([target("env-001")], stop=stop)
+    assert [result.outcome for result in report.results] == [Outcome.SKIPPED]
+    assert sandbox.stats.total == 0

@@ -381,19 +381,25 @@ class Provisioner:
         scope: RequestScope | None = None,
         prune: Pruning | None = None,
         listed: Inventory | LdbulkError | None = None,
+        stop: asyncio.Event | None = None,
     ) -> Report:
         """Provision every target and return the report (results in target order, then the
         deletes of a prune).
 
-        ``scope``, when given, is the run's: its stop signal stops the run (as :meth:`stop`
-        does), and its meter counts the run's requests along with whatever it counted before.
+        ``stop``: once set, the run drains gracefully (the documented way to stop; the rest is
+        reported ``skipped``). ``scope``, when given, is the run's: its stop signal stops the
+        run (as :meth:`stop` does), and its meter counts the run's requests along with
+        whatever it counted before.
         ``prune``: once every target is settled, delete what it decided.
         ``listed``: the account's listing already made in ``scope`` (an :class:`Inventory`
         refreshed once), or the error it met; the run then lists nothing itself.
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
-        scope = scope if scope is not None else RequestScope()
+        if scope is None:
+            scope = RequestScope(stop=stop) if stop is not None else RequestScope()
+        elif stop is not None:
+            raise ValueError("give stop or scope, not both: a scope carries its own stop")
         indexed: list[tuple[int, TargetResult]] = []
         async with self._indexed(targets, scope, prune, listed) as results:
             async for index, result in results:
@@ -519,5 +525,4 @@ async def provision(
         list_first=list_first,
         known=known,
     )
-    scope = RequestScope(stop=stop) if stop is not None else None
-    return await provisioner.run(targets, on_result=on_result, scope=scope)
+    return await provisioner.run(targets, on_result=on_result, stop=stop)
