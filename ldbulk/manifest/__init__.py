@@ -88,7 +88,7 @@ from ldbulk.manifest.references import (
     allow_list_refusal,
     credential_pattern,
 )
-from ldbulk.manifest.schema import FORMAT_VERSION
+from ldbulk.manifest.jsonschema import FORMAT_VERSION
 
 __all__ = [
     "CREDENTIAL_VARIABLES",

@@ -1,0 +1,213 @@
+"""One file's values checked against the manifest's JSON Schema, each error worded as ldbulk
+words it and put at the line of the node it is about.
+
+The ``jsonschema`` library finds every error; this module only says them: by the kind of
+check that failed (a type, a required or unknown key, a pattern, an empty list...), with a
+did-you-mean built from the schema's own property names. Two things are left to the loader
+on purpose: a value meant as a reference (it holds ``${``), which the resolver judges, and a
+config value of the right type, which its model judges (an IAM role ARN, a region, a port).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+from yaml.nodes import Node, ScalarNode
+
+from ldbulk.api.models import CONFIG_CLASSES, IntegrationKey, api_name, form_fields, is_secret
+from ldbulk.api.models import value_kind as value_kind
+from ldbulk.manifest.jsonschema import REFERENCE, manifest_schema
+from ldbulk.manifest.nodes import (
+    INT,
+    STR,
+    UNREADABLE,
+    NodePath,
+    Tree,
+    kind,
+    quote,
+)
+from ldbulk.manifest.references import is_reference
+
+_EXPECTED: Final = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "an integer",
+}
+_KEY_RULE: Final = "letters, digits, '.', '_' and '-'"
+
+
+def _const(validator: Any, const: object, instance: object, schema: object) -> Iterator[Any]:
+    # YAML's types are strict here: neither 1.0 nor true is the version 1.
+    if type(instance) is not type(const) or instance != const:
+        yield ValidationError("not the constant")
+
+
+def _pattern(validator: Any, pattern: str, instance: object, schema: object) -> Iterator[Any]:
+    # The schema's patterns end in ECMA 262's `$`, the very end of the text; Python's `$` also
+    # matches before a final newline, which no key may hold.
+    if isinstance(instance, str) and not re.search(pattern.removesuffix("$") + r"\Z", instance):
+        yield ValidationError("no match")
+
+
+@functools.cache
+def _validator() -> Any:
+    base = jsonschema.Draft202012Validator
+    # A YAML float is never an integer, even 6379.0.
+    types = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    strict = jsonschema.validators.extend(
+        base, {"const": _const, "pattern": _pattern}, type_checker=types
+    )
+    return strict(manifest_schema())
+
+
+def check(tree: Tree, document: object, checked_as: Mapping[str, IntegrationKey | None]) -> None:
+    """Note every schema error of ``document`` (read from ``tree``) as a problem.
+    ``checked_as`` gives, for each store, the integration its config is checked as (None: it
+    is not checked), as the loader chose it from its ``integration`` key."""
+    translator = _Translator(tree, checked_as)
+    for error in _validator().iter_errors(document):
+        translator.report(error)
+
+
+class _Translator:
+    def __init__(self, tree: Tree, checked_as: Mapping[str, IntegrationKey | None]) -> None:
+        self.tree = tree
+        self.checked_as = checked_as
+
+    def report(self, error: ValidationError) -> None:
+        path: NodePath = tuple(error.absolute_path)
+        if error.instance is UNREADABLE or self._loaders(error, path):
+            return
+        node = self.tree.find(path)[1]
+        check, schema, instance = error.validator, error.schema, error.instance
+        if check == "oneOf":
+            for sub in self._alternative(error, path, node):
+                self.report(sub)
+        elif check == "additionalProperties":
+            known = list(schema.get("properties", {}))
+            for key in instance:
+                if key not in known:
+                    self._unknown((*path, key), known)
+        elif check == "required":
+            for key in schema["required"]:
+                if key not in instance:
+                    self.tree.note(node, path, f"missing required key {quote(key)}")
+        elif "propertyNames" in error.absolute_schema_path:
+            key_node = self.tree.find((*path, instance))[0] or node
+            message = (
+                f"{schema['title']}s use {_KEY_RULE}, start with a letter or digit, and have at "
+                f"most {schema['maxLength']} characters"
+            )
+            self.tree.note(key_node, (*path, instance), message)
+        else:
+            self.tree.note(node, path, _wording(check, schema, instance, node, path))
+
+    def _loaders(self, error: ValidationError, path: NodePath) -> bool:
+        """Whether the error is the loader's to say, not the schema's: a store's integration
+        (with its own hint), the config of a store whose integration is unknown, a value meant
+        as a reference, or a config value of the right type (the model's to judge)."""
+        if len(path) < 3 or path[0] != "stores":
+            return False
+        if path[2] == "integration":
+            return error.validator == "const"
+        if path[2] != "config":
+            return False
+        integration = self.checked_as.get(str(path[1]))
+        if integration is None:
+            return True
+        if len(path) != 4:
+            return False
+        if isinstance(error.instance, str) and is_reference(error.instance):
+            return True
+        fields = {api_name(field): field for field in form_fields(CONFIG_CLASSES[integration])}
+        field = fields[str(path[3])]
+        node = self.tree.find(path)[1]
+        if is_secret(field):
+            message = (
+                f"{path[3]} must be a ${{VAR}} or ${{file:PATH}} reference: secrets do not "
+                "belong in a manifest"
+            )
+        elif not self._type_fits(error):
+            message = f"must be {value_kind(field)}, got {kind(node)}"
+        else:
+            return True
+        self.tree.note(node, path, message)
+        return True
+
+    def _type_fits(self, error: ValidationError) -> bool:
+        """Whether the value has a type some alternative takes (a reference aside: a string
+        that holds no ``${`` is none), so that only its value is wrong."""
+        alternatives = error.schema.get("anyOf", [error.schema])
+        return any(
+            "type" in alternative
+            and alternative.get("pattern") != REFERENCE["pattern"]
+            and _validator().is_type(error.instance, alternative["type"])
+            for alternative in alternatives
+        )
+
+    def _alternative(self, error: ValidationError, path: NodePath, node: Node) -> list[Any]:
+        """The errors of the one alternative the value was meant as: a store's by its
+        integration, any other by the value's type."""
+        alternatives = error.schema["oneOf"]
+        if path[:1] == ("stores",) and isinstance(error.instance, dict):
+            integrations = [alt["properties"]["integration"]["const"] for alt in alternatives]
+            meant = self.checked_as.get(str(path[1]))
+            index = integrations.index(meant) if meant else 0
+        else:
+            fitting = [
+                index
+                for index, alternative in enumerate(alternatives)
+                if "type" in alternative and _validator().is_type(error.instance, alternative["type"])
+            ]
+            if not fitting and "description" in error.schema:
+                message = f"must be {error.schema['description']}, got {kind(node)}"
+                self.tree.note(node, path, message)
+                return []
+            index = fitting[0] if fitting else 0
+        return [sub for sub in error.context or () if sub.relative_schema_path[0] == index]
+
+    def _unknown(self, path: NodePath, known: list[str]) -> None:
+        key = str(path[-1])
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {quote(close[0])}?" if close else "expected " + ", ".join(known)
+        key_node = self.tree.find(path)[0] or self.tree.root
+        self.tree.note(key_node, path, f"unknown key ({hint})")
+
+
+def _wording(check: str, schema: Mapping[str, Any], instance: object, node: Node, path: NodePath) -> str:
+    """A schema error as ldbulk says it, by the kind of check that failed."""
+    if check == "const":
+        return f"must be {json.dumps(schema['const'])}, got {kind(node)}"
+    if check == "type" and not path:
+        return f"the top level must be a mapping with version, stores and targets, got {kind(node)}"
+    if check == "type":
+        message = f"must be {_EXPECTED.get(schema['type'], schema['type'])}, got {kind(node)}"
+        if schema["type"] == "string" and isinstance(node, ScalarNode) and node.tag != STR:
+            if node.tag == INT or kind(node) == "a number":
+                message += f" (quote it: {quote(str(node.value))})"
+        return message
+    # The lists and mappings that must not be empty are named in the plural.
+    noun = str(path[-1]).removesuffix("s") if path else "item"
+    if check == "minItems":
+        return f"must list at least one {noun}"
+    if check == "minProperties":
+        return f"must define at least one {noun}"
+    if check in ("pattern", "maxLength") and "title" in schema:
+        if instance == "*" and schema["title"] == "environment key":
+            return '"*" stands alone: write environments: "*"'
+        return (
+            f"{quote(str(instance))} is not a valid {schema['title']} ({_KEY_RULE}, starting "
+            f"with a letter or digit, at most {schema['maxLength']} characters)"
+        )
+    return f"does not match the manifest's schema ({check})"
