@@ -58,6 +58,7 @@ results and problems), :mod:`~ldbulk.manifest.nodes` (bounded YAML loading and r
 :mod:`~ldbulk.manifest.schema` (one file) and :mod:`~ldbulk.manifest.load` (the set).
 """
 
+from ldbulk.manifest.jsonschema import FORMAT_VERSION
 from ldbulk.manifest.load import load_manifest, load_manifests, loads_manifest
 from ldbulk.manifest.model import (
     AllEnvironments,
@@ -88,7 +89,6 @@ from ldbulk.manifest.references import (
     allow_list_refusal,
     credential_pattern,
 )
-from ldbulk.manifest.jsonschema import FORMAT_VERSION
 
 __all__ = [
     "CREDENTIAL_VARIABLES",

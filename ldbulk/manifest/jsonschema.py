@@ -18,7 +18,6 @@ from ldbulk.api.models import (
     CONFIG_CLASSES,
     DEFAULT_OWNERSHIP_TAG,
     KEY_PATTERN,
-    MAX_KEY_LENGTH,
     PORT_RANGE,
     api_name,
     form_fields,
@@ -31,8 +30,9 @@ SCHEMA_FILE: Final = "manifest.schema.json"
 FORMAT_VERSION: Final = 1
 MAX_STORE_NAME_LENGTH: Final = 64
 
-# A title names what a key is, in editors' hovers and in the loader's messages.
-_KEY: Final = {"type": "string", "pattern": f"^{KEY_PATTERN.pattern}$", "maxLength": MAX_KEY_LENGTH}
+# A key's pattern bounds its length too (a maxLength beside it would cost the loader a check
+# per environment key); a title names what a key is, in editors' hovers and in messages.
+_KEY: Final = {"type": "string", "pattern": f"^{KEY_PATTERN.pattern}$"}
 REFERENCE: Final = {"type": "string", "pattern": r"^\$\{(file:)?[^}]+\}$"}
 _TAGS: Final = {"type": "array", "items": {**_KEY, "title": "tag"}}
 _ENVIRONMENTS: Final = 'a list of environment keys, "*" or {tags: [...]}'

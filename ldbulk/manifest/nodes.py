@@ -289,7 +289,9 @@ class Tree:
             self.note(node, path, f"cannot read value: {type(exc).__name__}")
         return UNREADABLE
 
-    def entries(self, node: MappingNode, path: NodePath, depth: int = 0) -> dict[str, tuple[Node, Node]]:
+    def entries(
+        self, node: MappingNode, path: NodePath, depth: int = 0
+    ) -> dict[str, tuple[Node, Node]]:
         """A mapping's entries by key (key node, value node), merge keys applied: entries
         written in the mapping win over merged ones, as YAML says."""
         known = self._entries.get(id(node))
@@ -315,7 +317,9 @@ class Tree:
         self._entries[id(node)] = own
         return own
 
-    def _merge(self, node: Node, path: NodePath, into: dict[str, tuple[Node, Node]], depth: int) -> None:
+    def _merge(
+        self, node: Node, path: NodePath, into: dict[str, tuple[Node, Node]], depth: int
+    ) -> None:
         if depth >= 8:
             self.note(node, path, "<< merges nested too deeply")
             return

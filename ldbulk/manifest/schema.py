@@ -118,7 +118,9 @@ class Document:
         owner = defaults.get("ownershipTag")
         return _Defaults(
             on=on if isinstance(on, bool) else None,
-            tags=_unique(tag for tag in tags if isinstance(tag, str)) if isinstance(tags, list) else (),
+            tags=_unique(tag for tag in tags if isinstance(tag, str))
+            if isinstance(tags, list)
+            else (),
             ownership_tag=owner if isinstance(owner, str) else DEFAULT_OWNERSHIP_TAG,
         )
 
@@ -198,7 +200,9 @@ class Document:
         try:
             parts = list(string.Formatter().parse(template))
         except ValueError as exc:
-            tree.note(node, path, f"not a valid name template: {exc} (write {{{{ or }}}} for a brace)")
+            tree.note(
+                node, path, f"not a valid name template: {exc} (write {{{{ or }}}} for a brace)"
+            )
             return
         for _, field, spec, conversion in parts:
             if field is not None and field not in _PLACEHOLDERS:

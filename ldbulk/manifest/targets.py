@@ -8,6 +8,7 @@ Store names are checked later, once every file of the set is read
 from __future__ import annotations
 
 import sys
+from typing import cast
 
 from ldbulk.manifest.model import (
     AllEnvironments,
@@ -56,7 +57,7 @@ def _selector(tree: Tree, value: object, path: NodePath) -> EnvironmentSelector 
     items = tree.find(path)[1].value
     return EnvironmentKeys(
         # Interned: 100,000 targets name a few environment keys ("production") many times.
-        keys=tuple(sys.intern(key) for key in value if isinstance(key, str)),
+        keys=tuple(sys.intern(key) for key in cast(list[str], value)),
         lines=tuple(line_of(item) for item in items),
         source=source,
     )

@@ -15,24 +15,23 @@ import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import jsonschema
 from jsonschema.exceptions import ValidationError
 from yaml.nodes import Node, ScalarNode
 
-from ldbulk.api.models import CONFIG_CLASSES, IntegrationKey, api_name, form_fields, is_secret
-from ldbulk.api.models import value_kind as value_kind
-from ldbulk.manifest.jsonschema import REFERENCE, manifest_schema
-from ldbulk.manifest.nodes import (
-    INT,
-    STR,
-    UNREADABLE,
-    NodePath,
-    Tree,
-    kind,
-    quote,
+from ldbulk.api.models import (
+    CONFIG_CLASSES,
+    MAX_KEY_LENGTH,
+    IntegrationKey,
+    api_name,
+    form_fields,
+    is_secret,
+    value_kind,
 )
+from ldbulk.manifest.jsonschema import REFERENCE, manifest_schema
+from ldbulk.manifest.nodes import INT, UNREADABLE, NodePath, Tree, kind, quote
 from ldbulk.manifest.references import is_reference
 
 _EXPECTED: Final = {
@@ -43,6 +42,8 @@ _EXPECTED: Final = {
     "integer": "an integer",
 }
 _KEY_RULE: Final = "letters, digits, '.', '_' and '-'"
+_NO_SECRETS: Final = "secrets do not belong in a manifest"
+_NUMBERS: Final = (INT, "tag:yaml.org,2002:float")
 
 
 def _const(validator: Any, const: object, instance: object, schema: object) -> Iterator[Any]:
@@ -52,10 +53,15 @@ def _const(validator: Any, const: object, instance: object, schema: object) -> I
 
 
 def _pattern(validator: Any, pattern: str, instance: object, schema: object) -> Iterator[Any]:
+    if isinstance(instance, str) and not _whole(pattern).search(instance):
+        yield ValidationError("no match")
+
+
+@functools.cache
+def _whole(pattern: str) -> re.Pattern[str]:
     # The schema's patterns end in ECMA 262's `$`, the very end of the text; Python's `$` also
     # matches before a final newline, which no key may hold.
-    if isinstance(instance, str) and not re.search(pattern.removesuffix("$") + r"\Z", instance):
-        yield ValidationError("no match")
+    return re.compile(pattern.removesuffix("$") + r"\Z")
 
 
 @functools.cache
@@ -65,9 +71,8 @@ def _validator() -> Any:
     types = base.TYPE_CHECKER.redefine(
         "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
     )
-    strict = jsonschema.validators.extend(
-        base, {"const": _const, "pattern": _pattern}, type_checker=types
-    )
+    extend: Any = jsonschema.validators.extend  # untyped in its stubs
+    strict = extend(base, {"const": _const, "pattern": _pattern}, type_checker=types)
     return strict(manifest_schema())
 
 
@@ -90,102 +95,93 @@ class _Translator:
         if error.instance is UNREADABLE or self._loaders(error, path):
             return
         node = self.tree.find(path)[1]
-        check, schema, instance = error.validator, error.schema, error.instance
+        check, schema, instance = (
+            str(error.validator),
+            cast(Any, error.schema),
+            cast(Any, error.instance),
+        )
         if check == "oneOf":
             for sub in self._alternative(error, path, node):
                 self.report(sub)
         elif check == "additionalProperties":
             known = list(schema.get("properties", {}))
-            for key in instance:
-                if key not in known:
-                    self._unknown((*path, key), known)
+            for key in (key for key in instance if key not in known):
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = (
+                    f"did you mean {quote(close[0])}?" if close else f"expected {', '.join(known)}"
+                )
+                key_node = self.tree.find((*path, key))[0] or node
+                self.tree.note(key_node, (*path, key), f"unknown key ({hint})")
         elif check == "required":
-            for key in schema["required"]:
-                if key not in instance:
-                    self.tree.note(node, path, f"missing required key {quote(key)}")
+            for key in (key for key in schema["required"] if key not in instance):
+                self.tree.note(node, path, f"missing required key {quote(key)}")
         elif "propertyNames" in error.absolute_schema_path:
-            key_node = self.tree.find((*path, instance))[0] or node
             message = (
                 f"{schema['title']}s use {_KEY_RULE}, start with a letter or digit, and have at "
                 f"most {schema['maxLength']} characters"
             )
+            key_node = self.tree.find((*path, instance))[0] or node
             self.tree.note(key_node, (*path, instance), message)
         else:
             self.tree.note(node, path, _wording(check, schema, instance, node, path))
 
     def _loaders(self, error: ValidationError, path: NodePath) -> bool:
-        """Whether the error is the loader's to say, not the schema's: a store's integration
-        (with its own hint), the config of a store whose integration is unknown, a value meant
-        as a reference, or a config value of the right type (the model's to judge)."""
-        if len(path) < 3 or path[0] != "stores":
-            return False
-        if path[2] == "integration":
-            return error.validator == "const"
-        if path[2] != "config":
+        """Whether the loader, not the schema, says what is wrong: a store's integration (with
+        its own hint), the config of a store whose integration is unknown, a value meant as a
+        reference (the resolver's), a config value of the right type (its model's). A config
+        value of a wrong type is said here, as its field's row of the field table words it."""
+        if len(path) < 3 or path[0] != "stores" or path[2] not in ("integration", "config"):
             return False
         integration = self.checked_as.get(str(path[1]))
-        if integration is None:
-            return True
-        if len(path) != 4:
-            return False
-        if isinstance(error.instance, str) and is_reference(error.instance):
-            return True
+        if path[2] == "integration" or integration is None:
+            return path[2] == "config" or error.validator == "const"
+        if len(path) != 4 or (isinstance(error.instance, str) and is_reference(error.instance)):
+            return len(path) == 4
         fields = {api_name(field): field for field in form_fields(CONFIG_CLASSES[integration])}
-        field = fields[str(path[3])]
-        node = self.tree.find(path)[1]
+        field, node = fields[str(path[3])], self.tree.find(path)[1]
         if is_secret(field):
-            message = (
-                f"{path[3]} must be a ${{VAR}} or ${{file:PATH}} reference: secrets do not "
-                "belong in a manifest"
-            )
-        elif not self._type_fits(error):
-            message = f"must be {value_kind(field)}, got {kind(node)}"
-        else:
-            return True
-        self.tree.note(node, path, message)
+            message = f"{path[3]} must be a ${{VAR}} or ${{file:PATH}} reference: " + _NO_SECRETS
+            self.tree.note(node, path, message)
+        elif not _type_fits(error):
+            self.tree.note(node, path, f"must be {value_kind(field)}, got {kind(node)}")
         return True
 
-    def _type_fits(self, error: ValidationError) -> bool:
-        """Whether the value has a type some alternative takes (a reference aside: a string
-        that holds no ``${`` is none), so that only its value is wrong."""
-        alternatives = error.schema.get("anyOf", [error.schema])
-        return any(
-            "type" in alternative
-            and alternative.get("pattern") != REFERENCE["pattern"]
-            and _validator().is_type(error.instance, alternative["type"])
-            for alternative in alternatives
-        )
-
     def _alternative(self, error: ValidationError, path: NodePath, node: Node) -> list[Any]:
-        """The errors of the one alternative the value was meant as: a store's by its
-        integration, any other by the value's type."""
-        alternatives = error.schema["oneOf"]
+        """The errors of the one alternative the value was meant as: a store's by the
+        integration it is checked as, any other's by the value's type."""
+        schema = cast(Any, error.schema)
+        alternatives: list[Any] = schema["oneOf"]
         if path[:1] == ("stores",) and isinstance(error.instance, dict):
-            integrations = [alt["properties"]["integration"]["const"] for alt in alternatives]
+            integrations = [each["properties"]["integration"]["const"] for each in alternatives]
             meant = self.checked_as.get(str(path[1]))
             index = integrations.index(meant) if meant else 0
         else:
-            fitting = [
-                index
-                for index, alternative in enumerate(alternatives)
-                if "type" in alternative and _validator().is_type(error.instance, alternative["type"])
-            ]
-            if not fitting and "description" in error.schema:
-                message = f"must be {error.schema['description']}, got {kind(node)}"
+            fitting = [i for i, each in enumerate(alternatives) if _of_type(error.instance, each)]
+            if not fitting and "description" in schema:
+                message = f"must be {schema['description']}, got {kind(node)}"
                 self.tree.note(node, path, message)
                 return []
             index = fitting[0] if fitting else 0
         return [sub for sub in error.context or () if sub.relative_schema_path[0] == index]
 
-    def _unknown(self, path: NodePath, known: list[str]) -> None:
-        key = str(path[-1])
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {quote(close[0])}?" if close else "expected " + ", ".join(known)
-        key_node = self.tree.find(path)[0] or self.tree.root
-        self.tree.note(key_node, path, f"unknown key ({hint})")
+
+def _of_type(instance: object, schema: Mapping[str, Any]) -> bool:
+    return "type" in schema and bool(_validator().is_type(instance, schema["type"]))
 
 
-def _wording(check: str, schema: Mapping[str, Any], instance: object, node: Node, path: NodePath) -> str:
+def _type_fits(error: ValidationError) -> bool:
+    """Whether a value has a type some alternative takes (a reference aside: a string without
+    ``${`` is none), so that only the value is wrong."""
+    schema = cast(Any, error.schema)
+    return any(
+        _of_type(error.instance, each) and each.get("pattern") != REFERENCE["pattern"]
+        for each in schema.get("anyOf", [schema])
+    )
+
+
+def _wording(
+    check: str, schema: Mapping[str, Any], instance: object, node: Node, path: NodePath
+) -> str:
     """A schema error as ldbulk says it, by the kind of check that failed."""
     if check == "const":
         return f"must be {json.dumps(schema['const'])}, got {kind(node)}"
@@ -193,21 +189,19 @@ def _wording(check: str, schema: Mapping[str, Any], instance: object, node: Node
         return f"the top level must be a mapping with version, stores and targets, got {kind(node)}"
     if check == "type":
         message = f"must be {_EXPECTED.get(schema['type'], schema['type'])}, got {kind(node)}"
-        if schema["type"] == "string" and isinstance(node, ScalarNode) and node.tag != STR:
-            if node.tag == INT or kind(node) == "a number":
-                message += f" (quote it: {quote(str(node.value))})"
+        # A number where a string is meant (a project key 2024) is a string once quoted.
+        if schema["type"] == "string" and isinstance(node, ScalarNode) and node.tag in _NUMBERS:
+            message += f" (quote it: {quote(str(node.value))})"
         return message
     # The lists and mappings that must not be empty are named in the plural.
     noun = str(path[-1]).removesuffix("s") if path else "item"
-    if check == "minItems":
-        return f"must list at least one {noun}"
-    if check == "minProperties":
-        return f"must define at least one {noun}"
+    if check in ("minItems", "minProperties"):
+        return f"must {'list' if check == 'minItems' else 'define'} at least one {noun}"
     if check in ("pattern", "maxLength") and "title" in schema:
         if instance == "*" and schema["title"] == "environment key":
             return '"*" stands alone: write environments: "*"'
         return (
             f"{quote(str(instance))} is not a valid {schema['title']} ({_KEY_RULE}, starting "
-            f"with a letter or digit, at most {schema['maxLength']} characters)"
+            f"with a letter or digit, at most {MAX_KEY_LENGTH} characters)"
         )
     return f"does not match the manifest's schema ({check})"
