@@ -69,7 +69,7 @@ def manifest_schema() -> dict[str, Any]:
                 "propertyNames": store_name,
                 # patternProperties, not additionalProperties: checked in the file's order.
                 "patternProperties": {
-                    store_name["pattern"]: {"oneOf": [_store(key) for key in CONFIG_CLASSES]}
+                    store_name["pattern"]: {"anyOf": [_store(key) for key in CONFIG_CLASSES]}
                 },
             },
             "targets": {"type": "array", "minItems": 1, "items": _target()},
@@ -126,9 +126,11 @@ def _target() -> dict[str, Any]:
             "project": {**_KEY, "title": "project key"},
             "environments": {
                 "description": _ENVIRONMENTS,
-                "oneOf": [
-                    {"const": "*"},
+                # anyOf, as the alternatives exclude each other: the first that fits ends the
+                # check (oneOf would try the others too), the commonest first.
+                "anyOf": [
                     {"type": "array", "minItems": 1, "items": {**_KEY, "title": "environment key"}},
+                    {"const": "*"},
                     {
                         "type": "object",
                         "additionalProperties": False,

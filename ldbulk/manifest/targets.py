@@ -15,7 +15,9 @@ from ldbulk.manifest.model import (
     EnvironmentKeys,
     EnvironmentSelector,
     PendingTarget,
+    Source,
     TaggedEnvironments,
+    index_path,
 )
 from ldbulk.manifest.nodes import NodePath, Tree, line_of
 
@@ -26,21 +28,25 @@ def read_targets(tree: Tree, targets: object) -> list[PendingTarget]:
     found: list[PendingTarget] = []
     for index, target in enumerate(targets if isinstance(targets, list) else ()):
         path: NodePath = ("targets", index)
-        if not isinstance(target, dict):
+        if not isinstance(target, dict) or (*path, "project") in tree.bad:
             continue
         project, store = target.get("project"), target.get("store")
-        if not isinstance(project, str) or (*path, "project") in tree.bad:
+        if not isinstance(project, str) or not isinstance(store, str):
             continue
-        if not isinstance(store, str):
-            continue
+        # Found once, not once a field: a manifest may hold 100,000 targets.
+        node = tree.find(path)[1]
+        where = index_path("targets", index)
+        lines = {key: line_of(value) for key, (_, value) in tree.entries(node, path).items()}
         found.append(
             PendingTarget(
                 project=project,
                 environments=_selector(tree, target.get("environments"), (*path, "environments")),
                 store_name=store,
-                store_source=tree.source((*path, "store")),
-                source=tree.source(path),
-                project_source=tree.source((*path, "project")),
+                store_source=Source(file=tree.file, line=lines["store"], path=f"{where}.store"),
+                source=Source(file=tree.file, line=line_of(node), path=where),
+                project_source=Source(
+                    file=tree.file, line=lines["project"], path=f"{where}.project"
+                ),
             )
         )
     return found
