@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from typing import cast
 
+from yaml.nodes import MappingNode
+
 from ldbulk.manifest.model import (
     AllEnvironments,
     EnvironmentKeys,
@@ -36,7 +38,10 @@ def read_targets(tree: Tree, targets: object) -> list[PendingTarget]:
         # Found once, not once a field: a manifest may hold 100,000 targets.
         node = tree.find(path)[1]
         where = index_path("targets", index)
-        lines = {key: line_of(value) for key, (_, value) in tree.entries(node, path).items()}
+        lines = {
+            key: line_of(value)
+            for key, (_, value) in tree.entries(cast(MappingNode, node), path).items()
+        }
         found.append(
             PendingTarget(
                 project=project,
