@@ -105,14 +105,14 @@ def _store(integration: str) -> dict[str, Any]:
         "properties": {
             "integration": {"type": "string", "const": integration},
             "name": {"type": "string"},
-            "on": {"type": "boolean"},
-            "tags": _TAGS,
             "config": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": [api_name(field) for field in fields if is_required(field)],
                 "properties": config,
             },
+            "on": {"type": "boolean"},
+            "tags": _TAGS,
         },
     }
 

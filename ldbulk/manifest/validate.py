@@ -154,7 +154,7 @@ class _Translator:
             return len(path) == 4
         fields = {api_name(field): field for field in form_fields(CONFIG_CLASSES[integration])}
         field, node = fields[str(path[3])], self.tree.find(path)[1]
-        if is_secret(field):
+        if is_secret(field) and isinstance(node, ScalarNode):
             message = f"{path[3]} must be a ${{VAR}} or ${{file:PATH}} reference: " + _NO_SECRETS
             self.tree.note(node, path, message)
         elif not _type_fits(error):
