@@ -8,20 +8,16 @@ targets) is checked by :mod:`ldbulk.manifest.load`.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import string
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Final, cast
+from typing import Final
 
 import attrs
 
-from ldbulk.api.fields import api_name, form_fields
 from ldbulk.api.models import (
-    CONFIG_CLASSES,
     DEFAULT_OWNERSHIP_TAG,
-    INTEGRATION_KEYS,
     IntegrationKey,
 )
 from ldbulk.manifest import validate
@@ -33,20 +29,6 @@ from ldbulk.manifest.references import ReferencePolicy, Resolver, allow_list_ref
 from ldbulk.manifest.targets import read_targets
 
 _PLACEHOLDERS: Final = ("project", "environment")
-
-
-def _integration_of_fields(config: object) -> IntegrationKey | None:
-    """The integration whose fields a config's keys are (or are closest to), most keys matched;
-    None when no key is like any integration's field."""
-    keys = list(config) if isinstance(config, dict) else []
-    best: IntegrationKey | None = None
-    best_score = 0
-    for integration in INTEGRATION_KEYS:
-        fields = [api_name(field) for field in form_fields(CONFIG_CLASSES[integration])]
-        score = sum(1 for key in keys if difflib.get_close_matches(key, fields, n=1, cutoff=0.7))
-        if score > best_score:
-            best, best_score = integration, score
-    return best
 
 
 class Document:
@@ -99,10 +81,10 @@ class Document:
         defaults = self._defaults(tree, document.get("defaults"))
         stores = document.get("stores")
         stores = stores if isinstance(stores, dict) else {}
-        checked_as = {name: self._integration(tree, name, body) for name, body in stores.items()}
-        validate.check(tree, document, checked_as)
+        meant = {name: validate.integration_of(body) for name, body in stores.items()}
+        validate.check(tree, document, meant)
         for name, body in stores.items():
-            self._store(tree, name, body, checked_as[name], defaults)
+            self._store(tree, name, body, meant[name][0], defaults)
         if "targets" in document:
             self.has_targets_key = True
             self.targets = read_targets(tree, document["targets"])
@@ -137,26 +119,6 @@ class Document:
                 continue
             allowed.add(name)
         return frozenset(allowed)
-
-    def _integration(self, tree: Tree, name: str, body: object) -> IntegrationKey | None:
-        """The integration a store's config is checked as: its own; the closest known key when
-        it is misspelt, else the one whose fields the config's keys are (None when nothing is
-        close, or there is no integration string)."""
-        if not isinstance(body, dict) or not isinstance(body.get("integration"), str):
-            return None
-        value = body["integration"]
-        if value in INTEGRATION_KEYS:
-            return cast(IntegrationKey, value)
-        close = difflib.get_close_matches(value.lower(), INTEGRATION_KEYS, n=1, cutoff=0.6)
-        guess = cast(IntegrationKey, close[0]) if close else None
-        hint = f"; did you mean {quote(guess)}?" if guess else ""
-        if guess is None:
-            guess = _integration_of_fields(body.get("config"))
-            hint = f"; its config is checked as {guess}'s" if guess else ""
-        path = ("stores", name, "integration")
-        message = f"unknown integration {quote(value)} (expected redis or dynamodb{hint})"
-        tree.note(tree.find(path)[1], path, message)
-        return guess
 
     def _store(
         self,

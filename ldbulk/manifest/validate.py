@@ -23,6 +23,7 @@ from yaml.nodes import Node, ScalarNode
 
 from ldbulk.api.models import (
     CONFIG_CLASSES,
+    INTEGRATION_KEYS,
     MAX_KEY_LENGTH,
     IntegrationKey,
     api_name,
@@ -91,19 +92,53 @@ def _validator() -> Any:
     return strict(manifest_schema())
 
 
-def check(tree: Tree, document: object, checked_as: Mapping[str, IntegrationKey | None]) -> None:
-    """Note every schema error of ``document`` (read from ``tree``) as a problem.
-    ``checked_as`` gives, for each store, the integration its config is checked as (None: it
-    is not checked), as the loader chose it from its ``integration`` key."""
-    translator = _Translator(tree, checked_as)
+def check(tree: Tree, document: object, meant: Mapping[str, Meant]) -> None:
+    """Note every schema error of ``document`` (read from ``tree``) as a problem; ``meant``
+    is :func:`integration_of` each store."""
+    translator = _Translator(tree, meant)
     for error in _validator().iter_errors(document):
         translator.report(error)
 
 
+Meant = tuple[IntegrationKey | None, str | None]
+
+
+def integration_of(store: object) -> Meant:
+    """The integration a store's config is checked as, and what is wrong with its
+    ``integration`` key: the closest known key when it is misspelt, else the one whose fields
+    the config's keys are (None when nothing is close, or it is no string)."""
+    if not isinstance(store, dict) or not isinstance(store.get("integration"), str):
+        return None, None
+    value = store["integration"]
+    if value in INTEGRATION_KEYS:
+        return cast(IntegrationKey, value), None
+    close = difflib.get_close_matches(value.lower(), INTEGRATION_KEYS, n=1, cutoff=0.6)
+    guess = cast(IntegrationKey, close[0]) if close else None
+    hint = f"; did you mean {quote(guess)}?" if guess else ""
+    if guess is None:
+        guess = _integration_of_fields(store.get("config"))
+        hint = f"; its config is checked as {guess}'s" if guess else ""
+    return guess, f"unknown integration {quote(value)} (expected redis or dynamodb{hint})"
+
+
+def _integration_of_fields(config: object) -> IntegrationKey | None:
+    """The integration whose fields a config's keys are (or are closest to), most keys matched."""
+    keys = list(config) if isinstance(config, dict) else []
+    best: IntegrationKey | None = None
+    best_score = 0
+    for integration in INTEGRATION_KEYS:
+        fields = [api_name(field) for field in form_fields(CONFIG_CLASSES[integration])]
+        score = sum(1 for key in keys if difflib.get_close_matches(key, fields, n=1, cutoff=0.7))
+        if score > best_score:
+            best, best_score = integration, score
+    return best
+
+
 class _Translator:
-    def __init__(self, tree: Tree, checked_as: Mapping[str, IntegrationKey | None]) -> None:
+    def __init__(self, tree: Tree, meant: Mapping[str, Meant]) -> None:
         self.tree = tree
-        self.checked_as = checked_as
+        self.checked_as = {name: integration for name, (integration, _) in meant.items()}
+        self.unknown = {name: problem for name, (_, problem) in meant.items() if problem}
 
     def report(self, error: ValidationError) -> None:
         path: NodePath = tuple(error.absolute_path)
@@ -148,6 +183,8 @@ class _Translator:
         if len(path) < 3 or path[0] != "stores" or path[2] not in ("integration", "config"):
             return False
         integration = self.checked_as.get(str(path[1]))
+        if path[2] == "integration" and error.validator == "const" and path[1] in self.unknown:
+            self.tree.note(self.tree.find(path)[1], path, self.unknown[str(path[1])])
         if path[2] == "integration" or integration is None:
             return path[2] == "config" or error.validator == "const"
         if len(path) != 4 or (isinstance(error.instance, str) and is_reference(error.instance)):
