@@ -66,11 +66,11 @@ def manifest_schema() -> dict[str, Any]:
             "stores": {
                 "type": "object",
                 "minProperties": 1,
-                "propertyNames": store_name,
                 # patternProperties, not additionalProperties: checked in the file's order.
                 "patternProperties": {
                     store_name["pattern"]: {"anyOf": [_store(key) for key in CONFIG_CLASSES]}
                 },
+                "propertyNames": store_name,
             },
             "targets": {"type": "array", "minItems": 1, "items": _target()},
         },

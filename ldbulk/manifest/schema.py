@@ -73,9 +73,10 @@ class Document:
     def _top(self, tree: Tree, document: dict[str, object]) -> None:
         version = document.get("version")
         if type(version) is int and version != FORMAT_VERSION:
-            # Another format: its other keys mean what that format says, not read further.
+            # Another format: what its keys hold means what that format says.
             node = tree.find(("version",))[1]
             message = f"unsupported version {quote(str(node.value))} (this ldbulk reads version"
+            validate.check(tree, document, None)
             tree.note(node, ("version",), f"{message} {FORMAT_VERSION})")
             return
         defaults = self._defaults(tree, document.get("defaults"))
@@ -84,7 +85,8 @@ class Document:
         meant = {name: validate.integration_of(body) for name, body in stores.items()}
         validate.check(tree, document, meant)
         for name, body in stores.items():
-            self._store(tree, name, body, meant[name][0], defaults)
+            if not validate.refused_name(name):
+                self._store(tree, name, body, meant[name][0], defaults)
         if "targets" in document:
             self.has_targets_key = True
             self.targets = read_targets(tree, document["targets"])

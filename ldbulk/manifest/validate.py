@@ -92,15 +92,25 @@ def _validator() -> Any:
     return strict(manifest_schema())
 
 
-def check(tree: Tree, document: object, meant: Mapping[str, Meant]) -> None:
+def check(tree: Tree, document: object, meant: Mapping[str, Meant] | None) -> None:
     """Note every schema error of ``document`` (read from ``tree``) as a problem; ``meant``
-    is :func:`integration_of` each store."""
+    is :func:`integration_of` each store (None: the file is of another version)."""
     translator = _Translator(tree, meant)
-    for error in _validator().iter_errors(document):
+    validator = _validator()
+    if meant is None:  # a file of another version: only its top-level keys are known
+        keys = {key: True for key in validator.schema["properties"]}
+        validator = validator.evolve(schema={"additionalProperties": False, "properties": keys})
+    for error in validator.iter_errors(document):
         translator.report(error)
 
 
 Meant = tuple[IntegrationKey | None, str | None]
+
+
+def refused_name(name: str) -> bool:
+    """Whether the schema refuses ``name`` as a store's: such a store is not defined at all."""
+    names = _validator().schema["properties"]["stores"]["propertyNames"]
+    return not _validator().evolve(schema=names).is_valid(name)
 
 
 def integration_of(store: object) -> Meant:
@@ -135,7 +145,8 @@ def _integration_of_fields(config: object) -> IntegrationKey | None:
 
 
 class _Translator:
-    def __init__(self, tree: Tree, meant: Mapping[str, Meant]) -> None:
+    def __init__(self, tree: Tree, meant: Mapping[str, Meant] | None) -> None:
+        meant = meant or {}
         self.tree = tree
         self.checked_as = {name: integration for name, (integration, _) in meant.items()}
         self.unknown = {name: problem for name, (_, problem) in meant.items() if problem}
