@@ -1,32 +1,40 @@
 """One manifest file: its nodes read into values, checked against the manifest's JSON Schema
 (:mod:`ldbulk.manifest.validate`), then built into stores and pending targets, with what a
-schema cannot say checked by hand: a store's integration (with a hint when it is misspelt),
-``defaults.allowEnv``, name templates, and each config's references and values
-(:mod:`ldbulk.manifest.config`). What needs every file of the set (store names, duplicate
-targets) is checked by :mod:`ldbulk.manifest.load`.
+schema cannot say checked by hand: ``defaults.allowEnv``, name templates, and each config's
+references and values (:mod:`ldbulk.manifest.config`). What needs every file of the set (the
+stores targets name, duplicate targets) is checked by :mod:`ldbulk.manifest.load`: a file may
+use stores another defines.
 """
 
 from __future__ import annotations
 
 import hashlib
 import string
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import attrs
+from yaml.nodes import MappingNode
 
-from ldbulk.api.models import (
-    DEFAULT_OWNERSHIP_TAG,
-    IntegrationKey,
-)
+from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, IntegrationKey
 from ldbulk.manifest import validate
 from ldbulk.manifest.config import read_config
 from ldbulk.manifest.jsonschema import FORMAT_VERSION
-from ldbulk.manifest.model import PartialStore, PendingTarget, Store
-from ldbulk.manifest.nodes import NodePath, Problems, TooMuch, Tree, parse, quote
+from ldbulk.manifest.model import (
+    AllEnvironments,
+    EnvironmentKeys,
+    EnvironmentSelector,
+    PartialStore,
+    PendingTarget,
+    Source,
+    Store,
+    TaggedEnvironments,
+    index_path,
+)
+from ldbulk.manifest.nodes import NodePath, Problems, TooMuch, Tree, line_of, parse, quote
 from ldbulk.manifest.references import ReferencePolicy, Resolver, allow_list_refusal
-from ldbulk.manifest.targets import read_targets
 
 _PLACEHOLDERS: Final = ("project", "environment")
 
@@ -188,3 +196,53 @@ class _Defaults:
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
+
+
+def read_targets(tree: Tree, targets: object) -> list[PendingTarget]:
+    """The entries of ``targets``, each with the name of its store, checked later against
+    every file's stores; the entries without a good project or store name are left out."""
+    found: list[PendingTarget] = []
+    for index, target in enumerate(targets if isinstance(targets, list) else ()):
+        path: NodePath = ("targets", index)
+        if not isinstance(target, dict) or (*path, "project") in tree.bad:
+            continue
+        project, store = target.get("project"), target.get("store")
+        if not isinstance(project, str) or not isinstance(store, str):
+            continue
+        # Found once, not once a field: a manifest may hold 100,000 targets.
+        node = tree.find(path)[1]
+        where = index_path("targets", index)
+        lines = {
+            key: line_of(value)
+            for key, (_, value) in tree.entries(cast(MappingNode, node), path).items()
+        }
+        found.append(
+            PendingTarget(
+                project=project,
+                environments=_selector(tree, target.get("environments"), (*path, "environments")),
+                store_name=store,
+                store_source=Source(file=tree.file, line=lines["store"], path=f"{where}.store"),
+                source=Source(file=tree.file, line=line_of(node), path=where),
+                project_source=Source(
+                    file=tree.file, line=lines["project"], path=f"{where}.project"
+                ),
+            )
+        )
+    return found
+
+
+def _selector(tree: Tree, value: object, path: NodePath) -> EnvironmentSelector | None:
+    if value is None or path in tree.bad:
+        return None
+    source = tree.source(path)
+    if value == "*":
+        return AllEnvironments(source=source)
+    if isinstance(value, dict):
+        return TaggedEnvironments(tags=tuple(dict.fromkeys(value["tags"])), source=source)
+    items = tree.find(path)[1].value
+    return EnvironmentKeys(
+        # Interned: 100,000 targets name a few environment keys ("production") many times.
+        keys=tuple(sys.intern(key) for key in cast(list[str], value)),
+        lines=tuple(line_of(item) for item in items),
+        source=source,
+    )
