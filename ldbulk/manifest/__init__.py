@@ -45,6 +45,7 @@ errors as problems), :mod:`~ldbulk.manifest.config` (a store's config),
 :mod:`~ldbulk.manifest.schema` (one file) and :mod:`~ldbulk.manifest.load` (the set).
 """
 
+from ldbulk.api.models import MAX_KEY_LENGTH
 from ldbulk.manifest.jsonschema import FORMAT_VERSION
 from ldbulk.manifest.load import load_manifest, load_manifests, loads_manifest
 from ldbulk.manifest.model import (
@@ -64,7 +65,6 @@ from ldbulk.manifest.model import (
 from ldbulk.manifest.nodes import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
-    MAX_KEY_LENGTH,
     MAX_PROBLEMS_PER_FILE,
     MAX_WORK,
 )

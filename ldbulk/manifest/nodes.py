@@ -19,7 +19,6 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ldbulk.api.models import MAX_KEY_LENGTH as MAX_KEY_LENGTH
 from ldbulk.manifest.model import Problem, Source, index_path
 
 MAX_FILE_BYTES: Final = 8 * 1024 * 1024
