@@ -45,6 +45,9 @@ _EXPECTED: Final = {
 _KEY_RULE: Final = "letters, digits, '.', '_' and '-'"
 _NO_SECRETS: Final = "secrets do not belong in a manifest"
 _NUMBERS: Final = (INT, "tag:yaml.org,2002:float")
+# A store's integration as the loader means it: the one its config is checked as (None: not
+# checked), and what is wrong with its ``integration`` key, if anything.
+Meant = tuple[IntegrationKey | None, str | None]
 
 
 def _const(validator: Any, const: object, instance: object, schema: object) -> Iterator[Any]:
@@ -102,9 +105,6 @@ def check(tree: Tree, document: object, meant: Mapping[str, Meant] | None) -> No
         validator = validator.evolve(schema={"additionalProperties": False, "properties": keys})
     for error in validator.iter_errors(document):
         translator.report(error)
-
-
-Meant = tuple[IntegrationKey | None, str | None]
 
 
 def refused_name(name: str) -> bool:
@@ -187,19 +187,22 @@ class _Translator:
             self.tree.note(node, path, _wording(check, schema, instance, node, path))
 
     def _loaders(self, error: ValidationError, path: NodePath) -> bool:
-        """Whether the loader, not the schema, says what is wrong: a store's integration (with
-        its own hint), the config of a store whose integration is unknown, a value meant as a
-        reference (the resolver's), a config value of the right type (its model's). A config
-        value of a wrong type is said here, as its field's row of the field table words it."""
+        """Whether the loader, not the schema, says what is wrong (True once said): a store's
+        unknown integration, with its hint; nothing of the config of a store whose integration
+        is not known; nothing of a value meant as a reference (the resolver's) or of a config
+        value of the right type (its model's); a config value of a wrong type as its field's
+        row of the field table words it."""
         if len(path) < 3 or path[0] != "stores" or path[2] not in ("integration", "config"):
             return False
-        integration = self.checked_as.get(str(path[1]))
-        if path[2] == "integration" and error.validator == "const" and path[1] in self.unknown:
-            self.tree.note(self.tree.find(path)[1], path, self.unknown[str(path[1])])
-        if path[2] == "integration" or integration is None:
-            return path[2] == "config" or error.validator == "const"
-        if len(path) != 4 or (isinstance(error.instance, str) and is_reference(error.instance)):
-            return len(path) == 4
+        name, integration = str(path[1]), self.checked_as.get(str(path[1]))
+        if path[2] == "integration":
+            if error.validator == "const" and name in self.unknown:
+                self.tree.note(self.tree.find(path)[1], path, self.unknown[name])
+            return error.validator == "const"
+        if integration is None or len(path) == 3:
+            return integration is None
+        if isinstance(error.instance, str) and is_reference(error.instance):
+            return True
         fields = {api_name(field): field for field in form_fields(CONFIG_CLASSES[integration])}
         field, node = fields[str(path[3])], self.tree.find(path)[1]
         if is_secret(field) and isinstance(node, ScalarNode):
