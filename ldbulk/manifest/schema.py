@@ -81,11 +81,11 @@ class Document:
     def _top(self, tree: Tree, document: dict[str, object]) -> None:
         version = document.get("version")
         if type(version) is int and version != FORMAT_VERSION:
-            # Another format: what its keys hold means what that format says.
-            node = tree.find(("version",))[1]
-            message = f"unsupported version {quote(str(node.value))} (this ldbulk reads version"
+            # Another format: what its keys hold is that format's to say, not read further.
             validate.check(tree, document, None)
-            tree.note(node, ("version",), f"{message} {FORMAT_VERSION})")
+            node = tree.find(("version",))[1]
+            shown, ours = quote(str(node.value)), f"this ldbulk reads version {FORMAT_VERSION}"
+            tree.note(node, ("version",), f"unsupported version {shown} ({ours})")
             return
         defaults = self._defaults(tree, document.get("defaults"))
         stores = document.get("stores")
@@ -106,13 +106,11 @@ class Document:
             return _Defaults()
         if "allowEnv" in defaults:
             self.resolver.allow_env = self._allow_env(tree, defaults["allowEnv"])
-        on, tags = defaults.get("on"), defaults.get("tags")
-        owner = defaults.get("ownershipTag")
+        # Whatever the schema said of them: a file with a problem is never applied.
+        on, tags, owner = (defaults.get(key) for key in ("on", "tags", "ownershipTag"))
         return _Defaults(
             on=on if isinstance(on, bool) else None,
-            tags=_unique(tag for tag in tags if isinstance(tag, str))
-            if isinstance(tags, list)
-            else (),
+            tags=_unique(t for t in (tags if isinstance(tags, list) else ()) if isinstance(t, str)),
             ownership_tag=owner if isinstance(owner, str) else DEFAULT_OWNERSHIP_TAG,
         )
 
