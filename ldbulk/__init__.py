@@ -27,7 +27,7 @@ from ldbulk.engine.export import ExportResult, SkippedIntegration, export
 from ldbulk.engine.journal import Journal, read_settled
 from ldbulk.engine.plan import PlanItem, plan
 from ldbulk.engine.provision import Provisioner, provision
-from ldbulk.engine.prune import PruneScope
+from ldbulk.engine.prune import PruneScope, Pruning
 from ldbulk.engine.report import Outcome, Report, TargetResult
 from ldbulk.engine.resolve import Resolution, resolve, resolve_targets
 from ldbulk.engine.saved import SavedAction, SavedPlan, read_plan, saved_plan, write_plan
@@ -40,6 +40,7 @@ from ldbulk.errors import (
     HTTPStatusError,
     LdbulkError,
     NotFound,
+    PruneRefused,
     RateLimited,
     RequestTimeout,
     ResponseFormatError,
@@ -90,7 +91,9 @@ __all__ = [
     "Problem",
     "Project",
     "Provisioner",
+    "PruneRefused",
     "PruneScope",
+    "Pruning",
     "RateLimitState",
     "RateLimited",
     "RedisConfig",

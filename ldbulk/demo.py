@@ -133,8 +133,9 @@ def main(argv: list[str]) -> int:
             asyncio.run(_change_by_hand(sandbox.url, sandbox.token))
             _step("the drift, and what a prune would delete", "plan", "--prune", manifest,
                   env=env)
-            code = _step("converge: one patch, one delete", "apply", "--prune", manifest,
-                         "--report", str(report), env=env)
+            # The plan above showed the delete: that review is the consent.
+            code = _step("converge: one patch, one delete", "apply", "--prune", "--yes",
+                         manifest, "--report", str(report), env=env)
             _step("converged: nothing left to change", "plan", "--prune", manifest, env=env)
             _step("every store available: one listing per poll", "status", manifest,
                   "--wait", "5", env=env)

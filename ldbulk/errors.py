@@ -7,6 +7,8 @@
      │                          a missing token. Raised before any request is sent.
      ├── ManifestError          (ldbulk.manifest) every problem of a set of manifests, each
      │                          with file, line and path.
+     ├── PruneRefused           a prune's deletes were not consented to, or exceed the most
+     │                          allowed: raised after the reads, before the first write.
      ├── ResponseFormatError    LaunchDarkly answered, but the body is not what the spec says.
      ├── Stopped                the request was never sent: its run was told to stop first.
      ├── TransportError         no HTTP answer at all: connect failure, reset, truncated body.
@@ -40,6 +42,17 @@ class LdbulkError(Exception):
 
 class ConfigError(LdbulkError, ValueError):
     """Input given to ldbulk is invalid; nothing was sent."""
+
+
+class PruneRefused(LdbulkError):
+    """A prune would delete without consent, or more than allowed; nothing was written.
+
+    ``deletes`` holds the (project, environment, integration key, id) of each integration it
+    would have deleted."""
+
+    def __init__(self, message: str, *, deletes: tuple[tuple[str, str, str, str], ...]) -> None:
+        super().__init__(message)
+        self.deletes = deletes
 
 
 class ResponseFormatError(LdbulkError):

@@ -5,12 +5,19 @@ there is a command: ESC starts an ANSI sequence that recolours a terminal or mov
 BEL rings it, and XML 1.0 forbids almost every C0 control outright (a CI server then rejects
 the whole JUnit file). Escaping them visibly keeps what the server said readable, e.g.
 ``\\x1b[31m``, and keeps every output well-formed.
+
+Such text may also quote what it was sent, a secret included (a 401 that echoes the
+Authorization header): :func:`redact` takes secrets out, before anything escapes or cuts it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Final
+
+# What stands where a secret was.
+REDACTED: Final = "***"
 
 # C0 controls, DEL and C1 controls (0x9b is a one-byte CSI on some terminals), lone surrogates
 # (JSON may encode them; no UTF-8 file can hold one) and U+FFFE/U+FFFF, which XML 1.0 forbids.
@@ -29,3 +36,19 @@ def printable(text: str) -> str:
     escaped at its source can pass through an output that escapes again.
     """
     return _UNPRINTABLE.sub(_escape, text)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every whole occurrence of each of ``secrets`` replaced by ``***``.
+
+    One pass, longest first: a secret inside another is not half-replaced, and a replacement is
+    never searched again. Only whole occurrences: a part of a secret (the ``api-`` every
+    access token starts with) is no secret, and hiding it would garble the text. So redact
+    before escaping or cutting, never after: either could leave a part the search no longer
+    finds, shown.
+    """
+    found = sorted({secret for secret in secrets if secret and secret in text}, key=len)
+    if not found:
+        return text
+    pattern = re.compile("|".join(map(re.escape, reversed(found))))
+    return pattern.sub(REDACTED, text)

@@ -375,8 +375,8 @@ def test_validate_refuses_references_to_credentials_and_outside_files(tmp_path: 
         f"{manifest}:6: stores.leaky.config.host: ${{LD_ACCESS_TOKEN}} is ldbulk's own access "
         "token: no manifest may use it",
         f"{manifest}:7: stores.leaky.config.username: ${{AWS_SECRET_ACCESS_KEY}} is named like "
-        "another system's credential (*_SECRET_ACCESS_KEY): refused; allow it with "
-        "defaults.allowEnv or --allow-env if the store needs it",
+        "another system's credential (*_SECRET_ACCESS_KEY): refused; the job that runs the "
+        "manifest can allow it with --allow-env AWS_SECRET_ACCESS_KEY if the store needs it",
         f'{manifest}:8: stores.leaky.config.password: secret file "/etc/hostname" is outside '
         "the manifest's directory (allow a directory with --secrets-dir)",
         f'{manifest}:12: stores.climbing.config.host: secret file "../../../etc/hostname" is '
@@ -450,6 +450,35 @@ def test_secrets_dir_and_allow_env_let_legitimate_references_through(tmp_path: P
     assert "valid: 2 store(s)" in result.stdout
 
 
+PR_ALLOWING_ITSELF = """\
+version: 1
+defaults: {allowEnv: [GITHUB_TOKEN]}
+stores:
+  r: {integration: redis, config: {host: 127.0.0.1, port: 9, password: "${GITHUB_TOKEN}"}}
+targets:
+  - {project: proj-001, environments: [env-001], store: r}
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "check", "apply"])
+def test_a_manifest_that_allows_a_credential_for_itself_is_refused(
+    tmp_path: Path, command: str
+) -> None:
+    manifest = tmp_path / "pr.yaml"
+    manifest.write_text(PR_ALLOWING_ITSELF)
+    env = {"GITHUB_TOKEN": "ghs-the-jobs-own-token", "LD_ACCESS_TOKEN": "api-x",
+           "LD_BASE_URI": "http://127.0.0.1:9"}
+    result = ldbulk(command, str(manifest), env=env)
+    assert result.returncode == 2, result.stderr
+    assert_clean_failure(result)
+    assert (
+        f'{manifest}:2: defaults.allowEnv[0]: cannot allow "GITHUB_TOKEN": it is named like a '
+        "credential (*_TOKEN), and a manifest may not allow one for itself; the job that runs "
+        "it can, with --allow-env GITHUB_TOKEN"
+    ) in result.stderr.splitlines()
+    assert "ghs-the-jobs-own-token" not in result.stdout + result.stderr
+
+
 def test_allow_env_never_allows_the_access_token() -> None:
     result = ldbulk("validate", str(EXAMPLE), "--allow-env", "LD_ACCESS_TOKEN")
     assert result.returncode == 2
@@ -509,6 +538,37 @@ def test_no_secret_in_any_output_log_or_report(sandbox: SandboxProcess, tmp_path
     assert len(sdk_keys) == 16
     for secret in [*SECRETS.values(), sandbox.token, *sdk_keys]:
         assert secret not in everything
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_a_401_quoting_the_token_leaves_it_in_no_output(tmp_path: Path, log_format: str) -> None:
+    """A server (or a proxy) whose 401 quotes the Authorization header it was sent: the token,
+    from the token file or the environment, is in no report, journal, log line or stream."""
+    token_file = tmp_path / "token"
+    from_file = "api-5f1c0e7a-token-from-the-file"
+    token_file.write_text(from_file + "\n")
+    from_env = "api-93d2b4c6-token-from-the-environment"
+    paths = [tmp_path / name for name in ("r.json", "j.xml", "m.md", "run.journal")]
+    outputs = ["--report", str(paths[0]), "--junit", str(paths[1]), "--markdown", str(paths[2]),
+               "--journal", str(paths[3])]
+    with start_sandbox("--projects", "3", "--environments", "4", "--echo-token") as running:
+        for token, source in [(from_file, ["--token-file", str(token_file)]), (from_env, [])]:
+            for path in paths:
+                path.unlink(missing_ok=True)
+            result = ldbulk(
+                "-vv", "--log-format", log_format, "apply", str(EXAMPLE), *outputs, *source,
+                "--base-url", running.url, env={"LD_ACCESS_TOKEN": from_env},
+            )
+            assert result.returncode == 1, result.stderr
+            assert_clean_failure(result)
+            written = {path.name: path.read_text() for path in paths}
+            # The server did quote it, and what it said around the token is kept.
+            assert "Invalid access token: Authorization: '***' is not a valid token" in (
+                written["r.json"]
+            )
+            for name, text in [*written.items(), ("stdout", result.stdout),
+                               ("stderr", result.stderr)]:
+                assert token not in text, name
 
 
 @attrs.frozen

@@ -398,3 +398,42 @@ def test_a_report_file_lost_at_the_end_costs_neither_the_others_nor_the_journal(
         assert again.returncode == 0, again.stderr
         assert creates_and_listings(run.sandbox) == writes
     assert junit.is_file() and not journal.exists()
+
+
+@pytest.mark.parametrize("flag", ["--journal", "--report", "--junit", "--markdown", "--state"])
+def test_an_output_that_is_a_symlink_is_refused_before_any_request_and_its_target_untouched(
+    sandbox: SandboxProcess, tmp_path: Path, flag: str
+) -> None:
+    """A checkout may hold ``out/j -> ~/.bashrc``: the run stops with exit 2 and the reason,
+    before its first request, and the file the link points at keeps its text and mode."""
+    victim = tmp_path / "victim"
+    victim.write_text("the victim's own text\n")
+    victim.chmod(0o644)
+    (tmp_path / "out").mkdir()
+    link = tmp_path / "out" / "j"
+    link.symlink_to(victim)
+    result = ldbulk("apply", str(EXAMPLE), flag, str(link), sandbox=sandbox)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert (
+        f"{flag}: cannot write {link}: it is a symbolic link, and ldbulk never writes "
+        "through one" in result.stderr
+    )
+    assert victim.read_text() == "the victim's own text\n" and mode(victim) == 0o644
+    assert link.is_symlink()
+    assert sandbox.get("/_sandbox/stats")["total"] == 0
+
+
+def test_a_saved_plan_whose_path_is_a_symlink_is_refused_before_any_request(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("the victim's own text\n")
+    link = tmp_path / "plan.json"
+    link.symlink_to(victim)
+    result = ldbulk("plan", str(EXAMPLE), "--out", str(link), sandbox=sandbox)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"--out: cannot write {link}: it is a symbolic link" in result.stderr
+    assert victim.read_text() == "the victim's own text\n" and link.is_symlink()
+    assert sandbox.get("/_sandbox/stats")["total"] == 0

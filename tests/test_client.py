@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -40,7 +41,8 @@ from ldbulk import (
     Unauthorized,
     __version__,
 )
-from ldbulk.http.transport import MemoryTransport, SentRequest
+from ldbulk.api.sansio import RawResponse
+from ldbulk.http.transport import MemoryTransport, SentRequest, canned
 
 SAMPLES = Path(__file__).parent / "samples"
 TOKEN = "api-7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09"
@@ -663,7 +665,8 @@ async def test_max_attempts_one_means_no_retry(mock: MemoryTransport) -> None:
 
 async def test_an_exhausted_retry_budget_stops_retrying(mock: MemoryTransport) -> None:
     mock.add("GET", STORE, status=500, body=b"", repeat=True)
-    policy = attrs.evolve(FAST, max_attempts=10, budget=2.0, refund=0.0)
+    # Every retry charged: these failures come back to back, which is otherwise one outage.
+    policy = attrs.evolve(FAST, max_attempts=10, budget=2.0, refund=0.0, outage_s=0.0)
     async with Client(TOKEN, pacer=quick_pacer(), retry=policy, transport=mock) as ld:
         with pytest.raises(ServerError):
             await ld.list_integrations()
@@ -671,6 +674,31 @@ async def test_an_exhausted_retry_budget_stops_retrying(mock: MemoryTransport) -
         with pytest.raises(ServerError):
             await ld.list_integrations()
     assert len(all_calls(mock)) == 3 + 1
+
+
+async def test_one_outage_of_timeouts_leaves_the_retry_budget_for_later_failures() -> None:
+    """200 reads in flight time out together, twice each (a link down for a moment), then
+    the link is back. Charged per retry, that outage spent the whole budget of 100, and the
+    next transient failure failed its request; one outage costs one charge now."""
+    policy = attrs.evolve(FAST, max_attempts=3, refund=0.0)
+    tries: dict[str, int] = {}
+    body = sample("integration_single.json")
+
+    def link(request: SentRequest) -> RawResponse:
+        tries[request.url] = tries.get(request.url, 0) + 1
+        if tries[request.url] <= 2:
+            raise RequestTimeout("timed out")
+        return canned(200, json=body)
+
+    transport = MemoryTransport(link)
+    async with Client(TOKEN, pacer=quick_pacer(), retry=policy, transport=transport) as ld:
+        await asyncio.gather(
+            *(ld.get_integration("p", f"env-{i}", "redis", INTEGRATION_ID) for i in range(200))
+        )
+        assert ld.stats.retries == 400
+        tries.clear()  # every read fails twice again: still retried
+        await ld.get_integration("p", "env-0", "redis", INTEGRATION_ID)
+        assert ld.stats.retries == 402
 
 
 async def test_a_timeout_raises_request_timeout_after_the_retries(
@@ -819,6 +847,17 @@ def test_every_client_error_is_an_ldbulk_error() -> None:
         assert issubclass(cls, LdbulkError)
     assert not issubclass(TransportError, HTTPStatusError)
     assert not issubclass(HTTPStatusError, TransportError)
+
+
+async def test_a_401_quoting_the_token_raises_an_error_without_it(
+    mock: MemoryTransport, client: Client
+) -> None:
+    mock.add("GET", STORE, status=401,
+             json={"code": "unauthorized", "message": f"Invalid access token {TOKEN}"})
+    with pytest.raises(Unauthorized) as info:
+        await client.list_integrations()
+    assert info.value.message == "Invalid access token ***"
+    assert_no_secret(info.value)
 
 
 def test_a_derived_key_is_the_tokens_own_per_label_and_reveals_nothing_of_it() -> None:

@@ -266,20 +266,53 @@ def found(project: str, environment: str, key: str = "redis", *tags: str) -> Int
     return converter.structure(document, Integration)
 
 
-def test_a_prune_deletes_only_tagged_integrations_in_scope_that_no_target_names() -> None:
+SHARED_TAG_MANIFEST = MANIFEST.replace("defaults: {ownershipTag: ours}\n", "")
+
+
+def test_with_the_shared_tag_a_prune_deletes_only_tagged_integrations_in_its_scope() -> None:
+    scope = PruneScope.of(loads_manifest(SHARED_TAG_MANIFEST), unresolved_lines=0)
+    named = {("web", "prod", "redis")}
+    existing = [
+        found("web", "prod", "redis", "managed-by-ldbulk"),  # named by the target
+        found("web", "qa", "redis", "managed-by-ldbulk"),  # in scope, tagged, unnamed: deleted
+        found("web", "dev", "redis", "team-a"),  # in scope, untagged: unmanaged
+        found("web", "qa", "dynamodb", "managed-by-ldbulk"),  # other key: orphaned
+        found("api", "qa", "redis", "managed-by-ldbulk"),  # another project: orphaned
+        found("api", "dev", "redis", "team-a"),  # another manifest's, out of scope: not listed
+    ]
+    pruning = scope.decide(existing, named)
+    assert [i.id for i in pruning.deletes] == ["web-qa-redis"]
+    assert [i.id for i in pruning.unmanaged] == ["web-dev-redis"]
+    assert [i.id for i in pruning.orphaned] == ["api-qa-redis", "web-qa-dynamodb"]
+    assert pruning.kept == ()
+
+
+def test_a_tag_of_their_own_makes_every_integration_carrying_it_theirs_in_any_project() -> None:
     scope = PruneScope.of(loads_manifest(MANIFEST), unresolved_lines=0)
     named = {("web", "prod", "redis")}
     existing = [
         found("web", "prod", "redis", "ours"),  # named by the target
-        found("web", "qa", "redis", "ours"),  # in scope, tagged, unnamed: deleted
-        found("web", "dev", "redis", "team-a"),  # in scope, untagged: unmanaged
-        found("web", "qa", "dynamodb", "ours"),  # the other integration key: out of scope
-        found("api", "qa", "redis", "ours"),  # another project: out of scope
-        found("web", "stage", "redis", "managed-by-ldbulk"),  # another manifest's tag
+        found("web", "qa", "redis", "ours"),  # in the lines' scope, tagged, unnamed
+        found("web", "qa", "dynamodb", "ours"),  # the other integration key: theirs too
+        found("api", "qa", "redis", "ours"),  # a project whose block was removed: theirs too
+        found("web", "dev", "redis", "team-a"),  # in the lines' scope, not theirs: unmanaged
+        found("web", "stage", "redis", "managed-by-ldbulk"),  # the shared tag: unmanaged
+        found("api", "dev", "redis", "managed-by-ldbulk"),  # the shared tag elsewhere: ignored
     ]
-    doomed, unmanaged = scope.sort(existing, named)
-    assert [i.id for i in doomed] == ["web-qa-redis"]
-    assert [i.id for i in unmanaged] == ["web-dev-redis", "web-stage-redis"]
+    pruning = scope.decide(existing, named)
+    assert [i.id for i in pruning.deletes] == ["api-qa-redis", "web-qa-dynamodb", "web-qa-redis"]
+    assert [i.id for i in pruning.unmanaged] == ["web-dev-redis", "web-stage-redis"]
+    assert pruning.orphaned == ()
+
+
+def test_a_blocked_project_keeps_its_integrations_with_the_reason_and_only_them() -> None:
+    scope = PruneScope.of(loads_manifest(MANIFEST), unresolved_lines=0,
+                          blocked_projects={"web": "a typo"})
+    pruning = scope.decide(
+        [found("web", "qa", "redis", "ours"), found("api", "qa", "redis", "ours")], set()
+    )
+    assert [i.id for i in pruning.deletes] == ["api-qa-redis"]
+    assert [(i.id, why) for i, why in pruning.kept] == [("web-qa-redis", "a typo")]
 
 
 def test_a_line_that_did_not_resolve_blocks_every_delete() -> None:

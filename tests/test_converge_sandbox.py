@@ -116,6 +116,9 @@ async def test_prune_deletes_exactly_the_tagged_leftovers_in_scope_and_nothing_e
     assert [(i.key, i.action) for i in planned if i.target is None] == [
         (leftover, Action.DELETE),
         (("proj-001", "env-005", "redis"), Action.UNMANAGED),
+        # Carrying the shared tag outside the scope: shown, never touched.
+        (("proj-001", "env-006", "dynamodb"), Action.ORPHANED),
+        (("proj-002", "env-001", "redis"), Action.ORPHANED),
     ]
     assert [(r.key, r.outcome) for r in report.results] == [
         (("proj-001", "env-001", "redis"), Outcome.CREATED),

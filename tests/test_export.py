@@ -261,6 +261,20 @@ def test_a_project_option_that_is_no_project_key_is_a_usage_error() -> None:
     assert "not a project key" in result.output
 
 
+def test_an_output_that_is_a_symlink_is_refused_before_any_request(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("the victim's own text\n")
+    link = tmp_path / "stores.yaml"
+    link.symlink_to(victim)
+    result = CliRunner().invoke(
+        main, ["export", "-o", str(link), "--base-uri", "http://127.0.0.1:9"],
+        env={"LD_ACCESS_TOKEN": "api-x"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "--output: cannot write" in result.output and "symbolic link" in result.output
+    assert victim.read_text() == "the victim's own text\n" and link.is_symlink()
+
+
 async def test_odd_hosts_and_names_still_export_to_a_manifest_that_loads(
     make_sandbox: SandboxFactory,
 ) -> None:

@@ -29,6 +29,11 @@ from ldbulk.manifest import (
     nodes,
 )
 from ldbulk.manifest.nodes import quote
+from ldbulk.manifest.references import (
+    CREDENTIAL_VARIABLES,
+    credential_pattern,
+    manifest_allow_refusal,
+)
 
 REDIS_SECRET = "hunter2-redis-secret"
 EXTERNAL_SECRET = "ext-id-9f8e7d6c"
@@ -815,8 +820,8 @@ def test_secrets_never_appear_in_reprs() -> None:
 
 ACCESS_TOKEN = "api-0123-the-access-token"
 REFUSED_CREDENTIAL = (
-    "is named like another system's credential ({}): refused; allow it with "
-    "defaults.allowEnv or --allow-env if the store needs it"
+    "is named like another system's credential ({}): refused; the job that runs the manifest "
+    "can allow it with --allow-env {} if the store needs it"
 )
 OUTSIDE = "is outside the manifest's directory (allow a directory with --secrets-dir)"
 
@@ -874,7 +879,8 @@ def test_variables_named_like_other_credentials_are_refused(name: str, pattern: 
     text = one_redis(host="h", username=f"${{{name}}}", password="")
     found = problems(text, env={**ENV, name: credential})
     assert found == [
-        f"m.yaml:7: stores.cache.config.username: ${{{name}}} " + REFUSED_CREDENTIAL.format(pattern)
+        f"m.yaml:7: stores.cache.config.username: ${{{name}}} "
+        + REFUSED_CREDENTIAL.format(pattern, name)
     ]
 
 
@@ -882,7 +888,7 @@ def test_a_credential_name_is_refused_whether_or_not_it_is_set() -> None:
     text = one_redis(host="${GITHUB_TOKEN}", password="")
     assert problems(text, env={}) == [
         "m.yaml:6: stores.cache.config.host: ${GITHUB_TOKEN} "
-        + REFUSED_CREDENTIAL.format("*_TOKEN")
+        + REFUSED_CREDENTIAL.format("*_TOKEN", "GITHUB_TOKEN")
     ]
 
 
@@ -895,30 +901,68 @@ def test_store_secrets_and_settings_named_as_usual_are_used_and_remembered() -> 
     assert config.references == {"host": "${REDIS_HOST}", "password": "${LD_REDIS_PASSWORD}"}
 
 
-def test_an_allowed_token_name_can_be_used_from_the_run_or_the_manifest() -> None:
+def test_a_token_name_is_allowed_by_the_run_and_never_by_the_manifest_itself() -> None:
+    """Trust stays on the command line: a pull request's manifest that allows GITHUB_TOKEN for
+    itself is refused, and so is its reference; the job's own --allow-env still allows it."""
     env = {"MY_TOKEN": "allowed-token-value"}
-    text = one_redis(host="h", password="${MY_TOKEN}")
-    by_run = load(text, env=env, allow_env=["MY_TOKEN"]).stores[0].config
-    by_manifest = load(
-        one_redis(defaults="{allowEnv: [MY_TOKEN]}", host="h", password="${MY_TOKEN}"), env=env
-    ).stores[0].config
-    assert isinstance(by_run, RedisConfig) and isinstance(by_manifest, RedisConfig)
-    assert by_run.password == by_manifest.password == "allowed-token-value"
-
-
-def test_a_manifest_allow_list_covers_only_its_own_file(tmp_path: Path) -> None:
-    (tmp_path / "a.yaml").write_text("version: 1\ndefaults: {allowEnv: [MY_TOKEN]}\nstores: {}\n")
-    (tmp_path / "b.yaml").write_text(one_redis(host="h", password="${MY_TOKEN}"))
-    with pytest.raises(ManifestError) as info:
-        load_manifests([tmp_path / "a.yaml", tmp_path / "b.yaml"], env={"MY_TOKEN": "t"})
-    assert [str(p) for p in info.value.problems if p.path.startswith("stores.cache")] == [
-        f"{tmp_path / 'b.yaml'}:7: stores.cache.config.password: ${{MY_TOKEN}} "
-        + REFUSED_CREDENTIAL.format("*_TOKEN")
+    by_run = load(one_redis(host="h", password="${MY_TOKEN}"), env=env, allow_env=["MY_TOKEN"])
+    config = by_run.stores[0].config
+    assert isinstance(config, RedisConfig) and config.password == "allowed-token-value"
+    text = one_redis(defaults="{allowEnv: [MY_TOKEN]}", host="h", password="${MY_TOKEN}")
+    assert problems(text, env=env) == [
+        'm.yaml:2: defaults.allowEnv[0]: cannot allow "MY_TOKEN": it is named like a '
+        "credential (*_TOKEN), and a manifest may not allow one for itself; the job that runs "
+        "it can, with --allow-env MY_TOKEN",
+        "m.yaml:8: stores.cache.config.password: ${MY_TOKEN} "
+        + REFUSED_CREDENTIAL.format("*_TOKEN", "MY_TOKEN"),
     ]
 
 
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [
+        ("GITHUB_TOKEN", "*_TOKEN"),
+        ("github_token", "*_TOKEN"),
+        ("AWS_SECRET_ACCESS_KEY", "*_SECRET_ACCESS_KEY"),
+        ("ACTIONS_RUNTIME_URL", "ACTIONS_*"),
+        ("CI_JOB_JWT_V2", "JWT"),
+        ("REDIS_PASSWORD", "PASS"),
+        ("DB_PASSWD", "PASS"),
+        ("my_secret", "SECRET"),
+        ("STRIPE_KEY", "KEY"),
+        ("BASIC_AUTH_HEADER", "AUTH"),
+        ("GOOGLE_APPLICATION_CREDENTIALS", "CREDENTIAL"),
+        ("AWS_REGION", "AWS_*"),
+        ("GITHUB_WORKSPACE", "GITHUB_*"),
+        ("LD_REDIS_HOST", "LD_*"),
+        ("AZURE_TENANT_ID", "AZURE_*"),
+    ],
+)
+def test_a_manifest_may_not_allow_a_credential_shaped_name(name: str, shape: str) -> None:
+    text = one_redis(defaults=f"{{allowEnv: [{name}]}}", host="h", password="")
+    assert problems(text) == [
+        f'm.yaml:2: defaults.allowEnv[0]: cannot allow "{name}": it is named like a '
+        f"credential ({shape}), and a manifest may not allow one for itself; the job that "
+        f"runs it can, with --allow-env {name}"
+    ]
+
+
+def test_every_name_a_reference_refuses_is_credential_shaped_for_a_manifest() -> None:
+    """So no manifest can ever allow what the references refuse, whatever is added later."""
+    for pattern in CREDENTIAL_VARIABLES:
+        name = pattern.replace("*", "SOME")
+        assert credential_pattern(name) == pattern
+        assert manifest_allow_refusal(name) is not None, name
+
+
+def test_a_manifest_may_list_names_that_are_not_credential_shaped() -> None:
+    text = one_redis(defaults="{allowEnv: [REDIS_HOST]}", host="${REDIS_HOST}", password="")
+    config = load(text, env={"REDIS_HOST": "redis.internal"}).stores[0].config
+    assert isinstance(config, RedisConfig) and config.host == "redis.internal"
+
+
 def test_allow_list_entries_are_checked() -> None:
-    text = one_redis(defaults="{allowEnv: [3x, 7, MY_TOKEN]}", host="h", password="")
+    text = one_redis(defaults="{allowEnv: [3x, 7, REDIS_HOST]}", host="h", password="")
     assert problems(text) == [
         'm.yaml:2: defaults.allowEnv[0]: cannot allow "3x": '
         "it is not an environment variable name",

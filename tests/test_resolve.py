@@ -111,6 +111,42 @@ async def test_explicit_lists_are_used_as_written_without_any_request() -> None:
     assert client.listed == []
 
 
+async def test_for_a_prune_an_explicit_environment_that_does_not_exist_blocks_its_project() -> None:
+    client = FakeClient(WORLD)
+    resolution = await resolve(
+        manifest("""\
+            - {project: web, environments: [prodution, staging], store: cache}
+            - {project: api, environments: [production], store: cache}
+            - {project: nowhere, environments: [production], store: cache}
+        """),
+        client,
+        check_environments=True,
+    )
+    # The targets stay targets (the typo's ends not_found when it is tried)...
+    assert keys(resolution.targets)[0] == ("web", "prodution", "redis")
+    assert sorted(client.listed) == ["api", "nowhere", "web"]
+    # ... and the projects where a prune may delete nothing say why, with the line.
+    assert sorted(resolution.prune_blocks) == ["nowhere", "web"]
+    assert '"prodution"' in resolution.prune_blocks["web"]
+    assert f"m.yaml:{FIRST_TARGET_LINE}" in resolution.prune_blocks["web"]
+
+
+async def test_a_project_whose_environments_cannot_be_listed_blocks_its_prune() -> None:
+    class Refusing(FakeClient):
+        async def environments(
+            self, project: str, *, scope: RequestScope | None = None
+        ) -> AsyncIterator[Environment]:
+            raise Unauthorized(status=401, method="GET", path="/api/v2/projects")
+            yield env("never")
+
+    resolution = await resolve(
+        manifest("- {project: web, environments: [production], store: cache}"),
+        Refusing(WORLD),
+        check_environments=True,
+    )
+    assert len(resolution.targets) == 1 and "could not be listed" in resolution.prune_blocks["web"]
+
+
 async def test_targets_carry_the_store_config_on_tags_and_rendered_name() -> None:
     (target,) = await resolve_targets(
         manifest("- {project: web, environments: [production], store: cache}"), FakeClient({})

@@ -25,7 +25,7 @@ from ldbulk.api.limits import parse_rate_limit
 from ldbulk.api.listing import lean_integration
 from ldbulk.api.models import ErrorBody, Integration
 from ldbulk.errors import ConfigError, HTTPStatusError, ResponseFormatError, status_error_class
-from ldbulk.text import printable
+from ldbulk.text import REDACTED, printable, redact
 
 T = TypeVar("T")
 
@@ -173,6 +173,51 @@ class RawResponse:
     streamed: Any = attrs.field(default=None, repr=False)
 
 
+# The fields of an error body that error_from_response reads, and so may show.
+_ERROR_FIELDS: Final = ("code", "message", "id")
+
+
+def without_secret(response: RawResponse, secret: str) -> RawResponse:
+    """``response`` with every whole occurrence of ``secret`` (the access token) in its body
+    replaced by ``***``, for every reader after it.
+
+    A server, or a proxy on the way, may quote what it was sent, the Authorization header
+    included (a 401 saying which token it refused); the error's message then reaches the
+    report, the journal, JUnit, Markdown and the logs. The bytes are searched, and an error
+    body's ``code``, ``message`` and ``id`` also as decoded JSON, where ``\\u0061pi-...`` is
+    the token again. A streamed body is not here: a listing's reader never quotes a value.
+    """
+    if not secret:
+        return response
+    body = response.body
+    if response.status >= 400:
+        body = _error_body_without(body, secret)
+    raw = secret.encode()
+    if raw in body:
+        body = body.replace(raw, REDACTED.encode())
+    return response if body is response.body else attrs.evolve(response, body=body)
+
+
+def _error_body_without(body: bytes, secret: str) -> bytes:
+    """An error body whose fields :func:`error_from_response` reads hold ``secret`` nowhere,
+    re-encoded only when one did."""
+    try:
+        data = json.loads(body)
+    except _NOT_JSON:
+        return body
+    if not isinstance(data, dict):
+        return body
+    read = {key: value for key in _ERROR_FIELDS if isinstance(value := data.get(key), str)}
+    if not any(secret in value for value in read.values()):
+        return body
+    redacted = {key: redact(value, (secret,)) for key, value in read.items()}
+    try:
+        return json.dumps({**data, **redacted}).encode()
+    except (ValueError, RecursionError):
+        # Nested past what the encoder takes: the fields read are all that must survive.
+        return json.dumps(redacted).encode()
+
+
 def _summarise(body: bytes, content_type: str) -> str:
     """A short, printable description of a body that is not LaunchDarkly JSON."""
     if not body:
@@ -193,7 +238,7 @@ def error_from_response(method: str, path: str, response: RawResponse) -> HTTPSt
         # The spec defines `code` and `message`; `id` is LaunchDarkly's own addition, which the
         # spec leaves open (any type). A field of another type is left out, rather than cost
         # the others: the code and message are what a reader of the report needs.
-        fields = {k: v for k in ("code", "message", "id") if isinstance(v := data.get(k), str)}
+        fields = {k: v for k in _ERROR_FIELDS if isinstance(v := data.get(k), str)}
         if fields:
             error = structure(fields, ErrorBody, what="error body")
         else:

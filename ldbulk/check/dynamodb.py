@@ -7,6 +7,10 @@ local emulator). ``DescribeTable`` proves the table exists in the store's region
 has the key schema LaunchDarkly requires. The role ARN is checked for form and, when the caller
 may call ``iam:GetRole``, its trust policy for an ``sts:ExternalId`` condition naming the store's
 external id. Whether LaunchDarkly can assume the role only LaunchDarkly can find out.
+
+An answer that is not AWS's (no AWS error code, or a body botocore cannot parse: a proxy's page,
+a wrong endpoint) is not quoted, only said to be no AWS answer: botocore would put its body in
+the message, and check's output is read by people and kept by CI.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
     ClientError,
     NoCredentialsError,
 )
+from botocore.parsers import ResponseParserError  # type: ignore[import-untyped]
 
 from ldbulk.api.models import DynamoDBConfig
 from ldbulk.check.model import StepLog
@@ -53,10 +58,18 @@ def _config(timeout_s: float) -> AioConfig:
 
 
 def _aws_error(config: DynamoDBConfig, exc: Exception) -> tuple[str, str]:
-    """(error code, message in words) of a botocore exception, redacted."""
+    """(error code, message in words) of a botocore exception, redacted; an answer that is
+    not AWS's is said to be so, never quoted."""
+    if isinstance(exc, ResponseParserError):
+        return "NotAws", "not an AWS answer: its body could not be read as one"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        code = str(error.get("Code", "")) or "error"
+        code = str(error.get("Code", ""))
+        if not code or code.isdigit():
+            # botocore found no AWS error code, and then takes the body (or the status's
+            # name) for the message: whatever answered is not AWS.
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return "NotAws", f"not an AWS answer: HTTP {status} without an AWS error code"
         message = str(error.get("Message", "")) or code
         return code, config.redact(printable(f"{code}: {message}"))
     if isinstance(exc, NoCredentialsError):
@@ -96,7 +109,7 @@ async def _table(
     async with client as dynamodb:
         try:
             answer = await dynamodb.describe_table(TableName=config.table_name)
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:
             code, words = _aws_error(config, exc)
             if code == "ResourceNotFoundException":
                 words = f"table not found in {config.region}"
@@ -168,7 +181,7 @@ async def _role(
     ) as sts:
         try:
             caller = (await sts.get_caller_identity()).get("Account")
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:
             code, words = _aws_error(config, exc)
             if code == "NoCredentials":
                 return log.not_checked(f"not checked: {words}")
@@ -183,7 +196,7 @@ async def _role(
     ) as iam:
         try:
             role = (await iam.get_role(RoleName=role_name)).get("Role", {})
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:
             code, words = _aws_error(config, exc)
             if code in _DENIED or code == "NoCredentials":
                 return log.not_checked(f"not checked: iam:GetRole is not allowed ({words})")

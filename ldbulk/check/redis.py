@@ -5,10 +5,16 @@ step it belongs to (``name not found``, ``connection refused``, ``TLS: certifica
 failed``); the protocol steps then run on redis-py's asyncio client, over a connection of its
 own. TLS verification is always on: the system's CAs (``SSL_CERT_FILE`` honoured, as Python does)
 or ``cafile``, and the host name must match the certificate.
+
+A peer that does not answer in RESP is not quoted: the manifest names the host, so the peer may
+be anything (an SSH server whose banner names its software, a web server whose page quotes what
+it was sent), and check's output is read by people and kept by CI. It is said to be no Redis
+server, with how many bytes it sent (:func:`not_resp`).
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import socket
 import ssl
@@ -17,7 +23,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, RedisError, ResponseError
+from redis.exceptions import AuthenticationError, InvalidResponse, RedisError, ResponseError
 
 from ldbulk.api.models import RedisConfig
 from ldbulk.check.model import StepLog, shown
@@ -118,48 +124,66 @@ async def _connect(
 async def _protocol(
     config: RedisConfig, log: StepLog, *, timeout_s: float, cafile: str | None
 ) -> None:
-    """AUTH, PING, ROLE and INFO server over redis-py."""
+    """AUTH, PING, ROLE and INFO server over redis-py; an answer that is not RESP, or not
+    text where Redis answers in text, fails the step it came in."""
     client = _client(config, timeout_s=timeout_s, cafile=cafile)
     try:
-        log.start("auth")
-        credentials = config.username or config.password
-        try:
-            await client.initialize()
-        except (AuthenticationError, ResponseError) as exc:
-            return log.fail(_auth_failure(config, exc))
-        except RedisError as exc:
-            words = f"cannot connect: {_said(config, exc)}"
-            if not config.tls_enabled:
-                words += " (tlsEnabled is false: does the port expect TLS?)"
-            return log.fail(words)
-        if credentials:
-            who = f"user {shown(config, 'username')}" if config.username else "the password"
-            log.ok(f"accepted {who}")
-        else:
-            log.ok("no username or password configured")
-
-        log.start("ping")
-        try:
-            await client.ping()
-        except (AuthenticationError, ResponseError) as exc:
-            return log.fail(_auth_failure(config, exc))
-        except RedisError as exc:
-            return log.fail(_said(config, exc))
-        log.ok("PONG")
-
-        log.start("role")
-        try:
-            role = await client.execute_command("ROLE")  # type: ignore[no-untyped-call]
-        except ResponseError as exc:
-            log.not_checked(f"not checked: ROLE refused ({_said(config, exc)})")
-        else:
-            _role(role, log)
-            if log.done["role"].result.value == "failed":
-                return
-
-        await _version(client, config, log)
+        await _steps(client, config, log)
+    except (InvalidResponse, UnicodeDecodeError) as exc:
+        log.fail(not_resp(exc))
     finally:
         await client.aclose()
+
+
+async def _steps(client: Redis, config: RedisConfig, log: StepLog) -> None:
+    """The protocol steps, in order, each after the one before it passed."""
+    if not await _auth(client, config, log):
+        return
+    log.start("ping")
+    try:
+        await client.ping()
+    except (AuthenticationError, ResponseError) as exc:
+        return log.fail(_auth_failure(config, exc))
+    except RedisError as exc:
+        return log.fail(_said(config, exc))
+    log.ok("PONG")
+
+    log.start("role")
+    try:
+        role = await client.execute_command("ROLE")  # type: ignore[no-untyped-call]
+    except ResponseError as exc:
+        log.not_checked(f"not checked: ROLE refused ({_said(config, exc)})")
+    else:
+        _role(role, log)
+        if log.done["role"].result.value == "failed":
+            return
+
+    await _version(client, config, log)
+
+
+async def _auth(client: Redis, config: RedisConfig, log: StepLog) -> bool:
+    """Connect and authenticate; whether that passed."""
+    log.start("auth")
+    try:
+        await client.initialize()
+    except (AuthenticationError, ResponseError) as exc:
+        log.fail(_auth_failure(config, exc))
+        return False
+    except RedisError as exc:
+        # An answer that is not RESP came over a connection that was made.
+        words = _said(config, exc)
+        if not isinstance(exc, InvalidResponse):
+            words = f"cannot connect: {words}"
+        if not config.tls_enabled:
+            words += " (tlsEnabled is false: does the port expect TLS?)"
+        log.fail(words)
+        return False
+    if config.username or config.password:
+        who = f"user {shown(config, 'username')}" if config.username else "the password"
+        log.ok(f"accepted {who}")
+    else:
+        log.ok("no username or password configured")
+    return True
 
 
 def _client(config: RedisConfig, *, timeout_s: float, cafile: str | None) -> Redis:
@@ -199,8 +223,34 @@ async def _version(client: Redis, config: RedisConfig, log: StepLog) -> None:
 
 
 def _said(config: RedisConfig, exc: Exception) -> str:
-    """What the server or redis-py said, escaped, with the store's secrets redacted."""
+    """What the server or redis-py said, escaped, with the store's secrets redacted; for an
+    answer that is not RESP, only that it is not (:func:`not_resp`)."""
+    if isinstance(exc, InvalidResponse):
+        return not_resp(exc)
     return config.redact(printable(str(exc)))
+
+
+# The prefix of redis-py's InvalidResponse message, which continues with the repr of the line.
+_PROTOCOL_ERROR = "Protocol Error: "
+
+
+def not_resp(exc: InvalidResponse | UnicodeDecodeError) -> str:
+    """An answer that is not RESP (or not text where Redis answers in text), in words that
+    quote none of it: only how many bytes the line it failed on held, when that is known."""
+    size: int | None = None
+    if isinstance(exc, UnicodeDecodeError):
+        size = len(exc.object)
+    else:
+        text = str(exc)
+        if text.startswith(_PROTOCOL_ERROR):
+            # redis-py writes the line's repr; read back, it is bytes, and only counted.
+            try:
+                line = ast.literal_eval(text.removeprefix(_PROTOCOL_ERROR))
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                line = None
+            size = len(line) if isinstance(line, bytes) else None
+    count = "bytes" if size is None else f"{size} byte{'' if size == 1 else 's'}"
+    return f"not a Redis server: it answered with {count} that are not RESP"
 
 
 def _auth_failure(config: RedisConfig, exc: RedisError) -> str:

@@ -7,22 +7,27 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import attrs
 import click
 
 from ldbulk.api.sansio import ROUTE_CREATE
 from ldbulk.cli.closing import Outputs, finish
 from ldbulk.cli.common import (
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
     UsageFailure,
     api_from,
     api_options,
     load,
     manifest_options,
     manifest_paths,
+    notice,
     refuse_unwritable,
     run,
 )
+from ldbulk.cli.consent import consent_for
 from ldbulk.cli.plan import plan_command
 from ldbulk.cli.progress import ProgressDisplay
 from ldbulk.cli.saved import apply_saved
@@ -32,6 +37,7 @@ from ldbulk.engine.apply import apply as apply_workflow
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 from ldbulk.engine.report import Outcome, Report, TargetResult
 from ldbulk.engine.saved import is_plan_file
+from ldbulk.errors import PruneRefused
 from ldbulk.http.client import Client
 from ldbulk.manifest import ManifestSet
 
@@ -70,8 +76,14 @@ log = logging.getLogger("ldbulk.apply")
               help="Write the secrets LaunchDarkly redacts on read (a Redis password) to every "
               "existing integration; they cannot be compared, so they are otherwise kept.")
 @click.option("--prune", is_flag=True,
-              help="Also delete integrations tagged as ldbulk's, in the manifests' projects and "
-              "integration keys, that no target names (see plan --prune first).")
+              help="Also delete the integrations carrying the manifests' ownership tag that no "
+              "target names: anywhere with a tag of their own, only in the manifests' projects "
+              "and integration keys with the shared default (see plan --prune first).")
+@click.option("--yes", "--auto-approve", "yes", is_flag=True,
+              help="Delete what --prune would delete without asking. Without it, apply asks "
+              "on a terminal, and refuses (exit 2, nothing written) without one.")
+@click.option("--max-deletes", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Refuse (exit 2, nothing written) a prune that would delete more than N.")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Remember each integration's version here; the next run skips reading "
               "those still as this run left them (a nightly job's re-run in one listing).")
@@ -95,6 +107,8 @@ def apply(
     create_only: bool,
     rotate_secrets: bool,
     prune: bool,
+    yes: bool,
+    max_deletes: int | None,
     state_path: Path | None,
     check_stores: bool,
     dry_run: bool,
@@ -118,12 +132,15 @@ def apply(
             outputs=Outputs(report=report_path, junit=junit_path, markdown=markdown_path),
             concurrency=concurrency,
             max_rate=max_rate,
+            max_deletes=max_deletes,
             log_result=lambda result: _log_result(result, None),
             kwargs=kwargs,
         )
     if create_only and rotate_secrets:
         raise UsageFailure("--create-only leaves existing integrations alone: drop one of "
                            "--create-only and --rotate-secrets")
+    if max_deletes is not None and not prune:
+        raise UsageFailure("--max-deletes limits what --prune deletes: add --prune or drop it")
     writes = {"create_only": create_only, "rotate_secrets": rotate_secrets, "prune": prune}
     if dry_run:
         _refuse_files_with_dry_run(
@@ -152,6 +169,7 @@ def apply(
             journal_path=journal_path,
             resume_path=resume_path,
             writes=writes,
+            deletes=_Deletes(yes=yes, max_deletes=max_deletes),
             state_path=state_path,
             check_stores=check_stores,
         ),
@@ -187,6 +205,23 @@ def _refuse_shared_paths(
         seen[key] = flag
 
 
+@attrs.frozen(kw_only=True)
+class _Deletes:
+    """What the command line says of a prune's deletes: consent given, and the most allowed."""
+
+    yes: bool
+    max_deletes: int | None
+
+
+def _refused(exc: PruneRefused, received: list[signal.Signals]) -> NoReturn:
+    """A prune refused before its first write: exit 2, or the signal's code when a stop at
+    the question refused it."""
+    if received:
+        notice(f"ldbulk: {exc}", style="", level=logging.ERROR)
+        raise SystemExit(EXIT_SIGINT if received[0] == signal.SIGINT else EXIT_SIGTERM)
+    raise UsageFailure(f"ldbulk: {exc}")
+
+
 def _log_result(result: TargetResult, started: ApplyStarted | None) -> None:
     """One log line per settled target: info when provisioned, a warning otherwise; its
     facts are fields of their own for JSON lines (never a config: a result holds none)."""
@@ -220,6 +255,7 @@ async def _apply(
     journal_path: Path | None,
     resume_path: Path | None,
     writes: dict[str, bool],
+    deletes: _Deletes,
     state_path: Path | None,
     check_stores: bool,
 ) -> tuple[Report, signal.Signals | None]:
@@ -268,8 +304,12 @@ async def _apply(
                     on_result=settled,
                     state=state_path,
                     check_stores=check_stores,
+                    max_deletes=deletes.max_deletes,
+                    consent=consent_for(yes=deletes.yes, stop=stop),
                     **writes,
                 )
+            except PruneRefused as exc:
+                _refused(exc, received)
             finally:
                 stop_listening()
                 if display is not None:

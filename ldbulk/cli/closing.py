@@ -138,9 +138,10 @@ def is_own_markdown(path: Path) -> bool:
     one summary ldbulk wrote as a file of its own, and nothing else (an earlier run's).
     Anything else, a CI job's step summary (``$GITHUB_STEP_SUMMARY``, empty or holding
     summaries appended to it), a file with other text, a FIFO, is appended to: replacing it
-    would lose what others wrote, or the FIFO itself."""
+    would lose what others wrote, or the FIFO itself. A symlink is neither (nothing is written
+    through one): it is not read here, and writing refuses it."""
     try:
-        mode = os.stat(path).st_mode
+        mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return True
     if not stat.S_ISREG(mode):

@@ -17,6 +17,7 @@ from ldbulk.cli.common import (
     api_from,
     api_options,
     notice,
+    refuse_unwritable,
     run,
 )
 from ldbulk.engine.export import ExportResult, export
@@ -45,6 +46,9 @@ def export_command(projects: tuple[str, ...], output: Path | None, **kwargs: Any
     for project in projects:
         if not KEY_PATTERN.fullmatch(project):
             raise UsageFailure(f"--project: {printable(project)!r} is not a project key")
+    # Before the first request: an output that can never be written (a symlink, say) is bad
+    # input, not a failure found after reading the whole account.
+    refuse_unwritable({"--output": output})
     api = api_from(kwargs)
     client = api.client()
 

@@ -12,6 +12,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG
 from ldbulk.cli.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -53,8 +54,8 @@ from ldbulk.text import printable
               help="Plan as apply --rotate-secrets: write the secrets LaunchDarkly redacts "
               "on read.")
 @click.option("--prune", is_flag=True,
-              help="Also show what apply --prune would delete, and the untagged integrations "
-              "it leaves alone.")
+              help="Also show what apply --prune would delete, the untagged integrations it "
+              "leaves alone, and those with the shared tag outside its scope (orphaned).")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Plan as apply --state would run: an integration the state file says an "
               "earlier run left as the manifest asks is not read. Read only, never written.")
@@ -90,10 +91,11 @@ def plan_command(
         # Read before any request: a state file that is no state file is bad input.
         seen = Seen.for_client(state_path, client) if state_path is not None else None
         async with client:
-            resolution = await resolve(loaded, client)
+            resolution = await resolve(loaded, client, check_environments=prune)
             scope = None
             if prune:
-                scope = PruneScope.of(loaded, unresolved_lines=len(resolution.unresolved))
+                scope = PruneScope.of(loaded, unresolved_lines=len(resolution.unresolved),
+                                      blocked_projects=resolution.prune_blocks)
             items = await plan(
                 client,
                 resolution.targets,
@@ -102,8 +104,10 @@ def plan_command(
                 prune=scope,
                 seen=seen,
             )
-            if scope is not None and scope.blocked is not None:
-                notice(f"prune: {scope.blocked}.")
+            if scope is not None:
+                for blocked in (scope.blocked, *scope.blocked_projects.values()):
+                    if blocked is not None:
+                        notice(f"prune: {blocked}.")
             return items, resolution
 
     items, resolution = run(go(), client)
@@ -118,6 +122,7 @@ def plan_command(
         if shown or unresolved:
             print_rows(_table(), lambda: _rows(shown, unresolved))
         print_unresolved(unresolved)
+        _hint_orphans(items)
         print_line(summary_line(items, unresolved))
     if any(item.action is Action.NOT_FOUND for item in items) or unresolved:
         raise SystemExit(EXIT_FAILED)
@@ -197,6 +202,7 @@ def summary_line(items: list[PlanItem], unresolved: list[Unresolved]) -> str:
             (Action.UNCHANGED, "unchanged"),
             (Action.EXISTS, "existing (not compared)"),
             (Action.UNMANAGED, "unmanaged"),
+            (Action.ORPHANED, "orphaned"),
             (Action.NOT_FOUND, "not found"),
         )
         if counts[action]
@@ -204,6 +210,19 @@ def summary_line(items: list[PlanItem], unresolved: list[Unresolved]) -> str:
     if unresolved:
         quiet.append(f"{len(unresolved)} manifest line(s) not resolved")
     return line + (f"; {', '.join(quiet)}." if quiet else ".")
+
+
+def _hint_orphans(items: list[PlanItem]) -> None:
+    """Integrations carrying the shared tag where no manifest reaches: say how to own them."""
+    orphans = sum(1 for item in items if item.action is Action.ORPHANED)
+    if orphans:
+        notice(
+            f"prune: {orphans} integration(s) carry the shared tag {DEFAULT_OWNERSHIP_TAG} "
+            "outside these manifests' projects and integration keys: listed as orphaned, "
+            "never deleted. Give the manifests an ownership tag of their own "
+            "(defaults.ownershipTag) and --prune deletes whatever carries it that no target "
+            "names, in any project."
+        )
 
 
 def _worth_showing(item: PlanItem) -> bool:
@@ -219,6 +238,7 @@ _STYLES = {
     Action.UNCHANGED: "cyan",
     Action.EXISTS: "cyan",
     Action.UNMANAGED: "magenta",
+    Action.ORPHANED: "magenta",
     Action.NOT_FOUND: "red",
 }
 
@@ -255,6 +275,8 @@ def _differences(item: PlanItem) -> str:
     match."""
     if item.action is Action.UNMANAGED:
         return "not tagged as ldbulk's: never deleted"
+    if item.action is Action.ORPHANED:
+        return f"tagged {DEFAULT_OWNERSHIP_TAG} outside these manifests' scope: never deleted"
     parts = [str(change) for change in item.drift.changes]
     rotated = [name for name in item.drift.uncompared if f"config.{name}" in item.fields]
     parts += [f"config.{name}: written again (--rotate-secrets)" for name in rotated]

@@ -34,6 +34,7 @@ def apply_saved(
     outputs: Outputs,
     concurrency: int,
     max_rate: float | None,
+    max_deletes: int | None,
     log_result: Callable[[TargetResult], None],
     kwargs: dict[str, Any],
 ) -> None:
@@ -45,17 +46,13 @@ def apply_saved(
             f"{path} is a saved plan, carried out as it was decided: drop "
             f"{', '.join(refused)} (or plan again with them)"
         )
-    try:
-        saved = read_plan(path)
-    except ConfigError as exc:
-        raise UsageFailure(f"ldbulk: {exc}") from None
     api = api_from(kwargs)
     client = api.client(max_rate=max_rate)
-    if client.base_url != saved.base_url:
-        raise UsageFailure(
-            f"the plan was made against {saved.base_url}, not {client.base_url}: "
-            "plan again against this one"
-        )
+    try:
+        saved = read_plan(path)
+        saved.check(base_url=client.base_url, max_deletes=max_deletes)
+    except ConfigError as exc:
+        raise UsageFailure(f"ldbulk: {exc}") from None
     # The same manifests, read again now: their references' values are resolved here, at
     # apply time, and never written into the plan.
     loaded = load([Path(name) for name in saved.manifests], kwargs, token_file=api.token_file)

@@ -21,14 +21,15 @@ from pathlib import Path
 import attrs
 
 from ldbulk.api.models import ErrorBody, Target
-from ldbulk.engine.journal import Journal, read_settled, same_path
+from ldbulk.engine.deletes import Consent, decide_deletes
+from ldbulk.engine.inventory import Inventory
+from ldbulk.engine.journal import Journal, discard, read_settled, same_path
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
-from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult, utc_now
 from ldbulk.engine.resolve import Resolution, ResolvedTarget, resolve
 from ldbulk.engine.seen import Seen
 from ldbulk.engine.verdict import shown
-from ldbulk.errors import ConfigError
+from ldbulk.errors import ConfigError, LdbulkError, PruneRefused
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
 from ldbulk.manifest import ManifestSet
@@ -61,6 +62,8 @@ async def apply(
     create_only: bool = False,
     rotate_secrets: bool = False,
     prune: bool = False,
+    max_deletes: int | None = None,
+    consent: Consent | None = None,
     state: Path | None = None,
     check_stores: bool = False,
 ) -> Report:
@@ -71,9 +74,18 @@ async def apply(
     - ``create_only``: leave existing integrations alone, unread (one listing for a re-run).
     - ``rotate_secrets``: write the secrets LaunchDarkly redacts on read (they cannot be
       compared, so they are otherwise left as they are).
-    - ``prune``: then delete the integrations that carry the manifests' ownership tag, lie in
-      their scope (the projects and integration keys they name) and that no target names;
-      see :mod:`ldbulk.engine.prune` for every rule. Those rows follow the targets' rows.
+    - ``prune``: then delete the integrations that carry the manifests' ownership tag and
+      that no target names: anywhere for a tag of their own, only in their scope (the
+      projects and integration keys they name) for the shared default tag; see
+      :mod:`ldbulk.engine.prune` for every rule. Those rows follow the targets' rows.
+      The deletes are decided from the run's one listing of the account, before the first
+      write, and exactly those are deleted (a line naming an environment that does not exist
+      keeps every integration of its project: its project's environments are listed to see).
+    - ``max_deletes``: a prune that would delete more is refused before the first write
+      (:class:`~ldbulk.errors.PruneRefused`).
+    - ``consent``: asked before the first write when the prune would delete something; an
+      answer of False refuses the run (:class:`~ldbulk.errors.PruneRefused`). Without it,
+      asking for ``prune`` is the consent (the caller reviewed what it deletes).
     - ``state``: a file where each run leaves the version it left each integration at; the
       next run skips reading those still at that version for an unchanged target (see
       :mod:`ldbulk.engine.seen`). It is read before any request and written at the end.
@@ -113,7 +125,19 @@ async def apply(
         # Opened before the first request, so a journal that cannot be written is bad input
         # (nothing sent), not a failure halfway.
         writer = stack.enter_context(_Journaling(journal, resume, digest, earlier))
-        resolution = await resolve(manifests, client, concurrency=concurrency, scope=scope)
+        resolution = await resolve(
+            manifests, client, concurrency=concurrency, scope=scope, check_environments=prune
+        )
+        listed: Inventory | LdbulkError | None = None
+        pruning = None
+        if prune:
+            try:
+                listed, pruning = await decide_deletes(
+                    client, scope, manifests, resolution, max_deletes, consent
+                )
+            except PruneRefused:
+                writer.abandon()
+                raise
         targets = resolution.targets
         todo = [target for target in targets if target.key not in earlier]
         unchecked: dict[Key, TargetResult] = {}
@@ -143,8 +167,7 @@ async def apply(
 
         # Nothing left to try (all settled before, or no line resolved): not even a listing.
         report = Report(results=())
-        scope_of_prune = _prune_scope(manifests, resolution) if prune else None
-        if todo or scope_of_prune is not None:
+        if todo or pruning is not None:
             provisioner = Provisioner(
                 client,
                 concurrency=concurrency,
@@ -153,7 +176,7 @@ async def apply(
                 seen=seen,
             )
             report = await provisioner.run(
-                todo, on_result=settled, scope=scope, prune=scope_of_prune
+                todo, on_result=settled, scope=scope, prune=pruning, listed=listed
             )
     if seen is not None and state is not None:
         _save(seen, state)
@@ -202,17 +225,6 @@ def _still_final(
         if not (result.outcome is Outcome.EXISTS and not create_only)
         and not (result.outcome is Outcome.UNCHANGED and rotate_secrets)
     }
-
-
-def _prune_scope(manifests: ManifestSet, resolution: Resolution) -> PruneScope:
-    """Where this run's prune may delete. Every target the manifests name counts as named,
-    not only those this run tries: one a resumed journal settled, or whose store check
-    failed, is no leftover."""
-    return PruneScope.of(
-        manifests,
-        unresolved_lines=len(resolution.unresolved),
-        named=(target.key for target in resolution.targets),
-    )
 
 
 def _rows(
@@ -318,6 +330,17 @@ class _Journaling:
         if self._journal is not None:
             with contextlib.suppress(OSError):
                 self._journal.__exit__(None, None, None)
+
+    def abandon(self) -> None:
+        """Close the journal and, unless it continues the one resumed, remove it: a run
+        refused before its first write leaves no journal to resume."""
+        if self._journal is None:
+            return
+        with contextlib.suppress(OSError):
+            self._journal.__exit__(None, None, None)
+        self._journal = None
+        if not self._continued and self._path is not None:
+            discard(self._path)
 
     def record(self, result: TargetResult) -> None:
         """Append one result; on a write error, warn once and keep running without it."""

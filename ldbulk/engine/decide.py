@@ -36,6 +36,8 @@ class Action(enum.StrEnum):
     NOT_FOUND = "not_found"  # the project or environment does not exist
     DELETE = "delete"  # a prune deletes it: tagged as ldbulk's, in scope, named by no target
     UNMANAGED = "unmanaged"  # in scope and named by no target, but not tagged: left alone
+    # Carries the shared default tag outside the manifests' scope: shown, never touched.
+    ORPHANED = "orphaned"
 
     @property
     def changes(self) -> bool:

@@ -23,7 +23,7 @@ from typing import IO, Any, Final
 
 from ldbulk.engine.report import Key, Outcome, TargetResult
 from ldbulk.errors import ConfigError
-from ldbulk.files import open_private
+from ldbulk.files import open_private, refuse_links
 
 SYNC_INTERVAL_S: Final = 0.2
 
@@ -85,6 +85,9 @@ class Journal:
         self._last_sync = 0.0
 
     def __enter__(self) -> Journal:
+        # Before any directory is made or byte read: a symlink there (one a checkout brought)
+        # would have the journal truncate and fill the file it points at.
+        refuse_links(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._resume:
             torn = _ends_mid_line(self.path)

@@ -113,14 +113,15 @@ async def _plan(
         compared[index] = answer
     rows = [compared.get(index, item) for index, item in enumerate(items)]
     if prune is not None and prune.blocked is None:
-        doomed, unmanaged = prune.sort(inventory.integrations(), {row.key for row in rows})
+        pruning = prune.decide(inventory.integrations(), {row.key for row in rows})
         rows += [
-            PlanItem(key=key_of(found), action=Action.DELETE, integration_id=found.id,
+            PlanItem(key=key_of(found), action=action, integration_id=found.id,
                      version=found.version)
-            for found in doomed
-        ] + [
-            PlanItem(key=key_of(found), action=Action.UNMANAGED, integration_id=found.id)
-            for found in unmanaged
+            for action, found in (
+                *((Action.DELETE, found) for found in pruning.deletes),
+                *((Action.UNMANAGED, found) for found in pruning.unmanaged),
+                *((Action.ORPHANED, found) for found in pruning.orphaned),
+            )
         ]
     return rows
 

@@ -30,7 +30,7 @@ import attrs
 
 from ldbulk.api.models import ErrorBody, Integration, Target
 from ldbulk.engine.inventory import Inventory, key_of
-from ldbulk.engine.prune import PruneScope
+from ldbulk.engine.prune import Pruning
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult
 from ldbulk.engine.seen import Seen
 from ldbulk.engine.verdict import STOPPED, Verdict, shown, unauthorized_reason
@@ -82,12 +82,14 @@ class _Run:
         create_only: bool,
         rotate_secrets: bool,
         seen: Seen | None,
-        prune: PruneScope | None,
+        prune: Pruning | None,
+        listed: Inventory | LdbulkError | None,
     ) -> None:
         self.concurrency = concurrency
         self.prune = prune
         self.scope = scope
-        self.inventory = Inventory(client, scope)
+        self.listed = listed
+        self.inventory = listed if isinstance(listed, Inventory) else Inventory(client, scope)
         self.writes = Writes(
             client,
             scope,
@@ -155,26 +157,39 @@ class _Run:
                 group.create_task(worker())
         return count
 
-    def _leftovers(self, prune: PruneScope) -> list[Integration]:
-        """The integrations a prune deletes: tagged, in scope, named by no target."""
+    def _leftovers(self, prune: Pruning) -> list[tuple[Integration, str | None]]:
+        """What the prune decided before the first write, in key order: each integration it
+        deletes (``None``), and each it may not, with why. Never more: what was decided is
+        what was consented to."""
         if self.listing_error is not None:
             return []  # nothing is known of what exists
-        doomed, _ = prune.sort(self.inventory.integrations(), self.tried)
-        return doomed
+        rows: list[tuple[Integration, str | None]] = [
+            (integration, None)
+            for integration in prune.deletes
+            if key_of(integration) not in self.tried
+        ]
+        rows += prune.kept
+        return sorted(rows, key=lambda row: key_of(row[0]))
 
     async def _plan(self) -> None:
-        """List existing integrations once; a failure here is every target's failure."""
-        if self.scope.stopped:
-            return  # stopped before it began: nothing is sent, every target is skipped
+        """List existing integrations once (unless the run was handed a listing, or the
+        error that listing met); a failure here is every target's failure."""
+        if isinstance(self.listed, LdbulkError):
+            self._listing_failed(self.listed)
+            return
+        if self.listed is not None or self.scope.stopped:
+            return  # listed already, or stopped before it began: every target is skipped
         try:
             await self.inventory.refresh()
-        except Unauthorized as exc:
-            self.writes.refused = exc
-            self.listing_error = exc
-        except Stopped:
-            pass  # every target will be skipped as stopped
         except LdbulkError as exc:
-            self.listing_error = exc
+            self._listing_failed(exc)
+
+    def _listing_failed(self, exc: LdbulkError) -> None:
+        if isinstance(exc, Stopped):
+            return  # every target will be skipped as stopped
+        if isinstance(exc, Unauthorized):
+            self.writes.refused = exc
+        self.listing_error = exc
 
     async def settle(self, target: Target) -> TargetResult:
         """One target, from plan to its final outcome; never raises for a target's sake."""
@@ -182,14 +197,16 @@ class _Run:
         # reference, and secrets, are shown as their reference or not at all.
         return await timed_result(target.key, self._decide(target), target.config.redact)
 
-    async def settle_leftover(self, integration: Integration) -> TargetResult:
-        """One integration a prune deletes, to its final outcome."""
-        return await timed_result(key_of(integration), self._delete(integration), str)
+    async def settle_leftover(self, leftover: tuple[Integration, str | None]) -> TargetResult:
+        """One integration a prune deletes, or may not (and why), to its final outcome."""
+        integration, kept_because = leftover
+        return await timed_result(
+            key_of(integration), self._delete(integration, kept_because), str
+        )
 
-    async def _delete(self, integration: Integration) -> Verdict:
-        assert self.prune is not None
-        if self.prune.blocked is not None:
-            return Verdict.skipped("not_pruned", self.prune.blocked)
+    async def _delete(self, integration: Integration, kept_because: str | None) -> Verdict:
+        if kept_because is not None:
+            return Verdict.skipped("not_pruned", kept_because)
         refused = self.writes.refused
         if refused is not None:
             return Verdict.skipped("skipped", unauthorized_reason(refused))
@@ -274,8 +291,9 @@ class Provisioner:
     creates what is missing, and patches what differs from its target (``create_only`` leaves
     what exists alone, unread; ``rotate_secrets`` writes the secrets LaunchDarkly redacts on
     read, which cannot be compared; ``seen`` skips the reads of integrations an earlier run
-    left as they are, see :mod:`ldbulk.engine.seen`). A run given a :class:`PruneScope` then
-    deletes the leftovers that scope allows. ``concurrency`` caps the targets in the works at
+    left as they are, see :mod:`ldbulk.engine.seen`). A run given a :class:`Pruning` (decided
+    by :meth:`PruneScope.decide <ldbulk.engine.prune.PruneScope.decide>` before the run) then
+    deletes exactly its deletes. ``concurrency`` caps the targets in the works at
     once; how many requests go is the pacer's decision (see the module's docstring).
 
     ``run(targets)`` collects every result into a :class:`Report`; ``stream(targets)`` hands
@@ -321,20 +339,23 @@ class Provisioner:
         *,
         on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
         scope: RequestScope | None = None,
-        prune: PruneScope | None = None,
+        prune: Pruning | None = None,
+        listed: Inventory | LdbulkError | None = None,
     ) -> Report:
         """Provision every target and return the report (results in target order, then the
         deletes of a prune).
 
         ``scope``, when given, is the run's: its stop signal stops the run (as :meth:`stop`
         does), and its meter counts the run's requests along with whatever it counted before.
-        ``prune``: once every target is settled, delete what that scope allows.
+        ``prune``: once every target is settled, delete what it decided.
+        ``listed``: the account's listing already made in ``scope`` (an :class:`Inventory`
+        refreshed once), or the error it met; the run then lists nothing itself.
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
         scope = scope if scope is not None else RequestScope()
         indexed: list[tuple[int, TargetResult]] = []
-        async with self._indexed(targets, scope, prune) as results:
+        async with self._indexed(targets, scope, prune, listed) as results:
             async for index, result in results:
                 indexed.append((index, result))
                 if on_result is not None:
@@ -350,7 +371,7 @@ class Provisioner:
         self, targets: Iterable[Target] | AsyncIterable[Target]
     ) -> AsyncIterator[AsyncIterator[TargetResult]]:
         """Each target's result as soon as it settles (not in target order), in a scope."""
-        async with self._indexed(targets, RequestScope(), None) as indexed:
+        async with self._indexed(targets, RequestScope(), None, None) as indexed:
 
             async def results() -> AsyncGenerator[TargetResult, None]:
                 async for _, result in indexed:
@@ -367,7 +388,8 @@ class Provisioner:
         self,
         targets: Iterable[Target] | AsyncIterable[Target],
         scope: RequestScope,
-        prune: PruneScope | None,
+        prune: Pruning | None,
+        listed: Inventory | LdbulkError | None,
     ) -> AsyncIterator[AsyncIterator[tuple[int, TargetResult]]]:
         run = _Run(
             self.client,
@@ -377,6 +399,7 @@ class Provisioner:
             rotate_secrets=self.rotate_secrets,
             seen=self.seen,
             prune=prune,
+            listed=listed,
         )
         # Workers wait for room before taking a target, so a slow consumer holds them back
         # and memory stays flat; the queue itself never blocks a put.

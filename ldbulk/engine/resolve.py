@@ -1,13 +1,15 @@
 """Turning validated manifests into targets, asking the API only where a selector needs it.
 
 Explicit environment lists are used as written, without a request: an environment that does not
-exist is the engine's ``not_found`` outcome, not a manifest problem. ``"*"`` and ``{tags: [...]}``
-list the project's environments, once per project however many selectors name it. After the
-expansion every (project, environment, integration key) must come from exactly one manifest
-line, and every selector must match something: a wildcard that silently selects nothing is a
-mistake. Those problems, like a project that does not exist or a listing the API refused, end
-as :class:`Unresolved` lines pointing back at the manifest, so one bad line never stops the
-others (:func:`resolve_targets` turns them back into exceptions for callers that want that).
+exist is the engine's ``not_found`` outcome, not a manifest problem. Only a prune has their
+projects listed, to keep a typo from making a real environment's integration look unnamed.
+``"*"`` and ``{tags: [...]}`` list the project's environments, once per project however many
+selectors name it. After the expansion every (project, environment, integration key) must come
+from exactly one manifest line, and every selector must match something: a wildcard that
+silently selects nothing is a mistake. Those problems, like a project that does not exist or a
+listing the API refused, end as :class:`Unresolved` lines pointing back at the manifest, so one
+bad line never stops the others (:func:`resolve_targets` turns them back into exceptions for
+callers that want that).
 
 Targets come out in manifest order, and within a selector in the API's environment order.
 """
@@ -15,7 +17,7 @@ Targets come out in manifest order, and within a selector in the API's environme
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Final, Protocol
 
 import attrs
@@ -108,6 +110,10 @@ class Resolution:
     """Every line of the manifests, expanded: targets and unresolved lines, in manifest order."""
 
     entries: tuple[ResolvedTarget | Unresolved, ...]
+    # Projects where a prune may delete nothing, each with why: an explicit list names an
+    # environment the project does not have (known only when resolved with
+    # ``check_environments``), or the project's environments could not be listed to check.
+    prune_blocks: Mapping[str, str] = attrs.field(factory=dict)
 
     @property
     def resolved(self) -> list[ResolvedTarget]:
@@ -140,9 +146,15 @@ async def resolve(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     scope: RequestScope | None = None,
+    check_environments: bool = False,
 ) -> Resolution:
     """Expand every selector into targets, each with its source. At most ``concurrency``
     projects are listed at a time.
+
+    ``check_environments``: also list the projects of explicit environment lists, and note
+    in :attr:`Resolution.prune_blocks` each project where a list names an environment that
+    does not exist (a prune asks for it: a typo must not make a real environment's
+    integration look like a leftover). Their targets stay targets either way.
 
     Nothing here raises for the API's sake: a missing project, a selector that matches nothing,
     a duplicate, and a listing that failed (401, 403, an unreachable API) each become an
@@ -150,7 +162,7 @@ async def resolve(
     """
     selectors = manifests.selectors
     listings = await _list_environments(
-        _projects_to_list(selectors), client, concurrency, scope
+        _projects_to_list(selectors, every=check_environments), client, concurrency, scope
     )
     entries: list[ResolvedTarget | Unresolved] = []
     seen: dict[tuple[str, str, str], ResolvedTarget] = {}
@@ -182,7 +194,8 @@ async def resolve(
                 entries.append(_unresolved(selector, environment, Outcome.SKIPPED, problem))
                 continue
             entries.append(entry)
-    return Resolution(entries=tuple(entries))
+    blocks = _prune_blocks(selectors, listings) if check_environments else {}
+    return Resolution(entries=tuple(entries), prune_blocks=blocks)
 
 
 async def resolve_targets(
@@ -199,10 +212,46 @@ async def resolve_targets(
     return resolution.targets
 
 
-def _projects_to_list(selectors: Iterable[TargetSelector]) -> list[str]:
-    """Projects with a wildcard or tag selector, each once, in manifest order."""
-    projects = (s.project for s in selectors if not isinstance(s.environments, EnvironmentKeys))
+def _projects_to_list(selectors: Iterable[TargetSelector], *, every: bool) -> list[str]:
+    """Projects with a wildcard or tag selector (``every``: all projects), each once, in
+    manifest order."""
+    projects = (
+        s.project for s in selectors if every or not isinstance(s.environments, EnvironmentKeys)
+    )
     return list(dict.fromkeys(projects))
+
+
+def _prune_blocks(
+    selectors: Iterable[TargetSelector], listings: dict[str, _Listing]
+) -> dict[str, str]:
+    """Each project where an explicit list names an environment its listing does not hold
+    (or that could not be listed), with why a prune deletes nothing there."""
+    blocks: dict[str, str] = {}
+    for selector in selectors:
+        chosen = selector.environments
+        project = selector.project
+        if not isinstance(chosen, EnvironmentKeys) or project in blocks:
+            continue
+        environments = listings.get(project)
+        if isinstance(environments, LdbulkError):
+            blocks[project] = (
+                f'not deleted: the environments of project "{project}" could not be listed '
+                f"to check the list at {chosen.source}"
+            )
+            continue
+        if environments is None:
+            blocks[project] = f'not deleted: project "{project}" ({chosen.source}) not found'
+            continue
+        known = {environment.key for environment in environments}
+        for index, key in enumerate(chosen.keys):
+            if key not in known:
+                blocks[project] = (
+                    f'not deleted: {chosen.source_of(index)} names environment "{key}", '
+                    f'which project "{project}" does not have (a typo would make another '
+                    "environment's integration look unnamed)"
+                )
+                break
+    return blocks
 
 
 @attrs.frozen

@@ -137,7 +137,8 @@ class Exchange:
                     continue
                 if response.status < 400:
                     self._budget.earn()
-                return response
+                # Before anything reads it: an answer may quote the token it was sent.
+                return sansio.without_secret(response, self._token)
         raise AssertionError("unreachable: every attempt returns, raises or is retried")
 
     async def _send(

@@ -25,9 +25,10 @@ Decisions worth knowing (the README's "Manifests" section says the rest):
 - **Secrets by reference only**: ``password`` (redis) and ``externalId`` (dynamodb) must be a
   ``${VAR}`` or ``${file:PATH}`` reference (or, for a Redis without one, ``password: ""``),
   and a reference is always the whole value. A manifest's author is not trusted with the job's
-  credentials: what a reference may name is limited (:mod:`~ldbulk.manifest.references`). A
-  config shows a value that came from a reference as its reference, and no message holds a
-  secret.
+  credentials: what a reference may name is limited (:mod:`~ldbulk.manifest.references`), and
+  a manifest's own ``defaults.allowEnv`` may not name a credential-shaped variable (trust in a
+  credential stays with the caller). A config shows a value that came from a reference as its
+  reference, and no message holds a secret.
 - **Several manifests form one set**: a store's name belongs to its file, ``defaults`` apply to
   their file's stores, the same (project, environment, integration) twice is an error, also
   across files, and the set must have at least one target.

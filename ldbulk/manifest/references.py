@@ -9,7 +9,9 @@ to copy anything the job can read into LaunchDarkly. The rules:
 - ``${LD_ACCESS_TOKEN}`` (ldbulk's own token) is always refused, and so is the file given as
   the token file, however a path reaches it.
 - Variables named like another system's credentials (:data:`CREDENTIAL_VARIABLES`) are refused
-  unless the run or the manifest's ``defaults.allowEnv`` names them.
+  unless the run names them (``--allow-env``). Trust stays on the command line: a manifest's
+  own ``defaults.allowEnv`` may not name a credential-shaped variable
+  (:func:`manifest_allow_refusal`), or a pull request could allow ``GITHUB_TOKEN`` for itself.
 - ``${file:PATH}`` reads only below the manifest's own directory or a secrets directory the run
   names, after symlinks and ``..`` are resolved, and never inside a ``.git`` directory (where
   a CI checkout keeps the job's token).
@@ -50,6 +52,22 @@ CREDENTIAL_VARIABLES: Final = (
     "ACTIONS_*",  # GitHub Actions' runtime and OIDC token requests
 )
 
+# What makes a name credential-shaped for a manifest's own allow-list, matched without regard to
+# case: a word credentials are named with, anywhere in the name, or the prefix of a CI system,
+# a cloud, or LaunchDarkly, whose variables a job holds for itself. Broader than
+# CREDENTIAL_VARIABLES on purpose, and a superset of it (manifest_allow_refusal checks those
+# first): a manifest can then never allow a name the references refuse, and a false alarm
+# costs only moving the name to --allow-env, where the job's owner decides.
+CREDENTIAL_WORDS: Final = (
+    "TOKEN", "SECRET", "PASS", "KEY", "CREDENTIAL", "AUTH", "JWT", "PRIVATE", "SESSION",
+    "COOKIE", "CERT", "SIGNING",
+)  # fmt: skip
+CREDENTIAL_PREFIXES: Final = (
+    "GITHUB_", "ACTIONS_", "RUNNER_", "GITLAB_", "CI_", "BUILDKITE_", "CIRCLE_", "JENKINS_",
+    "AWS_", "AZURE_", "ARM_", "GOOGLE_", "GCP_", "GCLOUD_", "CLOUDSDK_", "LD_",
+    "LAUNCHDARKLY_", "VAULT_", "NPM_", "DOCKER_", "SSH_",
+)  # fmt: skip
+
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REFERENCE = re.compile(r"\$\{(?:file:(?P<file>[^}]+)|(?P<var>[A-Za-z_][A-Za-z0-9_]*))\}")
 
@@ -66,6 +84,25 @@ def allow_list_refusal(name: str) -> str | None:
     if name.upper() == TOKEN_ENV:
         return "it is ldbulk's own access token"
     return None
+
+
+def manifest_allow_refusal(name: str) -> str | None:
+    """Why a manifest's ``defaults.allowEnv`` cannot name ``name``, or None when it can: the
+    reasons of :func:`allow_list_refusal`, and any credential-shaped name, which only the
+    command line (``--allow-env``) may allow."""
+    reason = allow_list_refusal(name)
+    if reason is not None:
+        return reason
+    upper = name.upper()
+    shape = credential_pattern(name)
+    shape = shape or next((word for word in CREDENTIAL_WORDS if word in upper), None)
+    shape = shape or next((p + "*" for p in CREDENTIAL_PREFIXES if upper.startswith(p)), None)
+    if shape is None:
+        return None
+    return (
+        f"it is named like a credential ({shape}), and a manifest may not allow one for "
+        f"itself; the job that runs it can, with --allow-env {name}"
+    )
 
 
 def credential_pattern(name: str) -> str | None:
@@ -113,14 +150,16 @@ class ReferencePolicy:
 
     def check_variable(self, name: str, allowed_here: frozenset[str] = frozenset()) -> None:
         """Raise :class:`RefusedReference` when ``${name}`` may not be used; ``allowed_here``
-        is the manifest's own allow-list, which can never allow ldbulk's token."""
+        is the manifest's own allow-list, which :func:`manifest_allow_refusal` has kept to
+        names that are not credential-shaped (so it can never allow one)."""
         if name.upper() == TOKEN_ENV:
             raise RefusedReference("is ldbulk's own access token: no manifest may use it")
         pattern = credential_pattern(name)
         if pattern is not None and name not in self.allow_env | allowed_here:
             raise RefusedReference(
                 f"is named like another system's credential ({pattern}): refused; "
-                "allow it with defaults.allowEnv or --allow-env if the store needs it"
+                f"the job that runs the manifest can allow it with --allow-env {name} if the "
+                "store needs it"
             )
 
     def locate(self, written: str, base_dir: Path) -> Path:

@@ -34,7 +34,7 @@ from ldbulk.manifest.model import (
     index_path,
 )
 from ldbulk.manifest.nodes import NodePath, Problems, TooMuch, Tree, line_of, parse, quote
-from ldbulk.manifest.references import ReferencePolicy, Resolver, allow_list_refusal
+from ldbulk.manifest.references import ReferencePolicy, Resolver, manifest_allow_refusal
 
 _PLACEHOLDERS: Final = ("project", "environment")
 
@@ -115,13 +115,14 @@ class Document:
         )
 
     def _allow_env(self, tree: Tree, names: object) -> frozenset[str]:
-        """Variable names this file's references may use although named like credentials."""
+        """The names of this file's own allow-list. None may be credential-shaped: trust in
+        a credential stays with the job that runs the manifest (``--allow-env``)."""
         allowed: set[str] = set()
         for index, name in enumerate(names if isinstance(names, list) else ()):
             if not isinstance(name, str):
                 continue  # the schema's to say
             path = ("defaults", "allowEnv", index)
-            reason = allow_list_refusal(name)
+            reason = manifest_allow_refusal(name)
             if reason is not None:
                 tree.note(tree.find(path)[1], path, f"cannot allow {quote(name)}: {reason}")
                 continue

@@ -93,7 +93,20 @@ async def _serve(sandbox: Sandbox, *, print_env: bool = False) -> None:
     show_default=True,
     help="Requests per window other clients spend of the global and each route's budget.",
 )
+@click.option(
+    "--clock-offset",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds the server's clock runs ahead of this machine's (negative: behind): its "
+    "resets and Date headers follow it.",
+)
 @click.option("--retry-after", is_flag=True, help="Also send Retry-After on 429.")
+@click.option(
+    "--echo-token",
+    is_flag=True,
+    help="A 401's message quotes the Authorization header it was sent (a client must hide it).",
+)
 @click.option("--latency-ms", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
 @click.option("--fault-rate", type=_PROBABILITY, default=0.0, show_default=True, help="5xx odds.")
 @click.option(
@@ -160,7 +173,9 @@ def sandbox_command(**params: Any) -> None:
             token_limit=params["token_limit"],
             window_s=params["window_s"],
             background_rate=params["background_rate"],
+            clock_offset_s=params["clock_offset"],
             retry_after=params["retry_after"],
+            echo_token=params["echo_token"],
             latency_ms=params["latency_ms"],
             fault_rate=params["fault_rate"],
             drop_after_commit=params["drop_after_commit"],

@@ -74,6 +74,8 @@ class SandboxOptions:
     - ``background_rate``: requests per window that the account's other clients spend from the
       global budget and from every route's, spread evenly over each window (0: none).
     - ``retry_after``: also send ``Retry-After`` (seconds) on a 429.
+    - ``echo_token``: a 401's message quotes the ``Authorization`` header it was sent, as a
+      server (or a proxy) may that quotes what it was sent: the client must not show it.
     - ``latency_ms``: added to every API request; ``fault_rate``: probability of a 5xx before
       the request is applied; ``drop_after_commit``: probability that a create is stored and
       its connection then cut without an answer. ``seed`` makes the faults reproducible.
@@ -90,6 +92,9 @@ class SandboxOptions:
       masks: adding ``externalId`` or ``roleArn`` tries a server that masks more.
     - ``clock``: epoch seconds for the rate-limit windows and the simulated sync (tests pin
       it, and move it).
+    - ``clock_offset_s``: how far the server's clock is ahead of ``clock`` (negative: behind).
+      Its resets and the ``Date`` of every answer are on that clock, as a LaunchDarkly whose
+      clock is off from the client's would send them.
     """
 
     host: str = "127.0.0.1"
@@ -104,6 +109,7 @@ class SandboxOptions:
     window_s: float = attrs.field(default=10.0, validator=_window)
     background_rate: int = attrs.field(default=0, validator=_non_negative)
     retry_after: bool = False
+    echo_token: bool = False
     latency_ms: float = attrs.field(default=0.0, validator=_non_negative)
     fault_rate: float = attrs.field(default=0.0, validator=_probability)
     drop_after_commit: float = attrs.field(default=0.0, validator=_probability)
@@ -116,6 +122,11 @@ class SandboxOptions:
         default=DEFAULT_MASKED, converter=_keys, validator=_masked_fields
     )
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
+    clock_offset_s: float = 0.0
+
+    def server_clock(self) -> float:
+        """The server's epoch time: ``clock`` moved by ``clock_offset_s``."""
+        return self.clock() + self.clock_offset_s
 
 
 @attrs.frozen(kw_only=True)
