@@ -15,10 +15,8 @@ import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
-import jsonschema
-from jsonschema.exceptions import ValidationError
 from yaml.nodes import Node, ScalarNode
 
 from ldbulk.api.models import (
@@ -34,6 +32,10 @@ from ldbulk.api.models import (
 from ldbulk.manifest.jsonschema import REFERENCE, manifest_schema
 from ldbulk.manifest.nodes import INT, UNREADABLE, NodePath, Tree, kind, quote
 from ldbulk.manifest.references import is_reference
+
+if TYPE_CHECKING:
+    # Imported when a manifest is first checked: a command that reads none starts sooner.
+    from jsonschema.exceptions import ValidationError
 
 _EXPECTED: Final = {
     "object": "a mapping",
@@ -53,12 +55,12 @@ Meant = tuple[IntegrationKey | None, str | None]
 def _const(validator: Any, const: object, instance: object, schema: object) -> Iterator[Any]:
     # YAML's types are strict here: neither 1.0 nor true is the version 1.
     if type(instance) is not type(const) or instance != const:
-        yield ValidationError("not the constant")
+        yield _error("not the constant")
 
 
 def _pattern(validator: Any, pattern: str, instance: object, schema: object) -> Iterator[Any]:
     if isinstance(instance, str) and not _whole(pattern).search(instance):
-        yield ValidationError("no match")
+        yield _error("no match")
 
 
 @functools.cache
@@ -77,13 +79,21 @@ def _items(validator: Any, items: Any, instance: object, schema: object) -> Iter
         whole = _whole(items["pattern"])
         if all(isinstance(item, str) and whole.search(item) for item in instance):
             return
-    yield from jsonschema.Draft202012Validator.VALIDATORS["items"](
-        validator, items, instance, schema
-    )
+    from jsonschema import Draft202012Validator
+
+    yield from Draft202012Validator.VALIDATORS["items"](validator, items, instance, schema)
+
+
+def _error(message: str) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    return ValidationError(message)
 
 
 @functools.cache
 def _validator() -> Any:
+    import jsonschema
+
     base = jsonschema.Draft202012Validator
     # A YAML float is never an integer, even 6379.0.
     types = base.TYPE_CHECKER.redefine(
