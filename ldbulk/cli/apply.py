@@ -28,6 +28,7 @@ from ldbulk.cli.common import (
     run,
 )
 from ldbulk.cli.consent import consent_for
+from ldbulk.cli.metrics import metrics_option
 from ldbulk.cli.plan import plan_command
 from ldbulk.cli.progress import ProgressDisplay
 from ldbulk.cli.saved import apply_saved
@@ -91,6 +92,7 @@ log = logging.getLogger("ldbulk.apply")
               help="First test each store from here (as ldbulk check); a failing store's "
               "targets are not tried and end skipped with the reason.")
 @click.option("--dry-run", is_flag=True, help="Only plan: send no writes.")
+@metrics_option
 @click.pass_context
 def apply(
     ctx: click.Context,

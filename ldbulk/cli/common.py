@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ldbulk.cli import flags, render
+from ldbulk.cli import flags, record, render
 from ldbulk.engine.resolve import Unresolved
 from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
 from ldbulk.files import check_writable
@@ -66,6 +67,7 @@ class UsageFailure(click.ClickException):
         # Taken now: click shows the error after the command's context is gone.
         self.json_logs = flags.current().json_logs
         self.problems = tuple(problems)
+        record.current().problems = self.problems  # for the summary event
 
     def show(self, file: Any = None) -> None:
         """Print the message as is: one problem a line, never wrapped, so it can be grepped.
@@ -254,11 +256,31 @@ def problems_text(exc: ManifestError) -> str:
     return "\n".join([*lines, f"{len(lines)} {noun}; nothing was sent."])
 
 
+class _Terminated(BaseException):
+    """SIGTERM, in a command that has no stop of its own: it ends the run as Ctrl-C does."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def run(main: Awaitable[T], client: Client) -> T:
     """Run a coroutine. Exit 2 means bad input and nothing sent; any failure after the first
-    request is exit 1, with the API's words and, for a refused token, what to check."""
+    request is exit 1, with the API's words and, for a refused token, what to check. A
+    command without a stop of its own (plan, status) ends at SIGINT / SIGTERM with 130 / 143
+    (apply's own handlers take the signals while it runs)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (a test's): the signals are not ours
+        previous = None
     try:
         return asyncio.run(main)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        notice("Interrupted by SIGINT.", style="", level=logging.ERROR)
+        raise SystemExit(EXIT_SIGINT) from None
+    except _Terminated:
+        notice("Interrupted by SIGTERM.", style="", level=logging.ERROR)
+        raise SystemExit(EXIT_SIGTERM) from None
     except (ManifestError, ConfigError) as exc:
         text = problems_text(exc) if isinstance(exc, ManifestError) else f"ldbulk: {exc}"
         if client.stats.requests == 0:
@@ -268,6 +290,12 @@ def run(main: Awaitable[T], client: Client) -> T:
         notice(f"ldbulk: {printable(str(exc))}", style="", level=logging.ERROR)
         if isinstance(exc, Unauthorized):
             notice(TOKEN_HINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        stats = client.stats
+        record.current().cost = record.Cost(requests=stats.requests, throttled=stats.throttled,
+                                            retries=stats.retries, paused_s=stats.paused_s)
     raise SystemExit(EXIT_FAILED)
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG
+from ldbulk.cli import record
 from ldbulk.cli.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -32,6 +33,7 @@ from ldbulk.cli.common import (
     run,
     unresolved_json,
 )
+from ldbulk.cli.metrics import metrics_option
 from ldbulk.engine.plan import Action, PlanItem, plan
 from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.resolve import Resolution, ResolvedTarget, Unresolved, resolve
@@ -66,6 +68,7 @@ from ldbulk.text import printable
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 3 when apply would change something (0: nothing to change, 1: a "
               "target or line not found, 2: bad input).")
+@metrics_option
 def plan_command(
     manifests: tuple[Path, ...],
     show_all: bool,
@@ -112,6 +115,10 @@ def plan_command(
 
     items, resolution = run(go(), client)
     unresolved = resolution.unresolved
+    record.current().observe(
+        record.outcome_counts([item.action.value for item in items], [a.value for a in Action]),
+        unresolved=len(unresolved),
+    )
     if out_path is not None:
         _save(out_path, items, resolution, loaded, base_url=client.base_url,
               rotate_secrets=rotate_secrets)
