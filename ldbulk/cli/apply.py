@@ -26,6 +26,7 @@ from ldbulk.cli.common import (
     notice,
     refuse_unwritable,
     run,
+    warn_unresolved,
 )
 from ldbulk.cli.consent import consent_for
 from ldbulk.cli.metrics import metrics_option
@@ -270,6 +271,8 @@ async def _apply(
     def started(event: ApplyStarted) -> None:
         nonlocal display, run_started
         run_started = event
+        for line in event.unresolved:
+            warn_unresolved(line, log)
         display = ProgressDisplay(
             event.todo,
             enabled=show_progress,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -256,31 +255,11 @@ def problems_text(exc: ManifestError) -> str:
     return "\n".join([*lines, f"{len(lines)} {noun}; nothing was sent."])
 
 
-class _Terminated(BaseException):
-    """SIGTERM, in a command that has no stop of its own: it ends the run as Ctrl-C does."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise _Terminated
-
-
 def run(main: Awaitable[T], client: Client) -> T:
     """Run a coroutine. Exit 2 means bad input and nothing sent; any failure after the first
-    request is exit 1, with the API's words and, for a refused token, what to check. A
-    command without a stop of its own (plan, status) ends at SIGINT / SIGTERM with 130 / 143
-    (apply's own handlers take the signals while it runs)."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread (a test's): the signals are not ours
-        previous = None
+    request is exit 1, with the API's words and, for a refused token, what to check."""
     try:
         return asyncio.run(main)  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        notice("Interrupted by SIGINT.", style="", level=logging.ERROR)
-        raise SystemExit(EXIT_SIGINT) from None
-    except _Terminated:
-        notice("Interrupted by SIGTERM.", style="", level=logging.ERROR)
-        raise SystemExit(EXIT_SIGTERM) from None
     except (ManifestError, ConfigError) as exc:
         text = problems_text(exc) if isinstance(exc, ManifestError) else f"ldbulk: {exc}"
         if client.stats.requests == 0:
@@ -291,8 +270,6 @@ def run(main: Awaitable[T], client: Client) -> T:
         if isinstance(exc, Unauthorized):
             notice(TOKEN_HINT)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         stats = client.stats
         record.current().cost = record.Cost(requests=stats.requests, throttled=stats.throttled,
                                             retries=stats.retries, paused_s=stats.paused_s)
@@ -365,13 +342,36 @@ def unresolved_json(unresolved: Sequence[Unresolved]) -> list[dict[str, Any]]:
 
 
 def print_unresolved(unresolved: Sequence[Unresolved]) -> None:
-    """Why each manifest line that gave no target gave none (one line each, escaped)."""
+    """Why each manifest line that gave no target gave none (one line each, escaped). With
+    JSON logs, one warning line each, its facts as fields (:func:`warn_unresolved`)."""
     for line in unresolved:
+        if flags.current().json_logs:
+            warn_unresolved(line)
+            continue
         error = line.result().error
         if error is not None:
             notice(printable(error.message), style="red", level=logging.ERROR)
     if any(isinstance(line.error, Unauthorized) for line in unresolved):
         notice(TOKEN_HINT)
+
+
+def warn_unresolved(line: Unresolved, logger: logging.Logger = _log) -> None:
+    """One warning line for a manifest line that gave no target: the line (``source``,
+    ``file:line``), what it named, its outcome and why, as a target's line has them."""
+    row = line.result()
+    fields = {
+        "target": "/".join(row.key),
+        "project": row.project,
+        "environment": row.environment,
+        "integration": row.integration,
+        "outcome": row.outcome.value,
+        "status": row.status,
+        "source": row.source,
+        "error": None if row.error is None else row.error.message,
+        "unresolved": True,
+    }
+    message = row.error.message if row.error is not None else row.outcome.value
+    logger.warning("%s: %s", row.source, message, extra=fields)
 
 
 def refuse_unwritable(paths: dict[str, Path | None]) -> None:

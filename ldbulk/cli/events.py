@@ -27,7 +27,6 @@ from ldbulk.cli.record import RunRecord
 from ldbulk.errors import ConfigError
 from ldbulk.manifest.nodes import Problems, read_text
 
-start_log: Final = logging.getLogger("ldbulk.start")
 _log = logging.getLogger("ldbulk.cli")
 
 EXIT_SIGNALS: Final = {130: "SIGINT", 143: "SIGTERM"}
@@ -56,7 +55,8 @@ def _base_url(params: Mapping[str, Any]) -> str | None:
 
 def begin(command: str, params: Mapping[str, Any], record: RunRecord) -> None:
     """The command's run begins: remember its name; with JSON logs, say so first."""
-    if record.command is None:
+    if not record.begun:  # apply --dry-run goes on as plan: still apply's run
+        record.begun = True
         record.command = command
     record.json_logs = flags.current().json_logs
     if record.json_logs:
@@ -79,7 +79,7 @@ def log_start(record: RunRecord, params: Mapping[str, Any] | None = None) -> Non
         "targets": None,  # known once the selectors are resolved: the summary's counts
         "base_url": _base_url(params),
     }
-    start_log.info("ldbulk %s %s", __version__, record.command or "", extra=fields)
+    logs.start_log.info("ldbulk %s %s", __version__, record.command or "", extra=fields)
 
 
 def close(record: RunRecord, code: int) -> int:
@@ -110,7 +110,7 @@ def log_summary(record: RunRecord, code: int) -> None:
     the record knows."""
     level = logging.INFO if code == 0 else logging.WARNING
     if record.closing is not None:
-        own = {**record.closing.fields, "exit_code": code}
+        own = {**record.closing.fields, "command": record.command, "exit_code": code}
         logs.summary_log.log(level, "%s", record.closing.message, extra=own)
         return
     counts = dict(record.counts or {})

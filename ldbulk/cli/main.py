@@ -24,6 +24,7 @@ from ldbulk.cli.common import load, manifest_options, manifest_paths, print_line
 from ldbulk.cli.completion import completion_command
 from ldbulk.cli.export import export_command
 from ldbulk.cli.flags import global_flags
+from ldbulk.cli.interrupts import interrupts_as_exits
 from ldbulk.cli.plan import plan_command
 from ldbulk.cli.status import status
 from ldbulk.sandbox.cli import sandbox_command
@@ -60,6 +61,8 @@ class _Ldbulk(click.Group):
         written with it."""
         args = list(sys.argv[1:] if args is None else args)
         run = record.RunRecord(json_logs=_asks_json_logs(args))
+        # Known for sure once click has parsed the line; a usage error may come first.
+        run.command = next((arg for arg in args if arg in self.commands), None)
         with record.recording(run):
             try:
                 result = self._main(args, *rest, **options)
@@ -88,8 +91,9 @@ def _announced(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(callback)
     def begin_then_run(*args: Any, **kwargs: Any) -> Any:
-        events.begin(name, kwargs, record.current())
-        return callback(*args, **kwargs)
+        with interrupts_as_exits():
+            events.begin(name, kwargs, record.current())
+            return callback(*args, **kwargs)
 
     return begin_then_run
 
@@ -124,7 +128,8 @@ for command in (plan_command, apply, status, export_command, sandbox_command, ch
 # After the command's name too: `ldbulk plan m.yaml -v` as well as `ldbulk -v plan m.yaml`.
 for command in main.commands.values():
     global_flags(command)
-    if command.callback is not None:
+    # The sandbox is a server that runs until stopped, not a run of ldbulk's.
+    if command.callback is not None and command is not sandbox_command:
         command.callback = _announced(command.name or "", command.callback)
 # A script for the shell, not a run: no flags of a run.
 main.add_command(completion_command)

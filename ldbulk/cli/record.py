@@ -50,6 +50,7 @@ class RunRecord:
     metrics_file: Path | None = None
     started_at: float = attrs.field(factory=time.time)
     started_mono: float = attrs.field(factory=time.monotonic)
+    begun: bool = False
     start_logged: bool = False
     # Per outcome (apply's outcomes, plan's actions, status' available / unavailable).
     counts: dict[str, int] | None = None
