@@ -359,8 +359,7 @@ def warn_unresolved(line: Unresolved, logger: logging.Logger = _log) -> None:
     """One warning line for a manifest line that gave no target: the line (``source``,
     ``file:line``), what it named, its outcome and why, as a target's line has them."""
     row = line.result()
-    fields = {
-        "target": "/".join(row.key),
+    fields = {  # no "target": a line is not one (its environment may be a selector)
         "project": row.project,
         "environment": row.environment,
         "integration": row.integration,
