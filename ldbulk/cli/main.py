@@ -11,7 +11,6 @@ import functools
 import itertools
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -20,13 +19,13 @@ from ldbulk._version import __version__
 from ldbulk.cli import events, logs, record
 from ldbulk.cli.apply import apply
 from ldbulk.cli.check import check_command
-from ldbulk.cli.common import load, manifest_options, manifest_paths, print_line
 from ldbulk.cli.completion import completion_command
 from ldbulk.cli.export import export_command
 from ldbulk.cli.flags import global_flags
 from ldbulk.cli.interrupts import interrupts_as_exits
 from ldbulk.cli.plan import plan_command
 from ldbulk.cli.status import status
+from ldbulk.cli.validate import validate
 from ldbulk.sandbox.cli import sandbox_command
 
 
@@ -108,22 +107,9 @@ def main() -> None:
     """
 
 
-@main.command()
-@manifest_paths
-@manifest_options
-@click.option("--require-secrets", is_flag=True,
-              help="A ${VAR} reference whose variable is not set is an error, as for apply "
-              "(by default a note: only apply needs the values).")
-def validate(manifests: tuple[Path, ...], require_secrets: bool, **kwargs: Any) -> None:
-    """Check manifests offline: syntax, stores, secret references, targets. Sends nothing."""
-    loaded = load(manifests, kwargs, require_secrets=require_secrets, compares=False)
-    print_line(
-        f"{len(manifests)} manifest(s) valid: {len(loaded.stores)} store(s), "
-        f"{len(loaded.selectors)} target line(s)."
-    )
-
-
-for command in (plan_command, apply, status, export_command, sandbox_command, check_command):
+for command in (
+    validate, plan_command, apply, status, export_command, sandbox_command, check_command
+):
     main.add_command(command)
 # After the command's name too: `ldbulk plan m.yaml -v` as well as `ldbulk -v plan m.yaml`.
 for command in main.commands.values():
