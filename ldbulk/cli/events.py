@@ -93,7 +93,8 @@ def close(record: RunRecord, code: int) -> int:
             reason = exc.strerror or type(exc).__name__
             _say(record, f"ldbulk: --metrics-file: cannot write {record.metrics_file}: {reason}")
             code = 1 if code == 0 else code
-    if record.json_logs:
+    # A run that never began (--help, --version) has neither a start nor a summary.
+    if record.json_logs and record.start_logged:
         log_summary(record, code)
     return code
 
