@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from test_cli import EXAMPLE, SandboxProcess, ldbulk, start_sandbox
+from test_cli import EXAMPLE, ROOT, SandboxProcess, ldbulk, slow_run, start_sandbox
 
 from ldbulk.cli.metrics import LAST_SUCCESS
 
@@ -70,6 +73,35 @@ def test_apply_metrics_count_each_outcome_as_the_report_does(
     text = metrics.read_text()
     assert "# TYPE ldbulk_requests_total counter" in text and "_total_created" not in text
     assert sandbox.token not in text and "redis-pw" not in text
+    # What the README's table and alert rules name is what the file has.
+    readme = (ROOT / "README.md").read_text()
+    families = {name for name, _ in found}
+    assert set(re.findall(r"\bldbulk_[a-z_]+", readme)) <= families
+
+
+def test_the_readmes_alert_rules_are_yaml_on_these_metrics() -> None:
+    readme = (ROOT / "README.md").read_text()
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)
+               if "LdbulkNoSuccessfulRun" in b]
+    rules = yaml.safe_load(block)["groups"][0]["rules"]
+    assert [rule["alert"] for rule in rules] == ["LdbulkNoSuccessfulRun",
+                                                 "LdbulkTargetsNotProvisioned"]
+    assert "26 * 3600" in rules[0]["expr"] and LAST_SUCCESS in rules[0]["expr"]
+
+
+def test_an_interrupted_apply_writes_143_and_keeps_the_last_success(tmp_path: Path) -> None:
+    metrics = tmp_path / "ldbulk.prom"
+    metrics.write_text(f'{LAST_SUCCESS}{{command="apply"}} 1.7e+09\n')
+    with slow_run(tmp_path, projects=1, latency_ms=100) as run:
+        apply = run.start("--concurrency", "2", "--metrics-file", str(metrics))
+        run.wait_for_integrations(4)
+        apply.send_signal(signal.SIGTERM)
+        _, stderr = apply.communicate(timeout=60)
+    assert apply.returncode == 143, stderr
+    found = samples(metrics)
+    assert value(found, "ldbulk_exit_code", "apply") == 143
+    assert value(found, "ldbulk_targets", "apply", outcome="skipped") > 0
+    assert value(found, LAST_SUCCESS, "apply") == 1.7e9
 
 
 def test_the_last_success_is_kept_across_runs_that_fail(
