@@ -263,7 +263,8 @@ def run(main: Awaitable[T], client: Client) -> T:
     except (ManifestError, ConfigError) as exc:
         text = problems_text(exc) if isinstance(exc, ManifestError) else f"ldbulk: {exc}"
         if client.stats.requests == 0:
-            raise UsageFailure(text) from None
+            problems = exc.problems if isinstance(exc, ManifestError) else ()
+            raise UsageFailure(text, problems=problems) from None
         notice(text, style="", level=logging.ERROR)
     except LdbulkError as exc:
         notice(f"ldbulk: {printable(str(exc))}", style="", level=logging.ERROR)
