@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Final
 
+from bench.partition import partition_goals, partition_markdown
 from bench.results_grid import grid_goals, grid_markdown, scale_goals, scale_markdown
 
 NOTES: Final = Path(__file__).with_name("notes.md")
@@ -125,6 +126,8 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         grid_goals(scenarios["grid"], goal)
     if "scale" in scenarios:
         scale_goals(scenarios["scale"], goal)
+    if "partition" in scenarios:
+        partition_goals(scenarios["partition"], goal)
     if "5" in scenarios:
         for row in scenarios["5"]["rows"]:
             name = _shared_case(row)
@@ -377,6 +380,8 @@ def to_markdown(data: dict[str, Any]) -> str:
         out += grid_markdown(scenarios["grid"], _table, verdicts=not data["smoke"])
     if "scale" in scenarios:
         out += scale_markdown(scenarios["scale"], _table)
+    if "partition" in scenarios:
+        out += partition_markdown(scenarios["partition"], _table)
     if not data["smoke"]:
         out += ["## Goals", ""]
         out += _table(

@@ -61,3 +61,26 @@ def test_sections_kept_from_an_earlier_run_say_which_commit_they_were_taken_at(
     assert "- Kept from an earlier run: x (commit old, yesterday, on AMD EPYC)" in text
     assert "y (commit" not in text
     assert "Kept from" not in to_markdown(results(smoke=False))
+
+
+def _partition(created: int, over_after_heal_s: float) -> dict[str, Any]:
+    return {
+        "targets": 200, "route_limit": 100, "window_s": 10.0, "silent_after_s": 2.0,
+        "silence_s": 70.0, "request_timeout_s": None, "exit_code": 0, "created": created,
+        "integrations": created, "swallowed_connections": 3, "elapsed_s": 90.0,
+        "over_after_heal_s": over_after_heal_s,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("created", "after", "met"),
+    [(200, 21.6, True), (200, 45.0, False), (100, -2.1, False)],
+    ids=["recovered", "late", "gave-up-before-the-heal"],
+)
+def test_the_partition_is_met_only_by_a_run_that_recovers_soon_after_the_heal(
+    monkeypatch: pytest.MonkeyPatch, created: int, after: float, met: bool
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))
+    goals = importlib.import_module("bench.results").goals
+    found = goals({"partition": _partition(created, after)})
+    assert [g["met"] for g in found] == [created == 200, met]

@@ -136,3 +136,24 @@ def test_a_429_spent_nothing_of_ours() -> None:
         budget.answered(generation, counted=False)
     budget.learn(0, 10, 10.0)  # all ten went to someone else
     assert budget.others == 10 and budget.shared
+
+
+def test_windows_are_told_apart_by_the_servers_own_reset_not_our_reading_of_it() -> None:
+    """Our reading of the server's clock improves as answers come, which moves the loop time
+    of one and the same reset: the server's own reset says it is one window."""
+    budget = Budget(server_left=10, limit=10, reset=10.4, server_reset=1_800_000_010.0)
+    budget.first_word()
+    budget.learn(5, 10, 10.4, 1_800_000_010.0)
+    budget.learn(4, 10, 10.0, 1_800_000_010.0)  # read 0.4 s earlier now: the same window
+    assert budget.server_left == 4 and budget.reset == 10.0 and budget.length == 10.0
+    budget.learn(9, 10, 19.9, 1_800_000_020.0)  # the next window: ten seconds on its clock
+    assert budget.server_left == 9 and budget.length == 10.0
+
+
+def test_an_answer_of_the_same_window_never_pushes_its_end_out() -> None:
+    """Without a Date, an answer that arrives just after its window's reset reads it as past,
+    and its end is guessed one window from now: the window it names still ends when known."""
+    budget = Budget(server_left=10, limit=10, reset=10.0, server_reset=1_800_000_010.0)
+    budget.first_word()
+    budget.learn(0, 10, 20.05, 1_800_000_010.0)
+    assert budget.reset == 10.0 and budget.spent and budget.next_turn(5.0) == 10.0

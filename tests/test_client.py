@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -40,7 +41,9 @@ from ldbulk import (
     Unauthorized,
     __version__,
 )
-from ldbulk.http.transport import MemoryTransport, SentRequest
+from ldbulk.api.sansio import RawResponse
+from ldbulk.http.client import MAX_PAGES
+from ldbulk.http.transport import MemoryTransport, SentRequest, canned
 
 SAMPLES = Path(__file__).parent / "samples"
 TOKEN = "api-7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09"
@@ -441,6 +444,33 @@ async def test_a_next_link_off_the_api_is_refused(
     assert len(all_calls(mock)) == 1
 
 
+async def test_a_next_link_back_to_the_first_page_is_a_loop(
+    mock: MemoryTransport, client: Client
+) -> None:
+    page = sample("projects_page1.json")
+    page["_links"]["next"]["href"] = PROJECTS + FIRST_PAGE
+    mock.add("GET", PROJECTS + FIRST_PAGE, json=page, repeat=True)
+    with pytest.raises(ResponseFormatError, match="back to a page already read"):
+        await collect(client.projects())
+    assert len(all_calls(mock)) == 1
+
+
+async def test_a_next_link_that_always_advances_ends_past_the_page_cap(client: Client) -> None:
+    def endless(request: SentRequest) -> RawResponse:
+        offset = int(request.path.rsplit("offset=", 1)[1])
+        item = {"key": f"p{offset}", "name": "P", "_id": str(offset), "tags": [],
+                "_links": {}}  # fmt: skip
+        href = f"{PROJECTS}?limit=1&offset={offset + 1}"
+        return canned(json={"items": [item], "_links": {"next": {"href": href}}})
+
+    transport = MemoryTransport(endless)
+    endless_client = Client(TOKEN, base_url="http://127.0.0.1:9", transport=transport)
+    async with endless_client:
+        with pytest.raises(ResponseFormatError, match=f"after {MAX_PAGES} pages"):
+            await collect(endless_client.projects())
+    assert len(transport.requests) == MAX_PAGES
+
+
 async def test_a_next_link_loop_is_detected(mock: MemoryTransport, client: Client) -> None:
     page = sample("projects_page1.json")
     mock.add("GET", PROJECTS + FIRST_PAGE, json=page)
@@ -663,7 +693,8 @@ async def test_max_attempts_one_means_no_retry(mock: MemoryTransport) -> None:
 
 async def test_an_exhausted_retry_budget_stops_retrying(mock: MemoryTransport) -> None:
     mock.add("GET", STORE, status=500, body=b"", repeat=True)
-    policy = attrs.evolve(FAST, max_attempts=10, budget=2.0, refund=0.0)
+    # Every retry charged: these failures come back to back, which is otherwise one outage.
+    policy = attrs.evolve(FAST, max_attempts=10, budget=2.0, refund=0.0, outage_s=0.0)
     async with Client(TOKEN, pacer=quick_pacer(), retry=policy, transport=mock) as ld:
         with pytest.raises(ServerError):
             await ld.list_integrations()
@@ -671,6 +702,31 @@ async def test_an_exhausted_retry_budget_stops_retrying(mock: MemoryTransport) -
         with pytest.raises(ServerError):
             await ld.list_integrations()
     assert len(all_calls(mock)) == 3 + 1
+
+
+async def test_one_outage_of_timeouts_leaves_the_retry_budget_for_later_failures() -> None:
+    """200 reads in flight time out together, twice each (a link down for a moment), then
+    the link is back. Charged per retry, that outage spent the whole budget of 100, and the
+    next transient failure failed its request; one outage costs one charge now."""
+    policy = attrs.evolve(FAST, max_attempts=3, refund=0.0)
+    tries: dict[str, int] = {}
+    body = sample("integration_single.json")
+
+    def link(request: SentRequest) -> RawResponse:
+        tries[request.url] = tries.get(request.url, 0) + 1
+        if tries[request.url] <= 2:
+            raise RequestTimeout("timed out")
+        return canned(200, json=body)
+
+    transport = MemoryTransport(link)
+    async with Client(TOKEN, pacer=quick_pacer(), retry=policy, transport=transport) as ld:
+        await asyncio.gather(
+            *(ld.get_integration("p", f"env-{i}", "redis", INTEGRATION_ID) for i in range(200))
+        )
+        assert ld.stats.retries == 400
+        tries.clear()  # every read fails twice again: still retried
+        await ld.get_integration("p", "env-0", "redis", INTEGRATION_ID)
+        assert ld.stats.retries == 402
 
 
 async def test_a_timeout_raises_request_timeout_after_the_retries(
@@ -810,8 +866,10 @@ async def test_closing_twice_is_harmless_and_the_client_stays_closed(
     assert len(all_calls(mock)) == 1
 
 
-def test_timeouts_default_to_connect_10s_total_60s() -> None:
-    assert Timeouts() == Timeouts(connect=10.0, total=60.0)
+def test_timeouts_default_to_connect_10s_answer_20s_listing_600s() -> None:
+    assert Timeouts() == Timeouts(
+        connect=10.0, total=20.0, listing=600.0, listing_min_rate=32 * 1024
+    )
 
 
 def test_every_client_error_is_an_ldbulk_error() -> None:

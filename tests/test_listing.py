@@ -188,3 +188,12 @@ async def test_a_run_against_an_account_larger_than_the_body_cap_finds_every_tar
         report = await provision(client, targets, create_only=True)
     assert {result.outcome for result in report.results} == {Outcome.EXISTS}
     assert report.stats.requests == 1  # one listing, nothing else
+
+
+def test_a_listing_past_its_item_cap_is_refused_as_it_arrives() -> None:
+    item = json.dumps({"_id": "i", "integrationKey": "redis", "projectKey": "p",
+                       "environmentKey": "e"}).encode()  # fmt: skip
+    reader = ListingReader("GET /x", lean=True, max_items=3)
+    reader.feed(b'{"items": [' + b",".join([item] * 3) + b",")
+    with pytest.raises(ResponseFormatError, match="more than 3 items"):
+        reader.feed(item + b"," + item)

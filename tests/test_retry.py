@@ -67,7 +67,10 @@ async def test_retry_asks_for_another_try_and_counts_it_in_every_meter() -> None
 
 
 async def test_the_budget_is_shared_and_an_exhausted_one_refuses_retries() -> None:
-    policy = RetryPolicy(max_attempts=10, backoff_base_s=0.001, budget=2.0, refund=0.0)
+    # Every retry charged (outage_s=0): the failures here come back to back, one outage.
+    policy = RetryPolicy(
+        max_attempts=10, backoff_base_s=0.001, budget=2.0, refund=0.0, outage_s=0.0
+    )
     budget = RetryBudget(policy)
     first = [attempt.num async for attempt in context(policy, budget=budget) if attempt.retry()]
     second = [attempt.num async for attempt in context(policy, budget=budget) if attempt.retry()]
@@ -96,3 +99,87 @@ async def test_a_stopped_context_never_backs_off_into_another_try() -> None:
             tried.append(attempt.num)
             attempt.retry()
     assert tried == [1]
+
+
+# -- the budget counts outages ---------------------------------------------------------------
+
+
+class FakeClock:
+    """Seconds that only move when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def budget_on(clock: FakeClock, **policy: float) -> RetryBudget:
+    return RetryBudget(RetryPolicy(refund=0.0, **policy), clock=clock)
+
+
+def test_a_window_of_timeouts_from_one_outage_costs_one_charge() -> None:
+    """200 requests in flight (a route limit of 200) time out within one window: before, they
+    spent the whole budget of 100 and every later transient failure failed its target."""
+    clock = FakeClock()
+    budget = budget_on(clock)
+    for i in range(200):
+        clock.now = i * 0.05
+        assert budget.try_spend()
+    assert (budget.spent, budget.outages, budget.tokens) == (200, 1, 99.0)
+
+
+def test_a_failure_after_a_success_is_a_new_outage() -> None:
+    clock = FakeClock()
+    budget = budget_on(clock)
+    assert budget.try_spend()
+    budget.earn()
+    clock.now = 1.0
+    assert budget.try_spend()
+    assert (budget.outages, budget.tokens) == (2, 98.0)
+
+
+def test_an_outage_that_lasts_is_charged_once_per_window() -> None:
+    clock = FakeClock()
+    budget = budget_on(clock)
+    for now in (0.0, 5.0, 9.9, 10.0, 15.0, 20.0, 29.0):
+        clock.now = now
+        assert budget.try_spend()
+    assert budget.outages == 3  # at 0, 10 and 20
+
+
+def test_an_exhausted_budget_still_covers_the_outage_it_paid_for_and_no_other() -> None:
+    clock = FakeClock()
+    budget = budget_on(clock, budget=1.0)
+    assert budget.try_spend()
+    clock.now = 5.0
+    assert budget.try_spend()
+    clock.now = 11.0
+    assert not budget.try_spend()
+    assert (budget.spent, budget.outages) == (2, 1)
+
+
+def test_a_server_failing_between_successes_is_charged_each_failure() -> None:
+    clock = FakeClock()
+    budget = budget_on(clock, budget=3.0)
+    granted = []
+    for i in range(5):
+        clock.now = i * 0.1
+        granted.append(budget.try_spend())
+        budget.earn()
+    assert granted == [True, True, True, False, False]
+
+
+def test_outage_s_zero_charges_every_retry() -> None:
+    clock = FakeClock()
+    budget = budget_on(clock, budget=2.0, outage_s=0.0)
+    assert [budget.try_spend() for _ in range(3)] == [True, True, False]
+
+
+async def test_retries_of_one_outage_share_one_charge_in_the_retry_loop() -> None:
+    policy = RetryPolicy(max_attempts=4, backoff_base_s=0.001, backoff_cap_s=0.001, budget=2.0)
+    budget = RetryBudget(policy, clock=FakeClock())
+    for _ in range(3):  # three requests fail every try, in one outage
+        tried = [attempt.num async for attempt in context(policy, budget=budget) if attempt.retry()]
+        assert tried == [1, 2, 3]  # the fourth try is the last: not retried
+    assert (budget.spent, budget.outages, budget.tokens) == (9, 1, 1.0)

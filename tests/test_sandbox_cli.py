@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -115,3 +117,15 @@ def test_print_env_prints_an_export_line_that_a_shell_can_eval_then_serves() -> 
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert [p["key"] for p in json.load(response)["items"]] == ["proj-001"]
+
+
+def test_clock_offset_runs_the_servers_clock_and_its_dates_that_far_off() -> None:
+    with launch_sandbox("--projects", "1", "--clock-offset", "-3600", "--route-limit", "5") as sb:
+        request = urllib.request.Request(
+            sb.url + "/api/v2/projects", headers={"Authorization": sb.token}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            date = email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp()
+            reset = int(response.headers["X-Ratelimit-Reset"]) / 1000
+    assert -3600 - 5 <= date - time.time() <= -3600 + 1
+    assert 0 < reset - date <= 11

@@ -258,3 +258,16 @@ async def test_a_sandbox_with_background_load_reports_it_in_its_headers(
     _, headers, _ = await get(sandbox, BSS)
     assert headers["X-Ratelimit-Route-Remaining"] == "8"
     assert sandbox.stats.total == 1 and sandbox.stats.throttled == 0
+
+
+async def test_a_skewed_sandbox_dates_its_answers_and_resets_on_its_own_clock(
+    make_sandbox: Any,
+) -> None:
+    clock = FakeClock(1_800_000_003.5)
+    sandbox = await make_sandbox(route_limit=5, clock=clock, clock_offset_s=-30.0)
+    _, headers, _ = await get(sandbox, BSS)
+    assert headers["Date"] == "Fri, 15 Jan 2027 07:59:33 GMT"  # 1_799_999_973: 30 s behind
+    assert headers["X-Ratelimit-Reset"] == "1799999980000"
+    _, unskewed, _ = await get(await make_sandbox(route_limit=5, clock=clock), BSS)
+    assert unskewed["Date"] == "Fri, 15 Jan 2027 08:00:03 GMT"
+    assert unskewed["X-Ratelimit-Reset"] == "1800000010000"

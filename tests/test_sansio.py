@@ -33,7 +33,7 @@ from ldbulk import (
     parse_rate_limit,
 )
 from ldbulk.api import sansio
-from ldbulk.api.limits import MAX_WAIT_S
+from ldbulk.api.limits import MAX_WAIT_S, reset_in
 from ldbulk.api.sansio import RawResponse
 from ldbulk.http.retry import compute_backoff
 
@@ -526,8 +526,79 @@ def test_resume_at_takes_the_latest_of_retry_after_and_the_resets() -> None:
 
 
 def test_resume_at_never_parks_a_run_on_a_broken_reset() -> None:
+    """A reset more than one window ahead is broken: one window from now, not a day."""
     state = RateLimitState(reset_ms=int((NOW + 86_400) * 1000))
-    assert state.resume_at(NOW) == NOW + MAX_WAIT_S
+    assert state.resume_at(NOW) == NOW + 10.0
+
+
+def test_resume_at_a_reset_in_the_past_without_a_date_is_one_window_later() -> None:
+    """Retrying on a reset already past sent request after request into a spent window."""
+    assert RateLimitState(reset_ms=int((NOW - 3) * 1000)).resume_at(NOW) == NOW + 10.0
+
+
+def test_resume_at_one_window_is_the_window_as_learned() -> None:
+    assert RateLimitState(reset_ms=int((NOW - 3) * 1000)).resume_at(NOW, window=2.0) == NOW + 2
+
+
+def test_resume_at_reads_the_reset_against_the_answers_own_date() -> None:
+    """A server 30 s behind ours: its reset is 4 s after its Date, so 4 s from its now."""
+    server_now = NOW - 30
+    state = RateLimitState(reset_ms=int((server_now + 4) * 1000), date=server_now)
+    assert state.resume_at(server_now) == pytest.approx(server_now + 4 + 0.1)
+
+
+def http_date(epoch: float) -> str:
+    return email.utils.format_datetime(datetime.fromtimestamp(epoch, UTC), usegmt=True)
+
+
+def test_parse_rate_limit_reads_the_date_header() -> None:
+    assert parse_rate_limit(CIMultiDict({"Date": http_date(NOW - 30)}), now=NOW).date == NOW - 30
+
+
+@pytest.mark.parametrize("value", ["", "yesterday", "Tue, 04 Jun 2024 17:30", "Mon, 99 Foo 2024"])
+def test_a_garbage_date_header_is_none(value: str) -> None:
+    assert parse_rate_limit(CIMultiDict({"Date": value}), now=NOW).date is None
+
+
+def test_retry_after_as_an_http_date_counts_from_the_answers_date() -> None:
+    """Both dates are the server's clock, 30 s behind ours: 5 s, not 0."""
+    headers = CIMultiDict({"Date": http_date(NOW - 30), "Retry-After": http_date(NOW - 25)})
+    assert parse_rate_limit(headers, now=NOW).retry_after_s == 5.0
+
+
+# -- a reset against the clock that wrote it -----------------------------------------------
+
+
+def test_reset_in_counts_on_the_servers_clock() -> None:
+    assert reset_in(int((NOW + 7) * 1000), now=NOW + 0.3, date=NOW) == pytest.approx(6.7)
+
+
+@pytest.mark.parametrize("since", [-1.0, 0.0, 11.5, 86_400.0])
+def test_reset_in_refuses_a_reset_before_its_date_or_past_one_window_after(since: float) -> None:
+    assert reset_in(int((NOW + since) * 1000), now=NOW, date=NOW) is None
+
+
+def test_reset_in_allows_the_second_a_date_drops() -> None:
+    assert reset_in(int((NOW + 10.9) * 1000), now=NOW + 0.95, date=NOW) == pytest.approx(9.95)
+
+
+def test_reset_in_a_late_answer_is_a_window_already_ended() -> None:
+    """Made 20 s ago by its Date, its reset (5 s after that) passed 15 s ago."""
+    assert reset_in(int((NOW - 15) * 1000), now=NOW, date=NOW - 20) == pytest.approx(-15)
+
+
+def test_reset_in_is_never_further_than_from_the_answers_date() -> None:
+    """A ``now`` learned from older answers that runs behind (the server's clock was stepped
+    forward since) cannot make the reset look further than its own Date says."""
+    assert reset_in(int((NOW + 4) * 1000), now=NOW - 30, date=NOW) == 4.0
+
+
+def test_reset_in_without_a_date_uses_now_and_the_window_as_learned() -> None:
+    assert reset_in(int((NOW + 4) * 1000), now=NOW) == 4.0
+    # Past by our clock: a late answer's, or a server behind us; it ends a window from now.
+    assert reset_in(int((NOW - 4) * 1000), now=NOW) is None
+    assert reset_in(int((NOW + 4) * 1000), now=NOW, window=2.0) is None
+    assert reset_in(int((NOW - 30) * 1000), now=NOW) is None
 
 
 # -- transport failures in words -----------------------------------------------------------

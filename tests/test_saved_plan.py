@@ -178,7 +178,7 @@ def test_a_planned_delete_spares_an_integration_changed_since_the_plan(
     patch_by_hand(sandbox, by_hand, [{"op": "replace", "path": "/on", "value": False}])
 
     capped = ldbulk("apply", str(saved), "--max-deletes", "2", sandbox=sandbox)
-    assert capped.returncode == 2 and "more than --max-deletes 2" in capped.stderr
+    assert capped.returncode == 2 and "more than the 2 allowed" in capped.stderr
     # The review was the consent: no question, no --yes, though no terminal is here.
     applied = ldbulk("apply", str(saved), "--report", str(tmp_path / "r.json"), sandbox=sandbox)
 

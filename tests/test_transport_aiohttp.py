@@ -4,6 +4,7 @@ how aiohttp's and the socket's failures become ldbulk's errors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import struct
@@ -21,6 +22,7 @@ from ldbulk import (
     Timeouts,
     TransportError,
 )
+from ldbulk.http.scope import RequestScope
 from ldbulk.http.transport import AiohttpTransport
 
 TOKEN = "api-5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
@@ -292,3 +294,122 @@ async def test_a_transport_serves_again_after_it_was_closed() -> None:
             async with client:
                 assert await client.list_integrations() == []
     assert len(seen) == 2
+
+
+def dripping(every_s: float, *, piece: bytes = b" ") -> Handler:
+    """A listing whose body comes ``piece`` by ``piece``, one every ``every_s``, never ending:
+    each wait for more is shorter than the read timeout."""
+
+    async def drip(request: web.Request) -> web.StreamResponse:
+        stream = web.StreamResponse(headers={"Content-Type": "application/json"})
+        stream.enable_chunked_encoding()
+        await stream.prepare(request)
+        await stream.write(b'{"items": [')
+        try:
+            while True:
+                await asyncio.sleep(every_s)
+                await stream.write(piece)
+        except ConnectionResetError:  # the client gave up, as it should
+            return stream
+
+    return drip
+
+
+# Each read comes well within ``total``; the body's pace is what must end it.
+DRIP_TIMEOUTS = Timeouts(connect=2.0, total=0.5, listing=30.0, listing_min_rate=1024.0)
+
+
+async def test_a_listing_that_drips_ends_as_a_timeout_naming_what_it_received() -> None:
+    async with asyncio.timeout(20), serving(dripping(0.1)) as (url, _):
+        retry = RetryPolicy(max_attempts=1)
+        async with Client(TOKEN, base_url=url, retry=retry, timeouts=DRIP_TIMEOUTS) as client:
+            with pytest.raises(RequestTimeout, match=r"answer too slow: \d+ bytes in"):
+                await client.list_integrations()
+
+
+async def test_a_listing_that_streams_without_end_ends_at_the_listing_deadline() -> None:
+    # Fast enough to earn more time with every piece: only the cap on the whole ends it.
+    timeouts = Timeouts(connect=2.0, total=0.5, listing=1.0, listing_min_rate=1.0)
+    item = {"_id": "i", "integrationKey": "redis", "projectKey": "p", "environmentKey": "e"}
+    piece = json.dumps(item).encode() + b","
+    async with asyncio.timeout(20), serving(dripping(0.01, piece=piece)) as (url, _):
+        retry = RetryPolicy(max_attempts=1)
+        async with Client(TOKEN, base_url=url, retry=retry, timeouts=timeouts) as client:
+            with pytest.raises(RequestTimeout, match="end within 1 s"):
+                await client.list_integrations()
+
+
+def test_a_streamed_answer_earns_time_with_what_it_brings_up_to_the_cap() -> None:
+    timeouts = Timeouts(total=20.0, listing=600.0, listing_min_rate=1000.0)
+    assert timeouts.streamed_deadline(100.0, 0) == 120.0
+    assert timeouts.streamed_deadline(100.0, 10_000) == 130.0
+    assert timeouts.streamed_deadline(100.0, 10**9) == 700.0
+
+
+async def test_after_a_timeout_later_requests_open_new_connections_not_the_idle_dead_ones() -> None:
+    # Two connections answer one request each and stay open; then the link goes silent on
+    # them (a middlebox forgot them): nothing more is answered on either. New ones answer.
+    silent = asyncio.Event()
+    body = json.dumps(LISTING).encode()
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        after_silence = silent.is_set()
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                if silent.is_set() and not after_silence:
+                    await asyncio.Event().wait()  # this connection is dead for good
+                writer.write(answer)
+                await writer.drain()
+                await reader.readuntil(b"\r\n\r\n")
+
+    timeouts = Timeouts(connect=2.0, total=0.3)
+    async with asyncio.timeout(20), raw_serving(keep_alive) as (url, accepted):
+        async with AiohttpTransport(timeouts=timeouts) as transport:
+
+            async def get() -> int:
+                response = await transport.send("GET", url + LIST, params=None, headers={},
+                                                body=None)  # fmt: skip
+                return response.status
+
+            assert await asyncio.gather(get(), get()) == [200, 200]
+            assert len(accepted) == 2
+            silent.set()
+            with pytest.raises(RequestTimeout):
+                await get()
+            assert await get() == 200
+            assert len(accepted) == 3
+
+
+async def test_a_stop_abandons_a_listing_whose_body_is_still_dripping() -> None:
+    # Each piece comes within the read timeout, and the deadline is far: only the stop ends it.
+    timeouts = Timeouts(connect=2.0, total=5.0, listing=600.0, listing_min_rate=1.0)
+    scope = RequestScope(grace_s=0.2)
+    async with asyncio.timeout(20), serving(dripping(0.1)) as (url, _):
+        async with Client(TOKEN, base_url=url, retry=FAST, timeouts=timeouts) as client:
+            asyncio.get_running_loop().call_later(0.5, scope.stop.set)
+            with pytest.raises(TransportError, match="abandoned at the stop"):
+                await client.list_integrations(scope=scope)
+
+
+async def test_a_page_of_projects_that_drips_ends_within_the_request_timeout() -> None:
+    async def drip(request: web.Request) -> web.StreamResponse:
+        stream = web.StreamResponse(headers={"Content-Type": "application/json"})
+        stream.enable_chunked_encoding()
+        await stream.prepare(request)
+        with contextlib.suppress(ConnectionResetError):
+            await stream.write(b'{"items": [')
+            while True:
+                await asyncio.sleep(0.1)
+                await stream.write(b" ")
+        return stream
+
+    timeouts = Timeouts(connect=2.0, total=0.5)
+    async with asyncio.timeout(20), serving(drip) as (url, _):
+        retry = RetryPolicy(max_attempts=1)
+        async with Client(TOKEN, base_url=url, retry=retry, timeouts=timeouts) as client:
+            with pytest.raises(RequestTimeout):
+                [project async for project in client.projects()]

@@ -41,6 +41,10 @@ _BAD_JSON: Final = (ijson.JSONError, ValueError, UnicodeDecodeError, RecursionEr
 # the paths stay under 5 x MAX_PATH_WORK bytes: 40 MB.
 MAX_DEPTH: Final = 512
 MAX_PATH_WORK: Final = 1 << 23
+# The most integrations a listing may hold: twice the largest account ldbulk is measured
+# against (250,000), and far above any real one (at most two per environment). A body that
+# goes on past it is no listing: ended with an error before it fills the memory.
+MAX_LISTED: Final = 500_000
 # Pieces of the body are parsed this large at most, so a large chunk counts as large paths no
 # more than its last slice's worth (see MAX_PATH_WORK).
 SLICE: Final = 1 << 16
@@ -104,13 +108,15 @@ class ListingReader:
     """Reads the list-all body chunk by chunk into integrations (a ``BodySink``).
 
     ``lean`` keeps each item as :func:`lean_integration` reads it; otherwise whole, status and
-    links included. ``what`` names the request in errors (``GET /api/v2/...``). Errors are
+    links included. More than ``max_items`` items is no listing (:data:`MAX_LISTED`).
+    ``what`` names the request in errors (``GET /api/v2/...``). Errors are
     :class:`~ldbulk.errors.ResponseFormatError`, raised by :meth:`feed` or :meth:`close`; their
     messages never quote the body.
     """
 
-    def __init__(self, what: str, *, lean: bool) -> None:
+    def __init__(self, what: str, *, lean: bool, max_items: int = MAX_LISTED) -> None:
         self._what = what
+        self._max_items = max_items
         self._build: Builder = lean_integration if lean else whole_integration
         self._items: list[Integration] = []
         self._done: list[Any] = sendable_list()
@@ -155,6 +161,11 @@ class ListingReader:
 
     def _keep(self) -> None:
         base = len(self._items)
+        if base + len(self._done) > self._max_items:
+            raise ResponseFormatError(
+                f"{self._what}: not a listing (more than {self._max_items} items, past any "
+                "real account)"
+            )
         build, what = self._build, self._what
         self._items.extend(
             build(item, what=f"{what} items[{base + index}]")

@@ -26,7 +26,7 @@ from ldbulk.cli import flags, record, render
 from ldbulk.engine.resolve import Unresolved
 from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
 from ldbulk.files import check_writable
-from ldbulk.http.client import TOKEN_ENV, Client
+from ldbulk.http.client import TOKEN_ENV, Client, Timeouts
 from ldbulk.http.pacer import Pacer
 from ldbulk.manifest import ManifestError, ManifestSet, Problem, load_manifests
 from ldbulk.text import printable
@@ -93,6 +93,8 @@ class ApiOptions:
     token_file: Path | None
     ca_bundle: str | None
     progress: bool
+    listing_deadline: float = Timeouts().listing
+    request_timeout: float = Timeouts().total
 
     def client(self, *, max_rate: float | None = None) -> Client:
         """A client for these options (the token from the file or $LD_ACCESS_TOKEN); what is
@@ -125,6 +127,7 @@ class ApiOptions:
                 instance=self.instance,  # type: ignore[arg-type]
                 ca_bundle=self.ca_bundle,
                 pacer=Pacer(max_per_window=max_rate),
+                timeouts=Timeouts(total=self.request_timeout, listing=self.listing_deadline),
             )
         except ConfigError as exc:
             message = str(exc)
@@ -166,6 +169,25 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(exists=True, dir_okay=False),
             help="Verify TLS against this CA bundle instead of the system's.",
         ),
+        click.option(
+            "--request-timeout",
+            type=click.FloatRange(min=0.1),
+            default=Timeouts().total,
+            show_default=True,
+            metavar="SECONDS",
+            help="How long an answer may take (the first bytes of a listing): after a "
+            "network partition heals, a run goes on within this plus one rate-limit window.",
+        ),
+        click.option(
+            "--listing-deadline",
+            type=click.FloatRange(min=1),
+            default=Timeouts().listing,
+            show_default=True,
+            metavar="SECONDS",
+            help="The longest one listing of the account's integrations may take, however "
+            "fast it keeps coming (it must also start within --request-timeout and bring "
+            f"{Timeouts().listing_min_rate / 1024:g} KiB/s on average).",
+        ),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -178,6 +200,8 @@ def api_from(kwargs: dict[str, Any]) -> ApiOptions:
         instance=kwargs.pop("instance"),
         token_file=kwargs.pop("token_file"),
         ca_bundle=kwargs.pop("ca_bundle"),
+        listing_deadline=kwargs.pop("listing_deadline"),
+        request_timeout=kwargs.pop("request_timeout"),
         progress=not (flags.current().no_progress or flags.current().json_logs)
         and stderr.is_terminal,
     )

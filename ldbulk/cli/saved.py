@@ -14,7 +14,6 @@ from ldbulk.cli.closing import Outputs, finish
 from ldbulk.cli.common import UsageFailure, api_from, load, run
 from ldbulk.cli.signals import signals
 from ldbulk.engine.carry import carry_out
-from ldbulk.engine.decide import Action
 from ldbulk.engine.report import Key, Report, TargetResult
 from ldbulk.engine.saved import SavedPlan, read_plan
 from ldbulk.errors import ConfigError
@@ -47,22 +46,13 @@ def apply_saved(
             f"{path} is a saved plan, carried out as it was decided: drop "
             f"{', '.join(refused)} (or plan again with them)"
         )
-    try:
-        saved = read_plan(path)
-    except ConfigError as exc:
-        raise UsageFailure(f"ldbulk: {exc}") from None
-    # The plan's review is the consent to its deletes; a ceiling still holds.
-    deletes = sum(1 for action in saved.actions if action.action is Action.DELETE)
-    if max_deletes is not None and deletes > max_deletes:
-        raise UsageFailure(f"ldbulk: the plan deletes {deletes} integration(s), more than "
-                           f"--max-deletes {max_deletes}: nothing was sent")
     api = api_from(kwargs)
     client = api.client(max_rate=max_rate)
-    if client.base_url != saved.base_url:
-        raise UsageFailure(
-            f"the plan was made against {saved.base_url}, not {client.base_url}: "
-            "plan again against this one"
-        )
+    try:
+        saved = read_plan(path)
+        saved.check(base_url=client.base_url, max_deletes=max_deletes)
+    except ConfigError as exc:
+        raise UsageFailure(f"ldbulk: {exc}") from None
     # The same manifests, read again now: their references' values are resolved here, at
     # apply time, and never written into the plan.
     loaded = load([Path(name) for name in saved.manifests], kwargs, token_file=api.token_file)

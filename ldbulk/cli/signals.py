@@ -1,5 +1,6 @@
-"""SIGINT and SIGTERM during a run: the first stops it gracefully, a second SIGINT leaves at
-once."""
+"""SIGINT and SIGTERM during a run: the first stops it gracefully (requests in flight get
+:data:`~ldbulk.http.scope.STOP_GRACE_S` to be answered, so the process is gone within 2 s), a
+second SIGINT leaves at once."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 from collections.abc import Callable, Iterator
 
 from ldbulk.cli.common import EXIT_SIGINT, notice
+from ldbulk.http.scope import STOP_GRACE_S
 
 
 @contextlib.contextmanager
@@ -25,8 +27,8 @@ def signals(on_first: Callable[[signal.Signals], None]) -> Iterator[list[signal.
             os._exit(EXIT_SIGINT)
         received.append(signum)
         notice(
-            f"{signum.name}: finishing requests in flight, skipping the rest "
-            "(Ctrl-C again to exit at once)."
+            f"{signum.name}: waiting up to {STOP_GRACE_S:g} s for requests in flight, "
+            "skipping the rest (Ctrl-C again to exit at once)."
         )
         on_first(signum)
 

@@ -50,7 +50,9 @@ async def carry_out(
     on_result: Callable[[TargetResult], None] | None = None,
 ) -> Report:
     """Do each action of ``plan``, ``targets`` giving each create's and update's values (see
-    :meth:`SavedPlan.targets`); one report row per action, in the plan's order."""
+    :meth:`SavedPlan.targets`); one report row per action, in the plan's order. A plan made
+    against another base URL than the client's is refused (:class:`ConfigError`)."""
+    plan.check(base_url=client.base_url)
     loop = asyncio.get_running_loop()
     started, started_at = loop.time(), utc_now()
     scope = RequestScope(stop=stop) if stop is not None else RequestScope()

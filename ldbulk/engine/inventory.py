@@ -13,7 +13,6 @@ from ldbulk.api.models import Integration
 from ldbulk.engine.report import Key
 from ldbulk.errors import LdbulkError
 from ldbulk.http.client import Client
-from ldbulk.http.pacer import tallying_waits
 from ldbulk.http.scope import RequestScope
 
 # How long a settling listing waits before it is sent, so that creates failing about together
@@ -24,6 +23,10 @@ BATCH_S: Final = 0.02
 # since it began: lost answers spread over a run share a few listings, not one each. Small
 # accounts list in milliseconds and settle at once; large ones about once per window or less.
 LISTING_SHARE: Final = 0.1
+# The longest a settling listing waits for its spacing: one rate-limit window. Creates that
+# await it hold their targets open, and after a slow listing (a loaded server, a link that
+# was down) a run must go on within a window, not nine times that listing's time.
+SETTLE_WAIT_MAX_S: Final = 10.0
 
 
 class Inventory:
@@ -32,7 +35,9 @@ class Inventory:
     Refreshes are single-flight: when many creates fail at once, they share one list request
     sent after all of them failed, instead of sending one each. Settling listings are spaced
     by the time the last one took (:data:`LISTING_SHARE`); an unclear create waits for the
-    next, with every other one that comes up meanwhile.
+    next, with every other one that comes up meanwhile. That wait is at most
+    :data:`SETTLE_WAIT_MAX_S`; a listing that failed (timed out) sets none, and a stopped run
+    waits none.
     """
 
     def __init__(self, client: Client, scope: RequestScope | None = None) -> None:
@@ -64,7 +69,8 @@ class Inventory:
         sent after ``newer_than``, shared with every caller it can answer.
 
         A settling listing is the one request a stopped run still sends (it tells whether an
-        unclear create was applied), so it is only counted for the run, not stopped with it.
+        unclear create was applied), so it is only counted for the run, not stopped with it;
+        it is abandoned with the rest when the stop's grace runs out.
         """
         if newer_than is None:
             task = self._start(self._list(self._scope))
@@ -72,7 +78,7 @@ class Inventory:
             await asyncio.shield(self._refresh)
             return
         else:
-            counted = RequestScope(meter=self._scope.meter) if self._scope is not None else None
+            counted = self._scope.settling() if self._scope is not None else None
             task = self._start(self._settle(self._refresh, counted))
         await asyncio.shield(task)
 
@@ -99,21 +105,32 @@ class Inventory:
         loop = asyncio.get_running_loop()
         if previous is not None:
             await asyncio.wait([previous])  # its error is its own waiters'
-        await asyncio.sleep(max(BATCH_S, self._next_at - loop.time()))
+        spacing = min(self._next_at - loop.time(), SETTLE_WAIT_MAX_S)
+        stop = self._scope.stop if self._scope is not None else None
+        await _sleep_unless(stop, max(BATCH_S, spacing))
         await self._list(scope)
 
     async def _list(self, scope: RequestScope | None) -> None:
         loop = asyncio.get_running_loop()
-        self._sent_after = began = loop.time()
-        with tallying_waits() as waited:
-            try:
-                # Lean and streamed: an account of 250,000 integrations is never one body.
-                integrations = await self._client.list_integrations(lean=True, scope=scope)
-                self._found = {key_of(integration): integration for integration in integrations}
-            finally:
-                # What the listing cost, not its wait for a turn under the rate limits.
-                took = loop.time() - began - waited.seconds
-                self._next_at = loop.time() + took * (1 / LISTING_SHARE - 1)
+        self._sent_after = loop.time()
+        took: list[float] = []
+        # Lean and streamed: an account of 250,000 integrations is never one body.
+        integrations = await self._client.list_integrations(lean=True, scope=scope, took=took)
+        self._found = {key_of(integration): integration for integration in integrations}
+        # What the answered try cost: not its wait for a turn under the rate limits, nor a
+        # try that timed out (it cost the server nothing, and once the link is back its
+        # timeout must not hold the next listing back).
+        self._next_at = loop.time() + took[0] * (1 / LISTING_SHARE - 1)
+
+
+async def _sleep_unless(stop: asyncio.Event | None, seconds: float) -> None:
+    """Sleep ``seconds``, or less if ``stop`` is set: a stopped run's settling listing goes
+    at once, within the stop's grace, rather than after its spacing."""
+    if stop is None or stop.is_set():
+        await asyncio.sleep(BATCH_S if stop is not None else seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 def _shared(listing: Coroutine[Any, Any, None]) -> asyncio.Task[None]:

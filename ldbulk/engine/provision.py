@@ -185,8 +185,9 @@ class _Run:
             self._listing_failed(exc)
 
     def _listing_failed(self, exc: LdbulkError) -> None:
-        if isinstance(exc, Stopped):
-            return  # every target will be skipped as stopped
+        # Abandoned at a stop (or failed as it came): no target was tried, each is skipped.
+        if isinstance(exc, Stopped) or self.scope.stopped:
+            return
         if isinstance(exc, Unauthorized):
             self.writes.refused = exc
         self.listing_error = exc

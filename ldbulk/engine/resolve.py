@@ -26,7 +26,14 @@ from ldbulk.api.models import Environment, ErrorBody, Target
 from ldbulk.engine.provision import DEFAULT_CONCURRENCY
 from ldbulk.engine.report import Outcome, TargetResult
 from ldbulk.engine.verdict import error_info, shown
-from ldbulk.errors import Forbidden, LdbulkError, NotFound, Stopped, Unauthorized
+from ldbulk.errors import (
+    Forbidden,
+    HTTPStatusError,
+    LdbulkError,
+    NotFound,
+    Stopped,
+    Unauthorized,
+)
 from ldbulk.http.scope import RequestScope
 from ldbulk.manifest import (
     AllEnvironments,
@@ -295,6 +302,9 @@ async def _list_environments(
             except NotFound:
                 listings[project] = None
             except LdbulkError as exc:
+                if scope is not None and scope.stopped and not isinstance(exc, HTTPStatusError):
+                    # Abandoned at the stop, not answered: its lines were not tried.
+                    exc = Stopped(f"not listed: the run was stopped ({exc})")
                 listings[project] = exc
 
     # Each listing is kept in the dict, not returned through gather: the event loop may hold

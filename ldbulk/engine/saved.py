@@ -73,6 +73,22 @@ class SavedPlan:
     created_at: str
     actions: tuple[SavedAction, ...]
 
+    @property
+    def deletes(self) -> int:
+        """How many integrations the plan deletes."""
+        return sum(1 for action in self.actions if action.action is Action.DELETE)
+
+    def check(self, *, base_url: str, max_deletes: int | None = None) -> None:
+        """Raise :class:`ConfigError` unless the plan may be carried out against ``base_url``
+        with at most ``max_deletes`` deletes (the plan's review is the consent to its
+        deletes; a ceiling still holds)."""
+        if base_url != self.base_url:
+            raise ConfigError(f"the plan was made against {self.base_url}, not {base_url}: "
+                              "plan again against this one")
+        if max_deletes is not None and self.deletes > max_deletes:
+            raise ConfigError(f"the plan deletes {self.deletes} integration(s), more than "
+                              f"the {max_deletes} allowed: nothing was sent")
+
     def targets(self, loaded: ManifestSet) -> dict[Key, Target]:
         """The target of every create and update, built from ``loaded`` (the same manifests,
         loaded again with their references' values) as resolving their selectors built it."""

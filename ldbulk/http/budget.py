@@ -28,7 +28,7 @@ import attrs
 
 from ldbulk.api.limits import WINDOW_S
 
-# Two resets closer than this name the same window (the conversion to loop time jitters).
+# Two resets closer than this name the same window (a server may round its resets).
 SAME_WINDOW_S: Final = 0.05
 
 
@@ -36,9 +36,11 @@ SAME_WINDOW_S: Final = 0.05
 class Budget:
     """Requests left in one budget's current window, and when the next of ours may go.
 
-    ``server_reset`` is the last reset the server announced; ``reset`` is when we expect the
-    current window to end, which runs ahead of ``server_reset`` once we have rolled over to
-    the next window on our own (``projected``) and before the server has confirmed it.
+    ``server_reset`` is the last reset the server announced, as it announced it (on its own
+    clock: windows are told apart, and their length measured, in the server's own words, which
+    do not move when our reading of its clock improves); ``reset`` is when we expect the
+    current window to end (loop time), which runs ahead once we have rolled over to the next
+    window on our own (``projected``) and before the server has confirmed it.
     ``generation`` numbers our windows, so an answer is matched to the window it was sent in.
     """
 
@@ -109,28 +111,36 @@ class Budget:
         elif generation == self.generation - 1:
             self.carried = max(self.carried - 1, 0)
 
-    def learn(self, remaining: int, limit: int | None, reset: float) -> None:
-        """Take in one response's word on this budget."""
+    def learn(
+        self, remaining: int, limit: int | None, reset: float, said: float | None = None
+    ) -> None:
+        """Take in one response's word on this budget: the window ends at ``reset`` (loop
+        time), which the server announced as ``said`` (its clock; by default ``reset``)."""
+        said = reset if said is None else said
         if limit is not None:
             self.limit = limit
-        if reset < self.server_reset - SAME_WINDOW_S:
+        if said < self.server_reset - SAME_WINDOW_S:
             return  # an answer from an earlier window, overtaken by newer ones
-        if reset > self.server_reset + SAME_WINDOW_S:
+        if said > self.server_reset + SAME_WINDOW_S:
             # A later window. Its length is the step between resets (the smallest seen, as
             # idle windows make larger steps).
-            self.length = min(self.length, reset - self.server_reset)
+            self.length = min(self.length, said - self.server_reset)
             if not self.projected:
                 # The server moved on before our clock did: whatever we sent may be counted
                 # in this window, and what we saw of others belongs to the last one.
                 self.shared = self.shared or self.others > 0
                 self.ours, self.others, self.before = self.in_flight + 1, 0, 0
-            self.server_reset = reset
+            self.server_reset = said
             self.server_left = remaining
+            self.reset = reset
         elif self.projected:
             return  # a late answer from the window our clock has already left
         else:
             self.server_left = min(self.server_left, remaining)
-        self.reset = reset
+            # One window has one end: every answer reads it against our latest reading of
+            # the server's clock, which only improves, and an answer whose reset could not be
+            # placed (no Date, and it reads as past) guesses its end late; never push it out.
+            self.reset = min(self.reset, reset)
         self.projected = False
         if self.limit is not None:
             # What the server counted beyond every request of ours that it may have counted.

@@ -8,6 +8,7 @@ caller gives another).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -40,6 +41,12 @@ __all__ = ["PAGE_SIZE", "TOKEN_ENV", "Client", "ClientStats", "Timeouts"]
 
 TOKEN_ENV: Final = "LD_ACCESS_TOKEN"
 PAGE_SIZE: Final = 100
+# A listing of projects or environments ends with an error past this many pages or items: far
+# above any real account (LaunchDarkly accounts hold hundreds of projects, a project tens of
+# environments), and reached by a server whose ``next`` link always advances within minutes,
+# not after hours and gigabytes.
+MAX_PAGES: Final = 1_000
+MAX_ITEMS: Final = 100_000
 # How many encoded create bodies a client keeps (one per store of a manifest, typically).
 _BODIES_KEPT: Final = 256
 
@@ -210,25 +217,39 @@ class Client:
         return body
 
     async def list_integrations(
-        self, *, lean: bool = False, scope: RequestScope | None = None
+        self,
+        *,
+        lean: bool = False,
+        scope: RequestScope | None = None,
+        took: list[float] | None = None,
     ) -> list[Integration]:
         """Every persistent store integration of the account (one request, no config).
 
         The answer is read as it arrives, item by item, with no cap on its size (an account of
         250,000 integrations answers ~180 MB), so memory follows the integrations kept, not
-        the body. ``lean`` keeps of each only its id, keys, ``on``, tags, name and version
-        (``status``, ``access`` and ``links`` left empty): what a run of hundreds of thousands
-        of targets can afford to hold.
+        the body; how long it may take grows with what it brought (see
+        :class:`~ldbulk.http.transport.Timeouts`). ``lean`` keeps of each only its id, keys,
+        ``on``, tags, name and version (``status``, ``access`` and ``links`` left empty): what
+        a run of hundreds of thousands of targets can afford to hold. ``took``, when given,
+        gets the seconds the answered try took, from its send to its last byte: the listing's
+        cost, without its wait for a turn or the tries that got no answer.
         """
         path = sansio.BIG_SEGMENT_STORE
         what = f"GET {path}"
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+
+        def reader() -> ListingReader:
+            # Made for each try just before it is sent: the answered one's is the last.
+            nonlocal sent
+            sent = loop.time()
+            return ListingReader(what, lean=lean)
+
         response = await self._exchange(
-            sansio.ROUTE_LIST,
-            "GET",
-            path,
-            scope=scope,
-            sink=lambda: ListingReader(what, lean=lean),
+            sansio.ROUTE_LIST, "GET", path, scope=scope, sink=reader
         )
+        if took is not None:
+            took.append(loop.time() - sent)
         listed: list[Integration] = sansio.decode_streamed("GET", path, response)
         return listed
 
@@ -312,22 +333,38 @@ class Client:
     async def _paginate(
         self, route: str, path: str, item: type[T], scope: RequestScope | None
     ) -> AsyncIterator[T]:
+        """Page after page, until a page has no items or no ``next``; a ``next`` that leaves
+        the API or comes back to a page already read, or a listing past :data:`MAX_PAGES`
+        or :data:`MAX_ITEMS`, ends it with :class:`~ldbulk.errors.ResponseFormatError`."""
         params: dict[str, str] | None = {"limit": str(PAGE_SIZE), "offset": "0"}
-        seen: set[str] = set()
+        # The first page as a next link would name it, so a link back to it is a cycle too.
+        seen = {f"{path}?limit={PAGE_SIZE}&offset=0"}
         next_path: str | None = path
+        pages = items = 0
         while next_path is not None:
             response = await self._exchange(
                 route, "GET", next_path, params=params, beta=False, scope=scope
             )
             page = sansio.decode("GET", next_path, response, Page[item])  # type: ignore[valid-type]
+            pages, items = pages + 1, items + len(page.items)
             for entry in page.items:
                 yield entry
             href = page.next_href
             if not page.items or href is None:
                 return
             # The next link must stay on this API: the token goes wherever it points.
-            if not href.startswith("/api/v2/") or href in seen:
+            if not href.startswith("/api/v2/"):
                 raise ResponseFormatError(f"GET {path}: unusable _links.next {href!r}")
+            if href in seen:
+                raise ResponseFormatError(
+                    f"GET {path}: unusable _links.next {href!r}: back to a page already read "
+                    f"(after {pages} pages): the listing would never end"
+                )
+            if pages >= MAX_PAGES or items >= MAX_ITEMS:
+                raise ResponseFormatError(
+                    f"GET {path}: still going after {pages} pages and {items} items, past "
+                    f"any real account ({MAX_PAGES} pages or {MAX_ITEMS} items): given up"
+                )
             seen.add(href)
             next_path, params = href, None
 

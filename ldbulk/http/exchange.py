@@ -15,7 +15,7 @@ from typing import Any
 
 from ldbulk.api import sansio
 from ldbulk.api.limits import parse_rate_limit
-from ldbulk.errors import TransportError
+from ldbulk.errors import Stopped, TransportError
 from ldbulk.http.pacer import Pacer, Ticket
 from ldbulk.http.retry import Retriable, RetryBudget, RetryContext, RetryPolicy
 from ldbulk.http.scope import Meter, RequestScope
@@ -90,7 +90,10 @@ class Exchange:
         pacer's gate opens, until ``throttle_deadline_s``, and costs no attempt. Transport
         errors and 5xx are retried with backoff only when ``idempotent``: for a create, the
         caller must first find out whether it was applied. Once ``scope`` is stopped, nothing
-        more is sent: a request still waiting raises :class:`~ldbulk.errors.Stopped`.
+        more is sent: a request still waiting raises :class:`~ldbulk.errors.Stopped`, and one
+        in flight gets the scope's grace (:data:`~ldbulk.http.scope.STOP_GRACE_S`) to be
+        answered before it is abandoned as a :class:`~ldbulk.errors.TransportError` (it may
+        have been applied).
         ``attempts`` collects the status of each try (0 for no answer), for the callers that
         read a retry's answer differently. ``sink`` makes a fresh reader for each try's body
         (see :class:`~ldbulk.http.transport.Transport`): a body cut short is a transport error,
@@ -98,6 +101,45 @@ class Exchange:
         """
         if not self._open:
             raise RuntimeError("use the Client inside 'async with Client(...) as client:'")
+        tries = attempts if attempts is not None else []
+        request = (route, method, path, params, body, beta, idempotent, scope, tries, sink)
+        if scope is None:
+            return await self._exchange(*request)
+        if scope.given_up:
+            raise Stopped("not sent: the run was stopped")
+        in_flight = scope.entering()
+        try:
+            return await self._exchange(*request)
+        except asyncio.CancelledError:
+            if not in_flight.ended_by_stop():
+                raise
+            if not tries:
+                raise Stopped("not sent: the run was stopped") from None
+            # Sent, and no answer within the stop's grace: a write may have been applied.
+            effect = "" if method == "GET" else " (it may have been applied)"
+            raise TransportError(
+                f"{method} {path}: abandoned at the stop, no answer within "
+                f"{scope.grace_s:g} s{effect}",
+                method=method,
+                path=path,
+            ) from None
+        finally:
+            scope.leaving(in_flight)
+
+    async def _exchange(
+        self,
+        route: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: Any,
+        beta: bool,
+        idempotent: bool,
+        scope: RequestScope | None,
+        attempts: list[int],
+        sink: Callable[[], sansio.BodySink] | None,
+    ) -> sansio.RawResponse:
+        """:meth:`__call__`'s request, paced, 429s waited out, retried where safe."""
         # Encoded once, however many times the request is sent; bytes are JSON encoded already
         # (a caller sending one body to many targets encodes it once for all).
         if isinstance(body, bytes):
@@ -150,7 +192,7 @@ class Exchange:
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
         data: bytes | None,
-        attempts: list[int] | None,
+        attempts: list[int],
         attempt: int,
         sink: sansio.BodySink | None,
     ) -> sansio.RawResponse:
@@ -162,19 +204,18 @@ class Exchange:
         sent = loop.time()
         # ``sink`` only when there is one: a transport written before sinks still serves the rest.
         streaming = {} if sink is None else {"sink": sink}
+        # No answer yet: a try abandoned at a stop stays one without an answer.
+        attempts.append(0)
         try:
             response = await self._transport.send(
                 method, url, params=params, headers=headers, body=data, **streaming
             )
         except TransportError as exc:
-            if attempts is not None:
-                attempts.append(0)
             ms = round((loop.time() - sent) * 1000, 1)  # a time-out's shows the time given
             log.info("%s %s: %s (failure %d, %.0f ms)", method, path, exc, attempt, ms,
                      extra=_fields(method, route, path, attempt=attempt, error=str(exc), ms=ms))
             raise
-        if attempts is not None:
-            attempts.append(response.status)
+        attempts[-1] = response.status
         # A 5xx is retried where that is safe, as a transport failure is: logged alike.
         level = logging.INFO if response.status >= 500 else logging.DEBUG
         if log.isEnabledFor(level):  # the hot path: no fields built for a record not shown

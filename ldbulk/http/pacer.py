@@ -23,9 +23,10 @@ from typing import Any
 import attrs
 from aiolimiter import AsyncLimiter
 
-from ldbulk.api.limits import MAX_WAIT_S, RESET_MARGIN_S, WINDOW_S, RateLimitState
+from ldbulk.api.limits import WINDOW_S, RateLimitState
 from ldbulk.errors import Stopped
 from ldbulk.http.budget import Budget
+from ldbulk.http.clock import ServerClock, WindowEnd, window_end
 
 
 @attrs.define
@@ -145,7 +146,8 @@ class Pacer:
     - A 429 closes the gate for every request until the server's stated time, plus jitter.
 
     Times are event-loop times (``loop.time()``), so tests can fast-forward them; epoch times
-    from headers are converted with ``wall_clock``.
+    from headers are on the server's clock, read with ``wall_clock`` and the offset the
+    answers' ``Date`` showed (:class:`~ldbulk.http.clock.ServerClock`).
     """
 
     def __init__(
@@ -165,6 +167,7 @@ class Pacer:
         # windows) holds at most N requests.
         self._bucket = AsyncLimiter(1, WINDOW_S / max_per_window) if max_per_window else None
         self._wall_clock = wall_clock
+        self._server_clock = ServerClock()
         self._jitter_s = jitter_s
         self._rand = rand
         self._windows: dict[str, Budget] = {}
@@ -367,24 +370,31 @@ class Pacer:
             self._settle(ticket, counted=status != 429)
         self._heard.update(("global", "token", route))
         loop_now = asyncio.get_running_loop().time()
+        # The resets are on the server's clock: read them against it, not ours.
         wall_now = self._wall_clock()
+        self._server_clock.observe(state.date, wall_now)
+        server_now = self._server_clock.now(wall_now)
 
-        def to_loop(epoch_ms: int | None) -> float:
-            if epoch_ms is None:
-                return loop_now + WINDOW_S
-            ahead = min(max(epoch_ms / 1000 - wall_now, 0.0), MAX_WAIT_S)
-            return loop_now + ahead + RESET_MARGIN_S
+        def to_loop(epoch_ms: int | None, *keys: str) -> WindowEnd:
+            window = self._window_s(keys)
+            return window_end(epoch_ms, state.date, server_now, loop_now, window=window)
 
         known = ticket is not None
-        reset, token_reset = to_loop(state.reset_ms), to_loop(state.token_reset_ms)
+        reset = to_loop(state.reset_ms, "global", route)
+        token_reset = to_loop(state.token_reset_ms, "token")
         self._learn("global", state.global_remaining, state.global_limit, reset, known)
         self._learn(route, state.route_remaining, state.route_limit, reset, known)
         self._learn("token", state.token_remaining, state.token_limit, token_reset, known)
         if status == 429:
             self.stats.throttled += 1
-            resume = loop_now + (state.resume_at(wall_now) - wall_now)
+            window = self._window_s(("global", "token", route))
+            resume = loop_now + (state.resume_at(server_now, window=window) - server_now)
             self._close_gate(resume + self._jitter_s * self._rand(), loop_now)
         self._pump()
+
+    def _window_s(self, keys: tuple[str, ...]) -> float | None:
+        """The window length the resets of these budgets showed; None while none is known."""
+        return min((b.length for key in keys if (b := self._windows.get(key))), default=None)
 
     def _settle(self, ticket: Ticket, *, counted: bool) -> None:
         for key, generation in ticket:
@@ -395,10 +405,16 @@ class Pacer:
                 self._unaccounted[key] -= 1
 
     def _learn(
-        self, key: str, remaining: int | None, limit: int | None, reset: float, known: bool
+        self,
+        key: str,
+        remaining: int | None,
+        limit: int | None,
+        end: WindowEnd,
+        known: bool,
     ) -> None:
         if remaining is None:
             return
+        reset, said = end
         budget = self._windows.get(key)
         if budget is None:
             # Requests sent before any budget was known are still in flight, and the server
@@ -409,12 +425,12 @@ class Pacer:
                 server_left=remaining,
                 limit=limit,
                 reset=reset,
-                server_reset=reset,
+                server_reset=said,
                 in_flight=max(in_flight, 0),
                 ours=self._blind.pop(key, 0),
             )
             budget.first_word()
-        budget.learn(remaining, limit, reset)
+        budget.learn(remaining, limit, reset, said)
 
     def _close_gate(self, until: float, now: float) -> None:
         if until > self._gate_until:

@@ -1,12 +1,23 @@
 """When to retry a request that got no usable answer, how long to wait, and how many retries
 a run may spend; and the one retry loop that applies all three (stamina's ``retry_context``
-shape), for the client's requests and the engine's look-before-create alike."""
+shape), for the client's requests and the engine's look-before-create alike.
+
+The run-wide budget counts outages, not failed requests. A failure is charged one retry from
+the budget, and every failure after it, until a request succeeds or one window (10 s) has
+passed since that charge, belongs to the same outage and is retried without a further charge.
+So a partition that times out every request in flight at once (200 of them, at a route limit of
+200) costs one retry, not the whole budget, and a later transient failure is still retried;
+while a server that keeps failing is still charged once per window, and one that fails between
+successes once per failure (each success earns a little back), so a server failing most
+requests soon stops being retried. Each request keeps its own cap on attempts besides.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
@@ -23,9 +34,11 @@ class RetryPolicy:
     - ``max_attempts``: tries per request for transport errors and 5xx (429s do not count).
     - ``backoff_base_s`` / ``backoff_cap_s``: capped exponential backoff with full jitter.
     - ``throttle_deadline_s``: how long one request may keep waiting out 429s.
-    - ``budget`` / ``refund``: a run-wide allowance of retries. Each retry spends one, each
+    - ``budget`` / ``refund``: a run-wide allowance of retries. Each outage spends one, each
       success earns ``refund`` back, so a server failing most requests stops being retried
       instead of being hammered, while a few faults in a long run never exhaust it.
+    - ``outage_s``: failures within this long of the one that was charged, with no success
+      between them, are the same outage and share its charge (0: every retry is charged).
     """
 
     max_attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
@@ -34,29 +47,57 @@ class RetryPolicy:
     throttle_deadline_s: float = 600.0
     budget: float = 100.0
     refund: float = 0.2
+    # One rate-limit window: the requests in flight when a link fails were sent within one
+    # window of each other (https://launchdarkly.com/docs/api#rate-limiting), so they fail
+    # within one window of each other too.
+    outage_s: float = 10.0
+
+
+def _loop_time() -> float:
+    """The running event loop's clock (a test's fake one, too), or the monotonic clock."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
 
 
 @attrs.define
 class RetryBudget:
-    """The run-wide retry allowance of a :class:`RetryPolicy`."""
+    """The run-wide retry allowance of a :class:`RetryPolicy`, charged once per outage.
+
+    ``spent`` counts the retries granted, ``outages`` the charges they cost; ``clock`` (seconds)
+    tells which failures share a charge.
+    """
 
     policy: RetryPolicy
+    clock: Callable[[], float] = attrs.field(default=_loop_time, kw_only=True)
     tokens: float = attrs.field(init=False)
     spent: int = attrs.field(init=False, default=0)
+    outages: int = attrs.field(init=False, default=0)
+    # When the ongoing outage was charged; None once a success ended it.
+    _charged_at: float | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         self.tokens = self.policy.budget
 
     def try_spend(self) -> bool:
-        """Take one retry from the budget; False when it is exhausted."""
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
+        """Take one retry: free within the outage already charged, else one from the budget;
+        False when it is exhausted."""
+        now = self.clock()
+        charged = self._charged_at
+        if charged is None or not 0 <= now - charged < self.policy.outage_s:
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            self.outages += 1
+            self._charged_at = now
         self.spent += 1
         return True
 
     def earn(self) -> None:
-        """A request succeeded: give a little back, up to the initial budget."""
+        """A request succeeded: the outage, if any, is over; give a little back, up to the
+        initial budget."""
+        self._charged_at = None
         self.tokens = min(self.policy.budget, self.tokens + self.policy.refund)
 
 

@@ -8,6 +8,7 @@ from a handler or from canned responses, so the client's decisions are tested wi
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json as jsonlib
 import re
@@ -23,6 +24,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ldbulk.api import sansio
 from ldbulk.errors import ConfigError, RequestTimeout, ResponseFormatError, TransportError
+from ldbulk.http.deadlines import Progress, stream, too_slow
+from ldbulk.http.deadlines import Timeouts as Timeouts  # the transport's, re-exported
 
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 
@@ -63,31 +66,23 @@ def _path_of(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-@attrs.frozen(kw_only=True)
-class Timeouts:
-    """Per-request timeouts in seconds."""
-
-    connect: float = 10.0
-    total: float = 60.0
-
-
 class AiohttpTransport:
     """Requests over one aiohttp session, with TLS verification always on.
 
     ``ca_bundle`` (e.g. a corporate proxy's CA) replaces the system trust store; it never
     turns the checks off. ``connection_limit`` caps open connections (by default none: the
     pacer and the caller's concurrency bound the requests in flight), ``max_body_bytes`` the
-    body read from any answer but one streamed into a sink. A streamed body is read as long as
-    it keeps coming: ``timeouts.total`` then bounds each wait for more, not the whole body,
-    which for a listing of hundreds of thousands of integrations takes its time. The session
-    is opened by the first request and closed by :meth:`aclose`, so one transport can serve
-    several ``async with Client`` blocks.
+    body read from any answer but one streamed into a sink. A streamed body (the account's
+    listing, hundreds of thousands of integrations) is bounded by what it has received, not
+    by ``timeouts.total`` alone: see :class:`Timeouts`. The session is opened by the first
+    request and closed by :meth:`aclose`, so one transport can serve several
+    ``async with Client`` blocks.
     """
 
     def __init__(
         self,
         *,
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen, so sharing it is safe
         ca_bundle: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         connection_limit: int | None = None,
@@ -97,13 +92,18 @@ class AiohttpTransport:
         except (OSError, ssl.SSLError) as exc:
             reason = exc.strerror or str(exc)
             raise ConfigError(f"ca_bundle: cannot use {ca_bundle!r}: {reason}") from None
+        self._timeouts = timeouts
         self._timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
+        # A streamed answer's whole time is the deadline that grows with it (see _stream).
         self._streaming_timeout = aiohttp.ClientTimeout(
             total=None, connect=timeouts.connect, sock_read=timeouts.total
         )
         self._max_body_bytes = max_body_bytes
         self._connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
+        # Requests in flight on each session; a session retired after a timeout is closed
+        # once its last one ends.
+        self._in_flight: dict[aiohttp.ClientSession, int] = {}
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -123,8 +123,12 @@ class AiohttpTransport:
 
     async def aclose(self) -> None:
         """Close the session and its connections (harmless when none is open)."""
+        sessions = set(self._in_flight)
         if self._session is not None:
-            session, self._session = self._session, None
+            sessions.add(self._session)
+        self._session = None
+        self._in_flight.clear()
+        for session in sessions:
             await session.close()
 
     def _open(self) -> aiohttp.ClientSession:
@@ -145,11 +149,48 @@ class AiohttpTransport:
         body: bytes | None,
         sink: sansio.BodySink | None = None,
     ) -> sansio.RawResponse:
-        """One HTTP exchange; aiohttp's and the socket's errors become ldbulk's."""
+        """One HTTP exchange; aiohttp's and the socket's errors become ldbulk's.
+
+        After a timeout, the connections kept open for the next requests are left to the
+        requests already on them, and later requests open new ones: a link that went silent
+        leaves every idle connection dead too (a middlebox forgot them), and after it heals
+        each would cost a request its whole timeout, one after another.
+        """
         session = self._session or self._open()
-        timeout = self._timeout if sink is None else self._streaming_timeout
+        self._in_flight[session] = self._in_flight.get(session, 0) + 1
         try:
-            async with session.request(
+            return await self._exchange(session, method, url, params, headers, body, sink)
+        except RequestTimeout:
+            if session is self._session:
+                self._session = None  # retired: the next request opens a fresh one
+            raise
+        finally:
+            left = self._in_flight.get(session, 0) - 1
+            if left > 0:
+                self._in_flight[session] = left
+            else:
+                self._in_flight.pop(session, None)
+                if session is not self._session:
+                    await session.close()
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        sink: sansio.BodySink | None,
+    ) -> sansio.RawResponse:
+        timeout = self._timeout if sink is None else self._streaming_timeout
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        progress = Progress()
+        try:
+            async with asyncio.timeout_at(
+                None if sink is None else self._timeouts.streamed_deadline(started, 0)
+            ) as deadline, session.request(
                 method,
                 url,
                 params=params,
@@ -159,7 +200,8 @@ class AiohttpTransport:
                 timeout=timeout,
             ) as response:
                 if sink is not None and 200 <= response.status < 300:
-                    streamed = await _stream(response, sink)
+                    streamed = await stream(response, sink, progress, self._timeouts,
+                                            started, deadline)  # fmt: skip
                     return sansio.RawResponse(
                         status=response.status, headers=response.headers, body=b"",
                         streamed=streamed,
@@ -169,8 +211,11 @@ class AiohttpTransport:
                     status=response.status, headers=response.headers, body=content
                 )
         except TimeoutError as exc:
-            what = sansio.describe_transport_error(exc, url)
             path = _path_of(url)
+            if sink is not None and progress.received:
+                what = too_slow(self._timeouts, progress.received, loop.time() - started)
+            else:
+                what = sansio.describe_transport_error(exc, url)
             raise RequestTimeout(f"{method} {path}: {what}", method=method, path=path) from None
         except (aiohttp.ClientError, OSError) as exc:
             # aiohttp wraps most socket errors, but not all of them on every path (a reset or
@@ -192,17 +237,6 @@ class AiohttpTransport:
                 raise ResponseFormatError(f"response body larger than {self._max_body_bytes} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
-
-
-async def _stream(response: aiohttp.ClientResponse, sink: sansio.BodySink) -> Any:
-    """Feed the body to ``sink`` as it arrives: what it made of it, or the
-    :class:`~ldbulk.errors.ResponseFormatError` it raised (then the rest is not read)."""
-    try:
-        async for chunk in response.content.iter_any():
-            sink.feed(chunk)
-        return sink.close()
-    except ResponseFormatError as exc:
-        return exc
 
 
 def _feed_whole(body: bytes, sink: sansio.BodySink) -> Any:

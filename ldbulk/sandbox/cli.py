@@ -93,6 +93,14 @@ async def _serve(sandbox: Sandbox, *, print_env: bool = False) -> None:
     show_default=True,
     help="Requests per window other clients spend of the global and each route's budget.",
 )
+@click.option(
+    "--clock-offset",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds the server's clock runs ahead of this machine's (negative: behind): its "
+    "resets and Date headers follow it.",
+)
 @click.option("--retry-after", is_flag=True, help="Also send Retry-After on 429.")
 @click.option(
     "--echo-token",
@@ -165,6 +173,7 @@ def sandbox_command(**params: Any) -> None:
             token_limit=params["token_limit"],
             window_s=params["window_s"],
             background_rate=params["background_rate"],
+            clock_offset_s=params["clock_offset"],
             retry_after=params["retry_after"],
             echo_token=params["echo_token"],
             latency_ms=params["latency_ms"],

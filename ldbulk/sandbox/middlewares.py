@@ -16,9 +16,10 @@ sequential run with the same seed meets the same faults.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 from aiohttp import web
@@ -199,6 +200,21 @@ def faults(
         return await handler(request)
 
     return inject
+
+
+def server_date(clock: Callable[[], float]) -> Middleware:
+    """Every answer's ``Date`` (RFC 9110, 6.6.1) read from the server's own ``clock``.
+
+    aiohttp would send the machine's time; the sandbox's clock may be a test's fake one, or
+    skewed on purpose, and a client reads the resets against the ``Date`` beside them."""
+
+    @web.middleware
+    async def date(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        response.headers["Date"] = email.utils.formatdate(clock(), usegmt=True)
+        return response
+
+    return date
 
 
 @web.middleware

@@ -92,6 +92,9 @@ class SandboxOptions:
       masks: adding ``externalId`` or ``roleArn`` tries a server that masks more.
     - ``clock``: epoch seconds for the rate-limit windows and the simulated sync (tests pin
       it, and move it).
+    - ``clock_offset_s``: how far the server's clock is ahead of ``clock`` (negative: behind).
+      Its resets and the ``Date`` of every answer are on that clock, as a LaunchDarkly whose
+      clock is off from the client's would send them.
     """
 
     host: str = "127.0.0.1"
@@ -119,6 +122,11 @@ class SandboxOptions:
         default=DEFAULT_MASKED, converter=_keys, validator=_masked_fields
     )
     clock: Callable[[], float] = attrs.field(default=time.time, repr=False)
+    clock_offset_s: float = 0.0
+
+    def server_clock(self) -> float:
+        """The server's epoch time: ``clock`` moved by ``clock_offset_s``."""
+        return self.clock() + self.clock_offset_s
 
 
 @attrs.frozen(kw_only=True)

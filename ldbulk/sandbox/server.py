@@ -69,7 +69,7 @@ class Sandbox:
             _world_spec(self.options),
             self.options.state,
             sync_delay_s=self.options.sync_delay_s,
-            clock=self.options.clock,
+            clock=self.options.server_clock,
             seed=self.options.seed_integrations,
             masked=self.options.masked_fields,
         )
@@ -77,7 +77,7 @@ class Sandbox:
             global_limit=self.options.global_limit,
             route_limit=self.options.route_limit,
             window_s=self.options.window_s,
-            clock=self.options.clock,
+            clock=self.options.server_clock,
             token_limit=self.options.token_limit,
             background=self.options.background_rate,
         )
@@ -96,6 +96,7 @@ class Sandbox:
         routes: dict[AbstractRoute, ApiRoute] = {}
         app = web.Application(
             middlewares=[
+                middlewares.server_date(options.server_clock),
                 middlewares.unmatched,
                 middlewares.accounting(
                     routes, self._counters, self.responses if options.record else None

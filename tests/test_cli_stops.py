@@ -1,0 +1,202 @@
+"""SIGTERM ends ``ldbulk apply`` promptly whatever the link does: the real command line in its
+own process, against a loopback server that accepts and never answers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+TOKEN = "api-0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
+LIST = "/api/v2/integration-capabilities/big-segment-store"
+# The goal is 2 s from the signal to the exit; a loaded 2-core machine gets some slack.
+EXIT_BOUND_S = 5.0
+
+
+def _manifest(tmp_path: Path, environments: int) -> Path:
+    lines = "".join(
+        f"  - {{project: web, environments: [e{i}], store: r}}\n" for i in range(environments)
+    )
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "version: 1\nstores:\n  r: {integration: redis, config: {host: h}}\ntargets:\n" + lines
+    )
+    return manifest
+
+
+def _apply(url: str, *args: str) -> subprocess.Popen[str]:
+    env = os.environ | {"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URI": url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ldbulk", "apply", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _seconds_to_exit_after_sigterm(apply: subprocess.Popen[str]) -> tuple[float, str]:
+    signalled = time.monotonic()
+    apply.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = apply.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # pragma: no cover - the failure being guarded
+        apply.kill()
+        raise
+    return time.monotonic() - signalled, stderr
+
+
+def test_sigterm_while_the_first_listing_gets_no_answer_exits_within_the_bound(
+    tmp_path: Path,
+) -> None:
+    """The link accepts the connection and never answers: SIGTERM still ends the run, with
+    every target skipped, well within the 2-s goal (asserted with slack for a loaded box)."""
+    report = tmp_path / "r.json"
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent.settimeout(30)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        apply = _apply(url, str(_manifest(tmp_path, 3)), "--report", str(report))
+        connection, _ = silent.accept()  # the listing is on its way: nothing will answer it
+        with connection:
+            time.sleep(0.5)
+            took, stderr = _seconds_to_exit_after_sigterm(apply)
+    assert apply.returncode == 143, stderr
+    assert took < EXIT_BOUND_S, stderr
+    outcomes = [row["outcome"] for row in json.loads(report.read_text())["results"]]
+    assert outcomes == ["skipped"] * 3
+
+
+class _Account(BaseHTTPRequestHandler):
+    """Lists the integrations; a create is applied and then never answered while the link is
+    silent (``server.silent`` set), or answered 201."""
+
+    server: _Server
+
+    def do_GET(self) -> None:
+        items = [
+            {"_id": f"id-{e}", "integrationKey": "redis", "projectKey": "web",
+             "environmentKey": e, "on": False, "tags": [], "name": "", "version": 1,
+             "_links": {}}
+            for e in sorted(self.server.created)
+        ]  # fmt: skip
+        self.server.gets += 1
+        self._answer(200, {"items": items, "_links": {}})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        environment = self.path.split("/")[-2]
+        self.server.created.add(environment)
+        if self.server.silent.is_set():
+            self.server.posted.set()
+            self.server.healed.wait()  # applied; the answer never leaves while silent
+            return
+        self._answer(201, {"_id": f"id-{environment}", "integrationKey": "redis",
+                           "projectKey": "web", "environmentKey": environment, "on": False,
+                           "tags": [], "name": "", "version": 1, "_links": {}})  # fmt: skip
+
+    def _answer(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Account)
+        self.created: set[str] = set()
+        self.gets = 0
+        self.silent = threading.Event()
+        self.posted = threading.Event()
+        self.healed = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextlib.contextmanager
+def _account() -> Iterator[_Server]:
+    server = _Server()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.healed.set()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("targets", [1, 3])
+def test_sigterm_while_a_create_gets_no_answer_exits_within_the_bound_and_resume_settles_it(
+    tmp_path: Path, targets: int
+) -> None:
+    """A create applied and never answered: SIGTERM ends the run within the bound (goal: 2 s),
+    the create reported failed as unknown, the others skipped; the resumed run settles it with
+    its one listing and creates nothing twice."""
+    report, journal = tmp_path / "r.json", tmp_path / "run.journal"
+    manifest = str(_manifest(tmp_path, targets))
+    with _account() as account:
+        account.silent.set()
+        apply = _apply(account.url, manifest, "--report", str(report), "--journal", str(journal))
+        assert account.posted.wait(30)
+        time.sleep(0.5)
+        took, stderr = _seconds_to_exit_after_sigterm(apply)
+        assert apply.returncode == 143, stderr
+        assert took < EXIT_BOUND_S, stderr
+        rows = json.loads(report.read_text())["results"]
+        assert sorted(row["outcome"] for row in rows) == ["failed"] + ["skipped"] * (targets - 1)
+        (failed,) = [row for row in rows if row["outcome"] == "failed"]
+        assert "unknown" in failed["error"]["message"]
+
+        account.silent.clear()
+        account.healed.set()
+        gets_before = account.gets
+        resumed = _apply(account.url, manifest, "--resume", str(journal), "--create-only",
+                         "--report", str(report))  # fmt: skip
+        _, stderr = resumed.communicate(timeout=60)
+        assert resumed.returncode == 0, stderr
+        rows = json.loads(report.read_text())["results"]
+        outcomes = {row["environment"]: row["outcome"] for row in rows}
+        assert outcomes[failed["environment"]] == "exists"
+        assert sorted(outcomes.values()).count("created") == targets - 1
+        assert account.gets - gets_before == 1
+        assert len(account.created) == targets
+
+
+def test_request_timeout_flag_bounds_each_answer_from_a_silent_link(tmp_path: Path) -> None:
+    """``--request-timeout``: a silent link fails each try after that long, not after the
+    default 20 s; the run ends with the API's failure (exit 1), its message naming it."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        env = os.environ | {"LD_ACCESS_TOKEN": TOKEN, "LD_BASE_URI": url}
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "ldbulk", "plan", str(_manifest(tmp_path, 1)),
+             "--request-timeout", "0.3", "--listing-deadline", "5"],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        took = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    assert "timed out" in result.stderr
+    # Five tries of 0.3 s and their backoffs; the default would take five times 20 s.
+    assert took < 60, result.stderr
