@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench,check]'
 	touch $(STAMP)
 
+# The GitHub Action and the example workflow against GitHub's published schemas (vendored by
+# check-jsonschema: no network).
 lint: $(STAMP) hygiene
 	$(BIN)/ruff check ldbulk tests bench examples
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows examples/github/*.yml
 
 # Every tracked text file: no merge-conflict marker (ruff, mypy and the tests all pass over one
 # left in a docstring), no trailing whitespace, a final newline. Outside a git checkout there

@@ -105,8 +105,13 @@ def store(
     )
 
 
+# Generous: the moto server answers in milliseconds, but on a loaded shared machine a call
+# has taken over 5 s. The tests judge what each step concludes, never how fast.
+MOTO_TIMEOUT_S = 30
+
+
 async def check(config: DynamoDBConfig, endpoint: str) -> StoreCheck:
-    (result,) = await check_stores([config], timeout_s=5, aws_endpoint_url=endpoint)
+    (result,) = await check_stores([config], timeout_s=MOTO_TIMEOUT_S, aws_endpoint_url=endpoint)
     return result
 
 
@@ -126,7 +131,7 @@ STORES = {
 @pytest.fixture(scope="module")
 def checked(endpoint: str) -> dict[str, StoreCheck]:
     checks = asyncio.run(
-        check_stores(STORES.values(), timeout_s=5, aws_endpoint_url=endpoint)
+        check_stores(STORES.values(), timeout_s=MOTO_TIMEOUT_S, aws_endpoint_url=endpoint)
     )
     assert len(checks) == len(STORES)
     return dict(zip(STORES, checks, strict=True))

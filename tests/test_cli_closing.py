@@ -220,13 +220,17 @@ def test_json_logs_are_json_lines_with_fields_and_one_summary_and_nothing_on_std
 def test_json_logs_make_a_usage_error_a_json_line_too(tmp_path: Path) -> None:
     result = ldbulk("apply", str(tmp_path / "missing.yaml"), "--log-format", "json")
     assert result.returncode == 2
-    [event, closing] = json_lines(result.stderr)  # the manifest's one problem, then the count
+    # The start, the manifest's one problem, the count, and the summary that ends every run.
+    [start, event, closing, summary] = json_lines(result.stderr)
+    assert start["event"] == "start" and start["command"] == "apply"
+    assert (summary["event"], summary["exit_code"]) == ("summary", 2)
     assert event["level"] == "error" and "missing.yaml" in event["message"]
     assert closing["message"] == "1 problem; nothing was sent."
     refused = ldbulk("apply", str(EXAMPLE), "--dry-run", "--report", "r.json",
                      "--log-format", "json")  # fmt: skip
     assert refused.returncode == 2
-    [flags] = json_lines(refused.stderr)  # any other usage error: one line
+    [start, flags, summary] = json_lines(refused.stderr)  # any other usage error: one line
+    assert (start["event"], summary["event"], summary["exit_code"]) == ("start", "summary", 2)
     assert "--dry-run" in flags["message"]
 
 
@@ -240,7 +244,8 @@ def test_json_logs_give_each_manifest_problem_a_line_with_its_place_as_fields(
     )
     result = ldbulk("validate", str(manifest), "--log-format", "json")
     assert result.returncode == 2
-    *problems, last = json_lines(result.stderr)
+    start, *problems, last, summary = json_lines(result.stderr)
+    assert (start["event"], summary["event"]) == ("start", "summary")
     assert [(event["line"], event["path"]) for event in problems] == [
         (3, "stores.r.config.hots"), (3, "stores.r.config"), (5, "targets[0].store"),
     ]
@@ -259,8 +264,9 @@ def test_json_logs_give_each_manifest_problem_a_line_with_its_place_as_fields(
 def test_json_logs_make_clicks_own_usage_errors_json_lines(args: tuple[str, ...]) -> None:
     result = ldbulk(*args)
     assert result.returncode == 2
-    [event] = json_lines(result.stderr)
+    [start, event, summary] = json_lines(result.stderr)
     assert event["level"] == "error" and event["usage_error"] is True
+    assert (start["event"], summary["event"], summary["exit_code"]) == ("start", "summary", 2)
 
 
 # --- the Markdown summary -----------------------------------------------------------------

@@ -14,6 +14,8 @@ import jsonschema
 import pytest
 import yaml
 
+from ldbulk.api.models import KEY_PATTERN, PORT_RANGE
+from ldbulk.manifest import ManifestError, loads_manifest
 from ldbulk.manifest.jsonschema import SCHEMA_FILE, manifest_schema
 
 MANIFESTS = sorted((Path(__file__).parent.parent / "manifests").glob("*.yaml"))
@@ -67,3 +69,35 @@ def test_shapes_the_loader_refuses_are_refused(
     validator: jsonschema.Draft202012Validator, text: str
 ) -> None:
     assert list(validator.iter_errors(as_an_editor_reads(text)))
+
+
+def test_the_schema_takes_its_facts_from_the_models() -> None:
+    schema = manifest_schema()
+    target = schema["properties"]["targets"]["items"]["properties"]
+    assert target["project"]["pattern"] == f"^{KEY_PATTERN.pattern}$"
+    redis = schema["properties"]["stores"]["patternProperties"]
+    (alternatives,) = redis.values()
+    port = alternatives["anyOf"][0]["properties"]["config"]["properties"]["port"]["anyOf"][0]
+    assert (port["minimum"], port["maximum"]) == PORT_RANGE
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (
+            '{project: "web\\n", environments: [prod], store: cache}',
+            'targets[0].project: "web\\x0a" is not a valid project key',
+        ),
+        ("{project: web, environments: [prod], store: cache, stores: x}", 'did you mean "store"?'),
+    ],
+)
+def test_the_loader_judges_by_the_same_schema(target: str, message: str) -> None:
+    text = (
+        "version: 1\nstores: {cache: {integration: redis, config: {host: h, port: 6379.0}}}\n"
+        f"targets: [{target}]\n"
+    )
+    with pytest.raises(ManifestError) as info:
+        loads_manifest(text, file="m.yaml", env={})
+    found = [str(problem) for problem in info.value.problems]
+    assert found[0] == "m.yaml:2: stores.cache.config.port: must be a port number, got a number"
+    assert found[1].startswith("m.yaml:3: ") and message in found[1]

@@ -82,7 +82,11 @@ REDACTED: Final = "'***'"
 # LaunchDarkly's project and environment keys: letters, digits, '.', '_' and '-', starting with
 # a letter or digit. A key outside it cannot name a real environment, and some ("..", "") would
 # even address another route once URL normalisation has run.
-KEY_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
+MAX_KEY_LENGTH: Final = 256
+KEY_PATTERN: Final = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_KEY_LENGTH - 1}}}")
+
+# The TCP port numbers a Redis store may listen on.
+PORT_RANGE: Final = (1, 65535)
 
 # The tag every integration ldbulk creates or updates carries, so that a prune can tell the
 # integrations it manages from those made by hand or by another tool (a manifest may name
@@ -105,8 +109,9 @@ def _string(value: object) -> str | None:
 
 @Rule
 def _port(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        return f"must be an integer from 1 to 65535, got {value!r}"
+    low, high = PORT_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return f"must be an integer from {low} to {high}, got {value!r}"
     return None
 
 
@@ -354,7 +359,7 @@ class CreateIntegrationRequest:
 _key = _matching(
     KEY_PATTERN,
     "is not a LaunchDarkly key (letters, digits, '.', '_' and '-', starting with a letter or "
-    "digit, at most 256 characters)",
+    f"digit, at most {MAX_KEY_LENGTH} characters)",
 )
 
 

@@ -26,8 +26,10 @@ from ldbulk.cli.common import (
     notice,
     refuse_unwritable,
     run,
+    warn_unresolved,
 )
 from ldbulk.cli.consent import consent_for
+from ldbulk.cli.metrics import metrics_option
 from ldbulk.cli.plan import plan_command
 from ldbulk.cli.progress import ProgressDisplay
 from ldbulk.cli.saved import apply_saved
@@ -91,6 +93,7 @@ log = logging.getLogger("ldbulk.apply")
               help="First test each store from here (as ldbulk check); a failing store's "
               "targets are not tried and end skipped with the reason.")
 @click.option("--dry-run", is_flag=True, help="Only plan: send no writes.")
+@metrics_option
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -268,6 +271,8 @@ async def _apply(
     def started(event: ApplyStarted) -> None:
         nonlocal display, run_started
         run_started = event
+        for line in event.unresolved:
+            warn_unresolved(line, log)
         display = ProgressDisplay(
             event.todo,
             enabled=show_progress,

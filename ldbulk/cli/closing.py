@@ -20,7 +20,7 @@ from typing import Final, NoReturn
 
 import attrs
 
-from ldbulk.cli import flags, render
+from ldbulk.cli import flags, record, render
 from ldbulk.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -81,6 +81,7 @@ def finish(report: Report, outputs: Outputs, interrupted_by: signal.Signals | No
         else resume_command(sys.argv[1:], journal),
     )
     code = ending.exit_code(report)
+    _observe(report)
     if unwritten and code == EXIT_OK:
         code = EXIT_FAILED  # a nightly job must not take a missing report for a clean run
     if not flags.current().json_logs:
@@ -208,8 +209,18 @@ def _interrupt_lines(report: Report, outputs: Outputs, ending: Ending) -> list[s
     return lines
 
 
+def _observe(report: Report) -> None:
+    """What the run's metrics count: the report's outcomes and its requests."""
+    run = record.current()
+    run.observe(report.counts)
+    stats = report.stats
+    run.cost = record.Cost(requests=stats.requests, throttled=stats.throttled,
+                           retries=stats.retries, paused_s=stats.paused_s)
+
+
 def _summary_event(report: Report, outputs: Outputs, ending: Ending, code: int) -> None:
-    """The one event that ends a run in JSON lines: everything the closing lines say."""
+    """The one event that ends a run in JSON lines: everything the closing lines say. Said
+    when the process exits (:func:`ldbulk.cli.events.close`), with the final exit code."""
     stats = report.stats
     fields = {
         "event": "summary",
@@ -228,4 +239,9 @@ def _summary_event(report: Report, outputs: Outputs, ending: Ending, code: int) 
     if render.project_rollup(report):
         fields["projects"] = render.project_counts(report)
     level = logging.INFO if code == 0 else logging.WARNING
-    summary_log.log(level, "%s", render.summary_line(report), extra=fields)
+    run = record.active()
+    if run is None:  # not under the command line's main: nobody will say it later
+        summary_log.log(level, "%s", render.summary_line(report), extra=fields)
+    else:
+        run.closing = record.Closing(level=level, message=render.summary_line(report),
+                                     fields=fields)

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ldbulk.cli import flags, render
+from ldbulk.cli import flags, record, render
 from ldbulk.engine.resolve import Unresolved
 from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
 from ldbulk.files import check_writable
@@ -66,6 +66,7 @@ class UsageFailure(click.ClickException):
         # Taken now: click shows the error after the command's context is gone.
         self.json_logs = flags.current().json_logs
         self.problems = tuple(problems)
+        record.current().problems = self.problems  # for the summary event
 
     def show(self, file: Any = None) -> None:
         """Print the message as is: one problem a line, never wrapped, so it can be grepped.
@@ -286,12 +287,17 @@ def run(main: Awaitable[T], client: Client) -> T:
     except (ManifestError, ConfigError) as exc:
         text = problems_text(exc) if isinstance(exc, ManifestError) else f"ldbulk: {exc}"
         if client.stats.requests == 0:
-            raise UsageFailure(text) from None
+            problems = exc.problems if isinstance(exc, ManifestError) else ()
+            raise UsageFailure(text, problems=problems) from None
         notice(text, style="", level=logging.ERROR)
     except LdbulkError as exc:
         notice(f"ldbulk: {printable(str(exc))}", style="", level=logging.ERROR)
         if isinstance(exc, Unauthorized):
             notice(TOKEN_HINT)
+    finally:
+        stats = client.stats
+        record.current().cost = record.Cost(requests=stats.requests, throttled=stats.throttled,
+                                            retries=stats.retries, paused_s=stats.paused_s)
     raise SystemExit(EXIT_FAILED)
 
 
@@ -361,13 +367,35 @@ def unresolved_json(unresolved: Sequence[Unresolved]) -> list[dict[str, Any]]:
 
 
 def print_unresolved(unresolved: Sequence[Unresolved]) -> None:
-    """Why each manifest line that gave no target gave none (one line each, escaped)."""
+    """Why each manifest line that gave no target gave none (one line each, escaped). With
+    JSON logs, one warning line each, its facts as fields (:func:`warn_unresolved`)."""
     for line in unresolved:
+        if flags.current().json_logs:
+            warn_unresolved(line)
+            continue
         error = line.result().error
         if error is not None:
             notice(printable(error.message), style="red", level=logging.ERROR)
     if any(isinstance(line.error, Unauthorized) for line in unresolved):
         notice(TOKEN_HINT)
+
+
+def warn_unresolved(line: Unresolved, logger: logging.Logger = _log) -> None:
+    """One warning line for a manifest line that gave no target: the line (``source``,
+    ``file:line``), what it named, its outcome and why, as a target's line has them."""
+    row = line.result()
+    fields = {  # no "target": a line is not one (its environment may be a selector)
+        "project": row.project,
+        "environment": row.environment,
+        "integration": row.integration,
+        "outcome": row.outcome.value,
+        "status": row.status,
+        "source": row.source,
+        "error": None if row.error is None else row.error.message,
+        "unresolved": True,
+    }
+    message = row.error.message if row.error is not None else row.outcome.value
+    logger.warning("%s: %s", row.source, message, extra=fields)
 
 
 def refuse_unwritable(paths: dict[str, Path | None]) -> None:

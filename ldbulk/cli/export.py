@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 from rich.text import Text
@@ -40,7 +41,18 @@ from ldbulk.text import printable
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the manifest to FILE (atomically) instead of stdout.",
 )
-def export_command(projects: tuple[str, ...], output: Path | None, **kwargs: Any) -> None:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+    help="The manifest as YAML, or one JSON document: the manifest, the variables it needs, "
+    "and what was left out (shape in the README).",
+)
+def export_command(
+    projects: tuple[str, ...], output: Path | None, output_format: str, **kwargs: Any
+) -> None:
     """Write the account's integrations as a manifest (secrets as ${VAR} references). Reads
     only."""
     for project in projects:
@@ -57,7 +69,9 @@ def export_command(projects: tuple[str, ...], output: Path | None, **kwargs: Any
             return await export(client, projects=projects)
 
     result = run(go(), client)
-    text = result.to_yaml()
+    text = result.to_yaml() if output_format == "yaml" else (
+        json.dumps(export_json(result), indent=2) + "\n"
+    )
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -69,6 +83,24 @@ def export_command(projects: tuple[str, ...], output: Path | None, **kwargs: Any
             raise SystemExit(EXIT_FAILED) from None
     _summary(result, projects)
     raise SystemExit(EXIT_FAILED if result.skipped else EXIT_OK)
+
+
+EXPORT_JSON_VERSION: Final = 1
+
+
+def export_json(result: ExportResult) -> dict[str, Any]:
+    """``export --format json``: the manifest as data, each ``${VAR}`` it uses with the stores
+    using it (names only: the values are secrets LaunchDarkly holds), what was left out."""
+    return {
+        "version": EXPORT_JSON_VERSION,
+        "manifest": result.document,
+        "variables": {name: list(users) for name, users in result.variables.items()},
+        "skipped": [
+            {"project": item.project, "environment": item.environment,
+             "integration": item.integration, "reason": item.reason}
+            for item in result.skipped
+        ],
+    }
 
 
 def _summary(result: ExportResult, projects: tuple[str, ...]) -> None:

@@ -30,6 +30,8 @@ _ExcInfo: TypeAlias = (
 logger = logging.getLogger("ldbulk")
 # The one event that closes a run: shown whenever JSON lines are, whatever the verbosity.
 summary_log: Final = logging.getLogger("ldbulk.summary")
+# The event that opens it, likewise.
+start_log: Final = logging.getLogger("ldbulk.start")
 
 
 def new_run_id() -> str:
@@ -86,7 +88,7 @@ class _RunId(logging.Filter):
 def configure(verbosity: int, log_format: LogFormat, run_id: str | None = None) -> None:
     """Send ldbulk's logs to stderr: warnings by default, info with -v, debug with -vv.
 
-    With JSON lines, the summary event of a run is always shown (it stands in for the
+    With JSON lines, the start and summary events of a run are always shown (it stands in for the
     closing line that text output prints on stdout)."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
@@ -98,4 +100,5 @@ def configure(verbosity: int, log_format: LogFormat, run_id: str | None = None) 
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
-    summary_log.setLevel(logging.INFO if log_format == "json" else logging.NOTSET)
+    for event_log in (start_log, summary_log):
+        event_log.setLevel(logging.INFO if log_format == "json" else logging.NOTSET)

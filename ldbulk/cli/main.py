@@ -7,24 +7,25 @@ what comes back; the decisions are in :mod:`ldbulk.engine`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
 
 from ldbulk._version import __version__
-from ldbulk.cli import logs
+from ldbulk.cli import events, logs, record
 from ldbulk.cli.apply import apply
 from ldbulk.cli.check import check_command
-from ldbulk.cli.common import load, manifest_options, manifest_paths, print_line
 from ldbulk.cli.completion import completion_command
 from ldbulk.cli.export import export_command
 from ldbulk.cli.flags import global_flags
+from ldbulk.cli.interrupts import interrupts_as_exits
 from ldbulk.cli.plan import plan_command
 from ldbulk.cli.status import status
+from ldbulk.cli.validate import validate
 from ldbulk.sandbox.cli import sandbox_command
 
 
@@ -41,6 +42,7 @@ def _usage_errors_as_json_lines() -> Iterator[None]:
     show = click.UsageError.show
 
     def as_json_line(error: click.UsageError, file: Any = None) -> None:
+        events.log_start(record.current())  # the run's first line, even before its command
         logs.logger.error("%s", error.format_message(), extra={"usage_error": True})
 
     click.UsageError.show = as_json_line  # type: ignore[method-assign,assignment]
@@ -52,12 +54,47 @@ def _usage_errors_as_json_lines() -> Iterator[None]:
 
 class _Ldbulk(click.Group):
     def main(self, args: Sequence[str] | None = None, *rest: Any, **options: Any) -> Any:
+        """Run the command line. Every way a run ends (a report's verdict, bad input, a
+        failure, an interrupt, a usage error) comes out of click's main as one SystemExit:
+        here, and only here, is its code final, and the metrics and the summary event are
+        written with it."""
         args = list(sys.argv[1:] if args is None else args)
+        run = record.RunRecord(json_logs=_asks_json_logs(args))
+        # Known for sure once click has parsed the line; a usage error may come first.
+        run.command = next((arg for arg in args if arg in self.commands), None)
+        with record.recording(run):
+            try:
+                result = self._main(args, *rest, **options)
+            except SystemExit as exc:
+                raise SystemExit(events.close(run, _exit_code(exc.code))) from None
+            events.close(run, 0)  # not standalone: returned rather than exited
+            return result
+
+    def _main(self, args: list[str], *rest: Any, **options: Any) -> Any:
         if not _asks_json_logs(args):
             return super().main(args, *rest, **options)
         logs.configure(0, "json")
         with _usage_errors_as_json_lines():
             return super().main(args, *rest, **options)
+
+
+def _exit_code(code: object) -> int:
+    """A SystemExit's code as the process' exit status (None is 0; a message is 1)."""
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+def _announced(name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
+    """The command's callback, saying first that its run begins (see :mod:`events`)."""
+
+    @functools.wraps(callback)
+    def begin_then_run(*args: Any, **kwargs: Any) -> Any:
+        with interrupts_as_exits():
+            events.begin(name, kwargs, record.current())
+            return callback(*args, **kwargs)
+
+    return begin_then_run
 
 
 @click.group(cls=_Ldbulk, context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,26 +107,16 @@ def main() -> None:
     """
 
 
-@main.command()
-@manifest_paths
-@manifest_options
-@click.option("--require-secrets", is_flag=True,
-              help="A ${VAR} reference whose variable is not set is an error, as for apply "
-              "(by default a note: only apply needs the values).")
-def validate(manifests: tuple[Path, ...], require_secrets: bool, **kwargs: Any) -> None:
-    """Check manifests offline: syntax, stores, secret references, targets. Sends nothing."""
-    loaded = load(manifests, kwargs, require_secrets=require_secrets, compares=False)
-    print_line(
-        f"{len(manifests)} manifest(s) valid: {len(loaded.stores)} store(s), "
-        f"{len(loaded.selectors)} target line(s)."
-    )
-
-
-for command in (plan_command, apply, status, export_command, sandbox_command, check_command):
+for command in (
+    validate, plan_command, apply, status, export_command, sandbox_command, check_command
+):
     main.add_command(command)
 # After the command's name too: `ldbulk plan m.yaml -v` as well as `ldbulk -v plan m.yaml`.
 for command in main.commands.values():
     global_flags(command)
+    # The sandbox is a server that runs until stopped, not a run of ldbulk's.
+    if command.callback is not None and command is not sandbox_command:
+        command.callback = _announced(command.name or "", command.callback)
 # A script for the shell, not a run: no flags of a run.
 main.add_command(completion_command)
 

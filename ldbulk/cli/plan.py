@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG
+from ldbulk.cli import plan_markdown, record
 from ldbulk.cli.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -32,11 +33,13 @@ from ldbulk.cli.common import (
     run,
     unresolved_json,
 )
+from ldbulk.cli.metrics import metrics_option
 from ldbulk.engine.plan import Action, PlanItem, plan
 from ldbulk.engine.prune import PruneScope
 from ldbulk.engine.resolve import Resolution, ResolvedTarget, Unresolved, resolve
 from ldbulk.engine.saved import saved_plan, write_plan
 from ldbulk.engine.seen import Seen
+from ldbulk.files import write_atomically
 from ldbulk.manifest import ManifestSet
 from ldbulk.text import printable
 
@@ -63,9 +66,14 @@ from ldbulk.text import printable
               help="Also save the plan here: apply PLAN then does exactly its creates, updates "
               "and deletes, and writes nothing that changed since. Holds no secret.")
 @output_option
+@click.option("--markdown", "markdown_path", metavar="FILE",
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Also write the plan as a pull request comment here (- for stdout, "
+              "instead of the table): grouped, under GitHub's 65,536-character limit.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 3 when apply would change something (0: nothing to change, 1: a "
               "target or line not found, 2: bad input).")
+@metrics_option
 def plan_command(
     manifests: tuple[Path, ...],
     show_all: bool,
@@ -76,14 +84,17 @@ def plan_command(
     out_path: Path | None = None,
     output: str = "text",
     detailed_exitcode: bool = False,
+    markdown_path: Path | None = None,
     **kwargs: Any,
 ) -> None:
     """Show what apply would do per target, and how existing integrations differ from the
     manifest (drift). Reads only."""
     api = api_from(kwargs)
     # Reads only: references need not be set (the fields using them are not compared).
-    if out_path is not None:
-        refuse_unwritable({"--out": out_path})
+    to_stdout = markdown_path == Path("-")
+    if to_stdout and output == "json":
+        raise UsageFailure("--markdown - and -o json both write stdout: give --markdown a file")
+    refuse_unwritable({"--out": out_path, "--markdown": None if to_stdout else markdown_path})
     loaded = load(manifests, kwargs, token_file=api.token_file, require_secrets=False)
     client = api.client()
 
@@ -112,12 +123,19 @@ def plan_command(
 
     items, resolution = run(go(), client)
     unresolved = resolution.unresolved
+    record.current().observe(
+        record.outcome_counts([item.action.value for item in items], [a.value for a in Action]),
+        unresolved=len(unresolved),
+    )
     if out_path is not None:
         _save(out_path, items, resolution, loaded, base_url=client.base_url,
               rotate_secrets=rotate_secrets)
+    if markdown_path is not None:
+        _write_markdown(markdown_path, plan_markdown.to_markdown(
+            items, unresolved, summary_line(items, unresolved)))
     if output == "json":
         click.echo(json.dumps(plan_json(items, unresolved), indent=2))
-    else:
+    elif not to_stdout:
         shown = [item for item in items if show_all or _worth_showing(item)]
         if shown or unresolved:
             print_rows(_table(), lambda: _rows(shown, unresolved))
@@ -153,6 +171,19 @@ def _save(
         raise UsageFailure(f"--out: cannot write {path}: {exc.strerror}") from None
     notice(f"Saved the plan ({len(saved.actions)} action(s)) to {path}: "
            f"apply it with: ldbulk apply {path}", style="", level=logging.INFO)
+
+
+def _write_markdown(path: Path, text: str) -> None:
+    """The comment on stdout (``-``) or in its file, whole or not at all."""
+    if path == Path("-"):
+        click.echo(text, nl=False)
+        return
+    try:
+        write_atomically(path, text)
+    except OSError as exc:
+        notice(f"ldbulk: --markdown: cannot write {path}: {exc.strerror or type(exc).__name__}",
+               style="", level=logging.ERROR)
+        raise SystemExit(EXIT_FAILED) from None
 
 
 PLAN_JSON_VERSION = 1

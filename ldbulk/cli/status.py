@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from ldbulk.cli import record
 from ldbulk.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -30,6 +31,7 @@ from ldbulk.cli.common import (
     stderr,
     unresolved_json,
 )
+from ldbulk.cli.metrics import metrics_option
 from ldbulk.engine.resolve import Unresolved, resolve
 from ldbulk.engine.status import StoreState, wait_for_stores
 from ldbulk.text import printable
@@ -135,6 +137,7 @@ def status_json(states: Sequence[StoreState], unresolved: Sequence[Unresolved]) 
 @click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds between polls with --wait.")
 @output_option
+@metrics_option
 def status(
     manifests: tuple[Path, ...], wait: float, interval: float, output: str, **kwargs: Any
 ) -> None:
@@ -155,6 +158,8 @@ def status(
 
     states, unresolved = run(go(), client)
     ready = sum(1 for s in states if s.available)
+    record.current().observe({"available": ready, "unavailable": len(states) - ready},
+                             unresolved=len(unresolved))
     if output == "json":
         click.echo(json.dumps(status_json(states, unresolved), indent=2))
     else:

@@ -26,7 +26,7 @@ from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.journal import Journal, discard, read_settled, same_path
 from ldbulk.engine.provision import Provisioner
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult, utc_now
-from ldbulk.engine.resolve import Resolution, ResolvedTarget, resolve
+from ldbulk.engine.resolve import Resolution, ResolvedTarget, Unresolved, resolve
 from ldbulk.engine.seen import Seen
 from ldbulk.engine.verdict import shown
 from ldbulk.errors import ConfigError, LdbulkError, PruneRefused
@@ -43,6 +43,9 @@ class ApplyStarted:
 
     todo: int
     done_before: int
+    # The manifest lines that gave no target (a missing project, a selector matching nothing):
+    # each ends as a row of the report, never tried.
+    unresolved: tuple[Unresolved, ...] = ()
     # A settled target's manifest line (``file:line``) and store name, for a caller that logs
     # per-target lines. The table behind it is built at the first call: a run that never
     # asks (100,000 quiet creates) never pays for it.
@@ -150,6 +153,7 @@ async def apply(
                     ApplyStarted(
                         todo=len(todo),
                         done_before=len(targets) - len(todo),
+                        unresolved=tuple(resolution.unresolved),
                         locate=_locator(resolution),
                     )
                 )

@@ -1,10 +1,12 @@
-"""A JSON Schema of the manifest format, for editors (yaml-language-server completes and checks a
-manifest with it), built from the same field table the loader reads.
+"""The JSON Schema of the manifest format: the one description of its shape.
 
-The schema describes the shape; the loader stays the judge. It checks what a schema cannot say
-(a reference's trust rules, a store named by a target, duplicates across files) and gives
-better messages. The file shipped in the package, ``manifest.schema.json``, is this function's
-output; ``python -m ldbulk.manifest.jsonschema`` prints it.
+Editors complete and check a manifest with it (the file shipped in the package,
+``manifest.schema.json``, is this function's output; ``python -m ldbulk.manifest.jsonschema``
+prints it), and the loader validates every file against it (:mod:`ldbulk.manifest.validate`).
+It is built from the facts the models hold (the key pattern, the port range, each config
+field's row of the field table), so no fact is written twice. What a schema cannot say stays
+with the loader: a reference's trust rules, the stores a target names, duplicates across files,
+and the models' judgement of each config value.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any, Final
 from ldbulk.api.models import (
     CONFIG_CLASSES,
     DEFAULT_OWNERSHIP_TAG,
+    KEY_PATTERN,
+    PORT_RANGE,
     api_name,
     form_fields,
     is_required,
@@ -23,14 +27,24 @@ from ldbulk.api.models import (
 )
 
 SCHEMA_FILE: Final = "manifest.schema.json"
+FORMAT_VERSION: Final = 1
+MAX_STORE_NAME_LENGTH: Final = 64
 
-_KEY: Final = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$", "maxLength": 256}
-_REFERENCE: Final = {"type": "string", "pattern": r"^\$\{(file:)?[^}]+\}$"}
-_TAGS: Final = {"type": "array", "items": _KEY, "uniqueItems": True}
+# A key's pattern bounds its length too (a maxLength beside it would cost the loader a check
+# per environment key); a title names what a key is, in editors' hovers and in messages.
+_KEY: Final = {"type": "string", "pattern": f"^{KEY_PATTERN.pattern}$"}
+REFERENCE: Final = {"type": "string", "pattern": r"^\$\{(file:)?[^}]+\}$"}
+_TAGS: Final = {"type": "array", "items": {**_KEY, "title": "tag"}}
+_ENVIRONMENTS: Final = 'a list of environment keys, "*" or {tags: [...]}'
 
 
 def manifest_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a version-1 manifest."""
+    """The JSON Schema (draft 2020-12) of a version-1 manifest.
+
+    Keywords and properties are in the order the loader reports their problems: unknown keys,
+    then missing ones, then each value in the field table's order.
+    """
+    store_name = {**_KEY, "maxLength": MAX_STORE_NAME_LENGTH, "title": "store name"}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ldbulk manifest",
@@ -38,7 +52,7 @@ def manifest_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["version"],
         "properties": {
-            "version": {"const": 1},
+            "version": {"const": FORMAT_VERSION},
             "defaults": {
                 "type": "object",
                 "additionalProperties": False,
@@ -46,52 +60,59 @@ def manifest_schema() -> dict[str, Any]:
                     "on": {"type": "boolean"},
                     "tags": _TAGS,
                     "allowEnv": {"type": "array", "items": {"type": "string"}},
-                    "ownershipTag": {**_KEY, "default": DEFAULT_OWNERSHIP_TAG},
+                    "ownershipTag": {**_KEY, "title": "tag", "default": DEFAULT_OWNERSHIP_TAG},
                 },
             },
             "stores": {
                 "type": "object",
                 "minProperties": 1,
-                "propertyNames": {**_KEY, "maxLength": 64},
-                "additionalProperties": {"oneOf": [_store(key) for key in CONFIG_CLASSES]},
+                # patternProperties, not additionalProperties: checked in the file's order.
+                "patternProperties": {
+                    store_name["pattern"]: {"anyOf": [_store(key) for key in CONFIG_CLASSES]}
+                },
+                "propertyNames": store_name,
             },
-            "targets": {"type": "array", "items": _target()},
+            "targets": {"type": "array", "minItems": 1, "items": _target()},
         },
     }
 
 
+def _value(field: Any) -> dict[str, Any]:
+    """A config field's values: a secret only by reference (an optional one may be empty);
+    a port a number in range, a string of digits or a reference; a flag true, false or a
+    reference; any other field a string, which may be a reference."""
+    if is_secret(field):
+        return REFERENCE if is_required(field) else {"anyOf": [REFERENCE, {"const": ""}]}
+    if field.type is int:
+        low, high = PORT_RANGE
+        number = {"type": "integer", "minimum": low, "maximum": high}
+        return {"anyOf": [number, {"type": "string", "pattern": "^[0-9]+$"}, REFERENCE]}
+    if field.type is bool:
+        return {"anyOf": [{"type": "boolean"}, REFERENCE]}
+    return {"type": "string"}
+
+
 def _store(integration: str) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    required = []
-    for field in form_fields(CONFIG_CLASSES[integration]):
-        name = api_name(field)
-        if is_secret(field):
-            value: dict[str, Any] = _REFERENCE
-        elif field.type is int:
-            value = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, _REFERENCE]}
-        elif field.type is bool:
-            value = {"type": "boolean"}
-        else:
-            value = {"type": "string"}
-        value = {**value, "description": f"{name}: {value_kind(field)}"}
-        config[name] = value
-        if is_required(field):
-            required.append(name)
+    fields = form_fields(CONFIG_CLASSES[integration])
+    config = {
+        api_name(field): {**_value(field), "description": f"{api_name(field)}: {value_kind(field)}"}
+        for field in fields
+    }
     return {
         "type": "object",
         "additionalProperties": False,
         "required": ["integration", "config"],
         "properties": {
-            "integration": {"const": integration},
+            "integration": {"type": "string", "const": integration},
             "name": {"type": "string"},
-            "on": {"type": "boolean"},
-            "tags": _TAGS,
             "config": {
                 "type": "object",
                 "additionalProperties": False,
-                "required": required,
+                "required": [api_name(field) for field in fields if is_required(field)],
                 "properties": config,
             },
+            "on": {"type": "boolean"},
+            "tags": _TAGS,
         },
     }
 
@@ -102,20 +123,23 @@ def _target() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["project", "environments", "store"],
         "properties": {
-            "project": _KEY,
-            "store": {"type": "string"},
+            "project": {**_KEY, "title": "project key"},
             "environments": {
-                "oneOf": [
+                "description": _ENVIRONMENTS,
+                # anyOf, as the alternatives exclude each other: the first that fits ends the
+                # check (oneOf would try the others too), the commonest first.
+                "anyOf": [
+                    {"type": "array", "minItems": 1, "items": {**_KEY, "title": "environment key"}},
                     {"const": "*"},
-                    {"type": "array", "items": _KEY, "minItems": 1},
                     {
                         "type": "object",
                         "additionalProperties": False,
                         "required": ["tags"],
                         "properties": {"tags": {**_TAGS, "minItems": 1}},
                     },
-                ]
+                ],
             },
+            "store": {"type": "string"},
         },
     }
 

@@ -54,9 +54,7 @@ def load_manifests(
     documents: list[Document] = []
     for path in paths:
         name = os.fspath(path)
-        document = Document(
-            name, Path(name).parent, env, policy, require_secrets=require_secrets
-        )
+        document = Document(name, Path(name).parent, env, policy, require_secrets=require_secrets)
         text = read_text(Path(name), document.problems)
         if text is not None:
             document.check(text)

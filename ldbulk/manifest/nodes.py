@@ -1,18 +1,16 @@
-"""Bounded YAML loading with line marks, and reading its nodes into typed values.
+"""Bounded YAML loading with line marks, and reading its nodes into plain values.
 
 Everything here turns hostile input into problems, never a traceback: files are capped in
 size, nesting depth and work done expanding aliases, and values shown in messages are truncated
-and escaped. The schema of a manifest is not here (see :mod:`ldbulk.manifest.schema`), only
-"a mapping", "a list of tags", "a LaunchDarkly key", each problem at its line and path.
+and escaped. What the values must be is the schema's (:mod:`ldbulk.manifest.jsonschema`); here,
+where each was written, to put each problem at its line and path.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -32,10 +30,6 @@ _LIBYAML_TOO_DEEP: Final = "exceeded maximum nesting depth"
 # Aliases let a small file describe an enormous tree ("billion laughs"): cap the items walked.
 MAX_WORK: Final = 2_000_000
 MAX_PROBLEMS_PER_FILE: Final = 200
-MAX_KEY_LENGTH: Final = 256
-
-# LaunchDarkly keys and tags: letters, digits, '.', '_' and '-', starting with a letter or digit.
-KEY: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _PLAIN_PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 STR: Final = "tag:yaml.org,2002:str"
@@ -228,166 +222,146 @@ def _json_syntax_ok(text: str, problems: Problems) -> bool:
     return True
 
 
-class NodeReader:
-    """Reads the nodes of one file into typed values, noting a problem (at the node's line)
-    wherever a node is not what was asked for, and counting the work done against
-    :data:`MAX_WORK`, past which it raises :class:`TooMuch`."""
+class Opaque:
+    """A scalar of a tag that is never constructed (``!!python/name:...``): no type of the
+    schema takes it, and a message names its tag."""
 
-    def __init__(self, file: str, problems: Problems) -> None:
+    __slots__ = ()
+
+
+OPAQUE: Final = Opaque()
+# A scalar that could not be read (``!!int nope``): its problem is noted, the schema's is not.
+UNREADABLE: Final = Opaque()
+NodePath = tuple[str | int, ...]
+
+
+class Tree:
+    """One file's nodes read into plain values (mappings, lists, strings, numbers...) for the
+    schema, keeping where each was written. Problems a schema cannot see are noted here: keys
+    that are not strings, duplicate keys, merges of what is not a mapping, values that cannot
+    be read. The work done is counted against :data:`MAX_WORK`, past which :class:`TooMuch`."""
+
+    def __init__(self, file: str, root: Node, problems: Problems) -> None:
         self.file = file
+        self.root = root
         self.problems = problems
+        # Every path with a problem at or below it, so what is built skips it.
+        self.bad: set[NodePath] = set()
+        self._noted: set[tuple[int, NodePath, str]] = set()
+        self._entries: dict[int, dict[str, tuple[Node, Node]]] = {}
         self._work = 0
         self._constructor = SafeConstructor()
 
-    def spend(self, node: Node, amount: int = 1) -> None:
-        """Count ``amount`` items walked at ``node``; :class:`TooMuch` past the limit."""
-        self._work += amount
+    def note(self, node: Node, path: NodePath, message: str) -> None:
+        """A problem at the node's line (the same one once)."""
+        for end in range(len(path) + 1):
+            self.bad.add(path[:end])
+        noted = (line_of(node), path, message)
+        if noted not in self._noted:
+            self._noted.add(noted)
+            self.problems.add(noted[0], path_text(path), message)
+
+    def value(self, node: Node | None = None, path: NodePath = ()) -> object:
+        """The plain value of ``node`` (the root by default)."""
+        node = self.root if node is None else node
+        self._work += 1
         if self._work > MAX_WORK:
             raise TooMuch(line_of(node), f"expands to more than {MAX_WORK} items (aliases?)")
-
-    def add(self, node: Node, path: str, message: str) -> None:
-        """Note a problem at the node's line."""
-        self.problems.add(line_of(node), path, message)
-
-    def source(self, node: Node, path: str) -> Source:
-        """Where the node was written, for the result and later messages."""
-        return Source(file=self.file, line=line_of(node), path=path)
-
-    def kind(self, node: Node) -> str:
-        """What the node is, as a message says it ("a list", "an integer")."""
         if isinstance(node, MappingNode):
-            return "a mapping"
+            if len(path) >= MAX_DEPTH:  # aliases can make a loop
+                raise TooMuch(line_of(node), f"nested deeper than {MAX_DEPTH} levels")
+            entries = self.entries(node, path)
+            return {key: self.value(item, (*path, key)) for key, (_, item) in entries.items()}
         if isinstance(node, SequenceNode):
-            return "a list"
-        return _KINDS.get(str(node.tag), f"a value tagged {quote(str(node.tag))}")
+            if len(path) >= MAX_DEPTH:
+                raise TooMuch(line_of(node), f"nested deeper than {MAX_DEPTH} levels")
+            return [self.value(item, (*path, index)) for index, item in enumerate(node.value)]
+        if node.tag == STR:
+            return str(node.value)
+        if node.tag not in _KINDS:
+            return OPAQUE
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            self.note(node, path, f"cannot read value: {exc.problem or type(exc).__name__}")
+        except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
+            self.note(node, path, f"cannot read value: {type(exc).__name__}")
+        return UNREADABLE
 
-    def mapping(self, node: Node, path: str, depth: int = 0) -> dict[str, tuple[Node, Node]] | None:
-        """The mapping's entries by key, merge keys applied; None (and a problem) if it is not
-        a mapping. Entries written in the mapping win over merged ones, as YAML says."""
-        if not isinstance(node, MappingNode):
-            self.add(node, path, f"must be a mapping, got {self.kind(node)}")
-            return None
+    def entries(
+        self, node: MappingNode, path: NodePath, depth: int = 0
+    ) -> dict[str, tuple[Node, Node]]:
+        """A mapping's entries by key (key node, value node), merge keys applied: entries
+        written in the mapping win over merged ones, as YAML says."""
+        known = self._entries.get(id(node))
+        if known is not None:
+            return known
         own: dict[str, tuple[Node, Node]] = {}
         merged: dict[str, tuple[Node, Node]] = {}
         for key_node, value_node in node.value:
-            self.spend(key_node)
+            self._work += 1
             if key_node.tag == _MERGE:
                 self._merge(value_node, path, merged, depth)
-                continue
+            elif not isinstance(key_node, ScalarNode):
+                self.note(key_node, path, f"keys must be strings, got {kind(key_node)}")
             # Keys are read as written: YAML 1.1 would turn the key `on:` into true.
-            if not isinstance(key_node, ScalarNode):
-                self.add(key_node, path, f"keys must be strings, got {self.kind(key_node)}")
-                continue
-            key = str(key_node.value)
-            if key in own:
-                first = line_of(own[key][0])
-                self.add(key_node, child_path(path, key), f"duplicate key (first at line {first})")
-                continue
-            own[key] = (key_node, value_node)
+            elif str(key_node.value) in own:
+                first = line_of(own[str(key_node.value)][0])
+                at = (*path, str(key_node.value))
+                self.note(key_node, at, f"duplicate key (first at line {first})")
+            else:
+                own[str(key_node.value)] = (key_node, value_node)
         for key, entry in merged.items():
             own.setdefault(key, entry)
+        self._entries[id(node)] = own
         return own
 
-    def _merge(self, node: Node, path: str, into: dict[str, tuple[Node, Node]], depth: int) -> None:
+    def _merge(
+        self, node: Node, path: NodePath, into: dict[str, tuple[Node, Node]], depth: int
+    ) -> None:
         if depth >= 8:
-            self.add(node, path, "<< merges nested too deeply")
+            self.note(node, path, "<< merges nested too deeply")
             return
-        sources = node.value if isinstance(node, SequenceNode) else [node]
-        for source in sources:
+        for source in node.value if isinstance(node, SequenceNode) else [node]:
             if not isinstance(source, MappingNode):
-                self.add(source, path, "<< must merge a mapping or a list of mappings")
+                self.note(source, path, "<< must merge a mapping or a list of mappings")
                 continue
-            entries = self.mapping(source, path, depth + 1) or {}
-            for key, entry in entries.items():
+            for key, entry in self.entries(source, path, depth + 1).items():
                 into.setdefault(key, entry)
 
-    def keys(
-        self,
-        node: Node,
-        entries: Mapping[str, tuple[Node, Node]],
-        path: str,
-        allowed: Sequence[str],
-        required: Sequence[str] = (),
-    ) -> None:
-        """Report unknown keys (with a suggestion) and missing required keys."""
-        for key, (key_node, _) in entries.items():
-            if key in allowed:
-                continue
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"did you mean {quote(close[0])}?" if close else "expected " + ", ".join(allowed)
-            self.add(key_node, child_path(path, key), f"unknown key ({hint})")
-        for key in required:
-            if key not in entries:
-                self.add(node, path, f"missing required key {quote(key)}")
+    def find(self, path: NodePath) -> tuple[Node | None, Node]:
+        """The key node (None for a list item or the root) and the value node at ``path``."""
+        key_node: Node | None = None
+        node = self.root
+        for step in path:
+            if isinstance(step, int) and isinstance(node, SequenceNode):
+                key_node, node = None, node.value[step]
+            elif isinstance(node, MappingNode):
+                key_node, node = self._entries[id(node)][str(step)]
+        return key_node, node
 
-    def scalar(self, node: ScalarNode, path: str) -> tuple[bool, object]:
-        """The value of a scalar as SafeLoader constructs it; (False, None) after a problem."""
-        try:
-            return True, self._constructor.construct_object(node, deep=True)
-        except yaml.MarkedYAMLError as exc:
-            self.add(node, path, f"cannot read value: {exc.problem or type(exc).__name__}")
-        except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
-            self.add(node, path, f"cannot read value: {type(exc).__name__}")
-        return False, None
+    def source(self, path: NodePath, *, key: bool = False) -> Source:
+        """Where the value at ``path`` was written (or its key, with ``key``)."""
+        key_node, node = self.find(path)
+        line = line_of(key_node if key and key_node is not None else node)
+        return Source(file=self.file, line=line, path=path_text(path))
 
-    def string(self, node: Node, path: str) -> str | None:
-        """A string; None (and a problem, with a hint to quote a number) otherwise."""
-        if isinstance(node, ScalarNode) and node.tag == STR:
-            return str(node.value)
-        message = f"must be a string, got {self.kind(node)}"
-        if isinstance(node, ScalarNode) and node.tag in (INT, _FLOAT):
-            message += f" (quote it: {quote(str(node.value))})"
-        self.add(node, path, message)
-        return None
 
-    def boolean(self, node: Node, path: str) -> bool | None:
-        """A boolean; None (and a problem) otherwise."""
-        if isinstance(node, ScalarNode) and node.tag == BOOL:
-            ok, value = self.scalar(node, path)
-            return bool(value) if ok else None
-        self.add(node, path, f"must be true or false, got {self.kind(node)}")
-        return None
+def kind(node: Node) -> str:
+    """What a node is, as a message says it ("a list", "an integer")."""
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    return _KINDS.get(str(node.tag), f"a value tagged {quote(str(node.tag))}")
 
-    def sequence(self, node: Node, path: str) -> list[Node] | None:
-        """A list's items; None (and a problem) if it is not a list."""
-        if not isinstance(node, SequenceNode):
-            self.add(node, path, f"must be a list, got {self.kind(node)}")
-            return None
-        self.spend(node, len(node.value))
-        return list(node.value)
 
-    def identifier(self, node: Node, path: str, what: str) -> str | None:
-        """A LaunchDarkly key or tag (letters, digits, '.', '_', '-'; starts alphanumeric)."""
-        value = self.string(node, path)
-        if value is None:
-            return None
-        if not KEY.fullmatch(value) or len(value) > MAX_KEY_LENGTH:
-            self.add(
-                node,
-                path,
-                f"{quote(value)} is not a valid {what} (letters, digits, '.', '_' and '-', "
-                f"starting with a letter or digit, at most {MAX_KEY_LENGTH} characters)",
-            )
-            return None
-        return value
-
-    def tags(self, node: Node, path: str, *, non_empty: bool = False) -> tuple[str, ...] | None:
-        """A list of tags, each once, in order; None after a problem."""
-        items = self.sequence(node, path)
-        if items is None:
-            return None
-        if non_empty and not items:
-            self.add(node, path, "must list at least one tag")
-            return None
-        tags: list[str] = []
-        ok = True
-        for index, item in enumerate(items):
-            tag = self.identifier(item, index_path(path, index), "tag")
-            if tag is None:
-                ok = False
-            elif tag not in tags:
-                tags.append(tag)
-        return tuple(tags) if ok else None
+def path_text(path: NodePath) -> str:
+    """A path as messages write it: ``targets[2].store``."""
+    text = ""
+    for step in path:
+        text = index_path(text, step) if isinstance(step, int) else child_path(text, step)
+    return text
 
 
 def child_path(path: str, key: str) -> str:
@@ -395,8 +369,6 @@ def child_path(path: str, key: str) -> str:
     if _PLAIN_PATH_PART.fullmatch(key):
         return f"{path}.{key}" if path else key
     return f"{path}[{quote(key)}]"
-
-
 
 
 def quote(value: str, limit: int = 80) -> str:

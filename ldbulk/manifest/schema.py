@@ -1,68 +1,42 @@
-"""The schema of one manifest file: version, defaults, stores and targets, walked into stores
-and pending targets, every problem noted with its line and path.
-
-The nodes are read by :class:`~ldbulk.manifest.nodes.NodeReader`, a store's config by
-:mod:`ldbulk.manifest.config`, the targets by :mod:`ldbulk.manifest.targets`; what needs every
-file of the set (store names, duplicate targets) is checked by :mod:`ldbulk.manifest.load`.
+"""One manifest file: its nodes read into values, checked against the manifest's JSON Schema
+(:mod:`ldbulk.manifest.validate`), then built into stores and pending targets, with what a
+schema cannot say checked by hand: ``defaults.allowEnv``, name templates, and each config's
+references and values (:mod:`ldbulk.manifest.config`). What needs every file of the set (the
+stores targets name, duplicate targets) is checked by :mod:`ldbulk.manifest.load`: a file may
+use stores another defines.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import string
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final, cast
 
 import attrs
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode
 
-from ldbulk.api.fields import api_name, form_fields
-from ldbulk.api.models import (
-    CONFIG_CLASSES,
-    DEFAULT_OWNERSHIP_TAG,
-    INTEGRATION_KEYS,
-    IntegrationKey,
-    StoreConfig,
-)
+from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, IntegrationKey
+from ldbulk.manifest import validate
 from ldbulk.manifest.config import read_config
-from ldbulk.manifest.model import PartialStore, PendingTarget, Store, index_path
-from ldbulk.manifest.nodes import (
-    INT,
-    KEY,
-    NodeReader,
-    Problems,
-    TooMuch,
-    child_path,
-    parse,
-    quote,
+from ldbulk.manifest.jsonschema import FORMAT_VERSION
+from ldbulk.manifest.model import (
+    AllEnvironments,
+    EnvironmentKeys,
+    EnvironmentSelector,
+    PartialStore,
+    PendingTarget,
+    Source,
+    Store,
+    TaggedEnvironments,
+    index_path,
 )
+from ldbulk.manifest.nodes import NodePath, Problems, TooMuch, Tree, line_of, parse, quote
 from ldbulk.manifest.references import ReferencePolicy, Resolver, manifest_allow_refusal
-from ldbulk.manifest.targets import read_targets
-
-FORMAT_VERSION: Final = 1
 
 _PLACEHOLDERS: Final = ("project", "environment")
-_TOP_KEYS: Final = ("version", "defaults", "stores", "targets")
-_DEFAULTS_KEYS: Final = ("on", "tags", "allowEnv", "ownershipTag")
-_STORE_KEYS: Final = ("integration", "name", "config", "on", "tags")
-
-
-def _integration_of_fields(config: Node) -> IntegrationKey | None:
-    """The integration whose fields a config's keys are (or are closest to), most keys matched;
-    None when no key is like any integration's field."""
-    if not isinstance(config, MappingNode):
-        return None
-    keys = [str(key.value) for key, _ in config.value if isinstance(key, ScalarNode)]
-    best: IntegrationKey | None = None
-    best_score = 0
-    for integration in INTEGRATION_KEYS:
-        fields = [api_name(field) for field in form_fields(CONFIG_CLASSES[integration])]
-        score = sum(1 for key in keys if difflib.get_close_matches(key, fields, n=1, cutoff=0.7))
-        if score > best_score:
-            best, best_score = integration, score
-    return best
 
 
 class Document:
@@ -80,7 +54,6 @@ class Document:
     ) -> None:
         self.file = file
         self.problems = Problems(file)
-        self.reader = NodeReader(file, self.problems)
         self.resolver = Resolver(
             policy=policy, env=env, base_dir=base_dir, require_values=require_secrets
         )
@@ -96,215 +69,119 @@ class Document:
         if root is None:
             return
         try:
-            self._top(root)
+            tree = Tree(self.file, root, self.problems)
+            document = tree.value()
+            if isinstance(document, dict):
+                self._top(tree, document)
+            else:
+                validate.check(tree, document, {})
         except TooMuch as exc:
             self.problems.add(exc.line, "", exc.message)
 
-    def _top(self, root: Node) -> None:
-        if not isinstance(root, MappingNode):
-            self.reader.add(
-                root,
-                "",
-                "the top level must be a mapping with version, stores and targets, "
-                f"got {self.reader.kind(root)}",
-            )
+    def _top(self, tree: Tree, document: dict[str, object]) -> None:
+        version = document.get("version")
+        if type(version) is int and version != FORMAT_VERSION:
+            # Another format: what its keys hold is that format's to say, not read further.
+            validate.check(tree, document, None)
+            node = tree.find(("version",))[1]
+            shown, ours = quote(str(node.value)), f"this ldbulk reads version {FORMAT_VERSION}"
+            tree.note(node, ("version",), f"unsupported version {shown} ({ours})")
             return
-        entries = self.reader.mapping(root, "")
-        if entries is None:
-            return
-        self.reader.keys(root, entries, "", _TOP_KEYS, required=("version",))
-        if "version" in entries and not self._version(entries["version"][1]):
-            return
-        defaults = _Defaults()
-        if "defaults" in entries:
-            defaults = self._defaults(entries["defaults"][1])
-        if "stores" in entries:
-            self._stores(entries["stores"][1], defaults)
-        if "targets" in entries:
+        defaults = self._defaults(tree, document.get("defaults"))
+        stores = document.get("stores")
+        stores = stores if isinstance(stores, dict) else {}
+        meant = {name: validate.integration_of(body) for name, body in stores.items()}
+        validate.check(tree, document, meant)
+        for name, body in stores.items():
+            if not validate.refused_name(name):
+                self._store(tree, name, body, meant[name][0], defaults)
+        if "targets" in document:
             self.has_targets_key = True
-            self.targets.extend(read_targets(self.reader, entries["targets"][1]))
-        if "stores" not in entries and "targets" not in entries:
-            self.reader.add(root, "", "defines no stores and no targets")
+            self.targets = read_targets(tree, document["targets"])
+        if "stores" not in document and "targets" not in document:
+            tree.note(tree.root, (), "defines no stores and no targets")
 
-    def _version(self, node: Node) -> bool:
-        """Check the version; False when it names another format, which is not read further."""
-        if isinstance(node, ScalarNode) and node.tag == INT:
-            ok, value = self.reader.scalar(node, "version")
-            if ok and value == FORMAT_VERSION:
-                return True
-            if ok:
-                self.reader.add(
-                    node,
-                    "version",
-                    f"unsupported version {quote(str(node.value))} "
-                    f"(this ldbulk reads version {FORMAT_VERSION})",
-                )
-                return False
-            return True
-        self.reader.add(node, "version", f"must be {FORMAT_VERSION}, got {self.reader.kind(node)}")
-        return True
-
-    def _defaults(self, node: Node) -> _Defaults:
-        entries = self.reader.mapping(node, "defaults")
-        if entries is None:
+    def _defaults(self, tree: Tree, defaults: object) -> _Defaults:
+        if not isinstance(defaults, dict):
             return _Defaults()
-        self.reader.keys(node, entries, "defaults", _DEFAULTS_KEYS)
-        if "allowEnv" in entries:
-            self.resolver.allow_env = self._allow_env(entries["allowEnv"][1], "defaults.allowEnv")
-        on = self.reader.boolean(entries["on"][1], "defaults.on") if "on" in entries else None
-        tags: tuple[str, ...] | None = ()
-        if "tags" in entries:
-            tags = self.reader.tags(entries["tags"][1], "defaults.tags")
-        ownership_tag = DEFAULT_OWNERSHIP_TAG
-        if "ownershipTag" in entries:
-            ownership_tag = (
-                self.reader.identifier(entries["ownershipTag"][1], "defaults.ownershipTag", "tag")
-                or DEFAULT_OWNERSHIP_TAG
-            )
-        return _Defaults(on=on, tags=tags or (), ownership_tag=ownership_tag)
+        if "allowEnv" in defaults:
+            self.resolver.allow_env = self._allow_env(tree, defaults["allowEnv"])
+        # Whatever the schema said of them: a file with a problem is never applied.
+        on, tags, owner = (defaults.get(key) for key in ("on", "tags", "ownershipTag"))
+        return _Defaults(
+            on=on if isinstance(on, bool) else None,
+            tags=_unique(t for t in (tags if isinstance(tags, list) else ()) if isinstance(t, str)),
+            ownership_tag=owner if isinstance(owner, str) else DEFAULT_OWNERSHIP_TAG,
+        )
 
-    def _allow_env(self, node: Node, path: str) -> frozenset[str]:
+    def _allow_env(self, tree: Tree, names: object) -> frozenset[str]:
         """The names of this file's own allow-list. None may be credential-shaped: trust in
         a credential stays with the job that runs the manifest (``--allow-env``)."""
-        items = self.reader.sequence(node, path)
-        names: set[str] = set()
-        for index, item in enumerate(items or ()):
-            name = self.reader.string(item, index_path(path, index))
-            if name is None:
-                continue
+        allowed: set[str] = set()
+        for index, name in enumerate(names if isinstance(names, list) else ()):
+            if not isinstance(name, str):
+                continue  # the schema's to say
+            path = ("defaults", "allowEnv", index)
             reason = manifest_allow_refusal(name)
             if reason is not None:
-                self.reader.add(
-                    item, index_path(path, index), f"cannot allow {quote(name)}: {reason}"
-                )
+                tree.note(tree.find(path)[1], path, f"cannot allow {quote(name)}: {reason}")
                 continue
-            names.add(name)
-        return frozenset(names)
-
-    def _stores(self, node: Node, defaults: _Defaults) -> None:
-        entries = self.reader.mapping(node, "stores")
-        if entries is None:
-            return
-        if not entries:
-            self.reader.add(node, "stores", "must define at least one store")
-        for name, (key_node, value_node) in entries.items():
-            path = child_path("stores", name)
-            if not KEY.fullmatch(name) or len(name) > 64:
-                self.reader.add(
-                    key_node,
-                    path,
-                    "store names use letters, digits, '.', '_' and '-', start with a letter or "
-                    "digit, and have at most 64 characters",
-                )
-                continue
-            self._store(name, key_node, value_node, path, defaults)
+            allowed.add(name)
+        return frozenset(allowed)
 
     def _store(
         self,
+        tree: Tree,
         name: str,
-        key_node: Node,
-        node: Node,
-        path: str,
+        body: object,
+        checked_as: IntegrationKey | None,
         defaults: _Defaults,
     ) -> None:
-        source = self.reader.source(key_node, path)
-        entries = self.reader.mapping(node, path)
-        if entries is None:
+        path: NodePath = ("stores", name)
+        source = tree.source(path, key=True)
+        if not isinstance(body, dict):
             self.stores.append(PartialStore(name=name, integration=None, store=None, source=source))
             return
-        self.reader.keys(node, entries, path, _STORE_KEYS, required=("integration", "config"))
-        valid = True
-        integration: IntegrationKey | None = None
-        # The integration the config is checked against: the closest known one when the key is
-        # misspelt, so one pass shows the config's problems too (the store is not built).
-        checked_as: IntegrationKey | None = None
-        if "integration" in entries:
-            integration, checked_as = self._integration(
-                entries["integration"][1],
-                child_path(path, "integration"),
-                entries["config"][1] if "config" in entries else None,
-            )
-        template: str | None = None
-        if "name" in entries:
-            template = self._template(entries["name"][1], child_path(path, "name"))
-            valid = valid and template is not None
-        on = defaults.on
-        if "on" in entries:
-            on = self.reader.boolean(entries["on"][1], child_path(path, "on"))
-            valid = valid and on is not None
-        tags: tuple[str, ...] | None = ()
-        if "tags" in entries:
-            tags = self.reader.tags(entries["tags"][1], child_path(path, "tags"))
-            valid = valid and tags is not None
-        config: StoreConfig | None = None
-        if "config" in entries and checked_as is not None:
-            config_node, config_path = entries["config"][1], child_path(path, "config")
-            config = read_config(self.reader, self.resolver, checked_as, config_node, config_path)
+        integration = checked_as if body.get("integration") == checked_as else None
+        config = None
+        if checked_as is not None and isinstance(body.get("config"), dict):
+            config = read_config(tree, self.resolver, checked_as, body["config"], (*path, "config"))
+        template = body.get("name")
+        if isinstance(template, str):
+            self._template(tree, (*path, "name"), template)
         store = None
-        if valid and config is not None and integration is not None:
+        if integration is not None and config is not None and path not in tree.bad:
+            on = body.get("on", defaults.on)
             store = Store(
                 name=name,
                 config=config,
                 on=bool(on),
-                tags=_unique(defaults.tags + (tags or ())),
+                tags=_unique((*defaults.tags, *body.get("tags", ()))),
                 ownership_tag=defaults.ownership_tag,
-                name_template=template,
+                name_template=template if isinstance(template, str) else None,
                 source=source,
             )
         self.stores.append(
             PartialStore(name=name, integration=integration, store=store, source=source)
         )
 
-    def _integration(
-        self, node: Node, path: str, config: Node | None
-    ) -> tuple[IntegrationKey | None, IntegrationKey | None]:
-        """The integration key, and the one to check the config against: the closest known
-        key when this one is misspelt, else the one whose fields the config's keys are (None
-        when nothing is close)."""
-        value = self.reader.string(node, path)
-        if value is None:
-            return None, None
-        if value in INTEGRATION_KEYS:
-            known = cast(IntegrationKey, value)
-            return known, known
-        close = difflib.get_close_matches(value.lower(), INTEGRATION_KEYS, n=1, cutoff=0.6)
-        guess = cast(IntegrationKey, close[0]) if close else None
-        hint = f"; did you mean {quote(guess)}?" if guess else ""
-        if guess is None and config is not None:
-            guess = _integration_of_fields(config)
-            hint = f"; its config is checked as {guess}'s" if guess else ""
-        self.reader.add(
-            node, path, f"unknown integration {quote(value)} (expected redis or dynamodb{hint})"
-        )
-        return None, guess
-
-    def _template(self, node: Node, path: str) -> str | None:
-        template = self.reader.string(node, path)
-        if template is None:
-            return None
+    def _template(self, tree: Tree, path: NodePath, template: str) -> None:
+        """Note what is wrong with a name template: only {project} and {environment}."""
+        node = tree.find(path)[1]
         try:
             parts = list(string.Formatter().parse(template))
         except ValueError as exc:
-            self.reader.add(
+            tree.note(
                 node, path, f"not a valid name template: {exc} (write {{{{ or }}}} for a brace)"
             )
-            return None
-        ok = True
+            return
         for _, field, spec, conversion in parts:
-            if field is None:
-                continue
-            if field not in _PLACEHOLDERS:
+            if field is not None and field not in _PLACEHOLDERS:
                 shown = quote("{" + field + "}")
-                self.reader.add(
-                    node, path, f"unknown placeholder {shown} (use {{project}} and {{environment}})"
-                )
-                ok = False
-            elif spec or conversion:
-                self.reader.add(
-                    node, path, f"placeholder {{{field}}} takes no conversion or format"
-                )
-                ok = False
-        return template if ok else None
+                message = f"unknown placeholder {shown} (use {{project}} and {{environment}})"
+                tree.note(node, path, message)
+            elif field is not None and (spec or conversion):
+                tree.note(node, path, f"placeholder {{{field}}} takes no conversion or format")
 
 
 @attrs.frozen(kw_only=True)
@@ -318,3 +195,53 @@ class _Defaults:
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
+
+
+def read_targets(tree: Tree, targets: object) -> list[PendingTarget]:
+    """The entries of ``targets``, each with the name of its store, checked later against
+    every file's stores; the entries without a good project or store name are left out."""
+    found: list[PendingTarget] = []
+    for index, target in enumerate(targets if isinstance(targets, list) else ()):
+        path: NodePath = ("targets", index)
+        if not isinstance(target, dict) or (*path, "project") in tree.bad:
+            continue
+        project, store = target.get("project"), target.get("store")
+        if not isinstance(project, str) or not isinstance(store, str):
+            continue
+        # Found once, not once a field: a manifest may hold 100,000 targets.
+        node = tree.find(path)[1]
+        where = index_path("targets", index)
+        lines = {
+            key: line_of(value)
+            for key, (_, value) in tree.entries(cast(MappingNode, node), path).items()
+        }
+        found.append(
+            PendingTarget(
+                project=project,
+                environments=_selector(tree, target.get("environments"), (*path, "environments")),
+                store_name=store,
+                store_source=Source(file=tree.file, line=lines["store"], path=f"{where}.store"),
+                source=Source(file=tree.file, line=line_of(node), path=where),
+                project_source=Source(
+                    file=tree.file, line=lines["project"], path=f"{where}.project"
+                ),
+            )
+        )
+    return found
+
+
+def _selector(tree: Tree, value: object, path: NodePath) -> EnvironmentSelector | None:
+    if value is None or path in tree.bad:
+        return None
+    source = tree.source(path)
+    if value == "*":
+        return AllEnvironments(source=source)
+    if isinstance(value, dict):
+        return TaggedEnvironments(tags=tuple(dict.fromkeys(value["tags"])), source=source)
+    items = tree.find(path)[1].value
+    return EnvironmentKeys(
+        # Interned: 100,000 targets name a few environment keys ("production") many times.
+        keys=tuple(sys.intern(key) for key in cast(list[str], value)),
+        lines=tuple(line_of(item) for item in items),
+        source=source,
+    )

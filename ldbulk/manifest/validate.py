@@ -1,0 +1,283 @@
+"""One file's values checked against the manifest's JSON Schema, each error worded as ldbulk
+words it and put at the line of the node it is about.
+
+The ``jsonschema`` library finds every error; this module only says them: by the kind of
+check that failed (a type, a required or unknown key, a pattern, an empty list...), with a
+did-you-mean built from the schema's own property names. Two things are left to the loader
+on purpose: a value meant as a reference (it holds ``${``), which the resolver judges, and a
+config value of the right type, which its model judges (an IAM role ARN, a region, a port).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from yaml.nodes import Node, ScalarNode
+
+from ldbulk.api.models import (
+    CONFIG_CLASSES,
+    INTEGRATION_KEYS,
+    MAX_KEY_LENGTH,
+    IntegrationKey,
+    api_name,
+    form_fields,
+    is_secret,
+    value_kind,
+)
+from ldbulk.manifest.jsonschema import REFERENCE, manifest_schema
+from ldbulk.manifest.nodes import INT, UNREADABLE, NodePath, Tree, kind, quote
+from ldbulk.manifest.references import is_reference
+
+if TYPE_CHECKING:
+    # Imported when a manifest is first checked: a command that reads none starts sooner.
+    from jsonschema.exceptions import ValidationError
+
+_EXPECTED: Final = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "an integer",
+}
+_KEY_RULE: Final = "letters, digits, '.', '_' and '-'"
+_NO_SECRETS: Final = "secrets do not belong in a manifest"
+_NUMBERS: Final = (INT, "tag:yaml.org,2002:float")
+# A store's integration as the loader means it: the one its config is checked as (None: not
+# checked), and what is wrong with its ``integration`` key, if anything.
+Meant = tuple[IntegrationKey | None, str | None]
+
+
+def _const(validator: Any, const: object, instance: object, schema: object) -> Iterator[Any]:
+    # YAML's types are strict here: neither 1.0 nor true is the version 1.
+    if type(instance) is not type(const) or instance != const:
+        yield _error("not the constant")
+
+
+def _pattern(validator: Any, pattern: str, instance: object, schema: object) -> Iterator[Any]:
+    if isinstance(instance, str) and not _whole(pattern).search(instance):
+        yield _error("no match")
+
+
+@functools.cache
+def _whole(pattern: str) -> re.Pattern[str]:
+    # The schema's patterns end in ECMA 262's `$`, the very end of the text; Python's `$` also
+    # matches before a final newline, which no key may hold.
+    return re.compile(pattern.removesuffix("$") + r"\Z")
+
+
+def _items(validator: Any, items: Any, instance: object, schema: object) -> Iterator[Any]:
+    # A list of 100,000 environment keys: when each is a string its pattern takes, all are
+    # valid, seen in one pass rather than through a validator made for each item.
+    plain = set(items) <= {"type", "pattern", "title"} and "pattern" in items
+    plain = plain and items.get("type", "string") == "string"
+    if plain and isinstance(instance, list):
+        whole = _whole(items["pattern"])
+        if all(isinstance(item, str) and whole.search(item) for item in instance):
+            return
+    from jsonschema import Draft202012Validator
+
+    yield from Draft202012Validator.VALIDATORS["items"](validator, items, instance, schema)
+
+
+def _error(message: str) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    return ValidationError(message)
+
+
+@functools.cache
+def _validator() -> Any:
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    # A YAML float is never an integer, even 6379.0.
+    types = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    extend: Any = jsonschema.validators.extend  # untyped in its stubs
+    keywords = {"const": _const, "pattern": _pattern, "items": _items}
+    strict = extend(base, keywords, type_checker=types)
+    return strict(manifest_schema())
+
+
+def check(tree: Tree, document: object, meant: Mapping[str, Meant] | None) -> None:
+    """Note every schema error of ``document`` (read from ``tree``) as a problem; ``meant``
+    is :func:`integration_of` each store (None: the file is of another version)."""
+    translator = _Translator(tree, meant)
+    validator = _validator()
+    if meant is None:  # a file of another version: only its top-level keys are known
+        keys = {key: True for key in validator.schema["properties"]}
+        validator = validator.evolve(schema={"additionalProperties": False, "properties": keys})
+    for error in validator.iter_errors(document):
+        translator.report(error)
+
+
+def refused_name(name: str) -> bool:
+    """Whether the schema refuses ``name`` as a store's: such a store is not defined at all."""
+    names = _validator().schema["properties"]["stores"]["propertyNames"]
+    return not _validator().evolve(schema=names).is_valid(name)
+
+
+def integration_of(store: object) -> Meant:
+    """The integration a store's config is checked as, and what is wrong with its
+    ``integration`` key: the closest known key when it is misspelt, else the one whose fields
+    the config's keys are (None when nothing is close, or it is no string)."""
+    if not isinstance(store, dict) or not isinstance(store.get("integration"), str):
+        return None, None
+    value = store["integration"]
+    if value in INTEGRATION_KEYS:
+        return cast(IntegrationKey, value), None
+    close = difflib.get_close_matches(value.lower(), INTEGRATION_KEYS, n=1, cutoff=0.6)
+    guess = cast(IntegrationKey, close[0]) if close else None
+    hint = f"; did you mean {quote(guess)}?" if guess else ""
+    if guess is None:
+        guess = _integration_of_fields(store.get("config"))
+        hint = f"; its config is checked as {guess}'s" if guess else ""
+    return guess, f"unknown integration {quote(value)} (expected redis or dynamodb{hint})"
+
+
+def _integration_of_fields(config: object) -> IntegrationKey | None:
+    """The integration whose fields a config's keys are (or are closest to), most keys matched."""
+    keys = list(config) if isinstance(config, dict) else []
+    best: IntegrationKey | None = None
+    best_score = 0
+    for integration in INTEGRATION_KEYS:
+        fields = [api_name(field) for field in form_fields(CONFIG_CLASSES[integration])]
+        score = sum(1 for key in keys if difflib.get_close_matches(key, fields, n=1, cutoff=0.7))
+        if score > best_score:
+            best, best_score = integration, score
+    return best
+
+
+class _Translator:
+    def __init__(self, tree: Tree, meant: Mapping[str, Meant] | None) -> None:
+        meant = meant or {}
+        self.tree = tree
+        self.checked_as = {name: integration for name, (integration, _) in meant.items()}
+        self.unknown = {name: problem for name, (_, problem) in meant.items() if problem}
+
+    def report(self, error: ValidationError) -> None:
+        path: NodePath = tuple(error.absolute_path)
+        if error.instance is UNREADABLE or self._loaders(error, path):
+            return
+        node = self.tree.find(path)[1]
+        check, schema, instance = (
+            str(error.validator),
+            cast(Any, error.schema),
+            cast(Any, error.instance),
+        )
+        if check == "anyOf":
+            for sub in self._alternative(error, path, node):
+                self.report(sub)
+        elif check == "additionalProperties":
+            known = list(schema.get("properties", {}))
+            for key in (key for key in instance if key not in known):
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = (
+                    f"did you mean {quote(close[0])}?" if close else f"expected {', '.join(known)}"
+                )
+                key_node = self.tree.find((*path, key))[0] or node
+                self.tree.note(key_node, (*path, key), f"unknown key ({hint})")
+        elif check == "required":
+            for key in (key for key in schema["required"] if key not in instance):
+                self.tree.note(node, path, f"missing required key {quote(key)}")
+        elif "propertyNames" in error.absolute_schema_path:
+            message = (
+                f"{schema['title']}s use {_KEY_RULE}, start with a letter or digit, and have at "
+                f"most {schema['maxLength']} characters"
+            )
+            key_node = self.tree.find((*path, instance))[0] or node
+            self.tree.note(key_node, (*path, instance), message)
+        else:
+            self.tree.note(node, path, _wording(check, schema, instance, node, path))
+
+    def _loaders(self, error: ValidationError, path: NodePath) -> bool:
+        """Whether the loader, not the schema, says what is wrong (True once said): a store's
+        unknown integration, with its hint; nothing of the config of a store whose integration
+        is not known; nothing of a value meant as a reference (the resolver's) or of a config
+        value of the right type (its model's); a config value of a wrong type as its field's
+        row of the field table words it."""
+        if len(path) < 3 or path[0] != "stores" or path[2] not in ("integration", "config"):
+            return False
+        name, integration = str(path[1]), self.checked_as.get(str(path[1]))
+        if path[2] == "integration":
+            if error.validator == "const" and name in self.unknown:
+                self.tree.note(self.tree.find(path)[1], path, self.unknown[name])
+            return error.validator == "const"
+        if integration is None or len(path) == 3:
+            return integration is None
+        if isinstance(error.instance, str) and is_reference(error.instance):
+            return True
+        fields = {api_name(field): field for field in form_fields(CONFIG_CLASSES[integration])}
+        field, node = fields[str(path[3])], self.tree.find(path)[1]
+        if is_secret(field) and isinstance(node, ScalarNode):
+            message = f"{path[3]} must be a ${{VAR}} or ${{file:PATH}} reference: " + _NO_SECRETS
+            self.tree.note(node, path, message)
+        elif not _type_fits(error):
+            self.tree.note(node, path, f"must be {value_kind(field)}, got {kind(node)}")
+        return True
+
+    def _alternative(self, error: ValidationError, path: NodePath, node: Node) -> list[Any]:
+        """The errors of the one alternative the value was meant as: a store's by the
+        integration it is checked as, any other's by the value's type."""
+        schema = cast(Any, error.schema)
+        alternatives: list[Any] = schema["anyOf"]
+        if path[:1] == ("stores",) and isinstance(error.instance, dict):
+            integrations = [each["properties"]["integration"]["const"] for each in alternatives]
+            meant = self.checked_as.get(str(path[1]))
+            index = integrations.index(meant) if meant else 0
+        else:
+            fitting = [i for i, each in enumerate(alternatives) if _of_type(error.instance, each)]
+            if not fitting and "description" in schema:
+                message = f"must be {schema['description']}, got {kind(node)}"
+                self.tree.note(node, path, message)
+                return []
+            index = fitting[0] if fitting else 0
+        return [sub for sub in error.context or () if sub.relative_schema_path[0] == index]
+
+
+def _of_type(instance: object, schema: Mapping[str, Any]) -> bool:
+    return "type" in schema and bool(_validator().is_type(instance, schema["type"]))
+
+
+def _type_fits(error: ValidationError) -> bool:
+    """Whether a value has a type some alternative takes (a reference aside: a string without
+    ``${`` is none), so that only the value is wrong."""
+    schema = cast(Any, error.schema)
+    return any(
+        _of_type(error.instance, each) and each.get("pattern") != REFERENCE["pattern"]
+        for each in schema.get("anyOf", [schema])
+    )
+
+
+def _wording(
+    check: str, schema: Mapping[str, Any], instance: object, node: Node, path: NodePath
+) -> str:
+    """A schema error as ldbulk says it, by the kind of check that failed."""
+    if check == "const":
+        return f"must be {json.dumps(schema['const'])}, got {kind(node)}"
+    if check == "type" and not path:
+        return f"the top level must be a mapping with version, stores and targets, got {kind(node)}"
+    if check == "type":
+        message = f"must be {_EXPECTED.get(schema['type'], schema['type'])}, got {kind(node)}"
+        # A number where a string is meant (a project key 2024) is a string once quoted.
+        if schema["type"] == "string" and isinstance(node, ScalarNode) and node.tag in _NUMBERS:
+            message += f" (quote it: {quote(str(node.value))})"
+        return message
+    # The lists and mappings that must not be empty are named in the plural.
+    noun = str(path[-1]).removesuffix("s") if path else "item"
+    if check in ("minItems", "minProperties"):
+        return f"must {'list' if check == 'minItems' else 'define'} at least one {noun}"
+    if check in ("pattern", "maxLength") and "title" in schema:
+        if instance == "*" and schema["title"] == "environment key":
+            return '"*" stands alone: write environments: "*"'
+        return (
+            f"{quote(str(instance))} is not a valid {schema['title']} ({_KEY_RULE}, starting "
+            f"with a letter or digit, at most {MAX_KEY_LENGTH} characters)"
+        )
+    return f"does not match the manifest's schema ({check})"
