@@ -369,7 +369,11 @@ class Provisioner:
         self._runs: set[_Run] = set()
 
     def stop(self) -> None:
-        """Send nothing more in the runs under way; what is not settled yet ends ``skipped``."""
+        """Send nothing more in the runs under way; what is not settled yet ends ``skipped``.
+
+        The same drain as setting the ``stop`` event a run was given (the documented way, the
+        same on :func:`provision` and :func:`~ldbulk.engine.apply.apply`), for every run of
+        this provisioner at once."""
         for run in self._runs:
             run.scope.stop.set()
 
