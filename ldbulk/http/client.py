@@ -16,8 +16,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
-import attrs
-
 from ldbulk.api import sansio
 from ldbulk.api.listing import ListingReader
 from ldbulk.api.models import (
@@ -30,6 +28,7 @@ from ldbulk.api.models import (
 )
 from ldbulk.errors import ConfigError, ResponseFormatError
 from ldbulk.http.exchange import Exchange
+from ldbulk.http.meter import ClientStats
 from ldbulk.http.pacer import Pacer
 from ldbulk.http.retry import Retriable, RetryContext, RetryPolicy
 from ldbulk.http.scope import RequestScope
@@ -49,16 +48,6 @@ MAX_PAGES: Final = 1_000
 MAX_ITEMS: Final = 100_000
 # How many encoded create bodies a client keeps (one per store of a manifest, typically).
 _BODIES_KEPT: Final = 256
-
-
-@attrs.frozen(kw_only=True)
-class ClientStats:
-    """Counts over the client's life: requests sent, 429s, retries, seconds paused."""
-
-    requests: int
-    throttled: int
-    retries: int
-    paused_s: float
 
 
 class Client:
@@ -155,13 +144,7 @@ class Client:
 
         A run's own counts are in the :class:`~ldbulk.http.scope.RequestScope` it passes.
         """
-        meter = self._exchange.meter
-        return ClientStats(
-            requests=meter.requests,
-            throttled=meter.throttled,
-            retries=meter.retries,
-            paused_s=meter.paused_s,
-        )
+        return self._exchange.meter.snapshot()
 
     # -- operations -------------------------------------------------------------------------
 

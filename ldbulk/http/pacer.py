@@ -17,7 +17,7 @@ import contextvars
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -27,6 +27,7 @@ from ldbulk.api.limits import WINDOW_S, RateLimitState
 from ldbulk.errors import Stopped
 from ldbulk.http.budget import Budget
 from ldbulk.http.clock import ServerClock, WindowEnd, window_end
+from ldbulk.http.meter import ClientStats, Meter
 
 
 @attrs.define
@@ -127,15 +128,6 @@ class _Pauses:
         return added
 
 
-@attrs.define
-class PacerStats:
-    """What the pacer saw over its life."""
-
-    requests: int = 0
-    throttled: int = 0
-    paused_s: float = 0.0
-
-
 class Pacer:
     """Paces every request of one client: a token bucket, learned budgets, and a shared gate.
 
@@ -182,7 +174,14 @@ class Pacer:
         # came; and the timer that grants the next one when its turn is due.
         self._waiting: dict[tuple[str, ...], collections.deque[asyncio.Future[Ticket]]] = {}
         self._wakeup: asyncio.TimerHandle | None = None
-        self.stats = PacerStats()
+        # Its own counts: requests granted, 429s seen, seconds it held requests back.
+        self._meter = Meter()
+
+    @property
+    def stats(self) -> ClientStats:
+        """What the pacer saw over its life: requests it let go, 429s, seconds it held
+        requests back (a client's own counts, retries too, are in its ``stats``)."""
+        return self._meter.snapshot()
 
     def on_pause(self, listener: Callable[[float], None]) -> Callable[[], None]:
         """Call ``listener`` whenever requests start being held longer (a 429, a spent budget)
@@ -206,26 +205,36 @@ class Pacer:
         ]
         return min(rates) if rates else None
 
-    async def acquire(self, route: str, *, stop: asyncio.Event | None = None) -> Ticket:
+    async def acquire(
+        self, route: str, *, stop: asyncio.Event | None = None, meters: Sequence[Meter] = ()
+    ) -> Ticket:
         """Wait until a request on ``route`` may be sent, and count it against the budgets.
 
         Returns the request's :data:`Ticket`: hand it to :meth:`observe` with the answer, or
         to :meth:`forget` when none came, so the budgets know what is still in flight.
         When ``stop`` is set before the request's turn comes, raise :class:`Stopped` at once:
         a run that was told to stop must not send what is still waiting, however long the
-        wait would have been.
+        wait would have been. The request and its wait are counted in the pacer's
+        :attr:`stats` and in each of ``meters`` (the client's, the run's).
         """
         if stop is not None and stop.is_set():
             raise Stopped("not sent: the run was stopped")
         loop = asyncio.get_running_loop()
         tally = _tally.get()
-        if tally is None:
-            return await self._acquire(route, stop, loop)
         started = loop.time()
+        for meter in meters:
+            meter.wait_begins(started)
         try:
-            return await self._acquire(route, stop, loop)
+            ticket = await self._acquire(route, stop, loop)
         finally:
-            tally.seconds += loop.time() - started
+            now = loop.time()
+            for meter in meters:
+                meter.wait_ends(now)
+            if tally is not None:
+                tally.seconds += now - started
+        for meter in (self._meter, *meters):
+            meter.requests += 1
+        return ticket
 
     async def _acquire(
         self, route: str, stop: asyncio.Event | None, loop: asyncio.AbstractEventLoop
@@ -252,7 +261,7 @@ class Pacer:
             now = loop.time()
             held, turn = self._turn(keys, now)
             if max(held, turn) <= now:
-                return self._grant(keys, now)
+                return self._count(keys, now)
         waiter: asyncio.Future[Ticket] = loop.create_future()
         self._waiting.setdefault(keys, collections.deque()).append(waiter)
         self._pump()
@@ -268,7 +277,6 @@ class Pacer:
     def _ungrant(self, ticket: Ticket) -> None:
         """A request was granted its turn but will not be sent (stopped, cancelled)."""
         self._settle(ticket, counted=False)
-        self.stats.requests -= 1
         self._pump()
 
     def _pump(self, due: float = -math.inf) -> None:
@@ -299,7 +307,7 @@ class Pacer:
                     wake = min(wake, max(held, turn))
                     break
                 queue.popleft()
-                waiter.set_result(self._grant(keys, now))
+                waiter.set_result(self._count(keys, now))
             if not queue:
                 del self._waiting[keys]
         if self._wakeup is not None:
@@ -307,10 +315,6 @@ class Pacer:
             self._wakeup = None
         if wake < math.inf:
             self._wakeup = loop.call_at(wake, self._pump, wake)
-
-    def _grant(self, keys: tuple[str, ...], now: float) -> Ticket:
-        self.stats.requests += 1
-        return self._count(keys, now)
 
     def _turn(self, keys: tuple[str, ...], now: float) -> tuple[float, float]:
         """Until when requests on ``keys`` are held (a closed gate, a spent budget), and the
@@ -359,9 +363,16 @@ class Pacer:
         self._pump()
 
     def observe(
-        self, route: str, status: int, state: RateLimitState, ticket: Ticket | None = None
+        self,
+        route: str,
+        status: int,
+        state: RateLimitState,
+        ticket: Ticket | None = None,
+        *,
+        meters: Sequence[Meter] = (),
     ) -> None:
-        """Learn from one response: its budgets, and on a 429, close the gate.
+        """Learn from one response: its budgets, and on a 429, close the gate (the 429
+        counted in :attr:`stats` and in each of ``meters``).
 
         ``ticket`` is what :meth:`acquire` returned for the request; without it the answer is
         taken for one of the requests sent before any budget was known.
@@ -386,7 +397,8 @@ class Pacer:
         self._learn(route, state.route_remaining, state.route_limit, reset, known)
         self._learn("token", state.token_remaining, state.token_limit, token_reset, known)
         if status == 429:
-            self.stats.throttled += 1
+            for meter in (self._meter, *meters):
+                meter.throttled += 1
             window = self._window_s(("global", "token", route))
             resume = loop_now + (state.resume_at(server_now, window=window) - server_now)
             self._close_gate(resume + self._jitter_s * self._rand(), loop_now)
@@ -438,4 +450,4 @@ class Pacer:
             self._hold(until, now)
 
     def _hold(self, until: float, now: float) -> None:
-        self.stats.paused_s += self._pauses.hold(until, now)
+        self._meter.paused_s += self._pauses.hold(until, now)
