@@ -20,7 +20,7 @@ from pathlib import Path
 
 import attrs
 
-from ldbulk.api.models import ErrorBody, Target
+from ldbulk.api.models import Target
 from ldbulk.engine.deletes import Consent, decide_deletes
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.journal import Journal, discard, read_settled, same_path
@@ -28,7 +28,7 @@ from ldbulk.engine.provision import DEFAULT_CONCURRENCY, Provisioner
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult, utc_now
 from ldbulk.engine.resolve import Resolution, ResolvedTarget, resolve
 from ldbulk.engine.seen import Seen
-from ldbulk.engine.verdict import shown
+from ldbulk.engine.verdict import Verdict, shown
 from ldbulk.errors import ConfigError, LdbulkError, PruneRefused
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
@@ -279,17 +279,10 @@ async def _checked(
     checks = await check_stores(stores_in_use(manifests))
     passed, failed = split_targets(targets, checks)
     rows = {
-        target.key: TargetResult(
-            project=target.project,
-            environment=target.environment,
-            integration=target.integration_key,
-            outcome=Outcome.SKIPPED,
-            error=ErrorBody(
-                code="store_check_failed",
-                message=shown(target.config.redact(f"not tried: the store's check failed: "
-                                                   f"{check.reason}")),
-            ),
-        )
+        target.key: Verdict.skipped(
+            "store_check_failed",
+            shown(target.config.redact(f"not tried: the store's check failed: {check.reason}")),
+        ).result(target.key)
         for target, check in failed
     }
     return passed, rows

@@ -259,22 +259,10 @@ async def timed_result(
             )
     error = decided.error
     if error is not None:
-        error = attrs.evolve(error, message=shown(redact(error.message)))
-    project, environment, integration = key
-    return TargetResult(
-        project=project,
-        environment=environment,
-        integration=integration,
-        outcome=decided.outcome,
-        status=decided.status,
-        integration_id=decided.integration_id,
-        attempts=decided.attempts,
-        error=error,
-        elapsed_s=loop.time() - started,
-        waited_s=waits.seconds,
-        changed=decided.changed,
-        version=decided.version,
-    )
+        decided = attrs.evolve(
+            decided, error=attrs.evolve(error, message=shown(redact(error.message)))
+        )
+    return decided.result(key, elapsed_s=loop.time() - started, waited_s=waits.seconds)
 
 
 @attrs.frozen

@@ -19,7 +19,7 @@ from ldbulk.engine.decide import Action, after_read, before_read
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.report import Outcome
 from ldbulk.engine.seen import Seen
-from ldbulk.engine.verdict import CHANGED_SINCE_PLAN, FINAL, Verdict
+from ldbulk.engine.verdict import CHANGED_SINCE_PLAN, Verdict, outcome_of
 from ldbulk.errors import (
     Conflict,
     HTTPStatusError,
@@ -67,7 +67,7 @@ class Writes:
         """The verdict of a status that says the write was answered and not applied."""
         if isinstance(exc, Unauthorized):
             self.refused = exc
-        outcome = FINAL.get(type(exc))
+        outcome = outcome_of(exc)
         return Verdict.of(outcome, exc, attempts) if outcome is not None else None
 
     async def existing(
