@@ -59,17 +59,22 @@ def tallying_waits() -> Iterator[WaitTally]:
 Ticket = tuple[tuple[str, int], ...]
 
 
+async def _done_unless_stopped(waited: asyncio.Future[Any], stop: asyncio.Event) -> bool:
+    """Wait for ``waited`` (left as it is to the caller) or the stop, whichever comes first;
+    whether ``waited`` is done."""
+    async with asyncio.TaskGroup() as group:
+        stopped = group.create_task(stop.wait())
+        try:
+            await asyncio.wait({waited, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+    return waited.done()
+
+
 async def _unless_stopped(waited: asyncio.Future[Any], stop: asyncio.Event) -> None:
     """Wait for ``waited`` (left as it is to the caller); raise :class:`Stopped` if the run
     stops first."""
-    stopped = asyncio.ensure_future(stop.wait())
-    either: set[asyncio.Future[Any]] = {waited, stopped}
-    try:
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        await asyncio.gather(stopped, return_exceptions=True)
-    if not waited.done():
+    if not await _done_unless_stopped(waited, stop):
         raise Stopped("not sent: the run was stopped")
 
 
@@ -79,12 +84,14 @@ async def _bucket_turn(bucket: AsyncLimiter, stop: asyncio.Event | None) -> None
     if stop is None or bucket.has_capacity():
         await bucket.acquire()
         return
-    turn = asyncio.ensure_future(bucket.acquire())
-    try:
-        await _unless_stopped(turn, stop)
-    finally:
-        turn.cancel()
-        await asyncio.gather(turn, return_exceptions=True)
+    async with asyncio.TaskGroup() as group:
+        turn = group.create_task(bucket.acquire())
+        try:
+            taken = await _done_unless_stopped(turn, stop)
+        finally:
+            turn.cancel()  # no turn taken after the stop (nor after a cancel)
+    if not taken:
+        raise Stopped("not sent: the run was stopped")
 
 
 class _Pauses:
