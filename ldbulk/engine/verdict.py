@@ -3,7 +3,7 @@ words a report row uses (redacted first, then escaped and cut)."""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -85,27 +85,14 @@ class Verdict:
     changed: tuple[str, ...] = ()
     version: int | None = None
 
-    def result(
-        self,
-        key: Key,
-        *,
-        elapsed_s: float = 0.0,
-        waited_s: float = 0.0,
-        source: str | None = None,
-        store: str | None = None,
-    ) -> TargetResult:
-        """This verdict as the report row of the target ``key``: the one place a row is
-        made, so a field of the verdict is never copied by hand."""
+    def result(self, key: Key, **more: Any) -> TargetResult:
+        """This verdict as the report row of the target ``key``, with ``more`` of its fields
+        (``elapsed_s``, ``waited_s``, ``source``, ``store``): the one place a row is made, so
+        a field of the verdict is never copied by hand."""
         project, environment, integration = key
+        fields = attrs.asdict(self, recurse=False)
         return TargetResult(
-            project=project,
-            environment=environment,
-            integration=integration,
-            elapsed_s=elapsed_s,
-            waited_s=waited_s,
-            source=source,
-            store=store,
-            **attrs.asdict(self, recurse=False),
+            project=project, environment=environment, integration=integration, **fields, **more
         )
 
     @classmethod

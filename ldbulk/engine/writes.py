@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 
+import attrs
+
 from ldbulk.api.models import Integration, Target
 from ldbulk.engine.decide import Action, after_read, before_read
 from ldbulk.engine.inventory import Inventory
@@ -34,34 +36,24 @@ from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
 
 # The errors after which a write may or may not have been applied.
-_UNCLEAR = (TransportError, ResponseFormatError)
+UNCLEAR = (TransportError, ResponseFormatError)
 
 
+@attrs.define(eq=False)
 class Writes:
     """The writes of one run, sharing its client, scope and inventory, and the 401 that
     refused the run's token (after which nothing more is tried)."""
 
-    def __init__(
-        self,
-        client: Client,
-        scope: RequestScope,
-        inventory: Inventory,
-        *,
-        create_only: bool = False,
-        rotate_secrets: bool = False,
-        seen: Seen | None = None,
-        adopt: bool = True,
-    ) -> None:
-        self.client = client
-        self.scope = scope
-        self.inventory = inventory
-        self.create_only = create_only
-        self.rotate_secrets = rotate_secrets
-        self.seen = seen
-        # Whether an integration someone else created where ours was to go is converged
-        # (adopted), or left alone as a conflict (a saved plan writes only what was reviewed).
-        self.adopt = adopt
-        self.refused: Unauthorized | None = None
+    client: Client
+    scope: RequestScope
+    inventory: Inventory
+    create_only: bool = attrs.field(default=False, kw_only=True)
+    rotate_secrets: bool = attrs.field(default=False, kw_only=True)
+    seen: Seen | None = attrs.field(default=None, kw_only=True)
+    # Whether an integration someone else created where ours was to go is converged
+    # (adopted), or left alone as a conflict (a saved plan writes only what was reviewed).
+    adopt: bool = attrs.field(default=True, kw_only=True)
+    refused: Unauthorized | None = attrs.field(default=None, init=False)
 
     def answered(self, exc: HTTPStatusError, attempts: int) -> Verdict | None:
         """The verdict of a status that says the write was answered and not applied."""
@@ -114,7 +106,7 @@ class Writes:
                         lean=True,  # the id, keys and version are all a run keeps
                         scope=self.scope,
                     )
-                except (*_UNCLEAR, Conflict) as exc:
+                except (*UNCLEAR, Conflict) as exc:
                     error = exc
                     sent_unclear = sent_unclear or not isinstance(exc, Conflict)
                 except HTTPStatusError as exc:
@@ -221,7 +213,7 @@ class Writes:
                     )
                 except Conflict as exc:
                     error = exc  # changed under us, ours not applied: read it again
-                except _UNCLEAR as exc:
+                except UNCLEAR as exc:
                     error, maybe_applied = exc, True  # maybe applied: read it again
                 except NotFound as exc:
                     return await self._gone(target, exc, sent, recreate=recreate)

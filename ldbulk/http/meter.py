@@ -12,22 +12,26 @@ import attrs
 
 
 @attrs.frozen(kw_only=True)
-class ClientStats:
-    """Counts of a meter at one moment: requests sent, 429s, retries, seconds paused."""
+class _Counts:
+    """The counts every snapshot of a meter holds."""
 
     requests: int = 0
     throttled: int = 0
     retries: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class ClientStats(_Counts):
+    """Counts of a meter at one moment: requests sent, 429s, retries, seconds paused."""
+
     paused_s: float = 0.0
 
 
 @attrs.frozen(kw_only=True)
-class RunStats:
+class RunStats(_Counts):
     """What a run cost: requests sent, 429s received, retries, wall and paused seconds."""
 
-    requests: int = 0
-    throttled: int = 0
-    retries: int = 0
+    # In this order: a report's JSON lists them so.
     elapsed_s: float = 0.0
     paused_s: float = 0.0
 
