@@ -69,6 +69,7 @@ async def carry_out(
 
     try:
         async with asyncio.TaskGroup() as group:
+            inventory.serve_in(group)
             tasks = [group.create_task(settle(action)) for action in plan.actions]
     finally:
         await inventory.aclose()

@@ -405,6 +405,7 @@ class Provisioner:
         # ends them all, and an error of the run comes out as itself.
         try:
             async with asyncio.TaskGroup() as group:
+                run.inventory.serve_in(group)
                 results = _Results(self.concurrency * 4)
                 producer = group.create_task(run.produce(targets, results))
                 stream = results.stream()
