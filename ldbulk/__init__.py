@@ -22,7 +22,7 @@ from ldbulk.api.models import (
     StoreStatus,
     Target,
 )
-from ldbulk.engine.apply import ApplyStarted, apply
+from ldbulk.engine.apply import ApplyOptions, ApplyStarted, apply
 from ldbulk.engine.carry import carry_out
 from ldbulk.engine.decide import Action, Decision, after_read, before_read
 from ldbulk.engine.export import ExportResult, SkippedIntegration, export
@@ -69,6 +69,7 @@ __all__ = [
     "AccessReason",
     "Action",
     "AiohttpTransport",
+    "ApplyOptions",
     "ApplyStarted",
     "BadRequest",
     "Client",

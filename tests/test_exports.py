@@ -31,7 +31,6 @@ INTERNAL = {
     "ldbulk.api.fields.form": "one row of the field table, written by the config classes",
     "ldbulk.api.fields.Rule": "a config field's validator, written by the config classes",
     "ldbulk.api.limits.reset_in": "when a reset falls on the server's clock, for the pacer",
-    "ldbulk.http.pacer.PacerStats": "read through Client.stats (ClientStats)",
     "ldbulk.http.pacer.WaitTally": "a target's wait for the pacer, read as TargetResult.waited_s",
     "ldbulk.http.pacer.tallying_waits": "how the engine tallies a target's wait for the pacer",
     "ldbulk.http.retry.compute_backoff": "the backoff maths behind RetryPolicy",

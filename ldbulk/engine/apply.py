@@ -17,18 +17,20 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 
-from ldbulk.api.models import ErrorBody, Target
+from ldbulk.api.models import Target
 from ldbulk.engine.deletes import Consent, decide_deletes
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.journal import Journal, discard, read_settled, same_path
 from ldbulk.engine.provision import Provisioner
+from ldbulk.engine.prune import Pruning
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult, utc_now
 from ldbulk.engine.resolve import Resolution, ResolvedTarget, Unresolved, resolve
 from ldbulk.engine.seen import Seen
-from ldbulk.engine.verdict import shown
+from ldbulk.engine.verdict import Verdict, shown
 from ldbulk.errors import ConfigError, LdbulkError, PruneRefused
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
@@ -52,27 +54,9 @@ class ApplyStarted:
     locate: Callable[[Key], tuple[str, str]] = lambda _: ("", "")
 
 
-async def apply(
-    client: Client,
-    manifests: ManifestSet,
-    *,
-    concurrency: int | None = None,
-    journal: Path | None = None,
-    resume: Path | None = None,
-    stop: asyncio.Event | None = None,
-    on_start: Callable[[ApplyStarted], Awaitable[None] | None] | None = None,
-    on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
-    create_only: bool = False,
-    rotate_secrets: bool = False,
-    prune: bool = False,
-    max_deletes: int | None = None,
-    consent: Consent | None = None,
-    state: Path | None = None,
-    check_stores: bool = False,
-) -> Report:
-    """Make LaunchDarkly hold every target of ``manifests`` as they say; return the report.
-
-    Missing integrations are created, existing ones read and patched where they differ.
+@attrs.frozen(kw_only=True)
+class ApplyOptions:
+    """How :func:`apply` goes about it; every option may also be given to it by keyword.
 
     - ``create_only``: leave existing integrations alone, unread (one listing for a re-run).
     - ``rotate_secrets``: write the secrets LaunchDarkly redacts on read (they cannot be
@@ -105,10 +89,42 @@ async def apply(
       reported ``skipped``.
     - ``on_start`` / ``on_result``: called when the targets are known, and per settled target;
       plain functions or coroutine functions (awaited before the run goes on).
+    - ``concurrency``: the most targets in the works at once (see
+      :class:`~ldbulk.engine.provision.Provisioner`).
+    """
+
+    concurrency: int | None = None
+    journal: Path | None = None
+    resume: Path | None = None
+    stop: asyncio.Event | None = None
+    on_start: Callable[[ApplyStarted], Awaitable[None] | None] | None = None
+    on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None
+    create_only: bool = False
+    rotate_secrets: bool = False
+    prune: bool = False
+    max_deletes: int | None = None
+    consent: Consent | None = None
+    state: Path | None = None
+    check_stores: bool = False
+
+
+async def apply(
+    client: Client,
+    manifests: ManifestSet,
+    options: ApplyOptions | None = None,
+    /,
+    **keywords: Any,
+) -> Report:
+    """Make LaunchDarkly hold every target of ``manifests`` as they say; return the report.
+
+    Missing integrations are created, existing ones read and patched where they differ, as
+    ``options`` say (see :class:`ApplyOptions`), or the same options given by keyword
+    (``apply(client, manifests, prune=True)``; over ``options`` when both are given).
 
     Manifests loaded with ``require_secrets=False`` whose references are not all set are
     refused with a :class:`~ldbulk.errors.ConfigError` before any request: apply writes values.
     """
+    options = attrs.evolve(options or ApplyOptions(), **keywords)
     unset = manifests.unset_references
     if unset:
         raise ConfigError(
@@ -118,89 +134,93 @@ async def apply(
     started = loop.time()
     started_at = utc_now()
     digest = manifests.digest
+    resume = options.resume
     earlier = (
-        _still_final(read_settled(resume, digest=digest), create_only, rotate_secrets)
-        if resume is not None
-        else {}
+        _still_final(read_settled(resume, digest=digest), options) if resume is not None else {}
     )
-    scope = RequestScope(stop=stop) if stop is not None else RequestScope()
-    seen = Seen.for_client(state, client) if state is not None else None
-    with contextlib.ExitStack() as stack:
-        # Opened before the first request, so a journal that cannot be written is bad input
-        # (nothing sent), not a failure halfway.
-        writer = stack.enter_context(_Journaling(journal, resume, digest, earlier))
-        resolution = await resolve(
-            manifests, client, concurrency=concurrency, scope=scope, check_environments=prune
-        )
-        listed: Inventory | LdbulkError | None = None
-        pruning = None
-        if prune:
-            try:
-                listed, pruning = await decide_deletes(
-                    client, scope, manifests, resolution, max_deletes, consent
-                )
-            except PruneRefused:
-                writer.abandon()
-                raise
+    scope = RequestScope(stop=options.stop) if options.stop is not None else RequestScope()
+    seen = Seen.for_client(options.state, client) if options.state is not None else None
+    # Opened before the first request, so a journal that cannot be written is bad input
+    # (nothing sent), not a failure halfway.
+    with _Journaling(options.journal, resume, digest, earlier) as writer:
+        resolution = await resolve(manifests, client, concurrency=options.concurrency,
+                                   scope=scope, check_environments=options.prune)
+        listed, pruning = await _pruning(client, scope, manifests, resolution, options, writer)
         targets = resolution.targets
         todo = [target for target in targets if target.key not in earlier]
         unchecked: dict[Key, TargetResult] = {}
-        if check_stores and todo:
+        if options.check_stores and todo:
             todo, unchecked = await _checked(manifests, todo)
-        if on_start is not None:
-            await _called(
-                on_start(
-                    ApplyStarted(
-                        todo=len(todo),
-                        done_before=len(targets) - len(todo),
-                        unresolved=tuple(resolution.unresolved),
-                        locate=_locator(resolution),
-                    )
-                )
-            )
-
-        # Only a state file needs each result's target (a dict of 100,000 costs ~10 MB).
-        wished = {target.key: target for target in targets} if seen is not None else {}
-
-        def settled(result: TargetResult) -> Awaitable[None] | None:
-            writer.record(result)
-            if seen is not None and result.key in wished:
-                seen.record(wished[result.key], result)
-            return on_result(result) if on_result is not None else None
-
+        if options.on_start is not None:
+            await _called(options.on_start(ApplyStarted(
+                todo=len(todo), done_before=len(targets) - len(todo),
+                unresolved=tuple(resolution.unresolved), locate=_locator(resolution),
+            )))
+        settled = _settler(writer, seen, targets, options.on_result)
         for result in unchecked.values():
             await _called(settled(result))
-
         # Nothing left to try (all settled before, or no line resolved): not even a listing.
         report = Report(results=())
         if todo or pruning is not None:
-            provisioner = Provisioner(
-                client,
-                concurrency=concurrency,
-                create_only=create_only,
-                rotate_secrets=rotate_secrets,
-                seen=seen,
-                # A manifest is re-applied night after night, and a re-run finds nearly every
-                # target there: one listing answers them all, where create-first would send a
-                # 409 for each.
-                list_first=True,
-            )
+            # A manifest is re-applied night after night, and a re-run finds nearly every
+            # target there: one listing answers them all, where create-first would send a
+            # 409 for each.
+            provisioner = Provisioner(client, concurrency=options.concurrency,
+                                      create_only=options.create_only,
+                                      rotate_secrets=options.rotate_secrets, seen=seen,
+                                      list_first=True)
             report = await provisioner.run(
                 todo, on_result=settled, scope=scope, prune=pruning, listed=listed
             )
-    if seen is not None and state is not None:
-        _save(seen, state)
+    if seen is not None and options.state is not None:
+        _save(seen, options.state)
     fresh = {result.key: result for result in report.results}
     del report  # its rows are made anew with their source, one at a time: never two copies
     rows = _rows(resolution, earlier | unchecked, fresh)
     stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
-    return Report(
-        results=tuple(rows),
-        stats=stats,
-        started_at=started_at,
-        finished_at=utc_now(),
-        base_url=client.base_url,
-    )
+    return Report(results=tuple(rows), stats=stats, started_at=started_at,
+                  finished_at=utc_now(), base_url=client.base_url)
+
+
+async def _pruning(
+    client: Client,
+    scope: RequestScope,
+    manifests: ManifestSet,
+    resolution: Resolution,
+    options: ApplyOptions,
+    writer: _Journaling,
+) -> tuple[Inventory | LdbulkError | None, Pruning | None]:
+    """With ``prune``, the run's listing (or the error it met) and what the prune decided
+    over it; a refused prune leaves no journal behind. Without, nothing."""
+    if not options.prune:
+        return None, None
+    try:
+        return await decide_deletes(
+            client, scope, manifests, resolution, options.max_deletes, options.consent
+        )
+    except PruneRefused:
+        writer.abandon()
+        raise
+
+
+def _settler(
+    writer: _Journaling,
+    seen: Seen | None,
+    targets: list[Target],
+    on_result: Callable[[TargetResult], Awaitable[None] | None] | None,
+) -> Callable[[TargetResult], Awaitable[None] | None]:
+    """What is done with each settled result: journaled, remembered for the state file, and
+    handed to the caller."""
+    # Only a state file needs each result's target (a dict of 100,000 costs ~10 MB).
+    wished = {target.key: target for target in targets} if seen is not None else {}
+
+    def settled(result: TargetResult) -> Awaitable[None] | None:
+        writer.record(result)
+        if seen is not None and result.key in wished:
+            seen.record(wished[result.key], result)
+        return on_result(result) if on_result is not None else None
+
+    return settled
 
 
 async def _called(maybe: Awaitable[None] | None) -> None:
@@ -230,7 +250,7 @@ def _locator(resolution: Resolution) -> Callable[[Key], tuple[str, str]]:
 
 
 def _still_final(
-    earlier: dict[Key, TargetResult], create_only: bool, rotate_secrets: bool
+    earlier: dict[Key, TargetResult], options: ApplyOptions
 ) -> dict[Key, TargetResult]:
     """The results of a resumed journal that hold under this run's flags. A journal does not
     say how its run was started: what it left unread (create-only) or did not write (the
@@ -238,8 +258,8 @@ def _still_final(
     return {
         key: result
         for key, result in earlier.items()
-        if not (result.outcome is Outcome.EXISTS and not create_only)
-        and not (result.outcome is Outcome.UNCHANGED and rotate_secrets)
+        if not (result.outcome is Outcome.EXISTS and not options.create_only)
+        and not (result.outcome is Outcome.UNCHANGED and options.rotate_secrets)
     }
 
 
@@ -295,17 +315,10 @@ async def _checked(
     checks = await check_stores(stores_in_use(manifests))
     passed, failed = split_targets(targets, checks)
     rows = {
-        target.key: TargetResult(
-            project=target.project,
-            environment=target.environment,
-            integration=target.integration_key,
-            outcome=Outcome.SKIPPED,
-            error=ErrorBody(
-                code="store_check_failed",
-                message=shown(target.config.redact(f"not tried: the store's check failed: "
-                                                   f"{check.reason}")),
-            ),
-        )
+        target.key: Verdict.skipped(
+            "store_check_failed",
+            shown(target.config.redact(f"not tried: the store's check failed: {check.reason}")),
+        ).result(target.key)
         for target, check in failed
     }
     return passed, rows

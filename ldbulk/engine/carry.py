@@ -26,15 +26,13 @@ from ldbulk.engine.report import Key, Outcome, Report, TargetResult, utc_now
 from ldbulk.engine.saved import SavedAction, SavedPlan
 from ldbulk.engine.update import operations
 from ldbulk.engine.verdict import CHANGED_SINCE_PLAN, STOPPED, Verdict, unauthorized_reason
-from ldbulk.engine.writes import Writes
+from ldbulk.engine.writes import UNCLEAR, Writes
 from ldbulk.errors import (
     Conflict,
     HTTPStatusError,
     LdbulkError,
     NotFound,
-    ResponseFormatError,
     Stopped,
-    TransportError,
 )
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
@@ -71,6 +69,7 @@ async def carry_out(
 
     try:
         async with asyncio.TaskGroup() as group:
+            inventory.serve_in(group)
             tasks = [group.create_task(settle(action)) for action in plan.actions]
     finally:
         await inventory.aclose()
@@ -113,7 +112,7 @@ async def _update(writes: Writes, action: SavedAction, target: Target) -> Verdic
                 patched = await client.update_integration(
                     *key, action.integration_id, patch, scope=writes.scope
                 )
-            except (TransportError, ResponseFormatError) as exc:
+            except UNCLEAR as exc:
                 error, maybe_applied = exc, True
             except Conflict as exc:
                 if maybe_applied:

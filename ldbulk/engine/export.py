@@ -212,13 +212,12 @@ async def _read_all(
             except NotFound:
                 read[index] = None  # deleted since it was listed: nothing to describe
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(listed)))]
     try:
-        await asyncio.gather(*workers)
-    finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(concurrency, len(listed))):
+                group.create_task(worker())
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
     return read
 
 

@@ -11,7 +11,6 @@ from typing import Any, Final
 
 from ldbulk.api.models import Integration
 from ldbulk.engine.report import Key
-from ldbulk.errors import LdbulkError
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
 
@@ -44,9 +43,12 @@ class Inventory:
         self._client = client
         self._scope = scope
         self._found: dict[Key, Integration] = {}
-        self._refresh: asyncio.Task[None] | None = None
+        # The latest settling listing's outcome, for everyone it answers.
+        self._refresh: asyncio.Future[None] | None = None
         self._sent_after = -1.0  # the latest listing's request goes out no earlier than this
         self._next_at = -1.0  # the next settling listing goes out no earlier than this
+        # The run's task group, where settling listings run (see serve_in).
+        self._group: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def get(self, key: Key) -> str | None:
@@ -69,42 +71,53 @@ class Inventory:
         as targets, and a listing settling an unclear create reads them anew)."""
         return list(self._found.values())
 
+    def serve_in(self, group: asyncio.TaskGroup) -> None:
+        """Run the settling listings in ``group``, the run's: they serve many of its targets,
+        so they belong to none of them, and end with the run at the latest."""
+        self._group = group
+
     async def refresh(self, *, newer_than: float | None = None) -> None:
         """The first listing (no ``newer_than``), bound to the run's stop signal; or a listing
         sent after ``newer_than``, shared with every caller it can answer.
 
-        A settling listing is the one request a stopped run still sends (it tells whether an
+        The first listing comes before anything else needs one, so its caller sends it. A
+        settling listing is the one request a stopped run still sends (it tells whether an
         unclear create was applied), so it is only counted for the run, not stopped with it;
         it is abandoned with the rest when the stop's grace runs out.
         """
         if newer_than is None:
-            task = self._start(self._list(self._scope))
-        elif self._refresh is not None and self._sent_after >= newer_than:
-            await asyncio.shield(self._refresh)
+            await self._list(self._scope)
             return
-        else:
+        listing = self._refresh
+        if listing is None or self._sent_after < newer_than:
             counted = self._scope.settling() if self._scope is not None else None
-            task = self._start(self._settle(self._refresh, counted))
-        await asyncio.shield(task)
+            listing = self._start(self._settle(listing, counted))
+        # Waited for, not owned: a caller cancelled leaves the listing to the others.
+        await asyncio.wait([listing])
+        listing.result()
 
     async def aclose(self) -> None:
         """Cancel the listings still under way (their waiters are gone), and wait for them."""
         for task in list(self._tasks):
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, LdbulkError):
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def _start(self, listing: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def _start(self, listing: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         # Not sent yet: whoever asks before it is sent is answered by it.
         self._sent_after = math.inf
-        task = _shared(listing)
-        self._refresh = task
+        assert self._group is not None, "settling listings run in the run's group (serve_in)"
+        outcome = self._refresh = asyncio.get_running_loop().create_future()
+        # In a context of its own: it serves many targets, so its wait for the pacer is none
+        # of theirs (a copy of the context that started it would charge it to that one
+        # target, see :func:`ldbulk.http.pacer.tallying_waits`).
+        task = self._group.create_task(_told(listing, outcome), context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return task
+        return outcome
 
     async def _settle(
-        self, previous: asyncio.Task[None] | None, scope: RequestScope | None
+        self, previous: asyncio.Future[None] | None, scope: RequestScope | None
     ) -> None:
         """A settling listing: after the one before it has ended, and its spacing."""
         loop = asyncio.get_running_loop()
@@ -138,11 +151,19 @@ async def _sleep_unless(stop: asyncio.Event | None, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-def _shared(listing: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-    """A listing's task, in a context of its own: it serves many targets, so its wait for
-    the pacer is none of theirs (a copy of the context that started it would charge it to
-    that one target, see :func:`ldbulk.http.pacer.tallying_waits`)."""
-    return asyncio.get_running_loop().create_task(listing, context=contextvars.Context())
+async def _told(listing: Coroutine[Any, Any, None], outcome: asyncio.Future[None]) -> None:
+    """Run a shared listing, its outcome (an error too) told through ``outcome`` to those
+    who wait for it: an error of theirs, never the run's."""
+    try:
+        await listing
+    except Exception as exc:
+        outcome.set_exception(exc)
+        outcome.exception()  # told to whoever waits; nobody left waiting is no error
+    except BaseException:
+        outcome.cancel()
+        raise
+    else:
+        outcome.set_result(None)
 
 
 def key_of(integration: Integration) -> Key:

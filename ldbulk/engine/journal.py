@@ -18,7 +18,6 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Final
 
 from ldbulk.engine.report import Key, Outcome, TargetResult
@@ -101,12 +100,7 @@ class Journal:
             self._write(_header(self.digest))
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._file is not None:
             self._file.flush()
             os.fsync(self._file.fileno())

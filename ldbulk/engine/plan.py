@@ -8,7 +8,7 @@ at the same moment would write.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 import attrs
 
@@ -93,24 +93,28 @@ async def _plan(
         )
     )
     items: list[PlanItem] = []
-    reads: dict[int, asyncio.Task[PlanItem]] = {}
-    for target in targets:
-        listed = inventory.integration(target.key)
-        action = decide.before_read(target, listed)
-        if listed is None:
-            known = target.environment in environments[target.project]
-            action = Action.CREATE if known else Action.NOT_FOUND
-        item = PlanItem(key=target.key, target=target, action=action or Action.EXISTS,
-                        integration_id=listed.id if listed is not None else None,
-                        version=listed.version if listed is not None else None)
-        if action is None:
-            reads[len(items)] = asyncio.ensure_future(_compared(client, item, decide, gate))
-        items.append(item)
-    # Every read ends before an error is raised, so none is left running behind the plan.
-    answers = await asyncio.gather(*reads.values(), return_exceptions=True)
+    reads: dict[int, asyncio.Task[PlanItem | Exception]] = {}
+    # Every read ends before an error is raised (the first in target order), so none is left
+    # running behind the plan and one read's failure does not cut the others short.
+    async with asyncio.TaskGroup() as group:
+        for target in targets:
+            listed = inventory.integration(target.key)
+            action = decide.before_read(target, listed)
+            if listed is None:
+                known = target.environment in environments[target.project]
+                action = Action.CREATE if known else Action.NOT_FOUND
+            item = PlanItem(key=target.key, target=target, action=action or Action.EXISTS,
+                            integration_id=listed.id if listed is not None else None,
+                            version=listed.version if listed is not None else None)
+            if action is None:
+                reads[len(items)] = group.create_task(
+                    _caught(_compared(client, item, decide, gate))
+                )
+            items.append(item)
     compared: dict[int, PlanItem] = {}
-    for index, answer in zip(reads, answers, strict=True):
-        if isinstance(answer, BaseException):
+    for index, read in reads.items():
+        answer = read.result()
+        if isinstance(answer, Exception):
             raise answer
         compared[index] = answer
     rows = [compared.get(index, item) for index, item in enumerate(items)]
@@ -168,3 +172,11 @@ async def _compared(
     return attrs.evolve(item, action=decision.action, drift=decision.drift,
                         fields=decision.fields, version=integration.version,
                         patch=decision.patch)
+
+
+async def _caught(read: Awaitable[PlanItem]) -> PlanItem | Exception:
+    """A read's item, or the error it met, for the caller to raise once every read ended."""
+    try:
+        return await read
+    except Exception as exc:
+        return exc

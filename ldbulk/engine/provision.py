@@ -116,29 +116,17 @@ class _Run:
         self.listing_error: LdbulkError | None = None
 
     async def produce(
-        self,
-        targets: Iterable[Target] | AsyncIterable[Target],
-        queue: asyncio.Queue[_Item],
-        room: asyncio.Semaphore,
+        self, targets: Iterable[Target] | AsyncIterable[Target], results: _Results
     ) -> None:
-        """Settle every target with a pool of workers, putting each result on ``queue``; then,
-        when pruning, delete the leftovers the same way."""
+        """Settle every target with a pool of workers, handing each result to ``results``;
+        then, when pruning, delete the leftovers the same way."""
         try:
             await self._plan()
-            count = await self._pool(_numbered(targets), self.settle, queue, room)
+            count = await self._pool(_numbered(targets), self.settle, results)
             if self.prune is not None:
-                await self._pool(
-                    _numbered(self._leftovers(self.prune), start=count),
-                    self.settle_leftover,
-                    queue,
-                    room,
-                )
-        except BaseException as exc:
-            # The queue is unbounded (``room`` is the bound), so this never blocks.
-            queue.put_nowait(_Failure(exc))
-            raise
-        else:
-            queue.put_nowait(None)
+                leftovers = _numbered(self._leftovers(self.prune), start=count)
+                await self._pool(leftovers, self.settle_leftover, results)
+            results.close()
         finally:
             await self.inventory.aclose()
 
@@ -146,8 +134,7 @@ class _Run:
         self,
         source: AsyncIterator[tuple[int, _T]],
         settle: Callable[[_T], Awaitable[TargetResult]],
-        queue: asyncio.Queue[_Item],
-        room: asyncio.Semaphore,
+        results: _Results,
     ) -> int:
         """Settle every item of ``source`` with ``concurrency`` workers; how many there were."""
         lock = asyncio.Lock()
@@ -156,15 +143,15 @@ class _Run:
         async def worker() -> None:
             nonlocal count
             while True:
-                await room.acquire()
+                await results.reserve()
                 async with lock:
                     item = await anext(source, None)
                 if item is None:
-                    room.release()
+                    results.unreserve()
                     return
                 index, what = item
                 count = max(count, index + 1)
-                queue.put_nowait((index, await settle(what)))
+                results.put((index, await settle(what)))
 
         async with asyncio.TaskGroup() as group:
             for _ in range(self.concurrency):
@@ -285,32 +272,43 @@ async def timed_result(
             )
     error = decided.error
     if error is not None:
-        error = attrs.evolve(error, message=shown(redact(error.message)))
-    project, environment, integration = key
-    return TargetResult(
-        project=project,
-        environment=environment,
-        integration=integration,
-        outcome=decided.outcome,
-        status=decided.status,
-        integration_id=decided.integration_id,
-        attempts=decided.attempts,
-        error=error,
-        elapsed_s=loop.time() - started,
-        waited_s=waits.seconds,
-        changed=decided.changed,
-        version=decided.version,
-    )
+        decided = attrs.evolve(
+            decided, error=attrs.evolve(error, message=shown(redact(error.message)))
+        )
+    return decided.result(key, elapsed_s=loop.time() - started, waited_s=waits.seconds)
 
 
-@attrs.frozen
-class _Failure:
-    """The producer's exception, handed to the consumer of the stream."""
+class _Results:
+    """A run's results on their way to its consumer. A worker reserves room for a result
+    before it takes a target, so a slow consumer holds the workers back and memory stays
+    flat; a result put in never waits."""
 
-    exc: BaseException
+    def __init__(self, room: int) -> None:
+        self._room = asyncio.Semaphore(room)
+        # Unbounded: the room is the bound. None marks the end of the run.
+        self._queue: asyncio.Queue[tuple[int, TargetResult] | None] = asyncio.Queue()
 
+    async def reserve(self) -> None:
+        """Wait for room for one more result."""
+        await self._room.acquire()
 
-_Item = tuple[int, TargetResult] | _Failure | None
+    def unreserve(self) -> None:
+        """The room reserved will not be used (no target was left)."""
+        self._room.release()
+
+    def put(self, result: tuple[int, TargetResult]) -> None:
+        """One target's result (with its index), in the room reserved for it."""
+        self._queue.put_nowait(result)
+
+    def close(self) -> None:
+        """Every result is in."""
+        self._queue.put_nowait(None)
+
+    async def stream(self) -> AsyncGenerator[tuple[int, TargetResult], None]:
+        """The results as they come, until the run's end."""
+        while (item := await self._queue.get()) is not None:
+            self._room.release()
+            yield item
 
 
 class Provisioner:
@@ -458,33 +456,24 @@ class Provisioner:
             ),
             known=None if needs_listing else self.known,
         )
-        # Workers wait for room before taking a target, so a slow consumer holds them back
-        # and memory stays flat; the queue itself never blocks a put.
-        room = asyncio.Semaphore(self.concurrency * 4)
-        queue: asyncio.Queue[_Item] = asyncio.Queue()
-
-        async def results() -> AsyncGenerator[tuple[int, TargetResult], None]:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    return
-                if isinstance(item, _Failure):
-                    raise item.exc
-                room.release()
-                yield item
-
         self._runs.add(run)
-        producer = asyncio.create_task(run.produce(targets, queue, room))
-        stream = results()
+        # The run's tasks live in its task group: leaving the block, however it is left,
+        # ends them all, and an error of the run comes out as itself.
         try:
-            yield stream
+            async with asyncio.TaskGroup() as group:
+                run.inventory.serve_in(group)
+                results = _Results(self.concurrency * 4)
+                producer = group.create_task(run.produce(targets, results))
+                stream = results.stream()
+                try:
+                    yield stream
+                finally:
+                    await stream.aclose()
+                    producer.cancel()
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
         finally:
             self._runs.discard(run)
-            await stream.aclose()
-            if not producer.done():
-                producer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await producer
 
 
 async def _numbered(

@@ -25,7 +25,7 @@ import attrs
 from ldbulk.api.models import Environment, ErrorBody, Target
 from ldbulk.engine.provision import concurrency_or_default
 from ldbulk.engine.report import Outcome, TargetResult
-from ldbulk.engine.verdict import error_info, shown
+from ldbulk.engine.verdict import Verdict, error_info, outcome_of, shown
 from ldbulk.errors import (
     Forbidden,
     HTTPStatusError,
@@ -101,15 +101,11 @@ class Unresolved:
         else:
             code = "duplicate" if self.outcome is Outcome.SKIPPED else self.outcome.value
             info = ErrorBody(code=code, message=str(self.problem))
-        return TargetResult(
-            project=self.project,
-            environment=self.environment,
-            integration=self.integration,
-            outcome=self.outcome,
-            status=getattr(self.error, "status", None),
-            error=info,
-            source=f"{self.problem.file}:{self.problem.line}",
+        verdict = Verdict(
+            outcome=self.outcome, status=getattr(self.error, "status", None), error=info
         )
+        key = (self.project, self.environment, self.integration)
+        return verdict.result(key, source=f"{self.problem.file}:{self.problem.line}")
 
 
 @attrs.frozen(kw_only=True)
@@ -277,12 +273,10 @@ class _Listed:
 # that kept it from being listed.
 _Listing = list[_Listed] | None | LdbulkError
 
-# How a listing's error ends the lines that needed it.
-_OUTCOME_OF: Final[dict[type[LdbulkError], Outcome]] = {
-    Unauthorized: Outcome.UNAUTHORIZED,
-    Forbidden: Outcome.FORBIDDEN,
-    Stopped: Outcome.SKIPPED,
-}
+# The listing errors that end the lines which needed the listing as they would end a target:
+# the token or its role refused, or the run stopped. Any other (a 400 or a 429 of a listing)
+# says nothing of those lines' targets: they failed.
+_AS_FOR_A_TARGET: Final = (Unauthorized, Forbidden, Stopped)
 
 
 async def _list_environments(
@@ -345,7 +339,9 @@ def _expand(
     described = chosen.describe()
     environments = listings[selector.project]
     if isinstance(environments, LdbulkError):
-        outcome = _OUTCOME_OF.get(type(environments), Outcome.FAILED)
+        outcome = Outcome.FAILED
+        if type(environments) in _AS_FOR_A_TARGET:
+            outcome = outcome_of(environments) or outcome
         what = f'could not list the environments of project "{selector.project}"'
         problem = chosen.source.problem(what)
         return _unresolved(selector, described, outcome, problem, environments)

@@ -3,12 +3,12 @@ words a report row uses (redacted first, then escaped and cut)."""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
 from ldbulk.api.models import ErrorBody
-from ldbulk.engine.report import Outcome
+from ldbulk.engine.report import Key, Outcome, TargetResult
 from ldbulk.errors import (
     BadRequest,
     Conflict,
@@ -17,18 +17,28 @@ from ldbulk.errors import (
     LdbulkError,
     NotFound,
     RateLimited,
+    Stopped,
     Unauthorized,
 )
 from ldbulk.text import printable
 
-# A status error that says the request was answered and not applied, and why.
-FINAL: Final[dict[type[HTTPStatusError], Outcome]] = {
+# How an error ends the target it came from, where it says what became of the request: answered
+# and not applied (a status), or not sent at all (the stop). Any other error (no answer, a 5xx,
+# a 409 no listing explained) is no verdict of its own: the caller settles it, or it fails.
+_OUTCOMES: Final[dict[type[LdbulkError], Outcome]] = {
     BadRequest: Outcome.INVALID,
     Forbidden: Outcome.FORBIDDEN,
     NotFound: Outcome.NOT_FOUND,
     Unauthorized: Outcome.UNAUTHORIZED,
     RateLimited: Outcome.RATE_LIMITED,
+    Stopped: Outcome.SKIPPED,
 }
+
+
+def outcome_of(exc: LdbulkError) -> Outcome | None:
+    """The outcome ``exc`` decides for its target, or None when it decides none."""
+    return _OUTCOMES.get(type(exc))
+
 
 # A report row's message: enough to act on, short enough to read in a table.
 MESSAGE_LIMIT: Final = 500
@@ -74,6 +84,16 @@ class Verdict:
     error: ErrorBody | None = None
     changed: tuple[str, ...] = ()
     version: int | None = None
+
+    def result(self, key: Key, **more: Any) -> TargetResult:
+        """This verdict as the report row of the target ``key``, with ``more`` of its fields
+        (``elapsed_s``, ``waited_s``, ``source``, ``store``): the one place a row is made, so
+        a field of the verdict is never copied by hand."""
+        project, environment, integration = key
+        fields = attrs.asdict(self, recurse=False)
+        return TargetResult(
+            project=project, environment=environment, integration=integration, **fields, **more
+        )
 
     @classmethod
     def of(cls, outcome: Outcome, exc: LdbulkError, attempts: int, *, note: str = "") -> Verdict:

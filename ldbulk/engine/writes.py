@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 
+import attrs
+
 from ldbulk.api.models import Integration, Target
 from ldbulk.engine.decide import Action, after_read, before_read
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.report import Outcome
 from ldbulk.engine.seen import Seen
-from ldbulk.engine.verdict import CHANGED_SINCE_PLAN, FINAL, Verdict
+from ldbulk.engine.verdict import CHANGED_SINCE_PLAN, Verdict, outcome_of
 from ldbulk.errors import (
     Conflict,
     HTTPStatusError,
@@ -34,45 +36,34 @@ from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
 
 # The errors after which a write may or may not have been applied.
-_UNCLEAR = (TransportError, ResponseFormatError)
+UNCLEAR = (TransportError, ResponseFormatError)
 
 
+@attrs.define(eq=False)
 class Writes:
     """The writes of one run, sharing its client, scope and inventory, and the 401 that
     refused the run's token (after which nothing more is tried)."""
 
-    def __init__(
-        self,
-        client: Client,
-        scope: RequestScope,
-        inventory: Inventory,
-        *,
-        create_only: bool = False,
-        rotate_secrets: bool = False,
-        seen: Seen | None = None,
-        adopt: bool = True,
-        exists_on_conflict: bool = False,
-    ) -> None:
-        self.client = client
-        self.scope = scope
-        self.inventory = inventory
-        self.create_only = create_only
-        self.rotate_secrets = rotate_secrets
-        self.seen = seen
-        # Whether an integration someone else created where ours was to go is converged
-        # (adopted), or left alone as a conflict (a saved plan writes only what was reviewed).
-        self.adopt = adopt
-        # A create-only run that did not list first takes a 409 to a clear create as the
-        # integration being there (``exists``, id unknown): listing the account to confirm it
-        # would cost what not listing saved, and nothing is written either way.
-        self.exists_on_conflict = exists_on_conflict
-        self.refused: Unauthorized | None = None
+    client: Client
+    scope: RequestScope
+    inventory: Inventory
+    create_only: bool = attrs.field(default=False, kw_only=True)
+    rotate_secrets: bool = attrs.field(default=False, kw_only=True)
+    seen: Seen | None = attrs.field(default=None, kw_only=True)
+    # Whether an integration someone else created where ours was to go is converged
+    # (adopted), or left alone as a conflict (a saved plan writes only what was reviewed).
+    adopt: bool = attrs.field(default=True, kw_only=True)
+    # A create-only run that did not list first takes a 409 to a clear create as the
+    # integration being there (``exists``, id unknown): listing the account to confirm it
+    # would cost what not listing saved, and nothing is written either way.
+    exists_on_conflict: bool = attrs.field(default=False, kw_only=True)
+    refused: Unauthorized | None = attrs.field(default=None, init=False)
 
     def answered(self, exc: HTTPStatusError, attempts: int) -> Verdict | None:
         """The verdict of a status that says the write was answered and not applied."""
         if isinstance(exc, Unauthorized):
             self.refused = exc
-        outcome = FINAL.get(type(exc))
+        outcome = outcome_of(exc)
         return Verdict.of(outcome, exc, attempts) if outcome is not None else None
 
     async def existing(
@@ -119,7 +110,7 @@ class Writes:
                         lean=True,  # the id, keys and version are all a run keeps
                         scope=self.scope,
                     )
-                except (*_UNCLEAR, Conflict) as exc:
+                except (*UNCLEAR, Conflict) as exc:
                     if isinstance(exc, Conflict) and self.exists_on_conflict and not sent_unclear:
                         return Verdict(outcome=Outcome.EXISTS, status=409, attempts=attempt.num)
                     error = exc
@@ -228,7 +219,7 @@ class Writes:
                     )
                 except Conflict as exc:
                     error = exc  # changed under us, ours not applied: read it again
-                except _UNCLEAR as exc:
+                except UNCLEAR as exc:
                     error, maybe_applied = exc, True  # maybe applied: read it again
                 except NotFound as exc:
                     return await self._gone(target, exc, sent, recreate=recreate)

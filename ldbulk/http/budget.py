@@ -1,8 +1,8 @@
 """One budget of LaunchDarkly's (the account's, a route's or a token's) as a client models it.
 
 Pure bookkeeping: every time is given in (event-loop seconds), nothing waits or sends, so the
-model is tested with plain numbers. The :class:`~ldbulk.http.pacer.Pacer` keeps one per budget
-and does the waiting.
+model is tested with plain numbers. :class:`Budgets` keeps one per budget for the
+:class:`~ldbulk.http.pacer.Pacer`, which does the waiting.
 
 The budget belongs to the account, not to this client (https://launchdarkly.com/docs/api#rate-limiting:
 "All service and personal access tokens on the account share this limit"). So:
@@ -27,6 +27,7 @@ from typing import Final
 import attrs
 
 from ldbulk.api.limits import WINDOW_S
+from ldbulk.http.clock import WindowEnd
 
 # Two resets closer than this name the same window (a server may round its resets).
 SAME_WINDOW_S: Final = 0.05
@@ -184,3 +185,115 @@ class Budget:
             return now
         gap = (self.reset - self.last_sent) / (ours + 1)
         return max(now, self.last_sent + gap)
+
+
+# What a request was counted against: each budget's key and the window (generation) it was
+# sent in, so its answer settles it in the right window. Unknown budgets count as generation 0.
+Ticket = tuple[tuple[str, int], ...]
+
+
+class Budgets:
+    """Every budget a client has learned (``global``, ``token``, and one per route), and the
+    requests sent on a key before any budget was known for it."""
+
+    def __init__(self) -> None:
+        self.windows: dict[str, Budget] = {}
+        # Requests sent on a key while no budget was known for it: in all, and unanswered.
+        self._blind: dict[str, int] = {}
+        self._unaccounted: dict[str, int] = {}
+        # Keys some answer has spoken for (with a budget or without one): past slow start.
+        self.heard: set[str] = set()
+
+    def per_s(self, route: str) -> float | None:
+        """Requests per second the known budgets allow on ``route`` over a window (the least
+        of the account's, the token's and the route's limits, each over its window's length
+        as the resets showed it), or None while none is known."""
+        rates = [
+            budget.limit / budget.length
+            for key in ("global", "token", route)
+            if (budget := self.windows.get(key)) is not None and budget.limit
+        ]
+        return min(rates) if rates else None
+
+    def turn(self, keys: tuple[str, ...], now: float) -> tuple[float, float]:
+        """Until when requests on ``keys`` are held by a spent budget (0 if none is), and the
+        earliest time this one may go besides (slow start, spreading a shared budget)."""
+        held = 0.0
+        turn = now
+        for key in keys:
+            budget = self.windows.get(key)
+            if budget is None:
+                if self._unaccounted.get(key) and key not in self.heard:
+                    # Slow start: nothing is known of this budget, and a request whose
+                    # answer will tell is on its way. Wait for that answer (every answer
+                    # grants what may go) rather than send a burst blind into a window that
+                    # may be spent.
+                    turn = max(turn, now + WINDOW_S)
+                continue
+            if now >= budget.reset:
+                # A new window: its budget is the limit, when the server told us one.
+                # A limit of 0 would admit no request in any window, forever: a broken
+                # header, so forget the window rather than park every request on it.
+                if not budget.limit:
+                    del self.windows[key]
+                    continue
+                budget.roll_over(now)
+            if budget.spent:
+                held = max(held, budget.reset)
+            turn = max(turn, budget.next_turn(now))
+        return held, turn
+
+    def count(self, keys: tuple[str, ...], now: float) -> Ticket:
+        """Count a request about to go against each budget (or as sent blind); its ticket."""
+        ticket: list[tuple[str, int]] = []
+        for key in keys:
+            budget = self.windows.get(key)
+            if budget is not None:
+                ticket.append((key, budget.sent(now)))
+            else:
+                self._blind[key] = self._blind.get(key, 0) + 1
+                self._unaccounted[key] = self._unaccounted.get(key, 0) + 1
+                ticket.append((key, 0))
+        return tuple(ticket)
+
+    def window_s(self, keys: tuple[str, ...]) -> float | None:
+        """The window length the resets of these budgets showed; None while none is known."""
+        return min((b.length for key in keys if (b := self.windows.get(key))), default=None)
+
+    def settle(self, ticket: Ticket, *, counted: bool) -> None:
+        """A request of ``ticket`` was answered (``counted``: by the server) or not sent."""
+        for key, generation in ticket:
+            budget = self.windows.get(key)
+            if budget is not None:
+                budget.answered(generation, counted=counted)
+            elif self._unaccounted.get(key):
+                self._unaccounted[key] -= 1
+
+    def learn(
+        self,
+        key: str,
+        remaining: int | None,
+        limit: int | None,
+        end: WindowEnd,
+        known: bool,
+    ) -> None:
+        """Learn a budget from an answer (``known``: one whose ticket was given)."""
+        if remaining is None:
+            return
+        reset, said = end
+        budget = self.windows.get(key)
+        if budget is None:
+            # Requests sent before any budget was known are still in flight, and the server
+            # may not have counted them yet: count them now, or the first window overdraws.
+            # An answer without a ticket is taken for one of them.
+            in_flight = self._unaccounted.pop(key, 0) - (0 if known else 1)
+            budget = self.windows[key] = Budget(
+                server_left=remaining,
+                limit=limit,
+                reset=reset,
+                server_reset=said,
+                in_flight=max(in_flight, 0),
+                ours=self._blind.pop(key, 0),
+            )
+            budget.first_word()
+        budget.learn(remaining, limit, reset, said)

@@ -16,8 +16,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
-import attrs
-
 from ldbulk.api import sansio
 from ldbulk.api.listing import ListingReader
 from ldbulk.api.models import (
@@ -30,6 +28,7 @@ from ldbulk.api.models import (
 )
 from ldbulk.errors import ConfigError, ResponseFormatError
 from ldbulk.http.exchange import Exchange
+from ldbulk.http.meter import ClientStats
 from ldbulk.http.pacer import Pacer
 from ldbulk.http.retry import Retriable, RetryContext, RetryPolicy
 from ldbulk.http.scope import RequestScope
@@ -52,16 +51,6 @@ MAX_PAGES: Final = 1_000
 MAX_ITEMS: Final = 100_000
 # How many encoded create bodies a client keeps (one per store of a manifest, typically).
 _BODIES_KEPT: Final = 256
-
-
-@attrs.frozen(kw_only=True)
-class ClientStats:
-    """Counts over the client's life: requests sent, 429s, retries, seconds paused."""
-
-    requests: int
-    throttled: int
-    retries: int
-    paused_s: float
 
 
 class Client:
@@ -126,9 +115,7 @@ class Client:
                 max_body_bytes=max_body_bytes,
                 connection_limit=connection_limit,
             )
-        # Encoded create bodies by (config, on, tags, name); they hold the configs' secrets,
-        # as the configs themselves do, for no longer than the client lives.
-        self._bodies: dict[tuple[StoreConfig, bool, tuple[str, ...], str | None], bytes] = {}
+        self._create_body = _CreateBodies()
         self._exchange = Exchange(
             token=token.strip(),
             base_url=self.base_url,
@@ -180,13 +167,7 @@ class Client:
 
         A run's own counts are in the :class:`~ldbulk.http.scope.RequestScope` it passes.
         """
-        meter = self._exchange.meter
-        return ClientStats(
-            requests=meter.requests,
-            throttled=meter.throttled,
-            retries=meter.retries,
-            paused_s=meter.paused_s,
-        )
+        return self._exchange.meter.snapshot()
 
     # -- operations -------------------------------------------------------------------------
 
@@ -223,23 +204,6 @@ class Client:
         if lean:
             return sansio.decode_lean("POST", path, response)
         return sansio.decode("POST", path, response, Integration)
-
-    def _create_body(
-        self, config: StoreConfig, on: bool, tags: tuple[str, ...], name: str | None
-    ) -> bytes:
-        """The encoded body of a create: the same for every target of one store, so encoded
-        once for all of them (configs are frozen, and equal configs send the same values)."""
-        if config.unset:
-            # Never kept: to_api refuses it, and a placeholder must not stand for a value.
-            return CreateIntegrationRequest(config=config, on=on, tags=tags, name=name).to_bytes()
-        key = (config, on, tags, name)
-        body = self._bodies.get(key)
-        if body is None:
-            if len(self._bodies) >= _BODIES_KEPT:
-                self._bodies.clear()  # a caller of endless distinct stores: start over
-            request = CreateIntegrationRequest(config=config, on=on, tags=tags, name=name)
-            body = self._bodies[key] = request.to_bytes()
-        return body
 
     async def list_integrations(
         self,
@@ -347,52 +311,14 @@ class Client:
 
     def projects(self, *, scope: RequestScope | None = None) -> AsyncIterator[Project]:
         """Every project of the account, page after page."""
-        return self._paginate(sansio.ROUTE_PROJECTS, "/api/v2/projects", Project, scope)
+        return _pages(self._exchange, sansio.ROUTE_PROJECTS, "/api/v2/projects", Project, scope)
 
     def environments(
         self, project: str, *, scope: RequestScope | None = None
     ) -> AsyncIterator[Environment]:
         """Every environment of a project, page after page (SDK keys are never kept)."""
         path = f"/api/v2/projects/{sansio.segment(project)}/environments"
-        return self._paginate(sansio.ROUTE_ENVIRONMENTS, path, Environment, scope)
-
-    async def _paginate(
-        self, route: str, path: str, item: type[T], scope: RequestScope | None
-    ) -> AsyncIterator[T]:
-        """Page after page, until a page has no items or no ``next``; a ``next`` that leaves
-        the API or comes back to a page already read, or a listing past :data:`MAX_PAGES`
-        or :data:`MAX_ITEMS`, ends it with :class:`~ldbulk.errors.ResponseFormatError`."""
-        params: dict[str, str] | None = {"limit": str(PAGE_SIZE), "offset": "0"}
-        # The first page as a next link would name it, so a link back to it is a cycle too.
-        seen = {f"{path}?limit={PAGE_SIZE}&offset=0"}
-        next_path: str | None = path
-        pages = items = 0
-        while next_path is not None:
-            response = await self._exchange(
-                route, "GET", next_path, params=params, beta=False, scope=scope
-            )
-            page = sansio.decode("GET", next_path, response, Page[item])  # type: ignore[valid-type]
-            pages, items = pages + 1, items + len(page.items)
-            for entry in page.items:
-                yield entry
-            href = page.next_href
-            if not page.items or href is None:
-                return
-            # The next link must stay on this API: the token goes wherever it points.
-            if not href.startswith("/api/v2/"):
-                raise ResponseFormatError(f"GET {path}: unusable _links.next {href!r}")
-            if href in seen:
-                raise ResponseFormatError(
-                    f"GET {path}: unusable _links.next {href!r}: back to a page already read "
-                    f"(after {pages} pages): the listing would never end"
-                )
-            if pages >= MAX_PAGES or items >= MAX_ITEMS:
-                raise ResponseFormatError(
-                    f"GET {path}: still going after {pages} pages and {items} items, past "
-                    f"any real account ({MAX_PAGES} pages or {MAX_ITEMS} items): given up"
-                )
-            seen.add(href)
-            next_path, params = href, None
+        return _pages(self._exchange, sansio.ROUTE_ENVIRONMENTS, path, Environment, scope)
 
     def retry_context(
         self, scope: RequestScope | None = None, *, on: Retriable = ()
@@ -406,3 +332,67 @@ class Client:
         :class:`~ldbulk.http.retry.RetryContext`.
         """
         return self._exchange.retry_context(scope, on=on)
+
+
+class _CreateBodies:
+    """Encoded create bodies by (config, on, tags, name): the same for every target of one
+    store, so encoded once for all of them (configs are frozen, and equal configs send the
+    same values). They hold the configs' secrets, as the configs themselves do, for no
+    longer than the client lives."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[StoreConfig, bool, tuple[str, ...], str | None], bytes] = {}
+
+    def __call__(
+        self, config: StoreConfig, on: bool, tags: tuple[str, ...], name: str | None
+    ) -> bytes:
+        if config.unset:
+            # Never kept: to_api refuses it, and a placeholder must not stand for a value.
+            return CreateIntegrationRequest(config=config, on=on, tags=tags, name=name).to_bytes()
+        key = (config, on, tags, name)
+        body = self._kept.get(key)
+        if body is None:
+            if len(self._kept) >= _BODIES_KEPT:
+                self._kept.clear()  # a caller of endless distinct stores: start over
+            request = CreateIntegrationRequest(config=config, on=on, tags=tags, name=name)
+            body = self._kept[key] = request.to_bytes()
+        return body
+
+
+async def _pages(
+    exchange: Exchange, route: str, path: str, item: type[T], scope: RequestScope | None
+) -> AsyncIterator[T]:
+    """Page after page, until a page has no items or no ``next``; a ``next`` that leaves
+    the API or comes back to a page already read, or a listing past :data:`MAX_PAGES`
+    or :data:`MAX_ITEMS`, ends it with :class:`~ldbulk.errors.ResponseFormatError`."""
+    params: dict[str, str] | None = {"limit": str(PAGE_SIZE), "offset": "0"}
+    # The first page as a next link would name it, so a link back to it is a cycle too.
+    seen = {f"{path}?limit={PAGE_SIZE}&offset=0"}
+    next_path: str | None = path
+    pages = items = 0
+    while next_path is not None:
+        response = await exchange(
+            route, "GET", next_path, params=params, beta=False, scope=scope
+        )
+        page = sansio.decode("GET", next_path, response, Page[item])  # type: ignore[valid-type]
+        pages, items = pages + 1, items + len(page.items)
+        for entry in page.items:
+            yield entry
+        href = page.next_href
+        if not page.items or href is None:
+            return
+        # The next link must stay on this API: the token goes wherever it points.
+        if not href.startswith("/api/v2/"):
+            raise ResponseFormatError(f"GET {path}: unusable _links.next {href!r}")
+        if href in seen:
+            raise ResponseFormatError(
+                f"GET {path}: unusable _links.next {href!r}: back to a page already read "
+                f"(after {pages} pages): the listing would never end"
+            )
+        if pages >= MAX_PAGES or items >= MAX_ITEMS:
+            raise ResponseFormatError(
+                f"GET {path}: still going after {pages} pages and {items} items, past "
+                f"any real account ({MAX_PAGES} pages or {MAX_ITEMS} items): given up"
+            )
+        seen.add(href)
+        next_path, params = href, None

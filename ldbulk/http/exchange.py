@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import attrs
 
 from ldbulk.api import sansio
 from ldbulk.api.limits import parse_rate_limit
 from ldbulk.errors import Stopped, TransportError
-from ldbulk.http.pacer import Pacer, Ticket
+from ldbulk.http.meter import Meter
+from ldbulk.http.pacer import Pacer
 from ldbulk.http.retry import Retriable, RetryBudget, RetryContext, RetryPolicy
-from ldbulk.http.scope import Meter, RequestScope
+from ldbulk.http.scope import RequestScope
 from ldbulk.http.transport import Transport
 
 # The client's logger: what it logs is the client's requests, wherever the code lives.
@@ -157,35 +160,24 @@ class Exchange:
             data: bytes | None = body
         else:
             data = json.dumps(body).encode() if body is not None else None
-        headers = sansio.request_headers(self._token, beta=beta, has_body=data is not None)
-        url = self._base_url + path
+        request = _Request(
+            route=route,
+            method=method,
+            path=path,
+            url=self._base_url + path,
+            params=params,
+            headers=sansio.request_headers(self._token, beta=beta, has_body=data is not None),
+            data=data,
+            attempts=attempts,
+            sink=sink,
+        )
         loop = asyncio.get_running_loop()
         throttle_deadline = loop.time() + self._policy.throttle_deadline_s
         retrying = self.retry_context(scope, on=TransportError if idempotent else ())
-        stop, meters = retrying.stop, retrying.meters
         async for attempt in retrying:
             with attempt:
-                while True:
-                    ticket = await _turn(self._pacer, route, stop, meters)
-                    try:
-                        response = await self._send(
-                            method, route, url, path, params, headers, data, attempts,
-                            attempt.num, None if sink is None else sink(),
-                        )
-                    except BaseException:
-                        # No answer: the request no longer counts as in flight in any budget.
-                        self._pacer.forget(ticket)
-                        raise
-                    limits = parse_rate_limit(response.headers)
-                    self._pacer.observe(route, response.status, limits, ticket)
-                    if response.status != 429:
-                        break
-                    for meter in meters:
-                        meter.throttled += 1
-                    if loop.time() >= throttle_deadline:
-                        break
-                    log.info("%s %s: rate limited, waiting for the window to reset", method,
-                             path, extra=_fields(method, route, path, status=429))
+                response = await self._unthrottled(request, attempt.num, retrying,
+                                                   throttle_deadline)
                 if response.status >= 500 and idempotent and attempt.retry():
                     continue
                 if response.status < 400:
@@ -194,37 +186,49 @@ class Exchange:
                 return sansio.without_secret(response, self._token)
         raise AssertionError("unreachable: every attempt returns, raises or is retried")
 
-    async def _send(
-        self,
-        method: str,
-        route: str,
-        url: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        headers: Mapping[str, str],
-        data: bytes | None,
-        attempts: list[int],
-        attempt: int,
-        sink: sansio.BodySink | None,
+    async def _unthrottled(
+        self, request: _Request, attempt: int, retrying: RetryContext, deadline: float
     ) -> sansio.RawResponse:
-        """One exchange through the transport, logged, its status kept in ``attempts``.
+        """One attempt: sent when the pacer allows, and again after each 429 (LaunchDarkly
+        did not apply it) until ``deadline`` (loop time); its last answer."""
+        route, stop, meters = request.route, retrying.stop, retrying.meters
+        while True:
+            ticket = await self._pacer.acquire(route, stop=stop, meters=meters)
+            try:
+                response = await self._send(request, attempt)
+            except BaseException:
+                # No answer: the request no longer counts as in flight in any budget.
+                self._pacer.forget(ticket)
+                raise
+            limits = parse_rate_limit(response.headers)
+            self._pacer.observe(route, response.status, limits, ticket, meters=meters)
+            if response.status != 429 or asyncio.get_running_loop().time() >= deadline:
+                return response
+            log.info("%s %s: rate limited, waiting for the window to reset", request.method,
+                     request.path, extra=_fields(request, status=429))
+
+    async def _send(self, request: _Request, attempt: int) -> sansio.RawResponse:
+        """One exchange through the transport, logged, its status kept in the request's
+        ``attempts``.
 
         A log record carries what a log collector filters on as fields (method, route, path,
         status, ms, attempt), not only inside its message."""
+        method, path, attempts = request.method, request.path, request.attempts
         loop = asyncio.get_running_loop()
         sent = loop.time()
         # ``sink`` only when there is one: a transport written before sinks still serves the rest.
-        streaming = {} if sink is None else {"sink": sink}
+        streaming = {} if request.sink is None else {"sink": request.sink()}
         # No answer yet: a try abandoned at a stop stays one without an answer.
         attempts.append(0)
         try:
             response = await self._transport.send(
-                method, url, params=params, headers=headers, body=data, **streaming
+                method, request.url, params=request.params, headers=request.headers,
+                body=request.data, **streaming,
             )
         except TransportError as exc:
             ms = round((loop.time() - sent) * 1000, 1)  # a time-out's shows the time given
             log.info("%s %s: %s (failure %d, %.0f ms)", method, path, exc, attempt, ms,
-                     extra=_fields(method, route, path, attempt=attempt, error=str(exc), ms=ms))
+                     extra=_fields(request, attempt=attempt, error=str(exc), ms=ms))
             raise
         attempts[-1] = response.status
         # A 5xx is retried where that is safe, as a transport failure is: logged alike.
@@ -232,29 +236,28 @@ class Exchange:
         if log.isEnabledFor(level):  # the hot path: no fields built for a record not shown
             ms = round((loop.time() - sent) * 1000, 1)
             log.log(level, "%s %s -> %d (%.0f ms)", method, path, response.status, ms,
-                    extra=_fields(method, route, path, attempt=attempt,
-                                  status=response.status, ms=ms))
+                    extra=_fields(request, attempt=attempt, status=response.status, ms=ms))
         return response
 
 
-def _fields(method: str, route: str, path: str, **more: object) -> dict[str, object]:
+@attrs.frozen(kw_only=True)
+class _Request:
+    """One request as every try sends it: encoded once."""
+
+    route: str
+    method: str
+    path: str
+    url: str
+    params: Mapping[str, str] | None
+    headers: Mapping[str, str]
+    data: bytes | None
+    # The status of each try (0 for no answer), for the callers that read a retry's answer
+    # differently.
+    attempts: list[int]
+    # Makes a fresh reader for each try's body, or None to have it read whole.
+    sink: Callable[[], sansio.BodySink] | None
+
+
+def _fields(request: _Request, **more: object) -> dict[str, object]:
     """A request's log record fields: what a log collector filters on, beside the message."""
-    return {"method": method, "route": route, "path": path, **more}
-
-
-async def _turn(
-    pacer: Pacer, route: str, stop: asyncio.Event | None, meters: Sequence[Meter]
-) -> Ticket:
-    """Wait for the pacer to let one request go, counting the wait and the request."""
-    now = asyncio.get_running_loop().time()
-    for meter in meters:
-        meter.wait_begins(now)
-    try:
-        ticket = await pacer.acquire(route, stop=stop)
-    finally:
-        now = asyncio.get_running_loop().time()
-        for meter in meters:
-            meter.wait_ends(now)
-    for meter in meters:
-        meter.requests += 1
-    return ticket
+    return {"method": request.method, "route": request.route, "path": request.path, **more}

@@ -17,7 +17,7 @@ import contextvars
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -25,8 +25,11 @@ from aiolimiter import AsyncLimiter
 
 from ldbulk.api.limits import WINDOW_S, RateLimitState
 from ldbulk.errors import Stopped
-from ldbulk.http.budget import Budget
+from ldbulk.http.budget import Budgets, Ticket
 from ldbulk.http.clock import ServerClock, WindowEnd, window_end
+from ldbulk.http.meter import ClientStats, Meter
+
+__all__ = ["Pacer", "Ticket", "WaitTally", "tallying_waits"]
 
 
 @attrs.define
@@ -53,22 +56,22 @@ def tallying_waits() -> Iterator[WaitTally]:
         _tally.reset(token)
 
 
-# What a request was counted against: each budget's key and the window (generation) it was
-# sent in, so its answer settles it in the right window. Unknown budgets count as generation 0.
-Ticket = tuple[tuple[str, int], ...]
+async def _done_unless_stopped(waited: asyncio.Future[Any], stop: asyncio.Event) -> bool:
+    """Wait for ``waited`` (left as it is to the caller) or the stop, whichever comes first;
+    whether ``waited`` is done."""
+    async with asyncio.TaskGroup() as group:
+        stopped = group.create_task(stop.wait())
+        try:
+            await asyncio.wait({waited, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+    return waited.done()
 
 
 async def _unless_stopped(waited: asyncio.Future[Any], stop: asyncio.Event) -> None:
     """Wait for ``waited`` (left as it is to the caller); raise :class:`Stopped` if the run
     stops first."""
-    stopped = asyncio.ensure_future(stop.wait())
-    either: set[asyncio.Future[Any]] = {waited, stopped}
-    try:
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        await asyncio.gather(stopped, return_exceptions=True)
-    if not waited.done():
+    if not await _done_unless_stopped(waited, stop):
         raise Stopped("not sent: the run was stopped")
 
 
@@ -78,12 +81,14 @@ async def _bucket_turn(bucket: AsyncLimiter, stop: asyncio.Event | None) -> None
     if stop is None or bucket.has_capacity():
         await bucket.acquire()
         return
-    turn = asyncio.ensure_future(bucket.acquire())
-    try:
-        await _unless_stopped(turn, stop)
-    finally:
-        turn.cancel()
-        await asyncio.gather(turn, return_exceptions=True)
+    async with asyncio.TaskGroup() as group:
+        turn = group.create_task(bucket.acquire())
+        try:
+            taken = await _done_unless_stopped(turn, stop)
+        finally:
+            turn.cancel()  # no turn taken after the stop (nor after a cancel)
+    if not taken:
+        raise Stopped("not sent: the run was stopped")
 
 
 class _Pauses:
@@ -127,15 +132,6 @@ class _Pauses:
         return added
 
 
-@attrs.define
-class PacerStats:
-    """What the pacer saw over its life."""
-
-    requests: int = 0
-    throttled: int = 0
-    paused_s: float = 0.0
-
-
 class Pacer:
     """Paces every request of one client: a token bucket, learned budgets, and a shared gate.
 
@@ -170,19 +166,21 @@ class Pacer:
         self._server_clock = ServerClock()
         self._jitter_s = jitter_s
         self._rand = rand
-        self._windows: dict[str, Budget] = {}
-        # Requests sent on a key while no budget was known for it: in all, and unanswered.
-        self._blind: dict[str, int] = {}
-        self._unaccounted: dict[str, int] = {}
-        # Keys some answer has spoken for (with a budget or without one): past slow start.
-        self._heard: set[str] = set()
+        self._budgets = Budgets()
         self._gate_until = 0.0
         self._pauses = _Pauses(wall_clock)
         # Requests waiting for their turn, by the budgets they need, each in the order it
         # came; and the timer that grants the next one when its turn is due.
         self._waiting: dict[tuple[str, ...], collections.deque[asyncio.Future[Ticket]]] = {}
         self._wakeup: asyncio.TimerHandle | None = None
-        self.stats = PacerStats()
+        # Its own counts: requests granted, 429s seen, seconds it held requests back.
+        self._meter = Meter()
+
+    @property
+    def stats(self) -> ClientStats:
+        """What the pacer saw over its life: requests it let go, 429s, seconds it held
+        requests back (a client's own counts, retries too, are in its ``stats``)."""
+        return self._meter.snapshot()
 
     def on_pause(self, listener: Callable[[float], None]) -> Callable[[], None]:
         """Call ``listener`` whenever requests start being held longer (a 429, a spent budget)
@@ -199,33 +197,38 @@ class Pacer:
         """Requests per second the known budgets allow on ``route`` over a window (the least
         of the account's, the token's and the route's limits, each over its window's length
         as the resets showed it), or None while none is known."""
-        rates = [
-            budget.limit / budget.length
-            for key in ("global", "token", route)
-            if (budget := self._windows.get(key)) is not None and budget.limit
-        ]
-        return min(rates) if rates else None
+        return self._budgets.per_s(route)
 
-    async def acquire(self, route: str, *, stop: asyncio.Event | None = None) -> Ticket:
+    async def acquire(
+        self, route: str, *, stop: asyncio.Event | None = None, meters: Sequence[Meter] = ()
+    ) -> Ticket:
         """Wait until a request on ``route`` may be sent, and count it against the budgets.
 
         Returns the request's :data:`Ticket`: hand it to :meth:`observe` with the answer, or
         to :meth:`forget` when none came, so the budgets know what is still in flight.
         When ``stop`` is set before the request's turn comes, raise :class:`Stopped` at once:
         a run that was told to stop must not send what is still waiting, however long the
-        wait would have been.
+        wait would have been. The request and its wait are counted in the pacer's
+        :attr:`stats` and in each of ``meters`` (the client's, the run's).
         """
         if stop is not None and stop.is_set():
             raise Stopped("not sent: the run was stopped")
         loop = asyncio.get_running_loop()
         tally = _tally.get()
-        if tally is None:
-            return await self._acquire(route, stop, loop)
         started = loop.time()
+        for meter in meters:
+            meter.wait_begins(started)
         try:
-            return await self._acquire(route, stop, loop)
+            ticket = await self._acquire(route, stop, loop)
         finally:
-            tally.seconds += loop.time() - started
+            now = loop.time()
+            for meter in meters:
+                meter.wait_ends(now)
+            if tally is not None:
+                tally.seconds += now - started
+        for meter in (self._meter, *meters):
+            meter.requests += 1
+        return ticket
 
     async def _acquire(
         self, route: str, stop: asyncio.Event | None, loop: asyncio.AbstractEventLoop
@@ -252,7 +255,7 @@ class Pacer:
             now = loop.time()
             held, turn = self._turn(keys, now)
             if max(held, turn) <= now:
-                return self._grant(keys, now)
+                return self._budgets.count(keys, now)
         waiter: asyncio.Future[Ticket] = loop.create_future()
         self._waiting.setdefault(keys, collections.deque()).append(waiter)
         self._pump()
@@ -267,8 +270,7 @@ class Pacer:
 
     def _ungrant(self, ticket: Ticket) -> None:
         """A request was granted its turn but will not be sent (stopped, cancelled)."""
-        self._settle(ticket, counted=False)
-        self.stats.requests -= 1
+        self._budgets.settle(ticket, counted=False)
         self._pump()
 
     def _pump(self, due: float = -math.inf) -> None:
@@ -299,7 +301,7 @@ class Pacer:
                     wake = min(wake, max(held, turn))
                     break
                 queue.popleft()
-                waiter.set_result(self._grant(keys, now))
+                waiter.set_result(self._budgets.count(keys, now))
             if not queue:
                 del self._waiting[keys]
         if self._wakeup is not None:
@@ -308,67 +310,35 @@ class Pacer:
         if wake < math.inf:
             self._wakeup = loop.call_at(wake, self._pump, wake)
 
-    def _grant(self, keys: tuple[str, ...], now: float) -> Ticket:
-        self.stats.requests += 1
-        return self._count(keys, now)
-
     def _turn(self, keys: tuple[str, ...], now: float) -> tuple[float, float]:
         """Until when requests on ``keys`` are held (a closed gate, a spent budget), and the
         earliest time this one may go besides (slow start, spreading a shared budget)."""
-        held = self._gate_until
-        turn = now
-        for key in keys:
-            budget = self._windows.get(key)
-            if budget is None:
-                if self._unaccounted.get(key) and key not in self._heard:
-                    # Slow start: nothing is known of this budget, and a request whose
-                    # answer will tell is on its way. Wait for that answer (every answer
-                    # grants what may go) rather than send a burst blind into a window that
-                    # may be spent.
-                    turn = max(turn, now + WINDOW_S)
-                continue
-            if now >= budget.reset:
-                # A new window: its budget is the limit, when the server told us one.
-                # A limit of 0 would admit no request in any window, forever: a broken
-                # header, so forget the window rather than park every request on it.
-                if not budget.limit:
-                    del self._windows[key]
-                    continue
-                budget.roll_over(now)
-            if budget.spent:
-                held = max(held, budget.reset)
-            turn = max(turn, budget.next_turn(now))
-        return held, turn
-
-    def _count(self, keys: tuple[str, ...], now: float) -> Ticket:
-        """Count a request about to go against each budget (or as sent blind); its ticket."""
-        ticket: list[tuple[str, int]] = []
-        for key in keys:
-            budget = self._windows.get(key)
-            if budget is not None:
-                ticket.append((key, budget.sent(now)))
-            else:
-                self._blind[key] = self._blind.get(key, 0) + 1
-                self._unaccounted[key] = self._unaccounted.get(key, 0) + 1
-                ticket.append((key, 0))
-        return tuple(ticket)
+        held, turn = self._budgets.turn(keys, now)
+        return max(held, self._gate_until), turn
 
     def forget(self, ticket: Ticket) -> None:
         """A request got no answer (a transport failure): stop counting it as in flight."""
-        self._settle(ticket, counted=True)
+        self._budgets.settle(ticket, counted=True)
         self._pump()
 
     def observe(
-        self, route: str, status: int, state: RateLimitState, ticket: Ticket | None = None
+        self,
+        route: str,
+        status: int,
+        state: RateLimitState,
+        ticket: Ticket | None = None,
+        *,
+        meters: Sequence[Meter] = (),
     ) -> None:
-        """Learn from one response: its budgets, and on a 429, close the gate.
+        """Learn from one response: its budgets, and on a 429, close the gate (the 429
+        counted in :attr:`stats` and in each of ``meters``).
 
         ``ticket`` is what :meth:`acquire` returned for the request; without it the answer is
         taken for one of the requests sent before any budget was known.
         """
         if ticket is not None:
-            self._settle(ticket, counted=status != 429)
-        self._heard.update(("global", "token", route))
+            self._budgets.settle(ticket, counted=status != 429)
+        self._budgets.heard.update(("global", "token", route))
         loop_now = asyncio.get_running_loop().time()
         # The resets are on the server's clock: read them against it, not ours.
         wall_now = self._wall_clock()
@@ -376,61 +346,22 @@ class Pacer:
         server_now = self._server_clock.now(wall_now)
 
         def to_loop(epoch_ms: int | None, *keys: str) -> WindowEnd:
-            window = self._window_s(keys)
+            window = self._budgets.window_s(keys)
             return window_end(epoch_ms, state.date, server_now, loop_now, window=window)
 
         known = ticket is not None
         reset = to_loop(state.reset_ms, "global", route)
         token_reset = to_loop(state.token_reset_ms, "token")
-        self._learn("global", state.global_remaining, state.global_limit, reset, known)
-        self._learn(route, state.route_remaining, state.route_limit, reset, known)
-        self._learn("token", state.token_remaining, state.token_limit, token_reset, known)
+        self._budgets.learn("global", state.global_remaining, state.global_limit, reset, known)
+        self._budgets.learn(route, state.route_remaining, state.route_limit, reset, known)
+        self._budgets.learn("token", state.token_remaining, state.token_limit, token_reset, known)
         if status == 429:
-            self.stats.throttled += 1
-            window = self._window_s(("global", "token", route))
+            for meter in (self._meter, *meters):
+                meter.throttled += 1
+            window = self._budgets.window_s(("global", "token", route))
             resume = loop_now + (state.resume_at(server_now, window=window) - server_now)
             self._close_gate(resume + self._jitter_s * self._rand(), loop_now)
         self._pump()
-
-    def _window_s(self, keys: tuple[str, ...]) -> float | None:
-        """The window length the resets of these budgets showed; None while none is known."""
-        return min((b.length for key in keys if (b := self._windows.get(key))), default=None)
-
-    def _settle(self, ticket: Ticket, *, counted: bool) -> None:
-        for key, generation in ticket:
-            budget = self._windows.get(key)
-            if budget is not None:
-                budget.answered(generation, counted=counted)
-            elif self._unaccounted.get(key):
-                self._unaccounted[key] -= 1
-
-    def _learn(
-        self,
-        key: str,
-        remaining: int | None,
-        limit: int | None,
-        end: WindowEnd,
-        known: bool,
-    ) -> None:
-        if remaining is None:
-            return
-        reset, said = end
-        budget = self._windows.get(key)
-        if budget is None:
-            # Requests sent before any budget was known are still in flight, and the server
-            # may not have counted them yet: count them now, or the first window overdraws.
-            # An answer without a ticket is taken for one of them.
-            in_flight = self._unaccounted.pop(key, 0) - (0 if known else 1)
-            budget = self._windows[key] = Budget(
-                server_left=remaining,
-                limit=limit,
-                reset=reset,
-                server_reset=said,
-                in_flight=max(in_flight, 0),
-                ours=self._blind.pop(key, 0),
-            )
-            budget.first_word()
-        budget.learn(remaining, limit, reset, said)
 
     def _close_gate(self, until: float, now: float) -> None:
         if until > self._gate_until:
@@ -438,4 +369,4 @@ class Pacer:
             self._hold(until, now)
 
     def _hold(self, until: float, now: float) -> None:
-        self.stats.paused_s += self._pauses.hold(until, now)
+        self._meter.paused_s += self._pauses.hold(until, now)

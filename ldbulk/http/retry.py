@@ -24,7 +24,7 @@ from types import TracebackType
 import attrs
 
 from ldbulk.errors import Stopped
-from ldbulk.http.scope import Meter
+from ldbulk.http.meter import Meter
 
 
 @attrs.frozen(kw_only=True)

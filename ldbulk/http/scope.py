@@ -15,61 +15,16 @@ from typing import Any, Final
 
 import attrs
 
+from ldbulk.http.meter import Meter, RunStats
+
+__all__ = ["STOP_GRACE_S", "InFlight", "Meter", "RequestScope", "RunStats"]
+
 # How long requests in flight at a stop may still take. ldbulk promises to be gone within 2 s
 # of SIGTERM (an orchestrator's deadline is the run's, not ldbulk's to spend), and keeps the
 # other second for closing and writing its reports: on a loaded 2-core machine, a 1.5-s grace
 # left a run exiting 1.7 s after the signal, too close. An answer LaunchDarkly is giving
 # comes well within a second.
 STOP_GRACE_S: Final = 1.0
-
-
-@attrs.frozen(kw_only=True)
-class RunStats:
-    """What a run cost: requests sent, 429s received, retries, wall and paused seconds."""
-
-    requests: int = 0
-    throttled: int = 0
-    retries: int = 0
-    elapsed_s: float = 0.0
-    paused_s: float = 0.0
-
-
-@attrs.define
-class Meter:
-    """Requests, 429s, retries, and seconds during which some request waited on the pacer.
-
-    Paused time is the union of the waits, not their sum: eight requests held for the same
-    five seconds are five seconds paused, so it can never exceed the wall time it covers.
-    """
-
-    requests: int = 0
-    throttled: int = 0
-    retries: int = 0
-    paused_s: float = 0.0
-    _waiting: int = 0
-    _waiting_since: float = 0.0
-
-    def wait_begins(self, now: float) -> None:
-        """A request starts waiting for the pacer."""
-        if self._waiting == 0:
-            self._waiting_since = now
-        self._waiting += 1
-
-    def wait_ends(self, now: float) -> None:
-        """A request stops waiting (sent, or given up)."""
-        self._waiting -= 1
-        if self._waiting == 0:
-            self.paused_s += now - self._waiting_since
-
-    def run_stats(self, *, elapsed_s: float) -> RunStats:
-        """These counts as a report's stats."""
-        return RunStats(
-            requests=self.requests,
-            throttled=self.throttled,
-            retries=self.retries,
-            elapsed_s=elapsed_s,
-            paused_s=min(self.paused_s, elapsed_s),
-        )
 
 
 class InFlight:

@@ -14,7 +14,6 @@ import json as jsonlib
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
 from typing import Any, Final, Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -113,12 +112,7 @@ class AiohttpTransport:
     async def __aenter__(self) -> AiohttpTransport:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
