@@ -21,8 +21,9 @@ from collections.abc import Callable, Mapping
 from ldbulk.api.models import ErrorBody, Target
 from ldbulk.engine.decide import Action, after_read
 from ldbulk.engine.inventory import Inventory
-from ldbulk.engine.provision import concurrency_or_default, timed_result
+from ldbulk.engine.provision import concurrency_or_default
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult, utc_now
+from ldbulk.engine.run import timed_result
 from ldbulk.engine.saved import SavedAction, SavedPlan
 from ldbulk.engine.update import operations
 from ldbulk.engine.verdict import CHANGED_SINCE_PLAN, STOPPED, Verdict, unauthorized_reason
