@@ -125,62 +125,51 @@ def apply(
     outputs = {"--report": report_path, "--junit": junit_path, "--markdown": markdown_path}
     if len(manifests) == 1 and is_plan_file(manifests[0]):
         _refuse_shared_paths(outputs, None, None)
-        refuse_unwritable(outputs)
-        apply_saved(
-            manifests[0],
-            given={"--create-only": create_only, "--rotate-secrets": rotate_secrets,
-                   "--prune": prune, "--state": state_path, "--resume": resume_path,
-                   "--check-stores": check_stores, "--dry-run": dry_run,
-                   "--journal": journal_path, "--keep-journal": keep_journal},
-            outputs=Outputs(report=report_path, junit=junit_path, markdown=markdown_path),
-            concurrency=concurrency,
-            max_rate=max_rate,
-            max_deletes=max_deletes,
-            log_result=lambda result: _log_result(result, None),
-            kwargs=kwargs,
-        )
-    if create_only and rotate_secrets:
-        raise UsageFailure("--create-only leaves existing integrations alone: drop one of "
-                           "--create-only and --rotate-secrets")
-    if max_deletes is not None and not prune:
-        raise UsageFailure("--max-deletes limits what --prune deletes: add --prune or drop it")
+        given = {"--create-only": create_only, "--rotate-secrets": rotate_secrets,
+                 "--prune": prune, "--state": state_path, "--resume": resume_path,
+                 "--check-stores": check_stores, "--dry-run": dry_run,
+                 "--journal": journal_path, "--keep-journal": keep_journal}
+        apply_saved(manifests[0], given=given, outputs=Outputs(
+            report=report_path, junit=junit_path, markdown=markdown_path,
+        ), concurrency=concurrency, max_rate=max_rate, max_deletes=max_deletes,
+            log_result=lambda result: _log_result(result, None), kwargs=kwargs)
+    _refuse_flags_at_odds(create_only, rotate_secrets, prune, max_deletes)
     writes = {"create_only": create_only, "rotate_secrets": rotate_secrets, "prune": prune}
     if dry_run:
-        _refuse_files_with_dry_run(
-            {**outputs, "--journal": journal_path, "--resume": resume_path,
-             "--keep-journal": keep_journal or None}
-        )
+        _refuse_files_with_dry_run({**outputs, "--journal": journal_path, "--resume": resume_path,
+                                    "--keep-journal": keep_journal or None})
         # The state file is read as the apply would read it, and left as it is.
         ctx.invoke(plan_command, manifests=manifests, state_path=state_path, **writes, **kwargs)
         return
-    if journal_path is None:
-        # Resuming continues the same journal; otherwise it sits next to the report.
-        journal_path = resume_path or (
-            report_path.with_name(report_path.name + ".journal") if report_path else None
-        )
+    # Resuming continues the same journal; otherwise it sits next to the report.
+    journal_path = journal_path or resume_path or (
+        report_path.with_name(report_path.name + ".journal") if report_path else None
+    )
     _refuse_shared_paths({**outputs, "--state": state_path}, journal_path, resume_path)
     refuse_unwritable({**outputs, "--journal": journal_path, "--state": state_path})
     api = api_from(kwargs)
     loaded = load(manifests, kwargs, token_file=api.token_file)
     client = api.client(max_rate=max_rate)
-    report, interrupted_by = run(
-        _apply(
-            client,
-            loaded,
-            concurrency=concurrency,
-            show_progress=api.progress,
-            journal_path=journal_path,
-            resume_path=resume_path,
-            writes=writes,
-            deletes=_Deletes(yes=yes, max_deletes=max_deletes),
-            state_path=state_path,
-            check_stores=check_stores,
-        ),
-        client,
-    )
+    report, interrupted_by = run(_apply(
+        client, loaded, concurrency=concurrency, show_progress=api.progress,
+        journal_path=journal_path, resume_path=resume_path, writes=writes,
+        deletes=_Deletes(yes=yes, max_deletes=max_deletes), state_path=state_path,
+        check_stores=check_stores,
+    ), client)
     files = Outputs(report=report_path, junit=junit_path, markdown=markdown_path,
                     journal=journal_path, keep_journal=keep_journal)
     finish(report, files, interrupted_by)
+
+
+def _refuse_flags_at_odds(
+    create_only: bool, rotate_secrets: bool, prune: bool, max_deletes: int | None
+) -> None:
+    """Flags that cannot be honoured together are refused, not one of them ignored."""
+    if create_only and rotate_secrets:
+        raise UsageFailure("--create-only leaves existing integrations alone: drop one of "
+                           "--create-only and --rotate-secrets")
+    if max_deletes is not None and not prune:
+        raise UsageFailure("--max-deletes limits what --prune deletes: add --prune or drop it")
 
 
 def _refuse_files_with_dry_run(paths: dict[str, Path | bool | None]) -> None:
@@ -274,9 +263,7 @@ async def _apply(
         for line in event.unresolved:
             warn_unresolved(line, log)
         display = ProgressDisplay(
-            event.todo,
-            enabled=show_progress,
-            already_done=event.done_before,
+            event.todo, enabled=show_progress, already_done=event.done_before,
             budget_per_s=lambda: client.pacer.budget_per_s(ROUTE_CREATE),
         )
         display.bar.start()
@@ -299,19 +286,11 @@ async def _apply(
         with signals(lambda _: stop.set()) as received:
             try:
                 report = await apply_workflow(
-                    client,
-                    loaded,
-                    concurrency=concurrency,
-                    journal=journal_path,
-                    resume=resume_path,
-                    stop=stop,
-                    on_start=started,
-                    on_result=settled,
-                    state=state_path,
-                    check_stores=check_stores,
+                    client, loaded, concurrency=concurrency, journal=journal_path,
+                    resume=resume_path, stop=stop, on_start=started, on_result=settled,
+                    state=state_path, check_stores=check_stores,
                     max_deletes=deletes.max_deletes,
-                    consent=consent_for(yes=deletes.yes, stop=stop),
-                    **writes,
+                    consent=consent_for(yes=deletes.yes, stop=stop), **writes,
                 )
             except PruneRefused as exc:
                 _refused(exc, received)

@@ -107,14 +107,8 @@ def plan_command(
             if prune:
                 scope = PruneScope.of(loaded, unresolved_lines=len(resolution.unresolved),
                                       blocked_projects=resolution.prune_blocks)
-            items = await plan(
-                client,
-                resolution.targets,
-                create_only=create_only,
-                rotate_secrets=rotate_secrets,
-                prune=scope,
-                seen=seen,
-            )
+            items = await plan(client, resolution.targets, create_only=create_only,
+                               rotate_secrets=rotate_secrets, prune=scope, seen=seen)
             if scope is not None:
                 for blocked in (scope.blocked, *scope.blocked_projects.values()):
                     if blocked is not None:
@@ -136,16 +130,21 @@ def plan_command(
     if output == "json":
         click.echo(json.dumps(plan_json(items, unresolved), indent=2))
     elif not to_stdout:
-        shown = [item for item in items if show_all or _worth_showing(item)]
-        if shown or unresolved:
-            print_rows(_table(), lambda: _rows(shown, unresolved))
-        print_unresolved(unresolved)
-        _hint_orphans(items)
-        print_line(summary_line(items, unresolved))
+        _print_plan(items, unresolved, show_all=show_all)
     if any(item.action is Action.NOT_FOUND for item in items) or unresolved:
         raise SystemExit(EXIT_FAILED)
     changes = any(item.action.changes for item in items)
     raise SystemExit(EXIT_CHANGES if detailed_exitcode and changes else EXIT_OK)
+
+
+def _print_plan(items: list[PlanItem], unresolved: list[Unresolved], *, show_all: bool) -> None:
+    """The plan's table (the rows worth showing, or all), what did not resolve, the line."""
+    shown = [item for item in items if show_all or _worth_showing(item)]
+    if shown or unresolved:
+        print_rows(_table(), lambda: _rows(shown, unresolved))
+    print_unresolved(unresolved)
+    _hint_orphans(items)
+    print_line(summary_line(items, unresolved))
 
 
 def _save(

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from ldbulk.api.models import Target
 from ldbulk.cli.closing import Outputs, finish
-from ldbulk.cli.common import UsageFailure, api_from, load, run
+from ldbulk.cli.common import UsageFailure, api_from, load, refuse_unwritable, run
 from ldbulk.cli.signals import signals
 from ldbulk.engine.carry import carry_out
 from ldbulk.engine.report import Key, Report, TargetResult
@@ -40,6 +40,8 @@ def apply_saved(
 ) -> None:
     """Read the plan, check it against this run (its base URL, its manifests unchanged), and
     carry it out; every refusal comes before the first request (exit 2)."""
+    refuse_unwritable({"--report": outputs.report, "--junit": outputs.junit,
+                       "--markdown": outputs.markdown})
     refused = [flag for flag in REFUSED_FLAGS if given.get(flag)]
     if refused:
         raise UsageFailure(

@@ -151,11 +151,7 @@ async def apply(
         unchecked: dict[Key, TargetResult] = {}
         if options.check_stores and todo:
             todo, unchecked = await _checked(manifests, todo)
-        if options.on_start is not None:
-            await _called(options.on_start(ApplyStarted(
-                todo=len(todo), done_before=len(targets) - len(todo),
-                unresolved=tuple(resolution.unresolved), locate=_locator(resolution),
-            )))
+        await _started(options, resolution, todo)
         settled = _settler(writer, seen, targets, options.on_result)
         for result in unchecked.values():
             await _called(settled(result))
@@ -180,6 +176,16 @@ async def apply(
     stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
     return Report(results=tuple(rows), stats=stats, started_at=started_at,
                   finished_at=utc_now(), base_url=client.base_url)
+
+
+async def _started(options: ApplyOptions, resolution: Resolution, todo: list[Target]) -> None:
+    """Tell the caller the targets are known (``on_start``), if it asked."""
+    if options.on_start is not None:
+        done_before = len(resolution.targets) - len(todo)
+        await _called(options.on_start(ApplyStarted(
+            todo=len(todo), done_before=done_before,
+            unresolved=tuple(resolution.unresolved), locate=_locator(resolution),
+        )))
 
 
 async def _pruning(

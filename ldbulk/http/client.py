@@ -92,12 +92,7 @@ class Client:
         connection_limit: int | None = None,
         transport: Transport | None = None,
     ) -> None:
-        token = token if token is not None else os.environ.get(TOKEN_ENV)
-        if not token or not token.strip():
-            raise ConfigError(
-                f"no access token: pass token= or set {TOKEN_ENV} "
-                "(a LaunchDarkly API access token, api-...)"
-            )
+        token = _token_from(token)
         if base_url is None:
             base_url = os.environ.get(BASE_URI_ENV) or None
         self.base_url = sansio.resolve_base_url(base_url, instance)
@@ -268,11 +263,7 @@ class Client:
         scope: RequestScope | None = None,
     ) -> Integration:
         """Apply an RFC 6902 JSON Patch (``test`` ops make it conditional)."""
-        for index, operation in enumerate(patch):
-            if not isinstance(operation.get("op"), str) or not isinstance(
-                operation.get("path"), str
-            ):
-                raise ConfigError(f"patch[{index}]: needs string 'op' and 'path'")
+        _check_patch(patch)
         path = sansio.integration_path(project, environment, integration_key, integration_id)
         response = await self._exchange(
             sansio.ROUTE_PATCH,
@@ -396,3 +387,21 @@ async def _pages(
             )
         seen.add(href)
         next_path, params = href, None
+
+
+def _token_from(token: str | None) -> str:
+    """The access token given, or ``$LD_ACCESS_TOKEN``; :class:`ConfigError` when neither."""
+    token = token if token is not None else os.environ.get(TOKEN_ENV)
+    if not token or not token.strip():
+        raise ConfigError(
+            f"no access token: pass token= or set {TOKEN_ENV} "
+            "(a LaunchDarkly API access token, api-...)"
+        )
+    return token
+
+
+def _check_patch(patch: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse a patch operation without a string ``op`` and ``path`` before it is sent."""
+    for index, operation in enumerate(patch):
+        if not isinstance(operation.get("op"), str) or not isinstance(operation.get("path"), str):
+            raise ConfigError(f"patch[{index}]: needs string 'op' and 'path'")
