@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ldbulk import Outcome, Report
+from ldbulk import Client, Outcome, Report
 from ldbulk.sandbox import Sandbox
 
 README = Path(__file__).parent.parent / "README.md"
@@ -21,7 +21,9 @@ async def test_the_async_service_example_provisions_stores(sandbox: Sandbox) -> 
     namespace: dict[str, Any] = {}
     exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our own README
 
-    report: Report = await namespace["provision_stores"](sandbox.url, sandbox.token)
+    # The README's pattern: one client for the application, handed to the function.
+    async with Client(sandbox.token, base_url=sandbox.url) as client:
+        report: Report = await namespace["provision_stores"](client)
 
     assert [r.outcome for r in report.results] == [Outcome.CREATED, Outcome.CREATED]
     assert set(sandbox.integrations) == {
