@@ -51,17 +51,20 @@ REPORT = Report(
 )
 
 
-def test_counts_list_every_outcome_and_the_total() -> None:
+def test_counts_are_keyed_by_outcome_and_sum_to_the_total() -> None:
     counts = REPORT.counts
-    assert counts["total"] == 4
-    assert set(counts) == {"total", *(o.value for o in Outcome)}
+    assert list(counts) == list(Outcome)
+    assert all(isinstance(key, Outcome) for key in counts)
     assert (counts["created"], counts["exists"], counts["not_found"], counts["skipped"]) == (
         1,
         1,
         1,
         1,
     )
-    assert counts["failed"] == 0
+    assert counts[Outcome.FAILED] == 0
+    assert sum(counts.values()) == REPORT.total == 4
+    # The JSON report's summary keeps its documented "total".
+    assert REPORT.to_json()["summary"]["total"] == 4
 
 
 def test_exit_code_is_zero_only_when_every_target_is_provisioned() -> None:

@@ -92,7 +92,7 @@ def finish(report: Report, outputs: Outputs, interrupted_by: signal.Signals | No
         # A resume sends nothing for a target the journal settled, and writes every report.
         notice(f"The journal is {journal}. To write the reports from it:\n"
                f"  {ending.resume_command}")
-    if report.counts["unauthorized"]:
+    if report.counts[Outcome.UNAUTHORIZED]:
         notice(TOKEN_HINT)
     if flags.current().json_logs:
         _summary_event(report, outputs, ending, code)
@@ -189,15 +189,15 @@ def _interrupt_lines(report: Report, outputs: Outputs, ending: Ending) -> list[s
     """What an interrupt left: counts, where the rows and the journal are, how to resume."""
     assert ending.interrupted_by is not None
     counts = report.counts
-    skipped = counts[Outcome.SKIPPED.value]
+    skipped = counts[Outcome.SKIPPED]
     rows = (
         f"their rows are in the report {outputs.report}"
         if outputs.report is not None
         else "give --report PATH to keep their rows"
     )
     lines = [
-        f"Interrupted by {ending.interrupted_by.name}: {counts['total'] - skipped} of "
-        f"{counts['total']} targets settled, {skipped} not tried ({rows})."
+        f"Interrupted by {ending.interrupted_by.name}: {report.total - skipped} of "
+        f"{report.total} targets settled, {skipped} not tried ({rows})."
     ]
     if ending.resume_command is None:
         lines.append(
@@ -212,7 +212,7 @@ def _interrupt_lines(report: Report, outputs: Outputs, ending: Ending) -> list[s
 def _observe(report: Report) -> None:
     """What the run's metrics count: the report's outcomes and its requests."""
     run = record.current()
-    run.observe(report.counts)
+    run.observe({outcome.value: n for outcome, n in report.counts.items()})
     stats = report.stats
     run.cost = record.Cost(requests=stats.requests, throttled=stats.throttled,
                            retries=stats.retries, paused_s=stats.paused_s)
@@ -224,7 +224,7 @@ def _summary_event(report: Report, outputs: Outputs, ending: Ending, code: int) 
     stats = report.stats
     fields = {
         "event": "summary",
-        "counts": report.counts,
+        "counts": {"total": report.total} | report.counts,
         "requests": stats.requests,
         "throttled": stats.throttled,
         "retries": stats.retries,

@@ -65,7 +65,7 @@ class RunRecord:
 
     def observe(self, counts: Mapping[str, int], *, unresolved: int = 0) -> None:
         """The run's targets per outcome, and its manifest lines that gave none."""
-        self.counts = {key: value for key, value in counts.items() if key != "total"}
+        self.counts = dict(counts)
         self.unresolved = unresolved
 
     def problem_rows(self) -> list[dict[str, Any]]:

@@ -64,9 +64,9 @@ def to_junit(report: Report) -> str:
     suite = ElementTree.Element(
         "testsuite",
         name="ldbulk",
-        tests=str(counts["total"]),
+        tests=str(report.total),
         failures=str(failures),
-        skipped=str(counts[Outcome.SKIPPED.value]),
+        skipped=str(counts[Outcome.SKIPPED]),
         time=f"{report.stats.elapsed_s:.3f}",
     )
     for result in report.results:
@@ -207,7 +207,7 @@ def _plain(cell: object) -> str:
 def summary_line(report: Report) -> str:
     """One line of counts, e.g. ``300 targets: 280 created, 20 exists``."""
     counts = report.counts
-    parts = [f"{n} {name}" for name, n in counts.items() if n and name != "total"]
+    parts = [f"{n} {outcome}" for outcome, n in counts.items() if n]
     stats = report.stats
     # Time spent held back by rate limits is not time ldbulk was slow: say how much it was.
     # (Not the slow start's few milliseconds: "0.0 s paused" would say nothing.)
@@ -217,7 +217,7 @@ def summary_line(report: Report) -> str:
         else ""
     )
     return (
-        f"{counts['total']} targets: {', '.join(parts) or 'nothing to do'} "
+        f"{report.total} targets: {', '.join(parts) or 'nothing to do'} "
         f"({stats.requests} requests, {stats.throttled} throttled, {stats.elapsed_s:.1f} s"
         f"{paused})"
     )

@@ -139,12 +139,12 @@ class Report:
     base_url: str | None = None
 
     @property
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[Outcome, int]:
         """Totals per outcome, keyed by :class:`Outcome` (every one present, zero when none;
-        a StrEnum, so ``counts["created"]`` finds ``counts[Outcome.CREATED]``), plus
-        ``"total"`` (also :attr:`total`)."""
+        a StrEnum, so ``counts["created"]`` finds ``counts[Outcome.CREATED]``). Their sum is
+        :attr:`total`."""
         counter = Counter(result.outcome for result in self.results)
-        return {"total": len(self.results)} | {o: counter[o] for o in Outcome}
+        return {outcome: counter[outcome] for outcome in Outcome}
 
     @property
     def total(self) -> int:
@@ -173,7 +173,7 @@ class Report:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "base_url": self.base_url,
-            "summary": {str(key): n for key, n in self.counts.items()},
+            "summary": {"total": self.total} | {str(key): n for key, n in self.counts.items()},
             "stats": _FORMAT.unstructure(self.stats),
         }
 
