@@ -16,7 +16,7 @@ from ldbulk.engine.report import Outcome, Report
 from ldbulk.errors import RequestTimeout, TransportError
 from ldbulk.http.client import Client
 from ldbulk.http.retry import RetryPolicy
-from ldbulk.http.scope import STOP_GRACE_S, RequestScope
+from ldbulk.http.scope import STOP_GRACE_S
 from ldbulk.http.transport import MemoryTransport, SentRequest, canned
 
 LIST = "/api/v2/integration-capabilities/big-segment-store"
@@ -164,10 +164,10 @@ async def test_a_stop_sends_the_settling_listing_at_once_rather_than_after_its_s
     client = Client(token="t", base_url="http://127.0.0.1:9", retry=policy,
                     transport=MemoryTransport(account))  # fmt: skip
     target = Target(project="web", environment="e2", config=RedisConfig(host="redis.internal"))
-    scope = RequestScope()
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.call_at(loop.time() + 3.0, scope.stop.set)
+    loop.call_at(loop.time() + 3.0, stop.set)
     async with asyncio.timeout(3600), client:
-        report = await Provisioner(client).run([target], scope=scope)
+        report = await Provisioner(client).run([target], stop=stop)
     assert [r.outcome for r in report.results] == [Outcome.CREATED]
     assert listings[-1] <= 3.0 + STOP_GRACE_S

@@ -19,7 +19,6 @@ from ldbulk.engine.report import Outcome
 from ldbulk.errors import TransportError
 from ldbulk.http.client import Client
 from ldbulk.http.retry import RetryPolicy
-from ldbulk.http.scope import RequestScope
 from ldbulk.http.transport import MemoryTransport, SentRequest, canned
 
 BASE = "http://127.0.0.1:9"
@@ -140,7 +139,7 @@ async def test_a_stop_while_backing_off_before_another_create_fails_the_target_u
     def answer(request: SentRequest) -> RawResponse:
         nonlocal looks
         if request.method == "POST":
-            provisioner.stop()  # while the unclear create's retry backs off
+            stop.set()  # while the unclear create's retry backs off
             return canned(503, json=error("unavailable"))
         looks += 1  # the first listing, then the one that settles the unclear create
         return canned(json=listing())
@@ -149,9 +148,11 @@ async def test_a_stop_while_backing_off_before_another_create_fails_the_target_u
     policy = RetryPolicy(backoff_base_s=3600.0, backoff_cap_s=3600.0, max_attempts=3)
     transport = MemoryTransport(answer)
     client = Client(token="api-unit-test-token", base_url=BASE, retry=policy, transport=transport)
-    provisioner = Provisioner(client, list_first=True, concurrency=1)
+    stop = asyncio.Event()
     async with asyncio.timeout(30), client:
-        report = await provisioner.run([target("prod")])
+        report = await Provisioner(client, list_first=True, concurrency=1).run(
+            [target("prod")], stop=stop
+        )
     assert sum(1 for request in transport.requests if request.method == "POST") == 1
     (result,) = report.results
     assert result.outcome is Outcome.FAILED
@@ -251,11 +252,12 @@ async def test_stop_skips_targets_not_yet_started(client: Client, mocked: Memory
     async with client:
         provisioner = Provisioner(client, concurrency=1)
         seen = []
-        async with provisioner.stream(target(f"e{i}") for i in range(10)) as results:
+        stop = asyncio.Event()
+        async with provisioner.stream((target(f"e{i}") for i in range(10)), stop=stop) as results:
             async for result in results:
                 seen.append(result.outcome)
                 if len(seen) == 3:
-                    provisioner.stop()
+                    stop.set()
     assert len(seen) == 10
     # Results already in flight or buffered settle normally; everything after is skipped.
     first_skipped = seen.index(Outcome.SKIPPED)
@@ -335,7 +337,7 @@ async def test_a_run_stopped_before_it_starts_sends_nothing(
     stop.set()
     async with client:
         report = await Provisioner(client).run(
-            [target("a"), target("b")], scope=RequestScope(stop=stop)
+            [target("a"), target("b")], stop=stop
         )
     assert mocked.requests == []
     assert [r.outcome for r in report.results] == [Outcome.SKIPPED] * 2

@@ -109,13 +109,14 @@ async def test_after_stop_no_create_waiting_on_the_pacer_is_sent(
     async with client_for(sandbox) as client:
         provisioner = Provisioner(client, concurrency=8)
         outcomes: list[Outcome] = []
+        stop = asyncio.Event()
 
         def on_result(result: Any) -> None:
             outcomes.append(result.outcome)
             if len(outcomes) == 1:
-                provisioner.stop()
+                stop.set()
 
-        report = await provisioner.run(list(targets(20)), on_result=on_result)
+        report = await provisioner.run(list(targets(20)), on_result=on_result, stop=stop)
     created = report.counts["created"]
     assert creates(sandbox) == created
     assert created <= 5

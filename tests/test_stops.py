@@ -63,14 +63,14 @@ async def _run_stopped_at(
     """Run the targets, stop the run at :data:`STOP_AT`; the report and when the run ended."""
     transport = MemoryTransport(handler)
     client = Client(token="t", base_url="http://127.0.0.1:9", retry=policy, transport=transport)
-    scope = RequestScope()
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.call_at(loop.time() + STOP_AT, scope.stop.set)
+    loop.call_at(loop.time() + STOP_AT, stop.set)
     started = loop.time()
     async with asyncio.timeout(HANG_S), client:
         # Listing first, as every run did when these were written: some stop the listing.
         report = await Provisioner(client, concurrency=8, list_first=True).run(
-            targets, scope=scope
+            targets, stop=stop
         )
     return report, loop.time() - started, transport
 

@@ -138,7 +138,7 @@ async def apply(
     earlier = (
         _still_final(read_settled(resume, digest=digest), options) if resume is not None else {}
     )
-    scope = RequestScope(stop=options.stop) if options.stop is not None else RequestScope()
+    scope = RequestScope(stop=options.stop)
     seen = Seen.for_client(options.state, client) if options.state is not None else None
     # Opened before the first request, so a journal that cannot be written is bad input
     # (nothing sent), not a failure halfway.
@@ -165,8 +165,8 @@ async def apply(
                                       create_only=options.create_only,
                                       rotate_secrets=options.rotate_secrets, seen=seen,
                                       list_first=True)
-            report = await provisioner.run(
-                todo, on_result=settled, scope=scope, prune=pruning, listed=listed
+            report = await provisioner.run_in(
+                scope, todo, on_result=settled, prune=pruning, listed=listed
             )
     if seen is not None and options.state is not None:
         _save(seen, options.state)

@@ -54,7 +54,7 @@ async def carry_out(
     plan.check(base_url=client.base_url)
     loop = asyncio.get_running_loop()
     started, started_at = loop.time(), utc_now()
-    scope = RequestScope(stop=stop) if stop is not None else RequestScope()
+    scope = RequestScope(stop=stop)
     inventory = Inventory(client, scope)
     writes = Writes(client, scope, inventory, rotate_secrets=plan.rotate_secrets, adopt=False)
     gate = asyncio.Semaphore(concurrency_or_default(concurrency))

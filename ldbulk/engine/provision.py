@@ -90,11 +90,13 @@ class Provisioner:
             async for result in results:
                 ...
 
-    Leaving the ``async with`` block early cancels the rest of the run and leaves no task
-    behind. ``stop()`` ends the runs under way gracefully: no create is sent after it (only the
-    listing that settles an unclear create), requests in flight finish, and the targets not
-    yet sent are reported ``skipped``. Each run has its own state and stats, so one
-    provisioner may run many times, even concurrently.
+    One way to stop, and one hard stop. Setting the ``stop`` event a run was given drains it
+    gracefully: no create is sent after it (only the listing that settles an unclear create),
+    requests in flight get a second to be answered, and the targets not yet sent are reported
+    ``skipped``. Cancelling the task that awaits the run (or leaving the ``async with`` block
+    of a stream early) ends it at once: nothing is sent after, and no task is left behind.
+    Each run has its own state and stats, so one provisioner may run many times, even
+    concurrently.
     """
 
     def __init__(
@@ -118,44 +120,39 @@ class Provisioner:
         self.create_only = create_only
         self.rotate_secrets = rotate_secrets
         self.seen = seen
-        self._runs: set[Run] = set()
-
-    def stop(self) -> None:
-        """Send nothing more in the runs under way; what is not settled yet ends ``skipped``.
-
-        The same drain as setting the ``stop`` event a run was given (the documented way, the
-        same on :func:`provision` and :func:`~ldbulk.engine.apply.apply`), for every run of
-        this provisioner at once."""
-        for run in self._runs:
-            run.scope.stop.set()
 
     async def run(
         self,
         targets: Iterable[Target] | AsyncIterable[Target],
         *,
         on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
-        scope: RequestScope | None = None,
-        prune: Pruning | None = None,
-        listed: Inventory | LdbulkError | None = None,
         stop: asyncio.Event | None = None,
     ) -> Report:
-        """Provision every target and return the report (results in target order, then the
-        deletes of a prune).
+        """Provision every target and return the report (results in target order).
 
-        ``stop``: once set, the run drains gracefully (the documented way to stop; the rest is
-        reported ``skipped``). ``scope``, when given, is the run's: its stop signal stops the
-        run (as :meth:`stop` does), and its meter counts the run's requests along with
-        whatever it counted before.
-        ``prune``: once every target is settled, delete what it decided.
-        ``listed``: the account's listing already made in ``scope`` (an :class:`Inventory`
-        refreshed once), or the error it met; the run then lists nothing itself.
+        ``on_result`` (sync or async) is handed each result as it settles; once ``stop`` is
+        set, the run drains gracefully and the rest is reported ``skipped``.
+        """
+        return await self.run_in(RequestScope(stop=stop), targets, on_result=on_result)
+
+    async def run_in(
+        self,
+        scope: RequestScope,
+        targets: Iterable[Target] | AsyncIterable[Target],
+        *,
+        on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
+        prune: Pruning | None = None,
+        listed: Inventory | LdbulkError | None = None,
+    ) -> Report:
+        """:meth:`run` within ``scope``, the request scope that apply's resolution and listing
+        used: its stop stops the run, and its meter counts the run's requests along with
+        whatever it counted before. ``prune``: once every target is settled, delete what it
+        decided (its deletes come after the targets in the report). ``listed``: the account's
+        listing already made in ``scope`` (an :class:`Inventory` refreshed once), or the error
+        it met; the run then lists nothing itself.
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
-        if scope is None:
-            scope = RequestScope(stop=stop) if stop is not None else RequestScope()
-        elif stop is not None:
-            raise ValueError("give stop or scope, not both: a scope carries its own stop")
         indexed: list[tuple[int, TargetResult]] = []
         async with self._indexed(targets, scope, prune, listed) as results:
             async for index, result in results:
@@ -170,10 +167,14 @@ class Provisioner:
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, targets: Iterable[Target] | AsyncIterable[Target]
+        self,
+        targets: Iterable[Target] | AsyncIterable[Target],
+        *,
+        stop: asyncio.Event | None = None,
     ) -> AsyncIterator[AsyncIterator[TargetResult]]:
-        """Each target's result as soon as it settles (not in target order), in a scope."""
-        async with self._indexed(targets, RequestScope(), None, None) as indexed:
+        """Each target's result as soon as it settles (not in target order); ``stop`` as in
+        :meth:`run`."""
+        async with self._indexed(targets, RequestScope(stop=stop), None, None) as indexed:
 
             async def results() -> AsyncGenerator[TargetResult, None]:
                 async for _, result in indexed:
@@ -210,7 +211,6 @@ class Provisioner:
             ),
             known=None if needs_listing else self.known,
         )
-        self._runs.add(run)
         # The run's tasks live in its task group: leaving the block, however it is left,
         # ends them all, and an error of the run comes out as itself.
         try:
@@ -226,8 +226,6 @@ class Provisioner:
                     producer.cancel()
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
-        finally:
-            self._runs.discard(run)
 
 
 async def provision(
@@ -245,7 +243,7 @@ async def provision(
     create-first, unless ``list_first``; ``known`` stands in for the listing while fresh:
     see :class:`Provisioner`).
 
-    Two ways to stop. Setting ``stop`` drains gracefully: nothing more is sent, requests in
+    Setting ``stop`` drains gracefully: nothing more is sent, requests in
     flight get a second to be answered, and the report comes back with the rest ``skipped``.
     Cancelling the task that awaits this is the hard stop: nothing is sent after it, no task
     is left behind, and the results that settled before it were handed to ``on_result``

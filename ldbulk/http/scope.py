@@ -43,6 +43,10 @@ class InFlight:
         return self.abandoned and self.task.uncancel() == 0
 
 
+def _own_event_if_none(stop: asyncio.Event | None) -> asyncio.Event:
+    return asyncio.Event() if stop is None else stop
+
+
 @attrs.define(eq=False)
 class RequestScope:
     """The requests of one run: their own counts, and the signal that stops them.
@@ -51,7 +55,8 @@ class RequestScope:
     ``grace_s`` has passed since (see :meth:`leaving`).
     """
 
-    stop: asyncio.Event = attrs.field(factory=asyncio.Event)
+    # None is no stop of the caller's: the scope's own event, which only the scope sets.
+    stop: asyncio.Event = attrs.field(default=None, converter=_own_event_if_none)
     meter: Meter = attrs.field(factory=Meter)
     grace_s: float = STOP_GRACE_S
     # The run's own scope, for a scope that sends after the run's stop (see settling()).
