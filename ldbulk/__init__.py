@@ -1,9 +1,13 @@
-"""ldbulk: provision LaunchDarkly persistent stores across many environments at once."""
+"""ldbulk: provision LaunchDarkly persistent stores across many environments at once.
+
+Everything a service or script uses is named here (``__all__``) and documented in the API
+reference. Modules below (``ldbulk.http``, ``ldbulk.engine``, ...) are the package's own and
+may change between releases; :mod:`ldbulk.testing` holds what an application's tests need.
+"""
 
 import logging
 
 from ldbulk._version import __version__
-from ldbulk.api.limits import RateLimitState, parse_rate_limit
 from ldbulk.api.models import (
     Access,
     AccessDecision,
@@ -11,9 +15,7 @@ from ldbulk.api.models import (
     CreateIntegrationRequest,
     DynamoDBConfig,
     Environment,
-    ErrorBody,
     Integration,
-    IntegrationCollection,
     Link,
     Project,
     RedisConfig,
@@ -26,7 +28,6 @@ from ldbulk.engine.apply import ApplyOptions, ApplyStarted, apply
 from ldbulk.engine.carry import carry_out
 from ldbulk.engine.decide import Action, Decision, after_read, before_read
 from ldbulk.engine.export import ExportResult, SkippedIntegration, export
-from ldbulk.engine.journal import Journal, read_settled
 from ldbulk.engine.known import KnownIntegrations
 from ldbulk.engine.plan import PlanItem, plan
 from ldbulk.engine.provision import Provisioner, provision
@@ -53,10 +54,9 @@ from ldbulk.errors import (
     Unauthorized,
 )
 from ldbulk.http.client import Client, ClientStats, Timeouts
-from ldbulk.http.pacer import Pacer
 from ldbulk.http.retry import RetryPolicy
-from ldbulk.http.scope import RequestScope, RunStats
-from ldbulk.http.transport import AiohttpTransport, MemoryTransport, Transport
+from ldbulk.http.scope import RunStats
+from ldbulk.http.transport import AiohttpTransport, Transport
 from ldbulk.manifest import ManifestError, ManifestSet, Problem, load_manifests, loads_manifest
 
 # A library logs, and the application decides where it goes: without a handler of its own,
@@ -80,22 +80,17 @@ __all__ = [
     "Decision",
     "DynamoDBConfig",
     "Environment",
-    "ErrorBody",
     "ExportResult",
     "Forbidden",
     "HTTPStatusError",
     "Integration",
-    "IntegrationCollection",
-    "Journal",
     "KnownIntegrations",
     "LdbulkError",
     "Link",
     "ManifestError",
     "ManifestSet",
-    "MemoryTransport",
     "NotFound",
     "Outcome",
-    "Pacer",
     "PlanItem",
     "Problem",
     "Project",
@@ -103,11 +98,9 @@ __all__ = [
     "PruneRefused",
     "PruneScope",
     "Pruning",
-    "RateLimitState",
     "RateLimited",
     "RedisConfig",
     "Report",
-    "RequestScope",
     "RequestTimeout",
     "Resolution",
     "ResponseFormatError",
@@ -136,11 +129,9 @@ __all__ = [
     "export",
     "load_manifests",
     "loads_manifest",
-    "parse_rate_limit",
     "plan",
     "provision",
     "read_plan",
-    "read_settled",
     "resolve",
     "resolve_targets",
     "saved_plan",

@@ -28,7 +28,6 @@ from ldbulk import (
     Integration,
     LdbulkError,
     NotFound,
-    Pacer,
     Project,
     RateLimited,
     RedisConfig,
@@ -43,6 +42,7 @@ from ldbulk import (
 )
 from ldbulk.api.sansio import RawResponse
 from ldbulk.http.client import MAX_PAGES
+from ldbulk.http.pacer import Pacer
 from ldbulk.http.transport import MemoryTransport, SentRequest, canned
 
 SAMPLES = Path(__file__).parent / "samples"

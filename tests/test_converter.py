@@ -16,9 +16,7 @@ from hypothesis import strategies as st
 
 from ldbulk import (
     Environment,
-    ErrorBody,
     Integration,
-    IntegrationCollection,
     Project,
     ResponseFormatError,
     StoreStatus,
@@ -26,6 +24,7 @@ from ldbulk import (
 from ldbulk.api import models as models_module
 from ldbulk.api.converter import api_name, structure, unstructure
 from ldbulk.api.models import Page
+from ldbulk.api.resources import ErrorBody, IntegrationCollection
 
 SAMPLES = Path(__file__).parent / "samples"
 

@@ -15,6 +15,7 @@ from test_cli import ldbulk as run_ldbulk
 from test_cli import start_sandbox
 
 import ldbulk
+import ldbulk.testing
 from ldbulk.cli.main import main
 from ldbulk.sandbox import Sandbox
 
@@ -313,7 +314,7 @@ def listed(env: str, key: str, config: Mapping[str, Any] | None = None) -> dict[
 
 
 async def test_what_a_manifest_cannot_describe_is_skipped_and_what_vanished_is_left_out() -> None:
-    transport = ldbulk.MemoryTransport()
+    transport = ldbulk.testing.MemoryTransport()
     base = "/api/v2/integration-capabilities/big-segment-store"
     items = [
         listed("a", "kafka"),

@@ -9,12 +9,27 @@ from types import ModuleType
 import pytest
 
 import ldbulk
+import ldbulk.testing
 from ldbulk import errors
-from ldbulk.api import fields, limits, models, resources
-from ldbulk.http import client, pacer, retry, transport
+from ldbulk.api import fields, models, resources
+from ldbulk.http import client, retry, transport
 
 # The modules whose classes and functions make up the client's public API.
-PUBLIC_MODULES = [client, errors, fields, limits, models, pacer, resources, retry, transport]
+PUBLIC_MODULES = [client, errors, fields, models, resources, retry, transport]
+
+# The package's own machinery: a service never names it, so it is not exported (tests reach it
+# by its module's path), and the reference does not document it.
+NOT_EXPORTED = [
+    "Pacer",
+    "Journal",
+    "read_settled",
+    "parse_rate_limit",
+    "RateLimitState",
+    "RequestScope",
+    "MemoryTransport",
+    "ErrorBody",
+    "IntegrationCollection",
+]
 
 # Defined in a public module, deliberately not exported, and why.
 INTERNAL = {
@@ -30,15 +45,15 @@ INTERNAL = {
     "ldbulk.api.fields.check_field": "one config field's check, so loaders report every bad field",
     "ldbulk.api.fields.form": "one row of the field table, written by the config classes",
     "ldbulk.api.fields.Rule": "a config field's validator, written by the config classes",
-    "ldbulk.api.limits.reset_in": "when a reset falls on the server's clock, for the pacer",
-    "ldbulk.http.pacer.WaitTally": "a target's wait for the pacer, read as TargetResult.waited_s",
-    "ldbulk.http.pacer.tallying_waits": "how the engine tallies a target's wait for the pacer",
+    "ldbulk.api.resources.IntegrationCollection": "a page of the list, read by the client",
+    "ldbulk.api.resources.ErrorBody": "an error answer's body, read into the errors' fields",
     "ldbulk.http.retry.compute_backoff": "the backoff maths behind RetryPolicy",
     "ldbulk.http.retry.RetryBudget": "the run-wide retry allowance, built from RetryPolicy",
     "ldbulk.http.retry.RetryContext": "one operation's retry loop, from Client.retry_context",
     "ldbulk.http.retry.Attempt": "one try of a RetryContext",
-    "ldbulk.http.transport.SentRequest": "what MemoryTransport recorded, read through its requests",
-    "ldbulk.http.transport.canned": "the answer MemoryTransport builds from queued parts",
+    "ldbulk.http.transport.MemoryTransport": "for an application's tests: ldbulk.testing",
+    "ldbulk.http.transport.SentRequest": "for an application's tests: ldbulk.testing",
+    "ldbulk.http.transport.canned": "for an application's tests: ldbulk.testing",
     "ldbulk.errors.status_error_class": "maps a status to its exception for the sans-I/O layer",
 }
 
@@ -103,6 +118,19 @@ def test_every_exception_is_exported() -> None:
     for name, member in vars(errors).items():
         if inspect.isclass(member) and issubclass(member, Exception):
             assert name in ldbulk.__all__, name
+
+
+@pytest.mark.parametrize("name", NOT_EXPORTED)
+def test_machinery_is_not_exported(name: str) -> None:
+    assert name not in ldbulk.__all__
+    assert not hasattr(ldbulk, name)
+
+
+def test_testing_module_offers_the_memory_transport() -> None:
+    assert ldbulk.testing.__all__ == sorted(ldbulk.testing.__all__)
+    assert ldbulk.testing.MemoryTransport is transport.MemoryTransport
+    for name in ldbulk.testing.__all__:
+        assert hasattr(ldbulk.testing, name)
 
 
 def test_version_is_a_string() -> None:

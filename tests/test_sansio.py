@@ -25,15 +25,13 @@ from ldbulk import (
     LdbulkError,
     NotFound,
     RateLimited,
-    RateLimitState,
     ResponseFormatError,
     ServerError,
     Unauthorized,
     __version__,
-    parse_rate_limit,
 )
 from ldbulk.api import sansio
-from ldbulk.api.limits import MAX_WAIT_S, reset_in
+from ldbulk.api.limits import MAX_WAIT_S, RateLimitState, parse_rate_limit, reset_in
 from ldbulk.api.sansio import RawResponse
 from ldbulk.http.retry import compute_backoff
 
