@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 # aiobotocore and botocore ship no type information.
@@ -90,23 +90,25 @@ async def check_dynamodb(
 ) -> None:
     """Run the DynamoDB steps against ``config``, recording each in ``log``. The table steps
     and the role steps are independent: both are checked, whatever the other found."""
-    await _table(config, log, timeout_s=timeout_s, session=session, endpoint_url=endpoint_url)
-    await _role(config, log, timeout_s=timeout_s, session=session, endpoint_url=endpoint_url)
+
+    def connect(service: str) -> Any:
+        """An AWS client of ``service`` in the store's region (an async context manager)."""
+        return session.create_client(
+            service, region_name=config.region, endpoint_url=endpoint_url,
+            config=_config(timeout_s),
+        )
+
+    await _table(config, log, connect)
+    await _role(config, log, connect)
 
 
-async def _table(
-    config: DynamoDBConfig,
-    log: StepLog,
-    *,
-    timeout_s: float,
-    session: AioSession,
-    endpoint_url: str | None,
-) -> None:
+# Makes an AWS client of a service, in the store's region, with the check's timeouts.
+_Connect = Callable[[str], Any]
+
+
+async def _table(config: DynamoDBConfig, log: StepLog, connect: _Connect) -> None:
     log.start("describe_table")
-    client = session.create_client(
-        "dynamodb", region_name=config.region, endpoint_url=endpoint_url, config=_config(timeout_s)
-    )
-    async with client as dynamodb:
+    async with connect("dynamodb") as dynamodb:
         try:
             answer = await dynamodb.describe_table(TableName=config.table_name)
         except (ClientError, BotoCoreError, ResponseParserError) as exc:
@@ -157,14 +159,7 @@ def _describe_keys(keys: tuple[tuple[str, str, str], ...]) -> str:
     )
 
 
-async def _role(
-    config: DynamoDBConfig,
-    log: StepLog,
-    *,
-    timeout_s: float,
-    session: AioSession,
-    endpoint_url: str | None,
-) -> None:
+async def _role(config: DynamoDBConfig, log: StepLog, connect: _Connect) -> None:
     log.start("role_arn")
     match = ROLE_ARN.fullmatch(config.role_arn)
     if match is None:
@@ -175,10 +170,7 @@ async def _role(
     log.ok(f"role {role_name!r} in account {account}")
 
     log.start("trust_policy")
-    region = config.region
-    async with session.create_client(
-        "sts", region_name=region, endpoint_url=endpoint_url, config=_config(timeout_s)
-    ) as sts:
+    async with connect("sts") as sts:
         try:
             caller = (await sts.get_caller_identity()).get("Account")
         except (ClientError, BotoCoreError, ResponseParserError) as exc:
@@ -191,9 +183,7 @@ async def _role(
             f"not checked: the role is in account {account}, the AWS credentials in use are "
             f"of account {printable(str(caller))}, where iam:GetRole cannot read it"
         )
-    async with session.create_client(
-        "iam", region_name=region, endpoint_url=endpoint_url, config=_config(timeout_s)
-    ) as iam:
+    async with connect("iam") as iam:
         try:
             role = (await iam.get_role(RoleName=role_name)).get("Role", {})
         except (ClientError, BotoCoreError, ResponseParserError) as exc:

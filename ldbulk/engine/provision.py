@@ -26,6 +26,8 @@ from collections.abc import (
 )
 from typing import Final
 
+import attrs
+
 from ldbulk.api.models import Target
 from ldbulk.engine.batch import creates_first, known_count
 from ldbulk.engine.inventory import Inventory
@@ -65,6 +67,7 @@ def concurrency_or_default(concurrency: int | None) -> int:
     gets the default that limit allows."""
     return default_concurrency() if concurrency is None else concurrency
 
+@attrs.define(eq=False)
 class Provisioner:
     """Converges the integrations of many targets concurrently, under the client's pacer:
     creates what is missing, and patches what differs from its target (``create_only`` leaves
@@ -99,27 +102,16 @@ class Provisioner:
     concurrently.
     """
 
-    def __init__(
-        self,
-        client: Client,
-        *,
-        concurrency: int | None = None,
-        create_only: bool = False,
-        rotate_secrets: bool = False,
-        seen: Seen | None = None,
-        list_first: bool = False,
-        known: KnownIntegrations | None = None,
-    ) -> None:
-        concurrency = concurrency_or_default(concurrency)
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        self.client = client
-        self.list_first = list_first
-        self.known = known
-        self.concurrency = concurrency
-        self.create_only = create_only
-        self.rotate_secrets = rotate_secrets
-        self.seen = seen
+    client: Client
+    concurrency: int = attrs.field(
+        default=None, kw_only=True, converter=concurrency_or_default,
+        validator=attrs.validators.ge(1),
+    )
+    create_only: bool = attrs.field(default=False, kw_only=True)
+    rotate_secrets: bool = attrs.field(default=False, kw_only=True)
+    seen: Seen | None = attrs.field(default=None, kw_only=True)
+    list_first: bool = attrs.field(default=False, kw_only=True)
+    known: KnownIntegrations | None = attrs.field(default=None, kw_only=True)
 
     async def run(
         self,

@@ -41,46 +41,42 @@ from ldbulk.http.scope import RequestScope
 _T = TypeVar("_T")
 
 
+@attrs.define(eq=False)
 class Run:
     """One run of a :class:`Provisioner`: everything that must not outlive it or leak into
     the next one (targets seen, the inventory, the 401 that aborted it, its stop signal and
     counts)."""
 
-    def __init__(
-        self,
-        client: Client,
-        scope: RequestScope,
-        *,
-        concurrency: int,
-        create_only: bool,
-        rotate_secrets: bool,
-        seen: Seen | None,
-        prune: Pruning | None,
-        listed: Inventory | LdbulkError | None,
-        create_first: bool = False,
-        known: KnownIntegrations | None = None,
-    ) -> None:
-        self.concurrency = concurrency
-        self.prune = prune
-        self.scope = scope
-        self.listed = listed
-        # A small batch creates without listing first (see ldbulk.engine.batch).
-        self.create_first = create_first
-        # What the application knew before this run, and learns from it (None: a run on its
-        # own; a run that must list for its own sake is handed none).
-        self.known = known
+    client: Client
+    scope: RequestScope
+    concurrency: int = attrs.field(kw_only=True)
+    create_only: bool = attrs.field(kw_only=True)
+    rotate_secrets: bool = attrs.field(kw_only=True)
+    seen: Seen | None = attrs.field(kw_only=True)
+    prune: Pruning | None = attrs.field(kw_only=True)
+    listed: Inventory | LdbulkError | None = attrs.field(kw_only=True)
+    # A small batch creates without listing first (see ldbulk.engine.batch).
+    create_first: bool = attrs.field(default=False, kw_only=True)
+    # What the application knew before this run, and learns from it (None: a run on its
+    # own; a run that must list for its own sake is handed none).
+    known: KnownIntegrations | None = attrs.field(default=None, kw_only=True)
+    inventory: Inventory = attrs.field(init=False)
+    writes: Writes = attrs.field(init=False)
+    tried: set[Key] = attrs.field(factory=set, init=False)
+    listing_error: LdbulkError | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        listed, client, scope = self.listed, self.client, self.scope
         self.inventory = listed if isinstance(listed, Inventory) else Inventory(client, scope)
         self.writes = Writes(
             client,
             scope,
             self.inventory,
-            create_only=create_only,
-            rotate_secrets=rotate_secrets,
-            seen=seen,
-            exists_on_conflict=create_first and create_only,
+            create_only=self.create_only,
+            rotate_secrets=self.rotate_secrets,
+            seen=self.seen,
+            exists_on_conflict=self.create_first and self.create_only,
         )
-        self.tried: set[Key] = set()
-        self.listing_error: LdbulkError | None = None
 
     async def produce(
         self, targets: Iterable[Target] | AsyncIterable[Target], results: Results
