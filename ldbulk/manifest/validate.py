@@ -138,7 +138,8 @@ def integration_of(store: object) -> Meant:
     if guess is None:
         guess = _integration_of_fields(store.get("config"))
         hint = f"; its config is checked as {guess}'s" if guess else ""
-    return guess, f"unknown integration {quote(value)} (expected redis or dynamodb{hint})"
+    expected = " or ".join(INTEGRATION_KEYS)
+    return guess, f"unknown integration {quote(value)} (expected {expected}{hint})"
 
 
 def _integration_of_fields(config: object) -> IntegrationKey | None:
