@@ -84,6 +84,11 @@ REDACTED: Final = "'***'"
 # even address another route once URL normalisation has run.
 MAX_KEY_LENGTH: Final = 256
 KEY_PATTERN: Final = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_KEY_LENGTH - 1}}}")
+# The pattern as messages say it.
+KEY_CHARACTERS: Final = "letters, digits, '.', '_' and '-'"
+KEY_RULE: Final = (
+    f"{KEY_CHARACTERS}, starting with a letter or digit, at most {MAX_KEY_LENGTH} characters"
+)
 
 # The TCP port numbers a Redis store may listen on.
 PORT_RANGE: Final = (1, 65535)
@@ -356,11 +361,7 @@ class CreateIntegrationRequest:
         return json.dumps(self.to_api()).encode()
 
 
-_key = _matching(
-    KEY_PATTERN,
-    "is not a LaunchDarkly key (letters, digits, '.', '_' and '-', starting with a letter or "
-    f"digit, at most {MAX_KEY_LENGTH} characters)",
-)
+_key = _matching(KEY_PATTERN, f"is not a LaunchDarkly key ({KEY_RULE})")
 
 
 @attrs.frozen(kw_only=True)

@@ -51,9 +51,9 @@ from ldbulk.errors import NotFound
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
 from ldbulk.manifest import FORMAT_VERSION, credential_pattern
+from ldbulk.manifest.jsonschema import MAX_STORE_NAME_LENGTH
 
-# Store names as a manifest takes them: letters, digits, '.', '_' and '-', at most 64.
-_STORE_NAME_LENGTH: Final = 64
+# Store names as a manifest takes them: letters, digits, '.', '_' and '-'.
 _NOT_IN_STORE_NAME: Final = re.compile(r"[^A-Za-z0-9._-]+")
 _NOT_IN_VARIABLE: Final = re.compile(r"[^A-Z0-9]+")
 
@@ -332,7 +332,7 @@ def _store_names(shapes: Sequence[_Shape]) -> dict[_Shape, str]:
         named = (str(values.get(key, "")) for key in _NAMED_BY[shape.integration])
         parts = [shape.integration, *named]
         base = "-".join(_NOT_IN_STORE_NAME.sub("-", part).strip("-") for part in parts if part)
-        names[shape] = _unique(base.lower(), used, "-", _STORE_NAME_LENGTH)
+        names[shape] = _unique(base.lower(), used, "-", MAX_STORE_NAME_LENGTH)
     return names
 
 

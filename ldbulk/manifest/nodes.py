@@ -57,35 +57,14 @@ class TooMuch(Exception):
         self.message = message
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader's composer with a nesting limit (the composer recurses once per level)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise TooMuch(mark.line + 1, f"nested deeper than {MAX_DEPTH} levels")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
 def _compose(text: str) -> Node | None:
     """The document's node tree, composed by libyaml when PyYAML was built with it (several
-    times faster on a large manifest), else by PyYAML's own composer."""
-    c_loader = getattr(yaml, "CSafeLoader", None)
-    if c_loader is None:  # pragma: no cover - PyYAML's wheels come with libyaml
-        loader: Any = _BoundedLoader(text)
-    else:
-        # libyaml composes recursively in C, where no recursion limit guards the stack: the
-        # depth is checked first, on the flat stream of parse events.
-        _check_depth(text, c_loader)
-        loader = c_loader(text)
+    times faster on a large manifest), else by PyYAML's own composer. Both compose recursively,
+    libyaml in C where no recursion limit guards the stack: the depth is checked first, on the
+    flat stream of parse events."""
+    loader_class: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    _check_depth(text, loader_class)
+    loader = loader_class(text)
     try:
         return cast(Node | None, loader.get_single_node())
     finally:
@@ -154,11 +133,6 @@ def line_of(node: Node) -> int:
 def read_text(source: Path | bytes | str, problems: Problems) -> str | None:
     """The text of a manifest file, of its bytes or of its text; None (and a problem) when it
     cannot be read, is larger than :data:`MAX_FILE_BYTES` or is not UTF-8."""
-    if isinstance(source, str):
-        if len(source) > MAX_FILE_BYTES:
-            problems.add(0, "", f"larger than {MAX_FILE_BYTES} bytes")
-            return None
-        return source
     if isinstance(source, Path):
         try:
             with source.open("rb") as handle:
@@ -169,6 +143,8 @@ def read_text(source: Path | bytes | str, problems: Problems) -> str | None:
     if len(source) > MAX_FILE_BYTES:
         problems.add(0, "", f"larger than {MAX_FILE_BYTES} bytes")
         return None
+    if isinstance(source, str):
+        return source
     try:
         return source.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -193,8 +169,7 @@ def parse(text: str, file: str, problems: Problems) -> Node | None:
         problems.add(exc.line, "", exc.message)
         return None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = int(mark.line) + 1 if mark is not None else 0
+        line = _line(exc.problem_mark or exc.context_mark)
         reason = " ".join(part for part in (exc.context, exc.problem) if part)
         problems.add(line, "", f"invalid YAML: {reason or type(exc).__name__}")
         return None
@@ -222,16 +197,11 @@ def _json_syntax_ok(text: str, problems: Problems) -> bool:
     return True
 
 
-class Opaque:
-    """A scalar of a tag that is never constructed (``!!python/name:...``): no type of the
-    schema takes it, and a message names its tag."""
-
-    __slots__ = ()
-
-
-OPAQUE: Final = Opaque()
+# A scalar of a tag that is never constructed (``!!python/name:...``): no type of the schema
+# takes it, and a message names its tag.
+OPAQUE: Final = object()
 # A scalar that could not be read (``!!int nope``): its problem is noted, the schema's is not.
-UNREADABLE: Final = Opaque()
+UNREADABLE: Final = object()
 NodePath = tuple[str | int, ...]
 
 
@@ -267,14 +237,13 @@ class Tree:
         self._work += 1
         if self._work > MAX_WORK:
             raise TooMuch(line_of(node), f"expands to more than {MAX_WORK} items (aliases?)")
+        if len(path) >= MAX_DEPTH and isinstance(node, MappingNode | SequenceNode):
+            # Aliases can make a loop.
+            raise TooMuch(line_of(node), f"nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, MappingNode):
-            if len(path) >= MAX_DEPTH:  # aliases can make a loop
-                raise TooMuch(line_of(node), f"nested deeper than {MAX_DEPTH} levels")
             entries = self.entries(node, path)
             return {key: self.value(item, (*path, key)) for key, (_, item) in entries.items()}
         if isinstance(node, SequenceNode):
-            if len(path) >= MAX_DEPTH:
-                raise TooMuch(line_of(node), f"nested deeper than {MAX_DEPTH} levels")
             return [self.value(item, (*path, index)) for index, item in enumerate(node.value)]
         if node.tag == STR:
             return str(node.value)

@@ -22,7 +22,8 @@ from yaml.nodes import Node, ScalarNode
 from ldbulk.api.models import (
     CONFIG_CLASSES,
     INTEGRATION_KEYS,
-    MAX_KEY_LENGTH,
+    KEY_CHARACTERS,
+    KEY_RULE,
     IntegrationKey,
     api_name,
     form_fields,
@@ -44,7 +45,6 @@ _EXPECTED: Final = {
     "boolean": "true or false",
     "integer": "an integer",
 }
-_KEY_RULE: Final = "letters, digits, '.', '_' and '-'"
 _NO_SECRETS: Final = "secrets do not belong in a manifest"
 _NUMBERS: Final = (INT, "tag:yaml.org,2002:float")
 # A store's integration as the loader means it: the one its config is checked as (None: not
@@ -138,7 +138,8 @@ def integration_of(store: object) -> Meant:
     if guess is None:
         guess = _integration_of_fields(store.get("config"))
         hint = f"; its config is checked as {guess}'s" if guess else ""
-    return guess, f"unknown integration {quote(value)} (expected redis or dynamodb{hint})"
+    expected = " or ".join(INTEGRATION_KEYS)
+    return guess, f"unknown integration {quote(value)} (expected {expected}{hint})"
 
 
 def _integration_of_fields(config: object) -> IntegrationKey | None:
@@ -188,8 +189,8 @@ class _Translator:
                 self.tree.note(node, path, f"missing required key {quote(key)}")
         elif "propertyNames" in error.absolute_schema_path:
             message = (
-                f"{schema['title']}s use {_KEY_RULE}, start with a letter or digit, and have at "
-                f"most {schema['maxLength']} characters"
+                f"{schema['title']}s use {KEY_CHARACTERS}, start with a letter or digit, and have "
+                f"at most {schema['maxLength']} characters"
             )
             key_node = self.tree.find((*path, instance))[0] or node
             self.tree.note(key_node, (*path, instance), message)
@@ -276,8 +277,5 @@ def _wording(
     if check in ("pattern", "maxLength") and "title" in schema:
         if instance == "*" and schema["title"] == "environment key":
             return '"*" stands alone: write environments: "*"'
-        return (
-            f"{quote(str(instance))} is not a valid {schema['title']} ({_KEY_RULE}, starting "
-            f"with a letter or digit, at most {MAX_KEY_LENGTH} characters)"
-        )
+        return f"{quote(str(instance))} is not a valid {schema['title']} ({KEY_RULE})"
     return f"does not match the manifest's schema ({check})"
