@@ -52,6 +52,18 @@ targets:
   - {project: proj-001, environments: [env-001, env-002, env-003], store: cache}
 """
 
+# A DynamoDB store named "table" in a manifest's stores, its external id from
+# LD_DYNAMODB_EXTERNAL_ID.
+TABLE_STORE = """\
+  table:
+    integration: dynamodb
+    config:
+      tableName: segments
+      region: us-east-1
+      roleArn: arn:aws:iam::123456789012:role/ld
+      externalId: ${LD_DYNAMODB_EXTERNAL_ID}
+"""
+
 # Two stores of team-a's (a redis and a DynamoDB one, its external id from
 # LD_DYNAMODB_EXTERNAL_ID), for the targets a prune test appends.
 TEAM_A_STORES = """\
