@@ -226,15 +226,19 @@ def test_the_pacer_never_closes_its_gate_for_longer_than_the_maximum_wait(
 Handler = Callable[[web.BaseRequest], Any]
 
 
+def url_of(server: asyncio.AbstractServer) -> str:
+    """The base URL of a server listening on a loopback port."""
+    return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
 @asynccontextmanager
 async def serving(handler: Handler) -> AsyncIterator[str]:
     """An aiohttp server on a loopback port answering every request with ``handler``."""
     server = web.Server(handler)
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(server, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url_of(listener)
     finally:
         listener.close()
         await server.shutdown(0.1)
@@ -251,9 +255,8 @@ async def raw_serving(reply: bytes) -> AsyncIterator[str]:
         writer.close()
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url_of(server)
     finally:
         server.close()
 

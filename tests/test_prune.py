@@ -27,6 +27,12 @@ SECOND = FIRST.replace("proj-001", "proj-002")
 REDIS = RedisConfig(host="redis.internal")
 
 
+@pytest.fixture
+async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
+    """The account of FIRST and SECOND: two projects of three environments."""
+    return await make_sandbox(projects=2, environments=3)
+
+
 def manifest(text: str) -> ldbulk.ManifestSet:
     return ldbulk.loads_manifest(text, env={"LD_DYNAMODB_EXTERNAL_ID": "x-1"})
 
@@ -46,9 +52,8 @@ def deletes(sandbox: Sandbox) -> int:
 
 
 async def test_removing_a_projects_block_deletes_what_it_made_and_only_that(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
     both = manifest(TEAM_A_STORES + FIRST + SECOND)
     first_only = manifest(TEAM_A_STORES + FIRST)
     async with Client(sandbox.token, base_url=sandbox.url) as client:
@@ -112,9 +117,8 @@ async def test_a_typo_in_an_explicit_list_deletes_nothing_in_its_project(
 
 
 async def test_refused_consent_writes_nothing_at_all_and_leaves_no_journal(
-    make_sandbox: SandboxFactory, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
     asked: list[list[tuple[str, str, str]]] = []
 
     async def no(doomed: Sequence[Integration]) -> bool:
@@ -138,9 +142,8 @@ async def test_refused_consent_writes_nothing_at_all_and_leaves_no_journal(
 
 
 async def test_consent_given_deletes_exactly_what_was_shown(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
     shown: list[str] = []
 
     async def yes(doomed: Sequence[Integration]) -> bool:
@@ -157,9 +160,8 @@ async def test_consent_given_deletes_exactly_what_was_shown(
 
 
 async def test_consent_is_not_asked_when_nothing_would_be_deleted(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
 
     async def never(doomed: Sequence[Integration]) -> bool:
         raise AssertionError("asked with nothing to delete")
@@ -171,9 +173,8 @@ async def test_consent_is_not_asked_when_nothing_would_be_deleted(
 
 
 async def test_more_deletes_than_allowed_are_refused_before_any_write(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
     async with Client(sandbox.token, base_url=sandbox.url) as client:
         await ldbulk.apply(client, manifest(TEAM_A_STORES + FIRST + SECOND))
         before = writes(sandbox)
@@ -187,9 +188,8 @@ async def test_more_deletes_than_allowed_are_refused_before_any_write(
 
 
 async def test_a_refused_listing_is_every_targets_outcome_and_nothing_is_deleted(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
     async with Client(sandbox.token, base_url=sandbox.url) as client:
         await ldbulk.apply(client, manifest(TEAM_A_STORES + FIRST + SECOND))
     async with Client("api-wrong", base_url=sandbox.url) as client:
