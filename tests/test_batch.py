@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
-import pytest
-from conftest import SandboxFactory
+from conftest import SandboxFactory, integration, listing, target
 
-from ldbulk.api.models import RedisConfig, Target
 from ldbulk.api.sansio import ROUTE_CREATE, ROUTE_GET, ROUTE_LIST
 from ldbulk.engine.batch import (
     CREATE_FIRST_KNOWN_MAX,
@@ -23,42 +20,11 @@ from ldbulk.engine.provision import Provisioner, provision
 from ldbulk.engine.report import Outcome
 from ldbulk.errors import TransportError
 from ldbulk.http.client import Client
-from ldbulk.http.retry import RetryPolicy
 from ldbulk.http.transport import MemoryTransport
 
-BASE = "http://127.0.0.1:9"
 LIST = "/api/v2/integration-capabilities/big-segment-store"
 CREATE = re.compile(rf"{re.escape(LIST)}/([^/]+)/([^/]+)/redis$")
 ONE = re.compile(rf"{re.escape(LIST)}/([^/]+)/([^/]+)/redis/[^/]+$")
-CONFIG = RedisConfig(host="redis.internal", password="s3cret-password")
-FAST = RetryPolicy(backoff_base_s=0.001, backoff_cap_s=0.001, max_attempts=3)
-
-
-def target(environment: str, project: str = "web") -> Target:
-    return Target(project=project, environment=environment, config=CONFIG, on=True)
-
-
-def integration(environment: str, *, id: str = "", with_config: bool = False) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "_id": id or f"id-{environment}",
-        "integrationKey": "redis",
-        "projectKey": "web",
-        "environmentKey": environment,
-        "on": True,
-        "tags": [],
-        "name": "",
-        "version": 1,
-        "_status": {"available": False, "potentiallyStale": False},
-        "_links": {},
-    }
-    if with_config:
-        item["config"] = {"host": "redis.internal", "port": "6379", "password": "********",
-                          "tlsEnabled": False, "username": ""}
-    return item
-
-
-def listing(*items: dict[str, Any]) -> dict[str, Any]:
-    return {"items": list(items), "_links": {"self": {"href": "/api/v2/x"}}}
 
 
 CONFLICT = {"code": "conflict", "message": "already exists", "id": "req-1"}
@@ -105,16 +71,6 @@ def test_only_a_collection_is_counted() -> None:
 
 
 # -- the run, in memory ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def mocked() -> MemoryTransport:
-    return MemoryTransport()
-
-
-@pytest.fixture
-def client(mocked: MemoryTransport) -> Client:
-    return Client(token="api-unit-test-token", base_url=BASE, retry=FAST, transport=mocked)
 
 
 async def test_a_new_target_is_one_create_and_no_listing(

@@ -12,12 +12,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
-
-from ldbulk.sandbox.launch import launch_sandbox
+from conftest import SandboxProcess, sandbox_process_fixtures, start_sandbox
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "manifests" / "example.yaml"
@@ -27,50 +25,7 @@ SECRETS = {
 }
 
 
-@attrs.frozen
-class SandboxProcess:
-    url: str
-    token: str
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=10) as response:
-            return json.load(response)
-
-    def api(self, path: str) -> Any:
-        request = urllib.request.Request(self.url + path, headers={"Authorization": self.token})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)
-
-    def reset(self) -> None:
-        request = urllib.request.Request(self.url + "/_sandbox/reset", method="POST")
-        urllib.request.urlopen(request, timeout=10).close()
-
-    def writes(self) -> int:
-        stats = self.get("/_sandbox/stats")
-        return sum(
-            count
-            for route, statuses in stats["requests"].items()
-            if not route.startswith("GET")
-            for count in statuses.values()
-        )
-
-
-@contextlib.contextmanager
-def start_sandbox(*args: str) -> Iterator[SandboxProcess]:
-    with launch_sandbox(*args) as launched:
-        yield SandboxProcess(url=launched.url, token=launched.token)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxProcess]:
-    with start_sandbox("--projects", "3", "--environments", "4") as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(server: SandboxProcess) -> SandboxProcess:
-    server.reset()
-    return server
+server, sandbox = sandbox_process_fixtures()
 
 
 def ldbulk(
@@ -599,8 +554,8 @@ class SlowRun:
         return int(self.sandbox.get("/_sandbox/stats")["integrations"])
 
 
-@contextlib.contextmanager
-def slow_run(tmp_path: Path, *, projects: int, latency_ms: int) -> Iterator[SlowRun]:
+def wildcard_manifest(tmp_path: Path, projects: int) -> Path:
+    """A manifest of every environment of the first ``projects`` projects, in m.yaml."""
     lines = [
         f"  - {{project: proj-{p:03d}, environments: '*', store: r}}\n"
         for p in range(1, projects + 1)
@@ -610,10 +565,27 @@ def slow_run(tmp_path: Path, *, projects: int, latency_ms: int) -> Iterator[Slow
         "version: 1\nstores:\n  r: {integration: redis, config: {host: h}}\ntargets:\n"
         + "".join(lines)
     )
+    return manifest
+
+
+@contextlib.contextmanager
+def slow_run(tmp_path: Path, *, projects: int, latency_ms: int) -> Iterator[SlowRun]:
+    manifest = wildcard_manifest(tmp_path, projects)
     with start_sandbox(
         "--projects", str(projects), "--environments", "60", "--latency-ms", str(latency_ms)
     ) as slow:
         yield SlowRun(sandbox=slow, manifest=manifest)
+
+
+def stopped(process: subprocess.Popen[str], signum: int = signal.SIGTERM) -> str:
+    """Stop a command with a signal; its stderr once it has ended (a minute at the most)."""
+    process.send_signal(signum)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # pragma: no cover - the failure being guarded
+        process.kill()
+        raise
+    return stderr
 
 
 def test_sigterm_finishes_in_flight_work_and_reports_the_rest_skipped(tmp_path: Path) -> None:

@@ -15,42 +15,25 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import EXAMPLE, SandboxProcess, ldbulk, slow_run, start_sandbox
+from conftest import sandbox_process_fixtures
+from test_cli import (
+    EXAMPLE,
+    SandboxProcess,
+    ldbulk,
+    slow_run,
+    start_sandbox,
+    wildcard_manifest,
+)
 
 from ldbulk.api.sansio import ROUTE_CREATE, ROUTE_LIST
 from ldbulk.cli.render import project_rollup
 from ldbulk.engine.report import Outcome, Report, TargetResult
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxProcess]:
-    with start_sandbox("--projects", "3", "--environments", "8") as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxProcess) -> SandboxProcess:
-    """The module's sandbox subprocess, emptied of integrations."""
-    server.reset()
-    return server
-
-
-def wildcard_manifest(tmp_path: Path, projects: int) -> Path:
-    lines = [
-        f"  - {{project: proj-{p:03d}, environments: '*', store: r}}\n"
-        for p in range(1, projects + 1)
-    ]
-    manifest = tmp_path / "m.yaml"
-    manifest.write_text(
-        "version: 1\nstores:\n  r: {integration: redis, config: {host: h}}\ntargets:\n"
-        + "".join(lines)
-    )
-    return manifest
+server, sandbox = sandbox_process_fixtures("--projects", "3", "--environments", "8")
 
 
 def mode(path: Path) -> int:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import http.server
 import json
-import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_cli import EXAMPLE, SECRETS, SandboxProcess, SlowRun, ldbulk, start_sandbox
+from conftest import sandbox_process_fixtures
+from test_cli import EXAMPLE, SECRETS, SandboxProcess, SlowRun, ldbulk, start_sandbox, stopped
 
 EXPLICIT = """\
 version: 1
@@ -36,17 +35,7 @@ targets:
 """
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxProcess]:
-    with start_sandbox("--projects", "3", "--environments", "4") as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxProcess) -> SandboxProcess:
-    """The module's sandbox subprocess, emptied of integrations."""
-    server.reset()
-    return server
+server, sandbox = sandbox_process_fixtures()
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -210,12 +199,7 @@ def test_sigterm_sends_no_create_that_was_waiting_on_the_pacer(tmp_path: Path) -
         run = SlowRun(sandbox=slow, manifest=manifest)
         apply = run.start("--report", str(report))
         run.wait_for_integrations(5)
-        apply.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = apply.communicate(timeout=60)
-        except subprocess.TimeoutExpired:  # pragma: no cover - the failure being guarded
-            apply.kill()
-            raise
+        stderr = stopped(apply)
         assert apply.returncode == 143, stderr
         outcomes = [row["outcome"] for row in results(report)]
         assert outcomes.count("created") == run.stored() == 5

@@ -12,11 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_cli import SECRETS, SandboxProcess, assert_clean_failure, ldbulk, start_sandbox
+from conftest import TEAM_A_STORES, sandbox_process_fixtures
+from test_cli import SECRETS, SandboxProcess, assert_clean_failure, ldbulk
 
 from ldbulk.api import sansio
 
@@ -27,17 +27,6 @@ WORLD = {
     ]
 }
 
-STORES = """\
-version: 1
-defaults: {ownershipTag: team-a}
-stores:
-  cache: {integration: redis, config: {host: redis.internal}}
-  table:
-    integration: dynamodb
-    config: {tableName: t, region: eu-west-1, roleArn: "arn:aws:iam::123456789012:role/ld",
-             externalId: "${LD_DYNAMODB_EXTERNAL_ID}"}
-targets:
-"""
 WEB = """\
   - {project: web, environments: [production, staging], store: cache}
   - {project: web, environments: [production, staging], store: table}
@@ -46,25 +35,12 @@ API = WEB.replace("project: web", "project: api")
 TEAM_B = """\
 version: 1
 defaults: {ownershipTag: team-b}
-stores:
-  cache: {integration: redis, config: {host: redis.internal}}
-targets:
-  - {project: api, environments: [qa], store: cache}
+stores: {cache: {integration: redis, config: {host: redis.internal}}}
+targets: [{project: api, environments: [qa], store: cache}]
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    world = tmp_path_factory.mktemp("world") / "world.json"
-    world.write_text(json.dumps(WORLD))
-    with start_sandbox("--world", str(world)) as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxProcess) -> SandboxProcess:
-    server.reset()
-    return server
+server, sandbox = sandbox_process_fixtures(world=WORLD)
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:
@@ -88,11 +64,11 @@ def existing(sandbox: SandboxProcess) -> set[tuple[str, str, str, tuple[str, ...
 def removed_block(sandbox: SandboxProcess, tmp_path: Path) -> str:
     """Team A's manifest over web and api, applied, with team B's beside it; then api's
     block removed from team A's manifest (the path returned)."""
-    both = write(tmp_path, "team-a.yaml", STORES + WEB + API)
+    both = write(tmp_path, "team-a.yaml", TEAM_A_STORES + WEB + API)
     other = write(tmp_path, "team-b.yaml", TEAM_B)
     for path in (both, other):
         assert ldbulk("apply", path, sandbox=sandbox).returncode == 0
-    return write(tmp_path, "team-a.yaml", STORES + WEB)
+    return write(tmp_path, "team-a.yaml", TEAM_A_STORES + WEB)
 
 
 def test_removing_a_block_plans_its_deletes_and_apply_deletes_them_only_with_consent(
@@ -149,7 +125,7 @@ def test_more_deletes_than_allowed_are_refused_and_nothing_is_written(
 
 
 def test_max_deletes_without_prune_is_a_usage_error(tmp_path: Path) -> None:
-    result = ldbulk("apply", write(tmp_path, "m.yaml", STORES + WEB), "--max-deletes", "1",
+    result = ldbulk("apply", write(tmp_path, "m.yaml", TEAM_A_STORES + WEB), "--max-deletes", "1",
                     env={"LD_ACCESS_TOKEN": "api-x", "LD_BASE_URI": "http://127.0.0.1:9"})
     assert result.returncode == 2
     assert "--max-deletes" in result.stderr and "--prune" in result.stderr
@@ -159,7 +135,7 @@ def test_max_deletes_without_prune_is_a_usage_error(tmp_path: Path) -> None:
 def test_a_typo_in_an_explicit_list_deletes_nothing_in_its_project(
     sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
-    shared = STORES.replace("defaults: {ownershipTag: team-a}\n", "")
+    shared = TEAM_A_STORES.replace("defaults: {ownershipTag: team-a}\n", "")
     right = write(tmp_path, "m.yaml", shared + WEB.replace(", staging]", ", staging, qa]"))
     assert ldbulk("apply", right, sandbox=sandbox).returncode == 0
     typo = write(tmp_path, "m.yaml", shared + WEB.replace("[production,", "[prodution,"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from test_cli import stopped
 
 TOKEN = "api-0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
 LIST = "/api/v2/integration-capabilities/big-segment-store"
@@ -48,12 +48,7 @@ def _apply(url: str, *args: str) -> subprocess.Popen[str]:
 
 def _seconds_to_exit_after_sigterm(apply: subprocess.Popen[str]) -> tuple[float, str]:
     signalled = time.monotonic()
-    apply.send_signal(signal.SIGTERM)
-    try:
-        _, stderr = apply.communicate(timeout=60)
-    except subprocess.TimeoutExpired:  # pragma: no cover - the failure being guarded
-        apply.kill()
-        raise
+    stderr = stopped(apply)
     return time.monotonic() - signalled, stderr
 
 

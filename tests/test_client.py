@@ -57,12 +57,9 @@ FIRST_PAGE = "?limit=100&offset=0"
 
 FAST = RetryPolicy(max_attempts=3, backoff_base_s=0.001, backoff_cap_s=0.001)
 REDIS = RedisConfig(host="redis.example.com", port=6380, password="redis-pw-do-not-log")
-DYNAMODB = DynamoDBConfig(
-    table_name="ld-big-segments-staging",
-    region="eu-west-1",
-    role_arn="arn:aws:iam::210987654321:role/launchdarkly-big-segments",
-    external_id="ext-id-do-not-log",
-)
+DYNAMODB = DynamoDBConfig(table_name="ld-big-segments-staging", region="eu-west-1",
+                          role_arn="arn:aws:iam::210987654321:role/launchdarkly-big-segments",
+                          external_id="ext-id-do-not-log")
 PATCH = [{"op": "replace", "path": "/on", "value": True}]
 HTML = {"Content-Type": "text/html"}
 
@@ -120,70 +117,28 @@ async def collect(iterator: AsyncIterator[Any]) -> list[Any]:
     return [item async for item in iterator]
 
 
+# name, method, path, call, idempotent, beta, errors
 OPERATIONS = [
-    Operation(
-        "create",
-        "POST",
-        f"{STORE}/mobile-app/staging/dynamodb",
-        lambda c: c.create_integration("mobile-app", "staging", DYNAMODB),
-        idempotent=False,
-        beta=True,
-        errors=(400, 401, 403, 404, 409, 429),
-    ),
-    Operation(
-        "list",
-        "GET",
-        STORE,
-        lambda c: c.list_integrations(),
-        idempotent=True,
-        beta=True,
-        errors=(401, 403, 404, 429),
-    ),
-    Operation(
-        "get",
-        "GET",
-        ONE,
-        lambda c: c.get_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID),
-        idempotent=True,
-        beta=True,
-        errors=(401, 403, 404, 429),
-    ),
-    Operation(
-        "update",
-        "PATCH",
-        ONE,
-        lambda c: c.update_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID, PATCH),
-        idempotent=False,
-        beta=True,
-        errors=(400, 401, 403, 404, 409, 429),
-    ),
-    Operation(
-        "delete",
-        "DELETE",
-        ONE,
-        lambda c: c.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID),
-        idempotent=True,
-        beta=True,
-        errors=(401, 403, 404, 409, 429),
-    ),
-    Operation(
-        "projects",
-        "GET",
-        PROJECTS + FIRST_PAGE,
-        lambda c: collect(c.projects()),
-        idempotent=True,
-        beta=False,
-        errors=(400, 401, 403, 429),
-    ),
-    Operation(
-        "environments",
-        "GET",
-        ENVIRONMENTS + FIRST_PAGE,
-        lambda c: collect(c.environments("checkout")),
-        idempotent=True,
-        beta=False,
-        errors=(400, 401, 403, 404, 429),
-    ),
+    Operation("create", "POST", f"{STORE}/mobile-app/staging/dynamodb",
+              lambda c: c.create_integration("mobile-app", "staging", DYNAMODB),
+              idempotent=False, beta=True, errors=(400, 401, 403, 404, 409, 429)),
+    Operation("list", "GET", STORE, lambda c: c.list_integrations(),
+              idempotent=True, beta=True, errors=(401, 403, 404, 429)),
+    Operation("get", "GET", ONE,
+              lambda c: c.get_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID),
+              idempotent=True, beta=True, errors=(401, 403, 404, 429)),
+    Operation("update", "PATCH", ONE,
+              lambda c: c.update_integration(
+                  "mobile-app", "staging", "dynamodb", INTEGRATION_ID, PATCH),
+              idempotent=False, beta=True, errors=(400, 401, 403, 404, 409, 429)),
+    Operation("delete", "DELETE", ONE,
+              lambda c: c.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID),
+              idempotent=True, beta=True, errors=(401, 403, 404, 409, 429)),
+    Operation("projects", "GET", PROJECTS + FIRST_PAGE, lambda c: collect(c.projects()),
+              idempotent=True, beta=False, errors=(400, 401, 403, 429)),
+    Operation("environments", "GET", ENVIRONMENTS + FIRST_PAGE,
+              lambda c: collect(c.environments("checkout")),
+              idempotent=True, beta=False, errors=(400, 401, 403, 404, 429)),
 ]
 BY_NAME = {operation.name: operation for operation in OPERATIONS}
 
@@ -364,12 +319,17 @@ async def test_a_delete_retried_after_a_lost_answer_that_finds_nothing_is_delete
     assert len(sent(mock, "DELETE", ONE)) == 2
 
 
-async def test_a_delete_answered_404_at_once_still_raises(
-    mock: MemoryTransport, client: Client
-) -> None:
+async def deleting_raises_not_found(mock: MemoryTransport, client: Client) -> None:
+    """The next answer to the delete is a 404, and the delete raises NotFound."""
     mock.add("DELETE", ONE, status=404, json={"code": "not_found", "message": "no", "id": "r"})
     with pytest.raises(NotFound):
         await client.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
+
+
+async def test_a_delete_answered_404_at_once_still_raises(
+    mock: MemoryTransport, client: Client
+) -> None:
+    await deleting_raises_not_found(mock, client)
 
 
 async def test_a_404_after_a_refused_429_is_not_taken_for_a_lost_delete(
@@ -379,9 +339,7 @@ async def test_a_404_after_a_refused_429_is_not_taken_for_a_lost_delete(
         "DELETE", ONE, status=429, json={"code": "rate_limited", "message": "slow", "id": "r"},
         headers={"Retry-After": "0"},
     )
-    mock.add("DELETE", ONE, status=404, json={"code": "not_found", "message": "no", "id": "r"})
-    with pytest.raises(NotFound):
-        await client.delete_integration("mobile-app", "staging", "dynamodb", INTEGRATION_ID)
+    await deleting_raises_not_found(mock, client)
 
 
 async def test_projects_follow_links_next_across_pages(

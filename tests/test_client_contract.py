@@ -81,14 +81,8 @@ class ValidatingTransport:
                 return operation
         raise AssertionError(f"{method} {path}: no such operation in the spec")
 
-    def validate(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, str] | None,
-        headers: Mapping[str, str],
-        body: bytes | None,
-    ) -> str:
+    def validate(self, method: str, url: str, params: Mapping[str, str] | None,
+                 headers: Mapping[str, str], body: bytes | None) -> str:
         """Validate one request; its operationId."""
         parts = urlsplit(url)
         assert not parts.query or params is None, "query both in the URL and as params"
@@ -192,10 +186,7 @@ async def test_every_client_operation_sends_requests_the_spec_accepts(make_sandb
         assert len(await client.list_integrations()) == 2
         await client.get_integration("proj-001", "env-001", "redis", redis.id)
         await client.update_integration(
-            "proj-001",
-            "env-001",
-            "redis",
-            redis.id,
+            "proj-001", "env-001", "redis", redis.id,
             [
                 {"op": "test", "path": "/version", "value": 1},
                 {"op": "replace", "path": "/config/host", "value": "redis2.internal"},

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
-import pytest
 
 from ldbulk.api.converter import converter
 from ldbulk.api.models import Integration, RedisConfig, Target
@@ -20,7 +18,6 @@ from ldbulk.engine.report import Outcome
 from ldbulk.engine.update import update_for
 from ldbulk.errors import TransportError
 from ldbulk.http.client import Client
-from ldbulk.http.retry import RetryPolicy
 from ldbulk.http.transport import MemoryTransport
 from ldbulk.manifest import loads_manifest
 
@@ -59,18 +56,6 @@ def read_back(
 
 def integration(**changes: Any) -> Integration:
     return converter.structure(read_back(**changes), Integration)
-
-
-@pytest.fixture
-def mocked() -> MemoryTransport:
-    return MemoryTransport()
-
-
-@pytest.fixture
-def client(mocked: MemoryTransport) -> Iterator[Client]:
-    policy = RetryPolicy(backoff_base_s=0.001, backoff_cap_s=0.001, max_attempts=3)
-    yield Client(token="api-unit-test-token", base_url="http://127.0.0.1:9", retry=policy,
-                 transport=mocked)
 
 
 def patches(mocked: MemoryTransport) -> list[list[dict[str, Any]]]:

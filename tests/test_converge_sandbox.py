@@ -3,10 +3,10 @@ client against the real sandbox on a loopback port."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from conftest import REDIS_MANIFEST, SandboxFactory
 
 import ldbulk
 from ldbulk.api import sansio
@@ -18,22 +18,17 @@ from ldbulk.engine.status import wait_for_stores
 from ldbulk.http.client import Client
 from ldbulk.sandbox import Sandbox
 
-SandboxFactory = Callable[..., Awaitable[Sandbox]]
-
 PASSWORD = "converge-redis-secret"
 REDIS = RedisConfig(host="redis.internal", password=PASSWORD)
-MANIFEST = """
-version: 1
-stores:
-  cache:
-    integration: redis
-    config: {host: redis.internal, password: "${LD_REDIS_PASSWORD}"}
-targets:
-  - {project: proj-001, environments: [env-001, env-002, env-003], store: cache}
-"""
 
 
-def manifest(text: str = MANIFEST, password: str = PASSWORD) -> ldbulk.ManifestSet:
+@pytest.fixture
+async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
+    """The account of REDIS_MANIFEST: one project of three environments."""
+    return await make_sandbox(projects=1, environments=3)
+
+
+def manifest(text: str = REDIS_MANIFEST, password: str = PASSWORD) -> ldbulk.ManifestSet:
     return ldbulk.loads_manifest(text, env={"LD_REDIS_PASSWORD": password})
 
 
@@ -136,7 +131,7 @@ async def test_a_line_that_did_not_resolve_keeps_the_prune_from_deleting_anythin
 ) -> None:
     sandbox = await make_sandbox(projects=1, environments=6)
     manifests = manifest(
-        MANIFEST + "  - {project: no-such-project, environments: '*', store: cache}\n"
+        REDIS_MANIFEST + "  - {project: no-such-project, environments: '*', store: cache}\n"
     )
     async with Client(sandbox.token, base_url=sandbox.url) as client:
         await client.create_integration(
@@ -151,9 +146,8 @@ async def test_a_line_that_did_not_resolve_keeps_the_prune_from_deleting_anythin
 
 
 async def test_rotating_secrets_writes_each_password_once_and_a_rerun_again(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=1, environments=3)
     manifests = manifest()
     rotated = manifest(password="rotated-password")
     async with Client(sandbox.token, base_url=sandbox.url) as client:
@@ -170,9 +164,7 @@ async def test_rotating_secrets_writes_each_password_once_and_a_rerun_again(
 MIXED = """
 version: 1
 stores:
-  cache:
-    integration: redis
-    config: {host: redis.internal, password: "${LD_REDIS_PASSWORD}"}
+  cache: {integration: redis, config: {host: redis.internal, password: "${LD_REDIS_PASSWORD}"}}
   segments:
     integration: dynamodb
     config:
@@ -212,9 +204,8 @@ async def test_fields_a_server_masks_on_read_plan_unchanged_and_are_never_writte
 
 
 async def test_a_state_file_skips_the_reads_that_cannot_find_a_difference(
-    make_sandbox: SandboxFactory, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    sandbox = await make_sandbox(projects=1, environments=3)
     state = tmp_path / "seen.json"
     async with Client(sandbox.token, base_url=sandbox.url) as client:
         first = await ldbulk.apply(client, manifest(), state=state)
@@ -229,7 +220,7 @@ async def test_a_state_file_skips_the_reads_that_cannot_find_a_difference(
         third = await ldbulk.apply(client, manifest(), state=state)
         # A changed wish is read again; a changed password is not one a read could see (only
         # --rotate-secrets writes it), so it is no reason to read, and not in the file at all.
-        moved_back = MANIFEST.replace("host: redis.internal", "host: redis-new.internal")
+        moved_back = REDIS_MANIFEST.replace("host: redis.internal", "host: redis-new.internal")
         fourth = await ldbulk.apply(client, manifest(moved_back), state=state)
         fifth = await ldbulk.apply(client, manifest(moved_back, password="another"), state=state)
     assert first.counts["created"] == 3 and first.stats.requests == 1 + 3
@@ -242,9 +233,8 @@ async def test_a_state_file_skips_the_reads_that_cannot_find_a_difference(
 
 
 async def test_a_state_file_that_is_not_one_is_refused_before_any_request(
-    make_sandbox: SandboxFactory, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    sandbox = await make_sandbox(projects=1, environments=3)
     state = tmp_path / "report.json"
     state.write_text('{"version": 2, "results": []}\n')
     async with Client(sandbox.token, base_url=sandbox.url) as client:
@@ -287,9 +277,8 @@ async def test_waiting_for_stores_rehearsed_on_a_simulated_sync_with_one_poll_pe
 
 
 async def test_a_resumed_prune_never_deletes_what_the_journal_settled(
-    make_sandbox: SandboxFactory, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    sandbox = await make_sandbox(projects=1, environments=3)
     journal = tmp_path / "run.journal"
     async with Client(sandbox.token, base_url=sandbox.url) as client:
         await ldbulk.apply(client, manifest(), journal=journal)
@@ -300,10 +289,9 @@ async def test_a_resumed_prune_never_deletes_what_the_journal_settled(
 
 
 async def test_apply_checking_stores_tries_no_target_of_a_store_that_fails(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=1, environments=3)
-    closed = MANIFEST.replace("host: redis.internal", "host: 127.0.0.1, port: 1")
+    closed = REDIS_MANIFEST.replace("host: redis.internal", "host: 127.0.0.1, port: 1")
     async with Client(sandbox.token, base_url=sandbox.url) as client:
         report = await ldbulk.apply(client, manifest(closed), check_stores=True)
     assert report.counts["skipped"] == 3 and sandbox.integrations == {}
@@ -313,9 +301,8 @@ async def test_apply_checking_stores_tries_no_target_of_a_store_that_fails(
 
 
 async def test_a_resume_converges_what_a_create_only_run_left_unread(
-    make_sandbox: SandboxFactory, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    sandbox = await make_sandbox(projects=1, environments=3)
     journal = tmp_path / "run.journal"
     async with Client(sandbox.token, base_url=sandbox.url) as client:
         await ldbulk.apply(client, manifest())

@@ -23,12 +23,9 @@ from ldbulk.sandbox import Sandbox
 SandboxFactory = Callable[..., Awaitable[Sandbox]]
 
 REDIS = RedisConfig(host="redis-a.internal", port=6379, password="pw-1f3a")
-DYNAMO = DynamoDBConfig(
-    table_name="segments",
-    region="eu-west-1",
-    role_arn="arn:aws:iam::123456789012:role/ld",
-    external_id="ext-9b2c",
-)
+DYNAMO = DynamoDBConfig(table_name="segments", region="eu-west-1",
+                        role_arn="arn:aws:iam::123456789012:role/ld",
+                        external_id="ext-9b2c")
 
 
 def read_back(target: Target, config: dict[str, Any], **fields: Any) -> Integration:

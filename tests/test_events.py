@@ -11,28 +11,18 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import EXAMPLE, SECRETS, SandboxProcess, ldbulk, slow_run, start_sandbox
+from conftest import sandbox_process_fixtures
+from test_cli import EXAMPLE, SECRETS, SandboxProcess, ldbulk, slow_run
 from test_cli_closing import json_lines
 
 from ldbulk import __version__
 from ldbulk.manifest import load_manifests
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxProcess]:
-    with start_sandbox("--projects", "3", "--environments", "4") as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxProcess) -> SandboxProcess:
-    server.reset()
-    return server
+server, sandbox = sandbox_process_fixtures()
 
 
 def framed(stderr: str, code: int) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:

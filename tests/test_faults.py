@@ -10,9 +10,10 @@ bounded by ``asyncio.timeout``: a hang fails the test instead of hanging CI.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
+from conftest import DYNAMO, REDIS, SandboxFactory
 from faultproxy import (
     Fault,
     FaultProxy,
@@ -28,22 +29,13 @@ from faultproxy import (
 )
 
 from ldbulk.api import limits, sansio
-from ldbulk.api.models import DynamoDBConfig, RedisConfig, Target
+from ldbulk.api.models import Target
 from ldbulk.engine.provision import provision
 from ldbulk.engine.report import Outcome, Report
 from ldbulk.http.client import Client, Timeouts
 from ldbulk.http.retry import RetryPolicy
 from ldbulk.sandbox import Sandbox
 
-SandboxFactory = Callable[..., Awaitable[Sandbox]]
-
-REDIS = RedisConfig(host="redis.internal", password="redis-secret-value", tls_enabled=True)
-DYNAMO = DynamoDBConfig(
-    table_name="ld-big-segments",
-    region="eu-west-1",
-    role_arn="arn:aws:iam::123456789012:role/ld",
-    external_id="external-id-secret-value",
-)
 PROJECTS, ENVIRONMENTS = 10, 30  # 300 targets per scenario
 # Short backoff keeps the runs short; the retry logic is the default's.
 FAST = RetryPolicy(backoff_base_s=0.01, backoff_cap_s=0.1)

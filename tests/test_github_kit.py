@@ -10,13 +10,13 @@ import shlex
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from test_cli import EXAMPLE, SECRETS, SandboxProcess, start_sandbox
+from conftest import sandbox_server
+from test_cli import EXAMPLE, SECRETS, SandboxProcess
 
 from ldbulk.cli.plan_markdown import MARKER
 
@@ -76,10 +76,7 @@ def plan_step() -> dict[str, Any]:
     return dict(step)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxProcess]:
-    with start_sandbox("--projects", "3", "--environments", "4") as running:
-        yield running
+server = sandbox_server()
 
 
 def run_plan_step(tmp_path: Path, manifests: str, sandbox: SandboxProcess) -> tuple[

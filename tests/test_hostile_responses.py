@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from conftest import RATE_LIMIT_HEADERS
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
@@ -47,18 +48,7 @@ EPOCH = 1_800_000_000.0
 
 # -- strategies ---------------------------------------------------------------------------
 
-RATE_HEADERS = [
-    "X-Ratelimit-Global-Limit",
-    "X-Ratelimit-Global-Remaining",
-    "X-Ratelimit-Route-Limit",
-    "X-Ratelimit-Route-Remaining",
-    "X-Ratelimit-Reset",
-    "X-Ratelimit-Auth-Token-Limit",
-    "X-Ratelimit-Auth-Token-Remaining",
-    "X-Ratelimit-Auth-Token-Reset",
-    "Retry-After",
-    "Content-Type",
-]
+RATE_HEADERS = [*RATE_LIMIT_HEADERS, "Retry-After", "Content-Type"]
 
 # What a header value can be: numbers of any size and sign, floats, dates, words, nothing.
 # Only what HTTP can carry in a header (latin-1, no line breaks), so servers can send it too.
@@ -236,15 +226,19 @@ def test_the_pacer_never_closes_its_gate_for_longer_than_the_maximum_wait(
 Handler = Callable[[web.BaseRequest], Any]
 
 
+def url_of(server: asyncio.AbstractServer) -> str:
+    """The base URL of a server listening on a loopback port."""
+    return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
 @asynccontextmanager
 async def serving(handler: Handler) -> AsyncIterator[str]:
     """An aiohttp server on a loopback port answering every request with ``handler``."""
     server = web.Server(handler)
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(server, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url_of(listener)
     finally:
         listener.close()
         await server.shutdown(0.1)
@@ -261,9 +255,8 @@ async def raw_serving(reply: bytes) -> AsyncIterator[str]:
         writer.close()
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url_of(server)
     finally:
         server.close()
 

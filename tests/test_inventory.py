@@ -7,6 +7,7 @@ import itertools
 import re
 
 import pytest
+from conftest import integration
 
 from ldbulk.api.models import RedisConfig, Target
 from ldbulk.api.sansio import RawResponse
@@ -24,14 +25,6 @@ CREATE = re.compile(rf"{re.escape(LIST)}/web/([^/]+)/redis$")
 LISTING_S = 1.0  # what one listing of the account takes
 
 
-def _integration(environment: str) -> dict[str, object]:
-    return {
-        "_id": f"id-{environment}", "integrationKey": "redis", "projectKey": "web",
-        "environmentKey": environment, "on": True, "tags": [], "name": "", "version": 1,
-        "_links": {},
-    }  # fmt: skip
-
-
 class LosingAnswers:
     """An account where every create is applied but its first answer is a 502; target
     ``e<i>`` is answered ``i`` seconds after it is sent, so the lost answers are spread out."""
@@ -46,7 +39,7 @@ class LosingAnswers:
         if request.method == "GET":
             self.listings.append(loop.time())
             await asyncio.sleep(LISTING_S)
-            return canned(json={"items": [_integration(e) for e in self.created], "_links": {}})
+            return canned(json={"items": [integration(e) for e in self.created], "_links": {}})
         match = CREATE.fullmatch(request.path)
         assert match is not None
         environment = match[1]
@@ -101,7 +94,7 @@ class Partitioned:
                     raise RequestTimeout("timed out (in memory)", method="GET", path=LIST)
             elif len(self.listings) > 2:
                 await asyncio.sleep(LISTING_S)
-            return canned(json={"items": [_integration(e) for e in self.created], "_links": {}})
+            return canned(json={"items": [integration(e) for e in self.created], "_links": {}})
         match = CREATE.fullmatch(request.path)
         assert match is not None
         environment = match[1]
@@ -153,7 +146,7 @@ async def test_a_stop_sends_the_settling_listing_at_once_rather_than_after_its_s
         listings.append(asyncio.get_running_loop().time())
         if request.method == "GET":
             await asyncio.sleep(LISTING_S if len(listings) == 1 else STOP_GRACE_S / 4)
-            return canned(json={"items": [_integration(e) for e in created], "_links": {}})
+            return canned(json={"items": [integration(e) for e in created], "_links": {}})
         await asyncio.sleep(1.0)
         created.append("e2")
         raise TransportError("connection reset (in memory)", method="POST", path=request.path)

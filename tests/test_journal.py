@@ -26,6 +26,16 @@ def result(environment: str, outcome: Outcome) -> TargetResult:
     )
 
 
+def crashed_mid_line(tmp_path: Path) -> Path:
+    """A journal of one created target ("a"), then half a line: a crash while writing "b"."""
+    path = tmp_path / "run.journal"
+    with Journal(path) as journal:
+        journal.record(result("a", Outcome.CREATED))
+    with path.open("a") as file:
+        file.write('{"project": "web", "environment": "b", "integ')
+    return path
+
+
 def test_results_round_trip_through_the_journal(tmp_path: Path) -> None:
     path = tmp_path / "run.journal"
     written = [result("a", Outcome.CREATED), result("b", Outcome.NOT_FOUND)]
@@ -66,11 +76,7 @@ def test_a_later_line_replaces_an_earlier_one(tmp_path: Path) -> None:
 
 
 def test_a_line_cut_short_by_a_crash_is_ignored(tmp_path: Path) -> None:
-    path = tmp_path / "run.journal"
-    with Journal(path) as journal:
-        journal.record(result("a", Outcome.CREATED))
-    with path.open("a") as file:
-        file.write('{"project": "web", "environment": "b", "integ')
+    path = crashed_mid_line(tmp_path)
     assert [key[1] for key in read_settled(path)] == ["a"]
 
 
@@ -125,11 +131,7 @@ def test_recording_outside_the_context_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_resumed_journal_starts_after_a_line_cut_short(tmp_path: Path) -> None:
-    path = tmp_path / "run.journal"
-    with Journal(path) as journal:
-        journal.record(result("a", Outcome.CREATED))
-    with path.open("a") as file:
-        file.write('{"project": "web", "environment": "b", "integ')
+    path = crashed_mid_line(tmp_path)
     read_settled(path)
     with Journal(path, resume=True) as journal:
         journal.record(result("c", Outcome.CREATED))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import TABLE_STORE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -83,14 +84,7 @@ stores:
     config:
       host: redis.internal
       password: ${LD_REDIS_PASSWORD}
-  table:
-    integration: dynamodb
-    config:
-      tableName: segments
-      region: us-east-1
-      roleArn: arn:aws:iam::123456789012:role/ld
-      externalId: ${LD_DYNAMODB_EXTERNAL_ID}
-"""
+""" + TABLE_STORE
 
 
 def load(text: str, **kwargs: Any) -> ManifestSet:
@@ -111,6 +105,12 @@ def problems(text: str | bytes, **kwargs: Any) -> list[str]:
 
 def with_targets(targets: str, stores: str = STORES) -> str:
     return stores + "targets:\n" + textwrap.indent(textwrap.dedent(targets), "  ")
+
+
+def store_problems(old: str, new: str) -> list[str]:
+    """The problems of STORES with ``old`` replaced by ``new``, and one target of the cache."""
+    text = STORES.replace(old, new)
+    return problems(text + "targets: [{project: web, environments: [prod], store: cache}]\n")
 
 
 # -- the format ----------------------------------------------------------------------------
@@ -429,10 +429,7 @@ def test_missing_required_keys_and_config() -> None:
 
 
 def test_unknown_integration() -> None:
-    text = STORES.replace("integration: redis", "integration: memcached") + (
-        "targets: [{project: web, environments: [prod], store: cache}]\n"
-    )
-    assert problems(text) == [
+    assert store_problems("integration: redis", "integration: memcached") == [
         'm.yaml:4: stores.cache.integration: unknown integration "memcached" '
         "(expected redis or dynamodb; its config is checked as redis's)"
     ]
@@ -465,9 +462,8 @@ def test_an_unknown_integration_like_none_still_has_its_config_checked_in_the_sa
     ],
 )
 def test_bad_ports(port: str, message: str) -> None:
-    text = STORES.replace("host: redis.internal", f"host: redis.internal\n      port: {port}")
-    text += "targets: [{project: web, environments: [prod], store: cache}]\n"
-    assert problems(text) == [f"m.yaml:7: stores.cache.config.port: {message}"]
+    found = store_problems("host: redis.internal", f"host: redis.internal\n      port: {port}")
+    assert found == [f"m.yaml:7: stores.cache.config.port: {message}"]
 
 
 @pytest.mark.parametrize(
@@ -483,9 +479,7 @@ def test_bad_ports(port: str, message: str) -> None:
     ],
 )
 def test_bad_name_templates(template: str, message: str) -> None:
-    text = STORES.replace("integration: redis", f"integration: redis\n    name: {template}")
-    text += "targets: [{project: web, environments: [prod], store: cache}]\n"
-    (found,) = problems(text)
+    (found,) = store_problems("integration: redis", f"integration: redis\n    name: {template}")
     assert found.startswith(f"m.yaml:5: stores.cache.name: {message}")
 
 

@@ -10,27 +10,16 @@ import json
 import os
 import re
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
+from conftest import sandbox_process_fixtures
 from prometheus_client.parser import text_string_to_metric_families
-from test_cli import EXAMPLE, ROOT, SandboxProcess, ldbulk, slow_run, start_sandbox
+from test_cli import EXAMPLE, ROOT, SandboxProcess, ldbulk, slow_run
 
 from ldbulk.cli.metrics import LAST_SUCCESS
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxProcess]:
-    with start_sandbox("--projects", "3", "--environments", "4") as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxProcess) -> SandboxProcess:
-    server.reset()
-    return server
+server, sandbox = sandbox_process_fixtures()
 
 
 def samples(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -4,13 +4,13 @@ real runs match them: the apply report, plan, status, validate and export."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from test_cli import EXAMPLE, SandboxProcess, ldbulk, start_sandbox
+from conftest import sandbox_server
+from test_cli import EXAMPLE, SandboxProcess, ldbulk
 
 from ldbulk.cli.export import EXPORT_JSON_VERSION
 from ldbulk.cli.plan import PLAN_JSON_VERSION
@@ -46,10 +46,7 @@ def test_an_unknown_schema_name_is_refused() -> None:
         schema("journal")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxProcess]:
-    with start_sandbox("--projects", "3", "--environments", "4") as running:
-        yield running
+server = sandbox_server()
 
 
 def test_the_outputs_of_real_runs_match_their_schemas(

@@ -4,11 +4,10 @@ limit with a note, headed by a hidden marker a workflow finds its comment by."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from test_cli import EXAMPLE, SandboxProcess, ldbulk, start_sandbox
+from conftest import sandbox_server
+from test_cli import EXAMPLE, SandboxProcess, ldbulk
 
 from ldbulk.cli.plan import summary_line
 from ldbulk.cli.plan_markdown import COMMENT_LIMIT, MARKER, to_markdown
@@ -77,10 +76,7 @@ def test_deletes_orphans_and_lines_not_found_are_called_out_before_the_details()
         assert -1 < text.index(called_out) < details
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxProcess]:
-    with start_sandbox("--projects", "3", "--environments", "4") as running:
-        yield running
+server = sandbox_server()
 
 
 def test_plan_markdown_to_stdout_or_a_file_keeps_the_exit_code(

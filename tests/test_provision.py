@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from conftest import MEMORY_BASE, listing, target
+from conftest import integration as canned_integration
 
-from ldbulk.api.models import RedisConfig, Target
+from ldbulk.api.models import Target
 from ldbulk.api.sansio import RawResponse
 from ldbulk.engine.provision import Provisioner, provision
 from ldbulk.engine.report import Outcome
@@ -21,48 +23,16 @@ from ldbulk.http.client import Client
 from ldbulk.http.retry import RetryPolicy
 from ldbulk.http.transport import MemoryTransport, SentRequest, canned
 
-BASE = "http://127.0.0.1:9"
 LIST = "/api/v2/integration-capabilities/big-segment-store"
 CREATE = re.compile(rf"{re.escape(LIST)}/([^/]+)/([^/]+)/redis$")
-CONFIG = RedisConfig(host="redis.internal", password="s3cret-password")
-
-
-def target(environment: str, project: str = "web") -> Target:
-    return Target(project=project, environment=environment, config=CONFIG, on=True)
 
 
 def integration(environment: str, project: str = "web", id: str = "") -> dict[str, Any]:
-    return {
-        "_id": id or f"id-{project}-{environment}",
-        "integrationKey": "redis",
-        "projectKey": project,
-        "environmentKey": environment,
-        "on": True,
-        "tags": [],
-        "name": "",
-        "version": 1,
-        "_status": {"available": False, "potentiallyStale": False},
-        "_links": {},
-    }
-
-
-def listing(*items: dict[str, Any]) -> dict[str, Any]:
-    return {"items": list(items), "_links": {"self": {"href": "/api/v2/x"}}}
+    return canned_integration(environment, project, id=id or f"id-{project}-{environment}")
 
 
 def error(code: str) -> dict[str, str]:
     return {"code": code, "message": f"{code} happened", "id": "req-1"}
-
-
-@pytest.fixture
-def mocked() -> MemoryTransport:
-    return MemoryTransport()
-
-
-@pytest.fixture
-def client(mocked: MemoryTransport) -> Iterator[Client]:
-    policy = RetryPolicy(backoff_base_s=0.001, backoff_cap_s=0.001, max_attempts=3)
-    yield Client(token="api-unit-test-token", base_url=BASE, retry=policy, transport=mocked)
 
 
 def posts(mocked: MemoryTransport) -> int:
@@ -147,7 +117,8 @@ async def test_a_stop_while_backing_off_before_another_create_fails_the_target_u
     # A backoff no test could sit out: only the stop ends it.
     policy = RetryPolicy(backoff_base_s=3600.0, backoff_cap_s=3600.0, max_attempts=3)
     transport = MemoryTransport(answer)
-    client = Client(token="api-unit-test-token", base_url=BASE, retry=policy, transport=transport)
+    client = Client(token="api-unit-test-token", base_url=MEMORY_BASE, retry=policy,
+                    transport=transport)
     stop = asyncio.Event()
     async with asyncio.timeout(30), client:
         report = await Provisioner(client, list_first=True, concurrency=1).run(

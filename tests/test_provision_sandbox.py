@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
-from ldbulk.api.models import DynamoDBConfig, RedisConfig, Target
+from conftest import DYNAMO, REDIS, SandboxFactory
+
+from ldbulk.api.models import Target
 from ldbulk.engine.provision import Provisioner, provision
 from ldbulk.engine.report import Outcome, Report, TargetResult
 from ldbulk.http.client import Client
 from ldbulk.http.retry import RetryPolicy
 from ldbulk.sandbox import Sandbox
 
-# The conftest fixture `make_sandbox`: starts sandboxes, checks every response against the spec.
-SandboxFactory = Callable[..., Awaitable[Sandbox]]
-
-REDIS = RedisConfig(host="redis.internal", password="redis-secret-value", tls_enabled=True)
-DYNAMO = DynamoDBConfig(
-    table_name="ld-big-segments",
-    region="eu-west-1",
-    role_arn="arn:aws:iam::123456789012:role/ld",
-    external_id="external-id-secret-value",
-)
 # Fast retries keep the test short; the policy's logic is the same as the default's.
 FAST = RetryPolicy(backoff_base_s=0.01, backoff_cap_s=0.05)
 
@@ -43,17 +35,9 @@ def client_for(sandbox: Sandbox) -> Client:
 async def test_faults_and_rate_limits_leave_exactly_one_integration_per_target(
     make_sandbox: SandboxFactory,
 ) -> None:
-    options = dict(
-        projects=10,
-        environments=32,
-        route_limit=100,
-        window_s=1.0,
-        fault_rate=0.10,
-        drop_after_commit=0.05,
-        seed=7,
-    )
     targets = list(every_target(10, 32))
-    sandbox = await make_sandbox(**options)
+    sandbox = await make_sandbox(projects=10, environments=32, route_limit=100, window_s=1.0,
+                                 fault_rate=0.10, drop_after_commit=0.05, seed=7)
     async with client_for(sandbox) as client:
         report = await provision(client, targets, concurrency=8)
         stored = sandbox.integrations

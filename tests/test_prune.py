@@ -4,10 +4,11 @@ The real client against the real sandbox on a loopback port."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from conftest import TEAM_A_STORES, SandboxFactory
 
 import ldbulk
 from ldbulk.api import sansio
@@ -18,19 +19,6 @@ from ldbulk.errors import PruneRefused
 from ldbulk.http.client import Client
 from ldbulk.sandbox import Sandbox
 
-SandboxFactory = Callable[..., Awaitable[Sandbox]]
-
-STORES = """
-version: 1
-defaults: {ownershipTag: team-a}
-stores:
-  cache: {integration: redis, config: {host: redis.internal}}
-  table:
-    integration: dynamodb
-    config: {tableName: t, region: eu-west-1, roleArn: "arn:aws:iam::123456789012:role/ld",
-             externalId: "${LD_EXTERNAL_ID}"}
-targets:
-"""
 FIRST = """\
   - {project: proj-001, environments: [env-001, env-002], store: cache}
   - {project: proj-001, environments: [env-001, env-002], store: table}
@@ -39,8 +27,14 @@ SECOND = FIRST.replace("proj-001", "proj-002")
 REDIS = RedisConfig(host="redis.internal")
 
 
+@pytest.fixture
+async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
+    """The account of FIRST and SECOND: two projects of three environments."""
+    return await make_sandbox(projects=2, environments=3)
+
+
 def manifest(text: str) -> ldbulk.ManifestSet:
-    return ldbulk.loads_manifest(text, env={"LD_EXTERNAL_ID": "x-1"})
+    return ldbulk.loads_manifest(text, env={"LD_DYNAMODB_EXTERNAL_ID": "x-1"})
 
 
 def writes(sandbox: Sandbox) -> int:
@@ -58,11 +52,10 @@ def deletes(sandbox: Sandbox) -> int:
 
 
 async def test_removing_a_projects_block_deletes_what_it_made_and_only_that(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
-    both = manifest(STORES + FIRST + SECOND)
-    first_only = manifest(STORES + FIRST)
+    both = manifest(TEAM_A_STORES + FIRST + SECOND)
+    first_only = manifest(TEAM_A_STORES + FIRST)
     async with Client(sandbox.token, base_url=sandbox.url) as client:
         await ldbulk.apply(client, both)
         # Another team's, and the shared tag's, in the same project: never theirs.
@@ -124,9 +117,8 @@ async def test_a_typo_in_an_explicit_list_deletes_nothing_in_its_project(
 
 
 async def test_refused_consent_writes_nothing_at_all_and_leaves_no_journal(
-    make_sandbox: SandboxFactory, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
     asked: list[list[tuple[str, str, str]]] = []
 
     async def no(doomed: Sequence[Integration]) -> bool:
@@ -135,10 +127,10 @@ async def test_refused_consent_writes_nothing_at_all_and_leaves_no_journal(
 
     journal = tmp_path / "run.journal"
     async with Client(sandbox.token, base_url=sandbox.url) as client:
-        await ldbulk.apply(client, manifest(STORES + FIRST + SECOND))
+        await ldbulk.apply(client, manifest(TEAM_A_STORES + FIRST + SECOND))
         before = writes(sandbox)
         # One more target to create: a refusal must not create it either.
-        grown = STORES + FIRST.replace("env-002]", "env-002, env-003]")
+        grown = TEAM_A_STORES + FIRST.replace("env-002]", "env-002, env-003]")
         with pytest.raises(PruneRefused, match="4 integrations without consent") as refused:
             await ldbulk.apply(client, manifest(grown), prune=True, consent=no,
                                journal=journal)
@@ -150,9 +142,8 @@ async def test_refused_consent_writes_nothing_at_all_and_leaves_no_journal(
 
 
 async def test_consent_given_deletes_exactly_what_was_shown(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
     shown: list[str] = []
 
     async def yes(doomed: Sequence[Integration]) -> bool:
@@ -160,8 +151,8 @@ async def test_consent_given_deletes_exactly_what_was_shown(
         return True
 
     async with Client(sandbox.token, base_url=sandbox.url) as client:
-        await ldbulk.apply(client, manifest(STORES + FIRST + SECOND))
-        report = await ldbulk.apply(client, manifest(STORES + FIRST), prune=True,
+        await ldbulk.apply(client, manifest(TEAM_A_STORES + FIRST + SECOND))
+        report = await ldbulk.apply(client, manifest(TEAM_A_STORES + FIRST), prune=True,
                                     consent=yes)
     assert sorted(r.integration_id or "" for r in report.results
                   if r.outcome is Outcome.DELETED) == sorted(shown)
@@ -169,42 +160,39 @@ async def test_consent_given_deletes_exactly_what_was_shown(
 
 
 async def test_consent_is_not_asked_when_nothing_would_be_deleted(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
 
     async def never(doomed: Sequence[Integration]) -> bool:
         raise AssertionError("asked with nothing to delete")
 
     async with Client(sandbox.token, base_url=sandbox.url) as client:
-        report = await ldbulk.apply(client, manifest(STORES + FIRST), prune=True,
+        report = await ldbulk.apply(client, manifest(TEAM_A_STORES + FIRST), prune=True,
                                     consent=never, max_deletes=0)
     assert report.counts["created"] == 4 and report.exit_code == 0
 
 
 async def test_more_deletes_than_allowed_are_refused_before_any_write(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
     async with Client(sandbox.token, base_url=sandbox.url) as client:
-        await ldbulk.apply(client, manifest(STORES + FIRST + SECOND))
+        await ldbulk.apply(client, manifest(TEAM_A_STORES + FIRST + SECOND))
         before = writes(sandbox)
         with pytest.raises(PruneRefused, match="more than the 3 allowed"):
-            await ldbulk.apply(client, manifest(STORES + FIRST), prune=True,
+            await ldbulk.apply(client, manifest(TEAM_A_STORES + FIRST), prune=True,
                                max_deletes=3)
         assert writes(sandbox) == before
-        report = await ldbulk.apply(client, manifest(STORES + FIRST), prune=True,
+        report = await ldbulk.apply(client, manifest(TEAM_A_STORES + FIRST), prune=True,
                                     max_deletes=4)
     assert report.counts["deleted"] == 4
 
 
 async def test_a_refused_listing_is_every_targets_outcome_and_nothing_is_deleted(
-    make_sandbox: SandboxFactory,
+    sandbox: Sandbox,
 ) -> None:
-    sandbox = await make_sandbox(projects=2, environments=3)
     async with Client(sandbox.token, base_url=sandbox.url) as client:
-        await ldbulk.apply(client, manifest(STORES + FIRST + SECOND))
+        await ldbulk.apply(client, manifest(TEAM_A_STORES + FIRST + SECOND))
     async with Client("api-wrong", base_url=sandbox.url) as client:
-        report = await ldbulk.apply(client, manifest(STORES + FIRST), prune=True)
+        report = await ldbulk.apply(client, manifest(TEAM_A_STORES + FIRST), prune=True)
     assert {r.outcome for r in report.results} == {Outcome.UNAUTHORIZED}
     assert deletes(sandbox) == 0 and len(sandbox.integrations) == 8

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from conftest import TABLE_STORE
 
 from ldbulk.api.models import Environment, RedisConfig, Target
 from ldbulk.engine.report import Outcome
@@ -41,15 +42,7 @@ stores:
   cache2:
     integration: redis
     config: {host: other.internal}
-  table:
-    integration: dynamodb
-    config:
-      tableName: segments
-      region: us-east-1
-      roleArn: arn:aws:iam::123456789012:role/ld
-      externalId: ${LD_DYNAMODB_EXTERNAL_ID}
-targets:
-"""
+""" + TABLE_STORE + "targets:\n"
 FIRST_TARGET_LINE = HEADER.count("\n") + 1
 
 

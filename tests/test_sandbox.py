@@ -234,10 +234,7 @@ async def test_secrets_are_redacted_on_every_read_but_stored(sandbox: Sandbox) -
         created = await client.create_integration("proj-001", "env-001", config, on=True)
         fetched = await client.get_integration("proj-001", "env-001", "redis", created.id)
         patched = await client.update_integration(
-            "proj-001",
-            "env-001",
-            "redis",
-            created.id,
+            "proj-001", "env-001", "redis", created.id,
             [{"op": "replace", "path": "/on", "value": False}],
         )
     for seen in (created, fetched, patched):
@@ -345,10 +342,7 @@ async def test_patch_with_a_test_op_applies_and_bumps_the_version(sandbox: Sandb
     async with client_for(sandbox) as client:
         created = await client.create_integration("proj-001", "env-001", RedisConfig(host="old"))
         patched = await client.update_integration(
-            "proj-001",
-            "env-001",
-            "redis",
-            created.id,
+            "proj-001", "env-001", "redis", created.id,
             [
                 {"op": "test", "path": "/version", "value": 1},
                 {"op": "replace", "path": "/config/host", "value": "new"},
@@ -365,10 +359,7 @@ async def test_patch_whose_test_fails_is_409_and_not_applied(sandbox: Sandbox) -
         created = await client.create_integration("proj-001", "env-001", RedisConfig(host="old"))
         with pytest.raises(Conflict):
             await client.update_integration(
-                "proj-001",
-                "env-001",
-                "redis",
-                created.id,
+                "proj-001", "env-001", "redis", created.id,
                 [
                     {"op": "replace", "path": "/config/host", "value": "new"},
                     {"op": "test", "path": "/version", "value": 7},
@@ -411,10 +402,7 @@ async def test_patching_a_read_back_config_keeps_the_secret(sandbox: Sandbox) ->
         assert created.config is not None
         config = {**created.config, "host": "h2"}
         await client.update_integration(
-            "proj-001",
-            "env-001",
-            "redis",
-            created.id,
+            "proj-001", "env-001", "redis", created.id,
             [{"op": "replace", "path": "/config", "value": config}],
         )
     stored = sandbox.integration("proj-001", "env-001", "redis")

@@ -65,18 +65,12 @@ async def test_one_run_over_every_route_matches_the_spec(
         await client.list_integrations()
         await client.get_integration("proj-001", "env-001", "redis", created.id)
         await client.update_integration(
-            "proj-001",
-            "env-001",
-            "redis",
-            created.id,
+            "proj-001", "env-001", "redis", created.id,
             [{"op": "replace", "path": "/on", "value": True}],
         )
         with pytest.raises(Conflict):
             await client.update_integration(
-                "proj-001",
-                "env-001",
-                "redis",
-                created.id,
+                "proj-001", "env-001", "redis", created.id,
                 [{"op": "test", "path": "/version", "value": 1}],
             )
         [project async for project in client.projects()]

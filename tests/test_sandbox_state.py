@@ -14,12 +14,9 @@ from ldbulk import Client, ConfigError, DynamoDBConfig, RedisConfig, RetryPolicy
 from ldbulk.sandbox import Sandbox, SandboxOptions
 from ldbulk.sandbox.world import REDACTED_VALUE, read_world_file
 
-DYNAMO = DynamoDBConfig(
-    table_name="segments",
-    region="us-east-1",
-    role_arn="arn:aws:iam::123456789012:role/ld",
-    external_id="ext-1",
-)
+DYNAMO = DynamoDBConfig(table_name="segments", region="us-east-1",
+                        role_arn="arn:aws:iam::123456789012:role/ld",
+                        external_id="ext-1")
 
 WORLD_YAML = """
 projects:
@@ -123,10 +120,7 @@ async def test_state_file_round_trip(make_sandbox: Any, tmp_path: Path) -> None:
         )
         await client.create_integration("proj-002", "env-002", DYNAMO)
         await client.update_integration(
-            "proj-001",
-            "env-001",
-            "redis",
-            redis.id,
+            "proj-001", "env-001", "redis", redis.id,
             [{"op": "replace", "path": "/on", "value": True}],
         )
     before = first.integrations

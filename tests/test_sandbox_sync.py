@@ -89,18 +89,12 @@ async def test_a_new_config_syncs_again_and_a_new_name_does_not(make_sandbox: An
         created = await client.create_integration("proj-001", "env-001", RedisConfig(host="r"))
         clock.now += 10
         renamed = await client.update_integration(
-            "proj-001",
-            "env-001",
-            "redis",
-            created.id,
+            "proj-001", "env-001", "redis", created.id,
             [{"op": "replace", "path": "/name", "value": "n"}],
         )
         assert renamed.status.available is True
         moved = await client.update_integration(
-            "proj-001",
-            "env-001",
-            "redis",
-            created.id,
+            "proj-001", "env-001", "redis", created.id,
             [{"op": "replace", "path": "/config/host", "value": "r2"}],
         )
         assert moved.status.available is False

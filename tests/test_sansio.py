@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import RATE_LIMIT_HEADERS
 from multidict import CIMultiDict
 
 from ldbulk import (
@@ -431,17 +432,8 @@ def test_absent_rate_limit_headers_are_none() -> None:
 
 @pytest.mark.parametrize("value", ["", "abc", "-1", "1.5", "12 apples", "0x10", "-0x1"])
 def test_garbage_or_negative_rate_limit_counts_are_none(value: str) -> None:
-    names = [
-        "X-Ratelimit-Global-Limit",
-        "X-Ratelimit-Global-Remaining",
-        "X-Ratelimit-Route-Limit",
-        "X-Ratelimit-Route-Remaining",
-        "X-Ratelimit-Reset",
-        "X-Ratelimit-Auth-Token-Limit",
-        "X-Ratelimit-Auth-Token-Remaining",
-        "X-Ratelimit-Auth-Token-Reset",
-    ]
-    state = parse_rate_limit(CIMultiDict({name: value for name in names}), now=NOW)
+    headers = CIMultiDict({name: value for name in RATE_LIMIT_HEADERS})
+    state = parse_rate_limit(headers, now=NOW)
     assert state == RateLimitState()
 
 

@@ -6,26 +6,16 @@ from __future__ import annotations
 import json
 import stat
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from test_cli import EXAMPLE, SECRETS, SandboxProcess, ldbulk, start_sandbox
+from conftest import sandbox_process_fixtures
+from test_cli import EXAMPLE, SECRETS, SandboxProcess, ldbulk
 
 STORE = "/api/v2/integration-capabilities/big-segment-store"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxProcess]:
-    with start_sandbox("--projects", "3", "--environments", "4") as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(server: SandboxProcess) -> SandboxProcess:
-    server.reset()
-    return server
+server, sandbox = sandbox_process_fixtures()
 
 
 def call(sandbox: SandboxProcess, method: str, path: str, body: Any = None) -> Any:

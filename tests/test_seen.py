@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import REDIS_MANIFEST, SandboxFactory
 
 import ldbulk
 from ldbulk.api.models import RedisConfig, Target
@@ -19,22 +20,17 @@ from ldbulk.engine.seen import Seen
 from ldbulk.http.client import Client
 from ldbulk.sandbox import Sandbox, SandboxOptions
 
-SandboxFactory = Callable[..., Awaitable[Sandbox]]
-
 PASSWORD = "seen-redis-secret"
-MANIFEST = """
-version: 1
-stores:
-  cache:
-    integration: redis
-    config: {host: redis.internal, password: "${LD_REDIS_PASSWORD}"}
-targets:
-  - {project: proj-001, environments: [env-001, env-002, env-003], store: cache}
-"""
+
+
+@pytest.fixture
+async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
+    """The account of REDIS_MANIFEST: one project of three environments."""
+    return await make_sandbox(projects=1, environments=3)
 
 
 def manifest() -> ldbulk.ManifestSet:
-    return ldbulk.loads_manifest(MANIFEST, env={"LD_REDIS_PASSWORD": PASSWORD})
+    return ldbulk.loads_manifest(REDIS_MANIFEST, env={"LD_REDIS_PASSWORD": PASSWORD})
 
 
 def edit(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
@@ -55,9 +51,8 @@ async def move_host_by_hand(client: Client, sandbox: Sandbox) -> int:
 
 
 async def test_a_hand_edited_state_file_cannot_hide_drift_and_is_ignored_with_a_warning(
-    make_sandbox: SandboxFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sandbox = await make_sandbox(projects=1, environments=3)
     state = tmp_path / "seen.json"
     async with Client(sandbox.token, base_url=sandbox.url) as client:
         await ldbulk.apply(client, manifest(), state=state)
@@ -110,9 +105,8 @@ async def test_a_state_file_written_against_another_base_url_is_ignored(
 
 
 async def test_a_state_file_signed_with_another_token_is_read_past_once(
-    make_sandbox: SandboxFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sandbox = await make_sandbox(projects=1, environments=3)
     state = tmp_path / "seen.json"
     async with Client(sandbox.token, base_url=sandbox.url) as client:
         await ldbulk.apply(client, manifest(), state=state)
@@ -143,9 +137,8 @@ def test_a_recorded_version_ahead_of_the_listed_one_is_no_match() -> None:
 
 
 async def test_an_older_state_file_is_ignored_with_a_warning_and_a_newer_one_refused(
-    make_sandbox: SandboxFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sandbox = await make_sandbox(projects=1, environments=3)
     older, newer = tmp_path / "older.json", tmp_path / "newer.json"
     older.write_text(json.dumps({"kind": "ldbulk-seen", "format": 1, "salt": "00",
                                  "integrations": []}))

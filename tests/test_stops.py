@@ -9,6 +9,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 import pytest
+from conftest import integration
 
 from ldbulk.api.models import RedisConfig, Target
 from ldbulk.api.sansio import RawResponse
@@ -31,16 +32,8 @@ STOP_AT = 5.0
 HANG_S = 3600.0
 
 
-def _integration(environment: str) -> dict[str, object]:
-    return {
-        "_id": f"id-{environment}", "integrationKey": "redis", "projectKey": "web",
-        "environmentKey": environment, "on": True, "tags": [], "name": "", "version": 1,
-        "_links": {},
-    }  # fmt: skip
-
-
 def _listing(*environments: str) -> RawResponse:
-    return canned(json={"items": [_integration(e) for e in environments], "_links": {}})
+    return canned(json={"items": [integration(e) for e in environments], "_links": {}})
 
 
 async def _silence() -> RawResponse:
