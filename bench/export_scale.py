@@ -1,0 +1,111 @@
+"""``ldbulk export`` of a large account, on the real command line: wall time, CPU and peak RSS.
+
+The sandbox is seeded with one redis integration in each of ``integrations`` environments; the
+export lists them (one request) and reads each by id, since the listing carries no config. Peak
+RSS is the command's ``ru_maxrss`` as ``wait4`` reports it (see :func:`bench.cli_scale.measure`),
+so it is the whole process: Python, ldbulk's imports and the export. A second run, given the
+partial file of an export stopped half-way, measures a resume: the reads it still had to make.
+
+Run alone with ``python -m bench.export_scale [--integrations N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from bench.cli_scale import ldbulk_command, measure
+from bench.sandbox import SandboxProcess, SandboxSpec
+from bench.scenarios import ENVIRONMENTS, log, sandbox_counts
+
+# The goal: an export of 100,000 integrations within 150 MB of peak RSS.
+EXPORT_PEAK_MB: Final = 150.0
+FULL_INTEGRATIONS: Final = 100_000
+SMOKE_INTEGRATIONS: Final = 300
+READ_ROUTE_PREFIX: Final = "GET /api/v2/integration-capabilities/big-segment-store/"
+
+
+def _reads(stats: dict[str, Any]) -> int:
+    """Reads by id the sandbox has answered (its routes are templates: the one with an id)."""
+    return sum(
+        sum(counts.values())
+        for route, counts in stats["requests"].items()
+        if route.startswith(READ_ROUTE_PREFIX) and route.count("/") >= 8
+    )
+
+
+def _export(sandbox: SandboxProcess, output: Path, label: str) -> dict[str, Any]:
+    before = sandbox.stats()
+    argv = [*ldbulk_command(), "export", "-o", str(output), "--base-uri", sandbox.url]
+    row = measure(argv, sandbox.client_env())
+    after = sandbox.stats()
+    if row["exit_code"] != 0:
+        raise RuntimeError(f"ldbulk export exited {row['exit_code']}:\n"
+                           + sandbox.scrub(row["stderr_tail"]))
+    del row["stderr_tail"]
+    counts = sandbox_counts(before, after)
+    return {"command": label, **row, "requests": counts["requests"],
+            "reads": _reads(after) - _reads(before)}
+
+
+def _interrupted(sandbox: SandboxProcess, output: Path, after_s: float) -> None:
+    """An export stopped by SIGINT ``after_s`` seconds in, as Ctrl-C stops it."""
+    argv = [*ldbulk_command(), "export", "-o", str(output), "--base-uri", sandbox.url]
+    process = subprocess.Popen(  # noqa: S603 - the ldbulk console script
+        argv, env=sandbox.client_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(after_s)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=120)
+
+
+def scenario_export(integrations: int, *, resume: bool = True) -> dict[str, Any]:
+    """Export ``integrations`` seeded integrations; then (``resume``) one stopped part-way
+    and resumed, whose reads say how much the resume saved."""
+    spec = SandboxSpec(
+        projects=math.ceil(integrations / ENVIRONMENTS), environments=ENVIRONMENTS,
+        seed_integrations=integrations,
+    )  # fmt: skip
+    rows = []
+    with (
+        tempfile.TemporaryDirectory(prefix="ldbulk-export-") as folder,
+        SandboxProcess(spec) as sandbox,
+    ):
+        output = Path(folder) / "stores.yaml"
+        log(f"export: {integrations:,} integrations")
+        rows.append(_export(sandbox, output, "export") | {"integrations": integrations})
+        if resume:
+            again = Path(folder) / "again.yaml"
+            _interrupted(sandbox, again, after_s=max(2.0, rows[0]["wall_s"] / 2))
+            partial = again.with_name(again.name + ".partial")
+            log(f"export: resume ({partial.exists() and partial.stat().st_size} bytes kept)")
+            row = _export(sandbox, again, "export, resumed after Ctrl-C half-way")
+            rows.append(row | {"integrations": integrations})
+    return {"integrations": integrations, "peak_goal_mb": EXPORT_PEAK_MB, "rows": rows}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.export_scale", description=__doc__)
+    parser.add_argument("--integrations", type=int, default=FULL_INTEGRATIONS)
+    parser.add_argument("--no-resume", action="store_true", help="the full export only")
+    args = parser.parse_args(argv)
+    here = Path(__file__).resolve().parent
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(here.parent), os.environ.get("PYTHONPATH")])
+    )
+    result = scenario_export(args.integrations, resume=not args.no_resume)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
