@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import attrs
 
@@ -48,7 +49,7 @@ from ldbulk.engine.export_partial import (
     load_partial,
     partial_writer,
 )
-from ldbulk.engine.export_shape import SkippedIntegration, natural_key, shape_of
+from ldbulk.engine.export_shape import Shape, SkippedIntegration, natural_key, shape_of
 from ldbulk.engine.provision import concurrency_or_default
 from ldbulk.errors import LdbulkError, NotFound, Stopped, Unauthorized
 from ldbulk.http.client import Client
@@ -57,6 +58,16 @@ from ldbulk.http.scope import RequestScope
 __all__ = ["ExportResult", "ExportWatch", "SkippedIntegration", "export"]
 
 T = TypeVar("T")
+
+
+class _Listed(NamedTuple):
+    """What a read by id needs of a listed integration, and no more: 100,000 of them are held
+    while they are read, where the listing's items would take several times the memory."""
+
+    project: str
+    environment: str
+    integration: str
+    id: str
 
 
 @attrs.frozen(kw_only=True)
@@ -123,10 +134,12 @@ async def export(
     watch.listed(len(todo), len(kept))
     reads: list[Read] = list(kept.values())
     workers = max(1, concurrency_or_default(concurrency))
+    # One object per store, however many integrations have it.
+    shapes: dict[Shape, Shape] = {}
     async with _writer(partial, projects, kept) as writer:
 
-        async def read(item: Integration) -> None:
-            done = await _read_one(client, item, scope)
+        async def read(item: _Listed) -> None:
+            done = await _read_one(client, item, scope, shapes)
             if writer is not None:
                 writer.write(item.id, done)
             reads.append(done)
@@ -146,12 +159,12 @@ async def export(
 
 def _sort_listing(
     listed: list[Integration], wanted: set[str], before: Mapping[str, Read]
-) -> tuple[dict[str, Read], list[Integration], list[SkippedIntegration]]:
+) -> tuple[dict[str, Read], list[_Listed], list[SkippedIntegration]]:
     """The listing, selected and split: reads the partial file has of integrations still
     listed, integrations to read, and those no manifest can describe (never read). The list
-    is emptied as it goes: the lean items kept are those still to read."""
+    is emptied as it goes, each item freed once sorted."""
     kept: dict[str, Read] = {}
-    todo: list[Integration] = []
+    todo: list[_Listed] = []
     unknown: list[SkippedIntegration] = []
     listed.reverse()
     while listed:
@@ -163,7 +176,8 @@ def _sort_listing(
         elif item.integration_key not in CONFIG_CLASSES:
             unknown.append(_skip(item, "not a redis or dynamodb integration"))
         else:
-            todo.append(item)
+            project = sys.intern(item.project_key)  # one string per project, not per item
+            todo.append(_Listed(project, item.environment_key, item.integration_key, item.id))
     return kept, todo, unknown
 
 
@@ -178,21 +192,22 @@ async def _writer(
         yield writer
 
 
-async def _read_one(client: Client, item: Integration, scope: RequestScope | None) -> Read:
+async def _read_one(
+    client: Client, item: _Listed, scope: RequestScope | None, shapes: dict[Shape, Shape]
+) -> Read:
     """One listed integration read by id and described at once (the answer is not kept)."""
     try:
-        integration = await client.get_integration(
-            item.project_key, item.environment_key, item.integration_key, item.id, scope=scope
-        )
+        integration = await client.get_integration(*item, scope=scope)
     except NotFound:
         return None  # deleted since it was listed: nothing to describe
     shape = shape_of(integration)
     if isinstance(shape, str):
         return _skip(integration, shape)
     return Placed(
-        project=integration.project_key,
-        environment=integration.environment_key,
-        shape=shape,
+        # The listing's strings, not the answer's: those are freed with it.
+        project=item.project,
+        environment=item.environment,
+        shape=shapes.setdefault(shape, shape),
         owned=DEFAULT_OWNERSHIP_TAG in integration.tags,
     )
 
