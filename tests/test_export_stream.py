@@ -4,12 +4,20 @@ shown as it goes, and a stopped export resumed without reading again what it had
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
-from test_export import by_hand
+from test_cli import ldbulk as run_ldbulk
+from test_cli import start_sandbox
+from test_export import by_hand, world_with_integrations
 
 import ldbulk
 from ldbulk.api.sansio import ROUTE_GET
@@ -108,10 +116,6 @@ async def test_reads_go_through_the_pacer_and_each_is_reported(
 def test_the_command_leaves_no_partial_file_once_the_manifest_is_written(
     tmp_path: Path,
 ) -> None:
-    from test_cli import ldbulk as run_ldbulk
-    from test_cli import start_sandbox
-    from test_export import world_with_integrations
-
     world = tmp_path / "world.json"
     world.write_text(json.dumps(world_with_integrations()), encoding="utf-8")
     output = tmp_path / "stores.yaml"
@@ -134,3 +138,47 @@ def test_an_output_whose_partial_file_is_a_symlink_is_refused_before_any_request
     )  # fmt: skip
     assert result.exit_code == 2, result.output
     assert victim.read_text() == "the victim's own text\n"
+
+
+def test_an_interrupted_command_writes_no_output_keeps_its_reads_and_resumes(
+    tmp_path: Path,
+) -> None:
+    environments = [f"env-{number}" for number in range(1, 13)]
+    world = tmp_path / "world.json"
+    world.write_text(json.dumps({
+        "projects": [{"key": "web", "environments": [{"key": e} for e in environments]}],
+        "integrations": [
+            {"projectKey": "web", "environmentKey": e, "integrationKey": "redis",
+             "config": {"host": "cache.internal"}, "on": True, "tags": ["managed-by-ldbulk"]}
+            for e in environments
+        ],
+    }), encoding="utf-8")  # fmt: skip
+    output = tmp_path / "stores.yaml"
+    partial = partial_path(output)
+    # Three requests a route and second: the reads take a few windows, time to stop them.
+    with start_sandbox("--world", str(world), "--route-limit", "3", "--window-s", "1") as sandbox:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("LD_")}
+        env |= {"LD_ACCESS_TOKEN": sandbox.token, "LD_BASE_URI": sandbox.url}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ldbulk", "export", "-o", str(output)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60  # a guard against a hang, not a measurement
+        while not (partial.exists() and len(partial.read_text().splitlines()) >= 2):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+        # Nothing in the output's place; the reads made are kept beside it.
+        assert not output.exists()
+        kept = len(load_partial(partial, ()))
+        assert 1 <= kept < len(environments), stderr
+        assert f"Stopped: {kept} of 12 integration(s) read" in stderr
+        resumed = run_ldbulk("export", "-o", str(output), sandbox=sandbox, secrets=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming: {kept} integration(s) read before, {12 - kept} to read." in resumed.stderr
+    assert "12 integration(s) exported as 1 store(s)." in resumed.stderr
+    assert not partial.exists()
+    targets = yaml.safe_load(output.read_text(encoding="utf-8"))["targets"]
+    assert targets == [{"project": "web", "environments": "*", "store": "cache"}]
