@@ -32,7 +32,7 @@ from ldbulk.cli.progress import BudgetEtaColumn
 from ldbulk.cli.signals import signals
 from ldbulk.engine.export import ExportResult, ExportWatch, export
 from ldbulk.engine.export_partial import partial_path
-from ldbulk.errors import Stopped
+from ldbulk.errors import LdbulkError, Stopped
 from ldbulk.files import write_atomically
 from ldbulk.http.scope import RequestScope
 from ldbulk.text import printable
@@ -94,6 +94,12 @@ def export_command(
                 except Stopped:
                     received.extend(caught)
                     return None
+                except LdbulkError:
+                    if partial is not None and partial.exists():
+                        # The reads made so far are not lost to the error that ended them.
+                        notice(f"{display.read + display.before} read(s) kept in {partial}: "
+                               "run the same command again to go on from there.", style="")
+                    raise
 
     result = run(go(), client)
     if result is None:
@@ -101,20 +107,25 @@ def export_command(
     text = result.to_yaml() if output_format == "yaml" else (
         json.dumps(export_json(result), indent=2) + "\n"
     )
+    _write(text, output, partial)
+    _summary(result, projects)
+    raise SystemExit(EXIT_FAILED if result.skipped else EXIT_OK)
+
+
+def _write(text: str, output: Path | None, partial: Path | None) -> None:
+    """The manifest to stdout, or to ``output`` whole; then its partial file goes."""
     if output is None:
         click.echo(text, nl=False)
-    else:
-        try:
-            write_atomically(output, text)
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            notice(f"ldbulk: cannot write {output}: {reason}", style="", level=logging.ERROR)
-            raise SystemExit(EXIT_FAILED) from None
+        return
+    try:
+        write_atomically(output, text)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        notice(f"ldbulk: cannot write {output}: {reason}", style="", level=logging.ERROR)
+        raise SystemExit(EXIT_FAILED) from None
     if partial is not None:
         # Written whole: what was read is in the output now.
         partial.unlink(missing_ok=True)
-    _summary(result, projects)
-    raise SystemExit(EXIT_FAILED if result.skipped else EXIT_OK)
 
 
 class _ExportProgress:
