@@ -51,7 +51,8 @@ class Command:
     def argv(self) -> list[str]:
         if self.source is None:
             return ldbulk_command()
-        return [sys.executable, "-m", "ldbulk"]
+        # -P: not the working directory first on the path, where this checkout's ldbulk is.
+        return [sys.executable, "-P", "-m", "ldbulk"]
 
     def env(self, sandbox: SandboxProcess) -> dict[str, str]:
         env = sandbox.client_env()
