@@ -66,6 +66,7 @@ async def test_a_stopped_export_resumes_from_its_partial_file_reading_only_the_r
     kept = load_partial(partial, ())
     assert len(kept) == 2 == reads_by_id(sandbox)
     assert "redis-pw-export" not in partial.read_text() and "ext-id" not in partial.read_text()
+    assert partial.stat().st_mode & 0o777 == 0o600  # it names projects, environments, hosts
     listed: list[tuple[int, int]] = []
     async with ldbulk.Client(sandbox.token, base_url=sandbox.url) as client:
         resumed = await ldbulk.export(
