@@ -135,7 +135,7 @@ class _ExportProgress:
 
     def __init__(self, *, enabled: bool, budget_per_s: Callable[[], float | None]) -> None:
         self.bar = Progress(
-            TextColumn("[bold]export"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("elapsed"), TimeElapsedColumn(),
             TextColumn("eta"), BudgetEtaColumn(budget_per_s),
             console=stderr, disable=not enabled,
@@ -149,6 +149,7 @@ class _ExportProgress:
         self.total, self.before = to_read, read_before
         self.bar.update(self._task, total=to_read)
         if read_before:
+            self.bar.update(self._task, description=f"export ({read_before} read before)")
             notice(f"resuming: {read_before} integration(s) read before, {to_read} to read.",
                    style="", level=logging.INFO)  # fmt: skip
 
