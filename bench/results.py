@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Final
 
+from bench.export_scale import export_goals, export_markdown
 from bench.partition import partition_goals, partition_markdown
 from bench.results_grid import grid_goals, grid_markdown, scale_goals, scale_markdown
 
@@ -128,6 +129,8 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         scale_goals(scenarios["scale"], goal)
     if "partition" in scenarios:
         partition_goals(scenarios["partition"], goal)
+    if "export" in scenarios:
+        export_goals(scenarios["export"], goal)
     if "5" in scenarios:
         for row in scenarios["5"]["rows"]:
             name = _shared_case(row)
@@ -382,6 +385,8 @@ def to_markdown(data: dict[str, Any]) -> str:
         out += scale_markdown(scenarios["scale"], _table)
     if "partition" in scenarios:
         out += partition_markdown(scenarios["partition"], _table)
+    if "export" in scenarios:
+        out += export_markdown(scenarios["export"], _table)
     if not data["smoke"]:
         out += ["## Goals", ""]
         out += _table(

@@ -27,7 +27,7 @@ from ldbulk.api.models import (
 from ldbulk.engine.apply import ApplyOptions, ApplyStarted, apply
 from ldbulk.engine.carry import carry_out
 from ldbulk.engine.decide import Action, Decision, after_read, before_read
-from ldbulk.engine.export import ExportResult, SkippedIntegration, export
+from ldbulk.engine.export import ExportResult, ExportWatch, SkippedIntegration, export
 from ldbulk.engine.known import KnownIntegrations
 from ldbulk.engine.plan import PlanItem, plan
 from ldbulk.engine.provision import Provisioner, provision
@@ -81,6 +81,7 @@ __all__ = [
     "DynamoDBConfig",
     "Environment",
     "ExportResult",
+    "ExportWatch",
     "Forbidden",
     "HTTPStatusError",
     "Integration",

@@ -82,8 +82,8 @@ async def test_export_makes_one_store_per_setup_with_secrets_as_references(
     assert list(document) == ["version", "stores", "targets"]
     assert document["version"] == 1
     stores = document["stores"]
-    assert sorted(stores) == ["dynamodb-ld-big-segments-eu-west-1", "redis-redis.internal"]
-    redis = stores["redis-redis.internal"]
+    assert sorted(stores) == ["ld-big-segments", "redis"]
+    redis = stores["redis"]
     # The names written out per environment come back as one template.
     assert redis["name"] == "Big segments for {project}/{environment}"
     assert (redis["on"], redis["tags"]) == (True, ["big-segments"])
@@ -91,38 +91,39 @@ async def test_export_makes_one_store_per_setup_with_secrets_as_references(
         "host": "redis.internal",
         "port": 6379,
         "username": "",
-        "password": "${LD_REDIS_PASSWORD_REDIS_INTERNAL}",
+        "password": "${LD_REDIS_PASSWORD_REDIS}",
         "tlsEnabled": True,
     }
-    dynamodb = stores["dynamodb-ld-big-segments-eu-west-1"]["config"]
-    assert dynamodb["externalId"] == "${LD_DYNAMODB_EXTERNAL_ID_LD_BIG_SEGMENTS_EU_WEST_1}"
+    dynamodb = stores["ld-big-segments"]["config"]
+    assert dynamodb["externalId"] == "${LD_DYNAMODB_EXTERNAL_ID_LD_BIG_SEGMENTS}"
     assert result.variables == {
-        "LD_DYNAMODB_EXTERNAL_ID_LD_BIG_SEGMENTS_EU_WEST_1": (
-            "dynamodb-ld-big-segments-eu-west-1",
+        "LD_DYNAMODB_EXTERNAL_ID_LD_BIG_SEGMENTS": (
+            "ld-big-segments",
         ),
-        "LD_REDIS_PASSWORD_REDIS_INTERNAL": ("redis-redis.internal",),
+        "LD_REDIS_PASSWORD_REDIS": ("redis",),
     }
     assert document["targets"] == [
         {
             "project": "proj-001",
             "environments": ["env-003"],
-            "store": "dynamodb-ld-big-segments-eu-west-1",
+            "store": "ld-big-segments",
         },
         {
             "project": "proj-001",
             "environments": ["env-001", "env-002"],
-            "store": "redis-redis.internal",
+            "store": "redis",
         },
         {
             "project": "proj-002",
             "environments": ["env-002", "env-003"],
-            "store": "dynamodb-ld-big-segments-eu-west-1",
+            "store": "ld-big-segments",
         },
-        {"project": "proj-002", "environments": ["env-001"], "store": "redis-redis.internal"},
+        {"project": "proj-002", "environments": ["env-001"], "store": "redis"},
     ]
     assert result.skipped == ()
-    # One list, then one read by id per integration: the list carries no config.
-    assert requests == 1 + 6
+    # One list, then one read by id per integration (the list carries no config), then each
+    # project's environments, to tell whether a store covers them all.
+    assert requests == 1 + 6 + 2
     text = result.to_yaml() + repr(result)
     assert REDIS_PASSWORD not in text and EXTERNAL_ID not in text
 
@@ -165,13 +166,15 @@ async def test_a_field_answered_masked_is_exported_as_a_reference_never_as_its_m
     assert "**" not in text
     stores = result.document["stores"]
     # Two role ARNs behind two masks: two stores, each with its own variable.
-    dynamodb = [stores[name]["config"] for name in sorted(stores) if name.startswith("dynamodb")]
-    assert [config["roleArn"] for config in dynamodb] == [
-        "${LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS_EU_WEST_1}",
-        "${LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS_EU_WEST_1_2}",
+    dynamodb = [
+        store["config"] for _, store in sorted(stores.items()) if store["integration"] == "dynamodb"
     ]
-    assert {"LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS_EU_WEST_1",
-            "LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS_EU_WEST_1_2"} <= set(result.variables)
+    assert [config["roleArn"] for config in dynamodb] == [
+        "${LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS}",
+        "${LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS_EU_WEST_1}",
+    ]
+    assert {"LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS",
+            "LD_DYNAMODB_ROLE_ARN_LD_BIG_SEGMENTS_EU_WEST_1"} <= set(result.variables)
 
 
 async def test_an_unset_redis_password_stays_empty_and_apart_from_a_set_one(
@@ -198,8 +201,8 @@ async def test_export_of_some_projects_reads_only_their_integrations(
         result = await ldbulk.export(client, projects=["proj-002", "no-such-project"])
         requests = client.stats.requests
     assert [target["project"] for target in result.document["targets"]] == ["proj-002"] * 2
-    # The list, then reads of proj-002's three integrations only.
-    assert requests == 1 + 3
+    # The list, then reads of proj-002's three integrations only, and its environments.
+    assert requests == 1 + 3 + 1
 
 
 def world_with_integrations() -> Mapping[str, Any]:
@@ -239,8 +242,8 @@ def test_the_export_command_writes_a_manifest_that_plans_clean_and_leaks_no_secr
         document = yaml.safe_load(output.read_text(encoding="utf-8"))
         variables = re.findall(r"LD_[A-Z0-9_]+", exported.stderr)
         assert sorted(set(variables)) == [
-            "LD_DYNAMODB_EXTERNAL_ID_LD_BIG_SEGMENTS_EU_WEST_1",
-            "LD_REDIS_PASSWORD_REDIS_INTERNAL",
+            "LD_DYNAMODB_EXTERNAL_ID_LD_BIG_SEGMENTS",
+            "LD_REDIS_PASSWORD_REDIS",
         ]
         env = {name: EXTERNAL_ID if "DYNAMODB" in name else REDIS_PASSWORD for name in variables}
         planned = run_ldbulk("plan", str(output), sandbox=sandbox, env=env, secrets=False)
@@ -295,7 +298,7 @@ async def test_odd_hosts_and_names_still_export_to_a_manifest_that_loads(
     assert list(result.variables) == ["LD_REDIS_PASSWORD_CI_TOKEN_VALUE"]
     loaded = ldbulk.loads_manifest(result.to_yaml(), env=variable_values(result))
     (store,) = loaded.stores
-    assert store.name == "redis-ci_token"
+    assert store.name == "ci_token"
     assert [store.render_name("proj-001", env) for env in ("env-001", "env-002")] == [
         target.name for target in odd
     ]
@@ -329,6 +332,10 @@ async def test_what_a_manifest_cannot_describe_is_skipped_and_what_vanished_is_l
     transport.add(
         "GET", f"{base}/web/d/dynamodb/id-d", json=listed("d", "dynamodb", DYNAMODB.to_api())
     )
+    environments = [{"_id": key, "key": key, "name": key} for key in "abcde"]
+    transport.add(
+        "GET", "/api/v2/projects/web/environments?limit=100&offset=0", json={"items": environments}
+    )
     async with ldbulk.Client(
         "api-test", base_url="http://127.0.0.1:1", transport=transport
     ) as client:
@@ -340,8 +347,8 @@ async def test_what_a_manifest_cannot_describe_is_skipped_and_what_vanished_is_l
     assert "port" in result.skipped[1].reason
     # The integration deleted between the list and its read is simply no longer there.
     assert result.document["targets"] == [
-        {"project": "web", "environments": ["d"], "store": "dynamodb-ld-big-segments-eu-west-1"}
+        {"project": "web", "environments": ["d"], "store": "ld-big-segments"}
     ]
-    # The unknown integration is never read by id.
-    assert len(transport.requests) == 1 + 3
+    # The unknown integration is never read by id; the project's environments are listed.
+    assert len(transport.requests) == 1 + 3 + 1
     assert EXTERNAL_ID not in repr(result) + result.to_yaml()
