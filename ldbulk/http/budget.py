@@ -76,21 +76,28 @@ class Budget:
     def roll_over(self, now: float) -> None:
         """Our clock passed the reset: start the next window (the server has not spoken yet)."""
         assert self.limit is not None
-        self.shared = self.others > 0
-        if self.shared:
-            self.share = self.ours / max(self.ours + self.others, 1)
         # Ours still unanswered were sent in the window that ended, but they may land in
         # this one: until their answers tell, they count against it (a request sent late in a
         # window arrives in the next, which would otherwise be overdrawn by every such one),
         # and they cannot show up as someone else's spending.
         # A request still unanswered a window later is not counted any longer.
-        self.ours = self.carried = self.in_flight
+        self._next_window(ours=self.in_flight)
+        self.carried = self.in_flight
         self.in_flight = 0
-        self.others = self.before = 0
         self.generation += 1
         self.server_left = self.limit
         self.reset += self.length * (1 + (now - self.reset) // self.length)
         self.projected = True
+
+    def _next_window(self, *, ours: int) -> None:
+        """A window ended, whether our clock or an answer's headers told: decide from that
+        window alone whether the next is shared, and our part of it. Taken at every boundary,
+        so a run that once met others is not held to that part after they have gone (nor to
+        an old part when the others spend less), and ``ours`` of the new window are counted."""
+        self.shared = self.others > 0
+        self.share = self.ours / (self.ours + self.others) if self.shared else 1.0
+        self.ours = ours
+        self.others = self.before = 0
 
     def sent(self, now: float) -> int:
         """Count one request of ours; the generation its answer must name."""
@@ -128,9 +135,9 @@ class Budget:
             self.length = min(self.length, said - self.server_reset)
             if not self.projected:
                 # The server moved on before our clock did: whatever we sent may be counted
-                # in this window, and what we saw of others belongs to the last one.
-                self.shared = self.shared or self.others > 0
-                self.ours, self.others, self.before = self.in_flight + 1, 0, 0
+                # in this window (the answer just come, too), and what we saw of others
+                # belongs to the last one.
+                self._next_window(ours=self.in_flight + 1)
             self.server_reset = said
             self.server_left = remaining
             self.reset = reset
@@ -164,12 +171,14 @@ class Budget:
             self.before = max(self.limit - self.server_left - self.ours, 0)
             self.shared = self.shared or self.before > 0
 
-    def next_turn(self, now: float) -> float:
-        """The earliest loop time a request of ours may go on this budget (``now``: at once).
+    def next_turn(self, now: float, waiting: int = 1) -> float:
+        """The earliest loop time a request of ours may go on this budget (``now``: at once),
+        with ``waiting`` of ours (this one among them) queued for it.
 
         A spent budget waits for the reset. A shared one sends one request into a new window
         and waits for its answer before any other (the pacer is woken by every answer), then
-        spaces what is left of our part evenly up to the reset.
+        spaces what is left of our part evenly up to the reset; but what is waiting goes at
+        once when all of it fits in our part, as spacing only holds a run's last requests back.
         """
         left = self.left
         if left <= 0:
@@ -178,13 +187,31 @@ class Budget:
             return now
         if self.projected:
             return now if self.in_flight == 0 else self.reset
-        ours = left * self.share
+        ours = left * self.claim
         if ours < 1:
             return self.reset
-        if self.last_sent == -math.inf:
+        if self.last_sent == -math.inf or waiting <= min(ours, self.unspent_part()):
             return now
         gap = (self.reset - self.last_sent) / (ours + 1)
         return max(now, self.last_sent + gap)
+
+    @property
+    def claim(self) -> float:
+        """The part of what is left that a shared budget spreads as ours: the square root of
+        the part the last window measured. That part alone would keep whatever split the
+        runs happened to make (the first run to hear the server takes most of the first
+        window, and each window's split is the last one's); the root draws the runs towards
+        even parts window by window (97:3 becomes 85:15, then 70:30, then 61:39), and the server's
+        count keeps the sum of the claims within the budget."""
+        return math.sqrt(self.share)
+
+    def unspent_part(self) -> float:
+        """What is left of our measured part of this window's budget: as much of it as the
+        last window showed was ours, less what we sent in this one (none while no window has
+        measured it). Sent at once it takes nothing from the others' parts."""
+        if self.share >= 1 or self.limit is None:
+            return 0.0
+        return self.share * (self.limit - self.before) - self.ours
 
 
 # What a request was counted against: each budget's key and the window (generation) it was
@@ -215,9 +242,10 @@ class Budgets:
         ]
         return min(rates) if rates else None
 
-    def turn(self, keys: tuple[str, ...], now: float) -> tuple[float, float]:
+    def turn(self, keys: tuple[str, ...], now: float, waiting: int = 1) -> tuple[float, float]:
         """Until when requests on ``keys`` are held by a spent budget (0 if none is), and the
-        earliest time this one may go besides (slow start, spreading a shared budget)."""
+        earliest time this one may go besides (slow start, spreading a shared budget), with
+        ``waiting`` requests (this one among them) queued for the same budgets."""
         held = 0.0
         turn = now
         for key in keys:
@@ -240,7 +268,7 @@ class Budgets:
                 budget.roll_over(now)
             if budget.spent:
                 held = max(held, budget.reset)
-            turn = max(turn, budget.next_turn(now))
+            turn = max(turn, budget.next_turn(now, waiting))
         return held, turn
 
     def count(self, keys: tuple[str, ...], now: float) -> Ticket:

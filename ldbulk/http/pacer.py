@@ -293,7 +293,7 @@ class Pacer:
                 if waiter.done():  # stopped or cancelled while waiting
                     queue.popleft()
                     continue
-                held, turn = self._turn(keys, now)
+                held, turn = self._turn(keys, now, len(queue))
                 if max(held, turn) > now:
                     if held > now:
                         # Only a closed gate or a spent budget is a pause; spacing is not.
@@ -310,10 +310,13 @@ class Pacer:
         if wake < math.inf:
             self._wakeup = loop.call_at(wake, self._pump, wake)
 
-    def _turn(self, keys: tuple[str, ...], now: float) -> tuple[float, float]:
+    def _turn(
+        self, keys: tuple[str, ...], now: float, waiting: int = 1
+    ) -> tuple[float, float]:
         """Until when requests on ``keys`` are held (a closed gate, a spent budget), and the
-        earliest time this one may go besides (slow start, spreading a shared budget)."""
-        held, turn = self._budgets.turn(keys, now)
+        earliest time this one may go besides (slow start, spreading a shared budget), with
+        ``waiting`` requests (this one among them) queued for the same budgets."""
+        held, turn = self._budgets.turn(keys, now, waiting)
         return max(held, self._gate_until), turn
 
     def forget(self, ticket: Ticket) -> None:
