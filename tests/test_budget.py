@@ -85,10 +85,11 @@ def test_what_is_left_of_our_part_is_spread_up_to_the_reset() -> None:
     budget.answered(probe)
     budget.learn(7, 10, 20.0)
     # Our part of 7 is 7 x sqrt(0.5) (the claim of a half share), and ten of ours wait (more
-    # than our part): the next request a (part + 1)th of the time left after the probe.
+    # than our part): the next request a (part + 1)th of the time left after the probe, up
+    # to half a second before the reset.
     part = 7 * math.sqrt(0.5)
     turn = budget.next_turn(10.0, waiting=10)
-    assert math.isclose(turn, 10.0 + 10.0 / (part + 1))
+    assert math.isclose(turn, 10.0 + 9.5 / (part + 1))
     send(budget, turn)
     budget.learn(1, 10, 20.0)  # others spent faster: less than one of ours is left
     assert budget.next_turn(turn) == 20.0

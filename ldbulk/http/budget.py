@@ -31,6 +31,11 @@ from ldbulk.http.clock import WindowEnd
 
 # Two resets closer than this name the same window (a server may round its resets).
 SAME_WINDOW_S: Final = 0.05
+# A shared window's part is spread up to this long before the reset (half a second: the
+# pacer's margin after the reset, and half a round trip of 800 ms), or this share of a window
+# for short windows.
+SPREAD_MARGIN_S: Final = 0.5
+SPREAD_MARGIN_SHARE: Final = 0.05
 
 
 @attrs.define
@@ -192,8 +197,15 @@ class Budget:
             return self.reset
         if self.last_sent == -math.inf or waiting <= min(ours, self.unspent_part()):
             return now
-        gap = (self.reset - self.last_sent) / (ours + 1)
+        gap = max(self.spread_until - self.last_sent, 0.0) / (ours + 1)
         return max(now, self.last_sent + gap)
+
+    @property
+    def spread_until(self) -> float:
+        """When the last of our part of a shared window goes: a little before the reset we
+        expect (which is itself a little after the server's), so that it lands in this window
+        at any usual latency, and what is left of the window is not lost to the next."""
+        return self.reset - min(SPREAD_MARGIN_S, self.length * SPREAD_MARGIN_SHARE)
 
     @property
     def claim(self) -> float:
