@@ -225,3 +225,18 @@ def test_a_run_that_sent_its_part_at_once_spaces_the_rest() -> None:
     assert budget.next_turn(10.0, waiting=4) == 10.0  # our half of 10, less the probe
     send(budget, 10.0, 4)
     assert budget.next_turn(10.0, waiting=1) > 10.0  # the half is spent: spaced again
+
+
+def test_a_shared_window_nobody_else_has_spent_yet_is_spread_in_full() -> None:
+    """The others of the last window may have gone: until one of theirs shows, all that is
+    left is spread as ours (else a window after they stop ends a request or more short)."""
+    budget = shared_budget()
+    (probe,) = send(budget, 10.0)
+    budget.answered(probe)
+    budget.learn(9, 10, 20.0)  # only our probe counted so far
+    assert budget.claim == 1.0
+    assert math.isclose(budget.next_turn(10.0, waiting=20), 10.0 + 9.5 / 10)
+    (generation,) = send(budget, 11.0)
+    budget.answered(generation)
+    budget.learn(6, 10, 20.0)  # two of ours, two of theirs: back to the claim of our half
+    assert budget.claim == math.sqrt(0.5)

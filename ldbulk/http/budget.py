@@ -214,8 +214,10 @@ class Budget:
         runs happened to make (the first run to hear the server takes most of the first
         window, and each window's split is the last one's); the root draws the runs towards
         even parts window by window (97:3 becomes 85:15, then 70:30, then 61:39), and the server's
-        count keeps the sum of the claims within the budget."""
-        return math.sqrt(self.share)
+        count keeps the sum of the claims within the budget. While nobody else has spent any
+        of this window, all that is left is ours to spread: the others may have gone (and if
+        not, their first request shows it, and the claim falls back to the part)."""
+        return math.sqrt(self.share) if self.others else 1.0
 
     def unspent_part(self) -> float:
         """What is left of our measured part of this window's budget: as much of it as the
