@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from bench.partition import partition_goals, partition_markdown
 from bench.results_grid import grid_goals, grid_markdown, scale_goals, scale_markdown
+from bench.shared import shared_goals, shared_markdown
 
 NOTES: Final = Path(__file__).with_name("notes.md")
 
@@ -128,6 +129,8 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         scale_goals(scenarios["scale"], goal)
     if "partition" in scenarios:
         partition_goals(scenarios["partition"], goal)
+    if "shared" in scenarios:
+        shared_goals(scenarios["shared"], goal)
     if "5" in scenarios:
         for row in scenarios["5"]["rows"]:
             name = _shared_case(row)
@@ -376,6 +379,8 @@ def to_markdown(data: dict[str, Any]) -> str:
             rows,
         )
         out.append("")
+    if "shared" in scenarios:
+        out += shared_markdown(scenarios["shared"], _table)
     if "grid" in scenarios:
         out += grid_markdown(scenarios["grid"], _table, verdicts=not data["smoke"])
     if "scale" in scenarios:
