@@ -4,6 +4,7 @@ gives the budget back once the others have gone, and sends a run's last requests
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
 from test_pacer import ROUTE, WindowedServer, now, wall
@@ -80,3 +81,36 @@ async def test_a_runs_last_requests_go_at_once_when_they_fit_in_its_part() -> No
     assert len(last) > 20
     assert max(went for went, _ in last) < last_window * 10 + 0.5
     assert all(status == 201 for _, status in last)
+
+
+async def test_in_flight_is_bounded_by_a_windows_budget_at_the_round_trip_seen() -> None:
+    """Enough requests in flight to send a window's budget within a round trip, no more; the
+    user's concurrency stays the ceiling; before any answer, the ceiling."""
+    pacer = Pacer(wall_clock=wall())
+    assert pacer.in_flight_bound(ROUTE, 512) == 512
+    server = WindowedServer(pacer, limit=100, start=now())
+    await run(server, 3, workers=1)  # round trips of 80 ms
+    assert pacer.in_flight_bound(ROUTE, 512) == 100
+    assert pacer.in_flight_bound(ROUTE, 32) == 32
+
+
+async def test_a_round_trip_longer_than_a_window_keeps_more_in_flight() -> None:
+    """Round trips of 25 s span two and a half windows of 10 s: as many windows' budgets."""
+    pacer = Pacer(wall_clock=wall())
+    server = WindowedServer(pacer, limit=10, start=now())
+    for _ in range(8):
+        ticket = await pacer.acquire(ROUTE)
+        await asyncio.sleep(25)
+        server.answer(ticket)
+    assert pacer.in_flight_bound(ROUTE, 512) == 25
+
+
+async def test_the_round_trip_is_smoothed_over_several_answers() -> None:
+    pacer = Pacer(wall_clock=wall())
+    server = WindowedServer(pacer, limit=100, start=now())
+    for latency in (0.1, 0.1, 0.1, 60.0):
+        ticket = await pacer.acquire(ROUTE)
+        await asyncio.sleep(latency)
+        server.answer(ticket)
+    # One answer a minute late: the round trip it shows weighs a fifth (12 s, not 60 s).
+    assert pacer.in_flight_bound(ROUTE, 512) == math.ceil(100 * (0.1 + 0.2 * 59.9) / 10)

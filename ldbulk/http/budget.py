@@ -256,6 +256,22 @@ class Budgets:
         ]
         return min(rates) if rates else None
 
+    def in_flight_bound(self, route: str, round_trip_s: float | None, ceiling: int) -> int:
+        """How many requests on ``route`` are worth having in flight at once, at most
+        ``ceiling``, at a round trip of ``round_trip_s``.
+
+        Enough to send a whole window's budget (the least the known budgets allow over a
+        window) within one round trip when the window opens, which is all a window takes;
+        where a round trip outlasts a window, the budgets of every window it spans. More
+        would only wait in the pacer. The ceiling while no budget or round trip is known
+        (slow start sends one request and learns both from its answer).
+        """
+        per_s, window = self.per_s(route), self.window_s(("global", "token", route))
+        if per_s is None or window is None or round_trip_s is None:
+            return ceiling
+        windows = max(1.0, round_trip_s / window)
+        return max(1, min(ceiling, math.ceil(per_s * window * windows)))
+
     def turn(self, keys: tuple[str, ...], now: float, waiting: int = 1) -> tuple[float, float]:
         """Until when requests on ``keys`` are held by a spent budget (0 if none is), and the
         earliest time this one may go besides (slow start, spreading a shared budget), with
