@@ -17,6 +17,11 @@ The budget belongs to the account, not to this client (https://launchdarkly.com/
   at once (which is how two runs that each assume the whole limit bounce half their requests).
 - A budget nobody else touched for a whole window is ours again: a new window opens at the
   full limit and may be spent at once.
+- Shared or alone, and our part, are decided at every window boundary from the window that
+  ended, whether our clock passed the reset or an answer named the next window first: a run
+  is not held to the part it had while others were there once they have gone.
+- Our part of a shared window is spread only while more waits than it holds: a run's last
+  requests go at once when they fit in what is left of the part the last window measured.
 """
 
 from __future__ import annotations
