@@ -146,12 +146,15 @@ class _RoundTrips:
         self.seconds: float | None = None
 
     def sent(self, ticket: Ticket, now: float) -> None:
+        """The request ``ticket`` was given for goes ``now``."""
         self._sent_at[id(ticket)] = now
 
     def lost(self, ticket: Ticket) -> None:
+        """It got no answer: it tells nothing of the round trip."""
         self._sent_at.pop(id(ticket), None)
 
     def answered(self, ticket: Ticket, now: float) -> None:
+        """It was answered ``now``: one more round trip to take in."""
         sent = self._sent_at.pop(id(ticket), None)
         if sent is None:
             return
