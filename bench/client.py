@@ -100,6 +100,14 @@ def _bare(url: str, token: str, pairs: Sequence[Pair], spec: dict[str, Any]) -> 
     return _peer(asyncio.run(bare_aiohttp.run(url, token, pairs, concurrency=concurrency)))
 
 
+def _background(
+    url: str, token: str, pairs: Sequence[Pair], spec: dict[str, Any]
+) -> dict[str, Any]:
+    from bench.peers import background
+
+    return _peer(asyncio.run(background.run(url, token, pairs, per_s=float(spec["per_s"]))))
+
+
 Contender = Callable[[str, str, Sequence[Pair], dict[str, Any]], dict[str, Any]]
 
 CONTENDERS: dict[str, Contender] = {
@@ -108,6 +116,7 @@ CONTENDERS: dict[str, Contender] = {
     "gather": _gather,
     "official": _official,
     "bare_aiohttp": _bare,
+    "background": _background,
 }
 
 

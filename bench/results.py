@@ -13,6 +13,7 @@ from typing import Any, Final
 from bench.export_scale import export_goals, export_markdown
 from bench.partition import partition_goals, partition_markdown
 from bench.results_grid import grid_goals, grid_markdown, scale_goals, scale_markdown
+from bench.shared import shared_goals, shared_markdown
 
 NOTES: Final = Path(__file__).with_name("notes.md")
 
@@ -131,6 +132,8 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         partition_goals(scenarios["partition"], goal)
     if "export" in scenarios:
         export_goals(scenarios["export"], goal)
+    if "shared" in scenarios:
+        shared_goals(scenarios["shared"], goal)
     if "5" in scenarios:
         for row in scenarios["5"]["rows"]:
             name = _shared_case(row)
@@ -379,6 +382,8 @@ def to_markdown(data: dict[str, Any]) -> str:
             rows,
         )
         out.append("")
+    if "shared" in scenarios:
+        out += shared_markdown(scenarios["shared"], _table)
     if "grid" in scenarios:
         out += grid_markdown(scenarios["grid"], _table, verdicts=not data["smoke"])
     if "scale" in scenarios:

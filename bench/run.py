@@ -16,11 +16,14 @@ from bench.grid import FULL_GRID, SMOKE_GRID, scenario_grid
 from bench.partition import FULL_PARTITION, SMOKE_PARTITION, scenario_partition
 from bench.results import goals, machine, to_markdown
 from bench.scenarios import FULL, SMOKE, log, run_scenarios
+from bench.shared import FULL_SHARED, SMOKE_SHARED, scenario_shared
 
 HERE = Path(__file__).parent
 
 
-SCENARIO_NAMES: Final = ("1", "2", "3", "4", "5", "partition", "export", "grid", "scale")
+SCENARIO_NAMES: Final = (
+    "1", "2", "3", "4", "5", "shared", "partition", "export", "grid", "scale"
+)
 # What each scenario's result records of the run it was taken in: a merged results.md says
 # the commit, date and machine of every section kept from an earlier run.
 TAKEN_KEYS: Final = ("commit", "date", "cpu_model")
@@ -37,6 +40,8 @@ def run_all(which: Sequence[str], *, smoke: bool) -> dict[str, Any]:
         elif name == "export":
             size = SMOKE_INTEGRATIONS if smoke else FULL_INTEGRATIONS
             results[name] = scenario_export(size, resume=not smoke)
+        elif name == "shared":
+            results[name] = scenario_shared(SMOKE_SHARED if smoke else FULL_SHARED)
         elif name == "partition":
             results[name] = scenario_partition(SMOKE_PARTITION if smoke else FULL_PARTITION)
         else:

@@ -84,9 +84,12 @@ def test_what_is_left_of_our_part_is_spread_up_to_the_reset() -> None:
     (probe,) = send(budget, 10.0)
     budget.answered(probe)
     budget.learn(7, 10, 20.0)
-    # Our part of 7 is 3.5: the next request a 4.5th of the time left after the probe.
-    turn = budget.next_turn(10.0)
-    assert math.isclose(turn, 10.0 + 10.0 / 4.5)
+    # Our part of 7 is 7 x sqrt(0.5) (the claim of a half share), and ten of ours wait (more
+    # than our part): the next request a (part + 1)th of the time left after the probe, up
+    # to half a second before the reset.
+    part = 7 * math.sqrt(0.5)
+    turn = budget.next_turn(10.0, waiting=10)
+    assert math.isclose(turn, 10.0 + 9.5 / (part + 1))
     send(budget, turn)
     budget.learn(1, 10, 20.0)  # others spent faster: less than one of ours is left
     assert budget.next_turn(turn) == 20.0
@@ -157,3 +160,83 @@ def test_an_answer_of_the_same_window_never_pushes_its_end_out() -> None:
     budget.first_word()
     budget.learn(0, 10, 20.05, 1_800_000_010.0)
     assert budget.reset == 10.0 and budget.spent and budget.next_turn(5.0) == 10.0
+
+
+def test_a_window_learned_from_an_answer_is_shared_only_if_others_spent_the_last() -> None:
+    """The server's answer, not our clock, opens the next windows (our sends were spaced up
+    to the reset): each one decides anew, so the others' going ends the shared mode."""
+    budget = fresh()
+    (generation,) = send(budget, 0.0)
+    budget.answered(generation)
+    budget.learn(5, 10, 10.0)  # one of ours, four of someone else's
+    assert budget.shared
+    (generation,) = send(budget, 9.9)
+    budget.answered(generation)
+    budget.learn(9, 10, 20.0)  # the next window, by an answer: only ours counted in it
+    assert budget.shared and budget.share == 2 / 6
+    for at, remaining in ((10.5, 8), (11.0, 7)):
+        (generation,) = send(budget, at)
+        budget.answered(generation)
+        budget.learn(remaining, 10, 20.0)  # ours alone
+    (generation,) = send(budget, 19.9)
+    budget.answered(generation)
+    budget.learn(9, 10, 30.0)  # nobody else spent the window that ended
+    assert not budget.shared and budget.share == 1.0
+    assert budget.next_turn(20.0, waiting=50) == 20.0  # the whole window at once
+
+
+def test_the_share_is_taken_anew_at_every_window_however_it_was_learned() -> None:
+    budget = shared_budget()  # two of ours and two of theirs: half
+    assert budget.share == 0.5
+    for at in (10.0, 11.0, 12.0):
+        (generation,) = send(budget, at)
+        budget.answered(generation)
+    budget.learn(6, 10, 20.0)  # three of ours, one of theirs
+    (generation,) = send(budget, 19.9)
+    budget.answered(generation)
+    budget.learn(9, 10, 30.0)  # the next window, by an answer
+    assert budget.shared and budget.share == 4 / 5
+    budget.roll_over(40.0)  # and by our clock: nobody else in the last one
+    assert not budget.shared and budget.share == 1.0
+
+
+def test_what_waits_goes_at_once_when_it_fits_in_our_part() -> None:
+    """A run's last requests are not spread over the rest of the window when our part of it
+    holds them all: spreading only keeps a run from taking the others' part."""
+    budget = fresh(limit=100)
+    for generation in send(budget, 0.0, 50):
+        budget.answered(generation)
+    budget.learn(0, 100, 10.0)  # fifty of ours, fifty of theirs
+    budget.roll_over(10.0)
+    assert budget.share == 0.5
+    (probe,) = send(budget, 10.0)
+    budget.answered(probe)
+    budget.learn(90, 100, 20.0)  # our probe and nine of theirs so far
+    # Our measured half of the window is 50, less the probe: 41 go at once, 50 are spaced.
+    assert budget.next_turn(10.1, waiting=41) == 10.1
+    assert budget.next_turn(10.1, waiting=50) > 10.1
+
+
+def test_a_run_that_sent_its_part_at_once_spaces_the_rest() -> None:
+    budget = shared_budget()
+    (probe,) = send(budget, 10.0)
+    budget.answered(probe)
+    budget.learn(9, 10, 20.0)
+    assert budget.next_turn(10.0, waiting=4) == 10.0  # our half of 10, less the probe
+    send(budget, 10.0, 4)
+    assert budget.next_turn(10.0, waiting=1) > 10.0  # the half is spent: spaced again
+
+
+def test_a_shared_window_nobody_else_has_spent_yet_is_spread_in_full() -> None:
+    """The others of the last window may have gone: until one of theirs shows, all that is
+    left is spread as ours (else a window after they stop ends a request or more short)."""
+    budget = shared_budget()
+    (probe,) = send(budget, 10.0)
+    budget.answered(probe)
+    budget.learn(9, 10, 20.0)  # only our probe counted so far
+    assert budget.claim == 1.0
+    assert math.isclose(budget.next_turn(10.0, waiting=20), 10.0 + 9.5 / 10)
+    (generation,) = send(budget, 11.0)
+    budget.answered(generation)
+    budget.learn(6, 10, 20.0)  # two of ours, two of theirs: back to the claim of our half
+    assert budget.claim == math.sqrt(0.5)

@@ -515,8 +515,10 @@ async def test_a_run_shares_the_window_once_someone_else_spends_it() -> None:
         ROUTE, 201, Limits(route_limit=10, route_remaining=4, reset_ms=reset_in(10)), ticket
     )
     times = await acquire_times(pacer, 2)
-    # The four left spread evenly up to the reset, not sent at once.
-    assert times == [pytest.approx(start + 2, abs=0.05), pytest.approx(start + 4, abs=0.1)]
+    # The four left spread evenly up to half a second before the reset (with the pacer's
+    # margin after it), not sent at once: a fifth of that time apart.
+    gap = (10 + RESET_MARGIN_S - 0.5) / 5
+    assert times == [pytest.approx(start + gap, abs=0.05), pytest.approx(start + 2 * gap, abs=0.1)]
 
 
 async def test_requests_that_land_in_the_next_window_leave_it_no_429() -> None:

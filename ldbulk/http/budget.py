@@ -17,6 +17,11 @@ The budget belongs to the account, not to this client (https://launchdarkly.com/
   at once (which is how two runs that each assume the whole limit bounce half their requests).
 - A budget nobody else touched for a whole window is ours again: a new window opens at the
   full limit and may be spent at once.
+- Shared or alone, and our part, are decided at every window boundary from the window that
+  ended, whether our clock passed the reset or an answer named the next window first: a run
+  is not held to the part it had while others were there once they have gone.
+- Our part of a shared window is spread only while more waits than it holds: a run's last
+  requests go at once when they fit in what is left of the part the last window measured.
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ from ldbulk.http.clock import WindowEnd
 
 # Two resets closer than this name the same window (a server may round its resets).
 SAME_WINDOW_S: Final = 0.05
+# A shared window's part is spread up to this long before the reset (half a second: the
+# pacer's margin after the reset, and half a round trip of 800 ms), or this share of a window
+# for short windows.
+SPREAD_MARGIN_S: Final = 0.5
+SPREAD_MARGIN_SHARE: Final = 0.05
 
 
 @attrs.define
@@ -76,21 +86,28 @@ class Budget:
     def roll_over(self, now: float) -> None:
         """Our clock passed the reset: start the next window (the server has not spoken yet)."""
         assert self.limit is not None
-        self.shared = self.others > 0
-        if self.shared:
-            self.share = self.ours / max(self.ours + self.others, 1)
         # Ours still unanswered were sent in the window that ended, but they may land in
         # this one: until their answers tell, they count against it (a request sent late in a
         # window arrives in the next, which would otherwise be overdrawn by every such one),
         # and they cannot show up as someone else's spending.
         # A request still unanswered a window later is not counted any longer.
-        self.ours = self.carried = self.in_flight
+        self._next_window(ours=self.in_flight)
+        self.carried = self.in_flight
         self.in_flight = 0
-        self.others = self.before = 0
         self.generation += 1
         self.server_left = self.limit
         self.reset += self.length * (1 + (now - self.reset) // self.length)
         self.projected = True
+
+    def _next_window(self, *, ours: int) -> None:
+        """A window ended, whether our clock or an answer's headers told: decide from that
+        window alone whether the next is shared, and our part of it. Taken at every boundary,
+        so a run that once met others is not held to that part after they have gone (nor to
+        an old part when the others spend less), and ``ours`` of the new window are counted."""
+        self.shared = self.others > 0
+        self.share = self.ours / (self.ours + self.others) if self.shared else 1.0
+        self.ours = ours
+        self.others = self.before = 0
 
     def sent(self, now: float) -> int:
         """Count one request of ours; the generation its answer must name."""
@@ -128,9 +145,9 @@ class Budget:
             self.length = min(self.length, said - self.server_reset)
             if not self.projected:
                 # The server moved on before our clock did: whatever we sent may be counted
-                # in this window, and what we saw of others belongs to the last one.
-                self.shared = self.shared or self.others > 0
-                self.ours, self.others, self.before = self.in_flight + 1, 0, 0
+                # in this window (the answer just come, too), and what we saw of others
+                # belongs to the last one.
+                self._next_window(ours=self.in_flight + 1)
             self.server_reset = said
             self.server_left = remaining
             self.reset = reset
@@ -164,12 +181,14 @@ class Budget:
             self.before = max(self.limit - self.server_left - self.ours, 0)
             self.shared = self.shared or self.before > 0
 
-    def next_turn(self, now: float) -> float:
-        """The earliest loop time a request of ours may go on this budget (``now``: at once).
+    def next_turn(self, now: float, waiting: int = 1) -> float:
+        """The earliest loop time a request of ours may go on this budget (``now``: at once),
+        with ``waiting`` of ours (this one among them) queued for it.
 
         A spent budget waits for the reset. A shared one sends one request into a new window
         and waits for its answer before any other (the pacer is woken by every answer), then
-        spaces what is left of our part evenly up to the reset.
+        spaces what is left of our part evenly up to the reset; but what is waiting goes at
+        once when all of it fits in our part, as spacing only holds a run's last requests back.
         """
         left = self.left
         if left <= 0:
@@ -178,13 +197,40 @@ class Budget:
             return now
         if self.projected:
             return now if self.in_flight == 0 else self.reset
-        ours = left * self.share
+        ours = left * self.claim
         if ours < 1:
             return self.reset
-        if self.last_sent == -math.inf:
+        if self.last_sent == -math.inf or waiting <= min(ours, self.unspent_part()):
             return now
-        gap = (self.reset - self.last_sent) / (ours + 1)
+        gap = max(self.spread_until - self.last_sent, 0.0) / (ours + 1)
         return max(now, self.last_sent + gap)
+
+    @property
+    def spread_until(self) -> float:
+        """When the last of our part of a shared window goes: a little before the reset we
+        expect (which is itself a little after the server's), so that it lands in this window
+        at any usual latency, and what is left of the window is not lost to the next."""
+        return self.reset - min(SPREAD_MARGIN_S, self.length * SPREAD_MARGIN_SHARE)
+
+    @property
+    def claim(self) -> float:
+        """The part of what is left that a shared budget spreads as ours: the square root of
+        the part the last window measured. That part alone would keep whatever split the
+        runs happened to make (the first run to hear the server takes most of the first
+        window, and each window's split is the last one's); the root draws the runs towards
+        even parts window by window (97:3 becomes 85:15, then 70:30, then 61:39), and the server's
+        count keeps the sum of the claims within the budget. While nobody else has spent any
+        of this window, all that is left is ours to spread: the others may have gone (and if
+        not, their first request shows it, and the claim falls back to the part)."""
+        return math.sqrt(self.share) if self.others else 1.0
+
+    def unspent_part(self) -> float:
+        """What is left of our measured part of this window's budget: as much of it as the
+        last window showed was ours, less what we sent in this one (none while no window has
+        measured it). Sent at once it takes nothing from the others' parts."""
+        if self.share >= 1 or self.limit is None:
+            return 0.0
+        return self.share * (self.limit - self.before) - self.ours
 
 
 # What a request was counted against: each budget's key and the window (generation) it was
@@ -215,9 +261,26 @@ class Budgets:
         ]
         return min(rates) if rates else None
 
-    def turn(self, keys: tuple[str, ...], now: float) -> tuple[float, float]:
+    def in_flight_bound(self, route: str, round_trip_s: float | None, ceiling: int) -> int:
+        """How many requests on ``route`` are worth having in flight at once, at most
+        ``ceiling``, at a round trip of ``round_trip_s``.
+
+        Enough to send a whole window's budget (the least the known budgets allow over a
+        window) within one round trip when the window opens, which is all a window takes;
+        where a round trip outlasts a window, the budgets of every window it spans. More
+        would only wait in the pacer. The ceiling while no budget or round trip is known
+        (slow start sends one request and learns both from its answer).
+        """
+        per_s, window = self.per_s(route), self.window_s(("global", "token", route))
+        if per_s is None or window is None or round_trip_s is None:
+            return ceiling
+        windows = max(1.0, round_trip_s / window)
+        return max(1, min(ceiling, math.ceil(per_s * window * windows)))
+
+    def turn(self, keys: tuple[str, ...], now: float, waiting: int = 1) -> tuple[float, float]:
         """Until when requests on ``keys`` are held by a spent budget (0 if none is), and the
-        earliest time this one may go besides (slow start, spreading a shared budget)."""
+        earliest time this one may go besides (slow start, spreading a shared budget), with
+        ``waiting`` requests (this one among them) queued for the same budgets."""
         held = 0.0
         turn = now
         for key in keys:
@@ -240,7 +303,7 @@ class Budgets:
                 budget.roll_over(now)
             if budget.spent:
                 held = max(held, budget.reset)
-            turn = max(turn, budget.next_turn(now))
+            turn = max(turn, budget.next_turn(now, waiting))
         return held, turn
 
     def count(self, keys: tuple[str, ...], now: float) -> Ticket:

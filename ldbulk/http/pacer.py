@@ -18,7 +18,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Final
 
 import attrs
 from aiolimiter import AsyncLimiter
@@ -30,6 +30,9 @@ from ldbulk.http.clock import ServerClock, WindowEnd, window_end
 from ldbulk.http.meter import ClientStats, Meter
 
 __all__ = ["Pacer", "Ticket", "WaitTally", "tallying_waits"]
+
+# How much each answer moves the smoothed round trip.
+ROUND_TRIP_WEIGHT: Final = 0.2
 
 
 @attrs.define
@@ -132,6 +135,33 @@ class _Pauses:
         return added
 
 
+class _RoundTrips:
+    """The round trip of a client's requests, as their answers show it: smoothed over the
+    last several, so one slow answer does not move it much."""
+
+    def __init__(self) -> None:
+        # When each request in flight went, by its ticket's identity (every grant makes a
+        # ticket of its own, held by the caller until the answer).
+        self._sent_at: dict[int, float] = {}
+        self.seconds: float | None = None
+
+    def sent(self, ticket: Ticket, now: float) -> None:
+        """The request ``ticket`` was given for goes ``now``."""
+        self._sent_at[id(ticket)] = now
+
+    def lost(self, ticket: Ticket) -> None:
+        """It got no answer: it tells nothing of the round trip."""
+        self._sent_at.pop(id(ticket), None)
+
+    def answered(self, ticket: Ticket, now: float) -> None:
+        """It was answered ``now``: one more round trip to take in."""
+        sent = self._sent_at.pop(id(ticket), None)
+        if sent is None:
+            return
+        took, last = now - sent, self.seconds
+        self.seconds = took if last is None else last + ROUND_TRIP_WEIGHT * (took - last)
+
+
 class Pacer:
     """Paces every request of one client: a token bucket, learned budgets, and a shared gate.
 
@@ -175,6 +205,7 @@ class Pacer:
         self._wakeup: asyncio.TimerHandle | None = None
         # Its own counts: requests granted, 429s seen, seconds it held requests back.
         self._meter = Meter()
+        self._round_trips = _RoundTrips()
 
     @property
     def stats(self) -> ClientStats:
@@ -228,6 +259,7 @@ class Pacer:
                 tally.seconds += now - started
         for meter in (self._meter, *meters):
             meter.requests += 1
+        self._round_trips.sent(ticket, loop.time())
         return ticket
 
     async def _acquire(
@@ -293,7 +325,7 @@ class Pacer:
                 if waiter.done():  # stopped or cancelled while waiting
                     queue.popleft()
                     continue
-                held, turn = self._turn(keys, now)
+                held, turn = self._turn(keys, now, len(queue))
                 if max(held, turn) > now:
                     if held > now:
                         # Only a closed gate or a spent budget is a pause; spacing is not.
@@ -310,14 +342,16 @@ class Pacer:
         if wake < math.inf:
             self._wakeup = loop.call_at(wake, self._pump, wake)
 
-    def _turn(self, keys: tuple[str, ...], now: float) -> tuple[float, float]:
+    def _turn(self, keys: tuple[str, ...], now: float, waiting: int = 1) -> tuple[float, float]:
         """Until when requests on ``keys`` are held (a closed gate, a spent budget), and the
-        earliest time this one may go besides (slow start, spreading a shared budget)."""
-        held, turn = self._budgets.turn(keys, now)
+        earliest time this one may go besides (slow start, spreading a shared budget), with
+        ``waiting`` requests (this one among them) queued for the same budgets."""
+        held, turn = self._budgets.turn(keys, now, waiting)
         return max(held, self._gate_until), turn
 
     def forget(self, ticket: Ticket) -> None:
         """A request got no answer (a transport failure): stop counting it as in flight."""
+        self._round_trips.lost(ticket)
         self._budgets.settle(ticket, counted=True)
         self._pump()
 
@@ -336,10 +370,11 @@ class Pacer:
         ``ticket`` is what :meth:`acquire` returned for the request; without it the answer is
         taken for one of the requests sent before any budget was known.
         """
+        loop_now = asyncio.get_running_loop().time()
         if ticket is not None:
             self._budgets.settle(ticket, counted=status != 429)
+            self._round_trips.answered(ticket, loop_now)
         self._budgets.heard.update(("global", "token", route))
-        loop_now = asyncio.get_running_loop().time()
         # The resets are on the server's clock: read them against it, not ours.
         wall_now = self._wall_clock()
         self._server_clock.observe(state.date, wall_now)
@@ -362,6 +397,12 @@ class Pacer:
             resume = loop_now + (state.resume_at(server_now, window=window) - server_now)
             self._close_gate(resume + self._jitter_s * self._rand(), loop_now)
         self._pump()
+
+    def in_flight_bound(self, route: str, ceiling: int) -> int:
+        """Requests on ``route`` worth having in flight at once, at most ``ceiling`` (the
+        user's ``--concurrency``), at the round trip the answers showed (smoothed over the
+        last several): see :meth:`~ldbulk.http.budget.Budgets.in_flight_bound`."""
+        return self._budgets.in_flight_bound(route, self._round_trips.seconds, ceiling)
 
     def _close_gate(self, until: float, now: float) -> None:
         if until > self._gate_until:
