@@ -40,7 +40,7 @@ REDIS = RedisConfig(host="redis.internal")
 
 
 def manifest(text: str) -> ldbulk.ManifestSet:
-    return ldbulk.loads_manifest(text, env={"LD_EXTERNAL_ID": "x-1"})
+    return ldbulk.loads_manifest(text, env={"LD_EXTERNAL_ID": "ext-id-x1"})
 
 
 def writes(sandbox: Sandbox) -> int:
