@@ -39,7 +39,7 @@ from ldbulk.engine.apply import apply as apply_workflow
 from ldbulk.engine.provision import default_concurrency
 from ldbulk.engine.report import Outcome, Report, TargetResult
 from ldbulk.engine.saved import is_plan_file
-from ldbulk.errors import PruneRefused
+from ldbulk.errors import PruneRefused, Unauthorized
 from ldbulk.http.client import Client
 from ldbulk.manifest import ManifestSet
 
@@ -214,10 +214,15 @@ def _refused(exc: PruneRefused, received: list[signal.Signals]) -> NoReturn:
     raise UsageFailure(f"ldbulk: {exc}")
 
 
-def _log_result(result: TargetResult, started: ApplyStarted | None) -> None:
-    """One log line per settled target: info when provisioned, a warning otherwise; its
-    facts are fields of their own for JSON lines (never a config: a result holds none)."""
+def _log_result(
+    result: TargetResult, started: ApplyStarted | None, *, said_before: bool = False
+) -> None:
+    """One log line per settled target: info when provisioned, a warning otherwise, debug
+    for a failure the closing lines say (``said_before``: a refused token); its facts
+    are fields of their own for JSON lines (never a config: a result holds none)."""
     level = logging.INFO if result.outcome.ok else logging.WARNING
+    if said_before:
+        level = logging.DEBUG
     if not log.isEnabledFor(level):
         return  # 100,000 targets: no fields built for lines nobody will see
     target = "/".join(result.key)
@@ -261,7 +266,9 @@ async def _apply(
         nonlocal display, run_started
         run_started = event
         for line in event.unresolved:
-            warn_unresolved(line, log)
+            # A refused token is the same 401 for every line: the closing lines say it once.
+            if not isinstance(line.error, Unauthorized):
+                warn_unresolved(line, log)
         display = ProgressDisplay(
             event.todo, enabled=show_progress, already_done=event.done_before,
             budget_per_s=lambda: client.pacer.budget_per_s(ROUTE_CREATE),
@@ -278,7 +285,10 @@ async def _apply(
         # After an interrupt, a line per target left untried would bury what to do next:
         # the closing lines count them, and the report has their rows.
         if not (stop.is_set() and result.outcome is Outcome.SKIPPED):
-            _log_result(result, run_started)
+            # A refused token is the same 401 for every target: the closing lines say it
+            # once, with what to check, not a warning per target.
+            _log_result(result, run_started,
+                        said_before=result.outcome is Outcome.UNAUTHORIZED)
 
     async with client:
         # Subscribed for this run only: the client's pacer may have other listeners.

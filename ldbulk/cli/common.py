@@ -290,10 +290,10 @@ def run(main: Awaitable[T], client: Client) -> T:
             problems = exc.problems if isinstance(exc, ManifestError) else ()
             raise UsageFailure(text, problems=problems) from None
         notice(text, style="", level=logging.ERROR)
+    except Unauthorized as exc:
+        notice(token_refused(printable(str(exc))), style="", level=logging.ERROR)
     except LdbulkError as exc:
         notice(f"ldbulk: {printable(str(exc))}", style="", level=logging.ERROR)
-        if isinstance(exc, Unauthorized):
-            notice(TOKEN_HINT)
     finally:
         stats = client.stats
         record.current().cost = record.Cost(requests=stats.requests, throttled=stats.throttled,
@@ -307,6 +307,15 @@ TOKEN_HINT: Final = (
     "token may be mistyped, expired or revoked, and its role must allow reading and writing "
     "big segment store integrations."
 )
+
+
+def token_refused(said: str) -> str:
+    """The one error for an access token LaunchDarkly refused, whatever met it first: the 401
+    with LaunchDarkly's words (``said``), then what to check. Said once, not once per project
+    or target: every request with the token meets the same answer."""
+    check = TOKEN_HINT.split(". ", 1)[1]
+    status = "" if "401" in said else "401: "
+    return f"ldbulk: LaunchDarkly refused the access token ({status}{said}). {check}"
 
 
 manifest_paths = click.argument(
@@ -369,15 +378,18 @@ def unresolved_json(unresolved: Sequence[Unresolved]) -> list[dict[str, Any]]:
 def print_unresolved(unresolved: Sequence[Unresolved]) -> None:
     """Why each manifest line that gave no target gave none (one line each, escaped). With
     JSON logs, one warning line each, its facts as fields (:func:`warn_unresolved`)."""
+    refused = [line for line in unresolved if isinstance(line.error, Unauthorized)]
     for line in unresolved:
         if flags.current().json_logs:
             warn_unresolved(line)
             continue
         error = line.result().error
-        if error is not None:
+        if error is not None and line not in refused:
             notice(printable(error.message), style="red", level=logging.ERROR)
-    if any(isinstance(line.error, Unauthorized) for line in unresolved):
-        notice(TOKEN_HINT)
+    if refused:
+        said = refused[0].result().error
+        notice(token_refused(printable(said.message if said else "unauthorized")),
+               style="", level=logging.ERROR)
 
 
 def warn_unresolved(line: Unresolved, logger: logging.Logger = _log) -> None:

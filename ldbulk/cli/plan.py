@@ -307,6 +307,9 @@ def _differences(item: PlanItem) -> str:
         return "not tagged as ldbulk's: never deleted"
     if item.action is Action.ORPHANED:
         return f"tagged {DEFAULT_OWNERSHIP_TAG} outside these manifests' scope: never deleted"
+    if item.action is Action.NOT_FOUND:
+        project, environment, _ = item.key
+        return f"no environment {environment} in project {project}"
     parts = [str(change) for change in item.drift.changes]
     rotated = [name for name in item.drift.uncompared if f"config.{name}" in item.fields]
     parts += [f"config.{name}: written again (--rotate-secrets)" for name in rotated]

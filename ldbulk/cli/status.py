@@ -92,6 +92,14 @@ def _status_table(states: Sequence[StoreState]) -> Table:
     return table
 
 
+def closing_line(ready: int, total: int, unresolved: int, *, wait_s: float) -> str:
+    """How many stores are available; after a ``--wait`` that gave up, that it timed out."""
+    counted = f"{ready} of {total} stores available"
+    if wait_s > 0 and ready < total:
+        counted = f"timed out after {wait_s:g} s: {counted}"
+    return counted + (f"; {unresolved} manifest line(s) not resolved." if unresolved else ".")
+
+
 STATUS_JSON_VERSION = 1
 
 
@@ -165,8 +173,5 @@ def status(
     else:
         print_table(_status_table(states))
         print_unresolved(unresolved)
-        print_line(
-            f"{ready} of {len(states)} stores available"
-            + (f"; {len(unresolved)} manifest line(s) not resolved." if unresolved else ".")
-        )
+        print_line(closing_line(ready, len(states), len(unresolved), wait_s=wait))
     raise SystemExit(EXIT_OK if ready == len(states) and not unresolved else EXIT_FAILED)
