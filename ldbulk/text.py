@@ -13,7 +13,7 @@ Authorization header): :func:`redact` takes secrets out, before anything escapes
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 # What stands where a secret was.
@@ -68,3 +68,31 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     """
     pattern = occurrences(secret for secret in secrets if secret and secret in text)
     return text if pattern is None else pattern.sub(REDACTED, text)
+
+
+_DIGITS: Final = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> tuple[tuple[str, int], ...]:
+    """A sort key that reads runs of digits as numbers, as people count: ``env-2`` before
+    ``env-10`` (by the characters, ``env-10`` comes first).
+
+    Split at its runs of digits, a text alternates pieces of text and numbers, so two keys
+    compare piece by piece, text with text (``(piece, 0)``) and number with number
+    (``("", number)``). The length comes last: ``env-02`` after ``env-2``, never equal.
+    """
+    pieces = _DIGITS.split(text)
+    numbered = [("", int(piece)) if odd else (piece, 0) for odd, piece in _alternate(pieces)]
+    return (*numbered, ("", len(text)))
+
+
+def _alternate(pieces: list[str]) -> Iterator[tuple[bool, str]]:
+    """Each piece of a split at a capturing group, with whether it is a captured one (every
+    other piece, from the second)."""
+    return ((position % 2 == 1, piece) for position, piece in enumerate(pieces))
+
+
+def natural_order(key: Iterable[str]) -> tuple[tuple[tuple[str, int], ...], ...]:
+    """A sort key for a key of several parts (project, environment, integration): each part
+    in :func:`natural_key`'s order, the first part first."""
+    return tuple(natural_key(part) for part in key)

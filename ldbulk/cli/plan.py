@@ -41,7 +41,7 @@ from ldbulk.engine.saved import saved_plan, write_plan
 from ldbulk.engine.seen import Seen
 from ldbulk.files import write_atomically
 from ldbulk.manifest import ManifestSet
-from ldbulk.text import printable
+from ldbulk.text import natural_order, printable
 
 
 @click.command("plan")
@@ -139,7 +139,9 @@ def plan_command(
 
 def _print_plan(items: list[PlanItem], unresolved: list[Unresolved], *, show_all: bool) -> None:
     """The plan's table (the rows worth showing, or all), what did not resolve, the line."""
-    shown = [item for item in items if show_all or _worth_showing(item)]
+    # As people count (env-2 before env-10), whatever order the listings gave.
+    shown = sorted((item for item in items if show_all or _worth_showing(item)),
+                   key=lambda item: natural_order(item.key))
     if shown or unresolved:
         print_rows(_table(), lambda: _rows(shown, unresolved))
     print_unresolved(unresolved)

@@ -34,7 +34,7 @@ from ldbulk.cli.common import (
 from ldbulk.cli.metrics import metrics_option
 from ldbulk.engine.resolve import Unresolved, resolve
 from ldbulk.engine.status import StoreState, wait_for_stores
-from ldbulk.text import printable
+from ldbulk.text import natural_order, printable
 
 
 @contextlib.contextmanager
@@ -70,7 +70,8 @@ def _status_table(states: Sequence[StoreState]) -> Table:
     table = Table(title="ldbulk status")
     for column in ("target", "available", "potentially stale", "last sync", "errors"):
         table.add_column(column, overflow="fold")
-    for state in states:
+    # As people count (env-2 before env-10), whatever order the listings gave.
+    for state in sorted(states, key=lambda state: natural_order(state.target.key)):
         name = "/".join(state.target.key)
         status = state.integration.status if state.integration else None
         if status is None:
