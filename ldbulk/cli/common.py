@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ldbulk.cli import flags, record, render
+from ldbulk.cli import flags, narrow, record, render
 from ldbulk.engine.resolve import Unresolved
 from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
 from ldbulk.files import check_writable
@@ -250,7 +250,10 @@ def print_line(text: str | Text) -> None:
 def print_table(table: Table) -> None:
     """A table on stdout: rich's on a terminal; elsewhere plain aligned text at full width,
     so no key is ever wrapped or cut at 80 columns."""
-    if stdout.is_terminal:
+    if narrow.is_narrow(stdout.width, terminal=stdout.is_terminal):
+        _print_blocks(table, [[_plain(cell) for cell in row] for row in zip(
+            *(column.cells for column in table.columns), strict=True)])
+    elif stdout.is_terminal:
         stdout.print(table)
     else:
         click.echo(render.plain_table(table))
@@ -259,6 +262,9 @@ def print_table(table: Table) -> None:
 def print_rows(table: Table, rows: Callable[[], Iterable[Sequence[Text]]]) -> None:
     """``rows`` under ``table``'s title and columns, as :func:`print_table` shows them; off a
     terminal written line by line, never held whole (``rows`` is called twice)."""
+    if narrow.is_narrow(stdout.width, terminal=stdout.is_terminal):
+        _print_blocks(table, ([cell.plain for cell in row] for row in rows()))
+        return
     if stdout.is_terminal:
         for row in rows():
             table.add_row(*row)
@@ -271,6 +277,20 @@ def print_rows(table: Table, rows: Callable[[], Iterable[Sequence[Text]]]) -> No
     for line in render.plain_lines(table, plain):
         sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def _print_blocks(table: Table, rows: Iterable[Sequence[str]]) -> None:
+    """A table as a narrow terminal shows it: its title, then a block per row."""
+    if table.title:
+        print_line(Text(str(table.title), style="italic"))
+    for line in narrow.row_blocks([str(column.header) for column in table.columns], rows):
+        print_line(Text(line))
+    if table.caption:
+        print_line(Text(str(table.caption)))
+
+
+def _plain(cell: object) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
 
 
 def problems_text(exc: ManifestError) -> str:

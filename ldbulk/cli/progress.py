@@ -21,7 +21,7 @@ from rich.table import Column
 from rich.text import Text
 
 from ldbulk.cli.common import stderr
-from ldbulk.engine.report import TargetResult
+from ldbulk.engine.report import Outcome, TargetResult
 
 
 def eta_s(left: float, rate_eta_s: float | None, budget_per_s: float | None) -> float | None:
@@ -70,6 +70,16 @@ class RateColumn(ProgressColumn):
         return Text(str(task.fields["rate"]))
 
 
+class DoneColumn(MofNCompleteColumn):
+    """Targets done of the total, and after an interrupt how many it left untried: an
+    interrupted run's bar must not read 300/300."""
+
+    def render(self, task: Task) -> Text:
+        done = super().render(task)
+        skipped = task.fields.get("skipped", 0)
+        return done.append(f" ({skipped} skipped)", style="yellow") if skipped else done
+
+
 class ProgressDisplay:
     """The progress bar of apply: done/total, rate, ETA, and any rate-limit pause.
 
@@ -93,7 +103,7 @@ class ProgressDisplay:
         self.bar = Progress(
             TextColumn("[bold]{task.description}", table_column=whole()),
             BarColumn(table_column=Column(min_width=3)),
-            MofNCompleteColumn(table_column=whole()),
+            DoneColumn(table_column=whole()),
             RateColumn(console, table_column=whole()),
             # Labelled: two bare clocks side by side read as one range.
             TextColumn("elapsed", table_column=whole()),
@@ -105,7 +115,8 @@ class ProgressDisplay:
             disable=not enabled,
         )
         description = f"apply ({already_done} done before)" if already_done else "apply"
-        self._task = self.bar.add_task(description, total=total, rate="", paused="")
+        self._task = self.bar.add_task(description, total=total, rate="", paused="",
+                                       skipped=0)
         self._started = time.monotonic()
         self._paused_until: float | None = None
 
@@ -119,6 +130,12 @@ class ProgressDisplay:
         """One more target is done."""
         if self.bar.disable:
             return  # no bar drawn: no per-target work for it either
+        if result.outcome is Outcome.SKIPPED:
+            # Not done: left untried by a stop. Counted apart, so an interrupted run's bar
+            # never reads 300/300.
+            skipped = self.bar.tasks[0].fields["skipped"] + 1
+            self.bar.update(self._task, skipped=skipped)
+            return
         done = self.bar.tasks[0].completed + 1
         total = self.bar.tasks[0].total
         if total is not None and done > total:
