@@ -7,15 +7,17 @@ from __future__ import annotations
 import io
 import logging
 import sys
+import time
 
+import attrs
 import pytest
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from test_report import result
 
-from ldbulk.cli import common, logs, narrow, plan
-from ldbulk.cli.progress import ProgressDisplay
+from ldbulk.cli import common, logs, narrow, plan, progress
+from ldbulk.cli.progress import ProgressDisplay, Window, eta_by_windows, eta_s
 from ldbulk.engine.report import Outcome
 
 LONG_KEY = "a-project-with-a-long-key/an-environment-with-a-long-key-too/redis"
@@ -120,3 +122,44 @@ def test_text_log_lines_go_to_the_stderr_of_the_moment(
     monkeypatch.setattr(sys, "stderr", drawn_over)
     ldbulk_logger.warning("web/env-1/redis: not_found")
     assert drawn_over.getvalue().endswith("WARNING ldbulk: web/env-1/redis: not_found\n")
+
+
+def test_the_eta_counts_the_rate_limit_windows_still_needed() -> None:
+    # 50 of 300 went in the first window's burst, which ends in 8 s: 250 more need five
+    # windows of 50, the first of them opening in 8 s, the last 40 s later.
+    window = Window(per_window=50, length_s=10.0, ends_epoch=108.0, done_in_it=50)
+    assert eta_by_windows(250, window, now_epoch=100.0) == 48.0
+    # What the current window still lets through goes now.
+    assert eta_by_windows(250, attrs.evolve(window, done_in_it=0), now_epoch=100.0) == 38.0
+    assert eta_by_windows(30, attrs.evolve(window, done_in_it=0), now_epoch=100.0) == 0.0
+    # The slowest estimate wins: the rate so far (2 s) says too little.
+    assert eta_s(250, 2.0, None, eta_by_windows(250, window, now_epoch=100.0)) == 48.0
+
+
+class FakeClock:
+    """The progress module's clock, moved by hand."""
+
+    strftime = staticmethod(time.strftime)
+    localtime = staticmethod(time.localtime)
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_the_bar_learns_the_windows_from_its_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(1000.0)
+    monkeypatch.setattr(progress, "time", clock)
+    display = ProgressDisplay(300, enabled=True, already_done=0, console=Console(width=120))
+    for _ in range(50):  # the first window's burst
+        display.settled(result("prod", Outcome.CREATED))
+    clock.now = 1002.0
+    display.paused(1010.0)  # spent: held until the window ends, 10 s after the run began
+    assert display._windows_eta_s(250) == 48.0
+    clock.now = 1010.5  # the next window: 50 more may go now
+    assert display._windows_eta_s(250) == 39.5
