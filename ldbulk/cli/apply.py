@@ -214,14 +214,20 @@ def _refused(exc: PruneRefused, received: list[signal.Signals]) -> NoReturn:
     raise UsageFailure(f"ldbulk: {exc}")
 
 
-def _log_result(
-    result: TargetResult, started: ApplyStarted | None, *, said_before: bool = False
-) -> None:
-    """One log line per settled target: info when provisioned, a warning otherwise, debug
-    for a failure the closing lines say (``said_before``: a refused token); its facts
-    are fields of their own for JSON lines (never a config: a result holds none)."""
+def _warn_unresolved(started: ApplyStarted) -> None:
+    """A warning per manifest line that gave no target, but for a refused token: the same
+    401 for every line, which the closing lines say once, with what to check."""
+    for line in started.unresolved:
+        if not isinstance(line.error, Unauthorized):
+            warn_unresolved(line, log)
+
+
+def _log_result(result: TargetResult, started: ApplyStarted | None) -> None:
+    """One log line per settled target: info when provisioned, a warning otherwise (debug
+    for a refused token: the same 401 for every target, which the closing lines say once);
+    its facts are fields of their own for JSON lines (never a config: a result holds none)."""
     level = logging.INFO if result.outcome.ok else logging.WARNING
-    if said_before:
+    if result.outcome is Outcome.UNAUTHORIZED:
         level = logging.DEBUG
     if not log.isEnabledFor(level):
         return  # 100,000 targets: no fields built for lines nobody will see
@@ -265,10 +271,7 @@ async def _apply(
     def started(event: ApplyStarted) -> None:
         nonlocal display, run_started
         run_started = event
-        for line in event.unresolved:
-            # A refused token is the same 401 for every line: the closing lines say it once.
-            if not isinstance(line.error, Unauthorized):
-                warn_unresolved(line, log)
+        _warn_unresolved(event)
         display = ProgressDisplay(
             event.todo, enabled=show_progress, already_done=event.done_before,
             budget_per_s=lambda: client.pacer.budget_per_s(ROUTE_CREATE),
@@ -285,10 +288,7 @@ async def _apply(
         # After an interrupt, a line per target left untried would bury what to do next:
         # the closing lines count them, and the report has their rows.
         if not (stop.is_set() and result.outcome is Outcome.SKIPPED):
-            # A refused token is the same 401 for every target: the closing lines say it
-            # once, with what to check, not a warning per target.
-            _log_result(result, run_started,
-                        said_before=result.outcome is Outcome.UNAUTHORIZED)
+            _log_result(result, run_started)
 
     async with client:
         # Subscribed for this run only: the client's pacer may have other listeners.
