@@ -18,6 +18,9 @@ from test_report import result
 
 from ldbulk.cli import common, logs, narrow, plan, progress
 from ldbulk.cli.progress import ProgressDisplay, Window, eta_by_windows, eta_s
+from ldbulk.engine.decide import Action
+from ldbulk.engine.drift import Drift, FieldChange
+from ldbulk.engine.plan import PlanItem
 from ldbulk.engine.report import Outcome
 
 LONG_KEY = "a-project-with-a-long-key/an-environment-with-a-long-key-too/redis"
@@ -78,9 +81,23 @@ def test_the_plan_on_a_narrow_terminal_is_a_list(monkeypatch: pytest.MonkeyPatch
     console = narrow_terminal()
     monkeypatch.setattr(common, "stdout", console)
     monkeypatch.setattr(plan, "stdout", console)
-    plan._print_plan([], [], show_all=False)
-    assert console.export_text().splitlines()[-1].startswith("Plan: 0 to create")
-    assert "┃" not in console.export_text() and "│" not in console.export_text()
+    moved = Drift(changes=(FieldChange(field="config.host", current="a", wanted="b"),))
+    items = [
+        PlanItem(key=("web", f"env-{n}", "redis"), action=Action.UPDATE, integration_id=f"i{n}",
+                 drift=moved, fields=("config.host",))
+        for n in (10, 2)
+    ]
+    items.append(PlanItem(key=tuple(LONG_KEY.split("/")), action=Action.CREATE))  # type: ignore[arg-type]
+    plan._print_plan(items, [], show_all=False)
+    # In natural order ("a-project..." first, env-2 before env-10), keys whole at 80 columns.
+    assert console.export_text().splitlines() == [
+        f"create: {LONG_KEY}",
+        "update: 2 targets",
+        "  2 x config.host: a → b",
+        "  - web/env-2/redis (i2)",
+        "  - web/env-10/redis (i10)",
+        "Plan: 1 to create, 2 to update, 0 to delete.",
+    ]
 
 
 def bar_line(display: ProgressDisplay, console: Console) -> str:
