@@ -13,7 +13,7 @@ Authorization header): :func:`redact` takes secrets out, before anything escapes
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 # What stands where a secret was.
@@ -38,17 +38,61 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(_escape, text)
 
 
+def occurrences(values: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern matching each of ``values`` where it stands as a whole: not where it is part
+    of a longer word (a one-letter password ``x`` is no reason to show "could not list
+    existing" as ``e***isting``). Longest first, so a value inside another is not
+    half-replaced. None when there is no value to look for."""
+    found = sorted({value for value in values if value}, key=len, reverse=True)
+    if not found:
+        return None
+    return re.compile("|".join(map(_whole, found)))
+
+
+def _whole(value: str) -> str:
+    """``value`` as a pattern that matches it only where no letter, digit or ``_`` runs on
+    from its ends into the text around it (``\\b`` at an end that is a word character)."""
+    start = r"\b" if re.match(r"\w", value[0]) else ""
+    end = r"\b" if re.match(r"\w", value[-1]) else ""
+    return f"{start}{re.escape(value)}{end}"
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every whole occurrence of each of ``secrets`` replaced by ``***``.
 
     One pass, longest first: a secret inside another is not half-replaced, and a replacement is
     never searched again. Only whole occurrences: a part of a secret (the ``api-`` every
-    access token starts with) is no secret, and hiding it would garble the text. So redact
-    before escaping or cutting, never after: either could leave a part the search no longer
-    finds, shown.
+    access token starts with) is no secret, and hiding it would garble the text; nor is a
+    secret's text inside a longer word (see :func:`occurrences`). So redact before escaping or
+    cutting, never after: either could leave a part the search no longer finds, shown.
     """
-    found = sorted({secret for secret in secrets if secret and secret in text}, key=len)
-    if not found:
-        return text
-    pattern = re.compile("|".join(map(re.escape, reversed(found))))
-    return pattern.sub(REDACTED, text)
+    pattern = occurrences(secret for secret in secrets if secret and secret in text)
+    return text if pattern is None else pattern.sub(REDACTED, text)
+
+
+_DIGITS: Final = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> tuple[tuple[str, int], ...]:
+    """A sort key that reads runs of digits as numbers, as people count: ``env-2`` before
+    ``env-10`` (by the characters, ``env-10`` comes first).
+
+    Split at its runs of digits, a text alternates pieces of text and numbers, so two keys
+    compare piece by piece, text with text (``(piece, 0)``) and number with number
+    (``("", number)``). The length comes last: ``env-02`` after ``env-2``, never equal.
+    """
+    pieces = _DIGITS.split(text)
+    numbered = [("", int(piece)) if odd else (piece, 0) for odd, piece in _alternate(pieces)]
+    return (*numbered, ("", len(text)))
+
+
+def _alternate(pieces: list[str]) -> Iterator[tuple[bool, str]]:
+    """Each piece of a split at a capturing group, with whether it is a captured one (every
+    other piece, from the second)."""
+    return ((position % 2 == 1, piece) for position, piece in enumerate(pieces))
+
+
+def natural_order(key: Iterable[str]) -> tuple[tuple[tuple[str, int], ...], ...]:
+    """A sort key for a key of several parts (project, environment, integration): each part
+    in :func:`natural_key`'s order, the first part first."""
+    return tuple(natural_key(part) for part in key)

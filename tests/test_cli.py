@@ -371,7 +371,7 @@ def test_apply_refuses_the_access_token_and_its_file_and_sends_nothing(
 
 def test_secrets_dir_and_allow_env_let_legitimate_references_through(tmp_path: Path) -> None:
     (tmp_path / "repo" / "secrets").mkdir(parents=True)
-    (tmp_path / "repo" / "secrets" / "external-id").write_text("ext-id\n")
+    (tmp_path / "repo" / "secrets" / "external-id").write_text("ext-id-5c1e\n")
     (tmp_path / "run-secrets").mkdir()
     (tmp_path / "run-secrets" / "redis").write_text("redis-pw\n")
     manifest = tmp_path / "repo" / "m.yaml"

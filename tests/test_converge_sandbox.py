@@ -222,14 +222,15 @@ async def test_a_state_file_skips_the_reads_that_cannot_find_a_difference(
         # --rotate-secrets writes it), so it is no reason to read, and not in the file at all.
         moved_back = REDIS_MANIFEST.replace("host: redis.internal", "host: redis-new.internal")
         fourth = await ldbulk.apply(client, manifest(moved_back), state=state)
-        fifth = await ldbulk.apply(client, manifest(moved_back, password="another"), state=state)
+        rotated = manifest(moved_back, password="another-secret")
+        fifth = await ldbulk.apply(client, rotated, state=state)
     assert first.counts["created"] == 3 and first.stats.requests == 1 + 3
     assert second.counts["unchanged"] == 3 and second.stats.requests == 1
     assert third.counts["updated"] == 1 and third.stats.requests == 1 + 1 + 1
     assert fourth.counts["updated"] == 3 and fourth.stats.requests == 1 + 3 + 3
     assert fifth.counts["unchanged"] == 3 and fifth.stats.requests == 1
     text = state.read_text()
-    assert PASSWORD not in text and "another" not in text
+    assert PASSWORD not in text and "another-secret" not in text
 
 
 async def test_a_state_file_that_is_not_one_is_refused_before_any_request(

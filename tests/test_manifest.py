@@ -680,14 +680,14 @@ def test_secret_from_a_file_relative_to_the_manifest(tmp_path: Path) -> None:
 
 def test_secret_file_absolute_path_under_a_secrets_dir(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
-    secret.write_bytes(b"abs\r\n")
+    secret.write_bytes(b"abs-pw-71c2\r\n")
     text = STORES.replace("${LD_REDIS_PASSWORD}", f"${{file:{secret}}}")
     loaded = load(
         with_targets("- {project: web, environments: [prod], store: cache}", text),
         secrets_dirs=[tmp_path],
     )
     config = loaded.stores[0].config
-    assert isinstance(config, RedisConfig) and config.password == "abs"
+    assert isinstance(config, RedisConfig) and config.password == "abs-pw-71c2"
 
 
 def test_missing_variable_and_file_are_named(tmp_path: Path) -> None:

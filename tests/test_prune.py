@@ -34,7 +34,7 @@ async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
 
 
 def manifest(text: str) -> ldbulk.ManifestSet:
-    return ldbulk.loads_manifest(text, env={"LD_DYNAMODB_EXTERNAL_ID": "x-1"})
+    return ldbulk.loads_manifest(text, env={"LD_DYNAMODB_EXTERNAL_ID": "ext-id-x1"})
 
 
 def writes(sandbox: Sandbox) -> int:

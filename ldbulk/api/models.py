@@ -47,6 +47,7 @@ from ldbulk.api.resources import Project as Project
 from ldbulk.api.resources import StoreIntegrationError as StoreIntegrationError
 from ldbulk.api.resources import StoreStatus as StoreStatus
 from ldbulk.errors import ConfigError
+from ldbulk.text import occurrences
 
 IntegrationKey = Literal["redis", "dynamodb"]
 INTEGRATION_KEYS: Final = ("redis", "dynamodb")
@@ -236,7 +237,8 @@ class _FormConfig:
         each secret (the Redis password, the DynamoDB external id) by ``***``: for text from
         elsewhere, such as a server's error message.
 
-        It errs on the side of hiding: a short value is replaced wherever it appears.
+        Whole occurrences only: a value's text inside a longer word is left as it is (the
+        manifest refuses secrets too short to be told from a word's letters).
         """
         replacements: dict[str, str] = {}
         for field in form_fields(type(self)):
@@ -251,11 +253,11 @@ class _FormConfig:
             if not sent or (reference is None and not is_secret(field)):
                 continue
             replacements.setdefault(sent, reference if reference is not None else "***")
-        if not replacements:
+        # One pass, longest first, whole occurrences only (see ldbulk.text.occurrences): a
+        # value inside another is not half-replaced, nor a word that holds a short value.
+        pattern = occurrences(replacements)
+        if pattern is None:
             return text
-        # One pass, longest first: a value inside another is not half-replaced, and a
-        # replacement is never searched again.
-        pattern = re.compile("|".join(map(re.escape, sorted(replacements, key=len, reverse=True))))
         return pattern.sub(lambda match: replacements[match.group()], text)
 
     def to_api(self) -> dict[str, Any]:

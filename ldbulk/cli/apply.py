@@ -39,7 +39,7 @@ from ldbulk.engine.apply import apply as apply_workflow
 from ldbulk.engine.provision import default_concurrency
 from ldbulk.engine.report import Outcome, Report, TargetResult
 from ldbulk.engine.saved import is_plan_file
-from ldbulk.errors import PruneRefused
+from ldbulk.errors import PruneRefused, Unauthorized
 from ldbulk.http.client import Client
 from ldbulk.manifest import ManifestSet
 
@@ -214,10 +214,21 @@ def _refused(exc: PruneRefused, received: list[signal.Signals]) -> NoReturn:
     raise UsageFailure(f"ldbulk: {exc}")
 
 
+def _warn_unresolved(started: ApplyStarted) -> None:
+    """A warning per manifest line that gave no target, but for a refused token: the same
+    401 for every line, which the closing lines say once, with what to check."""
+    for line in started.unresolved:
+        if not isinstance(line.error, Unauthorized):
+            warn_unresolved(line, log)
+
+
 def _log_result(result: TargetResult, started: ApplyStarted | None) -> None:
-    """One log line per settled target: info when provisioned, a warning otherwise; its
-    facts are fields of their own for JSON lines (never a config: a result holds none)."""
+    """One log line per settled target: info when provisioned, a warning otherwise (debug
+    for a refused token: the same 401 for every target, which the closing lines say once);
+    its facts are fields of their own for JSON lines (never a config: a result holds none)."""
     level = logging.INFO if result.outcome.ok else logging.WARNING
+    if result.outcome is Outcome.UNAUTHORIZED:
+        level = logging.DEBUG
     if not log.isEnabledFor(level):
         return  # 100,000 targets: no fields built for lines nobody will see
     target = "/".join(result.key)
@@ -260,8 +271,7 @@ async def _apply(
     def started(event: ApplyStarted) -> None:
         nonlocal display, run_started
         run_started = event
-        for line in event.unresolved:
-            warn_unresolved(line, log)
+        _warn_unresolved(event)
         display = ProgressDisplay(
             event.todo, enabled=show_progress, already_done=event.done_before,
             budget_per_s=lambda: client.pacer.budget_per_s(ROUTE_CREATE),

@@ -30,11 +30,13 @@ from ldbulk.cli.common import (
     notice,
     print_line,
     print_table,
+    token_refused,
 )
 from ldbulk.cli.logs import summary_log
 from ldbulk.engine.journal import discard, is_complete
 from ldbulk.engine.report import Outcome, Report
 from ldbulk.files import append_text, write_atomically
+from ldbulk.text import printable
 
 
 @attrs.frozen(kw_only=True)
@@ -92,7 +94,7 @@ def finish(report: Report, outputs: Outputs, interrupted_by: signal.Signals | No
         # A resume sends nothing for a target the journal settled, and writes every report.
         notice(f"The journal is {journal}. To write the reports from it:\n"
                f"  {ending.resume_command}")
-    if report.counts[Outcome.UNAUTHORIZED]:
+    if report.counts[Outcome.UNAUTHORIZED] and not token_refused_everywhere(report):
         notice(TOKEN_HINT)
     if flags.current().json_logs:
         _summary_event(report, outputs, ending, code)
@@ -175,14 +177,26 @@ def _print_closing(report: Report, outputs: Outputs, ending: Ending) -> None:
         # Their rows are in the report: listed here, hundreds would bury the next step.
         tried = tuple(r for r in report.results if r.outcome is not Outcome.SKIPPED)
         shown = attrs.evolve(report, results=tried)
-    if not shown.ok:
+    if token_refused_everywhere(report):
+        # Every row would say the same 401: one error says it, with what to check.
+        error = report.results[0].error
+        said = "unauthorized" if error is None else error.message
+        notice(token_refused(printable(said)), style="", level=logging.ERROR)
+    elif not shown.ok:
         print_table(render.to_table(shown, only_problems=True))
-    for line in render.project_rollup(report):
-        print_line(line)
+    if not token_refused_everywhere(report):
+        for line in render.project_rollup(report):
+            print_line(line)
     print_line(render.summary_line(report))
     if ending.interrupted_by is not None:
         for line in _interrupt_lines(report, outputs, ending):
             notice(line)
+
+
+def token_refused_everywhere(report: Report) -> bool:
+    """Whether LaunchDarkly refused the access token for every target: the token itself is
+    wrong (a role that may not touch some projects refuses only theirs, with a 403)."""
+    return bool(report.total) and report.counts[Outcome.UNAUTHORIZED] == report.total
 
 
 def _interrupt_lines(report: Report, outputs: Outputs, ending: Ending) -> list[str]:

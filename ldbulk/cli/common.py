@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ldbulk.cli import flags, record, render
+from ldbulk.cli import flags, narrow, record, render
 from ldbulk.engine.resolve import Unresolved
 from ldbulk.errors import ConfigError, LdbulkError, Unauthorized
 from ldbulk.files import check_writable
@@ -250,7 +250,10 @@ def print_line(text: str | Text) -> None:
 def print_table(table: Table) -> None:
     """A table on stdout: rich's on a terminal; elsewhere plain aligned text at full width,
     so no key is ever wrapped or cut at 80 columns."""
-    if stdout.is_terminal:
+    if narrow.is_narrow(stdout.width, terminal=stdout.is_terminal):
+        _print_blocks(table, [[_plain(cell) for cell in row] for row in zip(
+            *(column.cells for column in table.columns), strict=True)])
+    elif stdout.is_terminal:
         stdout.print(table)
     else:
         click.echo(render.plain_table(table))
@@ -259,6 +262,9 @@ def print_table(table: Table) -> None:
 def print_rows(table: Table, rows: Callable[[], Iterable[Sequence[Text]]]) -> None:
     """``rows`` under ``table``'s title and columns, as :func:`print_table` shows them; off a
     terminal written line by line, never held whole (``rows`` is called twice)."""
+    if narrow.is_narrow(stdout.width, terminal=stdout.is_terminal):
+        _print_blocks(table, ([cell.plain for cell in row] for row in rows()))
+        return
     if stdout.is_terminal:
         for row in rows():
             table.add_row(*row)
@@ -271,6 +277,20 @@ def print_rows(table: Table, rows: Callable[[], Iterable[Sequence[Text]]]) -> No
     for line in render.plain_lines(table, plain):
         sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def _print_blocks(table: Table, rows: Iterable[Sequence[str]]) -> None:
+    """A table as a narrow terminal shows it: its title, then a block per row."""
+    if table.title:
+        print_line(Text(str(table.title), style="italic"))
+    for line in narrow.row_blocks([str(column.header) for column in table.columns], rows):
+        print_line(Text(line))
+    if table.caption:
+        print_line(Text(str(table.caption)))
+
+
+def _plain(cell: object) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
 
 
 def problems_text(exc: ManifestError) -> str:
@@ -290,10 +310,10 @@ def run(main: Awaitable[T], client: Client) -> T:
             problems = exc.problems if isinstance(exc, ManifestError) else ()
             raise UsageFailure(text, problems=problems) from None
         notice(text, style="", level=logging.ERROR)
+    except Unauthorized as exc:
+        notice(token_refused(printable(str(exc))), style="", level=logging.ERROR)
     except LdbulkError as exc:
         notice(f"ldbulk: {printable(str(exc))}", style="", level=logging.ERROR)
-        if isinstance(exc, Unauthorized):
-            notice(TOKEN_HINT)
     finally:
         stats = client.stats
         record.current().cost = record.Cost(requests=stats.requests, throttled=stats.throttled,
@@ -307,6 +327,15 @@ TOKEN_HINT: Final = (
     "token may be mistyped, expired or revoked, and its role must allow reading and writing "
     "big segment store integrations."
 )
+
+
+def token_refused(said: str) -> str:
+    """The one error for an access token LaunchDarkly refused, whatever met it first: the 401
+    with LaunchDarkly's words (``said``), then what to check. Said once, not once per project
+    or target: every request with the token meets the same answer."""
+    check = TOKEN_HINT.split(". ", 1)[1]
+    status = "" if "401" in said else "401: "
+    return f"ldbulk: LaunchDarkly refused the access token ({status}{said}). {check}"
 
 
 manifest_paths = click.argument(
@@ -369,15 +398,18 @@ def unresolved_json(unresolved: Sequence[Unresolved]) -> list[dict[str, Any]]:
 def print_unresolved(unresolved: Sequence[Unresolved]) -> None:
     """Why each manifest line that gave no target gave none (one line each, escaped). With
     JSON logs, one warning line each, its facts as fields (:func:`warn_unresolved`)."""
+    refused = [line for line in unresolved if isinstance(line.error, Unauthorized)]
     for line in unresolved:
         if flags.current().json_logs:
             warn_unresolved(line)
             continue
         error = line.result().error
-        if error is not None:
+        if error is not None and line not in refused:
             notice(printable(error.message), style="red", level=logging.ERROR)
-    if any(isinstance(line.error, Unauthorized) for line in unresolved):
-        notice(TOKEN_HINT)
+    if refused:
+        said = refused[0].result().error
+        notice(token_refused(printable(said.message if said else "unauthorized")),
+               style="", level=logging.ERROR)
 
 
 def warn_unresolved(line: Unresolved, logger: logging.Logger = _log) -> None:

@@ -85,13 +85,23 @@ class _RunId(logging.Filter):
         return True
 
 
+class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log lines to whatever ``sys.stderr`` is when each is written, not when logging was
+    set up: while apply's progress bar is drawn, rich stands in for ``sys.stderr`` and prints
+    each line above the bar, through the bar's console, instead of onto the bar's line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure(verbosity: int, log_format: LogFormat, run_id: str | None = None) -> None:
     """Send ldbulk's logs to stderr: warnings by default, info with -v, debug with -vv.
 
     With JSON lines, the start and summary events of a run are always shown (it stands in for the
     closing line that text output prints on stdout)."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = CurrentStderrHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JSONFormatter())
     else:

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ldbulk._version import __version__
-from ldbulk.cli import events, logs, record
+from ldbulk.cli import events, helptext, logs, record
 from ldbulk.cli.apply import apply
 from ldbulk.cli.check import check_command
 from ldbulk.cli.completion import completion_command
@@ -53,6 +53,10 @@ def _usage_errors_as_json_lines() -> Iterator[None]:
 
 
 class _Ldbulk(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The commands in the order an operator uses them, not alphabetically."""
+        return helptext.in_workflow_order(list(self.commands))
+
     def main(self, args: Sequence[str] | None = None, *rest: Any, **options: Any) -> Any:
         """Run the command line. Every way a run ends (a report's verdict, bad input, a
         failure, an interrupt, a usage error) comes out of click's main as one SystemExit:
@@ -108,7 +112,7 @@ def main() -> None:
 
 
 for command in (
-    validate, plan_command, apply, status, export_command, sandbox_command, check_command
+    validate, plan_command, apply, status, export_command, check_command, sandbox_command
 ):
     main.add_command(command)
 # After the command's name too: `ldbulk plan m.yaml -v` as well as `ldbulk -v plan m.yaml`.
@@ -119,6 +123,8 @@ for command in main.commands.values():
         command.callback = _announced(command.name or "", command.callback)
 # A script for the shell, not a run: no flags of a run.
 main.add_command(completion_command)
+for command in main.commands.values():
+    helptext.describe(command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG
-from ldbulk.cli import plan_markdown, record
+from ldbulk.cli import narrow, plan_markdown, record
 from ldbulk.cli.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -31,6 +31,7 @@ from ldbulk.cli.common import (
     print_unresolved,
     refuse_unwritable,
     run,
+    stdout,
     unresolved_json,
 )
 from ldbulk.cli.metrics import metrics_option
@@ -41,7 +42,7 @@ from ldbulk.engine.saved import saved_plan, write_plan
 from ldbulk.engine.seen import Seen
 from ldbulk.files import write_atomically
 from ldbulk.manifest import ManifestSet
-from ldbulk.text import printable
+from ldbulk.text import natural_order, printable
 
 
 @click.command("plan")
@@ -139,8 +140,16 @@ def plan_command(
 
 def _print_plan(items: list[PlanItem], unresolved: list[Unresolved], *, show_all: bool) -> None:
     """The plan's table (the rows worth showing, or all), what did not resolve, the line."""
-    shown = [item for item in items if show_all or _worth_showing(item)]
-    if shown or unresolved:
+    # As people count (env-2 before env-10), whatever order the listings gave.
+    shown = sorted((item for item in items if show_all or _worth_showing(item)),
+                   key=lambda item: natural_order(item.key))
+    if narrow.is_narrow(stdout.width, terminal=stdout.is_terminal):
+        for line in narrow.plan_blocks(_plan_line(item) for item in shown):
+            print_line(Text(line))
+        for row in (line.result() for line in unresolved):
+            print_line(Text(f"{row.outcome.value}: {row.project}/{row.environment}/"
+                            f"{row.integration}"))
+    elif shown or unresolved:
         print_rows(_table(), lambda: _rows(shown, unresolved))
     print_unresolved(unresolved)
     _hint_orphans(items)
@@ -300,13 +309,30 @@ def _rows(items: list[PlanItem], unresolved: list[Unresolved]) -> Iterator[list[
                Text(row.outcome.value, style="red"), Text(""), Text("")]  # fmt: skip
 
 
+def _plan_line(item: PlanItem) -> narrow.PlanLine:
+    """An item as the list of a narrow terminal shows it."""
+    return narrow.PlanLine(
+        target=printable("/".join(item.key)), action=item.action.value,
+        integration_id=printable(item.integration_id or ""),
+        changes=tuple(printable(part) for part in _difference_parts(item)),
+    )
+
+
 def _differences(item: PlanItem) -> str:
+    """The changed fields, and the secrets that could not be compared, on one line."""
+    return "; ".join(_difference_parts(item))
+
+
+def _difference_parts(item: PlanItem) -> list[str]:
     """The changed fields, and the secrets that could not be compared: never pretend they
     match."""
     if item.action is Action.UNMANAGED:
-        return "not tagged as ldbulk's: never deleted"
+        return ["not tagged as ldbulk's: never deleted"]
     if item.action is Action.ORPHANED:
-        return f"tagged {DEFAULT_OWNERSHIP_TAG} outside these manifests' scope: never deleted"
+        return [f"tagged {DEFAULT_OWNERSHIP_TAG} outside these manifests' scope: never deleted"]
+    if item.action is Action.NOT_FOUND:
+        project, environment, _ = item.key
+        return [f"no environment {environment} in project {project}"]
     parts = [str(change) for change in item.drift.changes]
     rotated = [name for name in item.drift.uncompared if f"config.{name}" in item.fields]
     parts += [f"config.{name}: written again (--rotate-secrets)" for name in rotated]
@@ -320,4 +346,4 @@ def _differences(item: PlanItem) -> str:
         change.field == "tags" for change in item.drift.changes
     ):
         parts.append("tags: + ownership tag")
-    return "; ".join(parts)
+    return parts

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+import attrs
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -21,32 +22,67 @@ from rich.table import Column
 from rich.text import Text
 
 from ldbulk.cli.common import stderr
-from ldbulk.engine.report import TargetResult
+from ldbulk.engine.report import Outcome, TargetResult
 
 
-def eta_s(left: float, rate_eta_s: float | None, budget_per_s: float | None) -> float | None:
-    """Seconds until ``left`` targets are done: the slower of what the rate so far says and
+def eta_s(
+    left: float,
+    rate_eta_s: float | None,
+    budget_per_s: float | None,
+    windows_eta_s: float | None = None,
+) -> float | None:
+    """Seconds until ``left`` targets are done: the slowest of what the rate so far says,
     what the rate-limit budget allows (``budget_per_s`` requests a second over a window,
-    about one per target). The rate alone is too hopeful early on, when a fresh window's
-    whole budget goes at once; the budget alone, when latency rather than the budget holds
-    the run back."""
+    about one per target) and what the windows seen so far need (:func:`eta_by_windows`).
+    The rate alone is too hopeful early on, when a fresh window's whole budget goes at once;
+    the budget alone, when latency rather than the budget holds the run back."""
     by_budget = left / budget_per_s if budget_per_s else None
-    estimates = [e for e in (rate_eta_s, by_budget) if e is not None]
+    estimates = [e for e in (rate_eta_s, by_budget, windows_eta_s) if e is not None]
     return max(estimates) if estimates else None
+
+
+@attrs.frozen(kw_only=True)
+class Window:
+    """A rate-limit window as the run saw it: how many targets one lets through, how long it
+    is, when the current one ends (epoch seconds) and how many went in it so far."""
+
+    per_window: int
+    length_s: float
+    ends_epoch: float
+    done_in_it: int = 0
+
+
+def eta_by_windows(left: int, window: Window, now_epoch: float) -> float:
+    """Seconds until ``left`` targets are done a window at a time: what the current window
+    still lets through goes now, then ``per_window`` in each window after it, the last
+    window's as soon as it opens. At 50 of 300 with a window of 50 spent and 8 s to its end:
+    8 s, then four more windows of 10 s."""
+    still_now = max(window.per_window - window.done_in_it, 0)
+    after = left - still_now
+    if after <= 0:
+        return 0.0
+    windows = -(-after // window.per_window)  # rounded up
+    return max(window.ends_epoch - now_epoch, 0.0) + (windows - 1) * window.length_s
 
 
 class BudgetEtaColumn(ProgressColumn):
     """The time left, from the rate so far and the budget the pacer has learned."""
 
     def __init__(
-        self, budget_per_s: Callable[[], float | None], *, table_column: Column | None = None
+        self,
+        budget_per_s: Callable[[], float | None],
+        windows_eta_s: Callable[[int], float | None] = lambda left: None,
+        *,
+        table_column: Column | None = None,
     ) -> None:
         super().__init__(table_column=table_column)
         self._budget_per_s = budget_per_s
+        self._windows_eta_s = windows_eta_s
 
     def render(self, task: Task) -> Text:
         left = (task.total or 0) - task.completed
-        seconds = eta_s(left, task.time_remaining, self._budget_per_s())
+        seconds = eta_s(left, task.time_remaining, self._budget_per_s(),
+                        self._windows_eta_s(int(left)))
         if seconds is None:
             return Text("-:--:--", style="progress.remaining")
         return Text(str(datetime.timedelta(seconds=int(seconds))), style="progress.remaining")
@@ -68,6 +104,16 @@ class RateColumn(ProgressColumn):
         if self._console.width < WIDE_COLUMNS:
             return Text("")
         return Text(str(task.fields["rate"]))
+
+
+class DoneColumn(MofNCompleteColumn):
+    """Targets done of the total, and after an interrupt how many it left untried: an
+    interrupted run's bar must not read 300/300."""
+
+    def render(self, task: Task) -> Text:
+        done = super().render(task)
+        skipped = task.fields.get("skipped", 0)
+        return done.append(f" ({skipped} skipped)", style="yellow") if skipped else done
 
 
 class ProgressDisplay:
@@ -93,32 +139,74 @@ class ProgressDisplay:
         self.bar = Progress(
             TextColumn("[bold]{task.description}", table_column=whole()),
             BarColumn(table_column=Column(min_width=3)),
-            MofNCompleteColumn(table_column=whole()),
+            DoneColumn(table_column=whole()),
             RateColumn(console, table_column=whole()),
             # Labelled: two bare clocks side by side read as one range.
             TextColumn("elapsed", table_column=whole()),
             TimeElapsedColumn(table_column=whole()),
             TextColumn("eta", table_column=whole()),
-            BudgetEtaColumn(budget_per_s, table_column=whole()),
+            BudgetEtaColumn(budget_per_s, self._windows_eta_s, table_column=whole()),
             TextColumn("[yellow]{task.fields[paused]}", table_column=whole()),
             console=console,
             disable=not enabled,
         )
         description = f"apply ({already_done} done before)" if already_done else "apply"
-        self._task = self.bar.add_task(description, total=total, rate="", paused="")
+        self._task = self.bar.add_task(description, total=total, rate="", paused="",
+                                       skipped=0)
         self._started = time.monotonic()
         self._paused_until: float | None = None
+        # The windows as the pauses show them: the first pause ends the first window.
+        self._window: Window | None = None
+        self._window_started = time.time()
+        self._done_at_window_start = 0
 
     def paused(self, until_epoch: float) -> None:
         """The pacer closed its gate until ``until_epoch``."""
         self._paused_until = until_epoch
+        self._learn_window(until_epoch)
         clock = time.strftime("%H:%M:%S", time.localtime(until_epoch))
         self.bar.update(self._task, paused=f"rate-limited until {clock}")
+
+    def _learn_window(self, until_epoch: float) -> None:
+        """A pause ends the window in which the targets since the last one went: how many a
+        window lets through, and how long one is (the time from one pause's end to the next).
+        A pause that only moves the same window's end teaches nothing new."""
+        done = int(self.bar.tasks[0].completed)
+        went = done - self._done_at_window_start
+        length = until_epoch - self._window_started
+        if went > 0 and length > 0:
+            self._window = Window(per_window=went, length_s=length, ends_epoch=until_epoch)
+            self._window_started = until_epoch
+            self._done_at_window_start = done
+        elif self._window is not None:
+            self._window = attrs.evolve(self._window, ends_epoch=until_epoch)
+
+    def _windows_eta_s(self, left: int) -> float | None:
+        """What the windows seen so far need for ``left`` targets; None before the first."""
+        window = self._window
+        if window is None:
+            return None
+        now = time.time()
+        if now < window.ends_epoch:  # still held in the window the last pause closed: spent
+            return eta_by_windows(left, attrs.evolve(window, done_in_it=window.per_window), now)
+        # A window since: the one now open ends a whole number of windows after that pause.
+        passed = -(-(now - window.ends_epoch) // window.length_s) or 1
+        went = int(self.bar.tasks[0].completed) - self._done_at_window_start
+        return eta_by_windows(left, attrs.evolve(
+            window, ends_epoch=window.ends_epoch + passed * window.length_s,
+            done_in_it=max(went, 0),
+        ), now)
 
     def settled(self, result: TargetResult) -> None:
         """One more target is done."""
         if self.bar.disable:
             return  # no bar drawn: no per-target work for it either
+        if result.outcome is Outcome.SKIPPED:
+            # Not done: left untried by a stop. Counted apart, so an interrupted run's bar
+            # never reads 300/300.
+            skipped = self.bar.tasks[0].fields["skipped"] + 1
+            self.bar.update(self._task, skipped=skipped)
+            return
         done = self.bar.tasks[0].completed + 1
         total = self.bar.tasks[0].total
         if total is not None and done > total:

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ldbulk.engine.report import Outcome, Report, TargetResult
-from ldbulk.text import printable
+from ldbulk.text import natural_key, natural_order, printable
 
 _STYLE = {
     Outcome.CREATED: "green",
@@ -121,7 +121,8 @@ def to_markdown(report: Report, *, max_rows: int = 200) -> str:
         f"{stats.elapsed_s:.1f} s, {stats.paused_s:.1f} s paused for rate limits.",
         "",
     ]
-    problems = [r for r in report.results if not r.outcome.ok]
+    problems = sorted((r for r in report.results if not r.outcome.ok),
+                      key=lambda result: natural_order(result.key))
     if problems:
         lines += [
             "| project | environment | integration | outcome | status | error |",
@@ -155,7 +156,8 @@ def to_table(report: Report, *, only_problems: bool = False, max_rows: int = 50)
     table = Table(title="ldbulk apply", show_lines=False)
     for column in ("target", "outcome", "status", "integration id", "attempts", "detail"):
         table.add_column(column, overflow="fold")
-    rows = [r for r in report.results if not (only_problems and r.outcome.ok)]
+    rows = sorted((r for r in report.results if not (only_problems and r.outcome.ok)),
+                  key=lambda result: natural_order(result.key))
     for result in rows[:max_rows]:
         style = _STYLE.get(result.outcome, "red")
         # Text, not markup strings: keys and error messages may contain "[".
@@ -224,10 +226,10 @@ def summary_line(report: Report) -> str:
 
 
 def project_counts(report: Report) -> dict[str, dict[str, int]]:
-    """Per project (in report order), the count of each outcome that occurred, in the
-    outcomes' order."""
+    """Per project (in natural order: ``proj-2`` before ``proj-10``), the count of each
+    outcome that occurred, in the outcomes' order."""
     per: dict[str, Counter[Outcome]] = {}
-    for result in report.results:
+    for result in sorted(report.results, key=lambda result: natural_key(result.project)):
         per.setdefault(result.project, Counter())[result.outcome] += 1
     return {
         project: {outcome.value: counts[outcome] for outcome in Outcome if counts[outcome]}

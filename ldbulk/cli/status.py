@@ -34,7 +34,7 @@ from ldbulk.cli.common import (
 from ldbulk.cli.metrics import metrics_option
 from ldbulk.engine.resolve import Unresolved, resolve
 from ldbulk.engine.status import StoreState, wait_for_stores
-from ldbulk.text import printable
+from ldbulk.text import natural_order, printable
 
 
 @contextlib.contextmanager
@@ -70,7 +70,8 @@ def _status_table(states: Sequence[StoreState]) -> Table:
     table = Table(title="ldbulk status")
     for column in ("target", "available", "potentially stale", "last sync", "errors"):
         table.add_column(column, overflow="fold")
-    for state in states:
+    # As people count (env-2 before env-10), whatever order the listings gave.
+    for state in sorted(states, key=lambda state: natural_order(state.target.key)):
         name = "/".join(state.target.key)
         status = state.integration.status if state.integration else None
         if status is None:
@@ -90,6 +91,14 @@ def _status_table(states: Sequence[StoreState]) -> Table:
             Text(detail),
         )
     return table
+
+
+def closing_line(ready: int, total: int, unresolved: int, *, wait_s: float) -> str:
+    """How many stores are available; after a ``--wait`` that gave up, that it timed out."""
+    counted = f"{ready} of {total} stores available"
+    if wait_s > 0 and ready < total:
+        counted = f"timed out after {wait_s:g} s: {counted}"
+    return counted + (f"; {unresolved} manifest line(s) not resolved." if unresolved else ".")
 
 
 STATUS_JSON_VERSION = 1
@@ -165,8 +174,5 @@ def status(
     else:
         print_table(_status_table(states))
         print_unresolved(unresolved)
-        print_line(
-            f"{ready} of {len(states)} stores available"
-            + (f"; {len(unresolved)} manifest line(s) not resolved." if unresolved else ".")
-        )
+        print_line(closing_line(ready, len(states), len(unresolved), wait_s=wait))
     raise SystemExit(EXIT_OK if ready == len(states) and not unresolved else EXIT_FAILED)

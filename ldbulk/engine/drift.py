@@ -108,7 +108,9 @@ def compare(target: Target, integration: Integration) -> Drift:
 
 
 def _show(value: object) -> str:
-    if value is None:
+    # LaunchDarkly keeps a field the manifest leaves out as "": shown as such, never as an
+    # empty side that reads like a cut line.
+    if value is None or value == "":
         return "(unset)"
     if isinstance(value, bool):
         return "true" if value else "false"

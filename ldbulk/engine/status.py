@@ -13,6 +13,7 @@ import attrs
 
 from ldbulk.api.models import Integration, Target
 from ldbulk.engine.inventory import key_of
+from ldbulk.errors import Forbidden, NotFound
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
 
@@ -23,6 +24,9 @@ class StoreState:
 
     target: Target
     integration: Integration | None
+    # False when the target's environment (or its project) does not exist: known only for a
+    # target with no integration, after :func:`wait_for_stores` looked.
+    environment_exists: bool = True
 
     @property
     def available(self) -> bool:
@@ -33,7 +37,12 @@ class StoreState:
     @property
     def problem(self) -> str:
         """Why there is no status to show, if there is none."""
-        return "not provisioned" if self.integration is None else ""
+        if self.integration is not None:
+            return ""
+        if not self.environment_exists:
+            project, environment, _ = self.target.key
+            return f"not found: no environment {environment} in project {project}"
+        return "not provisioned"
 
 
 async def read_states(
@@ -66,5 +75,29 @@ async def wait_for_stores(
         if on_poll is not None:
             on_poll(states, left)
         if all(state.available for state in states) or left <= 0:
-            return states
+            return await _environments_checked(client, states, scope)
         await asyncio.sleep(min(interval_s, left))
+
+
+async def _environments_checked(
+    client: Client, states: list[StoreState], scope: RequestScope | None
+) -> list[StoreState]:
+    """``states``, each target without an integration told apart: its environment exists (not
+    provisioned yet) or does not (a typo, or a project that is gone). One listing per
+    project that has such a target; none when every target has its integration."""
+    projects = {state.target.project for state in states if state.integration is None}
+    missing: set[tuple[str, str]] = set()
+    for project in sorted(projects):
+        try:
+            listed = {env.key async for env in client.environments(project, scope=scope)}
+        except NotFound:
+            listed = set()
+        except Forbidden:
+            continue  # a role that may not list them: not provisioned, as far as is known
+        missing |= {(project, s.target.environment) for s in states
+                    if s.target.project == project and s.target.environment not in listed}
+    return [
+        attrs.evolve(state, environment_exists=False)
+        if state.integration is None and state.target.key[:2] in missing else state
+        for state in states
+    ]

@@ -9,7 +9,7 @@ field reported, not only the first.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -20,12 +20,16 @@ from ldbulk.api.models import (
     api_name,
     check_field,
     form_fields,
+    is_secret,
     placeholder,
     value_kind,
 )
 from ldbulk.errors import ConfigError
 from ldbulk.manifest.nodes import NodePath, Tree
 from ldbulk.manifest.references import Resolver, UnsetVariable, UnusableReference, is_reference
+
+# The shortest secret (a Redis password, a DynamoDB external id) a manifest may reference.
+MIN_SECRET_LENGTH: Final = 8
 
 
 def read_config(
@@ -81,6 +85,13 @@ def _referenced_value(resolver: Resolver, field: attrs.Attribute[Any], text: str
     """The value of a reference, as the field takes it; :class:`UnusableReference` when
     there is none."""
     value = resolver.resolve(text)
+    if is_secret(field) and 0 < len(value) < MIN_SECRET_LENGTH:  # empty: the field's own check
+        # Every message that quotes a secret hides its whole occurrences: a secret of a few
+        # characters is too easily a word of its own in a server's error, and too easily guessed.
+        raise UnusableReference(
+            f"the value of {text} is a secret shorter than {MIN_SECRET_LENGTH} characters: "
+            "too short to guess hard or to hide in messages without hiding ordinary words"
+        )
     if field.type is bool:
         # A variable or a file holds text: "true" or "false" is the boolean.
         if value.strip().lower() not in ("true", "false"):

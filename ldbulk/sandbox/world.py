@@ -103,12 +103,39 @@ class WorldSpec:
     unreachable_hosts: tuple[str, ...] = ()
 
 
+# What the converter's messages call by a Python type, as the writer of a world file knows it.
+_PLAIN_NAMES: Final = {
+    "WorldSpec": "a mapping of projects, integrations and unreachableHosts",
+    "ProjectSpec": "a project (a mapping with key, and optionally name, tags, environments)",
+    "EnvironmentSpec": "an environment (a mapping with key, and optionally name, tags)",
+    "IntegrationSpec": "an integration (a mapping with projectKey, environmentKey, "
+    "integrationKey and config)",
+    "tuple": "a list",
+    "dict": "a mapping",
+}
+_PLAIN_PATTERN: Final = re.compile(r"\b(?:" + "|".join(_PLAIN_NAMES) + r")\b")
+
+
 def parse_world(data: Any, *, what: str = "world") -> WorldSpec:
-    """A :class:`WorldSpec` from JSON-ready data, or :class:`ConfigError` naming the bad fields."""
+    """A :class:`WorldSpec` from JSON-ready data, or :class:`ConfigError` naming the bad fields
+    in the file's own words (its keys and YAML's kinds of value, not Python's types)."""
     try:
         return structure(data, WorldSpec, what=what)
     except ResponseFormatError as exc:
-        raise ConfigError(str(exc)) from None
+        problems = str(exc).split(": ", 1)[1].split("; ")
+        said = "; ".join(map(_plain_problem, problems))
+        raise ConfigError(
+            f"{what}: {said} (the format is in the README, under the sandbox's world file)"
+        ) from None
+
+
+def _plain_problem(problem: str) -> str:
+    """``invalid value for type, expected tuple @ $.projects`` as ``projects: expected a
+    list``."""
+    text, _, path = problem.rpartition(" @ ")
+    text = text.removeprefix("invalid value for type, ").replace("required field", "required key")
+    place = path.removeprefix("$").removeprefix(".") or "the file"
+    return f"{place}: {_PLAIN_PATTERN.sub(lambda match: _PLAIN_NAMES[match.group()], text)}"
 
 
 class _Yaml12Loader(yaml.SafeLoader):
