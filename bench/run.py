@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.cli_scale import FULL_SCALE, SMOKE_SCALE, scenario_cli_scale
+from bench.cpu import FULL_CPU, SMOKE_CPU, scenario_cpu
 from bench.grid import FULL_GRID, SMOKE_GRID, scenario_grid
 from bench.partition import FULL_PARTITION, SMOKE_PARTITION, scenario_partition
 from bench.results import goals, machine, to_markdown
@@ -19,7 +20,7 @@ from bench.scenarios import FULL, SMOKE, log, run_scenarios
 HERE = Path(__file__).parent
 
 
-SCENARIO_NAMES: Final = ("1", "2", "3", "4", "5", "partition", "grid", "scale")
+SCENARIO_NAMES: Final = ("1", "2", "3", "4", "5", "cpu", "partition", "grid", "scale")
 # What each scenario's result records of the run it was taken in: a merged results.md says
 # the commit, date and machine of every section kept from an earlier run.
 TAKEN_KEYS: Final = ("commit", "date", "cpu_model")
@@ -33,6 +34,8 @@ def run_all(which: Sequence[str], *, smoke: bool) -> dict[str, Any]:
             results[name] = scenario_grid(SMOKE_GRID if smoke else FULL_GRID)
         elif name == "scale":
             results[name] = scenario_cli_scale(SMOKE_SCALE if smoke else FULL_SCALE)
+        elif name == "cpu":
+            results[name] = scenario_cpu(SMOKE_CPU if smoke else FULL_CPU)
         elif name == "partition":
             results[name] = scenario_partition(SMOKE_PARTITION if smoke else FULL_PARTITION)
         else:
