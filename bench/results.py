@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Final
 
+from bench.cpu import cpu_goals, cpu_markdown
 from bench.export_scale import export_goals, export_markdown
 from bench.partition import partition_goals, partition_markdown
 from bench.results_grid import grid_goals, grid_markdown, scale_goals, scale_markdown
@@ -124,6 +125,8 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
             second["requests"] == 1 and second["creates_sent"] == 0,
             f"{second['requests']} request(s), {second['creates_sent']} create(s)",
         )
+    if "cpu" in scenarios:
+        cpu_goals(scenarios["cpu"], goal)
     if "grid" in scenarios:
         grid_goals(scenarios["grid"], goal)
     if "scale" in scenarios:
@@ -384,6 +387,8 @@ def to_markdown(data: dict[str, Any]) -> str:
         out.append("")
     if "shared" in scenarios:
         out += shared_markdown(scenarios["shared"], _table)
+    if "cpu" in scenarios:
+        out += cpu_markdown(scenarios["cpu"], _table)
     if "grid" in scenarios:
         out += grid_markdown(scenarios["grid"], _table, verdicts=not data["smoke"])
     if "scale" in scenarios:

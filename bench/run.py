@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.cli_scale import FULL_SCALE, SMOKE_SCALE, scenario_cli_scale
+from bench.cpu import FULL_CPU, SMOKE_CPU, scenario_cpu
 from bench.export_scale import FULL_INTEGRATIONS, SMOKE_INTEGRATIONS, scenario_export
 from bench.grid import FULL_GRID, SMOKE_GRID, scenario_grid
 from bench.partition import FULL_PARTITION, SMOKE_PARTITION, scenario_partition
@@ -22,7 +23,7 @@ HERE = Path(__file__).parent
 
 
 SCENARIO_NAMES: Final = (
-    "1", "2", "3", "4", "5", "shared", "partition", "export", "grid", "scale"
+    "1", "2", "3", "4", "5", "cpu", "shared", "partition", "export", "grid", "scale"
 )
 # What each scenario's result records of the run it was taken in: a merged results.md says
 # the commit, date and machine of every section kept from an earlier run.
@@ -42,6 +43,8 @@ def run_all(which: Sequence[str], *, smoke: bool) -> dict[str, Any]:
             results[name] = scenario_export(size, resume=not smoke)
         elif name == "shared":
             results[name] = scenario_shared(SMOKE_SHARED if smoke else FULL_SHARED)
+        elif name == "cpu":
+            results[name] = scenario_cpu(SMOKE_CPU if smoke else FULL_CPU)
         elif name == "partition":
             results[name] = scenario_partition(SMOKE_PARTITION if smoke else FULL_PARTITION)
         else:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import itertools
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -62,6 +63,10 @@ class _Ldbulk(click.Group):
         failure, an interrupt, a usage error) comes out of click's main as one SystemExit:
         here, and only here, is its code final, and the metrics and the summary event are
         written with it."""
+        if args is None:
+            # The process is this command (the console script): its collector is ours to tune.
+            # Called with arguments (a test, an embedding program), the process is not.
+            _collect_less()
         args = list(sys.argv[1:] if args is None else args)
         run = record.RunRecord(json_logs=_asks_json_logs(args))
         # Known for sure once click has parsed the line; a usage error may come first.
@@ -80,6 +85,21 @@ class _Ldbulk(click.Group):
         logs.configure(0, "json")
         with _usage_errors_as_json_lines():
             return super().main(args, *rest, **options)
+
+
+# The young generation's threshold for the command's run (CPython's default is 700). A run
+# allocates a few objects per request that live until its target settles; at the default the
+# collector runs every few requests and was a fifth to a third of the command's CPU.
+_YOUNG_THRESHOLD: Final = 50_000
+
+
+def _collect_less() -> None:
+    """Tune the garbage collector for one command's process: what the imports made lives as
+    long as the process, so it is moved out of the collector's reach (``gc.freeze``), and the
+    young generation is collected far less often. Reference cycles are still collected."""
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(_YOUNG_THRESHOLD, middle, old)
 
 
 def _exit_code(code: object) -> int:

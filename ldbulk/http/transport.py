@@ -177,13 +177,43 @@ class AiohttpTransport:
         body: bytes | None,
         sink: sansio.BodySink | None,
     ) -> sansio.RawResponse:
-        timeout = self._timeout if sink is None else self._streaming_timeout
+        if sink is not None:
+            return await self._streamed(session, method, url, params, headers, body, sink)
+        try:
+            # The session's own timeout (the request's ``total`` and ``connect``): nothing
+            # built per request on the path every create takes.
+            async with session.request(
+                method, url, params=params, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                content = await self._read_capped(response)
+                return sansio.RawResponse(
+                    status=response.status, headers=response.headers, body=content
+                )
+        except TimeoutError as exc:
+            what = sansio.describe_transport_error(exc, url)
+            path = _path_of(url)
+            raise RequestTimeout(f"{method} {path}: {what}", method=method, path=path) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _transport_error(exc, method, url) from None
+
+    async def _streamed(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        sink: sansio.BodySink,
+    ) -> sansio.RawResponse:
+        """:meth:`_exchange` of a request whose 2xx body goes to ``sink`` as it arrives, under
+        a deadline that grows with what has arrived (see :class:`Timeouts`)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         progress = Progress()
         try:
             async with asyncio.timeout_at(
-                None if sink is None else self._timeouts.streamed_deadline(started, 0)
+                self._timeouts.streamed_deadline(started, 0)
             ) as deadline, session.request(
                 method,
                 url,
@@ -191,9 +221,9 @@ class AiohttpTransport:
                 data=body,
                 headers=headers,
                 allow_redirects=False,
-                timeout=timeout,
+                timeout=self._streaming_timeout,
             ) as response:
-                if sink is not None and 200 <= response.status < 300:
+                if 200 <= response.status < 300:
                     streamed = await stream(response, sink, progress, self._timeouts,
                                             started, deadline)  # fmt: skip
                     return sansio.RawResponse(
@@ -206,17 +236,13 @@ class AiohttpTransport:
                 )
         except TimeoutError as exc:
             path = _path_of(url)
-            if sink is not None and progress.received:
+            if progress.received:
                 what = too_slow(self._timeouts, progress.received, loop.time() - started)
             else:
                 what = sansio.describe_transport_error(exc, url)
             raise RequestTimeout(f"{method} {path}: {what}", method=method, path=path) from None
         except (aiohttp.ClientError, OSError) as exc:
-            # aiohttp wraps most socket errors, but not all of them on every path (a reset or
-            # an SSL error while the body is read can surface as the bare OSError).
-            what = sansio.describe_transport_error(exc, url)
-            path = _path_of(url)
-            raise TransportError(f"{method} {path}: {what}", method=method, path=path) from None
+            raise _transport_error(exc, method, url) from None
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         declared = response.content_length
@@ -231,6 +257,15 @@ class AiohttpTransport:
                 raise ResponseFormatError(f"response body larger than {self._max_body_bytes} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _transport_error(exc: BaseException, method: str, url: str) -> TransportError:
+    """aiohttp's or the socket's error as ldbulk's. aiohttp wraps most socket errors, but not
+    all of them on every path (a reset or an SSL error while the body is read can surface as
+    the bare OSError)."""
+    what = sansio.describe_transport_error(exc, url)
+    path = _path_of(url)
+    return TransportError(f"{method} {path}: {what}", method=method, path=path)
 
 
 def _feed_whole(body: bytes, sink: sansio.BodySink) -> Any:
