@@ -248,10 +248,13 @@ def test_on_an_80_column_terminal_the_bar_gives_way_and_every_number_shows_whole
     console.print(display.bar.make_tasks_table(display.bar.tasks))
     line = console.export_text()
     assert "…" not in line, line
-    # The rate gives way first (the count and the elapsed time imply it); the rest is whole.
+    # The rate gives way first (the count and the elapsed time imply it), then the pause's
+    # words; every number and the clock stay whole, and the bar keeps 20 characters.
     assert re.search(
-        r"100/600 +elapsed \d:\d\d:\d\d eta 0:00:50 rate-limited until \d\d:\d\d:\d\d\n", line
+        r"100/600 +elapsed \d:\d\d:\d\d eta 0:00:50 paused \d\d:\d\d:\d\d\n", line
     ), line
+    bar = re.search(r"^apply ([━╸╺ ]+) 100/600", line)
+    assert bar is not None and len(bar.group(1)) >= 20, line
 
 
 def test_on_a_wide_terminal_the_rate_shows_too() -> None:

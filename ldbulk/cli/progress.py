@@ -165,7 +165,9 @@ class ProgressDisplay:
         self._paused_until = until_epoch
         self._learn_window(until_epoch)
         clock = time.strftime("%H:%M:%S", time.localtime(until_epoch))
-        self.bar.update(self._task, paused=f"rate-limited until {clock}")
+        # Below WIDE_COLUMNS the words give way before the bar does (the clock stays whole).
+        words = "rate-limited until" if self.bar.console.width >= WIDE_COLUMNS else "paused"
+        self.bar.update(self._task, paused=f"{words} {clock}")
 
     def _learn_window(self, until_epoch: float) -> None:
         """A pause ends the window in which the targets since the last one went: how many a
