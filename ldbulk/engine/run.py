@@ -17,11 +17,12 @@ from collections.abc import (
     Callable,
     Iterable,
 )
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import attrs
 
 from ldbulk.api.models import ErrorBody, Integration, Target
+from ldbulk.api.sansio import ROUTE_CREATE, ROUTE_DELETE, ROUTE_GET, ROUTE_PATCH
 from ldbulk.engine.inventory import Inventory, key_of
 from ldbulk.engine.known import KnownIntegrations
 from ldbulk.engine.prune import Pruning
@@ -102,24 +103,31 @@ class Run:
         """Settle every item of ``source`` with ``concurrency`` workers; how many there were."""
         lock = asyncio.Lock()
         count = 0
+        admission = Admission(self._in_flight_bound)
 
-        async def worker() -> None:
+        async def worker(number: int) -> None:
             nonlocal count
             while True:
+                await admission.turn(number)
                 await results.reserve()
                 async with lock:
                     item = await anext(source, None)
                 if item is None:
                     results.unreserve()
+                    admission.over()
                     return
                 index, what = item
                 count = max(count, index + 1)
                 results.put((index, await settle(what)))
+                admission.settled()
 
         async with asyncio.TaskGroup() as group:
-            for _ in range(self.concurrency):
-                group.create_task(worker())
+            for number in range(self.concurrency):
+                group.create_task(worker(number))
         return count
+
+    def _in_flight_bound(self) -> int:
+        return self.client.pacer.in_flight_bound_over(WRITE_ROUTES, self.concurrency)
 
     def _leftovers(self, prune: Pruning) -> list[tuple[Integration, str | None]]:
         """What the prune decided before the first write, in key order: each integration it
@@ -239,6 +247,47 @@ async def timed_result(
             decided, error=attrs.evolve(error, message=shown(redact(error.message)))
         )
     return decided.result(key, elapsed_s=loop.time() - started, waited_s=waits.seconds)
+
+
+# The routes a target's work goes by, once the listing is made.
+WRITE_ROUTES: Final = (ROUTE_CREATE, ROUTE_GET, ROUTE_PATCH, ROUTE_DELETE)
+
+
+class Admission:
+    """How many of a run's workers take targets at once: as many as the pacer finds worth
+    having in flight (a window's budget within a round trip, see
+    :meth:`~ldbulk.http.pacer.Pacer.in_flight_bound`), at most the run's concurrency. More
+    would only wait in the pacer, each costing CPU there; fewer would leave a window unused.
+
+    Worker ``n`` works while ``n`` is below the bound. The bound moves only when the pacer
+    learns a budget or a longer round trip, so the workers it parks are woken only when it
+    grows, not at every settled target.
+    """
+
+    def __init__(self, bound: Callable[[], int]) -> None:
+        self._bound = bound
+        self._last = bound()
+        self._grown = asyncio.Event()
+        self._over = False
+
+    async def turn(self, worker: int) -> None:
+        """Until the bound lets worker number ``worker`` (from 0) take a target, or nothing
+        is left to take."""
+        while worker >= self._bound() and not self._over:
+            await self._grown.wait()
+
+    def over(self) -> None:
+        """No target is left: every parked worker goes on, to find that out and end."""
+        self._over = True
+        self._grown.set()
+
+    def settled(self) -> None:
+        """A target settled: its answers may have moved the bound."""
+        bound = self._bound()
+        if bound > self._last:
+            self._grown.set()
+            self._grown = asyncio.Event()
+        self._last = bound
 
 
 class Results:
