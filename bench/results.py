@@ -15,6 +15,7 @@ from bench.export_scale import export_goals, export_markdown
 from bench.partition import partition_goals, partition_markdown
 from bench.results_grid import grid_goals, grid_markdown, scale_goals, scale_markdown
 from bench.shared import shared_goals, shared_markdown
+from bench.skew import skew_goals, skew_markdown
 
 NOTES: Final = Path(__file__).with_name("notes.md")
 
@@ -137,6 +138,8 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
         export_goals(scenarios["export"], goal)
     if "shared" in scenarios:
         shared_goals(scenarios["shared"], goal)
+    if "skew" in scenarios:
+        skew_goals(scenarios["skew"], goal)
     if "5" in scenarios:
         for row in scenarios["5"]["rows"]:
             name = _shared_case(row)
@@ -387,6 +390,8 @@ def to_markdown(data: dict[str, Any]) -> str:
         out.append("")
     if "shared" in scenarios:
         out += shared_markdown(scenarios["shared"], _table)
+    if "skew" in scenarios:
+        out += skew_markdown(scenarios["skew"], _table)
     if "cpu" in scenarios:
         out += cpu_markdown(scenarios["cpu"], _table)
     if "grid" in scenarios:

@@ -18,12 +18,13 @@ from bench.partition import FULL_PARTITION, SMOKE_PARTITION, scenario_partition
 from bench.results import goals, machine, to_markdown
 from bench.scenarios import FULL, SMOKE, log, run_scenarios
 from bench.shared import FULL_SHARED, SMOKE_SHARED, scenario_shared
+from bench.skew import FULL_SKEW, SMOKE_SKEW, scenario_skew
 
 HERE = Path(__file__).parent
 
 
 SCENARIO_NAMES: Final = (
-    "1", "2", "3", "4", "5", "cpu", "shared", "partition", "export", "grid", "scale"
+    "1", "2", "3", "4", "5", "cpu", "shared", "skew", "partition", "export", "grid", "scale"
 )
 # What each scenario's result records of the run it was taken in: a merged results.md says
 # the commit, date and machine of every section kept from an earlier run.
@@ -41,6 +42,8 @@ def run_all(which: Sequence[str], *, smoke: bool) -> dict[str, Any]:
         elif name == "export":
             size = SMOKE_INTEGRATIONS if smoke else FULL_INTEGRATIONS
             results[name] = scenario_export(size, resume=not smoke)
+        elif name == "skew":
+            results[name] = scenario_skew(SMOKE_SKEW if smoke else FULL_SKEW)
         elif name == "shared":
             results[name] = scenario_shared(SMOKE_SHARED if smoke else FULL_SHARED)
         elif name == "cpu":

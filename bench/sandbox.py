@@ -33,6 +33,8 @@ class SandboxSpec:
     seed_integrations: int = 0
     # Odds that a create is stored and its answer lost (the connection cut), with a fixed seed.
     drop_after_commit: float = 0.0
+    # Seconds the sandbox's clock runs ahead of the client's (negative: behind).
+    clock_offset_s: float = 0.0
 
     def args(self) -> list[str]:
         """The ``ldbulk sandbox`` options of this sandbox (it takes a free loopback port)."""
@@ -48,6 +50,8 @@ class SandboxSpec:
             args += ["--seed-integrations", str(self.seed_integrations)]
         if self.drop_after_commit:
             args += ["--drop-after-commit", str(self.drop_after_commit), "--seed", "7"]
+        if self.clock_offset_s:
+            args += ["--clock-offset", str(self.clock_offset_s)]
         return args
 
 

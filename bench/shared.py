@@ -123,7 +123,7 @@ def _window(epoch: float, window_s: float) -> int:
     return math.floor(epoch / window_s)
 
 
-def _row(
+def row_of(
     sizes: SharedSizes,
     lines: list[dict[str, Any]],
     counts: dict[str, int],
@@ -155,7 +155,7 @@ def _row(
     }
 
 
-def _ldbulk(targets: int, first: int, window_s: float) -> dict[str, Any]:
+def ldbulk_run(targets: int, first: int, window_s: float) -> dict[str, Any]:
     """A run of ``targets`` creates from the ``first`` pair, started 50 ms into a window."""
     return {
         "contender": "ldbulk",
@@ -190,9 +190,9 @@ def _measure(
 def two_runs(sizes: SharedSizes) -> dict[str, Any]:
     """Two ldbulk runs of ``each_run`` creates, started together."""
     log(f"shared: two runs of {sizes.each_run} creates at once")
-    specs = [_ldbulk(sizes.each_run, index * sizes.each_run, sizes.window_s) for index in (0, 1)]
+    specs = [ldbulk_run(sizes.each_run, index * sizes.each_run, sizes.window_s) for index in (0, 1)]
     lines, counts, per_window = _measure(sizes, specs, 2 * sizes.each_run)
-    return {"case": "two runs at once"} | _row(sizes, lines, counts, per_window, others=0)
+    return {"case": "two runs at once"} | row_of(sizes, lines, counts, per_window, others=0)
 
 
 def beside_background(sizes: SharedSizes) -> dict[str, Any]:
@@ -211,9 +211,9 @@ def beside_background(sizes: SharedSizes) -> dict[str, Any]:
         "align_window_s": sizes.window_s,
         "align_offset_s": 0.05,
     }
-    specs = [_ldbulk(sizes.beside_background, 0, sizes.window_s), background]
+    specs = [ldbulk_run(sizes.beside_background, 0, sizes.window_s), background]
     (run, other), counts, per_window = _measure(sizes, specs, sizes.beside_background + writes)
-    row = _row(sizes, [run], counts, per_window, others=other["created"])
+    row = row_of(sizes, [run], counts, per_window, others=other["created"])
     # The first window that began after the other client's last request.
     stopped = other["started_epoch"] + other["elapsed_s"]
     after = _window(stopped, sizes.window_s) + 1 - _window(run["started_epoch"], sizes.window_s)
