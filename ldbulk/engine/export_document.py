@@ -8,7 +8,8 @@ Decisions only, no I/O: :func:`build` groups the integrations read into stores a
   next more precise name (the whole host, the table and its region), then ``-2``, ``-3`` ....
 - **Natural order** of projects, environments and stores (``env-2`` before ``env-10``).
 - **``environments: "*"``** when a store covers every environment of a project, as the
-  project's own listing has them.
+  project's own listing has them; **``project: "*"``** when every project of the account
+  (two or more) has the same targets, written the same way.
 - **Integrations made by hand** (without the ownership tag) are named in a comment above
   their target: applying the file takes them over.
 """
@@ -50,7 +51,7 @@ class Placed:
 @attrs.frozen(kw_only=True)
 class Built:
     """The manifest document, the variables it needs, and the environments made by hand of
-    each (project, store) target."""
+    each (project, store) target (``project/environment`` under a ``"*"`` target)."""
 
     document: dict[str, Any]
     variables: dict[str, tuple[str, ...]]
@@ -90,6 +91,44 @@ def build(placed: Iterable[Placed], environments_of: Mapping[str, frozenset[str]
     targets.sort(key=lambda t: (natural_key(t["project"]), natural_key(t["store"])))
     document = {"version": FORMAT_VERSION, "stores": stores, "targets": targets}
     return Built(document=document, variables=variables, by_hand=by_hand, integrations=count)
+
+
+def alike_projects(built: Built) -> frozenset[str] | None:
+    """The projects of the document when there are two or more and all have the same targets,
+    written the same way, else None. Whether they are the whole account is the caller's to
+    know: only then may :func:`for_every_project` write them once. (The one project of an
+    account stays named: ``"*"`` would say nothing more of it.)"""
+    layouts: dict[str, list[tuple[str, object]]] = {}
+    for target in built.document["targets"]:
+        environments = target["environments"]
+        written = tuple(environments) if isinstance(environments, list) else environments
+        layouts.setdefault(target["project"], []).append((target["store"], written))
+    if len(layouts) < 2:
+        return None
+    first, *others = layouts.values()
+    return frozenset(layouts) if all(layout == first for layout in others) else None
+
+
+def for_every_project(built: Built) -> Built:
+    """``built``, whose projects are :func:`alike_projects` and the whole account, with the
+    targets of one project written once, ``project: "*"``; what was made by hand is named
+    ``project/environment`` above each of them."""
+    targets = built.document["targets"]
+    first = targets[0]["project"]
+    every = [{**target, "project": "*"} for target in targets if target["project"] == first]
+    projects = sorted({target["project"] for target in targets}, key=natural_key)
+    by_hand: dict[tuple[str, str], tuple[str, ...]] = {}
+    for target in every:
+        store = target["store"]
+        found = [
+            f"{project}/{environment}"
+            for project in projects
+            for environment in built.by_hand.get((project, store), ())
+        ]
+        if found:
+            by_hand[("*", store)] = tuple(found)
+    document = {**built.document, "targets": every}
+    return attrs.evolve(built, document=document, by_hand=by_hand)
 
 
 def _name_candidates(shape: Shape) -> list[str]:

@@ -24,6 +24,7 @@ from ldbulk.manifest.config import read_config
 from ldbulk.manifest.jsonschema import FORMAT_VERSION
 from ldbulk.manifest.model import (
     AllEnvironments,
+    AllProjects,
     EnvironmentKeys,
     EnvironmentSelector,
     PartialStore,
@@ -31,6 +32,7 @@ from ldbulk.manifest.model import (
     Source,
     Store,
     TaggedEnvironments,
+    TaggedProjects,
     index_path,
 )
 from ldbulk.manifest.nodes import NodePath, Problems, TooMuch, Tree, line_of, parse, quote
@@ -199,14 +201,12 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 def read_targets(tree: Tree, targets: object) -> list[PendingTarget]:
     """The entries of ``targets``, each with the name of its store, checked later against
-    every file's stores; the entries without a good project or store name are left out."""
+    every file's stores; the entries without a good project or store name are left out. A
+    ``projects`` list gives an entry for each of its projects, each at its item's line."""
     found: list[PendingTarget] = []
     for index, target in enumerate(targets if isinstance(targets, list) else ()):
         path: NodePath = ("targets", index)
-        if not isinstance(target, dict) or (*path, "project") in tree.bad:
-            continue
-        project, store = target.get("project"), target.get("store")
-        if not isinstance(project, str) or not isinstance(store, str):
+        if not isinstance(target, dict) or not isinstance(target.get("store"), str):
             continue
         # Found once, not once a field: a manifest may hold 100,000 targets.
         node = tree.find(path)[1]
@@ -215,19 +215,49 @@ def read_targets(tree: Tree, targets: object) -> list[PendingTarget]:
             key: line_of(value)
             for key, (_, value) in tree.entries(cast(MappingNode, node), path).items()
         }
-        found.append(
-            PendingTarget(
-                project=project,
-                environments=_selector(tree, target.get("environments"), (*path, "environments")),
-                store_name=store,
-                store_source=Source(file=tree.file, line=lines["store"], path=f"{where}.store"),
-                source=Source(file=tree.file, line=line_of(node), path=where),
-                project_source=Source(
-                    file=tree.file, line=lines["project"], path=f"{where}.project"
-                ),
-            )
+        line = PendingTarget(
+            project="",
+            environments=_selector(tree, target.get("environments"), (*path, "environments")),
+            store_name=target["store"],
+            store_source=Source(file=tree.file, line=lines["store"], path=f"{where}.store"),
+            source=Source(file=tree.file, line=line_of(node), path=where),
+            project_source=Source(file=tree.file, line=line_of(node), path=where),
         )
+        found += _each_project(tree, target, path, line)
     return found
+
+
+def _each_project(
+    tree: Tree, target: dict[str, object], path: NodePath, line: PendingTarget
+) -> list[PendingTarget]:
+    """The target ``line`` once for each project it names (none when its projects are bad),
+    or once with the selector the engine resolves against the account's projects."""
+    if ("project" in target) == ("projects" in target):
+        return []  # the schema said which is wrong
+    key = "project" if "project" in target else "projects"
+    value, where = target[key], (*path, key)
+    if where in tree.bad or not isinstance(value, str | list | dict):
+        return []
+    source = tree.source(where)
+    if value == "*":
+        return [attrs.evolve(line, project_source=source, projects=AllProjects(source=source))]
+    if isinstance(value, dict):
+        tags = tuple(dict.fromkeys(cast(list[str], value["tags"])))
+        tagged = TaggedProjects(tags=tags, source=source)
+        return [attrs.evolve(line, project_source=source, projects=tagged)]
+    if isinstance(value, str):
+        return [attrs.evolve(line, project=value, project_source=source)]
+    lines: list[PendingTarget] = []
+    seen: dict[str, Source] = {}
+    for index, project in enumerate(cast(list[str], value)):
+        item = source.item(index, line_of(tree.find((*where, index))[1]))
+        first = seen.setdefault(project, item)
+        if first is not item:
+            tree.note(tree.find((*where, index))[1], (*where, index),
+                      f"project {quote(project)} is listed twice: also at {first}")
+            continue
+        lines.append(attrs.evolve(line, project=project, project_source=item))
+    return lines
 
 
 def _selector(tree: Tree, value: object, path: NodePath) -> EnvironmentSelector | None:

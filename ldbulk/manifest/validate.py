@@ -184,6 +184,10 @@ class _Translator:
                 )
                 key_node = self.tree.find((*path, key))[0] or node
                 self.tree.note(key_node, (*path, key), f"unknown key ({hint})")
+        elif check == "oneOf":  # a target's project or projects: the one rule using it
+            # Of anything but a mapping, both alternatives hold: its type is what is wrong.
+            if isinstance(instance, dict):
+                self.tree.note(node, path, _one_of(schema, instance))
         elif check == "required":
             for key in (key for key in schema["required"] if key not in instance):
                 self.tree.note(node, path, f"missing required key {quote(key)}")
@@ -256,6 +260,15 @@ def _type_fits(error: ValidationError) -> bool:
     )
 
 
+def _one_of(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> str:
+    """Which of the keys ``oneOf`` requires one of is missing, or that several are given."""
+    keys = [alternative["required"][0] for alternative in schema["oneOf"]]
+    given = [key for key in keys if key in instance]
+    if given:
+        return f"{' and '.join(map(quote, given))} exclude each other: write one of them"
+    return f"missing required key {quote(keys[0])}"
+
+
 def _wording(
     check: str, schema: Mapping[str, Any], instance: object, node: Node, path: NodePath
 ) -> str:
@@ -269,6 +282,8 @@ def _wording(
         # A number where a string is meant (a project key 2024) is a string once quoted.
         if schema["type"] == "string" and isinstance(node, ScalarNode) and node.tag in _NUMBERS:
             message += f" (quote it: {quote(str(node.value))})"
+        elif path[-1] == "project" and isinstance(instance, list | dict):
+            message += " (several projects are written projects: [...] or projects: {tags: [...]})"
         return message
     # The lists and mappings that must not be empty are named in the plural.
     noun = str(path[-1]).removesuffix("s") if path else "item"
@@ -277,5 +292,7 @@ def _wording(
     if check in ("pattern", "maxLength") and "title" in schema:
         if instance == "*" and schema["title"] == "environment key":
             return '"*" stands alone: write environments: "*"'
+        if instance == "*" and schema["title"] == "project key":
+            return 'every project is written project: "*", not in a list'
         return f"{quote(str(instance))} is not a valid {schema['title']} ({KEY_RULE})"
     return f"does not match the manifest's schema ({check})"
