@@ -425,3 +425,12 @@ def test_export_writes_every_project_and_plans_no_change(
     planned = ldbulk("plan", str(exported), sandbox=sandbox, env={variable: secret})
     assert planned.returncode == 0, planned.stderr
     assert "Plan: 0 to create, 0 to update, 0 to delete; 3 unchanged." in planned.stdout
+
+
+def test_validate_counts_a_projects_list_as_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "lines.yaml"
+    path.write_text(STORES + "  - {projects: [web, api, batch], environments: '*', store: cache}\n"
+                    '  - {project: "*", environments: [production], store: table}\n')
+    result = ldbulk("validate", str(path), "-o", "json", env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["target_lines"] == 2

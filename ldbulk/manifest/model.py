@@ -256,6 +256,12 @@ class ManifestSet:
         return tuple(selector for manifest in self.manifests for selector in manifest.selectors)
 
     @property
+    def target_lines(self) -> int:
+        """How many entries ``targets`` holds, as written: a ``projects`` list is one entry,
+        however many selectors it gives."""
+        return len({selector.source for selector in self.selectors})
+
+    @property
     def unset_references(self) -> dict[str, tuple[str, ...]]:
         """Each ``${VAR}`` reference whose variable was not set (loaded with
         ``require_secrets=False``), with the stores that use it, sorted."""
