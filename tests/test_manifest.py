@@ -1344,6 +1344,7 @@ KEYS = st.sampled_from(
         "roleArn",
         "externalId",
         "project",
+        "projects",
         "environments",
         "store",
         "<<",

@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_manifest import STRUCTURES, _paths, check_outcome
 
 from ldbulk.api import sansio
 from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, Environment, Project
@@ -175,6 +179,28 @@ def test_two_lines_naming_one_project_explicitly_are_duplicates_when_read() -> N
         f"m.yaml:{TARGETS_LINE + 1}: targets[1].environments[0]: duplicate target "
         f"api/production/redis: also at m.yaml:{TARGETS_LINE} (targets[0].environments[0])"
     ]
+
+
+SELECTOR_LINES = """\
+  - {project: "*", environments: [production], store: cache}
+  - {projects: [web, api], environments: "*", store: table}
+  - {projects: {tags: [backend]}, environments: {tags: [prod]}, store: cache}
+"""
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), as_json=st.booleans())
+def test_project_selectors_with_one_value_replaced_end_in_a_manifest_or_problems(
+    data: st.DataObject, as_json: bool
+) -> None:
+    document = yaml.safe_load(STORES + SELECTOR_LINES)
+    path = data.draw(st.sampled_from(_paths(document)))
+    parent = document
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = data.draw(STRUCTURES)
+    text = json.dumps(document) if as_json else yaml.safe_dump(document, allow_unicode=True)
+    check_outcome(text, "fuzz.json" if as_json else "fuzz.yaml")
 
 
 def test_the_shipped_schema_takes_the_three_forms_and_refuses_both_keys() -> None:
