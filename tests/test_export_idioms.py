@@ -66,8 +66,9 @@ async def test_projects_environments_and_stores_come_in_natural_order(
 ) -> None:
     envs = ["env-10", "env-2", "env-1", "env-3"]
     cache = redis("cache.internal")
+    # A project without integrations: not every project has the same targets, so each is named.
     result = await exported(make_sandbox, world(
-        {"p-10": envs, "p-9": envs},
+        {"p-10": envs, "p-9": envs, "p-0": envs},
         [(project, env, "redis", cache, True) for project in ("p-10", "p-9") for env in envs[:3]],
     ))  # fmt: skip
     targets = result.document["targets"]

@@ -355,7 +355,7 @@ def test_unknown_keys_everywhere_with_suggestions() -> None:
         "m.yaml:3: defaults.enabled: unknown key (expected on, tags, allowEnv, ownershipTag)",
         'm.yaml:7: stores.cache.confg: unknown key (did you mean "config"?)',
         'm.yaml:8: stores.cache.config.hostname: unknown key (did you mean "host"?)',
-        "m.yaml:10: targets[0].env: unknown key (expected project, environments, store)",
+        "m.yaml:10: targets[0].env: unknown key (expected project, projects, environments, store)",
     ]
 
 
@@ -1344,6 +1344,7 @@ KEYS = st.sampled_from(
         "roleArn",
         "externalId",
         "project",
+        "projects",
         "environments",
         "store",
         "<<",

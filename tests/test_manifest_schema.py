@@ -74,7 +74,8 @@ def test_shapes_the_loader_refuses_are_refused(
 def test_the_schema_takes_its_facts_from_the_models() -> None:
     schema = manifest_schema()
     target = schema["properties"]["targets"]["items"]["properties"]
-    assert target["project"]["pattern"] == f"^{KEY_PATTERN.pattern}$"
+    assert target["project"]["anyOf"][0]["pattern"] == f"^{KEY_PATTERN.pattern}$"
+    assert target["projects"]["anyOf"][0]["items"]["pattern"] == f"^{KEY_PATTERN.pattern}$"
     redis = schema["properties"]["stores"]["patternProperties"]
     (alternatives,) = redis.values()
     port = alternatives["anyOf"][0]["properties"]["config"]["properties"]["port"]["anyOf"][0]

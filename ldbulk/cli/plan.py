@@ -107,7 +107,8 @@ def plan_command(
             scope = None
             if prune:
                 scope = PruneScope.of(loaded, unresolved_lines=len(resolution.unresolved),
-                                      blocked_projects=resolution.prune_blocks)
+                                      blocked_projects=resolution.prune_blocks,
+                                      selectors=resolution.selectors)
             items = await plan(client, resolution.targets, create_only=create_only,
                                rotate_secrets=rotate_secrets, prune=scope, seen=seen)
             if scope is not None:

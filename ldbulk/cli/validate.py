@@ -40,7 +40,7 @@ def validate(
         loaded = load(manifests, kwargs, require_secrets=require_secrets, compares=False)
         print_line(
             f"{len(manifests)} manifest(s) valid: {len(loaded.stores)} store(s), "
-            f"{len(loaded.selectors)} target line(s)."
+            f"{loaded.target_lines} target line(s)."
         )
         return
     try:
@@ -67,7 +67,7 @@ def validate_json(
         "manifests": [str(path) for path in paths],
         "digest": loaded.digest if loaded is not None else None,
         "stores": len(loaded.stores) if loaded is not None else None,
-        "target_lines": len(loaded.selectors) if loaded is not None else None,
+        "target_lines": loaded.target_lines if loaded is not None else None,
         "unset_references": {ref: list(stores) for ref, stores in
                              loaded.unset_references.items()} if loaded is not None else {},
         "problems": problems,

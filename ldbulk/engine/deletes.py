@@ -58,6 +58,7 @@ def prune_scope(manifests: ManifestSet, resolution: Resolution) -> PruneScope:
         unresolved_lines=len(resolution.unresolved),
         named=(target.key for target in resolution.targets),
         blocked_projects=resolution.prune_blocks,
+        selectors=resolution.selectors,
     )
 
 

@@ -42,7 +42,13 @@ from typing import Any, NamedTuple, TypeVar
 import attrs
 
 from ldbulk.api.models import CONFIG_CLASSES, DEFAULT_OWNERSHIP_TAG, Integration
-from ldbulk.engine.export_document import Placed, build, manifest_yaml
+from ldbulk.engine.export_document import (
+    Placed,
+    alike_projects,
+    build,
+    for_every_project,
+    manifest_yaml,
+)
 from ldbulk.engine.export_partial import (
     PartialWriter,
     Read,
@@ -117,7 +123,9 @@ async def export(
     manifest document, with the variables its secret references need.
 
     Reads only: one list request, one read by id per selected integration, at most
-    ``concurrency`` at a time, then one listing of each exported project's environments. An
+    ``concurrency`` at a time, then one listing of each exported project's environments and,
+    when the whole account is exported and its projects have the same targets, one of its
+    projects (to write ``project: "*"`` when they are all of them). An
     integration deleted between the list and its read is left out; any other API error is
     raised, as is :class:`~ldbulk.errors.Stopped` once ``scope`` is stopped. With ``partial``
     (a path), each read is written there as it is made, and what an earlier export of the same
@@ -151,6 +159,9 @@ async def export(
     skipped.sort(key=lambda s: (natural_key(s.project), natural_key(s.environment)))
     environments = await _environments({item.project for item in placed}, client, scope, workers)
     built = build(placed, environments)
+    alike = None if projects else alike_projects(built)
+    if alike is not None and await _account(client, scope) == alike:
+        built = for_every_project(built)
     return ExportResult(
         document=built.document, variables=built.variables, skipped=tuple(skipped),
         by_hand=built.by_hand, integrations=built.integrations,
@@ -255,6 +266,18 @@ async def _environments(
 
     await _each(sorted(projects), listing, concurrency, scope)
     return found
+
+
+async def _account(client: Client, scope: RequestScope | None) -> frozenset[str] | None:
+    """The keys of every project of the account, or None when they could not be listed (no
+    target is then written for every project). A stop, or a token refused, still ends the
+    export."""
+    try:
+        return frozenset([project.key async for project in client.projects(scope=scope)])
+    except (Stopped, Unauthorized):
+        raise
+    except LdbulkError:
+        return None
 
 
 def _skip(integration: Integration, reason: str) -> SkippedIntegration:

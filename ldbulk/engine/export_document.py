@@ -8,7 +8,8 @@ Decisions only, no I/O: :func:`build` groups the integrations read into stores a
   next more precise name (the whole host, the table and its region), then ``-2``, ``-3`` ....
 - **Natural order** of projects, environments and stores (``env-2`` before ``env-10``).
 - **``environments: "*"``** when a store covers every environment of a project, as the
-  project's own listing has them.
+  project's own listing has them; **``project: "*"``** when every project of the account
+  (two or more) has the same targets, written the same way.
 - **Integrations made by hand** (without the ownership tag) are named in a comment above
   their target: applying the file takes them over.
 """
@@ -50,12 +51,15 @@ class Placed:
 @attrs.frozen(kw_only=True)
 class Built:
     """The manifest document, the variables it needs, and the environments made by hand of
-    each (project, store) target."""
+    each (project, store) target (``project/environment`` under a ``"*"`` target)."""
 
     document: dict[str, Any]
     variables: dict[str, tuple[str, ...]]
     by_hand: dict[tuple[str, str], tuple[str, ...]]
     integrations: int
+    # The environment keys of each (project, store) target written "*": whether projects
+    # whose targets are written differently have the same ones (see alike_projects).
+    covered: dict[tuple[str, str], tuple[str, ...]] = attrs.field(factory=dict, repr=False)
 
 
 def build(placed: Iterable[Placed], environments_of: Mapping[str, frozenset[str]]) -> Built:
@@ -75,12 +79,15 @@ def build(placed: Iterable[Placed], environments_of: Mapping[str, frozenset[str]
     }
     targets: list[dict[str, Any]] = []
     by_hand: dict[tuple[str, str], tuple[str, ...]] = {}
+    covered_keys: dict[tuple[str, str], tuple[str, ...]] = {}
     for shape, by_project in by_shape.items():
         for project, found in by_project.items():
             keys = sorted((key for key, _ in found), key=natural_key)
             every = environments_of.get(project)
             covered = every is not None and set(keys) == every
             store = names[shape]
+            if covered:
+                covered_keys[(project, store)] = tuple(keys)
             targets.append(
                 {"project": project, "environments": "*" if covered else keys, "store": store}
             )
@@ -89,7 +96,65 @@ def build(placed: Iterable[Placed], environments_of: Mapping[str, frozenset[str]
                 by_hand[(project, store)] = tuple(unowned)
     targets.sort(key=lambda t: (natural_key(t["project"]), natural_key(t["store"])))
     document = {"version": FORMAT_VERSION, "stores": stores, "targets": targets}
-    return Built(document=document, variables=variables, by_hand=by_hand, integrations=count)
+    return Built(document=document, variables=variables, by_hand=by_hand, integrations=count,
+                 covered=covered_keys)
+
+
+def alike_projects(built: Built) -> frozenset[str] | None:
+    """The projects of the document when there are two or more and all have the same targets
+    (the same stores, each in the same environments), else None. Whether they are the whole
+    account is the caller's to know: only then may :func:`for_every_project` write them once.
+    (The one project of an account stays named: ``"*"`` would say nothing more of it.)"""
+    written, keys = _layouts(built)
+    if len(written) < 2:
+        return None
+    return frozenset(written) if _alike(written) or _alike(keys) else None
+
+
+def for_every_project(built: Built) -> Built:
+    """``built``, whose projects are :func:`alike_projects` and the whole account, with the
+    targets of one project written once, ``project: "*"``: as each project's are written when
+    all are written alike, else with the environments listed (``"*"`` for one project may be
+    ``[production]`` for another, which has only that one). What was made by hand is named
+    ``project/environment`` above each target."""
+    written, keys = _layouts(built)
+    first = next(iter(written))
+    layout = written[first] if _alike(written) else keys[first]
+    projects = sorted(written, key=natural_key)
+    targets: list[dict[str, Any]] = []
+    by_hand: dict[tuple[str, str], tuple[str, ...]] = {}
+    for store, environments in layout:
+        listed = list(environments) if isinstance(environments, tuple) else environments
+        targets.append({"project": "*", "environments": listed, "store": store})
+        found = [
+            f"{project}/{environment}"
+            for project in projects
+            for environment in built.by_hand.get((project, store), ())
+        ]
+        if found:
+            by_hand[("*", store)] = tuple(found)
+    document = {**built.document, "targets": targets}
+    return attrs.evolve(built, document=document, by_hand=by_hand, covered={})
+
+
+_Layout = list[tuple[str, object]]  # a project's targets: (store, environments), store order
+
+
+def _layouts(built: Built) -> tuple[dict[str, _Layout], dict[str, _Layout]]:
+    """Each project's targets as written, and with the environments of each listed."""
+    written: dict[str, _Layout] = {}
+    keys: dict[str, _Layout] = {}
+    for target in built.document["targets"]:
+        project, store, environments = target["project"], target["store"], target["environments"]
+        listed = tuple(environments) if isinstance(environments, list) else None
+        written.setdefault(project, []).append((store, listed or environments))
+        keys.setdefault(project, []).append((store, listed or built.covered[(project, store)]))
+    return written, keys
+
+
+def _alike(layouts: Mapping[str, _Layout]) -> bool:
+    first, *others = layouts.values()
+    return all(layout == first for layout in others)
 
 
 def _name_candidates(shape: Shape) -> list[str]:

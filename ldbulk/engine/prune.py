@@ -27,7 +27,7 @@ import attrs
 from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, Integration
 from ldbulk.engine.inventory import key_of
 from ldbulk.engine.report import Key
-from ldbulk.manifest import ManifestSet
+from ldbulk.manifest import ManifestSet, TargetSelector
 
 
 @attrs.frozen(kw_only=True)
@@ -67,13 +67,19 @@ class PruneScope:
         unresolved_lines: int,
         named: Iterable[Key] = (),
         blocked_projects: Mapping[str, str] | None = None,
+        selectors: Iterable[TargetSelector] | None = None,
     ) -> PruneScope:
         """The scope of ``manifests``; ``unresolved_lines`` (lines that gave no target because
         of a problem) block every delete; ``named``: target keys no delete may touch, besides
         those of the run; ``blocked_projects``: projects where nothing may be deleted, each
-        with why (see :attr:`ldbulk.engine.resolve.Resolution.prune_blocks`)."""
+        with why (see :attr:`ldbulk.engine.resolve.Resolution.prune_blocks`); ``selectors``:
+        the manifests' lines each for one project, as resolved
+        (:attr:`~ldbulk.engine.resolve.Resolution.selectors`; by default the manifests' own,
+        where a line over the account's projects names no project)."""
         owners: dict[tuple[str, str], set[str]] = {}
-        for selector in manifests.selectors:
+        for selector in manifests.selectors if selectors is None else selectors:
+            if selector.projects is not None and not selector.project:
+                continue  # not resolved: what it names is not known, so it owns nothing
             pair = (selector.project, selector.store.integration_key)
             owners.setdefault(pair, set()).add(selector.store.ownership_tag)
         own_tags = {tag for tags in owners.values() for tag in tags} - {DEFAULT_OWNERSHIP_TAG}

@@ -4,7 +4,9 @@ Explicit environment lists are used as written, without a request: an environmen
 exist is the engine's ``not_found`` outcome, not a manifest problem. Only a prune has their
 projects listed, to keep a typo from making a real environment's integration look unnamed.
 ``"*"`` and ``{tags: [...]}`` list the project's environments, once per project however many
-selectors name it. After the expansion every (project, environment, integration key) must come
+selectors name it; a line over the account's projects (``project: "*"``, ``projects: {tags:
+[...]}``) is first made a line for each project it matches (:mod:`.resolve_projects`). After
+the expansion every (project, environment, integration key) must come
 from exactly one manifest line, and every selector must match something: a wildcard that
 silently selects nothing is a mistake. Those problems, like a project that does not exist or a
 listing the API refused, end as :class:`Unresolved` lines pointing back at the manifest, so one
@@ -25,6 +27,13 @@ import attrs
 from ldbulk.api.models import Environment, ErrorBody, Target
 from ldbulk.engine.provision import concurrency_or_default
 from ldbulk.engine.report import Outcome, TargetResult
+from ldbulk.engine.resolve_projects import (
+    NoProject,
+    ProjectLister,
+    list_projects,
+    needs_listing,
+    per_project,
+)
 from ldbulk.engine.verdict import Verdict, error_info, outcome_of, shown
 from ldbulk.errors import (
     Forbidden,
@@ -47,8 +56,9 @@ from ldbulk.manifest import (
 )
 
 
-class EnvironmentLister(Protocol):
-    """What resolution needs from a client: the environments of a project, page after page."""
+class EnvironmentLister(ProjectLister, Protocol):
+    """What resolution needs from a client: the environments of a project, page after page
+    (and the account's projects, for a line over them)."""
 
     def environments(
         self, project: str, *, scope: RequestScope | None = None
@@ -117,6 +127,9 @@ class Resolution:
     # environment the project does not have (known only when resolved with
     # ``check_environments``), or the project's environments could not be listed to check.
     prune_blocks: Mapping[str, str] = attrs.field(factory=dict)
+    # The manifests' lines, each for one project: a line over the account's projects once for
+    # each project it matched (what a prune counts as named).
+    selectors: tuple[TargetSelector, ...] = ()
 
     @property
     def resolved(self) -> list[ResolvedTarget]:
@@ -163,7 +176,8 @@ async def resolve(
     a duplicate, and a listing that failed (401, 403, an unreachable API) each become an
     :class:`Unresolved` line, so the rest of the run goes on and the report has a row for it.
     """
-    selectors = manifests.selectors
+    lines = await _per_project(manifests.selectors, client, scope)
+    selectors = [line for line in lines if isinstance(line, TargetSelector)]
     listings = await _list_environments(
         _projects_to_list(selectors, every=check_environments),
         client,
@@ -172,36 +186,91 @@ async def resolve(
     )
     entries: list[ResolvedTarget | Unresolved] = []
     seen: dict[tuple[str, str, str], ResolvedTarget] = {}
-    for selector in selectors:
-        expanded = _expand(selector, listings)
-        if isinstance(expanded, Unresolved):
-            entries.append(expanded)
-            continue
-        chosen = selector.environments
-        origin = chosen if isinstance(chosen, EnvironmentKeys) else chosen.source
-        for index, environment in enumerate(expanded):
-            store = selector.store
-            target = Target(
-                project=selector.project,
-                environment=environment,
-                config=store.config,
-                on=store.on,
-                tags=store.tags,
-                name=store.render_name(selector.project, environment),
-                ownership_tag=store.ownership_tag,
-            )
-            entry = ResolvedTarget(target=target, origin=origin, index=index, store=store.name)
-            first = seen.setdefault(target.key, entry)
-            if first is not entry:
-                problem = entry.source.problem(
-                    f"duplicate target {'/'.join(target.key)} "
-                    f"(from {selector.environments.describe()}): also at {first.source}"
-                )
-                entries.append(_unresolved(selector, environment, Outcome.SKIPPED, problem))
-                continue
-            entries.append(entry)
+    for line in lines:
+        if isinstance(line, Unresolved):
+            entries.append(line)
+        else:
+            entries += _targets_of(line, listings, seen)
     blocks = _prune_blocks(selectors, listings) if check_environments else {}
-    return Resolution(entries=tuple(entries), prune_blocks=blocks)
+    return Resolution(entries=tuple(entries), prune_blocks=blocks, selectors=tuple(selectors))
+
+
+async def _per_project(
+    selectors: Sequence[TargetSelector], client: EnvironmentLister, scope: RequestScope | None
+) -> list[TargetSelector | Unresolved]:
+    """Each line for one project, a line over the account's projects once for each it
+    matches (the projects listed once, only when some line needs them), or why it gives
+    none."""
+    if not needs_listing(selectors):
+        return list(selectors)
+    listing = await list_projects(client, scope)
+    lines: list[TargetSelector | Unresolved] = []
+    for selector in selectors:
+        made = per_project(selector, listing)
+        if isinstance(made, NoProject):
+            projects = selector.describe_projects()
+            outcome = Outcome.NOT_FOUND if made.error is None else _listing_outcome(made.error)
+            environments = selector.environments.describe()
+            lines.append(_unresolved(selector, environments, outcome, made.problem, made.error,
+                                     project=projects))
+        else:
+            lines += made
+    return lines
+
+
+def _targets_of(
+    selector: TargetSelector,
+    listings: dict[str, _Listing],
+    seen: dict[tuple[str, str, str], ResolvedTarget],
+) -> list[ResolvedTarget | Unresolved]:
+    """The targets of a line for one project, or why it gives none; a target ``seen`` on an
+    earlier line is a duplicate (and ``seen`` holds the line's own targets after)."""
+    expanded = _expand(selector, listings)
+    if isinstance(expanded, Unresolved):
+        return [expanded]
+    entries: list[ResolvedTarget | Unresolved] = []
+    chosen = selector.environments
+    origin = chosen if isinstance(chosen, EnvironmentKeys) else chosen.source
+    store = selector.store
+    for index, environment in enumerate(expanded):
+        target = Target(
+            project=selector.project,
+            environment=environment,
+            config=store.config,
+            on=store.on,
+            tags=store.tags,
+            name=store.render_name(selector.project, environment),
+            ownership_tag=store.ownership_tag,
+        )
+        entry = ResolvedTarget(target=target, origin=origin, index=index, store=store.name)
+        first = seen.setdefault(target.key, entry)
+        if first is not entry:
+            problem = entry.source.problem(
+                f"duplicate target {'/'.join(target.key)} (from {_described(selector)}): "
+                f"also at {first.source}"
+            )
+            entries.append(_unresolved(selector, environment, Outcome.SKIPPED, problem))
+            continue
+        entries.append(entry)
+    return entries
+
+
+def _described(selector: TargetSelector) -> str:
+    """A line's selectors as a message says them: its environments', and its projects' when
+    the line is over the account's projects."""
+    environments = selector.environments.describe()
+    if selector.projects is None:
+        return environments
+    return f"projects {selector.projects.describe()}, environments {environments}"
+
+
+def _listing_outcome(error: LdbulkError) -> Outcome:
+    """How the lines a listing was for end when it failed: as a target would for the token or
+    its role refused, or the run stopped; failed for any other error (a 400, a 429), which
+    says nothing of those lines' targets."""
+    if type(error) in _AS_FOR_A_TARGET:
+        return outcome_of(error) or Outcome.FAILED
+    return Outcome.FAILED
 
 
 async def resolve_targets(
@@ -317,9 +386,11 @@ def _unresolved(
     outcome: Outcome,
     problem: Problem,
     error: LdbulkError | None = None,
+    *,
+    project: str | None = None,
 ) -> Unresolved:
     return Unresolved(
-        project=selector.project,
+        project=selector.project if project is None else project,
         environment=environment,
         integration=selector.store.integration_key,
         outcome=outcome,
@@ -339,9 +410,7 @@ def _expand(
     described = chosen.describe()
     environments = listings[selector.project]
     if isinstance(environments, LdbulkError):
-        outcome = Outcome.FAILED
-        if type(environments) in _AS_FOR_A_TARGET:
-            outcome = outcome_of(environments) or outcome
+        outcome = _listing_outcome(environments)
         what = f'could not list the environments of project "{selector.project}"'
         problem = chosen.source.problem(what)
         return _unresolved(selector, described, outcome, problem, environments)

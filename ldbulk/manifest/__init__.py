@@ -14,6 +14,8 @@ get them::
       - {project: web, environments: [production, staging], store: redis-east}
       - {project: mobile, environments: "*", store: redis-east}
       - {project: data, environments: {tags: [prod]}, store: redis-east}
+      - {projects: [billing, search], environments: [production], store: redis-east}
+      - {projects: {tags: [edge]}, environments: "*", store: redis-east}
 
 Decisions worth knowing (the README's "Manifests" section says the rest):
 
@@ -31,7 +33,9 @@ Decisions worth knowing (the README's "Manifests" section says the rest):
   reference, and no message holds a secret.
 - **Several manifests form one set**: a store's name belongs to its file, ``defaults`` apply to
   their file's stores, the same (project, environment, integration) twice is an error, also
-  across files, and the set must have at least one target.
+  across files (a line over the account's projects, ``project: "*"`` or ``projects: {tags:
+  [...]}``, is checked once its projects are listed), and the set must have at least one
+  target.
 - **Strict types, YAML 1.1 as PyYAML's SafeLoader reads it**: no arbitrary tags, ``project:
   2024`` is an integer (quote it), ``on:`` is the key "on", anchors, aliases and ``<<`` work;
   JSON is read as YAML, after a JSON syntax check. **Hostile input** ends as problems, never a
@@ -51,6 +55,7 @@ from ldbulk.manifest.jsonschema import FORMAT_VERSION
 from ldbulk.manifest.load import load_manifest, load_manifests, loads_manifest
 from ldbulk.manifest.model import (
     AllEnvironments,
+    AllProjects,
     EnvironmentKey,
     EnvironmentKeys,
     EnvironmentSelector,
@@ -58,9 +63,11 @@ from ldbulk.manifest.model import (
     ManifestError,
     ManifestSet,
     Problem,
+    ProjectSelector,
     Source,
     Store,
     TaggedEnvironments,
+    TaggedProjects,
     TargetSelector,
 )
 from ldbulk.manifest.nodes import (
@@ -88,6 +95,7 @@ __all__ = [
     "MAX_SECRET_FILE_BYTES",
     "MAX_WORK",
     "AllEnvironments",
+    "AllProjects",
     "EnvironmentKey",
     "EnvironmentKeys",
     "EnvironmentSelector",
@@ -95,11 +103,13 @@ __all__ = [
     "ManifestError",
     "ManifestSet",
     "Problem",
+    "ProjectSelector",
     "ReferencePolicy",
     "RefusedReference",
     "Source",
     "Store",
     "TaggedEnvironments",
+    "TaggedProjects",
     "TargetSelector",
     "allow_list_refusal",
     "credential_pattern",

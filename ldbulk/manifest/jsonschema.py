@@ -36,6 +36,7 @@ _KEY: Final = {"type": "string", "pattern": f"^{KEY_PATTERN.pattern}$"}
 REFERENCE: Final = {"type": "string", "pattern": r"^\$\{(file:)?[^}]+\}$"}
 _TAGS: Final = {"type": "array", "items": {**_KEY, "title": "tag"}}
 _ENVIRONMENTS: Final = 'a list of environment keys, "*" or {tags: [...]}'
+_PROJECTS: Final = 'a list of project keys or {tags: [...]} (every project: project: "*")'
 
 
 def manifest_schema() -> dict[str, Any]:
@@ -118,12 +119,23 @@ def _store(integration: str) -> dict[str, Any]:
 
 
 def _target() -> dict[str, Any]:
+    project_key = {**_KEY, "title": "project key"}
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": ["project", "environments", "store"],
+        # Before "required": a missing project is reported before a missing store.
+        "oneOf": [{"required": ["project"]}, {"required": ["projects"]}],
+        "required": ["environments", "store"],
         "properties": {
-            "project": {**_KEY, "title": "project key"},
+            # No description: a number where a key is meant is told to be quoted, as a string.
+            "project": {"anyOf": [project_key, {"const": "*"}]},
+            "projects": {
+                "description": _PROJECTS,
+                "anyOf": [
+                    {"type": "array", "minItems": 1, "items": project_key},
+                    _tag_selector(),
+                ],
+            },
             "environments": {
                 "description": _ENVIRONMENTS,
                 # anyOf, as the alternatives exclude each other: the first that fits ends the
@@ -131,16 +143,20 @@ def _target() -> dict[str, Any]:
                 "anyOf": [
                     {"type": "array", "minItems": 1, "items": {**_KEY, "title": "environment key"}},
                     {"const": "*"},
-                    {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["tags"],
-                        "properties": {"tags": {**_TAGS, "minItems": 1}},
-                    },
+                    _tag_selector(),
                 ],
             },
             "store": {"type": "string"},
         },
+    }
+
+
+def _tag_selector() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["tags"],
+        "properties": {"tags": {**_TAGS, "minItems": 1}},
     }
 
 

@@ -186,6 +186,7 @@ def _selectors(
                     store=partial.store,
                     source=pending.source,
                     project_source=pending.project_source,
+                    projects=pending.projects,
                 )
             )
     return built
@@ -198,10 +199,10 @@ def _check_duplicates(
     seen: dict[tuple[str, str, str], tuple[EnvironmentKeys, int]],
 ) -> None:
     """Report each environment of an explicit list that was a target of the same integration
-    key before. Wildcards and tag selectors are checked once resolved
-    (:mod:`ldbulk.engine.resolve`)."""
+    key before. Wildcards and tag selectors, of environments or of projects, are checked
+    once resolved (:mod:`ldbulk.engine.resolve`)."""
     listed = pending.environments
-    if not isinstance(listed, EnvironmentKeys) or not partial.integration:
+    if not isinstance(listed, EnvironmentKeys) or not partial.integration or pending.projects:
         return
     for index, environment in enumerate(listed.keys):
         key = (pending.project, environment, partial.integration)

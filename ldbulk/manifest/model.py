@@ -164,8 +164,45 @@ EnvironmentSelector = EnvironmentKeys | AllEnvironments | TaggedEnvironments
 
 
 @attrs.frozen(kw_only=True)
+class AllProjects:
+    """``project: "*"``: every project of the account, listed through the API."""
+
+    source: Source
+
+    def describe(self) -> str:
+        """How the selector reads in a message."""
+        return '"*"'
+
+
+@attrs.frozen(kw_only=True)
+class TaggedProjects:
+    """``projects: {tags: [...]}``: the projects of the account that carry all of these tags."""
+
+    tags: tuple[str, ...]
+    source: Source
+
+    def describe(self) -> str:
+        """How the selector reads in a message."""
+        return "{tags: [" + ", ".join(self.tags) + "]}"
+
+    def matches(self, tags: Iterable[str]) -> bool:
+        """Whether a project with ``tags`` carries every tag of the selector."""
+        return set(self.tags) <= set(tags)
+
+
+# Projects known only once the account's projects are listed. An explicit ``projects: [a, b]``
+# is no selector: it is read as one line per project, as if each were written on its own.
+ProjectSelector = AllProjects | TaggedProjects
+
+
+@attrs.frozen(kw_only=True)
 class TargetSelector:
-    """One entry of ``targets``: a project, which of its environments, and the store."""
+    """One entry of ``targets``: a project, which of its environments, and the store.
+
+    A line over the account's projects (``projects`` set) has no ``project`` of its own ('')
+    until resolution makes a line of it for each project it matches, ``projects`` kept so
+    messages can say which line it was.
+    """
 
     project: str
     environments: EnvironmentSelector
@@ -173,6 +210,11 @@ class TargetSelector:
     store: Store = attrs.field(repr=lambda store: repr(store.name))
     source: Source
     project_source: Source
+    projects: ProjectSelector | None = None
+
+    def describe_projects(self) -> str:
+        """The line's projects as a message says them: its selector, or its one project."""
+        return self.projects.describe() if self.projects is not None else f'"{self.project}"'
 
 
 @attrs.frozen(kw_only=True)
@@ -214,6 +256,12 @@ class ManifestSet:
         return tuple(selector for manifest in self.manifests for selector in manifest.selectors)
 
     @property
+    def target_lines(self) -> int:
+        """How many entries ``targets`` holds, as written: a ``projects`` list is one entry,
+        however many selectors it gives."""
+        return len({selector.source for selector in self.selectors})
+
+    @property
     def unset_references(self) -> dict[str, tuple[str, ...]]:
         """Each ``${VAR}`` reference whose variable was not set (loaded with
         ``require_secrets=False``), with the stores that use it, sorted."""
@@ -245,6 +293,7 @@ class PendingTarget:
     store_source: Source
     source: Source
     project_source: Source
+    projects: ProjectSelector | None = None
 
 
 @attrs.frozen(kw_only=True)

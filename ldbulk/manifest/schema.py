@@ -8,15 +8,16 @@ use stores another defines.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import string
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Final, cast
 
 import attrs
-from yaml.nodes import MappingNode
+from yaml.nodes import MappingNode, Node
 
 from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, IntegrationKey
 from ldbulk.manifest import validate
@@ -24,6 +25,7 @@ from ldbulk.manifest.config import read_config
 from ldbulk.manifest.jsonschema import FORMAT_VERSION
 from ldbulk.manifest.model import (
     AllEnvironments,
+    AllProjects,
     EnvironmentKeys,
     EnvironmentSelector,
     PartialStore,
@@ -31,9 +33,19 @@ from ldbulk.manifest.model import (
     Source,
     Store,
     TaggedEnvironments,
+    TaggedProjects,
     index_path,
 )
-from ldbulk.manifest.nodes import NodePath, Problems, TooMuch, Tree, line_of, parse, quote
+from ldbulk.manifest.nodes import (
+    NodePath,
+    Problems,
+    TooMuch,
+    Tree,
+    line_of,
+    parse,
+    path_text,
+    quote,
+)
 from ldbulk.manifest.references import ReferencePolicy, Resolver, manifest_allow_refusal
 
 _PLACEHOLDERS: Final = ("project", "environment")
@@ -199,35 +211,67 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 def read_targets(tree: Tree, targets: object) -> list[PendingTarget]:
     """The entries of ``targets``, each with the name of its store, checked later against
-    every file's stores; the entries without a good project or store name are left out."""
+    every file's stores; the entries without a good project or store name are left out. A
+    ``projects`` list gives an entry for each of its projects, each at its item's line."""
     found: list[PendingTarget] = []
     for index, target in enumerate(targets if isinstance(targets, list) else ()):
         path: NodePath = ("targets", index)
-        if not isinstance(target, dict) or (*path, "project") in tree.bad:
-            continue
-        project, store = target.get("project"), target.get("store")
-        if not isinstance(project, str) or not isinstance(store, str):
+        if not isinstance(target, dict) or not isinstance(target.get("store"), str):
             continue
         # Found once, not once a field: a manifest may hold 100,000 targets.
         node = tree.find(path)[1]
         where = index_path("targets", index)
-        lines = {
-            key: line_of(value)
-            for key, (_, value) in tree.entries(cast(MappingNode, node), path).items()
-        }
-        found.append(
-            PendingTarget(
-                project=project,
-                environments=_selector(tree, target.get("environments"), (*path, "environments")),
-                store_name=store,
-                store_source=Source(file=tree.file, line=lines["store"], path=f"{where}.store"),
-                source=Source(file=tree.file, line=line_of(node), path=where),
-                project_source=Source(
-                    file=tree.file, line=lines["project"], path=f"{where}.project"
-                ),
-            )
+        entries = tree.entries(cast(MappingNode, node), path)
+        values = {key: value for key, (_, value) in entries.items()}
+        line = functools.partial(
+            PendingTarget,
+            environments=_selector(tree, target.get("environments"), (*path, "environments")),
+            store_name=target["store"],
+            store_source=Source(
+                file=tree.file, line=line_of(values["store"]), path=f"{where}.store"
+            ),
+            source=Source(file=tree.file, line=line_of(node), path=where),
         )
+        found += _each_project(tree, target, path, values, line)
     return found
+
+
+def _each_project(
+    tree: Tree,
+    target: dict[str, object],
+    path: NodePath,
+    values: dict[str, Node],
+    line: Callable[..., PendingTarget],
+) -> list[PendingTarget]:
+    """The target made by ``line`` once for each project it names (none when its projects
+    are bad), or once with the selector the engine resolves against the account's projects."""
+    if ("project" in target) == ("projects" in target):
+        return []  # the schema said which is wrong
+    key = "project" if "project" in target else "projects"
+    value, at = target[key], (*path, key)
+    if at in tree.bad or not isinstance(value, str | list | dict):
+        return []
+    source = Source(file=tree.file, line=line_of(values[key]), path=path_text(at))
+    if value == "*":
+        return [line(project="", project_source=source, projects=AllProjects(source=source))]
+    if isinstance(value, dict):
+        tags = tuple(dict.fromkeys(cast(list[str], value["tags"])))
+        tagged = TaggedProjects(tags=tags, source=source)
+        return [line(project="", project_source=source, projects=tagged)]
+    if isinstance(value, str):
+        return [line(project=value, project_source=source)]
+    lines: list[PendingTarget] = []
+    seen: dict[str, Source] = {}
+    items = zip(cast(list[str], value), values[key].value, strict=True)
+    for index, (project, item) in enumerate(items):
+        item_source = source.item(index, line_of(item))
+        first = seen.setdefault(project, item_source)
+        if first is not item_source:
+            message = f"project {quote(project)} is listed twice: also at {first}"
+            tree.note(item, (*at, index), message)
+            continue
+        lines.append(line(project=project, project_source=item_source))
+    return lines
 
 
 def _selector(tree: Tree, value: object, path: NodePath) -> EnvironmentSelector | None:

@@ -84,6 +84,38 @@ def _items(validator: Any, items: Any, instance: object, schema: object) -> Iter
     yield from Draft202012Validator.VALIDATORS["items"](validator, items, instance, schema)
 
 
+def _any_of(validator: Any, alternatives: Any, instance: object, schema: object) -> Iterator[Any]:
+    # A project key, "*", a reference: 100,000 targets each hold one, seen to fit without a
+    # validator made for each alternative.
+    if any(_plainly_holds(alternative, instance) for alternative in alternatives):
+        return
+    from jsonschema import Draft202012Validator
+
+    yield from Draft202012Validator.VALIDATORS["anyOf"](validator, alternatives, instance, schema)
+
+
+def _plainly_holds(alternative: Mapping[str, Any], instance: object) -> bool:
+    """Whether ``instance`` fits an alternative that is a constant, or a string's pattern."""
+    if alternative.keys() == {"const"}:
+        const = alternative["const"]
+        return type(instance) is type(const) and instance == const
+    plain = alternative.keys() <= {"type", "pattern", "title"} and "pattern" in alternative
+    if plain and alternative.get("type", "string") == "string" and isinstance(instance, str):
+        return bool(_whole(alternative["pattern"]).search(instance))
+    return False
+
+
+def _one_of(validator: Any, alternatives: Any, instance: object, schema: object) -> Iterator[Any]:
+    # A target's project or projects: which keys it has says at once whether one holds.
+    if isinstance(instance, dict) and all(each.keys() == {"required"} for each in alternatives):
+        holding = [all(key in instance for key in each["required"]) for each in alternatives]
+        if holding.count(True) == 1:
+            return
+    from jsonschema import Draft202012Validator
+
+    yield from Draft202012Validator.VALIDATORS["oneOf"](validator, alternatives, instance, schema)
+
+
 def _error(message: str) -> Any:
     from jsonschema.exceptions import ValidationError
 
@@ -100,7 +132,9 @@ def _validator() -> Any:
         "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
     )
     extend: Any = jsonschema.validators.extend  # untyped in its stubs
-    keywords = {"const": _const, "pattern": _pattern, "items": _items}
+    keywords = {
+        "const": _const, "pattern": _pattern, "items": _items, "anyOf": _any_of, "oneOf": _one_of,
+    }
     strict = extend(base, keywords, type_checker=types)
     return strict(manifest_schema())
 
@@ -184,6 +218,10 @@ class _Translator:
                 )
                 key_node = self.tree.find((*path, key))[0] or node
                 self.tree.note(key_node, (*path, key), f"unknown key ({hint})")
+        elif check == "oneOf":  # a target's project or projects: the one rule using it
+            # Of anything but a mapping, both alternatives hold: its type is what is wrong.
+            if isinstance(instance, dict):
+                self.tree.note(node, path, _which_one(schema, instance))
         elif check == "required":
             for key in (key for key in schema["required"] if key not in instance):
                 self.tree.note(node, path, f"missing required key {quote(key)}")
@@ -256,6 +294,15 @@ def _type_fits(error: ValidationError) -> bool:
     )
 
 
+def _which_one(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> str:
+    """Which of the keys ``oneOf`` requires one of is missing, or that several are given."""
+    keys = [alternative["required"][0] for alternative in schema["oneOf"]]
+    given = [key for key in keys if key in instance]
+    if given:
+        return f"{' and '.join(map(quote, given))} exclude each other: write one of them"
+    return f"missing required key {quote(keys[0])}"
+
+
 def _wording(
     check: str, schema: Mapping[str, Any], instance: object, node: Node, path: NodePath
 ) -> str:
@@ -269,6 +316,8 @@ def _wording(
         # A number where a string is meant (a project key 2024) is a string once quoted.
         if schema["type"] == "string" and isinstance(node, ScalarNode) and node.tag in _NUMBERS:
             message += f" (quote it: {quote(str(node.value))})"
+        elif path[-1] == "project" and isinstance(instance, list | dict):
+            message += " (several projects are written projects: [...] or projects: {tags: [...]})"
         return message
     # The lists and mappings that must not be empty are named in the plural.
     noun = str(path[-1]).removesuffix("s") if path else "item"
@@ -277,5 +326,7 @@ def _wording(
     if check in ("pattern", "maxLength") and "title" in schema:
         if instance == "*" and schema["title"] == "environment key":
             return '"*" stands alone: write environments: "*"'
+        if instance == "*" and schema["title"] == "project key":
+            return 'every project is written project: "*", not in a list'
         return f"{quote(str(instance))} is not a valid {schema['title']} ({KEY_RULE})"
     return f"does not match the manifest's schema ({check})"
