@@ -134,8 +134,8 @@ class EnvironmentKeys:
 
 
 @attrs.frozen(kw_only=True)
-class AllEnvironments:
-    """``"*"``: every environment of the project, listed through the API."""
+class _Every:
+    """``"*"``: everything of its kind, listed through the API."""
 
     source: Source
 
@@ -145,8 +145,8 @@ class AllEnvironments:
 
 
 @attrs.frozen(kw_only=True)
-class TaggedEnvironments:
-    """``{tags: [...]}``: the environments of the project that carry all of these tags."""
+class _Tagged:
+    """``{tags: [...]}``: what carries all of these tags."""
 
     tags: tuple[str, ...]
     source: Source
@@ -156,38 +156,31 @@ class TaggedEnvironments:
         return "{tags: [" + ", ".join(self.tags) + "]}"
 
     def matches(self, tags: Iterable[str]) -> bool:
-        """Whether an environment with ``tags`` carries every tag of the selector."""
+        """Whether something with ``tags`` carries every tag of the selector."""
         return set(self.tags) <= set(tags)
+
+
+@attrs.frozen(kw_only=True)
+class AllEnvironments(_Every):
+    """``"*"``: every environment of the project, listed through the API."""
+
+
+@attrs.frozen(kw_only=True)
+class TaggedEnvironments(_Tagged):
+    """``{tags: [...]}``: the environments of the project that carry all of these tags."""
 
 
 EnvironmentSelector = EnvironmentKeys | AllEnvironments | TaggedEnvironments
 
 
 @attrs.frozen(kw_only=True)
-class AllProjects:
+class AllProjects(_Every):
     """``project: "*"``: every project of the account, listed through the API."""
-
-    source: Source
-
-    def describe(self) -> str:
-        """How the selector reads in a message."""
-        return '"*"'
 
 
 @attrs.frozen(kw_only=True)
-class TaggedProjects:
+class TaggedProjects(_Tagged):
     """``projects: {tags: [...]}``: the projects of the account that carry all of these tags."""
-
-    tags: tuple[str, ...]
-    source: Source
-
-    def describe(self) -> str:
-        """How the selector reads in a message."""
-        return "{tags: [" + ", ".join(self.tags) + "]}"
-
-    def matches(self, tags: Iterable[str]) -> bool:
-        """Whether a project with ``tags`` carries every tag of the selector."""
-        return set(self.tags) <= set(tags)
 
 
 # Projects known only once the account's projects are listed. An explicit ``projects: [a, b]``
