@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_cli import ROOT, SandboxProcess, ldbulk, start_sandbox
+from conftest import SandboxProcess, sandbox_process_fixtures
+from test_cli import ROOT, ldbulk
 
 from ldbulk.sandbox.cli import sandbox_command
 from ldbulk.sandbox.world import read_world_file
@@ -42,18 +42,7 @@ targets:
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    world = tmp_path_factory.mktemp("world") / "world.json"
-    world.write_text(json.dumps(WORLD))
-    with start_sandbox("--world", str(world)) as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxProcess) -> SandboxProcess:
-    server.reset()
-    return server
+server, sandbox = sandbox_process_fixtures(world=WORLD)
 
 
 @pytest.fixture

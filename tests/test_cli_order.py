@@ -7,11 +7,10 @@ apply report's and the status table, whatever order LaunchDarkly lists them in.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from test_cli import SandboxProcess, ldbulk, start_sandbox
+from conftest import SandboxProcess, sandbox_process_fixtures
+from test_cli import ldbulk
 
 from ldbulk.text import natural_key
 
@@ -39,18 +38,7 @@ targets:
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    world = tmp_path_factory.mktemp("world") / "world.json"
-    world.write_text(json.dumps(WORLD))
-    with start_sandbox("--world", str(world)) as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxProcess) -> SandboxProcess:
-    server.reset()
-    return server
+server, sandbox = sandbox_process_fixtures(world=WORLD)
 
 
 def column(stdout: str, prefix: str, part: int) -> list[str]:
