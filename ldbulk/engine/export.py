@@ -55,11 +55,12 @@ from ldbulk.engine.export_partial import (
     load_partial,
     partial_writer,
 )
-from ldbulk.engine.export_shape import Shape, SkippedIntegration, natural_key, shape_of
+from ldbulk.engine.export_shape import Shape, SkippedIntegration, shape_of
 from ldbulk.engine.provision import concurrency_or_default
 from ldbulk.errors import LdbulkError, NotFound, Stopped, Unauthorized
 from ldbulk.http.client import Client
 from ldbulk.http.scope import RequestScope
+from ldbulk.text import natural_key
 
 __all__ = ["ExportResult", "ExportWatch", "SkippedIntegration", "export"]
 

@@ -26,9 +26,10 @@ import attrs
 import yaml
 
 from ldbulk.api.models import CONFIG_CLASSES, DEFAULT_OWNERSHIP_TAG, api_name, form_fields
-from ldbulk.engine.export_shape import Shape, natural_key
+from ldbulk.engine.export_shape import Shape
 from ldbulk.manifest import FORMAT_VERSION, credential_pattern
 from ldbulk.manifest.jsonschema import MAX_STORE_NAME_LENGTH
+from ldbulk.text import natural_key
 
 # Store names as a manifest takes them: letters, digits, '.', '_' and '-', starting with a
 # letter or digit.

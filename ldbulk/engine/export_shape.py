@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
@@ -28,19 +28,6 @@ from ldbulk.api.models import (
     is_secret,
     looks_masked,
 )
-
-_DIGITS: Final = re.compile(r"(\d+)")
-
-
-def natural_key(text: str) -> tuple[tuple[int, str], ...]:
-    """A sort key that orders the numbers inside keys by value: ``env-2`` before ``env-10``.
-
-    ``re.split`` with a group alternates text and digits, so each position compares like with
-    like; the text itself breaks ties (``env-02`` and ``env-2``)."""
-    return tuple(
-        (int(part), part) if index % 2 else (0, part)
-        for index, part in enumerate(_DIGITS.split(text))
-    )
 
 
 @attrs.frozen(kw_only=True)
