@@ -127,7 +127,13 @@ class Run:
         return count
 
     def _in_flight_bound(self) -> int:
-        return self.client.pacer.in_flight_bound_over(WRITE_ROUTES, self.concurrency)
+        """The pacer's bound for a target's work, which may go by any of the write routes:
+        the largest of their bounds where a budget is known (never fewer than any of them
+        needs), the run's concurrency while none is."""
+        pacer = self.client.pacer
+        known = [route for route in WRITE_ROUTES if pacer.budget_per_s(route) is not None]
+        return max((pacer.in_flight_bound(r, self.concurrency) for r in known),
+                   default=self.concurrency)
 
     def _leftovers(self, prune: Pruning) -> list[tuple[Integration, str | None]]:
         """What the prune decided before the first write, in key order: each integration it

@@ -17,7 +17,7 @@ import contextvars
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
 import attrs
@@ -403,14 +403,6 @@ class Pacer:
         user's ``--concurrency``), at the round trip the answers showed (smoothed over the
         last several): see :meth:`~ldbulk.http.budget.Budgets.in_flight_bound`."""
         return self._budgets.in_flight_bound(route, self._round_trips.seconds, ceiling)
-
-    def in_flight_bound_over(self, routes: Iterable[str], ceiling: int) -> int:
-        """:meth:`in_flight_bound` for work that may go by any of ``routes``: the largest of
-        their bounds where a budget is known (never fewer than any of them needs), the
-        ``ceiling`` while none is."""
-        known = [route for route in routes if self._budgets.per_s(route) is not None]
-        return max((self.in_flight_bound(route, ceiling) for route in known), default=ceiling)
-
     def _close_gate(self, until: float, now: float) -> None:
         if until > self._gate_until:
             self._gate_until = until
