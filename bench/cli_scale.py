@@ -85,16 +85,19 @@ print(json.dumps({
 """
 
 
-def measure(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run ``argv`` to its end: wall seconds, exit code, CPU seconds and peak RSS of the
-    command's process (its output discarded, the end of its stderr kept)."""
+def measure(
+    argv: list[str], env: dict[str, str], timeout_s: float = CLIENT_TIMEOUT_S
+) -> dict[str, Any]:
+    """Run ``argv`` to its end (at most ``timeout_s``): wall seconds, exit code, CPU seconds
+    and peak RSS of the command's process (its output discarded, the end of its stderr
+    kept)."""
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.run(  # noqa: S603 - our interpreter, the ldbulk console script
             [sys.executable, "-I", "-S", "-c", LAUNCHER, *argv],
             env=env,
             stdout=subprocess.PIPE,
             stderr=stderr,
-            timeout=CLIENT_TIMEOUT_S,
+            timeout=timeout_s,
             check=False,
         )
         stderr.seek(0)

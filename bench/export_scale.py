@@ -28,7 +28,8 @@ from typing import Any, Final
 
 import attrs
 
-from bench.cli_scale import LAUNCHER, ldbulk_command
+from bench import cli_scale
+from bench.cli_scale import ldbulk_command
 from bench.results_grid import Goal, Table
 from bench.sandbox import SandboxProcess, SandboxSpec
 from bench.scenarios import ENVIRONMENTS, log, sandbox_counts
@@ -65,19 +66,7 @@ class Command:
 def measure(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     """:func:`bench.cli_scale.measure` with a longer timeout: wall and CPU seconds, exit code
     and peak RSS of the command's own process."""
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.run(  # noqa: S603 - our interpreter, the ldbulk console script
-            [sys.executable, "-I", "-S", "-c", LAUNCHER, *argv],
-            env=env, stdout=subprocess.PIPE, stderr=stderr, timeout=EXPORT_TIMEOUT_S,
-            check=False,
-        )  # fmt: skip
-        stderr.seek(0)
-        tail = stderr.read().decode(errors="replace")[-2000:]
-    lines = process.stdout.decode().strip().splitlines()
-    if process.returncode != 0 or not lines:
-        raise RuntimeError(f"could not measure {argv[1:2]}: {tail}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result | {"stderr_tail": tail}
+    return cli_scale.measure(argv, env, timeout_s=EXPORT_TIMEOUT_S)
 
 
 def _reads(stats: dict[str, Any]) -> int:
