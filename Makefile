@@ -45,14 +45,18 @@ redis:
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq redis-server; }
 
-# Two workers: most tests wait on loopback sockets and subprocesses, not on a core.
+# Two workers: most tests wait on loopback sockets and subprocesses, not on a core. The
+# package is compiled first: the tests start hundreds of `python -m ldbulk` processes, and
+# where PYTHONDONTWRITEBYTECODE is set (as in many CI images) each would compile it again.
 unit: $(STAMP) redis
+	$(BIN)/python -m compileall -q ldbulk
 	$(BIN)/pytest -n 2
 
 # The suite again under coverage (half as long again as `unit`: every command-line subprocess
 # is measured too). The command line's subprocesses write coverage files of their own; one
 # that ends after the workers' data were combined is added before the report.
 coverage: $(STAMP) redis
+	$(BIN)/python -m compileall -q ldbulk
 	$(BIN)/pytest -n 2 --cov=ldbulk --cov-report=
 	if ls .coverage.* >/dev/null 2>&1; then $(BIN)/coverage combine --append --quiet; fi
 	$(BIN)/coverage report
