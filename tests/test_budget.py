@@ -33,16 +33,24 @@ def test_a_budget_nobody_else_spends_opens_each_window_in_full() -> None:
     assert budget.next_turn(10.0) == 10.0
 
 
-def test_what_was_spent_before_our_first_word_is_spread_over_this_window_only() -> None:
+def test_what_was_spent_before_our_first_word_keeps_the_next_window_shared() -> None:
     budget = fresh(left=3)  # spent by an earlier run of ours, or by someone starting with us
     # This window: what is left is spread, not sent at once (the first request goes at once).
     assert budget.shared and budget.next_turn(0.0) == 0.0
     (generation,) = send(budget, 0.0)
     assert budget.next_turn(0.0) > 0.0
     budget.answered(generation)
-    # It was nobody else's spending: the next window opens in full, at once.
+    # A run that started a round trip before us spent it, and will open the next window at
+    # once: ours opens with one request, whose answer tells whether anybody else is there.
     budget.roll_over(10.0)
-    assert not budget.shared and budget.left == 10 and budget.next_turn(10.0) == 10.0
+    assert budget.shared and budget.left == 10 and budget.next_turn(10.0) == 10.0
+    (generation,) = send(budget, 10.0)
+    assert budget.next_turn(10.0) == 20.0
+    budget.learn(9, 10, 20.0)
+    budget.answered(generation)
+    # Nobody was: the window after opens in full, at once.
+    budget.roll_over(20.0)
+    assert not budget.shared and budget.left == 10 and budget.next_turn(20.0) == 20.0
 
 
 def test_spending_our_requests_do_not_explain_makes_the_budget_shared() -> None:

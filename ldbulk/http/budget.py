@@ -15,8 +15,8 @@ The budget belongs to the account, not to this client (https://launchdarkly.com/
   does not hand us the whole limit; one request goes first and its answer tells what is really
   left, and that is spread over the rest of the window, our part of it only, rather than sent
   at once (which is how two runs that each assume the whole limit bounce half their requests).
-- A budget nobody else touched for a whole window is ours again: a new window opens at the
-  full limit and may be spent at once.
+- A budget nobody else touched for a whole window (nor before our first word in it) is ours
+  again: a new window opens at the full limit and may be spent at once.
 - Shared or alone, and our part, are decided at every window boundary from the window that
   ended, whether our clock passed the reset or an answer named the next window first: a run
   is not held to the part it had while others were there once they have gone.
@@ -104,8 +104,9 @@ class Budget:
         window alone whether the next is shared, and our part of it. Taken at every boundary,
         so a run that once met others is not held to that part after they have gone (nor to
         an old part when the others spend less), and ``ours`` of the new window are counted."""
-        self.shared = self.others > 0
-        self.share = self.ours / (self.ours + self.others) if self.shared else 1.0
+        others = self.others + self.before
+        self.shared = others > 0
+        self.share = self.ours / (self.ours + others) if self.shared else 1.0
         self.ours = ours
         self.others = self.before = 0
 
@@ -173,10 +174,13 @@ class Budget:
         return self.left <= 0
 
     def first_word(self) -> None:
-        """The budget was just learned. What was spent before our first word is not counted as
-        others' spending (it may be an earlier run of ours), but it may be someone spending
-        now: for the rest of this window, what is left is spread rather than sent at once, so
-        two runs starting together read each other's spending before they overdraw."""
+        """The budget was just learned. What was spent before our first word may be an earlier
+        run of ours, or someone spending now: for the rest of this window, what is left is
+        spread rather than sent at once, so two runs starting together read each other's
+        spending before they overdraw; and the next window opens shared (one request first),
+        as a run that started a round trip before us saw the window as its own and will open
+        the next one at once (the two opening theirs at once drew a 429 for every create of
+        that window)."""
         if self.limit is not None:
             self.before = max(self.limit - self.server_left - self.ours, 0)
             self.shared = self.shared or self.before > 0
