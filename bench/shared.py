@@ -30,8 +30,10 @@ class SharedSizes:
     route_limit: int
     window_s: float
     latency_ms: float
-    # Creates of each of the two runs at once.
+    # Creates of each of two runs, started at once and then this far apart (more than a
+    # round trip: the first hears the server before the second's first create lands).
     each_run: int
+    apart_s: float
     # The run beside the background client, and the background's pace and time.
     beside_background: int
     background_per_s: float
@@ -43,6 +45,7 @@ FULL_SHARED: Final = SharedSizes(
     window_s=10.0,
     latency_ms=80.0,
     each_run=300,
+    apart_s=1.0,
     beside_background=400,
     background_per_s=5.0,
     background_s=20.0,
@@ -52,6 +55,7 @@ SMOKE_SHARED: Final = SharedSizes(
     window_s=0.5,
     latency_ms=5.0,
     each_run=6,
+    apart_s=0.1,
     beside_background=12,
     background_per_s=4.0,
     background_s=1.0,
@@ -155,15 +159,16 @@ def row_of(
     }
 
 
-def ldbulk_run(targets: int, first: int, window_s: float) -> dict[str, Any]:
-    """A run of ``targets`` creates from the ``first`` pair, started 50 ms into a window."""
+def ldbulk_run(targets: int, first: int, window_s: float, later_s: float = 0.0) -> dict[str, Any]:
+    """A run of ``targets`` creates from the ``first`` pair, started 50 ms into a window (and
+    ``later_s`` after that)."""
     return {
         "contender": "ldbulk",
         "targets": targets,
         "first": first,
         "environments": ENVIRONMENTS,
         "align_window_s": window_s,
-        "align_offset_s": 0.05,
+        "align_offset_s": 0.05 + later_s,
     }
 
 
@@ -187,12 +192,16 @@ def _measure(
     return lines, counts, tally.per_window()
 
 
-def two_runs(sizes: SharedSizes) -> dict[str, Any]:
-    """Two ldbulk runs of ``each_run`` creates, started together."""
-    log(f"shared: two runs of {sizes.each_run} creates at once")
-    specs = [ldbulk_run(sizes.each_run, index * sizes.each_run, sizes.window_s) for index in (0, 1)]
+def two_runs(sizes: SharedSizes, apart_s: float = 0.0) -> dict[str, Any]:
+    """Two ldbulk runs of ``each_run`` creates, the second started ``apart_s`` after the first."""
+    case = f"two runs {apart_s:g} s apart" if apart_s else "two runs at once"
+    log(f"shared: {case}, {sizes.each_run} creates each")
+    specs = [
+        ldbulk_run(sizes.each_run, index * sizes.each_run, sizes.window_s, index * apart_s)
+        for index in (0, 1)
+    ]
     lines, counts, per_window = _measure(sizes, specs, 2 * sizes.each_run)
-    return {"case": "two runs at once"} | row_of(sizes, lines, counts, per_window, others=0)
+    return {"case": case} | row_of(sizes, lines, counts, per_window, others=0)
 
 
 def beside_background(sizes: SharedSizes) -> dict[str, Any]:
@@ -228,13 +237,13 @@ def scenario_shared(sizes: SharedSizes) -> dict[str, Any]:
         "route_limit": sizes.route_limit,
         "window_s": sizes.window_s,
         "latency_ms": sizes.latency_ms,
-        "rows": [two_runs(sizes), beside_background(sizes)],
+        "rows": [two_runs(sizes), two_runs(sizes, sizes.apart_s), beside_background(sizes)],
     }
 
 
 def shared_goals(shared: dict[str, Any], goal: Any) -> None:
-    """Two runs of 300 + 300 within 7 windows with <= 1% 429s; after the other client stops,
-    the next window used in full."""
+    """Two runs of 300 + 300 (at once, and apart) within 7 windows with <= 1% 429s; after
+    the other client stops, the next window used in full."""
     for row in shared["rows"]:
         case = row["case"]
         # ldbulk's 429s: the other client's are its own, as it never waits for anything.
@@ -270,7 +279,8 @@ def shared_markdown(shared: dict[str, Any], table: Any) -> list[str]:
         f"## Sharing the budget: route limit {shared['route_limit']} per "
         f"{shared['window_s']:g} s window, {shared['latency_ms']:g} ms added latency",
         "",
-        "Every client is a process of its own on one account, started 50 ms into a window. "
+        "Every client is a process of its own on one account, started 50 ms into a window "
+        "(the second of two runs apart, that much later). "
         "**Bound** = the creates of every client (the other client's that were stored, too) "
         "at the limit; **per window** = creates the sandbox stored in each window of the run, "
         "read just after every boundary.",
