@@ -1,5 +1,6 @@
-"""SIGTERM ends ``ldbulk apply`` promptly whatever the link does: the real command line in its
-own process, against a loopback server that accepts and never answers."""
+"""SIGTERM ends ``ldbulk apply`` promptly whatever the link does, and the deadline flags bound
+each answer: the real command line in its own process, against loopback servers that accept
+and never answer, or answer without end."""
 
 from __future__ import annotations
 
@@ -195,3 +196,48 @@ def test_request_timeout_flag_bounds_each_answer_from_a_silent_link(tmp_path: Pa
     assert "timed out" in result.stderr
     # Five tries of 0.3 s and their backoffs; the default would take five times 20 s.
     assert took < 60, result.stderr
+
+
+class _Endless(BaseHTTPRequestHandler):
+    """A listing that starts at once and never ends: blanks (JSON whitespace) far faster than
+    the minimum rate, so only the cap on the whole listing can end it."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()  # no length: the body runs until the connection closes
+        with contextlib.suppress(ConnectionError):
+            self.wfile.write(b'{"items": [')
+            while True:
+                self.wfile.write(b" " * 65536)
+                time.sleep(0.05)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+def test_listing_deadline_flag_caps_a_listing_that_never_ends(tmp_path: Path) -> None:
+    """``--listing-deadline``: a listing that keeps coming fast is cut at that cap (the
+    default, 600 s, would outlast the test), and every target ends failed with the reason."""
+    report = tmp_path / "r.json"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        apply = _apply(f"http://127.0.0.1:{server.server_address[1]}",
+                       str(_manifest(tmp_path, 2)), "--report", str(report),
+                       "--listing-deadline", "1")  # fmt: skip
+        try:
+            _, stderr = apply.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            apply.kill()  # the cap did not hold: end the run rather than leave it behind
+            apply.communicate()
+            raise
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert apply.returncode == 1, stderr
+    rows = json.loads(report.read_text())["results"]
+    assert [row["outcome"] for row in rows] == ["failed", "failed"]
+    for row in rows:
+        assert "end within 1 s" in row["error"]["message"]
