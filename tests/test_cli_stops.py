@@ -1,5 +1,6 @@
-"""SIGTERM ends ``ldbulk apply`` promptly whatever the link does: the real command line in its
-own process, against a loopback server that accepts and never answers."""
+"""SIGTERM ends ``ldbulk apply`` promptly whatever the link does, and the deadline flags bound
+each answer: the real command line in its own process, against loopback servers that accept
+and never answer, or answer without end."""
 
 from __future__ import annotations
 
@@ -195,3 +196,86 @@ def test_request_timeout_flag_bounds_each_answer_from_a_silent_link(tmp_path: Pa
     assert "timed out" in result.stderr
     # Five tries of 0.3 s and their backoffs; the default would take five times 20 s.
     assert took < 60, result.stderr
+
+
+class _Streaming(ThreadingHTTPServer):
+    """Answers every listing at once with a body that never ends: ``piece`` after ``piece``
+    of JSON whitespace, one every ``every_s``; ``started`` is set once one is under way."""
+
+    daemon_threads = True
+
+    def __init__(self, piece: bytes, every_s: float) -> None:
+        super().__init__(("127.0.0.1", 0), _Stream)
+        self.piece, self.every_s = piece, every_s
+        self.started = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Stream(BaseHTTPRequestHandler):
+    server: _Streaming
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()  # no length: the body runs until the connection closes
+        with contextlib.suppress(ConnectionError):
+            self.wfile.write(b'{"items": [')
+            self.wfile.flush()
+            self.server.started.set()
+            while True:
+                time.sleep(self.server.every_s)
+                self.wfile.write(self.server.piece)
+                self.wfile.flush()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@contextlib.contextmanager
+def _streaming(piece: bytes, every_s: float) -> Iterator[_Streaming]:
+    server = _Streaming(piece, every_s)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_sigterm_while_the_listing_drips_exits_within_the_bound(tmp_path: Path) -> None:
+    """A listing whose body comes a byte a second: each byte well within the read timeout,
+    the whole far from its deadline; SIGTERM still ends the run within the bound."""
+    report = tmp_path / "r.json"
+    with _streaming(b" ", every_s=1.0) as server:
+        apply = _apply(server.url, str(_manifest(tmp_path, 3)), "--report", str(report))
+        assert server.started.wait(30)
+        time.sleep(1.5)
+        took, stderr = _seconds_to_exit_after_sigterm(apply)
+    assert apply.returncode == 143, stderr
+    assert took < EXIT_BOUND_S, stderr
+    outcomes = [row["outcome"] for row in json.loads(report.read_text())["results"]]
+    assert outcomes == ["skipped"] * 3
+
+
+def test_listing_deadline_flag_caps_a_listing_that_never_ends(tmp_path: Path) -> None:
+    """``--listing-deadline``: a listing that keeps coming far faster than the minimum rate is
+    cut at that cap (the default, 600 s, would outlast the test), and every target ends
+    failed with the reason."""
+    report = tmp_path / "r.json"
+    with _streaming(b" " * 65536, every_s=0.05) as server:
+        apply = _apply(server.url, str(_manifest(tmp_path, 2)), "--report", str(report),
+                       "--listing-deadline", "1")  # fmt: skip
+        try:
+            _, stderr = apply.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            apply.kill()  # the cap did not hold: end the run rather than leave it behind
+            apply.communicate()
+            raise
+    assert apply.returncode == 1, stderr
+    rows = json.loads(report.read_text())["results"]
+    assert [row["outcome"] for row in rows] == ["failed", "failed"]
+    for row in rows:
+        assert "end within 1 s" in row["error"]["message"]

@@ -1,12 +1,15 @@
 """Redaction that hides secrets and nothing else: a secret's text inside a longer word is left
 as it is, and a secret too short to be told from a word's letters is refused when the
-manifest is validated, with the reason."""
+manifest is validated, with the reason. The access token is the exception: long and random,
+it is hidden from a server's answer wherever it stands."""
 
 from __future__ import annotations
 
 import pytest
 
 import ldbulk
+from ldbulk.api.sansio import without_secret
+from ldbulk.http.transport import canned
 from ldbulk.manifest import ManifestError
 from ldbulk.manifest.config import MIN_SECRET_LENGTH
 from ldbulk.text import redact
@@ -61,3 +64,12 @@ def test_a_secret_of_the_safe_length_is_accepted() -> None:
     config = loaded.stores[0].config
     assert isinstance(config, ldbulk.RedisConfig)
     assert config.password == "p" * MIN_SECRET_LENGTH
+
+
+def test_the_access_token_is_hidden_from_an_answer_even_inside_a_longer_word() -> None:
+    """The token is long and random: run into other text, it is still the token. Only a part
+    of it (the ``api-`` every token starts with) is kept."""
+    token = "api-6d2f0b9e-4c1a-4e7b-9a3d-8f5e2c1b0a97"
+    body = f"<html>Bearer{token}; api- {token}x</html>".encode()
+    answer = without_secret(canned(401, body=body), token)
+    assert answer.body == b"<html>Bearer***; api- ***x</html>"

@@ -164,3 +164,19 @@ async def test_a_selector_whose_listing_is_abandoned_at_a_stop_is_skipped_not_fa
     assert loop.time() <= STOP_AT + STOP_GRACE_S + 0.1
     (line,) = resolution.unresolved
     assert line.result().outcome is Outcome.SKIPPED
+
+
+async def test_a_stop_while_the_run_waits_out_a_rate_limit_ends_within_the_grace() -> None:
+    """Every create is refused with a 429 that asks for a minute: the stop comes during that
+    pause, and ends it rather than waiting it out; what was refused is not sent again."""
+
+    async def handler(request: SentRequest) -> RawResponse:
+        if request.method == "GET":
+            return _listing()
+        refusal = {"code": "rate_limited", "message": "slow down", "id": "x"}
+        return canned(429, json=refusal, headers={"Retry-After": "60"})
+
+    report, ended, transport = await _run_stopped_at(handler, _targets(3))
+    assert ended <= STOP_AT + STOP_GRACE_S + 0.1
+    assert [r.method for r in transport.requests] == ["GET", "POST"]
+    assert {r.outcome for r in report.results} == {Outcome.SKIPPED}

@@ -178,8 +178,10 @@ _ERROR_FIELDS: Final = ("code", "message", "id")
 
 
 def without_secret(response: RawResponse, secret: str) -> RawResponse:
-    """``response`` with every whole occurrence of ``secret`` (the access token) in its body
-    replaced by ``***``, for every reader after it.
+    """``response`` with ``secret`` (the access token) in its body replaced by ``***``, for
+    every reader after it: in the bytes wherever it stands, even inside a longer word (a
+    token is long and random: found there, it is still the token); in an error body's fields
+    as whole occurrences first (:func:`ldbulk.text.redact`).
 
     A server, or a proxy on the way, may quote what it was sent, the Authorization header
     included (a 401 saying which token it refused); the error's message then reaches the
