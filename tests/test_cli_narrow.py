@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 import time
 
@@ -180,3 +181,42 @@ def test_the_bar_learns_the_windows_from_its_pauses(monkeypatch: pytest.MonkeyPa
     assert display._windows_eta_s(250) == 48.0
     clock.now = 1010.5  # the next window: 50 more may go now
     assert display._windows_eta_s(250) == 39.5
+
+
+def test_a_resumed_run_paused_at_80_columns_shows_every_number_and_the_clock_whole() -> None:
+    console = Console(record=True, width=80)
+    display = ProgressDisplay(3000, enabled=True, already_done=1200, budget_per_s=lambda: 10.0,
+                              console=console)
+    for _ in range(1000):
+        display.settled(result("prod", Outcome.CREATED))
+    display.paused(time.time() + 60)
+    line = bar_line(display, console).rstrip()
+    assert "…" not in line, line
+    assert line.startswith("apply (1200 before) "), line
+    # The last column is the pause's clock: whole, not cropped at the terminal's edge.
+    assert re.search(r" 1000/3000 +elapsed \d:\d\d:\d\d eta \d:\d\d:\d\d paused \d\d:\d\d:\d\d$",
+                     line), line
+
+
+def test_an_interrupted_run_at_80_columns_drops_its_eta_and_pause_and_keeps_its_numbers() -> None:
+    """After an interrupt the run tries nothing more: the time left and the end of a pause no
+    longer apply, and their room goes to the counts."""
+    console = Console(record=True, width=80)
+    display = ProgressDisplay(3000, enabled=True, already_done=1200, budget_per_s=lambda: 10.0,
+                              console=console)
+    for _ in range(1000):
+        display.settled(result("prod", Outcome.CREATED))
+    display.paused(time.time() + 60)
+    for _ in range(2000):
+        display.settled(result("prod", Outcome.SKIPPED))
+    line = bar_line(display, console).rstrip()
+    assert "…" not in line, line
+    assert line.startswith("apply (1200 before) "), line
+    assert re.search(r" 1000/3000 \(2000 skipped\) +elapsed \d:\d\d:\d\d$", line), line
+    assert "eta" not in line and "paused" not in line, line
+
+
+def test_a_wide_terminal_says_done_before_in_words() -> None:
+    console = Console(record=True, width=120)
+    display = ProgressDisplay(300, enabled=True, already_done=120, console=console)
+    assert bar_line(display, console).startswith("apply (120 done before) ")

@@ -93,27 +93,56 @@ class BudgetEtaColumn(ProgressColumn):
 WIDE_COLUMNS: Final = 100
 
 
-class RateColumn(ProgressColumn):
-    """Targets a second so far, on a terminal wide enough for it (:data:`WIDE_COLUMNS`)."""
+def _wide(console: Console) -> bool:
+    return console.width >= WIDE_COLUMNS
+
+
+class DescriptionColumn(ProgressColumn):
+    """What runs, and on a resumed run how many targets were done before it: in words on a
+    wide terminal, in fewer of them below :data:`WIDE_COLUMNS`, the number always."""
 
     def __init__(self, console: Console, *, table_column: Column | None = None) -> None:
         super().__init__(table_column=table_column)
         self._console = console
 
     def render(self, task: Task) -> Text:
-        if self._console.width < WIDE_COLUMNS:
-            return Text("")
-        return Text(str(task.fields["rate"]))
+        before = task.fields.get("done_before", 0)
+        text = Text(task.description, style="bold")
+        if before:
+            text.append(f" ({before} done before)" if _wide(self._console)
+                        else f" ({before} before)")
+        return text
 
 
 class DoneColumn(MofNCompleteColumn):
-    """Targets done of the total, and after an interrupt how many it left untried: an
-    interrupted run's bar must not read 300/300."""
+    """Targets done of the total, and after an interrupt how many it left untried (an
+    interrupted run's bar must not read 300/300); on a terminal wide enough
+    (:data:`WIDE_COLUMNS`) the targets a second so far too. In this column, not one of its own:
+    an empty column would still cost the space beside it on a narrow terminal."""
+
+    def __init__(self, console: Console, *, table_column: Column | None = None) -> None:
+        super().__init__(table_column=table_column)
+        self._console = console
 
     def render(self, task: Task) -> Text:
         done = super().render(task)
         skipped = task.fields.get("skipped", 0)
-        return done.append(f" ({skipped} skipped)", style="yellow") if skipped else done
+        if skipped:
+            done.append(f" ({skipped} skipped)", style="yellow")
+        rate = task.fields.get("rate", "")
+        if rate and _wide(self._console):
+            done.append(f" {rate}")
+        return done
+
+
+class RunEtaColumn(BudgetEtaColumn):
+    """The time left, labelled; nothing once a stop left targets untried, since the run tries
+    nothing more (it would otherwise count the untried as still to come)."""
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("skipped", 0):
+            return Text("")
+        return Text("eta ").append_text(super().render(task))
 
 
 class ProgressDisplay:
@@ -137,22 +166,19 @@ class ProgressDisplay:
             return Column(no_wrap=True)
 
         self.bar = Progress(
-            TextColumn("[bold]{task.description}", table_column=whole()),
+            DescriptionColumn(console, table_column=whole()),
             BarColumn(table_column=Column(min_width=3)),
-            DoneColumn(table_column=whole()),
-            RateColumn(console, table_column=whole()),
+            DoneColumn(console, table_column=whole()),
             # Labelled: two bare clocks side by side read as one range.
             TextColumn("elapsed", table_column=whole()),
             TimeElapsedColumn(table_column=whole()),
-            TextColumn("eta", table_column=whole()),
-            BudgetEtaColumn(budget_per_s, self._windows_eta_s, table_column=whole()),
+            RunEtaColumn(budget_per_s, self._windows_eta_s, table_column=whole()),
             TextColumn("[yellow]{task.fields[paused]}", table_column=whole()),
             console=console,
             disable=not enabled,
         )
-        description = f"apply ({already_done} done before)" if already_done else "apply"
-        self._task = self.bar.add_task(description, total=total, rate="", paused="",
-                                       skipped=0)
+        self._task = self.bar.add_task("apply", total=total, rate="", paused="", skipped=0,
+                                       done_before=already_done)
         self._started = time.monotonic()
         self._paused_until: float | None = None
         # The windows as the pauses show them: the first pause ends the first window.
@@ -164,9 +190,11 @@ class ProgressDisplay:
         """The pacer closed its gate until ``until_epoch``."""
         self._paused_until = until_epoch
         self._learn_window(until_epoch)
+        if self.bar.tasks[0].fields["skipped"]:
+            return  # stopped: what is still in flight may be held, the run waits for nothing
         clock = time.strftime("%H:%M:%S", time.localtime(until_epoch))
         # Below WIDE_COLUMNS the words give way before the bar does (the clock stays whole).
-        words = "rate-limited until" if self.bar.console.width >= WIDE_COLUMNS else "paused"
+        words = "rate-limited until" if _wide(self.bar.console) else "paused"
         self.bar.update(self._task, paused=f"{words} {clock}")
 
     def _learn_window(self, until_epoch: float) -> None:
@@ -206,8 +234,9 @@ class ProgressDisplay:
         if result.outcome is Outcome.SKIPPED:
             # Not done: left untried by a stop. Counted apart, so an interrupted run's bar
             # never reads 300/300.
+            # Nor does the run wait out a pause any more: its clock goes with the ETA.
             skipped = self.bar.tasks[0].fields["skipped"] + 1
-            self.bar.update(self._task, skipped=skipped)
+            self.bar.update(self._task, skipped=skipped, paused="")
             return
         done = self.bar.tasks[0].completed + 1
         total = self.bar.tasks[0].total
