@@ -110,10 +110,17 @@ def test_a_saved_plan_is_refused_before_any_request_when_it_cannot_be_trusted(
     forged = tmp_path / "forged.plan"
     actions = [{**document["actions"][0], "patch": [{"op": "remove", "path": "/config"}]}]
     forged.write_text(json.dumps({**document, "actions": actions}))
+    # Files that are no whole plan: cut short in transfer, or missing what a plan records.
+    truncated = tmp_path / "truncated.plan"
+    truncated.write_text(saved.read_text()[:300])
+    undigested = tmp_path / "undigested.plan"
+    undigested.write_text(json.dumps({k: v for k, v in document.items() if k != "digest"}))
     for path, said in (
         (other_url, "was made against https://app.launchdarkly.com"),
         (newer, "format 99"),
         (forged, "not an operation ldbulk sends"),
+        (truncated, "cannot read it"),
+        (undigested, "malformed"),
     ):
         refused = ldbulk("apply", str(path), sandbox=sandbox)
         assert refused.returncode == 2, (path, refused.stderr)
@@ -128,6 +135,41 @@ def test_a_saved_plan_is_refused_before_any_request_when_it_cannot_be_trusted(
     flags = ldbulk("apply", str(saved), "--prune", sandbox=sandbox)
     assert flags.returncode == 2 and "drop --prune" in flags.stderr
     assert sandbox.get("/_sandbox/stats")["total"] == total
+
+
+def test_a_plan_made_with_the_secrets_at_hand_holds_none_of_them(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    # Both plans are made with the store secrets set: the creates, then a rotation of the
+    # Redis password (masked on read) with a new DynamoDB external id (compared on read).
+    creating, rotating = tmp_path / "create.plan", tmp_path / "rotate.plan"
+    assert ldbulk("plan", str(EXAMPLE), "--out", str(creating), sandbox=sandbox).returncode == 0
+    assert ldbulk("apply", str(creating), sandbox=sandbox).returncode == 0
+    new_id = {"LD_DYNAMODB_EXTERNAL_ID": "ext-id-rotated-e41d07"}
+    planned = ldbulk("plan", str(EXAMPLE), "--rotate-secrets", "--out", str(rotating),
+                     sandbox=sandbox, env=new_id)
+    assert planned.returncode == 0, planned.stderr
+    for path in (creating, rotating):
+        text = path.read_text()
+        for secret in (*SECRETS.values(), *new_id.values()):
+            assert secret not in text, path
+    actions = json.loads(rotating.read_text())["actions"]
+    assert {tuple(op["path"] for op in action["patch"]) for action in actions} == {
+        ("/config/password",), ("/config/externalId",)
+    }
+    patched_before = requests(sandbox, PATCH, 200)
+
+    applied = ldbulk("apply", str(rotating), "--report", str(tmp_path / "r.json"),
+                     sandbox=sandbox, env=new_id)
+
+    assert applied.returncode == 0, applied.stderr
+    assert requests(sandbox, PATCH, 200) - patched_before == len(actions) == 9
+    rows = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert {(row["outcome"], tuple(row["changed"])) for row in rows} == {
+        ("updated", ("config.password",)), ("updated", ("config.externalId",))
+    }
+    again = ldbulk("plan", str(EXAMPLE), "--detailed-exitcode", sandbox=sandbox, env=new_id)
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 def test_a_plan_applied_twice_writes_nothing_the_second_time(
