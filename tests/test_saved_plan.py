@@ -12,6 +12,8 @@ from typing import Any
 from conftest import sandbox_process_fixtures
 from test_cli import EXAMPLE, SECRETS, SandboxProcess, ldbulk
 
+from ldbulk.engine.saved import is_plan_file
+
 STORE = "/api/v2/integration-capabilities/big-segment-store"
 
 
@@ -227,3 +229,34 @@ def test_a_planned_delete_spares_an_integration_changed_since_the_plan(
         for i in sandbox.get("/_sandbox/integrations")["integrations"]
     }
     assert by_hand in left and ("proj-002", "env-002", "redis") not in left
+
+
+def test_a_plan_file_is_known_as_one_however_a_tool_reformatted_it(tmp_path: Path) -> None:
+    """A reviewer's tools may rewrite the plan (``jq -c``, ``jq -S``): ``apply`` still takes it
+    as a plan, and refuses it as one when it is cut short, never as a broken manifest."""
+    document = {
+        "kind": "ldbulk-plan", "format": 1, "created_at": "2026-01-01T00:00:00Z",
+        "base_url": "https://app.launchdarkly.com", "manifests": ["m.yaml"], "digest": "d",
+        "ownership_tags": ["managed-by-ldbulk"], "rotate_secrets": False,
+        "actions": [{"action": "delete", "project": "p" * 60, "environment": "e" * 60,
+                     "integration": "redis", "manifest": None, "store": None,
+                     "integration_id": "0" * 24, "version": 3, "patch": [], "changes": []}],
+    }
+    shapes = {
+        "written.plan": json.dumps(document, indent=1),
+        "compact.plan": json.dumps(document, separators=(",", ":")),
+        "sorted.plan": json.dumps(document, indent=2, sort_keys=True),
+        "cut-short.plan": json.dumps(document, sort_keys=True)[:-40],
+    }
+    for name, text in shapes.items():
+        (tmp_path / name).write_text(text)
+        assert is_plan_file(tmp_path / name), name
+    manifests = {
+        "m.yaml": "version: 1\nstores: {}\ntargets: []\n",
+        "m.json": json.dumps({"version": 1, "stores": {"kind": {"integration": "redis"}}}),
+        "report.json": json.dumps({"version": 2, "results": []}),
+    }
+    for name, text in manifests.items():
+        (tmp_path / name).write_text(text)
+        assert not is_plan_file(tmp_path / name), name
+    assert not is_plan_file(tmp_path / "absent.plan")
