@@ -132,6 +132,30 @@ def test_max_deletes_without_prune_is_a_usage_error(tmp_path: Path) -> None:
     assert_clean_failure(result)
 
 
+def test_with_the_shared_tag_a_removed_block_is_orphaned_with_a_hint_and_never_deleted(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    shared = TEAM_A_STORES.replace("defaults: {ownershipTag: team-a}\n", "")
+    both = write(tmp_path, "m.yaml", shared + WEB + API)
+    assert ldbulk("apply", both, sandbox=sandbox).returncode == 0
+    removed = write(tmp_path, "m.yaml", shared + WEB)
+
+    planned = ldbulk("plan", removed, "--prune", sandbox=sandbox, env={"COLUMNS": "300"})
+
+    assert planned.returncode == 0, planned.stderr
+    assert "0 to delete" in planned.stdout and "4 orphaned" in planned.stdout
+    orphaned = sorted(tuple(line.split()[:4]) for line in planned.stdout.splitlines()
+                      if "orphaned" in line.split()[3:4])
+    assert orphaned == [("api", env, key, "orphaned")
+                        for env in ("production", "staging") for key in ("dynamodb", "redis")]
+    hint = " ".join(planned.stderr.split())
+    assert "4 integration(s) carry the shared tag managed-by-ldbulk" in hint
+    assert "defaults.ownershipTag" in hint
+    applied = ldbulk("apply", removed, "--prune", "--yes", sandbox=sandbox)
+    assert applied.returncode == 0, applied.stderr
+    assert deletes(sandbox) == 0 and len(existing(sandbox)) == 8
+
+
 def test_a_typo_in_an_explicit_list_deletes_nothing_in_its_project(
     sandbox: SandboxProcess, tmp_path: Path
 ) -> None:

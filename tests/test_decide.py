@@ -21,6 +21,7 @@ from ldbulk.engine.report import Outcome, TargetResult
 from ldbulk.engine.seen import Seen
 from ldbulk.http.client import Client
 from ldbulk.sandbox import Sandbox, SandboxOptions
+from ldbulk.sandbox.masking import DEFAULT_MASKED
 
 PROJECT, ENVIRONMENT = "proj-001", "env-001"
 
@@ -99,7 +100,11 @@ wishes = st.builds(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # The nightly re-run, every time: the integration as the state file left it.
-@example(before=target(), wish=target(), again=True, rotate=False, state=True, touched=False)
+@example(before=target(), wish=target(), again=True, rotate=False, state=True, touched=False,
+         masked=frozenset())
+# A server that masks more than the password: what it masks plans as apply does, not compared.
+@example(before=target(), wish=target(), again=True, rotate=False, state=False, touched=False,
+         masked=frozenset({"host", "username", "port"}))
 @given(
     before=st.one_of(st.none(), wishes),
     wish=wishes,
@@ -107,23 +112,39 @@ wishes = st.builds(
     rotate=st.booleans(),
     state=st.booleans(),
     touched=st.booleans(),
+    masked=st.frozensets(st.sampled_from(["host", "username", "port"])),
 )
 def test_what_a_plan_says_is_what_apply_sends(
-    before: Target | None, wish: Target, again: bool, rotate: bool, state: bool, touched: bool
+    before: Target | None,
+    wish: Target,
+    again: bool,
+    rotate: bool,
+    state: bool,
+    touched: bool,
+    masked: frozenset[str],
 ) -> None:
     """For any integration (or none) and any wish, under any flags: a create is planned exactly
     when apply creates, an update with fields F exactly when apply sends one patch writing F,
     and 'unchanged' exactly when apply writes nothing. ``again``: the wish is the one the
-    integration was made from (the nightly re-run)."""
+    integration was made from (the nightly re-run). ``masked``: the config keys the server masks
+    on read besides the password."""
     if again and before is not None:
         before = wish
-    asyncio.run(_plan_then_apply(before, wish, rotate=rotate, state=state, touched=touched))
+    asyncio.run(_plan_then_apply(before, wish, rotate=rotate, state=state, touched=touched,
+                                 masked=masked))
 
 
 async def _plan_then_apply(
-    before: Target | None, wish: Target, *, rotate: bool, state: bool, touched: bool
+    before: Target | None,
+    wish: Target,
+    *,
+    rotate: bool,
+    state: bool,
+    touched: bool,
+    masked: frozenset[str],
 ) -> None:
-    async with Sandbox(SandboxOptions(projects=1, environments=1)) as sandbox:
+    options = SandboxOptions(projects=1, environments=1, masked_fields=DEFAULT_MASKED | masked)
+    async with Sandbox(options) as sandbox:
         async with Client(sandbox.token, base_url=sandbox.url) as client:
             seen = Seen(key=b"k" * 32, base_url=client.base_url) if state else None
             if before is not None:

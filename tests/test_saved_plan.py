@@ -12,6 +12,8 @@ from typing import Any
 from conftest import sandbox_process_fixtures
 from test_cli import EXAMPLE, SECRETS, SandboxProcess, ldbulk
 
+from ldbulk.engine.saved import is_plan_file
+
 STORE = "/api/v2/integration-capabilities/big-segment-store"
 
 
@@ -110,10 +112,17 @@ def test_a_saved_plan_is_refused_before_any_request_when_it_cannot_be_trusted(
     forged = tmp_path / "forged.plan"
     actions = [{**document["actions"][0], "patch": [{"op": "remove", "path": "/config"}]}]
     forged.write_text(json.dumps({**document, "actions": actions}))
+    # Files that are no whole plan: cut short in transfer, or missing what a plan records.
+    truncated = tmp_path / "truncated.plan"
+    truncated.write_text(saved.read_text()[:300])
+    undigested = tmp_path / "undigested.plan"
+    undigested.write_text(json.dumps({k: v for k, v in document.items() if k != "digest"}))
     for path, said in (
         (other_url, "was made against https://app.launchdarkly.com"),
         (newer, "format 99"),
         (forged, "not an operation ldbulk sends"),
+        (truncated, "cannot read it"),
+        (undigested, "malformed"),
     ):
         refused = ldbulk("apply", str(path), sandbox=sandbox)
         assert refused.returncode == 2, (path, refused.stderr)
@@ -128,6 +137,41 @@ def test_a_saved_plan_is_refused_before_any_request_when_it_cannot_be_trusted(
     flags = ldbulk("apply", str(saved), "--prune", sandbox=sandbox)
     assert flags.returncode == 2 and "drop --prune" in flags.stderr
     assert sandbox.get("/_sandbox/stats")["total"] == total
+
+
+def test_a_plan_made_with_the_secrets_at_hand_holds_none_of_them(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    # Both plans are made with the store secrets set: the creates, then a rotation of the
+    # Redis password (masked on read) with a new DynamoDB external id (compared on read).
+    creating, rotating = tmp_path / "create.plan", tmp_path / "rotate.plan"
+    assert ldbulk("plan", str(EXAMPLE), "--out", str(creating), sandbox=sandbox).returncode == 0
+    assert ldbulk("apply", str(creating), sandbox=sandbox).returncode == 0
+    new_id = {"LD_DYNAMODB_EXTERNAL_ID": "ext-id-rotated-e41d07"}
+    planned = ldbulk("plan", str(EXAMPLE), "--rotate-secrets", "--out", str(rotating),
+                     sandbox=sandbox, env=new_id)
+    assert planned.returncode == 0, planned.stderr
+    for path in (creating, rotating):
+        text = path.read_text()
+        for secret in (*SECRETS.values(), *new_id.values()):
+            assert secret not in text, path
+    actions = json.loads(rotating.read_text())["actions"]
+    assert {tuple(op["path"] for op in action["patch"]) for action in actions} == {
+        ("/config/password",), ("/config/externalId",)
+    }
+    patched_before = requests(sandbox, PATCH, 200)
+
+    applied = ldbulk("apply", str(rotating), "--report", str(tmp_path / "r.json"),
+                     sandbox=sandbox, env=new_id)
+
+    assert applied.returncode == 0, applied.stderr
+    assert requests(sandbox, PATCH, 200) - patched_before == len(actions) == 9
+    rows = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert {(row["outcome"], tuple(row["changed"])) for row in rows} == {
+        ("updated", ("config.password",)), ("updated", ("config.externalId",))
+    }
+    again = ldbulk("plan", str(EXAMPLE), "--detailed-exitcode", sandbox=sandbox, env=new_id)
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 def test_a_plan_applied_twice_writes_nothing_the_second_time(
@@ -185,3 +229,34 @@ def test_a_planned_delete_spares_an_integration_changed_since_the_plan(
         for i in sandbox.get("/_sandbox/integrations")["integrations"]
     }
     assert by_hand in left and ("proj-002", "env-002", "redis") not in left
+
+
+def test_a_plan_file_is_known_as_one_however_a_tool_reformatted_it(tmp_path: Path) -> None:
+    """A reviewer's tools may rewrite the plan (``jq -c``, ``jq -S``): ``apply`` still takes it
+    as a plan, and refuses it as one when it is cut short, never as a broken manifest."""
+    document = {
+        "kind": "ldbulk-plan", "format": 1, "created_at": "2026-01-01T00:00:00Z",
+        "base_url": "https://app.launchdarkly.com", "manifests": ["m.yaml"], "digest": "d",
+        "ownership_tags": ["managed-by-ldbulk"], "rotate_secrets": False,
+        "actions": [{"action": "delete", "project": "p" * 60, "environment": "e" * 60,
+                     "integration": "redis", "manifest": None, "store": None,
+                     "integration_id": "0" * 24, "version": 3, "patch": [], "changes": []}],
+    }
+    shapes = {
+        "written.plan": json.dumps(document, indent=1),
+        "compact.plan": json.dumps(document, separators=(",", ":")),
+        "sorted.plan": json.dumps(document, indent=2, sort_keys=True),
+        "cut-short.plan": json.dumps(document, sort_keys=True)[:-40],
+    }
+    for name, text in shapes.items():
+        (tmp_path / name).write_text(text)
+        assert is_plan_file(tmp_path / name), name
+    manifests = {
+        "m.yaml": "version: 1\nstores: {}\ntargets: []\n",
+        "m.json": json.dumps({"version": 1, "stores": {"kind": {"integration": "redis"}}}),
+        "report.json": json.dumps({"version": 2, "results": []}),
+    }
+    for name, text in manifests.items():
+        (tmp_path / name).write_text(text)
+        assert not is_plan_file(tmp_path / name), name
+    assert not is_plan_file(tmp_path / "absent.plan")

@@ -19,6 +19,7 @@ The file's format is versioned; a newer one, or a file that is no plan, is refus
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -37,6 +38,8 @@ from ldbulk.manifest import ManifestSet
 
 KIND: Final = "ldbulk-plan"
 FORMAT: Final = 1
+# How a plan names itself, whatever the spacing around the colon.
+_NAMES_ITSELF_A_PLAN: Final = re.compile(r'"kind"\s*:\s*"' + re.escape(KIND) + '"')
 
 # The actions a saved plan carries out; the others (unchanged, not found...) are shown, not
 # saved: there is nothing for apply to do about them.
@@ -195,14 +198,25 @@ def _action_json(action: SavedAction) -> dict[str, Any]:
 
 
 def is_plan_file(path: Path) -> bool:
-    """Whether ``path`` looks like a plan file (a JSON object naming itself one), so that
-    ``apply`` takes it as a plan rather than as a manifest."""
+    """Whether ``path`` is a plan file (a JSON object naming itself one), so that ``apply``
+    takes it as a plan rather than as a manifest.
+
+    Decided from the whole document, not from how ldbulk happens to lay it out: a plan a
+    reviewer's tools rewrote (``jq -c``, ``jq -S``) is still one. A file cut short is no JSON
+    at all; naming itself a plan anywhere, it is taken as one, so that it is refused as a
+    broken plan rather than reported as a manifest with a dozen unknown keys.
+    """
     try:
-        with path.open("rb") as file:
-            head = file.read(256)
-    except OSError:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return False
-    return head.lstrip().startswith(b"{") and f'"kind": "{KIND}"'.encode() in head
+    if not text.lstrip().startswith("{"):
+        return False
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return _NAMES_ITSELF_A_PLAN.search(text) is not None
+    return isinstance(document, dict) and document.get("kind") == KIND
 
 
 def read_plan(path: Path) -> SavedPlan:
