@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -131,6 +132,14 @@ def test_testing_module_offers_the_memory_transport() -> None:
     assert ldbulk.testing.MemoryTransport is transport.MemoryTransport
     for name in ldbulk.testing.__all__:
         assert hasattr(ldbulk.testing, name)
+
+
+def test_every_exported_name_is_in_the_api_reference() -> None:
+    # "Public" means documented: the reference `make docs` builds renders each name it lists.
+    reference = (Path(__file__).parent.parent / "docs" / "reference.md").read_text()
+    rendered = set(re.findall(r"^::: ldbulk\.(\w+)$", reference, flags=re.MULTILINE))
+    undocumented = [name for name in ldbulk.__all__ if name not in rendered | {"__version__"}]
+    assert undocumented == []
 
 
 def test_version_is_a_string() -> None:
