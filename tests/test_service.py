@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import pytest
-from conftest import SandboxFactory
+from conftest import SandboxFactory, integration
+from conftest import target as conftest_target
 
 import ldbulk
 from ldbulk import Client, Outcome, RedisConfig, Report, Target, TargetResult, provision
+from ldbulk.testing import MemoryTransport
 
 MANIFEST = """
 version: 1
@@ -165,3 +168,31 @@ async def test_a_run_whose_stop_is_set_before_it_starts_sends_nothing(
         report = await ldbulk.Provisioner(client).run([target("env-001")], stop=stop)
     assert [result.outcome for result in report.results] == [Outcome.SKIPPED]
     assert sandbox.stats.total == 0
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_carrying_out_a_saved_plan_takes_sync_or_async_callbacks(
+    client: Client, mocked: MemoryTransport, asynchronous: bool
+) -> None:
+    new = conftest_target("prod")
+    mocked.add("POST", re.compile(r".*/redis$"), status=201, json=integration("prod"))
+    saved = ldbulk.SavedPlan(
+        base_url=client.base_url, manifests=(), digest="", ownership_tags=(),
+        rotate_secrets=False, created_at="2026-01-01T00:00:00Z",
+        actions=(ldbulk.SavedAction(key=new.key, action=ldbulk.Action.CREATE),),
+    )
+    seen: list[Outcome] = []
+
+    def on_result(result: TargetResult) -> None:
+        seen.append(result.outcome)
+
+    async def on_result_async(result: TargetResult) -> None:
+        await asyncio.sleep(0)
+        seen.append(result.outcome)
+
+    async with client:
+        report = await ldbulk.carry_out(
+            client, saved, {new.key: new},
+            on_result=on_result_async if asynchronous else on_result,
+        )
+    assert report.ok and seen == [Outcome.CREATED]
