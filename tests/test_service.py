@@ -50,6 +50,13 @@ def test_a_result_and_a_report_say_whether_they_are_ok() -> None:
     assert Outcome.CREATED in list(report.counts)
 
 
+def test_an_outcome_is_ok_when_the_target_is_as_asked_and_only_then() -> None:
+    # README's rule: created, updated, unchanged, exists, deleted; every other outcome is not.
+    ok = {outcome.value for outcome in Outcome if outcome.ok}
+    assert ok == {"created", "updated", "unchanged", "exists", "deleted"}
+    assert not Outcome.SKIPPED.ok and not Outcome.NOT_FOUND.ok and not Outcome.CONFLICT.ok
+
+
 @pytest.mark.parametrize("asynchronous", [False, True])
 async def test_apply_takes_sync_or_async_callbacks(
     make_sandbox: SandboxFactory, asynchronous: bool
