@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import NamedTuple
 
 from ldbulk import Client, RedisConfig, Target, provision
 from ldbulk.sandbox import Sandbox, SandboxOptions
@@ -20,8 +21,23 @@ ACCOUNTS = (10_000, 100_000)
 CONFIG = RedisConfig(host="redis.internal")
 
 
-async def measure(account: int) -> list[str]:
-    """The rows of one account size."""
+class Row(NamedTuple):
+    """One call of ``provision``: what it cost."""
+
+    account: int
+    batch: int
+    mode: str
+    requests: int
+    answered_bytes: int
+    wall_s: float
+
+    def markdown(self) -> str:
+        return (f"| {self.account:,} | {self.batch} | {self.mode} | {self.requests} | "
+                f"{self.answered_bytes / 1e6:.3f} MB | {self.wall_s:.2f} s |")
+
+
+async def measure(account: int) -> list[Row]:
+    """The rows of one account size, in the order the calls were made."""
     # Each batch size with the account's size unknown to the client, then one forced listing,
     # then the largest batch again, now that the client knows the account is large.
     runs = [(n, False) for n in BATCHES] + [(1, True), (BATCHES[-1], False)]
@@ -49,8 +65,7 @@ async def measure(account: int) -> list[str]:
                 mode = "list first" if list_first else (
                     "default, size known" if known else "default, size unknown"
                 )
-                rows.append(f"| {account:,} | {batch} | {mode} | {report.stats.requests} | "
-                            f"{answered / 1e6:.3f} MB | {elapsed:.2f} s |")
+                rows.append(Row(account, batch, mode, report.stats.requests, answered, elapsed))
     return rows
 
 
@@ -60,7 +75,7 @@ def main() -> None:
     print("|---:|---:|---|---:|---:|---:|")
     for account in ACCOUNTS:
         for row in asyncio.run(measure(account)):
-            print(row)
+            print(row.markdown())
 
 
 if __name__ == "__main__":

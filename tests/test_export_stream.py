@@ -3,6 +3,7 @@ shown as it goes, and a stopped export resumed without reading again what it had
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -25,7 +26,6 @@ from ldbulk.cli.main import main
 from ldbulk.engine.export import ExportWatch
 from ldbulk.engine.export_partial import load_partial, partial_path
 from ldbulk.errors import Stopped
-from ldbulk.http.scope import RequestScope
 from ldbulk.sandbox import Sandbox
 
 SandboxFactory = Callable[..., Awaitable[Sandbox]]
@@ -48,18 +48,18 @@ async def test_a_stopped_export_resumes_from_its_partial_file_reading_only_the_r
 ) -> None:
     sandbox = await account(make_sandbox)
     partial = partial_path(tmp_path / "stores.yaml")
-    scope = RequestScope()
+    stop = asyncio.Event()
     read: list[int] = []
 
     def one_read() -> None:
         read.append(1)
         if len(read) == 2:
-            scope.stop.set()  # as Ctrl-C does, two reads in
+            stop.set()  # as Ctrl-C does, two reads in
 
     async with ldbulk.Client(sandbox.token, base_url=sandbox.url) as client:
         with pytest.raises(Stopped):
             await ldbulk.export(
-                client, scope=scope, concurrency=1, partial=partial,
+                client, stop=stop, concurrency=1, partial=partial,
                 watch=ExportWatch(read=one_read),
             )  # fmt: skip
     # Each read was written down as it was made, and nothing of a secret with it.
@@ -111,6 +111,24 @@ async def test_reads_go_through_the_pacer_and_each_is_reported(
         result = await ldbulk.export(client, watch=watch)
     assert seen == ["listed 6 0"] + ["read"] * 6
     assert sandbox.stats.throttled == throttled
+    assert result.integrations == 6
+
+
+async def test_an_export_watch_may_be_coroutine_functions(make_sandbox: SandboxFactory) -> None:
+    sandbox = await account(make_sandbox)
+    seen: list[str] = []
+
+    async def listed(todo: int, before: int) -> None:
+        await asyncio.sleep(0)
+        seen.append(f"listed {todo} {before}")
+
+    async def read() -> None:
+        await asyncio.sleep(0)
+        seen.append("read")
+
+    async with ldbulk.Client(sandbox.token, base_url=sandbox.url) as client:
+        result = await ldbulk.export(client, watch=ExportWatch(listed=listed, read=read))
+    assert seen == ["listed 6 0"] + ["read"] * 6
     assert result.integrations == 6
 
 

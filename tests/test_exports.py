@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -131,6 +132,44 @@ def test_testing_module_offers_the_memory_transport() -> None:
     assert ldbulk.testing.MemoryTransport is transport.MemoryTransport
     for name in ldbulk.testing.__all__:
         assert hasattr(ldbulk.testing, name)
+
+
+def test_every_exported_name_is_in_the_api_reference() -> None:
+    # "Public" means documented: the reference `make docs` builds renders each name it lists.
+    reference = (Path(__file__).parent.parent / "docs" / "reference.md").read_text()
+    rendered = set(re.findall(r"^::: ldbulk\.(\w+)$", reference, flags=re.MULTILINE))
+    undocumented = [name for name in ldbulk.__all__ if name not in rendered | {"__version__"}]
+    assert undocumented == []
+
+
+# The one exported API that takes the package's own RequestScope: the client's operations, each
+# counted for, and stopped with, the run that passes its scope to them.
+SCOPED = {"Client"}
+
+
+def signatures(name: str) -> list[tuple[str, inspect.Signature]]:
+    """The signatures of an exported function, or of an exported class and its public
+    methods."""
+    member = getattr(ldbulk, name)
+    if inspect.isfunction(member):
+        return [(name, inspect.signature(member))]
+    if not inspect.isclass(member):
+        return []
+    methods = [(f"{name}.{attr}", value) for attr, value in vars(member).items()
+               if inspect.isfunction(value) and not attr.startswith("_")]
+    return [(label, inspect.signature(method)) for label, method in methods]
+
+
+def test_a_run_is_stopped_by_an_event_not_by_the_packages_request_scope() -> None:
+    # One documented stop event (and cancellation): no exported call asks for a RequestScope.
+    scoped = [
+        f"{label}({parameter.name})"
+        for name in ldbulk.__all__ if name not in SCOPED
+        for label, signature in signatures(name)
+        for parameter in signature.parameters.values()
+        if "RequestScope" in str(parameter.annotation)
+    ]
+    assert scoped == []
 
 
 def test_version_is_a_string() -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import pytest
-from conftest import SandboxFactory
+from conftest import SandboxFactory, integration
+from conftest import target as conftest_target
 
 import ldbulk
 from ldbulk import Client, Outcome, RedisConfig, Report, Target, TargetResult, provision
+from ldbulk.testing import MemoryTransport
 
 MANIFEST = """
 version: 1
@@ -45,6 +48,13 @@ def test_a_result_and_a_report_say_whether_they_are_ok() -> None:
     assert not report.ok and report.total == 2
     assert report.counts[Outcome.CREATED] == 1 and report.counts["failed"] == 1
     assert Outcome.CREATED in list(report.counts)
+
+
+def test_an_outcome_is_ok_when_the_target_is_as_asked_and_only_then() -> None:
+    # README's rule: created, updated, unchanged, exists, deleted; every other outcome is not.
+    ok = {outcome.value for outcome in Outcome if outcome.ok}
+    assert ok == {"created", "updated", "unchanged", "exists", "deleted"}
+    assert not Outcome.SKIPPED.ok and not Outcome.NOT_FOUND.ok and not Outcome.CONFLICT.ok
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])
@@ -165,3 +175,31 @@ async def test_a_run_whose_stop_is_set_before_it_starts_sends_nothing(
         report = await ldbulk.Provisioner(client).run([target("env-001")], stop=stop)
     assert [result.outcome for result in report.results] == [Outcome.SKIPPED]
     assert sandbox.stats.total == 0
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_carrying_out_a_saved_plan_takes_sync_or_async_callbacks(
+    client: Client, mocked: MemoryTransport, asynchronous: bool
+) -> None:
+    new = conftest_target("prod")
+    mocked.add("POST", re.compile(r".*/redis$"), status=201, json=integration("prod"))
+    saved = ldbulk.SavedPlan(
+        base_url=client.base_url, manifests=(), digest="", ownership_tags=(),
+        rotate_secrets=False, created_at="2026-01-01T00:00:00Z",
+        actions=(ldbulk.SavedAction(key=new.key, action=ldbulk.Action.CREATE),),
+    )
+    seen: list[Outcome] = []
+
+    def on_result(result: TargetResult) -> None:
+        seen.append(result.outcome)
+
+    async def on_result_async(result: TargetResult) -> None:
+        await asyncio.sleep(0)
+        seen.append(result.outcome)
+
+    async with client:
+        report = await ldbulk.carry_out(
+            client, saved, {new.key: new},
+            on_result=on_result_async if asynchronous else on_result,
+        )
+    assert report.ok and seen == [Outcome.CREATED]

@@ -19,7 +19,7 @@ from ldbulk.engine.resolve import resolve
 from ldbulk.errors import TransportError
 from ldbulk.http.client import Client
 from ldbulk.http.retry import RetryPolicy
-from ldbulk.http.scope import STOP_GRACE_S, RequestScope
+from ldbulk.http.scope import STOP_GRACE_S
 from ldbulk.http.transport import MemoryTransport, SentRequest, canned
 from ldbulk.manifest import loads_manifest
 
@@ -156,11 +156,11 @@ async def test_a_selector_whose_listing_is_abandoned_at_a_stop_is_skipped_not_fa
         return await _silence()
 
     client = Client(token="t", base_url="http://127.0.0.1:9", transport=MemoryTransport(handler))
-    scope = RequestScope()
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.call_at(loop.time() + STOP_AT, scope.stop.set)
+    loop.call_at(loop.time() + STOP_AT, stop.set)
     async with asyncio.timeout(HANG_S), client:
-        resolution = await resolve(manifest, client, scope=scope)
+        resolution = await resolve(manifest, client, stop=stop)
     assert loop.time() <= STOP_AT + STOP_GRACE_S + 0.1
     (line,) = resolution.unresolved
     assert line.result().outcome is Outcome.SKIPPED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import signal
@@ -34,7 +35,6 @@ from ldbulk.engine.export import ExportResult, ExportWatch, export
 from ldbulk.engine.export_partial import partial_path
 from ldbulk.errors import LdbulkError, Stopped
 from ldbulk.files import write_atomically
-from ldbulk.http.scope import RequestScope
 from ldbulk.text import printable
 
 
@@ -77,7 +77,7 @@ def export_command(
     refuse_unwritable({"--output": partial})
     api = api_from(kwargs)
     client = api.client()
-    scope = RequestScope()
+    stop = asyncio.Event()
     display = _ExportProgress(
         enabled=api.progress, budget_per_s=lambda: client.pacer.budget_per_s(ROUTE_GET)
     )
@@ -85,10 +85,10 @@ def export_command(
 
     async def go() -> ExportResult | None:
         async with client:
-            with signals(lambda _: scope.stop.set()) as caught, display.bar:
+            with signals(lambda _: stop.set()) as caught, display.bar:
                 try:
                     return await export(
-                        client, projects=projects, scope=scope, partial=partial,
+                        client, projects=projects, stop=stop, partial=partial,
                         watch=display.watch,
                     )  # fmt: skip
                 except Stopped:

@@ -25,10 +25,10 @@ from ldbulk.api.models import Target
 from ldbulk.engine.deletes import Consent, decide_deletes
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.journal import Journal, discard, read_settled, same_path
-from ldbulk.engine.provision import Provisioner
+from ldbulk.engine.provision import Provisioner, run_in_scope
 from ldbulk.engine.prune import Pruning
 from ldbulk.engine.report import Key, Outcome, Report, TargetResult, utc_now
-from ldbulk.engine.resolve import Resolution, ResolvedTarget, Unresolved, resolve
+from ldbulk.engine.resolve import Resolution, ResolvedTarget, Unresolved, resolve_in
 from ldbulk.engine.seen import Seen
 from ldbulk.engine.verdict import Verdict, shown
 from ldbulk.errors import ConfigError, LdbulkError, PruneRefused
@@ -143,8 +143,8 @@ async def apply(
     # Opened before the first request, so a journal that cannot be written is bad input
     # (nothing sent), not a failure halfway.
     with _Journaling(options.journal, resume, digest, earlier) as writer:
-        resolution = await resolve(manifests, client, concurrency=options.concurrency,
-                                   scope=scope, check_environments=options.prune)
+        resolution = await resolve_in(scope, manifests, client, concurrency=options.concurrency,
+                                      check_environments=options.prune)
         listed, pruning = await _pruning(client, scope, manifests, resolution, options, writer)
         targets = resolution.targets
         todo = [target for target in targets if target.key not in earlier]
@@ -165,8 +165,8 @@ async def apply(
                                       create_only=options.create_only,
                                       rotate_secrets=options.rotate_secrets, seen=seen,
                                       list_first=True)
-            report = await provisioner.run_in(
-                scope, todo, on_result=settled, prune=pruning, listed=listed
+            report = await run_in_scope(
+                provisioner, scope, todo, on_result=settled, prune=pruning, listed=listed
             )
     if seen is not None and options.state is not None:
         _save(seen, options.state)

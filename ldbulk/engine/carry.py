@@ -16,7 +16,7 @@ integration back (it was applied when the planned fields hold the planned values
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from ldbulk.api.models import ErrorBody, Target
 from ldbulk.engine.decide import Action, after_read
@@ -46,11 +46,13 @@ async def carry_out(
     *,
     concurrency: int | None = None,
     stop: asyncio.Event | None = None,
-    on_result: Callable[[TargetResult], None] | None = None,
+    on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
 ) -> Report:
     """Do each action of ``plan``, ``targets`` giving each create's and update's values (see
     :meth:`SavedPlan.targets`); one report row per action, in the plan's order. A plan made
-    against another base URL than the client's is refused (:class:`ConfigError`)."""
+    against another base URL than the client's is refused (:class:`ConfigError`).
+    ``on_result`` (a plain function or a coroutine function) is handed each result as it
+    settles; once ``stop`` is set, nothing more is sent and the rest is reported ``skipped``."""
     plan.check(base_url=client.base_url)
     loop = asyncio.get_running_loop()
     started, started_at = loop.time(), utc_now()
@@ -65,7 +67,9 @@ async def carry_out(
             redact = target.config.redact if target is not None else str
             result = await timed_result(action.key, _verdict(writes, action, target), redact)
         if on_result is not None:
-            on_result(result)
+            maybe = on_result(result)
+            if maybe is not None:
+                await maybe
         return result
 
     try:

@@ -105,17 +105,18 @@ class ExportResult:
 class ExportWatch:
     """Callbacks for a display: ``listed(to_read, read_before)`` once the listing is in (how
     many integrations are still to read, how many the partial file had), ``read()`` after each
-    integration read."""
+    integration read. Each may be a plain function or a coroutine function (awaited before
+    the export goes on)."""
 
-    listed: Callable[[int, int], None] = lambda to_read, read_before: None
-    read: Callable[[], None] = lambda: None
+    listed: Callable[[int, int], Awaitable[None] | None] = lambda to_read, read_before: None
+    read: Callable[[], Awaitable[None] | None] = lambda: None
 
 
 async def export(
     client: Client,
     *,
     projects: Sequence[str] = (),
-    scope: RequestScope | None = None,
+    stop: asyncio.Event | None = None,
     concurrency: int | None = None,
     partial: Path | None = None,
     watch: ExportWatch | None = None,
@@ -128,7 +129,8 @@ async def export(
     when the whole account is exported and its projects have the same targets, one of its
     projects (to write ``project: "*"`` when they are all of them). An
     integration deleted between the list and its read is left out; any other API error is
-    raised, as is :class:`~ldbulk.errors.Stopped` once ``scope`` is stopped. With ``partial``
+    raised, as is :class:`~ldbulk.errors.Stopped` once ``stop`` is set (nothing more is sent
+    after it; cancelling the task that awaits the export ends it at once). With ``partial``
     (a path), each read is written there as it is made, and what an earlier export of the same
     ``projects`` wrote there is not read again; the caller removes the file once the output is
     written.
@@ -136,11 +138,12 @@ async def export(
     if isinstance(projects, str):
         raise TypeError("projects: expected a sequence of project keys, got one string")
     watch = watch or ExportWatch()
+    scope = RequestScope(stop=stop)
     before = load_partial(partial, projects) if partial is not None else {}
     kept, todo, unknown = _sort_listing(
         await client.list_integrations(lean=True, scope=scope), set(projects), before
     )
-    watch.listed(len(todo), len(kept))
+    await _called(watch.listed(len(todo), len(kept)))
     reads: list[Read] = list(kept.values())
     workers = max(1, concurrency_or_default(concurrency))
     # One object per store, however many integrations have it.
@@ -152,7 +155,7 @@ async def export(
             if writer is not None:
                 writer.write(item.id, done)
             reads.append(done)
-            watch.read()
+            await _called(watch.read())
 
         await _each(todo, read, workers, scope)
     placed = [item for item in reads if isinstance(item, Placed)]
@@ -202,6 +205,12 @@ async def _writer(
         return
     with partial_writer(partial, projects, kept) as writer:
         yield writer
+
+
+async def _called(maybe: Awaitable[None] | None) -> None:
+    """What a watch's callback returned, awaited when it is a coroutine."""
+    if maybe is not None:
+        await maybe
 
 
 async def _read_one(

@@ -125,37 +125,7 @@ class Provisioner:
         ``on_result`` (sync or async) is handed each result as it settles; once ``stop`` is
         set, the run drains gracefully and the rest is reported ``skipped``.
         """
-        return await self.run_in(RequestScope(stop=stop), targets, on_result=on_result)
-
-    async def run_in(
-        self,
-        scope: RequestScope,
-        targets: Iterable[Target] | AsyncIterable[Target],
-        *,
-        on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
-        prune: Pruning | None = None,
-        listed: Inventory | LdbulkError | None = None,
-    ) -> Report:
-        """:meth:`run` within ``scope``, the request scope that apply's resolution and listing
-        used: its stop stops the run, and its meter counts the run's requests along with
-        whatever it counted before. ``prune``: once every target is settled, delete what it
-        decided (its deletes come after the targets in the report). ``listed``: the account's
-        listing already made in ``scope`` (an :class:`Inventory` refreshed once), or the error
-        it met; the run then lists nothing itself.
-        """
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        indexed: list[tuple[int, TargetResult]] = []
-        async with self._indexed(targets, scope, prune, listed) as results:
-            async for index, result in results:
-                indexed.append((index, result))
-                if on_result is not None:
-                    maybe = on_result(result)
-                    if maybe is not None:
-                        await maybe
-        indexed.sort(key=lambda pair: pair[0])
-        stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
-        return Report(results=tuple(result for _, result in indexed), stats=stats)
+        return await run_in_scope(self, RequestScope(stop=stop), targets, on_result=on_result)
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -218,6 +188,37 @@ class Provisioner:
                     producer.cancel()
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
+
+
+async def run_in_scope(
+    provisioner: Provisioner,
+    scope: RequestScope,
+    targets: Iterable[Target] | AsyncIterable[Target],
+    *,
+    on_result: Callable[[TargetResult], Awaitable[None] | None] | None = None,
+    prune: Pruning | None = None,
+    listed: Inventory | LdbulkError | None = None,
+) -> Report:
+    """:meth:`Provisioner.run` within ``scope``, the request scope that apply's resolution and
+    listing used: its stop stops the run, and its meter counts the run's requests along with
+    whatever it counted before. ``prune``: once every target is settled, delete what it
+    decided (its deletes come after the targets in the report). ``listed``: the account's
+    listing already made in ``scope`` (an :class:`Inventory` refreshed once), or the error
+    it met; the run then lists nothing itself.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    indexed: list[tuple[int, TargetResult]] = []
+    async with provisioner._indexed(targets, scope, prune, listed) as results:
+        async for index, result in results:
+            indexed.append((index, result))
+            if on_result is not None:
+                maybe = on_result(result)
+                if maybe is not None:
+                    await maybe
+    indexed.sort(key=lambda pair: pair[0])
+    stats = scope.meter.run_stats(elapsed_s=loop.time() - started)
+    return Report(results=tuple(result for _, result in indexed), stats=stats)
 
 
 async def provision(

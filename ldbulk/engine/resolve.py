@@ -161,11 +161,12 @@ async def resolve(
     client: EnvironmentLister,
     *,
     concurrency: int | None = None,
-    scope: RequestScope | None = None,
+    stop: asyncio.Event | None = None,
     check_environments: bool = False,
 ) -> Resolution:
     """Expand every selector into targets, each with its source. At most ``concurrency``
-    projects are listed at a time.
+    projects are listed at a time; once ``stop`` is set nothing more is listed, and the lines
+    not resolved by then are ``skipped``.
 
     ``check_environments``: also list the projects of explicit environment lists, and note
     in :attr:`Resolution.prune_blocks` each project where a list names an environment that
@@ -176,6 +177,16 @@ async def resolve(
     a duplicate, and a listing that failed (401, 403, an unreachable API) each become an
     :class:`Unresolved` line, so the rest of the run goes on and the report has a row for it.
     """
+    return await resolve_in(RequestScope(stop=stop), manifests, client, concurrency=concurrency,
+                            check_environments=check_environments)
+
+
+async def resolve_in(
+    scope: RequestScope, manifests: ManifestSet, client: EnvironmentLister, *,
+    concurrency: int | None = None, check_environments: bool = False,
+) -> Resolution:
+    """:func:`resolve` within ``scope``: the request scope of the run that applies the targets
+    next, whose stop stops the listings too and whose meter counts them with its requests."""
     lines = await _per_project(manifests.selectors, client, scope)
     selectors = [line for line in lines if isinstance(line, TargetSelector)]
     listings = await _list_environments(
