@@ -25,7 +25,7 @@ from ldbulk.api.sansio import resolve_base_url
 from ldbulk.cli import flags, logs
 from ldbulk.cli.metrics import write_metrics
 from ldbulk.cli.record import RunRecord
-from ldbulk.engine.saved import is_plan_file, read_plan
+from ldbulk.engine.saved import is_plan_file
 from ldbulk.errors import ConfigError
 from ldbulk.manifest.nodes import Problems, read_text
 
@@ -46,7 +46,7 @@ def manifests_digest(paths: tuple[Path, ...]) -> str | None:
     return "sha256:" + hashlib.sha256(",".join(digests).encode()).hexdigest()
 
 
-def _run_input(manifests: tuple[Path, ...]) -> dict[str, Any]:
+def _run_input(manifests: tuple[Path, ...], record: RunRecord) -> dict[str, Any]:
     """What the run works from, as the start event says it. From manifests, the target count
     is known only once their selectors are resolved (it is the summary's). A saved plan
     (``apply PLAN``) names the manifests and the digest it was made from, and its actions are
@@ -55,7 +55,7 @@ def _run_input(manifests: tuple[Path, ...]) -> dict[str, Any]:
     if len(manifests) == 1 and is_plan_file(manifests[0]):
         plan = str(manifests[0])
         try:
-            saved = read_plan(manifests[0])
+            saved = record.saved_plan(manifests[0])
         except ConfigError:
             return {"plan": plan, "manifests": [], "manifests_digest": None, "targets": None}
         return {"plan": plan, "manifests": list(saved.manifests),
@@ -98,7 +98,7 @@ def log_start(record: RunRecord, params: Mapping[str, Any] | None = None) -> Non
         "event": "start",
         "version": __version__,
         "command": record.command,
-        **_run_input(manifests),
+        **_run_input(manifests, record),
         "base_url": _base_url(params),
     }
     logs.start_log.info("ldbulk %s %s", __version__, record.command or "", extra=fields)
