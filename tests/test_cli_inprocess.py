@@ -11,7 +11,10 @@ from click.testing import CliRunner
 from test_cli import EXAMPLE, SECRETS
 
 from ldbulk.cli import main
+from ldbulk.cli import record as run_record
 from ldbulk.cli.logs import JSONFormatter
+from ldbulk.engine import saved
+from ldbulk.engine.plan import Action
 
 
 @pytest.mark.parametrize(
@@ -71,6 +74,32 @@ def test_base_uri_is_a_flag_and_messages_name_the_command_lines_flags(tmp_path: 
     assert missing.output == (
         f"--token-file: cannot read {tmp_path / 'nope'}: No such file or directory\n"
     )
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_saved_plan_is_read_once_whether_or_not_the_start_event_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_format: str
+) -> None:
+    plan = tmp_path / "ldbulk.plan"
+    saved.write_plan(plan, saved.SavedPlan(
+        base_url="https://ld.example.com", manifests=(str(EXAMPLE),), digest="sha256:0",
+        ownership_tags=(), rotate_secrets=False, created_at="2026-01-01T00:00:00Z",
+        actions=(saved.SavedAction(key=("p", "e", "redis"), action=Action.DELETE,
+                                   integration_id="i1"),),
+    ))
+    reads = []
+
+    def counted(path: Path) -> saved.SavedPlan:
+        reads.append(path)
+        return saved.read_plan(path)
+
+    monkeypatch.setattr(run_record, "read_plan", counted)
+    result = CliRunner().invoke(
+        main, ["apply", str(plan), "--log-format", log_format],
+        env={"LD_ACCESS_TOKEN": "api-x", "LD_BASE_URI": "http://127.0.0.1:9"},
+    )
+    assert result.exit_code == 2  # refused before any request: made against another URL
+    assert reads == [plan]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

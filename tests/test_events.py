@@ -140,3 +140,29 @@ def test_an_interrupted_plan_exits_with_the_signals_code_and_a_summary(
     assert plan.returncode == code, rest
     _, _, summary = framed(first + rest, code)
     assert summary["interrupted"] == signum.name and summary["command"] == "plan"
+
+
+def test_a_saved_plans_apply_starts_with_the_plans_manifests_and_its_target_count(
+    sandbox: SandboxProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, secret in SECRETS.items():
+        monkeypatch.setenv(name, secret)  # for load_manifests below
+    saved = tmp_path / "ldbulk.plan"
+    planned = ldbulk("plan", str(EXAMPLE), "--out", str(saved), sandbox=sandbox)
+    assert planned.returncode == 0, planned.stderr
+    result = ldbulk("apply", str(saved), "--log-format", "json", sandbox=sandbox)
+    assert result.returncode == 0, result.stderr
+    start, _, summary = framed(result.stderr, 0)
+    # Known before the first request: what the plan carries out, from what it was made.
+    assert start["plan"] == str(saved) and start["manifests"] == [str(EXAMPLE)]
+    assert start["manifests_digest"] == load_manifests([EXAMPLE]).digest
+    assert start["targets"] == summary["counts"]["total"] == 9
+
+
+def test_a_run_from_manifests_starts_without_a_plan_or_a_target_count(
+    sandbox: SandboxProcess,
+) -> None:
+    result = ldbulk("plan", str(EXAMPLE), "--log-format", "json", sandbox=sandbox)
+    assert result.returncode == 0, result.stderr
+    start, _, _ = framed(result.stderr, 0)
+    assert start["plan"] is None and start["targets"] is None  # known once resolved

@@ -70,6 +70,28 @@ def test_the_example_workflow_plans_pull_requests_and_never_overlaps_two_applies
     assert any("--state" in step.get("run", "") for step in jobs["nightly"]["steps"])
 
 
+def test_each_event_of_the_example_workflow_runs_its_one_job() -> None:
+    [workflow] = [yaml.safe_load(path.read_text()) for path in WORKFLOWS]
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert triggers["push"]["branches"] == ["main"] and "pull_request" in triggers
+    assert triggers["schedule"][0]["cron"]
+    conditions = {name: job["if"] for name, job in workflow["jobs"].items()}
+    assert conditions["plan"] == "github.event_name == 'pull_request'"
+    assert conditions["apply"] == "github.event_name == 'push'"
+    assert "github.event_name == 'schedule'" in conditions["nightly"]
+
+
+def test_the_action_installs_then_validates_then_plans_with_the_exit_code_and_markdown(
+) -> None:
+    steps = yaml.safe_load(ACTION.read_text())["runs"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    [install] = [n for n, run in enumerate(runs) if "pip install" in run]
+    [validate] = [n for n, run in enumerate(runs) if "ldbulk validate" in run]
+    [plan] = [n for n, run in enumerate(runs) if "ldbulk plan" in run]
+    assert install < validate < plan
+    assert "--detailed-exitcode" in runs[plan] and "--markdown" in runs[plan]
+
+
 def plan_step() -> dict[str, Any]:
     action = yaml.safe_load(ACTION.read_text())
     [step] = [step for step in action["runs"]["steps"] if step.get("id") == "plan"]

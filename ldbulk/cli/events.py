@@ -2,7 +2,8 @@
 ``summary`` event.
 
 With ``--log-format json`` the first line of a command's run is a ``start`` event (run id,
-version, command, the manifests and their digest, the base URL) and the last, on every exit,
+version, command, the manifests and their digest, the base URL; for ``apply PLAN`` the saved
+plan, and its target count, known before any request) and the last, on every exit,
 is one ``summary`` event with the final exit code: after a report, after bad input (exit 2,
 with the ``problems``), after a failure and after an interrupt. A log collector can then alert
 on a run that started and never said how it ended. None of them holds a secret: the base URL
@@ -24,6 +25,7 @@ from ldbulk.api.sansio import resolve_base_url
 from ldbulk.cli import flags, logs
 from ldbulk.cli.metrics import write_metrics
 from ldbulk.cli.record import RunRecord
+from ldbulk.engine.saved import is_plan_file
 from ldbulk.errors import ConfigError
 from ldbulk.manifest.nodes import Problems, read_text
 
@@ -42,6 +44,28 @@ def manifests_digest(paths: tuple[Path, ...]) -> str | None:
             return None
         digests.append(hashlib.sha256(text.encode()).hexdigest())
     return "sha256:" + hashlib.sha256(",".join(digests).encode()).hexdigest()
+
+
+def _run_input(manifests: tuple[Path, ...], record: RunRecord) -> dict[str, Any]:
+    """What the run works from, as the start event says it. From manifests, the target count
+    is known only once their selectors are resolved (it is the summary's). A saved plan
+    (``apply PLAN``) names the manifests and the digest it was made from, and its actions are
+    the run's targets: all known before the first request. A plan file that cannot be read is
+    refused by the command, in its own words; here it is only named."""
+    if len(manifests) == 1 and is_plan_file(manifests[0]):
+        plan = str(manifests[0])
+        try:
+            saved = record.saved_plan(manifests[0])
+        except ConfigError:
+            return {"plan": plan, "manifests": [], "manifests_digest": None, "targets": None}
+        return {"plan": plan, "manifests": list(saved.manifests),
+                "manifests_digest": saved.digest, "targets": len(saved.actions)}
+    return {
+        "plan": None,
+        "manifests": [str(path) for path in manifests],
+        "manifests_digest": manifests_digest(manifests) if manifests else None,
+        "targets": None,
+    }
 
 
 def _base_url(params: Mapping[str, Any]) -> str | None:
@@ -74,9 +98,7 @@ def log_start(record: RunRecord, params: Mapping[str, Any] | None = None) -> Non
         "event": "start",
         "version": __version__,
         "command": record.command,
-        "manifests": [str(path) for path in manifests],
-        "manifests_digest": manifests_digest(manifests) if manifests else None,
-        "targets": None,  # known once the selectors are resolved: the summary's counts
+        **_run_input(manifests, record),
         "base_url": _base_url(params),
     }
     logs.start_log.info("ldbulk %s %s", __version__, record.command or "", extra=fields)

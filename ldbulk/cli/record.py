@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from ldbulk.engine.saved import SavedPlan, read_plan
 from ldbulk.manifest import Problem
 
 
@@ -58,6 +59,16 @@ class RunRecord:
     cost: Cost | None = None
     problems: tuple[Problem, ...] = ()
     closing: Closing | None = None
+    # The saved plan of ``apply PLAN``, by path, as read for the start event: a plan of
+    # 100,000 actions takes seconds to read, and the run carries out the plan the start named.
+    saved_plans: dict[Path, SavedPlan] = attrs.field(factory=dict)
+
+    def saved_plan(self, path: Path) -> SavedPlan:
+        """The saved plan at ``path``, read once per run (:func:`ldbulk.engine.saved.read_plan`:
+        :class:`~ldbulk.errors.ConfigError` when it is none, never kept)."""
+        if path not in self.saved_plans:
+            self.saved_plans[path] = read_plan(path)
+        return self.saved_plans[path]
 
     def elapsed_s(self) -> float:
         """Seconds since the run began."""

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from ldbulk.api.models import Target
+from ldbulk.cli import record
 from ldbulk.cli.closing import Outputs, finish
 from ldbulk.cli.common import UsageFailure, api_from, load, refuse_unwritable, run
 from ldbulk.cli.signals import signals
 from ldbulk.engine.carry import carry_out
 from ldbulk.engine.report import Key, Report, TargetResult
-from ldbulk.engine.saved import SavedPlan, read_plan
+from ldbulk.engine.saved import SavedPlan
 from ldbulk.errors import ConfigError
 from ldbulk.http.client import Client
 
@@ -51,7 +52,7 @@ def apply_saved(
     api = api_from(kwargs)
     client = api.client(max_rate=max_rate)
     try:
-        saved = read_plan(path)
+        saved = record.current().saved_plan(path)  # as the start event read it, if it did
         saved.check(base_url=client.base_url, max_deletes=max_deletes)
     except ConfigError as exc:
         raise UsageFailure(f"ldbulk: {exc}") from None
