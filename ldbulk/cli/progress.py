@@ -145,21 +145,6 @@ class RunEtaColumn(BudgetEtaColumn):
         return Text("eta ").append_text(super().render(task))
 
 
-class ElapsedColumn(TimeElapsedColumn):
-    """The time so far, labelled (two bare clocks side by side read as one range). Below
-    :data:`WIDE_COLUMNS` it gives way to a pause's clock, which says more while the run waits,
-    so that the bar keeps its room beside a resumed run's count."""
-
-    def __init__(self, console: Console, *, table_column: Column | None = None) -> None:
-        super().__init__(table_column=table_column)
-        self._console = console
-
-    def render(self, task: Task) -> Text:
-        if task.fields.get("paused") and not _wide(self._console):
-            return Text("")
-        return Text("elapsed ").append_text(super().render(task))
-
-
 class ProgressDisplay:
     """The progress bar of apply: done/total, rate, ETA, and any rate-limit pause.
 
@@ -184,7 +169,9 @@ class ProgressDisplay:
             DescriptionColumn(console, table_column=whole()),
             BarColumn(table_column=Column(min_width=3)),
             DoneColumn(console, table_column=whole()),
-            ElapsedColumn(console, table_column=whole()),
+            # Labelled: two bare clocks side by side read as one range.
+            TextColumn("elapsed", table_column=whole()),
+            TimeElapsedColumn(table_column=whole()),
             RunEtaColumn(budget_per_s, self._windows_eta_s, table_column=whole()),
             TextColumn("[yellow]{task.fields[paused]}", table_column=whole()),
             console=console,
