@@ -59,7 +59,7 @@ def read_config(
                 unset.add(field.name)
                 continue
             except UnusableReference as exc:
-                tree.note(tree.find(at)[1], at, str(exc))
+                tree.note(at, str(exc))
                 continue
         # Each field on its own, so every bad field of a config is reported, not only the
         # first the constructor trips on.
@@ -67,7 +67,7 @@ def read_config(
         if reason is not None:
             if reference is not None:
                 reason = _scrub(reason, (value, values[field.name]), reference)
-            tree.note(tree.find(at)[1], at, reason)
+            tree.note(at, reason)
         elif reference is not None:
             references[field.name] = reference
     if path in tree.bad:
@@ -77,7 +77,7 @@ def read_config(
     except ConfigError:
         # Every field passed its own check above; this only guards against a model
         # validator that looks at several fields together.
-        tree.note(tree.find(path)[1], path, "invalid config")
+        tree.note(path, "invalid config")
         return None
 
 
