@@ -9,41 +9,22 @@ as problems), :mod:`~ldbulk.manifest.config` (a store's config), :mod:`~ldbulk.m
 (one file) and :mod:`~ldbulk.manifest.load` (the set).
 """
 
-from ldbulk.manifest.jsonschema import FORMAT_VERSION
-from ldbulk.manifest.load import load_manifest, load_manifests, loads_manifest
-from ldbulk.manifest.model import (
-    AllEnvironments,
-    AllProjects,
-    EnvironmentKeys,
-    ManifestError,
-    ManifestSet,
-    Problem,
-    Source,
-    Store,
-    TaggedEnvironments,
-    TaggedProjects,
-    TargetSelector,
-)
-from ldbulk.manifest.nodes import MAX_PROBLEMS_PER_FILE
-from ldbulk.manifest.references import MAX_SECRET_FILE_BYTES, credential_pattern
-
-__all__ = [
-    "FORMAT_VERSION",
-    "MAX_PROBLEMS_PER_FILE",
-    "MAX_SECRET_FILE_BYTES",
-    "AllEnvironments",
-    "AllProjects",
-    "EnvironmentKeys",
-    "ManifestError",
-    "ManifestSet",
-    "Problem",
-    "Source",
-    "Store",
-    "TaggedEnvironments",
-    "TaggedProjects",
-    "TargetSelector",
-    "credential_pattern",
-    "load_manifest",
-    "load_manifests",
-    "loads_manifest",
-]
+# Each name imported as itself is re-exported (mypy --strict exports no other import).
+from ldbulk.manifest.jsonschema import FORMAT_VERSION as FORMAT_VERSION
+from ldbulk.manifest.load import load_manifest as load_manifest
+from ldbulk.manifest.load import load_manifests as load_manifests
+from ldbulk.manifest.load import loads_manifest as loads_manifest
+from ldbulk.manifest.model import AllEnvironments as AllEnvironments
+from ldbulk.manifest.model import AllProjects as AllProjects
+from ldbulk.manifest.model import EnvironmentKeys as EnvironmentKeys
+from ldbulk.manifest.model import ManifestError as ManifestError
+from ldbulk.manifest.model import ManifestSet as ManifestSet
+from ldbulk.manifest.model import Problem as Problem
+from ldbulk.manifest.model import Source as Source
+from ldbulk.manifest.model import Store as Store
+from ldbulk.manifest.model import TaggedEnvironments as TaggedEnvironments
+from ldbulk.manifest.model import TaggedProjects as TaggedProjects
+from ldbulk.manifest.model import TargetSelector as TargetSelector
+from ldbulk.manifest.nodes import MAX_PROBLEMS_PER_FILE as MAX_PROBLEMS_PER_FILE
+from ldbulk.manifest.references import MAX_SECRET_FILE_BYTES as MAX_SECRET_FILE_BYTES
+from ldbulk.manifest.references import credential_pattern as credential_pattern

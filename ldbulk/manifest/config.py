@@ -1,10 +1,6 @@
-"""A store's ``config`` mapping, once the schema has checked its keys and types, built into a
-:class:`~ldbulk.api.models.RedisConfig` or :class:`~ldbulk.api.models.DynamoDBConfig`.
-
-What a schema cannot say is here: references resolved in place of values (their trust rules are
-:mod:`ldbulk.manifest.references`'), and each value judged by the model's own check, every bad
-field reported, not only the first.
-"""
+"""A store's ``config``, once the schema has checked its keys and types, built into its model:
+references resolved in place of values, and each value judged by the model's own check, every
+bad field reported, not only the first."""
 
 from __future__ import annotations
 
@@ -51,11 +47,11 @@ def read_config(
         value = config[api_name(field)]
         reference = value if isinstance(value, str) and is_reference(value) else None
         if reference is not None:
+            references[field.name] = reference  # a config with a bad field is never built
             try:
                 value = _referenced_value(resolver, field, reference)
             except UnsetVariable:
                 values[field.name] = placeholder(field)
-                references[field.name] = reference
                 unset.add(field.name)
                 continue
             except UnusableReference as exc:
@@ -68,8 +64,6 @@ def read_config(
             if reference is not None:
                 reason = _scrub(reason, (value, values[field.name]), reference)
             tree.note(at, reason)
-        elif reference is not None:
-            references[field.name] = reference
     if path in tree.bad:
         return None
     try:
@@ -82,8 +76,7 @@ def read_config(
 
 
 def _referenced_value(resolver: Resolver, field: attrs.Attribute[Any], text: str) -> object:
-    """The value of a reference, as the field takes it; :class:`UnusableReference` when
-    there is none."""
+    """The value of a reference, as the field takes it; :class:`UnusableReference` if none."""
     value = resolver.resolve(text)
     if is_secret(field) and 0 < len(value) < MIN_SECRET_LENGTH:  # empty: the field's own check
         # Every message that quotes a secret hides its whole occurrences: a secret of a few

@@ -42,17 +42,12 @@ def load_manifests(
     """Read and validate manifest files as one set; raise :class:`ManifestError` listing all
     problems of all files.
 
-    ``env`` supplies ``${VAR}`` references (default: ``os.environ``). What references may name
-    (see :mod:`ldbulk.manifest.references`): ``secrets_dirs`` are directories ``${file:...}``
-    may read besides each manifest's own; ``allow_env`` names variables allowed although named
-    like another system's credential (never ``LD_ACCESS_TOKEN``: :class:`ConfigError`);
-    ``deny_files`` are files no reference may read, such as the access token's file.
-
-    ``require_secrets=False`` is for what only reads (a plan, a status): a ``${VAR}`` whose
-    variable is not set is then no problem, as long as the rules allow it; the config holds a
-    placeholder in that field and names it in ``unset``, and it can never be sent
-    (:meth:`~ldbulk.api.models.RedisConfig.to_api` refuses it, and so does
-    :func:`ldbulk.apply`). :attr:`ManifestSet.unset_references` lists them.
+    ``env`` supplies ``${VAR}`` references (default: ``os.environ``); ``secrets_dirs`` are
+    directories ``${file:...}`` may read besides each manifest's own; ``allow_env`` names
+    variables allowed although named like another system's credential (never
+    ``LD_ACCESS_TOKEN``: :class:`ConfigError`); ``deny_files`` are files no reference may read.
+    With ``require_secrets=False`` (a command that only reads) an unset ``${VAR}`` is no
+    problem: the config holds a placeholder that is never sent, and names it in ``unset``.
     """
     named = ((os.fspath(path), Path(path).parent, Path(path)) for path in paths)
     return _load(named, **options)

@@ -46,10 +46,9 @@ class Source:
     def __str__(self) -> str:
         return f"{self.file}:{self.line} ({self.path})"
 
-    def problem(self, message: str, *, path: str | None = None) -> Problem:
-        """A problem located here (optionally at a more precise path on the same line)."""
-        path = self.path if path is None else path
-        return Problem(file=self.file, line=self.line, path=path, message=message)
+    def problem(self, message: str) -> Problem:
+        """A problem located here."""
+        return Problem(file=self.file, line=self.line, path=self.path, message=message)
 
     def item(self, index: int, line: int) -> Source:
         """The source of this list's item at ``index``, written on ``line``."""
@@ -75,7 +74,7 @@ class Store:
 
     @property
     def integration_key(self) -> IntegrationKey:
-        """The integration key of the store (``redis`` or ``dynamodb``)."""
+        """``redis`` or ``dynamodb``."""
         return self.config.integration_key
 
     def render_name(self, project: str, environment: str) -> str | None:
@@ -210,8 +209,7 @@ class ManifestSet:
 
     @property
     def digest(self) -> str:
-        """A digest of the manifests' text, in order: a resumed run refuses the journal of
-        other manifests."""
+        """Of the manifests' text, in order: a resumed run refuses another set's journal."""
         joined = ",".join(manifest.digest for manifest in self.manifests)
         return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
 
@@ -237,8 +235,7 @@ class ManifestSet:
 
     @property
     def unset_references(self) -> dict[str, tuple[str, ...]]:
-        """Each ``${VAR}`` whose variable was not set (``require_secrets=False``), with the
-        stores that use it, sorted."""
+        """Each ``${VAR}`` whose variable was not set, with the stores that use it, sorted."""
         users: dict[str, list[str]] = {}
         for store in self.stores:
             for name in store.config.unset:
@@ -268,8 +265,8 @@ class PendingTarget:
 
 @attrs.frozen(kw_only=True)
 class PartialStore:
-    """A store as far as it could be validated: its integration is known even when its config
-    is invalid, so its targets can still be checked for duplicates."""
+    """A store as far as it could be validated: its integration, even when its config is
+    invalid, to check its targets for duplicates."""
 
     name: str
     integration: IntegrationKey | None

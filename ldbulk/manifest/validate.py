@@ -190,11 +190,8 @@ class _Translator:
         if error.instance is UNREADABLE or self._loaders(error, path):
             return
         node = self.tree.find(path)[1]
-        check, schema, instance = (
-            str(error.validator),
-            cast(Any, error.schema),
-            cast(Any, error.instance),
-        )
+        check = str(error.validator)
+        schema, instance = cast(Any, error.schema), cast(Any, error.instance)
         if check == "anyOf":
             for sub in self._alternative(error, path, node):
                 self.report(sub)
@@ -224,10 +221,9 @@ class _Translator:
 
     def _loaders(self, error: ValidationError, path: NodePath) -> bool:
         """Whether the loader, not the schema, says what is wrong (True once said): a store's
-        unknown integration, with its hint; nothing of the config of a store whose integration
-        is not known; nothing of a value meant as a reference (the resolver's) or of a config
-        value of the right type (its model's); a config value of a wrong type as its field's
-        row of the field table words it."""
+        unknown integration, with its hint; a config value of a wrong type as the field table
+        words it; nothing of a config whose integration is unknown, of a reference (the
+        resolver's) or of a value of the right type (its model's)."""
         if len(path) < 3 or path[0] != "stores" or path[2] not in ("integration", "config"):
             return False
         name, integration = str(path[1]), self.checked_as.get(str(path[1]))
