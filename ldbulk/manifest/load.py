@@ -19,7 +19,7 @@ from ldbulk.manifest.model import (
     TargetSelector,
 )
 from ldbulk.manifest.nodes import closest, quote
-from ldbulk.manifest.references import ReferencePolicy
+from ldbulk.manifest.references import ReferencePolicy, Resolver
 from ldbulk.manifest.schema import Document
 
 # (project, environment, integration) -> the list that named it first, and the key's index.
@@ -89,7 +89,8 @@ def _load(
     )
     documents: list[Document] = []
     for file, base_dir, content in sources:
-        documents.append(Document(file, base_dir, env, policy, require_secrets=require_secrets))
+        resolver = Resolver(policy, env, base_dir, require_values=require_secrets)
+        documents.append(Document(file, resolver))
         documents[-1].check(content)
     return _combine(documents)
 

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import string
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import cast
 
@@ -45,7 +45,7 @@ from ldbulk.manifest.nodes import (
     quote,
     read_text,
 )
-from ldbulk.manifest.references import ReferencePolicy, Resolver, manifest_allow_refusal
+from ldbulk.manifest.references import Resolver, manifest_allow_refusal
 
 
 @attrs.frozen(kw_only=True)
@@ -61,20 +61,10 @@ class Document:
     """One manifest file, validated on its own: its stores, its targets (their store names are
     checked across the set later) and its problems, collected instead of raised."""
 
-    def __init__(
-        self,
-        file: str,
-        base_dir: Path,
-        env: Mapping[str, str],
-        policy: ReferencePolicy,
-        *,
-        require_secrets: bool = True,
-    ) -> None:
+    def __init__(self, file: str, resolver: Resolver) -> None:
         self.file = file
         self.problems = Problems(file)
-        self.resolver = Resolver(
-            policy=policy, env=env, base_dir=base_dir, require_values=require_secrets
-        )
+        self.resolver = resolver
         self.stores: list[PartialStore] = []
         self.targets: list[PendingTarget] = []
         self.has_targets_key = False
