@@ -71,9 +71,8 @@ def _object(
 
 
 def _value(field: Any) -> dict[str, Any]:
-    """A config field's values: a secret only by reference (an optional one may be empty);
-    a port a number in range, a string of digits or a reference; a flag true, false or a
-    reference; any other field a string, which may be a reference."""
+    """A config field's values: a secret only by reference (an optional one may be empty); a
+    port a number or digits, a flag a boolean, each or a reference; else a string."""
     if is_secret(field):
         return REFERENCE if is_required(field) else {"anyOf": [REFERENCE, {"const": ""}]}
     if field.type is int:

@@ -209,7 +209,7 @@ class ManifestSet:
 
     @property
     def digest(self) -> str:
-        """Of the manifests' text, in order: a resumed run refuses another set's journal."""
+        """A digest of the manifests' text, in order: a run refuses another set's journal."""
         joined = ",".join(manifest.digest for manifest in self.manifests)
         return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
 

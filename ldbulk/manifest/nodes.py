@@ -50,7 +50,7 @@ NodePath = tuple[str | int, ...]
 
 
 class TooMuch(Exception):
-    """The document is too deep or expands to too much; stop walking it."""
+    """The document is too deep or expands to too much: stop walking it."""
 
     def __init__(self, line: int, message: str) -> None:
         super().__init__(message)
@@ -106,8 +106,7 @@ def read_text(source: Path | bytes | str, problems: Problems) -> str | None:
 
 def parse(text: str, file: str, problems: Problems) -> Node | None:
     """The root node of one YAML document; None (and a problem) when it is not well-formed, too
-    deep, or empty. A ``*.json`` file must pass a JSON syntax check first, so its errors read
-    as JSON errors."""
+    deep, or empty. A ``*.json`` file is checked as JSON first, so its errors read as such."""
     if file.lower().endswith(".json"):
         try:
             json.loads(text)
@@ -143,9 +142,8 @@ def parse(text: str, file: str, problems: Problems) -> Node | None:
 
 
 def _compose(text: str) -> Node | None:
-    """The node tree, composed by libyaml when PyYAML has it (several times faster on a large
-    manifest), else by PyYAML. Both compose recursively, libyaml in C where no recursion limit
-    guards the stack: the depth is checked first, on the flat stream of parse events."""
+    """The node tree, composed by libyaml when there (several times faster), else by PyYAML.
+    Both recurse, libyaml where no recursion limit guards the stack: depth is checked first."""
     loader_class: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     depth = 0
     try:
@@ -180,10 +178,8 @@ def line_of(node: Node) -> int:
 
 
 class Tree:
-    """One file's nodes read into plain values for the schema, keeping where each was written.
-    Problems a schema cannot see are noted here: keys that are not strings, duplicate keys,
-    merges of what is not a mapping, values that cannot be read. Past :data:`MAX_WORK` items
-    walked, :class:`TooMuch`."""
+    """One file's nodes read into plain values for the schema, keeping where each was written;
+    what a schema cannot see (keys that are not strings or repeat, bad merges) noted here."""
 
     def __init__(self, file: str, root: Node, problems: Problems) -> None:
         self.file = file

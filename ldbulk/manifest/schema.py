@@ -190,9 +190,8 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 
 def read_targets(tree: Tree, targets: object) -> list[PendingTarget]:
-    """The entries of ``targets``, each with the name of its store, checked later against
-    every file's stores; the entries without a good project or store name are left out. A
-    ``projects`` list gives an entry for each of its projects, each at its item's line."""
+    """The entries of ``targets`` with a good project and store name (a ``projects`` list gives
+    one for each project, at its item's line); their stores are found across the set later."""
     found: list[PendingTarget] = []
     for index, target in enumerate(targets if isinstance(targets, list) else ()):
         path: NodePath = ("targets", index)
