@@ -26,21 +26,14 @@ from ldbulk.manifest.nodes import quote
 
 MAX_SECRET_FILE_BYTES: Final = 64 * 1024
 
-# Names of credentials other systems put in a job's environment, matched without regard to
-# case. A store's own secret (a Redis password) is not among them: LD_REDIS_PASSWORD is the
-# normal use. A run that really needs one allows it by name.
+# Names of credentials other systems put in a job's environment (GITHUB_TOKEN, AWS_SESSION_TOKEN,
+# AZURE_CLIENT_SECRET, GitLab's CI_JOB_JWT, LaunchDarkly's SDK keys, GitHub Actions' runtime),
+# matched without regard to case. A store's own secret is not among them: LD_REDIS_PASSWORD is
+# the normal use. A run that really needs one allows it by name.
 CREDENTIAL_VARIABLES: Final = (
-    "*_TOKEN",  # GITHUB_TOKEN, AWS_SESSION_TOKEN, CI_JOB_TOKEN, NPM_TOKEN, VAULT_TOKEN ...
-    "*_ACCESS_KEY_ID",  # AWS_ACCESS_KEY_ID
-    "*_SECRET_ACCESS_KEY",  # AWS_SECRET_ACCESS_KEY
-    "*_API_KEY",
-    "*_SECRET_KEY",
-    "*_PRIVATE_KEY",
-    "*_CLIENT_SECRET",  # AZURE_CLIENT_SECRET, OAuth clients
-    "*_SDK_KEY",  # LaunchDarkly's own server-side SDK keys
-    "*_JWT",  # GitLab's CI_JOB_JWT
-    "ACTIONS_*",  # GitHub Actions' runtime and OIDC token requests
-)
+    "*_TOKEN", "*_ACCESS_KEY_ID", "*_SECRET_ACCESS_KEY", "*_API_KEY", "*_SECRET_KEY",
+    "*_PRIVATE_KEY", "*_CLIENT_SECRET", "*_SDK_KEY", "*_JWT", "ACTIONS_*",
+)  # fmt: skip
 
 # What makes a name credential-shaped for a manifest's own allow-list (without regard to case):
 # a word credentials are named with, or the prefix of a CI system, a cloud or LaunchDarkly.
