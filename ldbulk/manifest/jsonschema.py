@@ -1,8 +1,6 @@
-"""The JSON Schema of the manifest format: the one description of its shape, which editors use
-(``manifest.schema.json`` in the package is this module's output: ``python -m
-ldbulk.manifest.jsonschema``) and the loader validates every file against
-(:mod:`ldbulk.manifest.validate`). Built from the facts the models hold (the key pattern, the
-port range, the field table), so no fact is written twice.
+"""The JSON Schema of the manifest format, the one description of its shape: editors use it
+(``manifest.schema.json``, this module's output) and the loader validates every file with it.
+Built from the facts the models hold (key pattern, port range, field table), none written twice.
 """
 
 from __future__ import annotations
@@ -31,8 +29,6 @@ MAX_STORE_NAME_LENGTH: Final = 64
 _KEY: Final = {"type": "string", "pattern": f"^{KEY_PATTERN.pattern}$"}
 REFERENCE: Final = {"type": "string", "pattern": r"^\$\{(file:)?[^}]+\}$"}
 _TAGS: Final = {"type": "array", "items": {**_KEY, "title": "tag"}}
-_ENVIRONMENTS: Final = 'a list of environment keys, "*" or {tags: [...]}'
-_PROJECTS: Final = 'a list of project keys or {tags: [...]} (every project: project: "*")'
 
 
 def manifest_schema() -> dict[str, Any]:
@@ -107,11 +103,11 @@ def _target() -> dict[str, Any]:
         # No description: a number where a key is meant is told to be quoted, as a string.
         "project": {"anyOf": [project_key, {"const": "*"}]},
         "projects": {
-            "description": _PROJECTS,
+            "description": 'a list of project keys or {tags: [...]} (every project: project: "*")',
             "anyOf": [{"type": "array", "minItems": 1, "items": project_key}, tagged],
         },
         "environments": {
-            "description": _ENVIRONMENTS,
+            "description": 'a list of environment keys, "*" or {tags: [...]}',
             # anyOf, as the alternatives exclude each other: the first that fits ends the
             # check (oneOf would try the others too), the commonest first.
             "anyOf": [

@@ -1,11 +1,6 @@
-"""What a manifest's ``${VAR}`` and ``${file:PATH}`` references may name, reading them, and
-resolving a config value written as one.
-
-A manifest's author is not trusted with the credentials of the job that applies it: a
-reference's value is sent to LaunchDarkly, which shows most config fields in clear, so a
-reference could copy anything the job can read there. The rules are the README's "Security"
-section.
-"""
+"""What a manifest's ``${VAR}`` and ``${file:PATH}`` references may name, and resolving them.
+A manifest's author is not trusted with the job's credentials: a reference's value is sent to
+LaunchDarkly, which shows most fields in clear (the rules: the README's "Security" section)."""
 
 from __future__ import annotations
 
@@ -145,11 +140,9 @@ class ReferencePolicy:
         """The resolved file ``${file:written}`` names (relative to ``base_dir``, the manifest's
         directory); :class:`RefusedReference` when it may not be read."""
         try:
-            target = Path(written).expanduser()
+            target = base_dir / Path(written).expanduser()  # an absolute path stays itself
         except RuntimeError:
             raise RefusedReference("cannot be used: ~ cannot be expanded here") from None
-        if not target.is_absolute():
-            target = base_dir / target
         try:
             resolved = target.resolve()
             roots = (base_dir.resolve(), *self.secrets_dirs)

@@ -1,9 +1,7 @@
-"""One manifest file: read into values, checked against the manifest's JSON Schema
-(:mod:`ldbulk.manifest.validate`), then built into stores and pending targets, with what a
-schema cannot say checked by hand: ``defaults.allowEnv``, name templates, and each config
-(:mod:`ldbulk.manifest.config`). The stores targets name are checked across the set
-(:mod:`ldbulk.manifest.load`): a file may use stores another defines.
-"""
+"""One manifest file: read into values, checked against the JSON Schema, then built into stores
+and pending targets, with what a schema cannot say checked by hand: ``defaults.allowEnv``, name
+templates and each config. The stores targets name are found across the set (a file may use
+stores another defines)."""
 
 from __future__ import annotations
 
