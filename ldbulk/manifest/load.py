@@ -89,9 +89,9 @@ def _load(
     )
     documents: list[Document] = []
     for file, base_dir, content in sources:
-        resolver = Resolver(policy, env, base_dir, require_values=require_secrets)
-        documents.append(Document(file, resolver))
-        documents[-1].check(content)
+        document = Document(file, Resolver(policy, env, base_dir, require_values=require_secrets))
+        document.check(content)
+        documents.append(document)
     return _combine(documents)
 
 
@@ -104,7 +104,9 @@ def _combine(documents: Sequence[Document]) -> ManifestSet:
     if problems:
         order = {document.file: position for position, document in enumerate(documents)}
         # Within a file by line; whole-file notes (line 0) last, after the lines they sum up.
-        problems.sort(key=lambda problem: (order.get(problem.file, 0), problem.line or 1e999))
+        problems.sort(
+            key=lambda problem: (order.get(problem.file, 0), problem.line or float("inf"))
+        )
         raise ManifestError(problems)
     # Only worth saying when nothing else is wrong: a file that could not be read may well
     # have held the targets.
