@@ -9,17 +9,8 @@ from typing import Any, Final
 
 import attrs
 
-from ldbulk.api.models import (
-    CONFIG_CLASSES,
-    IntegrationKey,
-    StoreConfig,
-    api_name,
-    check_field,
-    form_fields,
-    is_secret,
-    placeholder,
-    value_kind,
-)
+from ldbulk.api.fields import api_name, check_field, form_fields, is_secret, placeholder, value_kind
+from ldbulk.api.models import CONFIG_CLASSES, IntegrationKey, StoreConfig
 from ldbulk.errors import ConfigError
 from ldbulk.manifest.nodes import NodePath, Tree
 from ldbulk.manifest.references import Resolver, UnsetVariable, UnusableReference, is_reference

@@ -8,17 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from ldbulk.api.models import (
-    CONFIG_CLASSES,
-    DEFAULT_OWNERSHIP_TAG,
-    KEY_PATTERN,
-    PORT_RANGE,
-    api_name,
-    form_fields,
-    is_required,
-    is_secret,
-    value_kind,
-)
+from ldbulk.api.fields import api_name, form_fields, is_required, is_secret, value_kind
+from ldbulk.api.models import CONFIG_CLASSES, DEFAULT_OWNERSHIP_TAG, KEY_PATTERN, PORT_RANGE
 
 SCHEMA_FILE: Final = "manifest.schema.json"
 FORMAT_VERSION: Final = 1

@@ -14,16 +14,13 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from yaml.nodes import Node, ScalarNode
 
+from ldbulk.api.fields import api_name, form_fields, is_secret, value_kind
 from ldbulk.api.models import (
     CONFIG_CLASSES,
     INTEGRATION_KEYS,
     KEY_CHARACTERS,
     KEY_RULE,
     IntegrationKey,
-    api_name,
-    form_fields,
-    is_secret,
-    value_kind,
 )
 from ldbulk.manifest.jsonschema import REFERENCE, manifest_schema
 from ldbulk.manifest.nodes import FLOAT, INT, UNREADABLE, NodePath, Tree, closest, kind, quote
