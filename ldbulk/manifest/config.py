@@ -1,10 +1,6 @@
-"""A store's ``config`` mapping, once the schema has checked its keys and types, built into a
-:class:`~ldbulk.api.models.RedisConfig` or :class:`~ldbulk.api.models.DynamoDBConfig`.
-
-What a schema cannot say is here: references resolved in place of values (their trust rules are
-:mod:`ldbulk.manifest.references`'), and each value judged by the model's own check, every bad
-field reported, not only the first.
-"""
+"""A store's ``config``, once the schema has checked its keys and types, built into its model:
+references resolved in place of values, and each value judged by the model's own check, every
+bad field reported, not only the first."""
 
 from __future__ import annotations
 
@@ -13,17 +9,8 @@ from typing import Any, Final
 
 import attrs
 
-from ldbulk.api.models import (
-    CONFIG_CLASSES,
-    IntegrationKey,
-    StoreConfig,
-    api_name,
-    check_field,
-    form_fields,
-    is_secret,
-    placeholder,
-    value_kind,
-)
+from ldbulk.api.fields import api_name, check_field, form_fields, is_secret, placeholder, value_kind
+from ldbulk.api.models import CONFIG_CLASSES, IntegrationKey, StoreConfig
 from ldbulk.errors import ConfigError
 from ldbulk.manifest.nodes import NodePath, Tree
 from ldbulk.manifest.references import Resolver, UnsetVariable, UnusableReference, is_reference
@@ -51,15 +38,15 @@ def read_config(
         value = config[api_name(field)]
         reference = value if isinstance(value, str) and is_reference(value) else None
         if reference is not None:
+            references[field.name] = reference  # a config with a bad field is never built
             try:
                 value = _referenced_value(resolver, field, reference)
             except UnsetVariable:
                 values[field.name] = placeholder(field)
-                references[field.name] = reference
                 unset.add(field.name)
                 continue
             except UnusableReference as exc:
-                tree.note(tree.find(at)[1], at, str(exc))
+                tree.note(at, str(exc))
                 continue
         # Each field on its own, so every bad field of a config is reported, not only the
         # first the constructor trips on.
@@ -67,9 +54,7 @@ def read_config(
         if reason is not None:
             if reference is not None:
                 reason = _scrub(reason, (value, values[field.name]), reference)
-            tree.note(tree.find(at)[1], at, reason)
-        elif reference is not None:
-            references[field.name] = reference
+            tree.note(at, reason)
     if path in tree.bad:
         return None
     try:
@@ -77,13 +62,12 @@ def read_config(
     except ConfigError:
         # Every field passed its own check above; this only guards against a model
         # validator that looks at several fields together.
-        tree.note(tree.find(path)[1], path, "invalid config")
+        tree.note(path, "invalid config")
         return None
 
 
 def _referenced_value(resolver: Resolver, field: attrs.Attribute[Any], text: str) -> object:
-    """The value of a reference, as the field takes it; :class:`UnusableReference` when
-    there is none."""
+    """The value of a reference, as the field takes it; :class:`UnusableReference` if none."""
     value = resolver.resolve(text)
     if is_secret(field) and 0 < len(value) < MIN_SECRET_LENGTH:  # empty: the field's own check
         # Every message that quotes a secret hides its whole occurrences: a secret of a few

@@ -1,12 +1,12 @@
-"""Loading manifests: the entry points, and the checks that need every file of the set (store
-names defined twice or unknown, duplicate targets) before one result or one error."""
+"""Loading manifests: the entry points, and the checks that need every file of the set (the
+stores targets name, duplicate targets) before one result or one error."""
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from ldbulk.manifest.model import (
     EnvironmentKeys,
@@ -18,68 +18,44 @@ from ldbulk.manifest.model import (
     Problem,
     TargetSelector,
 )
-from ldbulk.manifest.nodes import quote, read_text
-from ldbulk.manifest.references import ReferencePolicy
+from ldbulk.manifest.nodes import closest, quote
+from ldbulk.manifest.references import ReferencePolicy, Resolver
 from ldbulk.manifest.schema import Document
+
+# (project, environment, integration) -> the list that named it first, and the key's index.
+_Seen = dict[tuple[str, str, str], tuple[EnvironmentKeys, int]]
+
+
+class LoadOptions(TypedDict, total=False):
+    """The keyword arguments of every entry point; :func:`load_manifests` says each."""
+
+    env: Mapping[str, str] | None
+    secrets_dirs: Iterable[str | os.PathLike[str]]
+    allow_env: Iterable[str]
+    deny_files: Iterable[str | os.PathLike[str]]
+    require_secrets: bool
 
 
 def load_manifests(
-    paths: Iterable[str | os.PathLike[str]],
-    *,
-    env: Mapping[str, str] | None = None,
-    secrets_dirs: Iterable[str | os.PathLike[str]] = (),
-    allow_env: Iterable[str] = (),
-    deny_files: Iterable[str | os.PathLike[str]] = (),
-    require_secrets: bool = True,
+    paths: Iterable[str | os.PathLike[str]], **options: Unpack[LoadOptions]
 ) -> ManifestSet:
     """Read and validate manifest files as one set; raise :class:`ManifestError` listing all
     problems of all files.
 
-    ``env`` supplies ``${VAR}`` references (default: ``os.environ``). What references may name
-    (see :mod:`ldbulk.manifest.references`): ``secrets_dirs`` are directories ``${file:...}``
-    may read besides each manifest's own; ``allow_env`` names variables allowed although named
-    like another system's credential (never ``LD_ACCESS_TOKEN``: :class:`ConfigError`);
-    ``deny_files`` are files no reference may read, such as the access token's file.
-
-    ``require_secrets=False`` is for what only reads (a plan, a status): a ``${VAR}`` whose
-    variable is not set is then no problem, as long as the rules allow it; the config holds a
-    placeholder in that field and names it in ``unset``, and it can never be sent
-    (:meth:`~ldbulk.api.models.RedisConfig.to_api` refuses it, and so does
-    :func:`ldbulk.apply`). :attr:`ManifestSet.unset_references` lists them.
+    ``env`` supplies ``${VAR}`` references (default: ``os.environ``); ``secrets_dirs`` are
+    directories ``${file:...}`` may read besides each manifest's own; ``allow_env`` names
+    variables allowed although named like another system's credential (never
+    ``LD_ACCESS_TOKEN``: :class:`ConfigError`); ``deny_files`` are files no reference may read.
+    With ``require_secrets=False`` (a command that only reads) an unset ``${VAR}`` is no
+    problem: the config holds a placeholder that is never sent, and names it in ``unset``.
     """
-    env = os.environ if env is None else env
-    policy = ReferencePolicy.build(
-        allow_env=allow_env, secrets_dirs=secrets_dirs, deny_files=deny_files
-    )
-    documents: list[Document] = []
-    for path in paths:
-        name = os.fspath(path)
-        document = Document(name, Path(name).parent, env, policy, require_secrets=require_secrets)
-        text = read_text(Path(name), document.problems)
-        if text is not None:
-            document.check(text)
-        documents.append(document)
-    return _combine(documents)
+    named = ((os.fspath(path), Path(path).parent, Path(path)) for path in paths)
+    return _load(named, **options)
 
 
-def load_manifest(
-    path: str | os.PathLike[str],
-    *,
-    env: Mapping[str, str] | None = None,
-    secrets_dirs: Iterable[str | os.PathLike[str]] = (),
-    allow_env: Iterable[str] = (),
-    deny_files: Iterable[str | os.PathLike[str]] = (),
-    require_secrets: bool = True,
-) -> ManifestSet:
+def load_manifest(path: str | os.PathLike[str], **options: Unpack[LoadOptions]) -> ManifestSet:
     """Read and validate one manifest file (see :func:`load_manifests`)."""
-    return load_manifests(
-        [path],
-        env=env,
-        secrets_dirs=secrets_dirs,
-        allow_env=allow_env,
-        deny_files=deny_files,
-        require_secrets=require_secrets,
-    )
+    return load_manifests([path], **options)
 
 
 def loads_manifest(
@@ -87,52 +63,74 @@ def loads_manifest(
     *,
     file: str = "<string>",
     base_dir: str | os.PathLike[str] | None = None,
+    **options: Unpack[LoadOptions],
+) -> ManifestSet:
+    """Validate a manifest given as text; ``file`` names it in problems (a name ending in
+    ``.json`` selects the JSON syntax check), ``base_dir`` stands for the manifest's directory,
+    where ``${file:...}`` references are read (default: the current directory). The other
+    arguments are those of :func:`load_manifests`."""
+    base = Path(base_dir) if base_dir is not None else Path()
+    return _load([(file, base, text)], **options)
+
+
+def _load(
+    sources: Iterable[tuple[str, Path, Path | str | bytes]],
+    *,
     env: Mapping[str, str] | None = None,
     secrets_dirs: Iterable[str | os.PathLike[str]] = (),
     allow_env: Iterable[str] = (),
     deny_files: Iterable[str | os.PathLike[str]] = (),
     require_secrets: bool = True,
 ) -> ManifestSet:
-    """Validate a manifest given as text; ``file`` names it in problems (a name ending in
-    ``.json`` selects the JSON syntax check), ``base_dir`` stands for the manifest's directory,
-    where ``${file:...}`` references are read (default: the current directory). The other
-    arguments are those of :func:`load_manifests`."""
+    """Each source (its name, its directory, and its path or text) checked, then the set."""
     env = os.environ if env is None else env
     policy = ReferencePolicy.build(
         allow_env=allow_env, secrets_dirs=secrets_dirs, deny_files=deny_files
     )
-    base = Path(base_dir) if base_dir is not None else Path()
-    document = Document(file, base, env, policy, require_secrets=require_secrets)
-    checked = read_text(text, document.problems)
-    if checked is not None:
-        document.check(checked)
-    return _combine([document])
+    documents: list[Document] = []
+    for file, base_dir, content in sources:
+        document = Document(file, Resolver(policy, env, base_dir, require_values=require_secrets))
+        document.check(content)
+        documents.append(document)
+    return _combine(documents)
 
 
 def _combine(documents: Sequence[Document]) -> ManifestSet:
-    """Cross-file checks (store names, store references, duplicate targets), then the result
-    or one :class:`ManifestError` with every problem of every file."""
+    """Cross-file checks, then the result or one :class:`ManifestError` with every problem."""
     stores = _StoreIndex(documents)
-    seen: dict[tuple[str, str, str], tuple[EnvironmentKeys, int]] = {}
+    seen: _Seen = {}
     selectors = [_selectors(document, stores, seen) for document in documents]
-    _raise_problems(documents)
-    return ManifestSet(
-        manifests=tuple(
-            Manifest(
-                file=document.file,
-                stores=tuple(p.store for p in document.stores if p.store is not None),
-                selectors=tuple(built),
-                digest=document.digest,
-            )
-            for document, built in zip(documents, selectors, strict=True)
+    problems = [problem for document in documents for problem in document.problems.finished()]
+    if problems:
+        order = {document.file: position for position, document in enumerate(documents)}
+        # Within a file by line; whole-file notes (line 0) last, after the lines they sum up.
+        problems.sort(
+            key=lambda problem: (order.get(problem.file, 0), problem.line or float("inf"))
         )
+        raise ManifestError(problems)
+    # Only worth saying when nothing else is wrong: a file that could not be read may well
+    # have held the targets.
+    if documents and not any(document.has_targets_key for document in documents):
+        file = documents[0].file
+        raise ManifestError(
+            [Problem(file=file, line=0, path="", message="no targets in any manifest")]
+        )
+    manifests = (
+        Manifest(
+            file=document.file,
+            stores=tuple(p.store for p in document.stores if p.store is not None),
+            selectors=tuple(built),
+            digest=document.digest,
+        )
+        for document, built in zip(documents, selectors, strict=True)
     )
+    return ManifestSet(manifests=tuple(manifests))
 
 
 class _StoreIndex:
-    """The stores of a set of manifests. A store's name is its file's: two teams' files may each
-    define ``redis-main``. A target names a store of its own file, or, when its file defines
-    none of that name, the one store of that name in the other files."""
+    """The stores of a set of manifests. A store's name is its file's: a target names a store
+    of its own file, or, when its file defines none of that name, the one store of that name
+    in the other files."""
 
     def __init__(self, documents: Sequence[Document]) -> None:
         self._by_file: dict[str, dict[str, PartialStore]] = {}
@@ -147,11 +145,9 @@ class _StoreIndex:
     def find(self, document: Document, name: str) -> PartialStore | str:
         """The store ``name`` means in ``document``, or why there is none."""
         own = self._by_file.get(document.file, {}).get(name)
-        if own is not None:
-            return own
         others = self._by_name.get(name, [])
-        if len(others) == 1:
-            return others[0]
+        if own is not None or len(others) == 1:
+            return own or others[0]
         if others:
             places = ", ".join(str(store.source) for store in others)
             return (
@@ -159,18 +155,12 @@ class _StoreIndex:
                 "uses its own file's store of a name, or the one store of that name elsewhere; "
                 "define it in this file or give the stores distinct names"
             )
-        close = difflib.get_close_matches(name, list(self._by_name), n=1)
-        hint = f"; did you mean {quote(close[0])}?" if close else ""
-        return f"unknown store {quote(name)}{hint}"
+        close = closest(name, self._by_name)
+        return f"unknown store {quote(name)}" + (f"; did you mean {quote(close)}?" if close else "")
 
 
-def _selectors(
-    document: Document,
-    stores: _StoreIndex,
-    seen: dict[tuple[str, str, str], tuple[EnvironmentKeys, int]],
-) -> list[TargetSelector]:
-    """A document's targets with their stores; unknown stores and targets already ``seen``
-    (in this file or an earlier one) are reported."""
+def _selectors(document: Document, stores: _StoreIndex, seen: _Seen) -> list[TargetSelector]:
+    """A document's targets with their stores; unknown stores and duplicates are reported."""
     built: list[TargetSelector] = []
     for pending in document.targets:
         partial = stores.find(document, pending.store_name)
@@ -193,14 +183,10 @@ def _selectors(
 
 
 def _check_duplicates(
-    document: Document,
-    pending: PendingTarget,
-    partial: PartialStore,
-    seen: dict[tuple[str, str, str], tuple[EnvironmentKeys, int]],
+    document: Document, pending: PendingTarget, partial: PartialStore, seen: _Seen
 ) -> None:
-    """Report each environment of an explicit list that was a target of the same integration
-    key before. Wildcards and tag selectors, of environments or of projects, are checked
-    once resolved (:mod:`ldbulk.engine.resolve`)."""
+    """Report each environment of an explicit list already a target of the same integration.
+    Wildcards and tag selectors are checked once resolved (:mod:`ldbulk.engine.resolve`)."""
     listed = pending.environments
     if not isinstance(listed, EnvironmentKeys) or not partial.integration or pending.projects:
         return
@@ -211,27 +197,5 @@ def _check_duplicates(
         earlier, at = seen.setdefault(key, (listed, index))
         if earlier is not listed or at != index:
             source = listed.source_of(index)
-            document.problems.add(
-                source.line,
-                source.path,
-                f"duplicate target {'/'.join(key)}: also at {earlier.source_of(at)}",
-            )
-
-
-def _raise_problems(documents: Sequence[Document]) -> None:
-    """Raise one :class:`ManifestError` with every problem of every file, if there is one."""
-    problems = [problem for document in documents for problem in document.problems.finished()]
-    if problems:
-        order = {document.file: position for position, document in enumerate(documents)}
-        # Within a file by line; whole-file notes (line 0) last, after the lines they sum up.
-        problems.sort(
-            key=lambda problem: (order.get(problem.file, 0), problem.line or float("inf"))
-        )
-        raise ManifestError(problems)
-    # Only worth saying when nothing else is wrong: a file that could not be read may well
-    # have held the targets.
-    if documents and not any(document.has_targets_key for document in documents):
-        no_targets = Problem(
-            file=documents[0].file, line=0, path="", message="no targets in any manifest"
-        )
-        raise ManifestError([no_targets])
+            message = f"duplicate target {'/'.join(key)}: also at {earlier.source_of(at)}"
+            document.problems.add(source.line, source.path, message)

@@ -1,8 +1,4 @@
-"""What a manifest set becomes: problems, stores and target selectors, each with its source.
-
-Value classes only; :mod:`ldbulk.manifest.schema` builds them from the YAML nodes and
-:mod:`ldbulk.manifest.load` checks them across files.
-"""
+"""What a manifest set becomes: problems, stores and target selectors, each with its source."""
 
 from __future__ import annotations
 
@@ -17,10 +13,7 @@ from ldbulk.errors import LdbulkError
 
 @attrs.frozen(kw_only=True)
 class Problem:
-    """One thing wrong with a manifest, at a file, line and path.
-
-    ``line`` is 1-based; 0 means the problem concerns the whole file. ``path`` is empty then.
-    """
+    """One thing wrong with a manifest; ``line`` is 1-based, 0 (and no ``path``): the file."""
 
     file: str
     line: int
@@ -53,14 +46,9 @@ class Source:
     def __str__(self) -> str:
         return f"{self.file}:{self.line} ({self.path})"
 
-    def problem(self, message: str, *, path: str | None = None) -> Problem:
-        """A problem located here (optionally at a more precise path on the same line)."""
-        return Problem(
-            file=self.file,
-            line=self.line,
-            path=self.path if path is None else path,
-            message=message,
-        )
+    def problem(self, message: str) -> Problem:
+        """A problem located here."""
+        return Problem(file=self.file, line=self.line, path=self.path, message=message)
 
     def item(self, index: int, line: int) -> Source:
         """The source of this list's item at ``index``, written on ``line``."""
@@ -86,7 +74,7 @@ class Store:
 
     @property
     def integration_key(self) -> IntegrationKey:
-        """The integration key of the store (``redis`` or ``dynamodb``)."""
+        """``redis`` or ``dynamodb``."""
         return self.config.integration_key
 
     def render_name(self, project: str, environment: str) -> str | None:
@@ -106,11 +94,8 @@ class EnvironmentKey:
 
 @attrs.frozen(kw_only=True)
 class EnvironmentKeys:
-    """An explicit list of environments: used as written, without asking the API.
-
-    Kept compact, as a manifest may list 100,000: the keys, each one's line, and the list's
-    source; an item's own :class:`Source` is made when it is asked for.
-    """
+    """An explicit list of environments, used as written. Compact, as a manifest may list
+    100,000: an item's own :class:`Source` is made when it is asked for."""
 
     keys: tuple[str, ...]  # in manifest order
     lines: tuple[int, ...]  # the line of each key
@@ -120,8 +105,7 @@ class EnvironmentKeys:
     def items(self) -> tuple[EnvironmentKey, ...]:
         """Each environment with its source."""
         return tuple(
-            EnvironmentKey(key=key, source=self.source_of(index))
-            for index, key in enumerate(self.keys)
+            EnvironmentKey(key=key, source=self.source_of(i)) for i, key in enumerate(self.keys)
         )
 
     def source_of(self, index: int) -> Source:
@@ -190,12 +174,9 @@ ProjectSelector = AllProjects | TaggedProjects
 
 @attrs.frozen(kw_only=True)
 class TargetSelector:
-    """One entry of ``targets``: a project, which of its environments, and the store.
-
-    A line over the account's projects (``projects`` set) has no ``project`` of its own ('')
-    until resolution makes a line of it for each project it matches, ``projects`` kept so
-    messages can say which line it was.
-    """
+    """One entry of ``targets``: a project, which of its environments, and the store. A line
+    over the account's projects (``projects`` set) has no ``project`` of its own ('') until
+    resolution makes a line of it for each project it matches."""
 
     project: str
     environments: EnvironmentSelector
@@ -228,8 +209,7 @@ class ManifestSet:
 
     @property
     def digest(self) -> str:
-        """A digest of the manifests' text, in order: which manifests a journal is about (a
-        resumed run refuses the journal of other manifests)."""
+        """A digest of the manifests' text, in order: a run refuses another set's journal."""
         joined = ",".join(manifest.digest for manifest in self.manifests)
         return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
 
@@ -250,14 +230,12 @@ class ManifestSet:
 
     @property
     def target_lines(self) -> int:
-        """How many entries ``targets`` holds, as written: a ``projects`` list is one entry,
-        however many selectors it gives."""
+        """How many entries ``targets`` holds, as written (a ``projects`` list is one)."""
         return len({selector.source for selector in self.selectors})
 
     @property
     def unset_references(self) -> dict[str, tuple[str, ...]]:
-        """Each ``${VAR}`` reference whose variable was not set (loaded with
-        ``require_secrets=False``), with the stores that use it, sorted."""
+        """Each ``${VAR}`` whose variable was not set, with the stores that use it, sorted."""
         users: dict[str, list[str]] = {}
         for store in self.stores:
             for name in store.config.unset:
@@ -265,15 +243,11 @@ class ManifestSet:
         return {reference: tuple(users[reference]) for reference in sorted(users)}
 
     def store(self, name: str) -> Store:
-        """The first store called ``name`` (names belong to their file, so several manifests
-        may each define one); KeyError if there is none."""
+        """The first store called ``name`` (names belong to their file); KeyError if none."""
         for store in self.stores:
             if store.name == name:
                 return store
         raise KeyError(name)
-
-
-# -- what one file leaves for the checks across the set ------------------------------------
 
 
 @attrs.frozen(kw_only=True)
@@ -291,8 +265,8 @@ class PendingTarget:
 
 @attrs.frozen(kw_only=True)
 class PartialStore:
-    """A store as far as it could be validated: the integration key is known even when the
-    config is invalid, so its targets can still be checked for duplicates."""
+    """A store as far as it could be validated: its integration, even when its config is
+    invalid, to check its targets for duplicates."""
 
     name: str
     integration: IntegrationKey | None

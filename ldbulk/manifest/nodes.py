@@ -1,16 +1,14 @@
-"""Bounded YAML loading with line marks, and reading its nodes into plain values.
-
-Everything here turns hostile input into problems, never a traceback: files are capped in
-size, nesting depth and work done expanding aliases, and values shown in messages are truncated
-and escaped. What the values must be is the schema's (:mod:`ldbulk.manifest.jsonschema`); here,
-where each was written, to put each problem at its line and path.
-"""
+"""Bounded YAML loading with line marks, and reading its nodes into plain values, each problem
+at its line and path. Hostile input ends as problems, never a traceback: files are capped in
+size, nesting depth and work done expanding aliases, and values in messages are escaped."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -25,8 +23,6 @@ MAX_FILE_BYTES: Final = 8 * 1024 * 1024
 # A manifest is at most six levels deep; the limit only stops hostile nesting, far above that
 # and far below where PyYAML's recursive composer would exhaust the stack.
 MAX_DEPTH: Final = 64
-# How libyaml (0.2.5 and later) words its own nesting limit.
-_LIBYAML_TOO_DEEP: Final = "exceeded maximum nesting depth"
 # Aliases let a small file describe an enormous tree ("billion laughs"): cap the items walked.
 MAX_WORK: Final = 2_000_000
 MAX_PROBLEMS_PER_FILE: Final = 200
@@ -34,70 +30,32 @@ _PLAIN_PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 STR: Final = "tag:yaml.org,2002:str"
 INT: Final = "tag:yaml.org,2002:int"
-BOOL: Final = "tag:yaml.org,2002:bool"
-_FLOAT: Final = "tag:yaml.org,2002:float"
+FLOAT: Final = "tag:yaml.org,2002:float"
 _MERGE: Final = "tag:yaml.org,2002:merge"
 _KINDS: Final = {
     STR: "a string",
     INT: "an integer",
-    BOOL: "a boolean",
-    _FLOAT: "a number",
+    "tag:yaml.org,2002:bool": "a boolean",
+    FLOAT: "a number",
     "tag:yaml.org,2002:null": "null",
     "tag:yaml.org,2002:timestamp": "a date",
     "tag:yaml.org,2002:binary": "binary data",
 }
+# A scalar of a tag that is never constructed (``!!python/name:...``): no type of the schema
+# takes it, and a message names its tag.
+OPAQUE: Final = object()
+# A scalar that could not be read (``!!int nope``): its problem is noted, the schema's is not.
+UNREADABLE: Final = object()
+NodePath = tuple[str | int, ...]
 
 
 class TooMuch(Exception):
-    """The document is too deep or expands to too much; stop walking it."""
+    """The document is too deep or expands to too much: stop walking it."""
 
     def __init__(self, line: int, message: str) -> None:
         super().__init__(message)
         self.line = line
         self.message = message
-
-
-def _compose(text: str) -> Node | None:
-    """The document's node tree, composed by libyaml when PyYAML was built with it (several
-    times faster on a large manifest), else by PyYAML's own composer. Both compose recursively,
-    libyaml in C where no recursion limit guards the stack: the depth is checked first, on the
-    flat stream of parse events."""
-    loader_class: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    _check_depth(text, loader_class)
-    loader = loader_class(text)
-    try:
-        return cast(Node | None, loader.get_single_node())
-    finally:
-        loader.dispose()
-
-
-def _check_depth(text: str, loader: type[Any]) -> None:
-    """Raise :class:`TooMuch` at the first node nested deeper than :data:`MAX_DEPTH` (a node
-    counts one level, as in the composer's recursion)."""
-    depth = 0
-    try:
-        for event in yaml.parse(text, Loader=loader):
-            if isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-                continue
-            if not isinstance(event, yaml.NodeEvent):
-                continue
-            if depth + 1 > MAX_DEPTH:
-                raise TooMuch(_line(event.start_mark), f"nested deeper than {MAX_DEPTH} levels")
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-    except yaml.MarkedYAMLError as exc:
-        # Newer libyaml scans ahead through a flow collection and refuses one nested past its
-        # own limit (1,000) before any of its events reaches the count above: the same problem,
-        # told the same way.
-        if exc.problem != _LIBYAML_TOO_DEEP:
-            raise
-        raise TooMuch(_line(exc.problem_mark), f"nested deeper than {MAX_DEPTH} levels") from None
-
-
-def _line(mark: Any) -> int:
-    """The 1-based line of a mark, PyYAML's or libyaml's (0: none, the whole file)."""
-    return mark.line + 1 if mark is not None else 0
 
 
 @attrs.define
@@ -119,15 +77,8 @@ class Problems:
         """The problems noted, and how many more were dropped."""
         if not self.dropped:
             return list(self.items)
-        more = Problem(
-            file=self.file, line=0, path="", message=f"{self.dropped} more problems not shown"
-        )
-        return [*self.items, more]
-
-
-def line_of(node: Node) -> int:
-    """The 1-based line a node starts on."""
-    return int(node.start_mark.line) + 1
+        message = f"{self.dropped} more problems not shown"
+        return [*self.items, Problem(file=self.file, line=0, path="", message=message)]
 
 
 def read_text(source: Path | bytes | str, problems: Problems) -> str | None:
@@ -155,10 +106,15 @@ def read_text(source: Path | bytes | str, problems: Problems) -> str | None:
 
 def parse(text: str, file: str, problems: Problems) -> Node | None:
     """The root node of one YAML document; None (and a problem) when it is not well-formed, too
-    deep, or empty. A file named ``*.json`` must pass a JSON syntax check first, so its errors
-    read as JSON errors."""
+    deep, or empty. A ``*.json`` file is checked as JSON first, so its errors read as such."""
     if file.lower().endswith(".json"):
-        if not _json_syntax_ok(text, problems):
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.add(exc.lineno, "", f"invalid JSON: {exc.msg} (column {exc.colno})")
+            return None
+        except RecursionError:
+            problems.add(0, "", "invalid JSON: nested too deeply")
             return None
         # Raw tabs can only be whitespace between tokens in valid JSON, and PyYAML refuses
         # some of them; spaces keep every line and column where it was.
@@ -169,9 +125,9 @@ def parse(text: str, file: str, problems: Problems) -> Node | None:
         problems.add(exc.line, "", exc.message)
         return None
     except yaml.MarkedYAMLError as exc:
-        line = _line(exc.problem_mark or exc.context_mark)
         reason = " ".join(part for part in (exc.context, exc.problem) if part)
-        problems.add(line, "", f"invalid YAML: {reason or type(exc).__name__}")
+        message = f"invalid YAML: {reason or type(exc).__name__}"
+        problems.add(_line(exc.problem_mark or exc.context_mark), "", message)
         return None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
@@ -185,31 +141,45 @@ def parse(text: str, file: str, problems: Problems) -> Node | None:
     return root
 
 
-def _json_syntax_ok(text: str, problems: Problems) -> bool:
+def _compose(text: str) -> Node | None:
+    """The node tree, composed by libyaml when there (several times faster), else by PyYAML.
+    Both recurse, libyaml where no recursion limit guards the stack: depth is checked first."""
+    loader_class: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    depth = 0
     try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        problems.add(exc.lineno, "", f"invalid JSON: {exc.msg} (column {exc.colno})")
-        return False
-    except RecursionError:
-        problems.add(0, "", "invalid JSON: nested too deeply")
-        return False
-    return True
+        for event in yaml.parse(text, Loader=loader_class):
+            if isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.NodeEvent) and depth + 1 > MAX_DEPTH:
+                raise TooMuch(_line(event.start_mark), f"nested deeper than {MAX_DEPTH} levels")
+            elif isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+    except yaml.MarkedYAMLError as exc:
+        # Newer libyaml scans ahead through a flow collection and refuses one nested past its
+        # own limit (1,000) before any of its events is counted: the same problem, told the same.
+        if exc.problem != "exceeded maximum nesting depth":
+            raise
+        raise TooMuch(_line(exc.problem_mark), f"nested deeper than {MAX_DEPTH} levels") from None
+    loader = loader_class(text)
+    try:
+        return cast(Node | None, loader.get_single_node())
+    finally:
+        loader.dispose()
 
 
-# A scalar of a tag that is never constructed (``!!python/name:...``): no type of the schema
-# takes it, and a message names its tag.
-OPAQUE: Final = object()
-# A scalar that could not be read (``!!int nope``): its problem is noted, the schema's is not.
-UNREADABLE: Final = object()
-NodePath = tuple[str | int, ...]
+def _line(mark: Any) -> int:
+    """The 1-based line of a mark, PyYAML's or libyaml's (0: none, the whole file)."""
+    return mark.line + 1 if mark is not None else 0
+
+
+def line_of(node: Node) -> int:
+    """The 1-based line a node starts on."""
+    return int(node.start_mark.line) + 1
 
 
 class Tree:
-    """One file's nodes read into plain values (mappings, lists, strings, numbers...) for the
-    schema, keeping where each was written. Problems a schema cannot see are noted here: keys
-    that are not strings, duplicate keys, merges of what is not a mapping, values that cannot
-    be read. The work done is counted against :data:`MAX_WORK`, past which :class:`TooMuch`."""
+    """One file's nodes read into plain values for the schema, keeping where each was written;
+    what a schema cannot see (keys that are not strings or repeat, bad merges) noted here."""
 
     def __init__(self, file: str, root: Node, problems: Problems) -> None:
         self.file = file
@@ -222,11 +192,11 @@ class Tree:
         self._work = 0
         self._constructor = SafeConstructor()
 
-    def note(self, node: Node, path: NodePath, message: str) -> None:
-        """A problem at the node's line (the same one once)."""
+    def note(self, path: NodePath, message: str, node: Node | None = None) -> None:
+        """A problem at the line of ``node`` (default: the value at ``path``), said once."""
         for end in range(len(path) + 1):
             self.bad.add(path[:end])
-        noted = (line_of(node), path, message)
+        noted = (line_of(self.find(path)[1] if node is None else node), path, message)
         if noted not in self._noted:
             self._noted.add(noted)
             self.problems.add(noted[0], path_text(path), message)
@@ -252,9 +222,9 @@ class Tree:
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
-            self.note(node, path, f"cannot read value: {exc.problem or type(exc).__name__}")
+            self.note(path, f"cannot read value: {exc.problem or type(exc).__name__}", node)
         except (yaml.YAMLError, ValueError, OverflowError, TypeError) as exc:
-            self.note(node, path, f"cannot read value: {type(exc).__name__}")
+            self.note(path, f"cannot read value: {type(exc).__name__}", node)
         return UNREADABLE
 
     def entries(
@@ -272,12 +242,12 @@ class Tree:
             if key_node.tag == _MERGE:
                 self._merge(value_node, path, merged, depth)
             elif not isinstance(key_node, ScalarNode):
-                self.note(key_node, path, f"keys must be strings, got {kind(key_node)}")
+                self.note(path, f"keys must be strings, got {kind(key_node)}", key_node)
             # Keys are read as written: YAML 1.1 would turn the key `on:` into true.
             elif str(key_node.value) in own:
                 first = line_of(own[str(key_node.value)][0])
                 at = (*path, str(key_node.value))
-                self.note(key_node, at, f"duplicate key (first at line {first})")
+                self.note(at, f"duplicate key (first at line {first})", key_node)
             else:
                 own[str(key_node.value)] = (key_node, value_node)
         for key, entry in merged.items():
@@ -289,11 +259,11 @@ class Tree:
         self, node: Node, path: NodePath, into: dict[str, tuple[Node, Node]], depth: int
     ) -> None:
         if depth >= 8:
-            self.note(node, path, "<< merges nested too deeply")
+            self.note(path, "<< merges nested too deeply", node)
             return
         for source in node.value if isinstance(node, SequenceNode) else [node]:
             if not isinstance(source, MappingNode):
-                self.note(source, path, "<< must merge a mapping or a list of mappings")
+                self.note(path, "<< must merge a mapping or a list of mappings", source)
                 continue
             for key, entry in self.entries(source, path, depth + 1).items():
                 into.setdefault(key, entry)
@@ -326,18 +296,22 @@ def kind(node: Node) -> str:
 
 
 def path_text(path: NodePath) -> str:
-    """A path as messages write it: ``targets[2].store``."""
+    """A path as messages write it: ``targets[2].store``, ``a["odd key"]``."""
     text = ""
     for step in path:
-        text = index_path(text, step) if isinstance(step, int) else child_path(text, step)
+        if isinstance(step, int):
+            text = index_path(text, step)
+        elif _PLAIN_PATH_PART.fullmatch(step):
+            text = f"{text}.{step}" if text else step
+        else:
+            text = f"{text}[{quote(step)}]"
     return text
 
 
-def child_path(path: str, key: str) -> str:
-    """The path of a mapping's entry: ``a.b``, or ``a["odd key"]``."""
-    if _PLAIN_PATH_PART.fullmatch(key):
-        return f"{path}.{key}" if path else key
-    return f"{path}[{quote(key)}]"
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice most like ``word``, for a did-you-mean; None when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return close[0] if close else None
 
 
 def quote(value: str, limit: int = 80) -> str:

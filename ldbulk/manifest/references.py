@@ -1,21 +1,6 @@
-"""What a manifest's ``${VAR}`` and ``${file:PATH}`` references may name, reading them, and
-resolving a config value written as one.
-
-The author of a manifest is not trusted with the credentials of the job that applies it (a
-nightly job applies manifests that came in through pull requests). A reference's value is sent
-to LaunchDarkly, which stores it and shows most config fields in clear, so a reference is a way
-to copy anything the job can read into LaunchDarkly. The rules:
-
-- ``${LD_ACCESS_TOKEN}`` (ldbulk's own token) is always refused, and so is the file given as
-  the token file, however a path reaches it.
-- Variables named like another system's credentials (:data:`CREDENTIAL_VARIABLES`) are refused
-  unless the run names them (``--allow-env``). Trust stays on the command line: a manifest's
-  own ``defaults.allowEnv`` may not name a credential-shaped variable
-  (:func:`manifest_allow_refusal`), or a pull request could allow ``GITHUB_TOKEN`` for itself.
-- ``${file:PATH}`` reads only below the manifest's own directory or a secrets directory the run
-  names, after symlinks and ``..`` are resolved, and never inside a ``.git`` directory (where
-  a CI checkout keeps the job's token).
-"""
+"""What a manifest's ``${VAR}`` and ``${file:PATH}`` references may name, and resolving them.
+A manifest's author is not trusted with the job's credentials: a reference's value is sent to
+LaunchDarkly, which shows most fields in clear (the rules: the README's "Security" section)."""
 
 from __future__ import annotations
 
@@ -36,28 +21,19 @@ from ldbulk.manifest.nodes import quote
 
 MAX_SECRET_FILE_BYTES: Final = 64 * 1024
 
-# Names of credentials other systems put in a job's environment, matched without regard to
-# case. A store's own secret (a Redis password) is not among them: LD_REDIS_PASSWORD is the
-# normal use. A run that really needs one allows it by name.
+# Names of credentials other systems put in a job's environment (GITHUB_TOKEN, AWS_SESSION_TOKEN,
+# AZURE_CLIENT_SECRET, GitLab's CI_JOB_JWT, LaunchDarkly's SDK keys, GitHub Actions' runtime),
+# matched without regard to case. A store's own secret is not among them: LD_REDIS_PASSWORD is
+# the normal use. A run that really needs one allows it by name.
 CREDENTIAL_VARIABLES: Final = (
-    "*_TOKEN",  # GITHUB_TOKEN, AWS_SESSION_TOKEN, CI_JOB_TOKEN, NPM_TOKEN, VAULT_TOKEN ...
-    "*_ACCESS_KEY_ID",  # AWS_ACCESS_KEY_ID
-    "*_SECRET_ACCESS_KEY",  # AWS_SECRET_ACCESS_KEY
-    "*_API_KEY",
-    "*_SECRET_KEY",
-    "*_PRIVATE_KEY",
-    "*_CLIENT_SECRET",  # AZURE_CLIENT_SECRET, OAuth clients
-    "*_SDK_KEY",  # LaunchDarkly's own server-side SDK keys
-    "*_JWT",  # GitLab's CI_JOB_JWT
-    "ACTIONS_*",  # GitHub Actions' runtime and OIDC token requests
-)
+    "*_TOKEN", "*_ACCESS_KEY_ID", "*_SECRET_ACCESS_KEY", "*_API_KEY", "*_SECRET_KEY",
+    "*_PRIVATE_KEY", "*_CLIENT_SECRET", "*_SDK_KEY", "*_JWT", "ACTIONS_*",
+)  # fmt: skip
 
-# What makes a name credential-shaped for a manifest's own allow-list, matched without regard to
-# case: a word credentials are named with, anywhere in the name, or the prefix of a CI system,
-# a cloud, or LaunchDarkly, whose variables a job holds for itself. Broader than
-# CREDENTIAL_VARIABLES on purpose, and a superset of it (manifest_allow_refusal checks those
-# first): a manifest can then never allow a name the references refuse, and a false alarm
-# costs only moving the name to --allow-env, where the job's owner decides.
+# What makes a name credential-shaped for a manifest's own allow-list (without regard to case):
+# a word credentials are named with, or the prefix of a CI system, a cloud or LaunchDarkly.
+# Broader than CREDENTIAL_VARIABLES on purpose: a manifest can never allow a name the
+# references refuse, and a false alarm costs only moving the name to --allow-env.
 CREDENTIAL_WORDS: Final = (
     "TOKEN", "SECRET", "PASS", "KEY", "CREDENTIAL", "AUTH", "JWT", "PRIVATE", "SESSION",
     "COOKIE", "CERT", "SIGNING",
@@ -69,12 +45,12 @@ CREDENTIAL_PREFIXES: Final = (
 )  # fmt: skip
 
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_REFERENCE = re.compile(r"\$\{(?:file:(?P<file>[^}]+)|(?P<var>[A-Za-z_][A-Za-z0-9_]*))\}")
+_REFERENCE = re.compile(rf"\$\{{(?:file:(?P<file>[^}}]+)|(?P<var>{_VARIABLE_NAME.pattern}))\}}")
 
 
 class RefusedReference(Exception):
-    """A reference that may not be used or cannot be read. The message is the reason, to follow
-    the reference as written (``${GITHUB_TOKEN} is named like ...``); it never holds a value."""
+    """A reference that may not be used or cannot be read; the message, never holding a value,
+    follows the reference as written (``${GITHUB_TOKEN} is named like ...``)."""
 
 
 def allow_list_refusal(name: str) -> str | None:
@@ -87,9 +63,8 @@ def allow_list_refusal(name: str) -> str | None:
 
 
 def manifest_allow_refusal(name: str) -> str | None:
-    """Why a manifest's ``defaults.allowEnv`` cannot name ``name``, or None when it can: the
-    reasons of :func:`allow_list_refusal`, and any credential-shaped name, which only the
-    command line (``--allow-env``) may allow."""
+    """Why a manifest's ``defaults.allowEnv`` cannot name ``name``, or None: those of
+    :func:`allow_list_refusal`, and any credential-shaped name (only ``--allow-env`` may)."""
     reason = allow_list_refusal(name)
     if reason is not None:
         return reason
@@ -149,9 +124,8 @@ class ReferencePolicy:
             ) from None
 
     def check_variable(self, name: str, allowed_here: frozenset[str] = frozenset()) -> None:
-        """Raise :class:`RefusedReference` when ``${name}`` may not be used; ``allowed_here``
-        is the manifest's own allow-list, which :func:`manifest_allow_refusal` has kept to
-        names that are not credential-shaped (so it can never allow one)."""
+        """Raise :class:`RefusedReference` when ``${name}`` may not be used; ``allowed_here``,
+        the manifest's own allow-list, holds no credential-shaped name."""
         if name.upper() == TOKEN_ENV:
             raise RefusedReference("is ldbulk's own access token: no manifest may use it")
         pattern = credential_pattern(name)
@@ -166,11 +140,9 @@ class ReferencePolicy:
         """The resolved file ``${file:written}`` names (relative to ``base_dir``, the manifest's
         directory); :class:`RefusedReference` when it may not be read."""
         try:
-            target = Path(written).expanduser()
+            target = base_dir / Path(written).expanduser()  # an absolute path stays itself
         except RuntimeError:
             raise RefusedReference("cannot be used: ~ cannot be expanded here") from None
-        if not target.is_absolute():
-            target = base_dir / target
         try:
             resolved = target.resolve()
             roots = (base_dir.resolve(), *self.secrets_dirs)
@@ -195,33 +167,30 @@ class ReferencePolicy:
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
             fd = os.open(path, flags)
+            try:
+                # Checked on the open file, not the path: what is read is what was checked.
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise RefusedReference("is not a regular file")
+                # The same file under another name (a hard link, a bind mount) is still the token.
+                if any(_same_file(info, denied) for denied in self.deny_files):
+                    raise RefusedReference("is the access token file")
+                with os.fdopen(fd, "rb", closefd=False) as handle:
+                    data = handle.read(MAX_SECRET_FILE_BYTES + 1)
+            finally:
+                os.close(fd)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise RefusedReference("changed while it was read") from None
-            raise RefusedReference(f"cannot be read: {_reason(exc)}") from None
-        try:
-            # Checked on the open file, not the path: what is read is what was checked.
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise RefusedReference("is not a regular file")
-            # The same file under another name (a hard link, a bind mount) is still the token.
-            if any(_same_file(info, denied) for denied in self.deny_files):
-                raise RefusedReference("is the access token file")
-            data = _read_at_most(fd, MAX_SECRET_FILE_BYTES + 1)
-        except OSError as exc:
-            raise RefusedReference(f"cannot be read: {_reason(exc)}") from None
-        finally:
-            os.close(fd)
+            reason = exc.strerror or type(exc).__name__
+            raise RefusedReference(f"cannot be read: {reason}") from None
         if len(data) > MAX_SECRET_FILE_BYTES:
             raise RefusedReference(f"is larger than {MAX_SECRET_FILE_BYTES} bytes")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise RefusedReference("is not UTF-8 text") from None
-        for ending in ("\r\n", "\n"):
-            if text.endswith(ending):
-                return text[: -len(ending)]
-        return text
+        return text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
 
 
 def is_reference(text: str) -> bool:
@@ -230,13 +199,12 @@ def is_reference(text: str) -> bool:
 
 
 class UnusableReference(Exception):
-    """A reference that gives no value. The message is the whole problem, naming the reference
-    as written (``environment variable X is not set``); it never holds a value."""
+    """A reference that gives no value; the message, never holding a value, is the whole
+    problem (``environment variable X is not set``)."""
 
 
 class UnsetVariable(UnusableReference):
-    """A ``${VAR}`` reference, allowed by the rules, whose variable is not set, met by a
-    :class:`Resolver` that does not require values (a command that only reads)."""
+    """An allowed ``${VAR}`` whose variable is not set, for a command that only reads."""
 
     def __init__(self, name: str) -> None:
         super().__init__(f"environment variable {name} is not set")
@@ -302,22 +270,6 @@ class Resolver:
             # Said once, where the file was first named.
             raise UnusableReference(f"{shown} cannot be used (see above)")
         return value
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = os.read(fd, limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
 
 
 def _same_file(info: os.stat_result, path: Path) -> bool:

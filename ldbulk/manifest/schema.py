@@ -1,10 +1,7 @@
-"""One manifest file: its nodes read into values, checked against the manifest's JSON Schema
-(:mod:`ldbulk.manifest.validate`), then built into stores and pending targets, with what a
-schema cannot say checked by hand: ``defaults.allowEnv``, name templates, and each config's
-references and values (:mod:`ldbulk.manifest.config`). What needs every file of the set (the
-stores targets name, duplicate targets) is checked by :mod:`ldbulk.manifest.load`: a file may
-use stores another defines.
-"""
+"""One manifest file: read into values, checked against the JSON Schema, then built into stores
+and pending targets, with what a schema cannot say checked by hand: ``defaults.allowEnv``, name
+templates and each config. The stores targets name are found across the set (a file may use
+stores another defines)."""
 
 from __future__ import annotations
 
@@ -12,9 +9,9 @@ import functools
 import hashlib
 import string
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Final, cast
+from typing import cast
 
 import attrs
 from yaml.nodes import MappingNode, Node
@@ -34,7 +31,6 @@ from ldbulk.manifest.model import (
     Store,
     TaggedEnvironments,
     TaggedProjects,
-    index_path,
 )
 from ldbulk.manifest.nodes import (
     NodePath,
@@ -45,37 +41,38 @@ from ldbulk.manifest.nodes import (
     parse,
     path_text,
     quote,
+    read_text,
 )
-from ldbulk.manifest.references import ReferencePolicy, Resolver, manifest_allow_refusal
+from ldbulk.manifest.references import Resolver, manifest_allow_refusal
 
-_PLACEHOLDERS: Final = ("project", "environment")
+
+@attrs.frozen(kw_only=True)
+class _Defaults:
+    """A file's ``defaults``: what its stores start from."""
+
+    on: bool | None = None
+    tags: tuple[str, ...] = ()
+    ownership_tag: str = DEFAULT_OWNERSHIP_TAG
 
 
 class Document:
     """One manifest file, validated on its own: its stores, its targets (their store names are
     checked across the set later) and its problems, collected instead of raised."""
 
-    def __init__(
-        self,
-        file: str,
-        base_dir: Path,
-        env: Mapping[str, str],
-        policy: ReferencePolicy,
-        *,
-        require_secrets: bool = True,
-    ) -> None:
+    def __init__(self, file: str, resolver: Resolver) -> None:
         self.file = file
         self.problems = Problems(file)
-        self.resolver = Resolver(
-            policy=policy, env=env, base_dir=base_dir, require_values=require_secrets
-        )
+        self.resolver = resolver
         self.stores: list[PartialStore] = []
         self.targets: list[PendingTarget] = []
         self.has_targets_key = False
         self.digest = ""  # of the text checked: which manifest a journal is about
 
-    def check(self, text: str) -> None:
-        """Parse and validate the text; results and problems accumulate on ``self``."""
+    def check(self, content: Path | str | bytes) -> None:
+        """Read (a path), parse and validate; results and problems accumulate on ``self``."""
+        text = read_text(content, self.problems)
+        if text is None:
+            return
         self.digest = hashlib.sha256(text.encode()).hexdigest()
         root = parse(text, self.file, self.problems)
         if root is None:
@@ -95,9 +92,9 @@ class Document:
         if type(version) is int and version != FORMAT_VERSION:
             # Another format: what its keys hold is that format's to say, not read further.
             validate.check(tree, document, None)
-            node = tree.find(("version",))[1]
-            shown, ours = quote(str(node.value)), f"this ldbulk reads version {FORMAT_VERSION}"
-            tree.note(node, ("version",), f"unsupported version {shown} ({ours})")
+            shown = quote(str(tree.find(("version",))[1].value))
+            ours = f"this ldbulk reads version {FORMAT_VERSION}"
+            tree.note(("version",), f"unsupported version {shown} ({ours})")
             return
         defaults = self._defaults(tree, document.get("defaults"))
         stores = document.get("stores")
@@ -111,13 +108,23 @@ class Document:
             self.has_targets_key = True
             self.targets = read_targets(tree, document["targets"])
         if "stores" not in document and "targets" not in document:
-            tree.note(tree.root, (), "defines no stores and no targets")
+            tree.note((), "defines no stores and no targets")
 
     def _defaults(self, tree: Tree, defaults: object) -> _Defaults:
         if not isinstance(defaults, dict):
             return _Defaults()
-        if "allowEnv" in defaults:
-            self.resolver.allow_env = self._allow_env(tree, defaults["allowEnv"])
+        # The file's own allow-list: none may be credential-shaped, as trust in a credential
+        # stays with the job that runs the manifest (--allow-env).
+        names = defaults.get("allowEnv")
+        allowed: set[str] = set()
+        for index, name in enumerate(names if isinstance(names, list) else ()):
+            reason = manifest_allow_refusal(name) if isinstance(name, str) else None
+            if reason is not None:
+                path = ("defaults", "allowEnv", index)
+                tree.note(path, f"cannot allow {quote(name)}: {reason}")
+            elif isinstance(name, str):  # else the schema's to say
+                allowed.add(name)
+        self.resolver.allow_env = frozenset(allowed)
         # Whatever the schema said of them: a file with a problem is never applied.
         on, tags, owner = (defaults.get(key) for key in ("on", "tags", "ownershipTag"))
         return _Defaults(
@@ -125,21 +132,6 @@ class Document:
             tags=_unique(t for t in (tags if isinstance(tags, list) else ()) if isinstance(t, str)),
             ownership_tag=owner if isinstance(owner, str) else DEFAULT_OWNERSHIP_TAG,
         )
-
-    def _allow_env(self, tree: Tree, names: object) -> frozenset[str]:
-        """The names of this file's own allow-list. None may be credential-shaped: trust in
-        a credential stays with the job that runs the manifest (``--allow-env``)."""
-        allowed: set[str] = set()
-        for index, name in enumerate(names if isinstance(names, list) else ()):
-            if not isinstance(name, str):
-                continue  # the schema's to say
-            path = ("defaults", "allowEnv", index)
-            reason = manifest_allow_refusal(name)
-            if reason is not None:
-                tree.note(tree.find(path)[1], path, f"cannot allow {quote(name)}: {reason}")
-                continue
-            allowed.add(name)
-        return frozenset(allowed)
 
     def _store(
         self,
@@ -151,23 +143,21 @@ class Document:
     ) -> None:
         path: NodePath = ("stores", name)
         source = tree.source(path, key=True)
-        if not isinstance(body, dict):
-            self.stores.append(PartialStore(name=name, integration=None, store=None, source=source))
-            return
+        # Not a mapping: no integration (integration_of said None), no config, no store.
+        body = body if isinstance(body, dict) else {}
         integration = checked_as if body.get("integration") == checked_as else None
         config = None
         if checked_as is not None and isinstance(body.get("config"), dict):
             config = read_config(tree, self.resolver, checked_as, body["config"], (*path, "config"))
         template = body.get("name")
         if isinstance(template, str):
-            self._template(tree, (*path, "name"), template)
+            _check_template(tree, (*path, "name"), template)
         store = None
         if integration is not None and config is not None and path not in tree.bad:
-            on = body.get("on", defaults.on)
             store = Store(
                 name=name,
                 config=config,
-                on=bool(on),
+                on=bool(body.get("on", defaults.on)),
                 tags=_unique((*defaults.tags, *body.get("tags", ()))),
                 ownership_tag=defaults.ownership_tag,
                 name_template=template if isinstance(template, str) else None,
@@ -177,32 +167,20 @@ class Document:
             PartialStore(name=name, integration=integration, store=store, source=source)
         )
 
-    def _template(self, tree: Tree, path: NodePath, template: str) -> None:
-        """Note what is wrong with a name template: only {project} and {environment}."""
-        node = tree.find(path)[1]
-        try:
-            parts = list(string.Formatter().parse(template))
-        except ValueError as exc:
-            tree.note(
-                node, path, f"not a valid name template: {exc} (write {{{{ or }}}} for a brace)"
-            )
-            return
-        for _, field, spec, conversion in parts:
-            if field is not None and field not in _PLACEHOLDERS:
-                shown = quote("{" + field + "}")
-                message = f"unknown placeholder {shown} (use {{project}} and {{environment}})"
-                tree.note(node, path, message)
-            elif field is not None and (spec or conversion):
-                tree.note(node, path, f"placeholder {{{field}}} takes no conversion or format")
 
-
-@attrs.frozen(kw_only=True)
-class _Defaults:
-    """A file's ``defaults``: what its stores start from."""
-
-    on: bool | None = None
-    tags: tuple[str, ...] = ()
-    ownership_tag: str = DEFAULT_OWNERSHIP_TAG
+def _check_template(tree: Tree, path: NodePath, template: str) -> None:
+    """Note what is wrong with a name template: only {project} and {environment}."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        tree.note(path, f"not a valid name template: {exc} (write {{{{ or }}}} for a brace)")
+        return
+    for _, field, spec, conversion in parts:
+        if field is not None and field not in ("project", "environment"):
+            shown = quote("{" + field + "}")
+            tree.note(path, f"unknown placeholder {shown} (use {{project}} and {{environment}})")
+        elif field is not None and (spec or conversion):
+            tree.note(path, f"placeholder {{{field}}} takes no conversion or format")
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
@@ -210,9 +188,8 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 
 def read_targets(tree: Tree, targets: object) -> list[PendingTarget]:
-    """The entries of ``targets``, each with the name of its store, checked later against
-    every file's stores; the entries without a good project or store name are left out. A
-    ``projects`` list gives an entry for each of its projects, each at its item's line."""
+    """The entries of ``targets`` with a good project and store name (a ``projects`` list gives
+    one for each project, at its item's line); their stores are found across the set later."""
     found: list[PendingTarget] = []
     for index, target in enumerate(targets if isinstance(targets, list) else ()):
         path: NodePath = ("targets", index)
@@ -220,9 +197,9 @@ def read_targets(tree: Tree, targets: object) -> list[PendingTarget]:
             continue
         # Found once, not once a field: a manifest may hold 100,000 targets.
         node = tree.find(path)[1]
-        where = index_path("targets", index)
         entries = tree.entries(cast(MappingNode, node), path)
         values = {key: value for key, (_, value) in entries.items()}
+        where = f"targets[{index}]"
         line = functools.partial(
             PendingTarget,
             environments=_selector(tree, target.get("environments"), (*path, "environments")),
@@ -255,20 +232,18 @@ def _each_project(
     if value == "*":
         return [line(project="", project_source=source, projects=AllProjects(source=source))]
     if isinstance(value, dict):
-        tags = tuple(dict.fromkeys(cast(list[str], value["tags"])))
-        tagged = TaggedProjects(tags=tags, source=source)
+        tagged = TaggedProjects(tags=_unique(value["tags"]), source=source)
         return [line(project="", project_source=source, projects=tagged)]
     if isinstance(value, str):
         return [line(project=value, project_source=source)]
     lines: list[PendingTarget] = []
     seen: dict[str, Source] = {}
-    items = zip(cast(list[str], value), values[key].value, strict=True)
-    for index, (project, item) in enumerate(items):
+    for index, (project, item) in enumerate(zip(value, values[key].value, strict=True)):
         item_source = source.item(index, line_of(item))
         first = seen.setdefault(project, item_source)
         if first is not item_source:
             message = f"project {quote(project)} is listed twice: also at {first}"
-            tree.note(item, (*at, index), message)
+            tree.note((*at, index), message, item)
             continue
         lines.append(line(project=project, project_source=item_source))
     return lines
@@ -281,11 +256,10 @@ def _selector(tree: Tree, value: object, path: NodePath) -> EnvironmentSelector 
     if value == "*":
         return AllEnvironments(source=source)
     if isinstance(value, dict):
-        return TaggedEnvironments(tags=tuple(dict.fromkeys(value["tags"])), source=source)
-    items = tree.find(path)[1].value
+        return TaggedEnvironments(tags=_unique(value["tags"]), source=source)
     return EnvironmentKeys(
         # Interned: 100,000 targets name a few environment keys ("production") many times.
         keys=tuple(sys.intern(key) for key in cast(list[str], value)),
-        lines=tuple(line_of(item) for item in items),
+        lines=tuple(line_of(item) for item in tree.find(path)[1].value),
         source=source,
     )

@@ -1,16 +1,11 @@
 """One file's values checked against the manifest's JSON Schema, each error worded as ldbulk
-words it and put at the line of the node it is about.
-
-The ``jsonschema`` library finds every error; this module only says them: by the kind of
-check that failed (a type, a required or unknown key, a pattern, an empty list...), with a
-did-you-mean built from the schema's own property names. Two things are left to the loader
-on purpose: a value meant as a reference (it holds ``${``), which the resolver judges, and a
-config value of the right type, which its model judges (an IAM role ARN, a region, a port).
+words it, by the kind of check that failed, at the line of the node it is about. Left to the
+loader on purpose: a value meant as a reference (it holds ``${``), which the resolver judges,
+and a config value of the right type, which its model judges (a role ARN, a region, a port).
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
@@ -19,19 +14,16 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from yaml.nodes import Node, ScalarNode
 
+from ldbulk.api.fields import api_name, form_fields, is_secret, value_kind
 from ldbulk.api.models import (
     CONFIG_CLASSES,
     INTEGRATION_KEYS,
     KEY_CHARACTERS,
     KEY_RULE,
     IntegrationKey,
-    api_name,
-    form_fields,
-    is_secret,
-    value_kind,
 )
 from ldbulk.manifest.jsonschema import REFERENCE, manifest_schema
-from ldbulk.manifest.nodes import INT, UNREADABLE, NodePath, Tree, kind, quote
+from ldbulk.manifest.nodes import FLOAT, INT, UNREADABLE, NodePath, Tree, closest, kind, quote
 from ldbulk.manifest.references import is_reference
 
 if TYPE_CHECKING:
@@ -45,15 +37,15 @@ _EXPECTED: Final = {
     "boolean": "true or false",
     "integer": "an integer",
 }
-_NO_SECRETS: Final = "secrets do not belong in a manifest"
-_NUMBERS: Final = (INT, "tag:yaml.org,2002:float")
 # A store's integration as the loader means it: the one its config is checked as (None: not
 # checked), and what is wrong with its ``integration`` key, if anything.
 Meant = tuple[IntegrationKey | None, str | None]
 
 
+# The keywords below check as jsonschema's own do, but strictly as YAML's types are (neither
+# 1.0 nor true is the version 1), and for a manifest of 100,000 targets, the common case in one
+# pass, without a validator made for each item or alternative.
 def _const(validator: Any, const: object, instance: object, schema: object) -> Iterator[Any]:
-    # YAML's types are strict here: neither 1.0 nor true is the version 1.
     if type(instance) is not type(const) or instance != const:
         yield _error("not the constant")
 
@@ -63,46 +55,19 @@ def _pattern(validator: Any, pattern: str, instance: object, schema: object) -> 
         yield _error("no match")
 
 
-@functools.cache
-def _whole(pattern: str) -> re.Pattern[str]:
-    # The schema's patterns end in ECMA 262's `$`, the very end of the text; Python's `$` also
-    # matches before a final newline, which no key may hold.
-    return re.compile(pattern.removesuffix("$") + r"\Z")
-
-
 def _items(validator: Any, items: Any, instance: object, schema: object) -> Iterator[Any]:
-    # A list of 100,000 environment keys: when each is a string its pattern takes, all are
-    # valid, seen in one pass rather than through a validator made for each item.
-    plain = set(items) <= {"type", "pattern", "title"} and "pattern" in items
-    plain = plain and items.get("type", "string") == "string"
-    if plain and isinstance(instance, list):
-        whole = _whole(items["pattern"])
-        if all(isinstance(item, str) and whole.search(item) for item in instance):
-            return
-    from jsonschema import Draft202012Validator
+    whole = _plain_pattern(items)
+    if not isinstance(instance, list) or not _all_match(whole, instance):
+        yield from _standard("items", validator, items, instance, schema)
 
-    yield from Draft202012Validator.VALIDATORS["items"](validator, items, instance, schema)
+
+def _all_match(whole: re.Pattern[str] | None, items: list[object]) -> bool:
+    return whole is not None and all(isinstance(i, str) and whole.search(i) for i in items)
 
 
 def _any_of(validator: Any, alternatives: Any, instance: object, schema: object) -> Iterator[Any]:
-    # A project key, "*", a reference: 100,000 targets each hold one, seen to fit without a
-    # validator made for each alternative.
-    if any(_plainly_holds(alternative, instance) for alternative in alternatives):
-        return
-    from jsonschema import Draft202012Validator
-
-    yield from Draft202012Validator.VALIDATORS["anyOf"](validator, alternatives, instance, schema)
-
-
-def _plainly_holds(alternative: Mapping[str, Any], instance: object) -> bool:
-    """Whether ``instance`` fits an alternative that is a constant, or a string's pattern."""
-    if alternative.keys() == {"const"}:
-        const = alternative["const"]
-        return type(instance) is type(const) and instance == const
-    plain = alternative.keys() <= {"type", "pattern", "title"} and "pattern" in alternative
-    if plain and alternative.get("type", "string") == "string" and isinstance(instance, str):
-        return bool(_whole(alternative["pattern"]).search(instance))
-    return False
+    if not any(_plainly_holds(alternative, instance) for alternative in alternatives):
+        yield from _standard("anyOf", validator, alternatives, instance, schema)
 
 
 def _one_of(validator: Any, alternatives: Any, instance: object, schema: object) -> Iterator[Any]:
@@ -111,9 +76,35 @@ def _one_of(validator: Any, alternatives: Any, instance: object, schema: object)
         holding = [all(key in instance for key in each["required"]) for each in alternatives]
         if holding.count(True) == 1:
             return
+    yield from _standard("oneOf", validator, alternatives, instance, schema)
+
+
+def _plainly_holds(alternative: Mapping[str, Any], instance: object) -> bool:
+    """Whether ``instance`` fits an alternative that is a constant, or a string's pattern."""
+    if alternative.keys() == {"const"}:
+        const = alternative["const"]
+        return type(instance) is type(const) and instance == const
+    whole = _plain_pattern(alternative)
+    return whole is not None and isinstance(instance, str) and bool(whole.search(instance))
+
+
+def _plain_pattern(schema: Mapping[str, Any]) -> re.Pattern[str] | None:
+    """The pattern of a schema that only says a string matches it, else None."""
+    plain = schema.keys() <= {"type", "pattern", "title"} and "pattern" in schema
+    return _whole(schema["pattern"]) if plain and schema.get("type", "string") == "string" else None
+
+
+@functools.cache
+def _whole(pattern: str) -> re.Pattern[str]:
+    # The schema's patterns end in ECMA 262's `$`, the very end of the text; Python's `$` also
+    # matches before a final newline, which no key may hold.
+    return re.compile(pattern.removesuffix("$") + r"\Z")
+
+
+def _standard(keyword: str, *arguments: Any) -> Iterator[Any]:
     from jsonschema import Draft202012Validator
 
-    yield from Draft202012Validator.VALIDATORS["oneOf"](validator, alternatives, instance, schema)
+    yield from Draft202012Validator.VALIDATORS[keyword](*arguments)
 
 
 def _error(message: str) -> Any:
@@ -132,10 +123,8 @@ def _validator() -> Any:
         "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
     )
     extend: Any = jsonschema.validators.extend  # untyped in its stubs
-    keywords = {
-        "const": _const, "pattern": _pattern, "items": _items, "anyOf": _any_of, "oneOf": _one_of,
-    }
-    strict = extend(base, keywords, type_checker=types)
+    keywords = {"const": _const, "pattern": _pattern, "items": _items}
+    strict = extend(base, {**keywords, "anyOf": _any_of, "oneOf": _one_of}, type_checker=types)
     return strict(manifest_schema())
 
 
@@ -160,14 +149,13 @@ def refused_name(name: str) -> bool:
 def integration_of(store: object) -> Meant:
     """The integration a store's config is checked as, and what is wrong with its
     ``integration`` key: the closest known key when it is misspelt, else the one whose fields
-    the config's keys are (None when nothing is close, or it is no string)."""
+    the config's keys are closest to (None when nothing is close, or it is no string)."""
     if not isinstance(store, dict) or not isinstance(store.get("integration"), str):
         return None, None
     value = store["integration"]
     if value in INTEGRATION_KEYS:
         return cast(IntegrationKey, value), None
-    close = difflib.get_close_matches(value.lower(), INTEGRATION_KEYS, n=1, cutoff=0.6)
-    guess = cast(IntegrationKey, close[0]) if close else None
+    guess = cast(IntegrationKey | None, closest(value.lower(), INTEGRATION_KEYS))
     hint = f"; did you mean {quote(guess)}?" if guess else ""
     if guess is None:
         guess = _integration_of_fields(store.get("config"))
@@ -177,16 +165,14 @@ def integration_of(store: object) -> Meant:
 
 
 def _integration_of_fields(config: object) -> IntegrationKey | None:
-    """The integration whose fields a config's keys are (or are closest to), most keys matched."""
+    """The integration whose fields most of a config's keys are (or are closest to)."""
     keys = list(config) if isinstance(config, dict) else []
-    best: IntegrationKey | None = None
-    best_score = 0
+    matched: dict[IntegrationKey, int] = {}
     for integration in INTEGRATION_KEYS:
         fields = [api_name(field) for field in form_fields(CONFIG_CLASSES[integration])]
-        score = sum(1 for key in keys if difflib.get_close_matches(key, fields, n=1, cutoff=0.7))
-        if score > best_score:
-            best, best_score = integration, score
-    return best
+        matched[integration] = sum(1 for key in keys if closest(key, fields, cutoff=0.7))
+    best = max(matched, key=matched.__getitem__)  # the first of the best
+    return best if matched[best] else None
 
 
 class _Translator:
@@ -201,52 +187,46 @@ class _Translator:
         if error.instance is UNREADABLE or self._loaders(error, path):
             return
         node = self.tree.find(path)[1]
-        check, schema, instance = (
-            str(error.validator),
-            cast(Any, error.schema),
-            cast(Any, error.instance),
-        )
+        check = str(error.validator)
+        schema, instance = cast(Any, error.schema), cast(Any, error.instance)
         if check == "anyOf":
             for sub in self._alternative(error, path, node):
                 self.report(sub)
         elif check == "additionalProperties":
             known = list(schema.get("properties", {}))
             for key in (key for key in instance if key not in known):
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = (
-                    f"did you mean {quote(close[0])}?" if close else f"expected {', '.join(known)}"
-                )
+                close = closest(key, known)
+                hint = f"did you mean {quote(close)}?" if close else f"expected {', '.join(known)}"
                 key_node = self.tree.find((*path, key))[0] or node
-                self.tree.note(key_node, (*path, key), f"unknown key ({hint})")
+                self.tree.note((*path, key), f"unknown key ({hint})", key_node)
         elif check == "oneOf":  # a target's project or projects: the one rule using it
             # Of anything but a mapping, both alternatives hold: its type is what is wrong.
             if isinstance(instance, dict):
-                self.tree.note(node, path, _which_one(schema, instance))
+                self.tree.note(path, _which_one(schema, instance))
         elif check == "required":
             for key in (key for key in schema["required"] if key not in instance):
-                self.tree.note(node, path, f"missing required key {quote(key)}")
+                self.tree.note(path, f"missing required key {quote(key)}")
         elif "propertyNames" in error.absolute_schema_path:
             message = (
                 f"{schema['title']}s use {KEY_CHARACTERS}, start with a letter or digit, and have "
                 f"at most {schema['maxLength']} characters"
             )
             key_node = self.tree.find((*path, instance))[0] or node
-            self.tree.note(key_node, (*path, instance), message)
+            self.tree.note((*path, instance), message, key_node)
         else:
-            self.tree.note(node, path, _wording(check, schema, instance, node, path))
+            self.tree.note(path, _wording(check, schema, instance, node, path))
 
     def _loaders(self, error: ValidationError, path: NodePath) -> bool:
         """Whether the loader, not the schema, says what is wrong (True once said): a store's
-        unknown integration, with its hint; nothing of the config of a store whose integration
-        is not known; nothing of a value meant as a reference (the resolver's) or of a config
-        value of the right type (its model's); a config value of a wrong type as its field's
-        row of the field table words it."""
+        unknown integration, with its hint; a config value of a wrong type as the field table
+        words it; nothing of a config whose integration is unknown, of a reference (the
+        resolver's) or of a value of the right type (its model's)."""
         if len(path) < 3 or path[0] != "stores" or path[2] not in ("integration", "config"):
             return False
         name, integration = str(path[1]), self.checked_as.get(str(path[1]))
         if path[2] == "integration":
             if error.validator == "const" and name in self.unknown:
-                self.tree.note(self.tree.find(path)[1], path, self.unknown[name])
+                self.tree.note(path, self.unknown[name])
             return error.validator == "const"
         if integration is None or len(path) == 3:
             return integration is None
@@ -255,10 +235,12 @@ class _Translator:
         fields = {api_name(field): field for field in form_fields(CONFIG_CLASSES[integration])}
         field, node = fields[str(path[3])], self.tree.find(path)[1]
         if is_secret(field) and isinstance(node, ScalarNode):
-            message = f"{path[3]} must be a ${{VAR}} or ${{file:PATH}} reference: " + _NO_SECRETS
-            self.tree.note(node, path, message)
+            reference = "a ${VAR} or ${file:PATH} reference"
+            self.tree.note(
+                path, f"{path[3]} must be {reference}: secrets do not belong in a manifest"
+            )
         elif not _type_fits(error):
-            self.tree.note(node, path, f"must be {value_kind(field)}, got {kind(node)}")
+            self.tree.note(path, f"must be {value_kind(field)}, got {kind(node)}")
         return True
 
     def _alternative(self, error: ValidationError, path: NodePath, node: Node) -> list[Any]:
@@ -273,8 +255,7 @@ class _Translator:
         else:
             fitting = [i for i, each in enumerate(alternatives) if _of_type(error.instance, each)]
             if not fitting and "description" in schema:
-                message = f"must be {schema['description']}, got {kind(node)}"
-                self.tree.note(node, path, message)
+                self.tree.note(path, f"must be {schema['description']}, got {kind(node)}")
                 return []
             index = fitting[0] if fitting else 0
         return [sub for sub in error.context or () if sub.relative_schema_path[0] == index]
@@ -314,7 +295,7 @@ def _wording(
     if check == "type":
         message = f"must be {_EXPECTED.get(schema['type'], schema['type'])}, got {kind(node)}"
         # A number where a string is meant (a project key 2024) is a string once quoted.
-        if schema["type"] == "string" and isinstance(node, ScalarNode) and node.tag in _NUMBERS:
+        if schema["type"] == "string" and isinstance(node, ScalarNode) and node.tag in (INT, FLOAT):
             message += f" (quote it: {quote(str(node.value))})"
         elif path[-1] == "project" and isinstance(instance, list | dict):
             message += " (several projects are written projects: [...] or projects: {tags: [...]})"
