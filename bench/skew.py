@@ -55,7 +55,8 @@ def _one(sizes: SkewSizes, offset_s: float) -> dict[str, Any]:
         counts = sandbox_counts(before, sandbox.stats())
     shape = SharedSizes(
         route_limit=sizes.route_limit, window_s=sizes.window_s, latency_ms=sizes.latency_ms,
-        each_run=sizes.creates, beside_background=0, background_per_s=0.0, background_s=0.0,
+        each_run=sizes.creates, apart_s=0.0, beside_background=0, background_per_s=0.0,
+        background_s=0.0,
     )
     row = row_of(shape, lines, counts, {}, others=0)
     return {"offset_s": offset_s} | {
