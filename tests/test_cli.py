@@ -1,21 +1,29 @@
-"""The command line end to end: ``python -m ldbulk`` subprocesses against a sandbox subprocess."""
+"""The command line end to end against a sandbox subprocess: each command through click's
+runner in this process (:func:`ldbulk`), or as a ``python -m ldbulk`` process where the
+process is what is tested (signals, exits, kill -9)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 import pytest
+from click.testing import CliRunner
 from conftest import SandboxProcess, sandbox_process_fixtures, start_sandbox
+
+from ldbulk.cli import main
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "manifests" / "example.yaml"
@@ -33,13 +41,21 @@ def ldbulk(
     sandbox: SandboxProcess | None = None,
     env: dict[str, str] | None = None,
     secrets: bool = True,
+    process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    """``ldbulk ARGS`` with the environment a fresh process would have (``LD_`` variables only
+    as given): in this process, through click's runner, or with ``process`` (or from a test
+    whose event loop is running) as a ``python -m ldbulk`` process of its own. In process the
+    command costs what it does, not a second of Python's start-up and imports; what only a
+    process shows (its signals, its exit, its collector) is tested with ``process``."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("LD_")}
     if secrets:
         environment |= SECRETS
     if sandbox is not None:
         environment |= {"LD_ACCESS_TOKEN": sandbox.token, "LD_BASE_URI": sandbox.url}
     environment |= env or {}
+    if not process and not _loop_running():
+        return _in_process(list(args), environment)
     return subprocess.run(
         [sys.executable, "-m", "ldbulk", *args],
         capture_output=True,
@@ -48,6 +64,37 @@ def ldbulk(
         timeout=120,
         check=False,
     )
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+# The loggers a command configures for its process: put back after each command in this one.
+_COMMAND_LOGGERS = ("ldbulk", "ldbulk.start", "ldbulk.summary")
+
+
+def _in_process(args: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The command run by click's runner, its result as a finished process's: an exception
+    that escaped it is printed to its stderr, as Python would print it."""
+    loggers = [logging.getLogger(name) for name in _COMMAND_LOGGERS]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    changes = {key: None for key in os.environ if key not in environment} | environment
+    try:
+        result = CliRunner().invoke(main, args, env=changes)
+    finally:
+        for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["ldbulk", *args], result.exit_code, result.stdout, stderr)
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str]) -> None:
