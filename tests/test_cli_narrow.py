@@ -106,12 +106,18 @@ def bar_line(display: ProgressDisplay, console: Console) -> str:
     return console.export_text()
 
 
-def test_at_80_columns_the_bar_keeps_its_room_and_the_numbers_show_whole() -> None:
+def at_80_columns(total: int, already_done: int, created: int) -> tuple[ProgressDisplay, Console]:
+    """A bar on an 80-column terminal, ``created`` of its ``total`` targets done."""
     console = Console(record=True, width=80)
-    display = ProgressDisplay(600, enabled=True, already_done=0, budget_per_s=lambda: 10.0,
-                              console=console)
-    for _ in range(100):
+    display = ProgressDisplay(total, enabled=True, already_done=already_done,
+                              budget_per_s=lambda: 10.0, console=console)
+    for _ in range(created):
         display.settled(result("prod", Outcome.CREATED))
+    return display, console
+
+
+def test_at_80_columns_the_bar_keeps_its_room_and_the_numbers_show_whole() -> None:
+    display, console = at_80_columns(600, 0, 100)
     line = bar_line(display, console)
     assert "…" not in line
     # Between the description and the count: the bar (its unfilled part blank without colour).
@@ -184,11 +190,7 @@ def test_the_bar_learns_the_windows_from_its_pauses(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_resumed_run_paused_at_80_columns_shows_every_number_and_the_clock_whole() -> None:
-    console = Console(record=True, width=80)
-    display = ProgressDisplay(3000, enabled=True, already_done=1200, budget_per_s=lambda: 10.0,
-                              console=console)
-    for _ in range(1000):
-        display.settled(result("prod", Outcome.CREATED))
+    display, console = at_80_columns(3000, 1200, 1000)
     display.paused(time.time() + 60)
     line = bar_line(display, console).rstrip()
     assert "…" not in line, line
@@ -201,11 +203,7 @@ def test_a_resumed_run_paused_at_80_columns_shows_every_number_and_the_clock_who
 def test_an_interrupted_run_at_80_columns_drops_its_eta_and_pause_and_keeps_its_numbers() -> None:
     """After an interrupt the run tries nothing more: the time left and the end of a pause no
     longer apply, and their room goes to the counts."""
-    console = Console(record=True, width=80)
-    display = ProgressDisplay(3000, enabled=True, already_done=1200, budget_per_s=lambda: 10.0,
-                              console=console)
-    for _ in range(1000):
-        display.settled(result("prod", Outcome.CREATED))
+    display, console = at_80_columns(3000, 1200, 1000)
     display.paused(time.time() + 60)
     for _ in range(2000):
         display.settled(result("prod", Outcome.SKIPPED))
