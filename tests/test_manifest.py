@@ -423,7 +423,7 @@ def test_missing_required_keys_and_config() -> None:
         'm.yaml:8: stores.table.config: missing required key "externalId"',
         'm.yaml:10: stores.bare: missing required key "integration"',
         'm.yaml:10: stores.bare: missing required key "config"',
-        'm.yaml:12: targets[0]: missing required key "project"',
+        'm.yaml:12: targets[0]: missing required key "project" (or "projects")',
         'm.yaml:12: targets[0]: missing required key "store"',
     ]
 

@@ -166,7 +166,7 @@ def test_bad_project_selectors_are_problems_at_their_line(target: str, message: 
 
 def test_a_line_without_project_or_projects_misses_project() -> None:
     assert problems("- {environments: '*', store: cache}\n") == [
-        f'm.yaml:{TARGETS_LINE}: targets[0]: missing required key "project"'
+        f'm.yaml:{TARGETS_LINE}: targets[0]: missing required key "project" (or "projects")'
     ]
 
 

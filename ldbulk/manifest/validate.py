@@ -281,7 +281,8 @@ def _which_one(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> str:
     given = [key for key in keys if key in instance]
     if given:
         return f"{' and '.join(map(quote, given))} exclude each other: write one of them"
-    return f"missing required key {quote(keys[0])}"
+    others = "".join(f" (or {quote(key)})" for key in keys[1:])
+    return f"missing required key {quote(keys[0])}{others}"
 
 
 def _wording(
