@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -16,6 +17,27 @@ from bench.partition import partition_goals, partition_markdown
 from bench.results_grid import grid_goals, grid_markdown, scale_goals, scale_markdown
 from bench.shared import shared_goals, shared_markdown
 from bench.skew import skew_goals, skew_markdown
+
+# The sections each scenario module renders and judges itself, in the order results.md and
+# the goals table list them (the grid's section is told whether to judge its cells).
+_SECTION_GOALS: Final[tuple[tuple[str, Callable[[Any, Any], None]], ...]] = (
+    ("cpu", cpu_goals),
+    ("grid", grid_goals),
+    ("scale", scale_goals),
+    ("partition", partition_goals),
+    ("export", export_goals),
+    ("shared", shared_goals),
+    ("skew", skew_goals),
+)
+_SECTION_MARKDOWN: Final[tuple[tuple[str, Callable[[Any, Any], list[str]]], ...]] = (
+    ("shared", shared_markdown),
+    ("skew", skew_markdown),
+    ("cpu", cpu_markdown),
+    ("grid", grid_markdown),
+    ("scale", scale_markdown),
+    ("partition", partition_markdown),
+    ("export", export_markdown),
+)
 
 NOTES: Final = Path(__file__).with_name("notes.md")
 
@@ -126,20 +148,9 @@ def goals(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
             second["requests"] == 1 and second["creates_sent"] == 0,
             f"{second['requests']} request(s), {second['creates_sent']} create(s)",
         )
-    if "cpu" in scenarios:
-        cpu_goals(scenarios["cpu"], goal)
-    if "grid" in scenarios:
-        grid_goals(scenarios["grid"], goal)
-    if "scale" in scenarios:
-        scale_goals(scenarios["scale"], goal)
-    if "partition" in scenarios:
-        partition_goals(scenarios["partition"], goal)
-    if "export" in scenarios:
-        export_goals(scenarios["export"], goal)
-    if "shared" in scenarios:
-        shared_goals(scenarios["shared"], goal)
-    if "skew" in scenarios:
-        skew_goals(scenarios["skew"], goal)
+    for name, goals_of in _SECTION_GOALS:
+        if name in scenarios:
+            goals_of(scenarios[name], goal)
     if "5" in scenarios:
         for row in scenarios["5"]["rows"]:
             name = _shared_case(row)
@@ -388,20 +399,11 @@ def to_markdown(data: dict[str, Any]) -> str:
             rows,
         )
         out.append("")
-    if "shared" in scenarios:
-        out += shared_markdown(scenarios["shared"], _table)
-    if "skew" in scenarios:
-        out += skew_markdown(scenarios["skew"], _table)
-    if "cpu" in scenarios:
-        out += cpu_markdown(scenarios["cpu"], _table)
-    if "grid" in scenarios:
-        out += grid_markdown(scenarios["grid"], _table, verdicts=not data["smoke"])
-    if "scale" in scenarios:
-        out += scale_markdown(scenarios["scale"], _table)
-    if "partition" in scenarios:
-        out += partition_markdown(scenarios["partition"], _table)
-    if "export" in scenarios:
-        out += export_markdown(scenarios["export"], _table)
+    for name, markdown_of in _SECTION_MARKDOWN:
+        if name == "grid" and name in scenarios:
+            out += grid_markdown(scenarios[name], _table, verdicts=not data["smoke"])
+        elif name in scenarios:
+            out += markdown_of(scenarios[name], _table)
     if not data["smoke"]:
         out += ["## Goals", ""]
         out += _table(
