@@ -101,6 +101,12 @@ class Verdict:
         )
 
     @classmethod
+    def created(cls, integration_id: str, attempts: int, version: int | None) -> Verdict:
+        """Our create was answered 201."""
+        return cls(outcome=Outcome.CREATED, status=201, integration_id=integration_id,
+                   attempts=attempts, version=version)
+
+    @classmethod
     def of(cls, outcome: Outcome, exc: LdbulkError, attempts: int, *, note: str = "") -> Verdict:
         """A verdict ending in an error (a status error or a transport failure), with an
         optional ``note`` after its message."""

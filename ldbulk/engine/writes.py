@@ -122,13 +122,7 @@ class Writes:
                     error = exc  # 5xx, or a status the spec does not name: unclear
                     sent_unclear = True
                 else:
-                    return Verdict(
-                        outcome=Outcome.CREATED,
-                        status=201,
-                        integration_id=integration.id,
-                        attempts=attempt.num,
-                        version=integration.version,
-                    )
+                    return Verdict.created(integration.id, attempt.num, integration.version)
                 sent = attempt.num
                 if not isinstance(error, Conflict) and self.refused is None and attempt.retry():
                     continue  # unclear: send it again (a 409 will tell if it was applied)
