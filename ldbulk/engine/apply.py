@@ -121,28 +121,22 @@ async def apply(
     ``options`` say (see :class:`ApplyOptions`), or the same options given by keyword
     (``apply(client, manifests, prune=True)``; over ``options`` when both are given).
 
-    Manifests loaded with ``require_secrets=False`` whose references are not all set are
-    refused with a :class:`~ldbulk.errors.ConfigError` before any request: apply writes values.
+    Manifests whose references are not all set (``require_secrets=False``) are refused with a
+    :class:`~ldbulk.errors.ConfigError` before any request: apply writes values.
     """
     options = attrs.evolve(options or ApplyOptions(), **keywords)
-    unset = manifests.unset_references
-    if unset:
-        raise ConfigError(
-            f"apply needs every reference's value; not set: {', '.join(unset)}"
-        )
+    if manifests.unset_references:
+        unset = ", ".join(manifests.unset_references)
+        raise ConfigError(f"apply needs every reference's value; not set: {unset}")
     loop = asyncio.get_running_loop()
     started = loop.time()
     started_at = utc_now()
-    digest = manifests.digest
-    resume = options.resume
-    earlier = (
-        _still_final(read_settled(resume, digest=digest), options) if resume is not None else {}
-    )
+    earlier = _settled_before(options, manifests.digest)
     scope = RequestScope(stop=options.stop)
     seen = Seen.for_client(options.state, client) if options.state is not None else None
     # Opened before the first request, so a journal that cannot be written is bad input
     # (nothing sent), not a failure halfway.
-    with _Journaling(options.journal, resume, digest, earlier) as writer:
+    with _Journaling(options.journal, options.resume, manifests.digest, earlier) as writer:
         resolution = await resolve_in(scope, manifests, client, concurrency=options.concurrency,
                                       check_environments=options.prune)
         listed, pruning = await _pruning(client, scope, manifests, resolution, options, writer)
@@ -161,12 +155,9 @@ async def apply(
             # A manifest is re-applied night after night, and a re-run finds nearly every
             # target there: one listing answers them all, where create-first would send a
             # 409 for each.
-            provisioner = Provisioner(client, concurrency=options.concurrency,
-                                      create_only=options.create_only,
-                                      rotate_secrets=options.rotate_secrets, seen=seen,
-                                      list_first=True)
             report = await run_in_scope(
-                provisioner, scope, todo, on_result=settled, prune=pruning, listed=listed
+                _provisioner(client, options, seen), scope, todo, on_result=settled,
+                prune=pruning, listed=listed,
             )
     if seen is not None and options.state is not None:
         _save(seen, options.state)
@@ -255,15 +246,21 @@ def _locator(resolution: Resolution) -> Callable[[Key], tuple[str, str]]:
     return locate
 
 
-def _still_final(
-    earlier: dict[Key, TargetResult], options: ApplyOptions
-) -> dict[Key, TargetResult]:
-    """The results of a resumed journal that hold under this run's flags. A journal does not
-    say how its run was started: what it left unread (create-only) or did not write (the
-    secrets, unless rotating) is tried again."""
+def _provisioner(client: Client, options: ApplyOptions, seen: Seen | None) -> Provisioner:
+    """The provisioner of an apply: it lists the account first (see :func:`apply`)."""
+    return Provisioner(client, concurrency=options.concurrency, create_only=options.create_only,
+                       rotate_secrets=options.rotate_secrets, seen=seen, list_first=True)
+
+
+def _settled_before(options: ApplyOptions, digest: str) -> dict[Key, TargetResult]:
+    """The results of the resumed journal (none without one) that hold under this run's flags.
+    A journal does not say how its run was started: what it left unread (create-only) or did
+    not write (the secrets, unless rotating) is tried again."""
+    if options.resume is None:
+        return {}
     return {
         key: result
-        for key, result in earlier.items()
+        for key, result in read_settled(options.resume, digest=digest).items()
         if not (result.outcome is Outcome.EXISTS and not options.create_only)
         and not (result.outcome is Outcome.UNCHANGED and options.rotate_secrets)
     }
