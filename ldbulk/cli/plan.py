@@ -41,6 +41,7 @@ from ldbulk.engine.resolve import Resolution, ResolvedTarget, Unresolved, resolv
 from ldbulk.engine.saved import saved_plan, write_plan
 from ldbulk.engine.seen import Seen
 from ldbulk.files import write_atomically
+from ldbulk.http.client import Client
 from ldbulk.manifest import ManifestSet
 from ldbulk.text import natural_order, printable
 
@@ -99,25 +100,8 @@ def plan_command(
     loaded = load(manifests, kwargs, token_file=api.token_file, require_secrets=False)
     client = api.client()
 
-    async def go() -> tuple[list[PlanItem], Resolution]:
-        # Read before any request: a state file that is no state file is bad input.
-        seen = Seen.for_client(state_path, client) if state_path is not None else None
-        async with client:
-            resolution = await resolve(loaded, client, check_environments=prune)
-            scope = None
-            if prune:
-                scope = PruneScope.of(loaded, unresolved_lines=len(resolution.unresolved),
-                                      blocked_projects=resolution.prune_blocks,
-                                      selectors=resolution.selectors)
-            items = await plan(client, resolution.targets, create_only=create_only,
-                               rotate_secrets=rotate_secrets, prune=scope, seen=seen)
-            if scope is not None:
-                for blocked in (scope.blocked, *scope.blocked_projects.values()):
-                    if blocked is not None:
-                        notice(f"prune: {blocked}.")
-            return items, resolution
-
-    items, resolution = run(go(), client)
+    items, resolution = run(_planned(client, loaded, state_path, create_only=create_only,
+                                     rotate_secrets=rotate_secrets, prune=prune), client)
     unresolved = resolution.unresolved
     record.current().observe(
         record.outcome_counts([item.action.value for item in items], [a.value for a in Action]),
@@ -137,6 +121,34 @@ def plan_command(
         raise SystemExit(EXIT_FAILED)
     changes = any(item.action.changes for item in items)
     raise SystemExit(EXIT_CHANGES if detailed_exitcode and changes else EXIT_OK)
+
+
+async def _planned(
+    client: Client,
+    loaded: ManifestSet,
+    state_path: Path | None,
+    *,
+    create_only: bool,
+    rotate_secrets: bool,
+    prune: bool,
+) -> tuple[list[PlanItem], Resolution]:
+    """The plan of ``loaded`` against the account, saying why a prune would be held back."""
+    # Read before any request: a state file that is no state file is bad input.
+    seen = Seen.for_client(state_path, client) if state_path is not None else None
+    async with client:
+        resolution = await resolve(loaded, client, check_environments=prune)
+        scope = None
+        if prune:
+            scope = PruneScope.of(loaded, unresolved_lines=len(resolution.unresolved),
+                                  blocked_projects=resolution.prune_blocks,
+                                  selectors=resolution.selectors)
+        items = await plan(client, resolution.targets, create_only=create_only,
+                           rotate_secrets=rotate_secrets, prune=scope, seen=seen)
+        if scope is not None:
+            for blocked in (scope.blocked, *scope.blocked_projects.values()):
+                if blocked is not None:
+                    notice(f"prune: {blocked}.")
+        return items, resolution
 
 
 def _print_plan(items: list[PlanItem], unresolved: list[Unresolved], *, show_all: bool) -> None:
