@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -124,15 +125,12 @@ def apply(
     """
     outputs = {"--report": report_path, "--junit": junit_path, "--markdown": markdown_path}
     if len(manifests) == 1 and is_plan_file(manifests[0]):
-        _refuse_shared_paths(outputs, None, None)
         given = {"--create-only": create_only, "--rotate-secrets": rotate_secrets,
                  "--prune": prune, "--state": state_path, "--resume": resume_path,
                  "--check-stores": check_stores, "--dry-run": dry_run,
                  "--journal": journal_path, "--keep-journal": keep_journal}
-        apply_saved(manifests[0], given=given, outputs=Outputs(
-            report=report_path, junit=junit_path, markdown=markdown_path,
-        ), concurrency=concurrency, max_rate=max_rate, max_deletes=max_deletes,
-            log_result=lambda result: _log_result(result, None), kwargs=kwargs)
+        _carry_out(manifests[0], given, outputs, concurrency=concurrency, max_rate=max_rate,
+                   max_deletes=max_deletes, kwargs=kwargs)
     _refuse_flags_at_odds(create_only, rotate_secrets, prune, max_deletes)
     writes = {"create_only": create_only, "rotate_secrets": rotate_secrets, "prune": prune}
     if dry_run:
@@ -142,9 +140,7 @@ def apply(
         ctx.invoke(plan_command, manifests=manifests, state_path=state_path, **writes, **kwargs)
         return
     # Resuming continues the same journal; otherwise it sits next to the report.
-    journal_path = journal_path or resume_path or (
-        report_path.with_name(report_path.name + ".journal") if report_path else None
-    )
+    journal_path = journal_path or resume_path or _beside(report_path, ".journal")
     _refuse_shared_paths({**outputs, "--state": state_path}, journal_path, resume_path)
     refuse_unwritable({**outputs, "--journal": journal_path, "--state": state_path})
     api = api_from(kwargs)
@@ -159,6 +155,30 @@ def apply(
     files = Outputs(report=report_path, junit=junit_path, markdown=markdown_path,
                     journal=journal_path, keep_journal=keep_journal)
     finish(report, files, interrupted_by)
+
+
+def _carry_out(
+    plan: Path,
+    given: Mapping[str, object],
+    outputs: dict[str, Path | None],
+    *,
+    concurrency: int,
+    max_rate: float | None,
+    max_deletes: int | None,
+    kwargs: dict[str, Any],
+) -> None:
+    """Carry out a saved plan (``given``: the flags a plan decides instead)."""
+    _refuse_shared_paths(outputs, None, None)
+    files = Outputs(report=outputs["--report"], junit=outputs["--junit"],
+                    markdown=outputs["--markdown"])
+    apply_saved(plan, given=given, outputs=files, concurrency=concurrency, max_rate=max_rate,
+                max_deletes=max_deletes, log_result=lambda result: _log_result(result, None),
+                kwargs=kwargs)
+
+
+def _beside(path: Path | None, suffix: str) -> Path | None:
+    """The file named after ``path`` with ``suffix`` added, next to it (None without one)."""
+    return path.with_name(path.name + suffix) if path is not None else None
 
 
 def _refuse_flags_at_odds(
