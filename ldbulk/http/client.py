@@ -9,11 +9,9 @@ caller gives another).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
-from types import TracebackType
 from typing import Any, Final, TypeVar
 
 from ldbulk.api import sansio
@@ -54,28 +52,22 @@ _BODIES_KEPT: Final = 256
 
 
 class Client:
-    """An async LaunchDarkly API client.
-
-    Use it as an async context manager::
+    """An async LaunchDarkly API client, used as an async context manager::
 
         async with Client(base_url="http://127.0.0.1:8765") as client:
             integrations = await client.list_integrations()
 
     One client per application, entered once (at start-up) and shared freely by every task:
-    one pacer then sees every request of the process and one connection pool serves them.
-    Entering a client that is open already raises :class:`RuntimeError` at once (two handlers
-    each doing ``async with client:`` would close it under each other), and so does a request
-    before it is entered or after it is closed. A closed client may be entered again.
+    one :class:`Pacer` then sees every request of the process and one connection pool serves
+    them. Entering a client that is open already, or a request before it is entered or after
+    it is closed, raises :class:`RuntimeError` at once (two handlers each doing ``async with
+    client:`` would close it under each other). A closed client may be entered again.
 
-    ``token`` defaults to ``$LD_ACCESS_TOKEN``. ``instance`` picks the commercial, federal or EU
-    API; ``base_url`` overrides it (plain http only on loopback), and defaults to
-    ``$LD_BASE_URI`` when that is set. One :class:`Pacer` serves every request of the client,
-    however many tasks share it.
-
-    ``transport`` carries the requests; by default an
+    ``token`` defaults to ``$LD_ACCESS_TOKEN``; ``base_url`` to ``$LD_BASE_URI`` when set, else
+    the ``instance``'s API (commercial, federal or EU); plain http only on loopback.
+    ``transport`` carries the requests, and is closed with the client; by default an
     :class:`~ldbulk.http.transport.AiohttpTransport` built from ``timeouts``, ``ca_bundle``,
-    ``max_body_bytes`` and ``connection_limit``, which apply to that default only. The client
-    closes its transport when it closes.
+    ``max_body_bytes`` and ``connection_limit``, which apply to that default only.
     """
 
     def __init__(
@@ -98,26 +90,16 @@ class Client:
         self.base_url = sansio.resolve_base_url(base_url, instance)
         self._account_size: int | None = None
         # The root of derive_key: one HMAC step away from the token, which it never reveals.
-        self._derived_root = hmac.new(
-            token.strip().encode(), b"ldbulk derived keys", hashlib.sha256
-        ).digest()
+        self._derived_root = hmac.digest(token.encode(), b"ldbulk derived keys", "sha256")
         self.pacer = pacer if pacer is not None else Pacer()
         self.retry = retry
         if transport is None:
-            transport = AiohttpTransport(
-                timeouts=timeouts,
-                ca_bundle=ca_bundle,
-                max_body_bytes=max_body_bytes,
-                connection_limit=connection_limit,
-            )
+            transport = AiohttpTransport(timeouts=timeouts, ca_bundle=ca_bundle,
+                                         max_body_bytes=max_body_bytes,
+                                         connection_limit=connection_limit)
         self._create_body = _CreateBodies()
-        self._exchange = Exchange(
-            token=token.strip(),
-            base_url=self.base_url,
-            transport=transport,
-            pacer=self.pacer,
-            policy=retry,
-        )
+        self._exchange = Exchange(token=token, base_url=self.base_url, transport=transport,
+                                  pacer=self.pacer, policy=retry)
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r})"
@@ -126,7 +108,7 @@ class Client:
         """A 32-byte key for ``label`` that only this client's access token gives (HMAC-SHA256
         steps from the token): to sign a file the token must vouch for, such as the state
         file, without storing the token or using it raw. Another token, another key."""
-        return hmac.new(self._derived_root, label.encode(), hashlib.sha256).digest()
+        return hmac.digest(self._derived_root, label.encode(), "sha256")
 
     async def __aenter__(self) -> Client:
         if self._exchange.is_open:
@@ -137,12 +119,7 @@ class Client:
         self._exchange.open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -209,14 +186,12 @@ class Client:
     ) -> list[Integration]:
         """Every persistent store integration of the account (one request, no config).
 
-        The answer is read as it arrives, item by item, with no cap on its size (an account of
-        250,000 integrations answers ~180 MB), so memory follows the integrations kept, not
-        the body; how long it may take grows with what it brought (see
+        Read as it arrives, with no cap on its size (250,000 integrations answer ~180 MB):
+        memory follows the integrations kept, and the time it may take what it brought (see
         :class:`~ldbulk.http.transport.Timeouts`). ``lean`` keeps of each only its id, keys,
-        ``on``, tags, name and version (``status``, ``access`` and ``links`` left empty): what
-        a run of hundreds of thousands of targets can afford to hold. ``took``, when given,
-        gets the seconds the answered try took, from its send to its last byte: the listing's
-        cost, without its wait for a turn or the tries that got no answer.
+        ``on``, tags, name and version, what a run of hundreds of thousands can hold. ``took``
+        gets the seconds the answered try took from its send to its last byte (no wait for a
+        turn, no unanswered tries): the listing's cost.
         """
         path = sansio.BIG_SEGMENT_STORE
         what = f"GET {path}"
@@ -314,13 +289,11 @@ class Client:
     def retry_context(
         self, scope: RequestScope | None = None, *, on: Retriable = ()
     ) -> RetryContext:
-        """The attempts of one operation under this client's retry policy and budget.
-
-        The loop the client retries its own requests with, for a caller's own retries (the
-        engine's look-before-create): each retry is taken from the budget every request of
-        the client shares, and counted in :attr:`stats` and in ``scope``, whose stop signal
-        ends a backoff with :class:`~ldbulk.errors.Stopped`. See
-        :class:`~ldbulk.http.retry.RetryContext`.
+        """The attempts of one operation under this client's retry policy and budget: the
+        loop the client retries its own requests with, for a caller's own retries. Each retry
+        is taken from the budget every request of the client shares and counted in
+        :attr:`stats` and in ``scope``, whose stop ends a backoff with
+        :class:`~ldbulk.errors.Stopped` (see :class:`~ldbulk.http.retry.RetryContext`).
         """
         return self._exchange.retry_context(scope, on=on)
 
@@ -397,7 +370,7 @@ def _token_from(token: str | None) -> str:
             f"no access token: pass token= or set {TOKEN_ENV} "
             "(a LaunchDarkly API access token, api-...)"
         )
-    return token
+    return token.strip()
 
 
 def _check_patch(patch: Sequence[Mapping[str, Any]]) -> None:
