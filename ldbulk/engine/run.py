@@ -278,8 +278,9 @@ class Admission:
 
     async def turn(self, worker: int) -> None:
         """Until the bound lets worker number ``worker`` (from 0) take a target, or nothing
-        is left to take."""
-        while worker >= self._bound() and not self._over:
+        is left to take. The bound as the last settled target left it: worked out once per
+        target, not again by each worker asking."""
+        while worker >= self._last and not self._over:
             await self._grown.wait()
 
     def over(self) -> None:
