@@ -331,7 +331,10 @@ def test_a_run_that_left_targets_to_retry_keeps_its_journal(tmp_path: Path) -> N
     assert journal.exists()
     summary = json_lines(result.stderr)[-1]
     assert summary["event"] == "summary" and summary["journal"] == str(journal)
-    assert summary["resume_command"].endswith(f"--resume {journal}")
+    assert shlex.split(summary["resume_command"]) == [
+        "ldbulk", "apply", str(EXAMPLE), "--journal", str(journal), "--log-format", "json",
+        "--resume", str(journal),
+    ]
     assert summary["interrupted"] is None
 
 

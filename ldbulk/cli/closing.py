@@ -13,7 +13,6 @@ import os
 import shlex
 import signal
 import stat
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, NoReturn
@@ -80,7 +79,7 @@ def finish(report: Report, outputs: Outputs, interrupted_by: signal.Signals | No
         journal_kept=journal,
         # Whenever something is left to do: after a stop, or a target that may go another time.
         resume_command=None if complete or journal is None
-        else resume_command(sys.argv[1:], journal),
+        else resume_command(record.current().args, journal),
     )
     code = ending.exit_code(report)
     _observe(report)

@@ -68,7 +68,7 @@ class _Ldbulk(click.Group):
             # Called with arguments (a test, an embedding program), the process is not.
             _collect_less()
         args = list(sys.argv[1:] if args is None else args)
-        run = record.RunRecord(json_logs=_asks_json_logs(args))
+        run = record.RunRecord(json_logs=_asks_json_logs(args), args=tuple(args))
         # Known for sure once click has parsed the line; a usage error may come first.
         run.command = next((arg for arg in args if arg in self.commands), None)
         with record.recording(run):

@@ -47,6 +47,8 @@ class RunRecord:
     """What one command-line run observed; filled in by the command, read at its exit."""
 
     json_logs: bool = False
+    # The command's arguments as given (the console script's, or a caller's ``main(args)``).
+    args: tuple[str, ...] = ()
     command: str | None = None
     metrics_file: Path | None = None
     started_at: float = attrs.field(factory=time.time)
