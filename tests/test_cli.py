@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,43 @@ def _loop_running() -> bool:
 _COMMAND_LOGGERS = ("ldbulk", "ldbulk.start", "ldbulk.summary")
 
 
+# Warnings a Python process ignores unless asked (its default filters).
+_IGNORED_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
+                       ResourceWarning)
+
+
+class _CurrentStderr(logging.Handler):
+    """Python's last-resort handler of a process: a record's message on the stderr of the
+    moment (click's runner's, during a command)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(self.format(record) + "\n")
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    if not issubclass(category, _IGNORED_BY_DEFAULT):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+@contextlib.contextmanager
+def _printed_as_by_a_process() -> Iterator[None]:
+    """What a process of its own would print on its stderr besides ldbulk's logs, printed on
+    the stderr of the moment, so that a test of a clean stderr still sees it: other loggers'
+    warnings (asyncio's "Task exception was never retrieved"), warnings the default filters
+    show, and exceptions ignored in finalizers."""
+    handler = _CurrentStderr(logging.WARNING)
+    logging.getLogger().addHandler(handler)
+    unraisable, sys.unraisablehook = sys.unraisablehook, sys.__unraisablehook__
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            yield
+    finally:
+        sys.unraisablehook = unraisable
+        logging.getLogger().removeHandler(handler)
+
+
 def _in_process(args: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """The command run by click's runner, its result as a finished process's: an exception
     that escaped it is printed to its stderr, as Python would print it."""
@@ -85,7 +123,8 @@ def _in_process(args: list[str], environment: dict[str, str]) -> subprocess.Comp
     saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
     changes = {key: None for key in os.environ if key not in environment} | environment
     try:
-        result = CliRunner().invoke(main, args, env=changes)
+        with _printed_as_by_a_process():
+            result = CliRunner().invoke(main, args, env=changes)
     finally:
         for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
             logger.handlers[:] = handlers
