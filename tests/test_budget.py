@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ldbulk.http.budget import Budget
+from ldbulk.http.budget import Budget, Budgets
+from ldbulk.http.clock import WindowEnd
 
 
 def fresh(limit: int = 10, left: int | None = None, reset: float = 10.0) -> Budget:
@@ -248,3 +249,23 @@ def test_a_shared_window_nobody_else_has_spent_yet_is_spread_in_full() -> None:
     budget.answered(generation)
     budget.learn(6, 10, 20.0)  # two of ours, two of theirs: back to the claim of our half
     assert budget.claim == math.sqrt(0.5)
+
+
+def test_in_flight_across_routes_is_the_most_any_route_is_worth() -> None:
+    """A target's work may go by any write route: the bound is the largest of theirs, each
+    the least of the account's, the token's and its own budget over a window."""
+    budgets = Budgets()
+    end = WindowEnd(at=10.0, said=10.0)
+    assert budgets.in_flight_bound(("create", "update"), 0.1, 512) == 512  # nothing known
+    budgets.learn("global", 1000, 1000, end, known=True)
+    budgets.learn("token", 500, 500, end, known=True)
+    assert budgets.in_flight_bound(("create",), None, 512) == 512  # no round trip yet
+    assert budgets.in_flight_bound(("create",), 0.1, 512) == 500  # the token's, no route's
+    budgets.learn("create", 100, 100, end, known=True)
+    budgets.learn("update", 300, 300, end, known=True)
+    assert budgets.in_flight_bound(("create",), 0.1, 512) == 100
+    assert budgets.in_flight_bound(("create", "update"), 0.1, 512) == 300
+    assert budgets.in_flight_bound(("create", "update", "delete"), 0.1, 512) == 500
+    assert budgets.in_flight_bound(("create", "update"), 0.1, 64) == 64  # the ceiling
+    # A round trip of 25 s spans two and a half windows: as many windows' budgets.
+    assert budgets.in_flight_bound(("create",), 25.0, 512) == 250

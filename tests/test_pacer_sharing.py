@@ -87,11 +87,11 @@ async def test_in_flight_is_bounded_by_a_windows_budget_at_the_round_trip_seen()
     """Enough requests in flight to send a window's budget within a round trip, no more; the
     user's concurrency stays the ceiling; before any answer, the ceiling."""
     pacer = Pacer(wall_clock=wall())
-    assert pacer.in_flight_bound(ROUTE, 512) == 512
+    assert pacer.in_flight_bound((ROUTE,), 512) == 512
     server = WindowedServer(pacer, limit=100, start=now())
     await run(server, 3, workers=1)  # round trips of 80 ms
-    assert pacer.in_flight_bound(ROUTE, 512) == 100
-    assert pacer.in_flight_bound(ROUTE, 32) == 32
+    assert pacer.in_flight_bound((ROUTE,), 512) == 100
+    assert pacer.in_flight_bound((ROUTE,), 32) == 32
 
 
 async def test_a_round_trip_longer_than_a_window_keeps_more_in_flight() -> None:
@@ -102,7 +102,7 @@ async def test_a_round_trip_longer_than_a_window_keeps_more_in_flight() -> None:
         ticket = await pacer.acquire(ROUTE)
         await asyncio.sleep(25)
         server.answer(ticket)
-    assert pacer.in_flight_bound(ROUTE, 512) == 25
+    assert pacer.in_flight_bound((ROUTE,), 512) == 25
 
 
 async def test_the_round_trip_is_smoothed_over_several_answers() -> None:
@@ -113,4 +113,4 @@ async def test_the_round_trip_is_smoothed_over_several_answers() -> None:
         await asyncio.sleep(latency)
         server.answer(ticket)
     # One answer a minute late: the round trip it shows weighs a fifth (12 s, not 60 s).
-    assert pacer.in_flight_bound(ROUTE, 512) == math.ceil(100 * (0.1 + 0.2 * 59.9) / 10)
+    assert pacer.in_flight_bound((ROUTE,), 512) == math.ceil(100 * (0.1 + 0.2 * 59.9) / 10)

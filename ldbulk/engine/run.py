@@ -130,10 +130,7 @@ class Run:
         """The pacer's bound for a target's work, which may go by any of the write routes:
         the largest of their bounds where a budget is known (never fewer than any of them
         needs), the run's concurrency while none is."""
-        pacer = self.client.pacer
-        known = [route for route in WRITE_ROUTES if pacer.budget_per_s(route) is not None]
-        return max((pacer.in_flight_bound(r, self.concurrency) for r in known),
-                   default=self.concurrency)
+        return self.client.pacer.in_flight_bound(WRITE_ROUTES, self.concurrency)
 
     def _leftovers(self, prune: Pruning) -> list[tuple[Integration, str | None]]:
         """What the prune decided before the first write, in key order: each integration it
@@ -183,7 +180,8 @@ class Run:
         """One target, from plan to its final outcome; never raises for a target's sake."""
         # A server may quote what it was sent (a host, a table name); values that came from a
         # reference, and secrets, are shown as their reference or not at all.
-        result = await timed_result(target.key, self._decide(target), target.config.redact)
+        key = target.key  # a property, read once: it is every target's
+        result = await timed_result(key, self._decide(target, key), target.config.redact)
         if self.known is not None:
             self.known.settled(result)
         return result
@@ -205,10 +203,10 @@ class Run:
             return Verdict.skipped("stopped", STOPPED)
         return await self.writes.delete(integration)
 
-    async def _decide(self, target: Target) -> Verdict:
-        if target.key in self.tried:
+    async def _decide(self, target: Target, key: Key) -> Verdict:
+        if key in self.tried:
             return Verdict.skipped("duplicate", "same target given earlier in this run")
-        self.tried.add(target.key)
+        self.tried.add(key)
         if self.listing_error is not None:
             if isinstance(self.listing_error, Unauthorized):
                 # The listing is the first request every target needs: each was refused.
@@ -226,7 +224,7 @@ class Run:
             return Verdict.skipped("skipped", unauthorized_reason(refused))
         if self.scope.stopped:
             return Verdict.skipped("stopped", STOPPED)
-        existing = self.inventory.get(target.key)
+        existing = self.inventory.get(key)
         if existing is not None:
             return await self.writes.existing(target, existing)
         return await self.writes.create(target)

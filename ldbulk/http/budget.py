@@ -27,6 +27,7 @@ The budget belongs to the account, not to this client (https://launchdarkly.com/
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Final
 
 import attrs
@@ -265,21 +266,32 @@ class Budgets:
         ]
         return min(rates) if rates else None
 
-    def in_flight_bound(self, route: str, round_trip_s: float | None, ceiling: int) -> int:
-        """How many requests on ``route`` are worth having in flight at once, at most
-        ``ceiling``, at a round trip of ``round_trip_s``.
+    def in_flight_bound(
+        self, routes: Sequence[str], round_trip_s: float | None, ceiling: int
+    ) -> int:
+        """How many requests are worth having in flight at once on any of ``routes``, at most
+        ``ceiling``, at a round trip of ``round_trip_s``: the most any of them is worth.
 
         Enough to send a whole window's budget (the least the known budgets allow over a
         window) within one round trip when the window opens, which is all a window takes;
         where a round trip outlasts a window, the budgets of every window it spans. More
         would only wait in the pacer. The ceiling while no budget or round trip is known
-        (slow start sends one request and learns both from its answer).
+        (slow start sends one request and learns both from its answer). Worked out after
+        every settled target: one pass over the budgets.
         """
-        per_s, window = self.per_s(route), self.window_s(("global", "token", route))
-        if per_s is None or window is None or round_trip_s is None:
+        if round_trip_s is None or not self.windows:
             return ceiling
-        windows = max(1.0, round_trip_s / window)
-        return max(1, min(ceiling, math.ceil(per_s * window * windows)))
+        common = [b for key in ("global", "token") if (b := self.windows.get(key)) is not None]
+        bounds = []
+        for route in routes:
+            own = self.windows.get(route)
+            budgets = common if own is None else [*common, own]
+            rates = [budget.limit / budget.length for budget in budgets if budget.limit]
+            if rates:
+                window = min(budget.length for budget in budgets)
+                windows = max(1.0, round_trip_s / window)
+                bounds.append(max(1, min(ceiling, math.ceil(min(rates) * window * windows))))
+        return max(bounds, default=ceiling)
 
     def turn(self, keys: tuple[str, ...], now: float, waiting: int = 1) -> tuple[float, float]:
         """Until when requests on ``keys`` are held by a spent budget (0 if none is), and the

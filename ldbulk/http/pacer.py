@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import contextvars
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import attrs
@@ -26,7 +25,7 @@ from aiolimiter import AsyncLimiter
 from ldbulk.api.limits import WINDOW_S, RateLimitState
 from ldbulk.errors import Stopped
 from ldbulk.http.budget import Budgets, Ticket
-from ldbulk.http.clock import ServerClock, WindowEnd, window_end
+from ldbulk.http.clock import ServerClock, window_end
 from ldbulk.http.meter import ClientStats, Meter
 
 __all__ = ["Pacer", "Ticket", "WaitTally", "tallying_waits"]
@@ -37,9 +36,23 @@ ROUND_TRIP_WEIGHT: Final = 0.2
 
 @attrs.define
 class WaitTally:
-    """Seconds the requests of one piece of work (a target) waited for their turn."""
+    """Seconds the requests of one piece of work (a target) waited for their turn; as a
+    context manager, the tally of the requests made within the block, in this task."""
 
     seconds: float = 0.0
+    _token: contextvars.Token[WaitTally | None] | None = attrs.field(
+        default=None, init=False, repr=False
+    )
+
+    # By hand, not with contextlib: one is entered for every target of a run.
+    def __enter__(self) -> WaitTally:
+        self._token = _tally.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _tally.reset(self._token)
+            self._token = None
 
 
 _tally: contextvars.ContextVar[WaitTally | None] = contextvars.ContextVar(
@@ -47,16 +60,10 @@ _tally: contextvars.ContextVar[WaitTally | None] = contextvars.ContextVar(
 )
 
 
-@contextlib.contextmanager
-def tallying_waits() -> Iterator[WaitTally]:
+def tallying_waits() -> WaitTally:
     """Add up how long every request made within the block (in this task) waited for the
     pacer, so a target's time can be told apart from its time in the queue."""
-    tally = WaitTally()
-    token = _tally.set(tally)
-    try:
-        yield tally
-    finally:
-        _tally.reset(token)
+    return WaitTally()
 
 
 async def _done_unless_stopped(waited: asyncio.Future[Any], stop: asyncio.Event) -> bool:
@@ -206,6 +213,8 @@ class Pacer:
         # Its own counts: requests granted, 429s seen, seconds it held requests back.
         self._meter = Meter()
         self._round_trips = _RoundTrips()
+        # Each route's budget keys, made once: every request names them.
+        self._keys: dict[str, tuple[str, str, str]] = {}
 
     @property
     def stats(self) -> ClientStats:
@@ -245,27 +254,46 @@ class Pacer:
         if stop is not None and stop.is_set():
             raise Stopped("not sent: the run was stopped")
         loop = asyncio.get_running_loop()
+        keys = self._keys.get(route) or self._keys.setdefault(route, ("global", "token", route))
+        now = loop.time()
+        # The common case, without a wait (nor the coroutines a wait takes): nobody queued on
+        # these budgets, they let it go now, and no user ceiling spaces it. A wait of none
+        # adds nothing to any meter or tally.
+        ticket = self._granted_now(keys, now) if self._bucket is None else None
+        if ticket is None:
+            ticket = await self._waited_for(keys, stop, loop, meters)
+            now = loop.time()
+        for meter in (self._meter, *meters):
+            meter.requests += 1
+        self._round_trips.sent(ticket, now)
+        return ticket
+
+    async def _waited_for(
+        self,
+        keys: tuple[str, ...],
+        stop: asyncio.Event | None,
+        loop: asyncio.AbstractEventLoop,
+        meters: Sequence[Meter],
+    ) -> Ticket:
+        """:meth:`acquire`'s turn when it has to wait, the wait counted in ``meters`` and in
+        the task's tally."""
         tally = _tally.get()
         started = loop.time()
         for meter in meters:
             meter.wait_begins(started)
         try:
-            ticket = await self._acquire(route, stop, loop)
+            return await self._acquire(keys, stop, loop)
         finally:
             now = loop.time()
             for meter in meters:
                 meter.wait_ends(now)
             if tally is not None:
                 tally.seconds += now - started
-        for meter in (self._meter, *meters):
-            meter.requests += 1
-        self._round_trips.sent(ticket, loop.time())
-        return ticket
 
     async def _acquire(
-        self, route: str, stop: asyncio.Event | None, loop: asyncio.AbstractEventLoop
+        self, keys: tuple[str, ...], stop: asyncio.Event | None, loop: asyncio.AbstractEventLoop
     ) -> Ticket:
-        ticket = await self._granted(("global", "token", route), stop, loop)
+        ticket = await self._granted(keys, stop, loop)
         try:
             if self._bucket is not None:
                 # After the grant, not before: requests that took their turns from the bucket
@@ -278,16 +306,21 @@ class Pacer:
             raise
         return ticket
 
+    def _granted_now(self, keys: tuple[str, ...], now: float) -> Ticket | None:
+        """This request's turn if it is now: nobody waits on its budgets and they allow it."""
+        if keys in self._waiting:
+            return None
+        held, turn = self._turn(keys, now)
+        return self._budgets.count(keys, now) if max(held, turn) <= now else None
+
     async def _granted(
         self, keys: tuple[str, ...], stop: asyncio.Event | None, loop: asyncio.AbstractEventLoop
     ) -> Ticket:
-        """This request's turn, at once when nobody waits on its budgets and they allow it,
-        else when the pump grants it."""
-        if keys not in self._waiting:
-            now = loop.time()
-            held, turn = self._turn(keys, now)
-            if max(held, turn) <= now:
-                return self._budgets.count(keys, now)
+        """This request's turn, at once when :meth:`_granted_now` gives it, else when the
+        pump grants it."""
+        ticket = self._granted_now(keys, loop.time())
+        if ticket is not None:
+            return ticket
         waiter: asyncio.Future[Ticket] = loop.create_future()
         self._waiting.setdefault(keys, collections.deque()).append(waiter)
         self._pump()
@@ -312,6 +345,8 @@ class Pacer:
         The waiting requests are granted here, not each woken to look for itself: with
         hundreds waiting on one budget, every answer would otherwise wake all of them.
         """
+        if not self._waiting and self._wakeup is None:
+            return  # nothing waits, and no timer is set: the common case after every answer
         loop = asyncio.get_running_loop()
         # Woken by its timer, it is at least the time the timer was set for: an event loop
         # runs a timer up to its clock's resolution early (a fast-forwarded test clock may not
@@ -371,38 +406,43 @@ class Pacer:
         taken for one of the requests sent before any budget was known.
         """
         loop_now = asyncio.get_running_loop().time()
+        keys = self._keys.get(route) or self._keys.setdefault(route, ("global", "token", route))
+        budgets = self._budgets
         if ticket is not None:
-            self._budgets.settle(ticket, counted=status != 429)
+            budgets.settle(ticket, counted=status != 429)
             self._round_trips.answered(ticket, loop_now)
-        self._budgets.heard.update(("global", "token", route))
+        if route not in budgets.heard:
+            budgets.heard.update(keys)
         # The resets are on the server's clock: read them against it, not ours.
         wall_now = self._wall_clock()
         self._server_clock.observe(state.date, wall_now)
         server_now = self._server_clock.now(wall_now)
-
-        def to_loop(epoch_ms: int | None, *keys: str) -> WindowEnd:
-            window = self._budgets.window_s(keys)
-            return window_end(epoch_ms, state.date, server_now, loop_now, window=window)
-
         known = ticket is not None
-        reset = to_loop(state.reset_ms, "global", route)
-        token_reset = to_loop(state.token_reset_ms, "token")
-        self._budgets.learn("global", state.global_remaining, state.global_limit, reset, known)
-        self._budgets.learn(route, state.route_remaining, state.route_limit, reset, known)
-        self._budgets.learn("token", state.token_remaining, state.token_limit, token_reset, known)
+        if state.global_remaining is not None or state.route_remaining is not None:
+            global_window = budgets.window_s(("global", route))
+            reset = window_end(state.reset_ms, state.date, server_now, loop_now,
+                               window=global_window)  # fmt: skip
+            budgets.learn("global", state.global_remaining, state.global_limit, reset, known)
+            budgets.learn(route, state.route_remaining, state.route_limit, reset, known)
+        if state.token_remaining is not None:
+            token_window = budgets.window_s(("token",))
+            token_reset = window_end(state.token_reset_ms, state.date, server_now, loop_now,
+                                     window=token_window)  # fmt: skip
+            budgets.learn("token", state.token_remaining, state.token_limit, token_reset, known)
         if status == 429:
             for meter in (self._meter, *meters):
                 meter.throttled += 1
-            window = self._budgets.window_s(("global", "token", route))
+            window = budgets.window_s(keys)
             resume = loop_now + (state.resume_at(server_now, window=window) - server_now)
             self._close_gate(resume + self._jitter_s * self._rand(), loop_now)
         self._pump()
 
-    def in_flight_bound(self, route: str, ceiling: int) -> int:
-        """Requests on ``route`` worth having in flight at once, at most ``ceiling`` (the
-        user's ``--concurrency``), at the round trip the answers showed (smoothed over the
-        last several): see :meth:`~ldbulk.http.budget.Budgets.in_flight_bound`."""
-        return self._budgets.in_flight_bound(route, self._round_trips.seconds, ceiling)
+    def in_flight_bound(self, routes: Sequence[str], ceiling: int) -> int:
+        """Requests worth having in flight at once on any of ``routes``, at most ``ceiling``
+        (the user's ``--concurrency``), at the round trip the answers showed (smoothed over
+        the last several): see :meth:`~ldbulk.http.budget.Budgets.in_flight_bound`."""
+        return self._budgets.in_flight_bound(routes, self._round_trips.seconds, ceiling)
+
     def _close_gate(self, until: float, now: float) -> None:
         if until > self._gate_until:
             self._gate_until = until
