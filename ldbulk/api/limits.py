@@ -44,15 +44,34 @@ MAX_WAIT_S: Final = 120.0
 _MAX_HEADER_INT: Final = 2**53
 
 
-def _header_int(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        number = int(value.strip())
-    except ValueError:
-        return None
-    return number if 0 <= number <= _MAX_HEADER_INT else None
+# The numeric headers, in the order of :class:`RateLimitState`'s fields they fill.
+_NUMBERS: Final = (
+    ("global_limit", "X-Ratelimit-Global-Limit"),
+    ("global_remaining", "X-Ratelimit-Global-Remaining"),
+    ("route_limit", "X-Ratelimit-Route-Limit"),
+    ("route_remaining", "X-Ratelimit-Route-Remaining"),
+    ("reset_ms", "X-Ratelimit-Reset"),
+    ("token_limit", "X-Ratelimit-Auth-Token-Limit"),
+    ("token_remaining", "X-Ratelimit-Auth-Token-Remaining"),
+    ("token_reset_ms", "X-Ratelimit-Auth-Token-Reset"),
+)
+
+
+def _header_ints(headers: Mapping[str, str]) -> dict[str, int]:
+    """The numeric headers an answer carries and that parse, by field; in one loop, as every
+    answer is read."""
+    numbers: dict[str, int] = {}
+    for field, name in _NUMBERS:
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            number = int(value.strip())
+        except ValueError:
+            continue
+        if 0 <= number <= _MAX_HEADER_INT:
+            numbers[field] = number
+    return numbers
 
 
 # Every answer within one second carries the same ``Date``: parsing it once per second, not
@@ -71,11 +90,13 @@ def _http_date(value: str | None) -> float | None:
     return when.timestamp()
 
 
-def _retry_after(headers: Mapping[str, str], date: float | None, now: float) -> float | None:
+def _retry_after(
+    headers: Mapping[str, str], date: float | None, now: float | None
+) -> float | None:
     """Seconds from ``Retry-After``: delta-seconds or an HTTP date (RFC 9110, 10.2.3).
 
     An HTTP date is a time on the server's clock: it is counted from the answer's own ``Date``
-    when there is one (both from one clock), else from ours."""
+    when there is one (both from one clock), else from ours (``now``, or the time now)."""
     value = headers.get("Retry-After")
     if value is None:
         return None
@@ -86,7 +107,7 @@ def _retry_after(headers: Mapping[str, str], date: float | None, now: float) -> 
         when = _http_date(value)
         if when is None:
             return None
-        seconds = when - (now if date is None else date)
+        seconds = when - (date if date is not None else time.time() if now is None else now)
     if seconds != seconds:  # NaN
         return None
     return min(max(seconds, 0.0), MAX_WAIT_S)
@@ -163,17 +184,7 @@ def parse_rate_limit(headers: Mapping[str, str], now: float | None = None) -> Ra
     """Read the rate-limit headers of a response, and its ``Date``; unparsable values count
     as absent. ``now`` (our clock) only counts a ``Retry-After`` date from when the answer has
     no ``Date``."""
-    current = time.time() if now is None else now
     date = _http_date(headers.get("Date"))
     return RateLimitState(
-        global_limit=_header_int(headers, "X-Ratelimit-Global-Limit"),
-        global_remaining=_header_int(headers, "X-Ratelimit-Global-Remaining"),
-        route_limit=_header_int(headers, "X-Ratelimit-Route-Limit"),
-        route_remaining=_header_int(headers, "X-Ratelimit-Route-Remaining"),
-        reset_ms=_header_int(headers, "X-Ratelimit-Reset"),
-        token_limit=_header_int(headers, "X-Ratelimit-Auth-Token-Limit"),
-        token_remaining=_header_int(headers, "X-Ratelimit-Auth-Token-Remaining"),
-        token_reset_ms=_header_int(headers, "X-Ratelimit-Auth-Token-Reset"),
-        retry_after_s=_retry_after(headers, date, current),
-        date=date,
+        **_header_ints(headers), retry_after_s=_retry_after(headers, date, now), date=date
     )

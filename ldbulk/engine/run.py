@@ -16,6 +16,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
+    Iterator,
 )
 from typing import Final, TypeVar
 
@@ -96,7 +97,7 @@ class Run:
 
     async def _pool(
         self,
-        source: AsyncIterator[tuple[int, _T]],
+        source: Iterator[tuple[int, _T]] | AsyncIterator[tuple[int, _T]],
         settle: Callable[[_T], Awaitable[TargetResult]],
         results: Results,
     ) -> int:
@@ -110,8 +111,11 @@ class Run:
             while True:
                 await admission.turn(number)
                 await results.reserve()
-                async with lock:
-                    item = await anext(source, None)
+                if isinstance(source, Iterator):
+                    item = next(source, None)  # no await: no other worker can come between
+                else:
+                    async with lock:
+                        item = await anext(source, None)
                 if item is None:
                     results.unreserve()
                     admission.over()
@@ -328,15 +332,18 @@ class Results:
             yield item
 
 
-async def numbered(
+def numbered(
     targets: Iterable[_T] | AsyncIterable[_T], *, start: int = 0
-) -> AsyncIterator[tuple[int, _T]]:
-    index = start
+) -> Iterator[tuple[int, _T]] | AsyncIterator[tuple[int, _T]]:
+    """Each target with its index, from ``start``; a plain iterator for a plain iterable,
+    which the workers take from without a lock."""
     if isinstance(targets, AsyncIterable):
-        async for target in targets:
-            yield index, target
-            index += 1
-    else:
-        for target in targets:
-            yield index, target
-            index += 1
+        return _numbered_async(targets, start)
+    return enumerate(targets, start)
+
+
+async def _numbered_async(targets: AsyncIterable[_T], start: int) -> AsyncIterator[tuple[int, _T]]:
+    index = start
+    async for target in targets:
+        yield index, target
+        index += 1
