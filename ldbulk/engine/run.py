@@ -105,17 +105,19 @@ class Run:
         lock = asyncio.Lock()
         count = 0
         admission = Admission(self._in_flight_bound)
+        plain = source if isinstance(source, Iterator) else None
+        flowing = None if isinstance(source, Iterator) else source
 
         async def worker(number: int) -> None:
             nonlocal count
             while True:
                 await admission.turn(number)
                 await results.reserve()
-                if isinstance(source, Iterator):
-                    item = next(source, None)  # no await: no other worker can come between
-                else:
+                if plain is not None:
+                    item = next(plain, None)  # no await: no other worker can come between
+                elif flowing is not None:
                     async with lock:
-                        item = await anext(source, None)
+                        item = await anext(flowing, None)
                 if item is None:
                     results.unreserve()
                     admission.over()
