@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ldbulk.api import sansio
@@ -21,6 +21,9 @@ from ldbulk.http.pacer import Pacer
 from ldbulk.http.retry import Retriable, RetryBudget, RetryContext, RetryPolicy
 from ldbulk.http.scope import RequestScope
 from ldbulk.http.transport import Transport
+
+# The meters a request is counted in: the client's, and its run's when it has one.
+_Meters = Sequence[Meter]
 
 # The client's logger: what it logs is the client's requests, wherever the code lives.
 log = logging.getLogger("ldbulk.http.client")
@@ -79,10 +82,14 @@ class Exchange:
     def retry_context(self, scope: RequestScope | None, *, on: Retriable = ()) -> RetryContext:
         """Attempts under the client's policy and budget, counted for the client and ``scope``,
         and ended by ``scope``'s stop signal."""
+        stop, meters = self._counted_by(scope)
+        return RetryContext(self._policy, self._budget, on=on, stop=stop, meters=meters)
+
+    def _counted_by(self, scope: RequestScope | None) -> tuple[asyncio.Event | None, _Meters]:
+        """The stop signal of ``scope``'s requests, and the meters that count them."""
         if scope is None:
-            return RetryContext(self._policy, self._budget, on=on, meters=(self.meter,))
-        meters = (self.meter, scope.meter)
-        return RetryContext(self._policy, self._budget, on=on, stop=scope.stop, meters=meters)
+            return None, (self.meter,)
+        return scope.stop, (self.meter, scope.meter)
 
     async def __call__(
         self,
@@ -178,25 +185,42 @@ class Exchange:
         )
         loop = asyncio.get_running_loop()
         throttle_deadline = loop.time() + self._policy.throttle_deadline_s
-        retrying = self.retry_context(scope, on=TransportError if idempotent else ())
+        if not idempotent:
+            # Sent once whatever happens (the caller decides about another try): one attempt,
+            # without the retry loop's machinery on the path every create takes.
+            stop, meters = self._counted_by(scope)
+            return self._answer(
+                await self._unthrottled(request, 1, stop, meters, throttle_deadline)
+            )
+        retrying = self.retry_context(scope, on=TransportError)
         async for attempt in retrying:
             with attempt:
-                response = await self._unthrottled(request, attempt.num, retrying,
-                                                   throttle_deadline)
-                if response.status >= 500 and idempotent and attempt.retry():
+                response = await self._unthrottled(request, attempt.num, retrying.stop,
+                                                   retrying.meters, throttle_deadline)
+                if response.status >= 500 and attempt.retry():
                     continue
-                if response.status < 400:
-                    self._budget.earn()
-                # Before anything reads it: an answer may quote the token it was sent.
-                return sansio.without_secret(response, self._token)
+                return self._answer(response)
         raise AssertionError("unreachable: every attempt returns, raises or is retried")
 
+    def _answer(self, response: sansio.RawResponse) -> sansio.RawResponse:
+        """The answer of the last try, as every reader gets it."""
+        if response.status < 400:
+            self._budget.earn()
+        # Before anything reads it: an answer may quote the token it was sent.
+        return sansio.without_secret(response, self._token)
+
     async def _unthrottled(
-        self, request: _Request, attempt: int, retrying: RetryContext, deadline: float
+        self,
+        request: _Request,
+        attempt: int,
+        stop: asyncio.Event | None,
+        meters: _Meters,
+        deadline: float,
     ) -> sansio.RawResponse:
-        """One attempt: sent when the pacer allows, and again after each 429 (LaunchDarkly
-        did not apply it) until ``deadline`` (loop time); its last answer."""
-        route, stop, meters = request.route, retrying.stop, retrying.meters
+        """One attempt: sent when the pacer allows (unless ``stop`` is set first), and again
+        after each 429 (LaunchDarkly did not apply it) until ``deadline`` (loop time); its
+        last answer. ``meters`` count it."""
+        route = request.route
         while True:
             ticket = await self._pacer.acquire(route, stop=stop, meters=meters)
             try:

@@ -66,6 +66,7 @@ class RequestScope:
     # Waits for the stop while requests are in flight.
     _watcher: asyncio.Task[None] | None = attrs.field(default=None, init=False, repr=False)
     _abandon: asyncio.TimerHandle | None = attrs.field(default=None, init=False, repr=False)
+    _root: RequestScope = attrs.field(init=False, repr=False)
 
     @property
     def stopped(self) -> bool:
@@ -78,9 +79,9 @@ class RequestScope:
         abandoned with what else is in flight when this one's grace runs out."""
         return RequestScope(meter=self.meter, grace_s=self.grace_s, run=self._root)
 
-    @property
-    def _root(self) -> RequestScope:
-        return self if self._run is None else self._run
+    def __attrs_post_init__(self) -> None:
+        # Read by every request: the scope whose stop and grace it keeps to, found once.
+        self._root = self if self._run is None else self._run
 
     @property
     def given_up(self) -> bool:
