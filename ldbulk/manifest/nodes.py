@@ -55,7 +55,6 @@ class TooMuch(Exception):
     def __init__(self, line: int, message: str) -> None:
         super().__init__(message)
         self.line = line
-        self.message = message
 
 
 @attrs.define
@@ -122,7 +121,7 @@ def parse(text: str, file: str, problems: Problems) -> Node | None:
     try:
         root = _compose(text)
     except TooMuch as exc:
-        problems.add(exc.line, "", exc.message)
+        problems.add(exc.line, "", str(exc))
         return None
     except yaml.MarkedYAMLError as exc:
         reason = " ".join(part for part in (exc.context, exc.problem) if part)

@@ -206,10 +206,6 @@ class UnusableReference(Exception):
 class UnsetVariable(UnusableReference):
     """An allowed ``${VAR}`` whose variable is not set, for a command that only reads."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"environment variable {name} is not set")
-        self.name = name
-
 
 @attrs.define
 class Resolver:
@@ -248,23 +244,19 @@ class Resolver:
             raise UnusableReference(f"${{{name}}} {exc}") from None
         value = self.env.get(name)
         if value is None:
-            if not self.require_values:
-                raise UnsetVariable(name)
-            raise UnusableReference(f"environment variable {name} is not set")
+            unset = UnusableReference if self.require_values else UnsetVariable
+            raise unset(f"environment variable {name} is not set")
         return value
 
     def _file(self, written: str) -> str:
         shown = f"secret file {quote(written)}"
         try:
             target = self.policy.locate(written, self.base_dir)
+            if target not in self._files:
+                self._files[target] = None  # what stays when it cannot be read
+                self._files[target] = self.policy.read(target)
         except RefusedReference as exc:
             raise UnusableReference(f"{shown} {exc}") from None
-        if target not in self._files:
-            try:
-                self._files[target] = self.policy.read(target)
-            except RefusedReference as exc:
-                self._files[target] = None
-                raise UnusableReference(f"{shown} {exc}") from None
         value = self._files[target]
         if value is None:
             # Said once, where the file was first named.

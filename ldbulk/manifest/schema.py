@@ -85,7 +85,7 @@ class Document:
             else:
                 validate.check(tree, document, {})
         except TooMuch as exc:
-            self.problems.add(exc.line, "", exc.message)
+            self.problems.add(exc.line, "", str(exc))
 
     def _top(self, tree: Tree, document: dict[str, object]) -> None:
         version = document.get("version")
@@ -198,18 +198,17 @@ def read_targets(tree: Tree, targets: object) -> list[PendingTarget]:
         # Found once, not once a field: a manifest may hold 100,000 targets.
         node = tree.find(path)[1]
         entries = tree.entries(cast(MappingNode, node), path)
-        values = {key: value for key, (_, value) in entries.items()}
         where = f"targets[{index}]"
         line = functools.partial(
             PendingTarget,
             environments=_selector(tree, target.get("environments"), (*path, "environments")),
             store_name=target["store"],
             store_source=Source(
-                file=tree.file, line=line_of(values["store"]), path=f"{where}.store"
+                file=tree.file, line=line_of(entries["store"][1]), path=f"{where}.store"
             ),
             source=Source(file=tree.file, line=line_of(node), path=where),
         )
-        found += _each_project(tree, target, path, values, line)
+        found += _each_project(tree, target, path, entries, line)
     return found
 
 
@@ -217,7 +216,7 @@ def _each_project(
     tree: Tree,
     target: dict[str, object],
     path: NodePath,
-    values: dict[str, Node],
+    entries: dict[str, tuple[Node, Node]],
     line: Callable[..., PendingTarget],
 ) -> list[PendingTarget]:
     """The target made by ``line`` once for each project it names (none when its projects
@@ -228,7 +227,7 @@ def _each_project(
     value, at = target[key], (*path, key)
     if at in tree.bad or not isinstance(value, str | list | dict):
         return []
-    source = Source(file=tree.file, line=line_of(values[key]), path=path_text(at))
+    source = Source(file=tree.file, line=line_of(entries[key][1]), path=path_text(at))
     if value == "*":
         return [line(project="", project_source=source, projects=AllProjects(source=source))]
     if isinstance(value, dict):
@@ -236,17 +235,14 @@ def _each_project(
         return [line(project="", project_source=source, projects=tagged)]
     if isinstance(value, str):
         return [line(project=value, project_source=source)]
-    lines: list[PendingTarget] = []
-    seen: dict[str, Source] = {}
-    for index, (project, item) in enumerate(zip(value, values[key].value, strict=True)):
+    seen: dict[str, Source] = {}  # each project's first item, in the list's order
+    for index, (project, item) in enumerate(zip(value, entries[key][1].value, strict=True)):
         item_source = source.item(index, line_of(item))
         first = seen.setdefault(project, item_source)
         if first is not item_source:
             message = f"project {quote(project)} is listed twice: also at {first}"
             tree.note((*at, index), message, item)
-            continue
-        lines.append(line(project=project, project_source=item_source))
-    return lines
+    return [line(project=project, project_source=first) for project, first in seen.items()]
 
 
 def _selector(tree: Tree, value: object, path: NodePath) -> EnvironmentSelector | None:
