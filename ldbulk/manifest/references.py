@@ -266,7 +266,6 @@ class Resolver:
 
 def _same_file(info: os.stat_result, path: Path) -> bool:
     try:
-        other = os.stat(path)
+        return os.path.samestat(info, os.stat(path))
     except OSError:
         return False
-    return (info.st_dev, info.st_ino) == (other.st_dev, other.st_ino)
