@@ -193,8 +193,7 @@ class Tree:
 
     def note(self, path: NodePath, message: str, node: Node | None = None) -> None:
         """A problem at the line of ``node`` (default: the value at ``path``), said once."""
-        for end in range(len(path) + 1):
-            self.bad.add(path[:end])
+        self.bad.update(path[:end] for end in range(len(path) + 1))
         noted = (line_of(self.find(path)[1] if node is None else node), path, message)
         if noted not in self._noted:
             self._noted.add(noted)
