@@ -56,8 +56,13 @@ def _pattern(validator: Any, pattern: str, instance: object, schema: object) -> 
 
 
 def _items(validator: Any, items: Any, instance: object, schema: object) -> Iterator[Any]:
-    if not isinstance(instance, list) or not all(_plainly_holds(items, i) for i in instance):
+    whole = _plain_pattern(items)
+    if not isinstance(instance, list) or not _all_match(whole, instance):
         yield from _standard("items", validator, items, instance, schema)
+
+
+def _all_match(whole: re.Pattern[str] | None, items: list[object]) -> bool:
+    return whole is not None and all(isinstance(i, str) and whole.search(i) for i in items)
 
 
 def _any_of(validator: Any, alternatives: Any, instance: object, schema: object) -> Iterator[Any]:
