@@ -32,8 +32,8 @@ from typing import Final
 
 import attrs
 
-from ldbulk.api.limits import WINDOW_S
-from ldbulk.http.clock import WindowEnd
+from ldbulk.api.limits import WINDOW_S, RateLimitState
+from ldbulk.http.clock import WindowEnd, window_end
 
 # Two resets closer than this name the same window (a server may round its resets).
 SAME_WINDOW_S: Final = 0.05
@@ -347,6 +347,25 @@ class Budgets:
                 budget.answered(generation, counted=counted)
             elif self._unaccounted.get(key):
                 self._unaccounted[key] -= 1
+
+    def hear(
+        self, route: str, state: RateLimitState, server_now: float, loop_now: float, *, known: bool
+    ) -> None:
+        """Take in what one answer on ``route`` says of its budgets (``known``: one whose
+        ticket was given), its resets read when the server's clock showed ``server_now`` and
+        the loop's ``loop_now``. A budget the answer names no count of is left as it was."""
+        if route not in self.heard:
+            self.heard.update(("global", "token", route))
+        date = state.date
+        if state.global_remaining is not None or state.route_remaining is not None:
+            window = self.window_s(("global", route))
+            end = window_end(state.reset_ms, date, server_now, loop_now, window=window)
+            self.learn("global", state.global_remaining, state.global_limit, end, known)
+            self.learn(route, state.route_remaining, state.route_limit, end, known)
+        if state.token_remaining is not None:
+            window = self.window_s(("token",))
+            end = window_end(state.token_reset_ms, date, server_now, loop_now, window=window)
+            self.learn("token", state.token_remaining, state.token_limit, end, known)
 
     def learn(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import functools
 import math
 import random
 import time
@@ -25,7 +26,7 @@ from aiolimiter import AsyncLimiter
 from ldbulk.api.limits import WINDOW_S, RateLimitState
 from ldbulk.errors import Stopped
 from ldbulk.http.budget import Budgets, Ticket
-from ldbulk.http.clock import ServerClock, window_end
+from ldbulk.http.clock import ServerClock
 from ldbulk.http.meter import ClientStats, Meter
 
 __all__ = ["Pacer", "Ticket", "WaitTally", "tallying_waits"]
@@ -169,6 +170,25 @@ class _RoundTrips:
         self.seconds = took if last is None else last + ROUND_TRIP_WEIGHT * (took - last)
 
 
+def _ceiling(max_per_window: float | None) -> AsyncLimiter | None:
+    """The bucket of a user's ceiling of ``max_per_window`` requests per window, if any."""
+    if max_per_window is not None and max_per_window <= 0:
+        raise ValueError("max_per_window must be positive")
+    # One request every WINDOW_S / max_per_window seconds: a bucket that holds a single
+    # request. aiolimiter's AsyncLimiter(N, 10) starts empty and admits N at once, then
+    # leaks N more over the next 10 s, so up to 2N land in the first window. Capacity 1
+    # means no burst at all, and any 10-second span (half-open, like LaunchDarkly's
+    # windows) holds at most N requests.
+    return AsyncLimiter(1, WINDOW_S / max_per_window) if max_per_window else None
+
+
+@functools.cache
+def _budget_keys(route: str) -> tuple[str, str, str]:
+    """The budgets a request on ``route`` counts against: made once for each route, as every
+    request names them."""
+    return ("global", "token", route)
+
+
 class Pacer:
     """Paces every request of one client: a token bucket, learned budgets, and a shared gate.
 
@@ -191,14 +211,7 @@ class Pacer:
         jitter_s: float = 0.25,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        if max_per_window is not None and max_per_window <= 0:
-            raise ValueError("max_per_window must be positive")
-        # One request every WINDOW_S / max_per_window seconds: a bucket that holds a single
-        # request. aiolimiter's AsyncLimiter(N, 10) starts empty and admits N at once, then
-        # leaks N more over the next 10 s, so up to 2N land in the first window. Capacity 1
-        # means no burst at all, and any 10-second span (half-open, like LaunchDarkly's
-        # windows) holds at most N requests.
-        self._bucket = AsyncLimiter(1, WINDOW_S / max_per_window) if max_per_window else None
+        self._bucket = _ceiling(max_per_window)
         self._wall_clock = wall_clock
         self._server_clock = ServerClock()
         self._jitter_s = jitter_s
@@ -213,8 +226,6 @@ class Pacer:
         # Its own counts: requests granted, 429s seen, seconds it held requests back.
         self._meter = Meter()
         self._round_trips = _RoundTrips()
-        # Each route's budget keys, made once: every request names them.
-        self._keys: dict[str, tuple[str, str, str]] = {}
 
     @property
     def stats(self) -> ClientStats:
@@ -234,9 +245,7 @@ class Pacer:
         return self._pauses.until_epoch(asyncio.get_running_loop().time())
 
     def budget_per_s(self, route: str) -> float | None:
-        """Requests per second the known budgets allow on ``route`` over a window (the least
-        of the account's, the token's and the route's limits, each over its window's length
-        as the resets showed it), or None while none is known."""
+        """See :meth:`~ldbulk.http.budget.Budgets.per_s`."""
         return self._budgets.per_s(route)
 
     async def acquire(
@@ -246,15 +255,13 @@ class Pacer:
 
         Returns the request's :data:`Ticket`: hand it to :meth:`observe` with the answer, or
         to :meth:`forget` when none came, so the budgets know what is still in flight.
-        When ``stop`` is set before the request's turn comes, raise :class:`Stopped` at once:
-        a run that was told to stop must not send what is still waiting, however long the
-        wait would have been. The request and its wait are counted in the pacer's
-        :attr:`stats` and in each of ``meters`` (the client's, the run's).
+        A ``stop`` set before its turn raises :class:`Stopped` at once, however long the wait
+        would have been. The request and its wait count in :attr:`stats` and ``meters``.
         """
         if stop is not None and stop.is_set():
             raise Stopped("not sent: the run was stopped")
         loop = asyncio.get_running_loop()
-        keys = self._keys.get(route) or self._keys.setdefault(route, ("global", "token", route))
+        keys = _budget_keys(route)
         now = loop.time()
         # The common case, without a wait (nor the coroutines a wait takes): nobody queued on
         # these budgets, they let it go now, and no user ceiling spaces it. A wait of none
@@ -282,29 +289,25 @@ class Pacer:
         for meter in meters:
             meter.wait_begins(started)
         try:
-            return await self._acquire(keys, stop, loop)
+            ticket = await self._granted(keys, stop, loop)
+            try:
+                if self._bucket is not None:
+                    # After the grant, not before: requests that took their turns from the
+                    # bucket while a 429 or a spent budget held them would go out together
+                    # when it ends.
+                    await _bucket_turn(self._bucket, stop)
+                if stop is not None and stop.is_set():
+                    raise Stopped("not sent: the run was stopped")
+            except BaseException:
+                self._ungrant(ticket)
+                raise
+            return ticket
         finally:
             now = loop.time()
             for meter in meters:
                 meter.wait_ends(now)
             if tally is not None:
                 tally.seconds += now - started
-
-    async def _acquire(
-        self, keys: tuple[str, ...], stop: asyncio.Event | None, loop: asyncio.AbstractEventLoop
-    ) -> Ticket:
-        ticket = await self._granted(keys, stop, loop)
-        try:
-            if self._bucket is not None:
-                # After the grant, not before: requests that took their turns from the bucket
-                # while a 429 or a spent budget held them would go out together when it ends.
-                await _bucket_turn(self._bucket, stop)
-            if stop is not None and stop.is_set():
-                raise Stopped("not sent: the run was stopped")
-        except BaseException:
-            self._ungrant(ticket)
-            raise
-        return ticket
 
     def _granted_now(self, keys: tuple[str, ...], now: float) -> Ticket | None:
         """This request's turn if it is now: nobody waits on its budgets and they allow it."""
@@ -316,8 +319,7 @@ class Pacer:
     async def _granted(
         self, keys: tuple[str, ...], stop: asyncio.Event | None, loop: asyncio.AbstractEventLoop
     ) -> Ticket:
-        """This request's turn, at once when :meth:`_granted_now` gives it, else when the
-        pump grants it."""
+        """This request's turn: at once if :meth:`_granted_now` gives it, else by the pump."""
         ticket = self._granted_now(keys, loop.time())
         if ticket is not None:
             return ticket
@@ -406,29 +408,16 @@ class Pacer:
         taken for one of the requests sent before any budget was known.
         """
         loop_now = asyncio.get_running_loop().time()
-        keys = self._keys.get(route) or self._keys.setdefault(route, ("global", "token", route))
+        keys = _budget_keys(route)
         budgets = self._budgets
         if ticket is not None:
             budgets.settle(ticket, counted=status != 429)
             self._round_trips.answered(ticket, loop_now)
-        if route not in budgets.heard:
-            budgets.heard.update(keys)
         # The resets are on the server's clock: read them against it, not ours.
         wall_now = self._wall_clock()
         self._server_clock.observe(state.date, wall_now)
         server_now = self._server_clock.now(wall_now)
-        known = ticket is not None
-        if state.global_remaining is not None or state.route_remaining is not None:
-            global_window = budgets.window_s(("global", route))
-            reset = window_end(state.reset_ms, state.date, server_now, loop_now,
-                               window=global_window)  # fmt: skip
-            budgets.learn("global", state.global_remaining, state.global_limit, reset, known)
-            budgets.learn(route, state.route_remaining, state.route_limit, reset, known)
-        if state.token_remaining is not None:
-            token_window = budgets.window_s(("token",))
-            token_reset = window_end(state.token_reset_ms, state.date, server_now, loop_now,
-                                     window=token_window)  # fmt: skip
-            budgets.learn("token", state.token_remaining, state.token_limit, token_reset, known)
+        budgets.hear(route, state, server_now, loop_now, known=ticket is not None)
         if status == 429:
             for meter in (self._meter, *meters):
                 meter.throttled += 1
