@@ -42,7 +42,7 @@ class CpuSizes:
 
 
 FULL_CPU: Final = CpuSizes(
-    library_targets=5_000, cli_targets=20_000, concurrencies=(32, 512), repeats=2
+    library_targets=5_000, cli_targets=20_000, concurrencies=(32, 512), repeats=5
 )
 SMOKE_CPU: Final = CpuSizes(library_targets=200, cli_targets=200, concurrencies=(8,), repeats=1)
 
