@@ -107,7 +107,8 @@ def _retry_after(
         when = _http_date(value)
         if when is None:
             return None
-        seconds = when - (date if date is not None else time.time() if now is None else now)
+        since = date if date is not None else now if now is not None else time.time()
+        seconds = when - since
     if seconds != seconds:  # NaN
         return None
     return min(max(seconds, 0.0), MAX_WAIT_S)
