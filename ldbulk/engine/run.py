@@ -18,7 +18,7 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 import attrs
 
@@ -105,8 +105,7 @@ class Run:
         lock = asyncio.Lock()
         count = 0
         admission = Admission(self._in_flight_bound)
-        plain = source if isinstance(source, Iterator) else None
-        flowing = None if isinstance(source, Iterator) else source
+        plain = source if isinstance(source, Iterator) else None  # decided once, not per item
 
         async def worker(number: int) -> None:
             nonlocal count
@@ -115,9 +114,9 @@ class Run:
                 await results.reserve()
                 if plain is not None:
                     item = next(plain, None)  # no await: no other worker can come between
-                elif flowing is not None:
+                else:
                     async with lock:
-                        item = await anext(flowing, None)
+                        item = await anext(cast(AsyncIterator[tuple[int, _T]], source), None)
                 if item is None:
                     results.unreserve()
                     admission.over()
