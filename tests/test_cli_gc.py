@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from ldbulk.cli import main as ldbulk_command
+from ldbulk.engine.collector import RUN_YOUNG_THRESHOLD
 
 # The module, not the command group the package exports under the same name.
 cli_main = importlib.import_module("ldbulk.cli.main")
@@ -31,7 +32,7 @@ def test_the_console_script_freezes_the_imports_and_collects_less(
     with pytest.raises(SystemExit) as exited:
         ldbulk_command.main()
     assert exited.value.code == 0
-    assert gc.get_threshold() == (cli_main._YOUNG_THRESHOLD, 10, 10)
+    assert gc.get_threshold() == (RUN_YOUNG_THRESHOLD, 10, 10)
     assert gc.get_freeze_count() > 0
 
 

@@ -12,7 +12,7 @@ import gc
 import itertools
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Final
+from typing import Any
 
 import click
 
@@ -27,6 +27,7 @@ from ldbulk.cli.interrupts import interrupts_as_exits
 from ldbulk.cli.plan import plan_command
 from ldbulk.cli.status import status
 from ldbulk.cli.validate import validate
+from ldbulk.engine.collector import RUN_YOUNG_THRESHOLD
 from ldbulk.sandbox.cli import sandbox_command
 
 
@@ -87,19 +88,14 @@ class _Ldbulk(click.Group):
             return super().main(args, *rest, **options)
 
 
-# The young generation's threshold for the command's run (CPython's default is 700). A run
-# allocates a few objects per request that live until its target settles; at the default the
-# collector runs every few requests and was a fifth to a third of the command's CPU.
-_YOUNG_THRESHOLD: Final = 50_000
-
-
 def _collect_less() -> None:
     """Tune the garbage collector for one command's process: what the imports made lives as
     long as the process, so it is moved out of the collector's reach (``gc.freeze``), and the
-    young generation is collected far less often. Reference cycles are still collected."""
+    young generation is collected as seldom as during a run (see
+    :mod:`ldbulk.engine.collector`), from the start. Reference cycles are still collected."""
     gc.freeze()
     _, middle, old = gc.get_threshold()
-    gc.set_threshold(_YOUNG_THRESHOLD, middle, old)
+    gc.set_threshold(RUN_YOUNG_THRESHOLD, middle, old)
 
 
 def _exit_code(code: object) -> int:

@@ -30,6 +30,7 @@ import attrs
 
 from ldbulk.api.models import Target
 from ldbulk.engine.batch import creates_first, known_count
+from ldbulk.engine.collector import collected_less
 from ldbulk.engine.inventory import Inventory
 from ldbulk.engine.known import KnownIntegrations
 from ldbulk.engine.prune import Pruning
@@ -85,6 +86,8 @@ class Provisioner:
     (:class:`~ldbulk.engine.known.KnownIntegrations`, shared by an application's runs) stands
     in for the listing while it is fresh, and learns from every run; a run that lists for its
     own sake (a prune, a state file, a listing handed in) neither uses nor feeds it.
+    While a run is under way the process' garbage collector looks at young objects less often
+    (see :mod:`ldbulk.engine.collector`); ``collect_less=False`` leaves it alone.
 
     ``run(targets)`` collects every result into a :class:`Report`; ``stream(targets)`` hands
     them out as they settle::
@@ -112,6 +115,7 @@ class Provisioner:
     seen: Seen | None = attrs.field(default=None, kw_only=True)
     list_first: bool = attrs.field(default=False, kw_only=True)
     known: KnownIntegrations | None = attrs.field(default=None, kw_only=True)
+    collect_less: bool = attrs.field(default=True, kw_only=True)
 
     async def run(
         self,
@@ -176,16 +180,17 @@ class Provisioner:
         # The run's tasks live in its task group: leaving the block, however it is left,
         # ends them all, and an error of the run comes out as itself.
         try:
-            async with asyncio.TaskGroup() as group:
-                run.inventory.serve_in(group)
-                results = Results(self.concurrency * 4)
-                producer = group.create_task(run.produce(targets, results))
-                stream = results.stream()
-                try:
-                    yield stream
-                finally:
-                    await stream.aclose()
-                    producer.cancel()
+            with collected_less(self.collect_less):
+                async with asyncio.TaskGroup() as group:
+                    run.inventory.serve_in(group)
+                    results = Results(self.concurrency * 4)
+                    producer = group.create_task(run.produce(targets, results))
+                    stream = results.stream()
+                    try:
+                        yield stream
+                    finally:
+                        await stream.aclose()
+                        producer.cancel()
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
 
