@@ -24,17 +24,27 @@ class Terminated(BaseException):
     """SIGTERM, raised where the process was, as SIGINT raises KeyboardInterrupt."""
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
-
-
 @contextlib.contextmanager
 def interrupts_as_exits() -> Iterator[None]:
     """Within: SIGINT exits 130 and SIGTERM 143, each with a line that says so."""
+    received: list[int] = []
+
+    def raise_where_we_are(signum: int, frame: FrameType | None) -> None:
+        # Noted before raising: Python ignores what a finalizer or a weakref callback raises
+        # (one runs during any import), so a signal landing there would otherwise be lost.
+        received.append(signum)
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
     ours = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if ours else None
+    previous = {
+        signum: signal.signal(signum, raise_where_we_are)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if ours
+    }
     try:
         yield
+        if received:  # raised where it was ignored: the run went on, and ends now
+            raise KeyboardInterrupt if received[0] == signal.SIGINT else Terminated
     except KeyboardInterrupt:
         notice("Interrupted by SIGINT.", style="", level=logging.ERROR)
         raise SystemExit(EXIT_SIGINT) from None
@@ -42,5 +52,5 @@ def interrupts_as_exits() -> Iterator[None]:
         notice("Interrupted by SIGTERM.", style="", level=logging.ERROR)
         raise SystemExit(EXIT_SIGTERM) from None
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
