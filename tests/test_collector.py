@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import target
 
+import ldbulk
 from ldbulk import Provisioner
 from ldbulk.engine.collector import RUN_YOUNG_THRESHOLD, collected_less
 from ldbulk.engine.report import TargetResult
@@ -70,9 +71,19 @@ def test_a_collector_set_apart_is_left_alone(setting: str) -> None:
     assert gc.get_threshold() == expected
 
 
+MANIFEST = """
+version: 1
+stores:
+  cache: {integration: redis, config: {host: redis.internal}}
+targets:
+  - {project: proj-001, environments: [env-001, env-002], store: cache}
+"""
+
+
 @pytest.mark.parametrize("collect_less", [True, False])
-async def test_a_provisioners_run_holds_it_while_its_targets_settle(
-    sandbox: Sandbox, collect_less: bool
+@pytest.mark.parametrize("entry", ["Provisioner", "apply"])
+async def test_a_run_holds_it_while_its_targets_settle(
+    sandbox: Sandbox, collect_less: bool, entry: str
 ) -> None:
     during: list[tuple[int, int, int]] = []
 
@@ -80,9 +91,15 @@ async def test_a_provisioners_run_holds_it_while_its_targets_settle(
         during.append(gc.get_threshold())
 
     async with Client(token=sandbox.token, base_url=sandbox.url) as client:
-        provisioner = Provisioner(client, collect_less=collect_less)
-        targets = [target("env-001", "proj-001"), target("env-002", "proj-001")]
-        report = await provisioner.run(targets, on_result=note)
+        if entry == "apply":
+            manifests = ldbulk.loads_manifest(MANIFEST)
+            report = await ldbulk.apply(
+                client, manifests, on_result=note, collect_less=collect_less
+            )
+        else:
+            provisioner = Provisioner(client, collect_less=collect_less)
+            targets = [target("env-001", "proj-001"), target("env-002", "proj-001")]
+            report = await provisioner.run(targets, on_result=note)
     assert [result.outcome.ok for result in report.results] == [True, True]
     raised = (RUN_YOUNG_THRESHOLD, 10, 10) if collect_less else DEFAULT
     assert during == [raised, raised]

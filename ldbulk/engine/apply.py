@@ -91,6 +91,8 @@ class ApplyOptions:
       plain functions or coroutine functions (awaited before the run goes on).
     - ``concurrency``: the most targets in the works at once (see
       :class:`~ldbulk.engine.provision.Provisioner`).
+    - ``collect_less``: False leaves the process' garbage collector alone during the run
+      (see :mod:`ldbulk.engine.collector`).
     """
 
     concurrency: int | None = None
@@ -106,6 +108,7 @@ class ApplyOptions:
     consent: Consent | None = None
     state: Path | None = None
     check_stores: bool = False
+    collect_less: bool = True
 
 
 async def apply(
@@ -249,7 +252,8 @@ def _locator(resolution: Resolution) -> Callable[[Key], tuple[str, str]]:
 def _provisioner(client: Client, options: ApplyOptions, seen: Seen | None) -> Provisioner:
     """The provisioner of an apply: it lists the account first (see :func:`apply`)."""
     return Provisioner(client, concurrency=options.concurrency, create_only=options.create_only,
-                       rotate_secrets=options.rotate_secrets, seen=seen, list_first=True)
+                       rotate_secrets=options.rotate_secrets, seen=seen, list_first=True,
+                       collect_less=options.collect_less)
 
 
 def _settled_before(options: ApplyOptions, digest: str) -> dict[Key, TargetResult]:
