@@ -69,6 +69,7 @@ async def test_the_bundle_does_not_switch_off_hostname_checks(
     bundle = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(bundle))
     context = AiohttpTransport(ca_bundle=str(bundle)).ssl_context
+    assert context is not None
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname is True
 

@@ -86,11 +86,15 @@ class AiohttpTransport:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         connection_limit: int | None = None,
     ) -> None:
-        try:
-            self._ssl = ssl.create_default_context(cafile=ca_bundle)
-        except (OSError, ssl.SSLError) as exc:
-            reason = exc.strerror or str(exc)
-            raise ConfigError(f"ca_bundle: cannot use {ca_bundle!r}: {reason}") from None
+        # Without a bundle, aiohttp's own verifying context (the system trust store, loaded once
+        # when aiohttp is imported): loading the store again would cost each transport ~40 ms.
+        self._ssl: ssl.SSLContext | bool = True
+        if ca_bundle is not None:
+            try:
+                self._ssl = ssl.create_default_context(cafile=ca_bundle)
+            except (OSError, ssl.SSLError) as exc:
+                reason = exc.strerror or str(exc)
+                raise ConfigError(f"ca_bundle: cannot use {ca_bundle!r}: {reason}") from None
         self._timeouts = timeouts
         self._timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
         # A streamed answer's whole time is the deadline that grows with it (see _stream).
@@ -105,9 +109,10 @@ class AiohttpTransport:
         self._in_flight: dict[aiohttp.ClientSession, int] = {}
 
     @property
-    def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context of every connection (certificate and host name always checked)."""
-        return self._ssl
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of every connection made with ``ca_bundle`` (certificate and host
+        name always checked); None without one: aiohttp's verifying default is used."""
+        return self._ssl if isinstance(self._ssl, ssl.SSLContext) else None
 
     async def __aenter__(self) -> AiohttpTransport:
         return self
