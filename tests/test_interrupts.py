@@ -43,3 +43,13 @@ def test_the_handlers_before_the_command_are_put_back() -> None:
     with interrupts_as_exits():
         assert signal.getsignal(signal.SIGINT) is not before[signal.SIGINT]
     assert {signum: signal.getsignal(signum) for signum in before} == before
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_the_process_ignores_stays_ignored(signum: signal.Signals) -> None:
+    before = signal.signal(signum, signal.SIG_IGN)
+    try:
+        with interrupts_as_exits():
+            assert signal.getsignal(signum) is signal.SIG_IGN
+    finally:
+        signal.signal(signum, before)

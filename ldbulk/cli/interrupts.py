@@ -36,10 +36,11 @@ def interrupts_as_exits() -> Iterator[None]:
         raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
 
     ours = threading.current_thread() is threading.main_thread()
+    # A signal the process was started ignoring (a background job's SIGINT) stays ignored.
     previous = {
         signum: signal.signal(signum, raise_where_we_are)
         for signum in (signal.SIGINT, signal.SIGTERM)
-        if ours
+        if ours and signal.getsignal(signum) is not signal.SIG_IGN
     }
     try:
         yield
