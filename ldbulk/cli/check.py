@@ -36,6 +36,7 @@ from ldbulk.cli.common import (
     manifest_paths,
     stdout,
 )
+from ldbulk.cli.interrupts import sigint_to_asyncio
 from ldbulk.errors import ConfigError
 from ldbulk.text import printable
 
@@ -173,14 +174,15 @@ def check_command(
     ROLE, version; DynamoDB: table, status, key schema, role). Sends nothing to LaunchDarkly."""
     loaded = load(manifests, kwargs)
     try:
-        checks = asyncio.run(
-            check_stores(
-                stores_in_use(loaded),
-                timeout_s=timeout_s,
-                cafile=ca_bundle,
-                aws_endpoint_url=aws_endpoint_url,
+        with sigint_to_asyncio():
+            checks = asyncio.run(
+                check_stores(
+                    stores_in_use(loaded),
+                    timeout_s=timeout_s,
+                    cafile=ca_bundle,
+                    aws_endpoint_url=aws_endpoint_url,
+                )
             )
-        )
     except ConfigError as exc:
         raise UsageFailure(f"ldbulk: {exc}") from None
     if output == "json":

@@ -302,8 +302,11 @@ def problems_text(exc: ManifestError) -> str:
 def run(main: Awaitable[T], client: Client) -> T:
     """Run a coroutine. Exit 2 means bad input and nothing sent; any failure after the first
     request is exit 1, with the API's words and, for a refused token, what to check."""
+    from ldbulk.cli.interrupts import sigint_to_asyncio  # here: it imports this module
+
     try:
-        return asyncio.run(main)  # type: ignore[arg-type]
+        with sigint_to_asyncio():
+            return asyncio.run(main)  # type: ignore[arg-type]
     except (ManifestError, ConfigError) as exc:
         text = problems_text(exc) if isinstance(exc, ManifestError) else f"ldbulk: {exc}"
         if client.stats.requests == 0:

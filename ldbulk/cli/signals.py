@@ -32,13 +32,22 @@ def signals(on_first: Callable[[signal.Signals], None]) -> Iterator[list[signal.
         )
         on_first(signum)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # The handlers before, put back after (the loop would leave Python's defaults); a signal
+    # the process was started ignoring stays ignored.
+    previous = {
+        signum: handler
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if (handler := signal.getsignal(signum)) is not signal.SIG_IGN
+    }
+    for signum in previous:
         loop.add_signal_handler(signum, handle, signum)
     try:
         yield received
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum, handler in previous.items():
             loop.remove_signal_handler(signum)
+            if handler is not None:
+                signal.signal(signum, handler)
         if received:
             # Interrupted once: a second Ctrl-C while the reports are written still means
             # "leave now", not a KeyboardInterrupt traceback.

@@ -68,13 +68,14 @@ def _path_of(url: str) -> str:
 class AiohttpTransport:
     """Requests over one aiohttp session, with TLS verification always on.
 
-    ``ca_bundle`` (e.g. a corporate proxy's CA) replaces the system trust store; it never
-    turns the checks off. ``connection_limit`` caps open connections (by default none: the
-    pacer and the caller's concurrency bound the requests in flight), ``max_body_bytes`` the
-    body read from any answer but one streamed into a sink. A streamed body (the account's
-    listing, hundreds of thousands of integrations) is bounded by what it has received, not
-    by ``timeouts.total`` alone: see :class:`Timeouts`. The session is opened by the first
-    request and closed by :meth:`aclose`, so one transport can serve several
+    ``ca_bundle`` (e.g. a corporate proxy's CA) replaces the system trust store (without it, the
+    store as aiohttp loaded it when imported: ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` set by then
+    are honoured); it never turns the checks off. ``connection_limit`` caps open connections (by
+    default none: the pacer and the caller's concurrency bound the requests in flight),
+    ``max_body_bytes`` the body read from any answer but one streamed into a sink. A streamed
+    body (the account's listing, hundreds of thousands of integrations) is bounded by what it
+    has received, not by ``timeouts.total`` alone: see :class:`Timeouts`. The session is opened
+    by the first request and closed by :meth:`aclose`, so one transport can serve several
     ``async with Client`` blocks.
     """
 
