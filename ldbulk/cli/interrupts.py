@@ -36,7 +36,12 @@ class _Raising:
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
-        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+        raise _interruption(signum)
+
+
+def _interruption(signum: int) -> BaseException:
+    """What a signal raises where the process is."""
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
 
 
 @contextlib.contextmanager
@@ -60,7 +65,7 @@ def interrupts_as_exits() -> Iterator[None]:
             if not handler.received:
                 raise
         if handler.received:  # raised where Python ignored it: the command went on
-            raise KeyboardInterrupt if handler.received[0] == signal.SIGINT else Terminated
+            raise _interruption(handler.received[0])
     except KeyboardInterrupt:
         notice("Interrupted by SIGINT.", style="", level=logging.ERROR)
         raise SystemExit(EXIT_SIGINT) from None

@@ -266,9 +266,9 @@ class Pacer:
         # The common case, without a wait (nor the coroutines a wait takes): nobody queued on
         # these budgets, they let it go now, and no user ceiling spaces it. A wait of none
         # adds nothing to any meter or tally.
-        ticket = self._granted_now(keys, now) if self._bucket is None else None
-        if ticket is None:
-            ticket = await self._waited_for(keys, stop, loop, meters)
+        ticket = self._granted_now(keys, now)
+        if ticket is None or self._bucket is not None:
+            ticket = await self._waited_for(keys, ticket, stop, loop, meters)
             now = loop.time()
         for meter in (self._meter, *meters):
             meter.requests += 1
@@ -278,18 +278,20 @@ class Pacer:
     async def _waited_for(
         self,
         keys: tuple[str, ...],
+        granted: Ticket | None,
         stop: asyncio.Event | None,
         loop: asyncio.AbstractEventLoop,
         meters: Sequence[Meter],
     ) -> Ticket:
-        """:meth:`acquire`'s turn when it has to wait, the wait counted in ``meters`` and in
-        the task's tally."""
+        """:meth:`acquire`'s turn when it has to wait (for the budgets, unless ``granted``
+        already, then for the user's ceiling), the wait counted in ``meters`` and in the task's
+        tally."""
         tally = _tally.get()
         started = loop.time()
         for meter in meters:
             meter.wait_begins(started)
         try:
-            ticket = await self._granted(keys, stop, loop)
+            ticket = granted if granted is not None else await self._queued(keys, stop, loop)
             try:
                 if self._bucket is not None:
                     # After the grant, not before: requests that took their turns from the
@@ -316,13 +318,11 @@ class Pacer:
         held, turn = self._turn(keys, now)
         return self._budgets.count(keys, now) if max(held, turn) <= now else None
 
-    async def _granted(
+    async def _queued(
         self, keys: tuple[str, ...], stop: asyncio.Event | None, loop: asyncio.AbstractEventLoop
     ) -> Ticket:
-        """This request's turn: at once if :meth:`_granted_now` gives it, else by the pump."""
-        ticket = self._granted_now(keys, loop.time())
-        if ticket is not None:
-            return ticket
+        """This request's turn when it is not now: in the queue on its budgets, granted by the
+        pump."""
         waiter: asyncio.Future[Ticket] = loop.create_future()
         self._waiting.setdefault(keys, collections.deque()).append(waiter)
         self._pump()
