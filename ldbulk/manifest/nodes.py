@@ -47,6 +47,8 @@ OPAQUE: Final = object()
 # A scalar that could not be read (``!!int nope``): its problem is noted, the schema's is not.
 UNREADABLE: Final = object()
 NodePath = tuple[str | int, ...]
+# A mapping's entries by key: (key node, value node).
+Entries = dict[str, tuple[Node, Node]]
 
 
 class TooMuch(Exception):
@@ -187,7 +189,7 @@ class Tree:
         # Every path with a problem at or below it, so what is built skips it.
         self.bad: set[NodePath] = set()
         self._noted: set[tuple[int, NodePath, str]] = set()
-        self._entries: dict[int, dict[str, tuple[Node, Node]]] = {}
+        self._entries: dict[int, Entries] = {}
         self._work = 0
         self._constructor = SafeConstructor()
 
@@ -225,16 +227,14 @@ class Tree:
             self.note(path, f"cannot read value: {type(exc).__name__}", node)
         return UNREADABLE
 
-    def entries(
-        self, node: MappingNode, path: NodePath, depth: int = 0
-    ) -> dict[str, tuple[Node, Node]]:
-        """A mapping's entries by key (key node, value node), merge keys applied: entries
-        written in the mapping win over merged ones, as YAML says."""
+    def entries(self, node: MappingNode, path: NodePath, depth: int = 0) -> Entries:
+        """A mapping's entries, merge keys applied: entries written in the mapping win over
+        merged ones, as YAML says."""
         known = self._entries.get(id(node))
         if known is not None:
             return known
-        own: dict[str, tuple[Node, Node]] = {}
-        merged: dict[str, tuple[Node, Node]] = {}
+        own: Entries = {}
+        merged: Entries = {}
         for key_node, value_node in node.value:
             self._work += 1
             if key_node.tag == _MERGE:
@@ -242,20 +242,17 @@ class Tree:
             elif not isinstance(key_node, ScalarNode):
                 self.note(path, f"keys must be strings, got {kind(key_node)}", key_node)
             # Keys are read as written: YAML 1.1 would turn the key `on:` into true.
-            elif str(key_node.value) in own:
-                first = line_of(own[str(key_node.value)][0])
-                at = (*path, str(key_node.value))
-                self.note(at, f"duplicate key (first at line {first})", key_node)
+            elif (key := str(key_node.value)) in own:
+                first = line_of(own[key][0])
+                self.note((*path, key), f"duplicate key (first at line {first})", key_node)
             else:
-                own[str(key_node.value)] = (key_node, value_node)
+                own[key] = (key_node, value_node)
         for key, entry in merged.items():
             own.setdefault(key, entry)
         self._entries[id(node)] = own
         return own
 
-    def _merge(
-        self, node: Node, path: NodePath, into: dict[str, tuple[Node, Node]], depth: int
-    ) -> None:
+    def _merge(self, node: Node, path: NodePath, into: Entries, depth: int) -> None:
         if depth >= 8:
             self.note(path, "<< merges nested too deeply", node)
             return
