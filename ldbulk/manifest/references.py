@@ -232,10 +232,9 @@ class Resolver:
             raise UnusableReference(
                 "a ${...} reference must be the whole value (${VAR} or ${file:PATH})"
             )
-        variable = match.group("var")
-        if variable is not None:
-            return self._variable(variable)
-        return self._file(match.group("file"))
+        if match["var"] is not None:
+            return self._variable(match["var"])
+        return self._file(match["file"])
 
     def _variable(self, name: str) -> str:
         try:
