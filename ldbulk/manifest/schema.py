@@ -99,11 +99,11 @@ class Document:
         defaults = self._defaults(tree, document.get("defaults"))
         stores = document.get("stores")
         stores = stores if isinstance(stores, dict) else {}
-        meant = {name: validate.integration_of(body) for name, body in stores.items()}
-        validate.check(tree, document, meant)
+        checked_as = {name: validate.integration_of(body) for name, body in stores.items()}
+        validate.check(tree, document, checked_as)
         for name, body in stores.items():
             if not validate.refused_name(name):
-                self._store(tree, name, body, meant[name][0], defaults)
+                self._store(tree, name, body, checked_as[name], defaults)
         if "targets" in document:
             self.has_targets_key = True
             self.targets = read_targets(tree, document["targets"])

@@ -37,9 +37,6 @@ _EXPECTED: Final = {
     "boolean": "true or false",
     "integer": "an integer",
 }
-# A store's integration as the loader means it: the one its config is checked as (None: not
-# checked), and what is wrong with its ``integration`` key, if anything.
-Meant = tuple[IntegrationKey | None, str | None]
 
 
 # The keywords below check as jsonschema's own do, but strictly as YAML's types are (neither
@@ -128,10 +125,10 @@ def _validator() -> Any:
     return strict(manifest_schema())
 
 
-def check(tree: Tree, document: object, meant: Mapping[str, Meant] | None) -> None:
+def check(tree: Tree, document: object, meant: Mapping[str, IntegrationKey | None] | None) -> None:
     """Note every schema error of ``document`` (read from ``tree``) as a problem; ``meant``
     is :func:`integration_of` each store (None: the file is of another version)."""
-    translator = _Translator(tree, meant)
+    translator = _Translator(tree, meant or {})
     validator = _validator()
     if meant is None:  # a file of another version: only its top-level keys are known
         keys = {key: True for key in validator.schema["properties"]}
@@ -146,22 +143,27 @@ def refused_name(name: str) -> bool:
     return not _validator().evolve(schema=names).is_valid(name)
 
 
-def integration_of(store: object) -> Meant:
-    """The integration a store's config is checked as, and what is wrong with its
-    ``integration`` key: the closest known key when it is misspelt, else the one whose fields
-    the config's keys are closest to (None when nothing is close, or it is no string)."""
+def integration_of(store: object) -> IntegrationKey | None:
+    """The integration a store's config is checked as: its ``integration``; when that is
+    misspelt, the closest known key, else the one whose fields the config's keys are closest
+    to (None when nothing is close, or it is no string)."""
     if not isinstance(store, dict) or not isinstance(store.get("integration"), str):
-        return None, None
+        return None
     value = store["integration"]
     if value in INTEGRATION_KEYS:
-        return cast(IntegrationKey, value), None
+        return cast(IntegrationKey, value)
     guess = cast(IntegrationKey | None, closest(value.lower(), INTEGRATION_KEYS))
+    return guess or _integration_of_fields(store.get("config"))
+
+
+def _unknown_integration(value: str, checked_as: IntegrationKey | None) -> str:
+    """What is wrong with a store's ``integration`` of ``value``, no known one."""
+    guess = closest(value.lower(), INTEGRATION_KEYS)
     hint = f"; did you mean {quote(guess)}?" if guess else ""
-    if guess is None:
-        guess = _integration_of_fields(store.get("config"))
-        hint = f"; its config is checked as {guess}'s" if guess else ""
+    if guess is None and checked_as is not None:
+        hint = f"; its config is checked as {checked_as}'s"
     expected = " or ".join(INTEGRATION_KEYS)
-    return guess, f"unknown integration {quote(value)} (expected {expected}{hint})"
+    return f"unknown integration {quote(value)} (expected {expected}{hint})"
 
 
 def _integration_of_fields(config: object) -> IntegrationKey | None:
@@ -176,11 +178,9 @@ def _integration_of_fields(config: object) -> IntegrationKey | None:
 
 
 class _Translator:
-    def __init__(self, tree: Tree, meant: Mapping[str, Meant] | None) -> None:
-        meant = meant or {}
+    def __init__(self, tree: Tree, checked_as: Mapping[str, IntegrationKey | None]) -> None:
         self.tree = tree
-        self.checked_as = {name: integration for name, (integration, _) in meant.items()}
-        self.unknown = {name: problem for name, (_, problem) in meant.items() if problem}
+        self.checked_as = checked_as
 
     def report(self, error: ValidationError) -> None:
         path: NodePath = tuple(error.absolute_path)
@@ -223,11 +223,13 @@ class _Translator:
         resolver's) or of a value of the right type (its model's)."""
         if len(path) < 3 or path[0] != "stores" or path[2] not in ("integration", "config"):
             return False
-        name, integration = str(path[1]), self.checked_as.get(str(path[1]))
+        integration = self.checked_as.get(str(path[1]))
         if path[2] == "integration":
-            if error.validator == "const" and name in self.unknown:
-                self.tree.note(path, self.unknown[name])
-            return error.validator == "const"
+            if error.validator != "const":
+                return False
+            if isinstance(error.instance, str) and error.instance not in INTEGRATION_KEYS:
+                self.tree.note(path, _unknown_integration(error.instance, integration))
+            return True
         if integration is None or len(path) == 3:
             return integration is None
         if isinstance(error.instance, str) and is_reference(error.instance):
@@ -235,10 +237,8 @@ class _Translator:
         fields = {api_name(field): field for field in form_fields(CONFIG_CLASSES[integration])}
         field, node = fields[str(path[3])], self.tree.find(path)[1]
         if is_secret(field) and isinstance(node, ScalarNode):
-            reference = "a ${VAR} or ${file:PATH} reference"
-            self.tree.note(
-                path, f"{path[3]} must be {reference}: secrets do not belong in a manifest"
-            )
+            message = f"{path[3]} must be a ${{VAR}} or ${{file:PATH}} reference"
+            self.tree.note(path, f"{message}: secrets do not belong in a manifest")
         elif not _type_fits(error):
             self.tree.note(path, f"must be {value_kind(field)}, got {kind(node)}")
         return True
