@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import cast
 
 import attrs
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import MappingNode
 
 from ldbulk.api.models import DEFAULT_OWNERSHIP_TAG, IntegrationKey
 from ldbulk.manifest import validate
@@ -33,6 +33,7 @@ from ldbulk.manifest.model import (
     TaggedProjects,
 )
 from ldbulk.manifest.nodes import (
+    Entries,
     NodePath,
     Problems,
     TooMuch,
@@ -216,7 +217,7 @@ def _each_project(
     tree: Tree,
     target: dict[str, object],
     path: NodePath,
-    entries: dict[str, tuple[Node, Node]],
+    entries: Entries,
     line: Callable[..., PendingTarget],
 ) -> list[PendingTarget]:
     """The target made by ``line`` once for each project it names (none when its projects

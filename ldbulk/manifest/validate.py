@@ -125,12 +125,14 @@ def _validator() -> Any:
     return strict(manifest_schema())
 
 
-def check(tree: Tree, document: object, meant: Mapping[str, IntegrationKey | None] | None) -> None:
-    """Note every schema error of ``document`` (read from ``tree``) as a problem; ``meant``
+def check(
+    tree: Tree, document: object, checked_as: Mapping[str, IntegrationKey | None] | None
+) -> None:
+    """Note every schema error of ``document`` (read from ``tree``) as a problem; ``checked_as``
     is :func:`integration_of` each store (None: the file is of another version)."""
-    translator = _Translator(tree, meant or {})
+    translator = _Translator(tree, checked_as or {})
     validator = _validator()
-    if meant is None:  # a file of another version: only its top-level keys are known
+    if checked_as is None:  # a file of another version: only its top-level keys are known
         keys = {key: True for key in validator.schema["properties"]}
         validator = validator.evolve(schema={"additionalProperties": False, "properties": keys})
     for error in validator.iter_errors(document):
