@@ -276,21 +276,16 @@ class Budgets:
         window) within one round trip when the window opens, which is all a window takes;
         where a round trip outlasts a window, the budgets of every window it spans. More
         would only wait in the pacer. The ceiling while no budget or round trip is known
-        (slow start sends one request and learns both from its answer). Worked out after
-        every settled target: one pass over the budgets.
+        (slow start sends one request and learns both from its answer).
         """
         if round_trip_s is None or not self.windows:
             return ceiling
-        common = [b for key in ("global", "token") if (b := self.windows.get(key)) is not None]
         bounds = []
         for route in routes:
-            own = self.windows.get(route)
-            budgets = common if own is None else [*common, own]
-            rates = [budget.limit / budget.length for budget in budgets if budget.limit]
-            if rates:
-                window = min(budget.length for budget in budgets)
+            per_s, window = self.per_s(route), self.window_s(("global", "token", route))
+            if per_s is not None and window is not None:
                 windows = max(1.0, round_trip_s / window)
-                bounds.append(max(1, min(ceiling, math.ceil(min(rates) * window * windows))))
+                bounds.append(max(1, min(ceiling, math.ceil(per_s * window * windows))))
         return max(bounds, default=ceiling)
 
     def turn(self, keys: tuple[str, ...], now: float, waiting: int = 1) -> tuple[float, float]:
